@@ -1,0 +1,138 @@
+//! Command-line interface of `odt-export`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// odt-export: the customer side of odt (offline VM migration by shipped NAS).
+///
+/// Encrypts VMs (OVF folders, .ovf files, .ova files) onto a mounted NAS with a job manifest
+/// signed by your key, and verifies the NAS before the courier takes it.
+///
+/// Typical use:
+///   odt-export keygen --out ~/.odt/customer.key
+///   export ODT_PASSPHRASE=...            # or --passphrase-file, or be prompted
+///   odt-export run --nas /mnt/nas --signing-key ~/.odt/customer.key \
+///       --org acme --vdc acme-vdc --network acme-net ./web.ova ./db/
+///   odt-export verify --nas /mnt/nas --trusted-key ~/.odt/customer.key.pub
+///
+/// Exit status: 0 success, 1 the work failed, 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "odt-export", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an Ed25519 signing key (KEY, mode 0600) and its public key (KEY.pub).
+    ///
+    /// Give KEY.pub to the provider: it is how they know the NAS came from you unaltered.
+    Keygen(KeygenArgs),
+    /// Encrypt SOURCEs onto the NAS and sign the job manifest.
+    ///
+    /// Running the same command again resumes an interrupted run where it stopped.
+    Run(RunArgs),
+    /// Check the NAS holds exactly what the signed manifest says (no secret needed).
+    ///
+    /// --deep also decrypts every file and checks it against the OVF's own .mf digests.
+    Verify(VerifyArgs),
+}
+
+/// `keygen` arguments.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
+    #[arg(long, value_name = "KEY")]
+    pub out: PathBuf,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job directory on the mounted NAS (one job per directory).
+    #[arg(long, value_name = "DIR")]
+    pub nas: PathBuf,
+    /// Your Ed25519 signing key (from `odt-export keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub signing_key: PathBuf,
+    /// Target vCD organisation for every SOURCE.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub org: Option<String>,
+    /// Target org VDC.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub vdc: Option<String>,
+    /// Org VDC network the VMs' NICs connect to.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub network: Option<String>,
+    /// Catalog for templates.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub catalog: Option<String>,
+    /// Land as vApp templates in --catalog instead of vApps.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub as_template: bool,
+    /// Power the vApps on after import.
+    #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
+    pub power_on: bool,
+    /// A TOML file mapping each VM to its own target (see docs/JOBFILE.md).
+    #[arg(long, value_name = "FILE")]
+    pub job: Option<PathBuf>,
+    /// Also wrap the job key for a provider's X25519 public key (from `odt-import keygen`).
+    /// Repeatable.
+    #[arg(long, value_name = "KEY.pub", help_heading = "Keys")]
+    pub recipient: Vec<PathBuf>,
+    /// Use no passphrase: only the --recipient keys can open the job (no secret travels).
+    #[arg(long, requires = "recipient", help_heading = "Keys")]
+    pub no_passphrase: bool,
+    /// Read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE", help_heading = "Keys")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Argon2id memory for the passphrase, in MiB (19..=4096).
+    #[arg(long, default_value_t = 1024, value_name = "MIB", help_heading = "Keys")]
+    pub kdf_memory_mib: u32,
+    /// Argon2id passes (1..=16).
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Keys")]
+    pub kdf_iterations: u32,
+    /// Discard an interrupted job for other sources found in --nas, instead of refusing.
+    #[arg(long)]
+    pub restart: bool,
+    /// Skip the free-space check (for NAS servers that report free space wrongly).
+    #[arg(long)]
+    pub no_space_check: bool,
+    /// Print a JSON report on stdout (and no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// OVF folders, .ovf files or .ova files.
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The job directory on the NAS.
+    #[arg(long, value_name = "DIR")]
+    pub nas: PathBuf,
+    /// Your public key; without it the signature is checked against the key embedded in the
+    /// job (proves integrity, not who signed).
+    #[arg(long, value_name = "KEY.pub")]
+    pub trusted_key: Option<PathBuf>,
+    /// Also decrypt every file and check it against the OVF's .mf (needs the passphrase).
+    #[arg(long)]
+    pub deep: bool,
+    /// With --deep: read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// With --deep: open the job with a provider's X25519 secret key instead.
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

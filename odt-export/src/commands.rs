@@ -1,0 +1,134 @@
+//! Subcommand bodies: build the request, call the library, render the result.
+
+use anyhow::{Context, Result};
+use odt_format::cli::progress::Bars;
+use odt_format::cli::secret::{read_secret, SecretSource};
+use odt_format::cli::{verify as verify_cmd, UsageError};
+use odt_format::keys::{write_key_pair, Recipient, SigningKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX};
+use odt_format::manifest::Target;
+use odt_format::nasfile::WriteOptions;
+use odt_format::stanza::KdfParams;
+use zeroize::Zeroizing;
+
+use crate::cli::{Command, KeygenArgs, RunArgs, VerifyArgs};
+use crate::export::{self, ExportRequest};
+
+/// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
+pub fn dispatch(cmd: Command) -> Result<bool> {
+    match cmd {
+        Command::Keygen(a) => keygen(a),
+        Command::Run(a) => run(a),
+        Command::Verify(a) => verify(a),
+    }
+}
+
+fn keygen(a: KeygenArgs) -> Result<bool> {
+    let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+    let vk = sk.verifying_key();
+    let seed = Zeroizing::new(sk_seed(&sk));
+    let pub_path = write_key_pair(
+        &a.out,
+        SIGN_SECRET_PREFIX,
+        &seed,
+        SIGN_PUBLIC_PREFIX,
+        &vk.to_bytes(),
+        "odt customer signing key (Ed25519)",
+    )?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": vk.key_id()})
+        );
+    } else {
+        println!("wrote {} (secret, mode 0600) and {}", a.out.display(), pub_path.display());
+        println!("key id {}: give {} to your provider", vk.key_id(), pub_path.display());
+    }
+    Ok(true)
+}
+
+fn sk_seed(sk: &SigningKey) -> [u8; 32] {
+    sk.seed()
+}
+
+fn run(a: RunArgs) -> Result<bool> {
+    let flags = Target {
+        org: a.org.clone(),
+        vdc: a.vdc.clone(),
+        network: a.network.clone(),
+        catalog: a.catalog.clone(),
+        as_template: a.as_template,
+        power_on: a.power_on,
+    };
+    let mut sources: Vec<_> = a.sources.iter().map(|s| (s.clone(), flags.clone())).collect();
+    if let Some(job) = &a.job {
+        sources.extend(crate::jobfile::load(job, &flags)?);
+    }
+    if sources.is_empty() {
+        return Err(UsageError("no SOURCE given: name OVF folders, .ovf or .ova files, or pass --job FILE".into()).into());
+    }
+    let kdf = KdfParams { memory_kib: a.kdf_memory_mib.saturating_mul(1024), iterations: a.kdf_iterations, parallelism: 4 };
+    kdf.check().map_err(|e| UsageError(format!("--kdf-memory-mib/--kdf-iterations: {e}")))?;
+    let signing = SigningKey::read(&a.signing_key)?;
+    let recipients = a.recipient.iter().map(|p| Recipient::read(p)).collect::<Result<Vec<_>, _>>()?;
+    let req = ExportRequest {
+        nas: a.nas.clone(),
+        signing,
+        sources,
+        use_passphrase: !a.no_passphrase,
+        recipients,
+        restart: a.restart,
+        space_check: !a.no_space_check,
+        write: WriteOptions::default(),
+    };
+    let passphrase = || -> Result<Zeroizing<String>> {
+        Ok(read_secret(&SecretSource {
+            env: "ODT_PASSPHRASE",
+            file: a.passphrase_file.as_deref(),
+            file_flag: "--passphrase-file",
+            prompt: "New bundle passphrase",
+            confirm: true,
+        })?)
+    };
+    let bars = Bars::new(a.json);
+    let report = export::run(&req, &passphrase, kdf, &bars).context("odt-export run failed")?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.already_complete {
+        println!("job {} in {} is already complete; nothing to do", report.job_id, a.nas.display());
+    } else {
+        for vm in &report.vms {
+            println!("exported {} -> {}/data/{}/ ({} files)", vm.name, a.nas.display(), vm.dir, vm.files.len());
+        }
+        if report.kdf_seconds > 0.0 {
+            println!("passphrase key derivation (Argon2id, once per job): {:.2} s", report.kdf_seconds);
+        }
+        println!(
+            "job {} {}: {} in {:.1} s ({:.0} MiB/s); signed by key {}",
+            report.job_id,
+            if report.resumed { "resumed and finished" } else { "finished" },
+            export::human(report.bytes),
+            report.seconds,
+            report.mib_per_second,
+            report.signer_key_id
+        );
+        println!("next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub", a.nas.display());
+    }
+    Ok(true)
+}
+
+fn verify(a: VerifyArgs) -> Result<bool> {
+    let report = verify_cmd::run(&verify_cmd::VerifyRequest {
+        nas: a.nas,
+        trusted_key: a.trusted_key,
+        deep: a.deep,
+        passphrase_file: a.passphrase_file,
+        identity: a.identity,
+        json: a.json,
+    })
+    .map_err(|e| match e.downcast::<UsageError>() {
+        Ok(u) => anyhow::Error::new(*u),
+        Err(e) => anyhow::anyhow!(e),
+    })
+    .context("verification failed")?;
+    Ok(report.ok())
+}

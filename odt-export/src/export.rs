@@ -1,0 +1,486 @@
+//! `odt-export run`: encrypt sources onto the NAS, resumably, then sign the manifest.
+//!
+//! Order of work, and why:
+//! 1. open every source and check its descriptor and `.mf` (small files) — a bad package is
+//!    refused before anything is written;
+//! 2. create or resume the journal, and check the NAS has room for what is left;
+//! 3. stream each file: read → hash (for the `.mf`) → seal → write, with durable checkpoints;
+//!    a file whose digest does not match its `.mf` stops the run and is removed;
+//! 4. only when every file is finished: sign and write the manifest, then drop the journal.
+//!    Until then, verification fails with "interrupted", so a half-written job never passes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use odt_format::keys::{DataKey, Recipient, SigningKey};
+use odt_format::layout::Layout;
+use odt_format::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use odt_format::nasfile::{encrypt_file, recover, sync_dir, write_atomic, StreamSpec, WriteOptions};
+use odt_format::ovf::{Content, DigestAlg, Mf, MfEntry};
+use odt_format::progress::Progress;
+use odt_format::stanza::{key_check, KdfParams, Stanza};
+use odt_format::stream::{Geometry, DEFAULT_CHUNK_LOG2};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::journal::{Journal, JOURNAL_FORMAT};
+use crate::source::{Origin, PackageFile, Source};
+
+/// How the data key is wrapped.
+pub struct KeyChoice {
+    /// The passphrase, when one is used.
+    pub passphrase: Option<Zeroizing<String>>,
+    /// Argon2id cost for the passphrase stanza.
+    pub kdf: KdfParams,
+    /// Provider recipients.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Everything `run` needs.
+pub struct ExportRequest {
+    /// The NAS job directory.
+    pub nas: PathBuf,
+    /// The customer's signing key.
+    pub signing: SigningKey,
+    /// Sources and their targets.
+    pub sources: Vec<(PathBuf, Target)>,
+    /// Whether a passphrase stanza is wanted (the passphrase itself is fetched lazily, since a
+    /// resumed job does not need it).
+    pub use_passphrase: bool,
+    /// Provider recipients.
+    pub recipients: Vec<Recipient>,
+    /// Discard an interrupted job for other sources instead of refusing.
+    pub restart: bool,
+    /// Check free space first.
+    pub space_check: bool,
+    /// Tuning.
+    pub write: WriteOptions,
+}
+
+/// The `--json` report.
+#[derive(Debug, Serialize)]
+pub struct ExportReport {
+    /// Job id.
+    pub job_id: String,
+    /// The NAS directory.
+    pub nas: PathBuf,
+    /// True when this run continued an interrupted one.
+    pub resumed: bool,
+    /// True when the job was already complete and nothing was done.
+    pub already_complete: bool,
+    /// VMs exported.
+    pub vms: Vec<VmReport>,
+    /// Plaintext bytes processed by this run.
+    pub bytes: u64,
+    /// Wall time of this run.
+    pub seconds: f64,
+    /// Throughput of the data path (plaintext bytes / second).
+    pub mib_per_second: f64,
+    /// Time Argon2id took (0 with no passphrase or when resumed).
+    pub kdf_seconds: f64,
+    /// Key id of the signer.
+    pub signer_key_id: String,
+}
+
+/// One VM in the report.
+#[derive(Debug, Serialize)]
+pub struct VmReport {
+    /// Name.
+    pub name: String,
+    /// `vm-NNN`.
+    pub dir: String,
+    /// Files and sizes.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Runs the export. `passphrase` is called only if a new job needs one.
+pub fn run(
+    req: &ExportRequest,
+    passphrase: &dyn Fn() -> Result<Zeroizing<String>>,
+    kdf: KdfParams,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
+    let started = Instant::now();
+    let layout = Layout::new(&req.nas);
+    if !req.nas.is_dir() {
+        bail!("--nas {}: not a directory (is the NAS mounted?)", req.nas.display());
+    }
+    let mut sources = vec![];
+    for (path, target) in &req.sources {
+        let s = Source::open(path)?;
+        crate::jobfile::check_target(target, &path.display().to_string())?;
+        sources.push((s, target.clone()));
+    }
+    let plan_digest = plan_digest(&sources, req);
+    let signer_key_id = req.signing.verifying_key().key_id();
+
+    let journal = match Journal::load(&layout)? {
+        Some(j) if j.plan_digest == plan_digest => Some(j),
+        Some(j) if req.restart => {
+            progress.note(&format!("discarding the interrupted job {} (--restart)", j.job_id));
+            discard(&layout)?;
+            None
+        }
+        Some(j) => bail!(
+            "{} holds an interrupted job ({}) for other sources, targets or keys; rerun the original \
+             command to finish it, or add --restart to discard it",
+            req.nas.display(),
+            j.job_id
+        ),
+        None => None,
+    };
+    if journal.is_none() && layout.manifest().exists() {
+        let m = odt_format::reader::read_manifest_unverified(&layout)?;
+        if same_job(&m, &sources) {
+            return Ok(ExportReport {
+                job_id: m.job_id.clone(),
+                nas: req.nas.clone(),
+                resumed: false,
+                already_complete: true,
+                vms: m.vms.iter().map(vm_report).collect(),
+                bytes: 0,
+                seconds: started.elapsed().as_secs_f64(),
+                mib_per_second: 0.0,
+                kdf_seconds: 0.0,
+                signer_key_id,
+            });
+        }
+        bail!(
+            "{} already holds a finished job ({}) for other sources; export into an empty directory",
+            req.nas.display(),
+            m.job_id
+        );
+    }
+    if journal.is_none() && layout.data().exists() {
+        if req.restart {
+            discard(&layout)?;
+        } else {
+            bail!(
+                "{} has a data/ folder but no journal or manifest (left from another tool or a \
+                 removed journal); use an empty directory, or add --restart to clear it",
+                req.nas.display()
+            );
+        }
+    }
+    let resumed = journal.is_some();
+    let (mut journal, key) = match journal {
+        Some(j) => {
+            let key = j.resume_key(&req.signing)?;
+            progress.note(&format!("resuming interrupted job {} ({} file(s) already done)", j.job_id, j.done.len()));
+            (j, key)
+        }
+        None => new_job(req, &plan_digest, passphrase, kdf)?,
+    };
+    let job_id = journal.job_id_bytes()?;
+    if req.space_check {
+        check_space(&layout, &sources, &journal)?;
+    }
+
+    let mut vms = vec![];
+    let mut bytes = 0u64;
+    for (idx, (src, target)) in sources.iter().enumerate() {
+        let dir = format!("vm-{idx:03}");
+        let name = src.envelope.display_name().to_owned();
+        let mut entries: Vec<FileEntry> = vec![];
+        let mut mf_lines: Vec<MfEntry> = vec![];
+        let mut files: Vec<PackageFile> = src.files.clone();
+        // A generated .mf is written last, once every digest is known.
+        if src.mf_generated {
+            let pos = files.iter().position(|f| f.name == src.mf_name).expect("listed");
+            let mf = files.remove(pos);
+            files.push(mf);
+        }
+        for file in &mut files {
+            let stream = format!("{dir}/{}", file.name);
+            if src.mf_generated && file.name == src.mf_name {
+                let bytes = Mf { entries: std::mem::take(&mut mf_lines) }.to_bytes();
+                file.size = bytes.len() as u64;
+                file.origin = Origin::Generated(bytes);
+            }
+            if let Some(done) = journal.done.get(&stream) {
+                if src.mf_generated && file.name != src.mf_name {
+                    // Its digest is needed for the generated .mf: read it again (no writing).
+                    mf_lines.push(hash_only(file, progress)?);
+                }
+                entries.push(done.clone());
+                continue;
+            }
+            let spec = StreamSpec {
+                layout: layout.clone(),
+                dir: dir.clone(),
+                name: file.name.clone(),
+                job_id,
+                plain_size: file.size,
+                chunk_log2: journal.chunk_log2,
+            };
+            let partial = recover(&spec).with_context(|| format!("resume {stream}"))?;
+            if let Some(p) = partial {
+                if p.chunks_done > 0 {
+                    progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
+                }
+            }
+            let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
+            let mut hasher = alg.hasher();
+            let mut reader = file.open()?;
+            progress.start(&format!("{name}: {}", file.name), file.size);
+            let entry = encrypt_file(
+                &spec,
+                &key,
+                partial,
+                &mut reader,
+                &file.display_path(),
+                &mut |b| hasher.update(b),
+                &|d| progress.set(d),
+                req.write,
+                &mut OsRng,
+            )
+            .with_context(|| format!("exporting {} of VM {name:?} to {}", file.name, req.nas.display()))?;
+            progress.finish();
+            let digest = hasher.finalize();
+            if let Some(exp) = &file.expected {
+                if exp.digest != digest {
+                    let msg = format!(
+                        "{}: its {} digest does not match {} (expected {}, read {}): the source package is \
+                         corrupt or was altered; it was refused",
+                        file.display_path().display(),
+                        alg.name(),
+                        src.mf_name,
+                        hex::encode(&exp.digest),
+                        hex::encode(&digest)
+                    );
+                    refuse(&layout, resumed)?;
+                    bail!(msg);
+                }
+            }
+            if src.mf_generated && file.name != src.mf_name {
+                mf_lines.push(MfEntry { alg, file: file.name.clone(), digest });
+            }
+            bytes += file.size;
+            journal.done.insert(stream, entry.clone());
+            journal.save(&layout)?;
+            entries.push(entry);
+        }
+        // Manifest order: the package's own order (descriptor, .mf, References).
+        entries.sort_by_key(|e| src.files.iter().position(|f| f.name == e.name));
+        vms.push(VmEntry {
+            name,
+            dir,
+            source_kind: src.kind.to_owned(),
+            source_name: src.source_name(),
+            descriptor: src.descriptor.clone(),
+            mf: src.mf_name.clone(),
+            target: target.clone(),
+            summary: summary(src),
+            files: entries,
+        });
+    }
+
+    let m = JobManifest {
+        format: FORMAT.to_owned(),
+        job_id: journal.job_id.clone(),
+        created: now_rfc3339(),
+        exporter: format!("odt-export {}", env!("CARGO_PKG_VERSION")),
+        signer_key_id: signer_key_id.clone(),
+        key_check: journal.key_check.clone(),
+        stanzas: journal.stanzas.clone(),
+        vms,
+    };
+    let mbytes = m.to_bytes();
+    let sig = manifest::sign(&req.signing, &mbytes);
+    // Signature first, manifest last: the manifest's appearance is what marks completion.
+    write_atomic(&layout.signature(), &sig)?;
+    write_atomic(&layout.manifest(), &mbytes)?;
+    std::fs::remove_file(layout.journal()).with_context(|| format!("remove {}", layout.journal().display()))?;
+    sync_dir(layout.root())?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ExportReport {
+        job_id: m.job_id.clone(),
+        nas: req.nas.clone(),
+        resumed,
+        already_complete: false,
+        vms: m.vms.iter().map(vm_report).collect(),
+        bytes,
+        seconds,
+        mib_per_second: bytes as f64 / 1048576.0 / seconds.max(1e-9),
+        kdf_seconds: if resumed { 0.0 } else { journal.kdf_seconds },
+        signer_key_id,
+    })
+}
+
+fn new_job(
+    req: &ExportRequest,
+    plan_digest: &str,
+    passphrase: &dyn Fn() -> Result<Zeroizing<String>>,
+    kdf: KdfParams,
+) -> Result<(Journal, DataKey)> {
+    let mut job_id = [0u8; 16];
+    OsRng.fill_bytes(&mut job_id);
+    let key = DataKey::generate(&mut OsRng);
+    let mut stanzas = vec![];
+    let mut kdf_seconds = 0.0;
+    if req.use_passphrase {
+        let p = passphrase()?;
+        let (s, took) = Stanza::passphrase(&key, &job_id, p.as_bytes(), kdf, &mut OsRng)?;
+        kdf_seconds = took.as_secs_f64();
+        stanzas.push(s);
+    }
+    for r in &req.recipients {
+        stanzas.push(Stanza::x25519(&key, &job_id, r, &mut OsRng));
+    }
+    let journal = Journal {
+        format: JOURNAL_FORMAT.to_owned(),
+        job_id: hex::encode(job_id),
+        plan_digest: plan_digest.to_owned(),
+        signer_key_id: req.signing.verifying_key().key_id(),
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        key_check: key_check(&key, &job_id),
+        stanzas,
+        resume_key: Journal::wrap_resume_key(&req.signing, &job_id, &key),
+        kdf_seconds,
+        done: Default::default(),
+    };
+    journal.save(&Layout::new(&req.nas))?;
+    Ok((journal, key))
+}
+
+/// What identifies "the same command": sources (path and what is in them), targets, and the
+/// key choices.
+fn plan_digest(sources: &[(Source, Target)], req: &ExportRequest) -> String {
+    let mut h = Sha256::new();
+    for (s, t) in sources {
+        let abs = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
+        h.update(serde_json::to_vec(&(abs, s.kind, &s.fingerprint, t)).expect("serialises"));
+    }
+    let recipients: Vec<String> = req.recipients.iter().map(Recipient::key_id).collect();
+    h.update(serde_json::to_vec(&(req.use_passphrase, recipients)).expect("serialises"));
+    hex::encode(h.finalize())
+}
+
+fn same_job(m: &JobManifest, sources: &[(Source, Target)]) -> bool {
+    m.vms.len() == sources.len()
+        && m.vms.iter().zip(sources).all(|(vm, (s, t))| {
+            vm.source_name == s.source_name()
+                && &vm.target == t
+                && s.files.iter().filter(|f| !(s.mf_generated && f.name == s.mf_name)).all(|f| {
+                    vm.file(&f.name).is_some_and(|e| e.size == f.size)
+                })
+        })
+}
+
+fn summary(src: &Source) -> VmSummary {
+    let env = &src.envelope;
+    VmSummary {
+        virtual_systems: env.virtual_systems().iter().map(|v| v.display_name().to_owned()).collect(),
+        disk_capacities: env.disks.iter().map(|d| d.capacity_bytes).collect(),
+        networks: env.networks.iter().map(|n| n.name.clone()).collect(),
+        is_vapp: matches!(env.content, Content::Collection(_)),
+    }
+}
+
+fn vm_report(vm: &VmEntry) -> VmReport {
+    VmReport { name: vm.name.clone(), dir: vm.dir.clone(), files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect() }
+}
+
+fn hash_only(file: &PackageFile, progress: &dyn Progress) -> Result<MfEntry> {
+    let alg = DigestAlg::Sha256;
+    let mut h = alg.hasher();
+    let mut r = file.open()?;
+    let mut buf = vec![0u8; 1 << 20];
+    progress.start(&format!("{} (re-hash)", file.name), file.size);
+    let mut done = 0;
+    loop {
+        let n = r.read(&mut buf).with_context(|| format!("read {}", file.display_path().display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        done += n as u64;
+        progress.set(done);
+    }
+    progress.finish();
+    Ok(MfEntry { alg, file: file.name.clone(), digest: h.finalize() })
+}
+
+use std::io::Read;
+
+/// Bytes still to write, against the NAS's free space.
+fn check_space(layout: &Layout, sources: &[(Source, Target)], journal: &Journal) -> Result<()> {
+    let chunk = 1u64 << journal.chunk_log2;
+    let mut need = 1u64 << 20; // manifest, signature, journal rewrites
+    for (idx, (src, _)) in sources.iter().enumerate() {
+        let dir = format!("vm-{idx:03}");
+        for f in &src.files {
+            if journal.done.contains_key(&format!("{dir}/{}", f.name)) {
+                continue;
+            }
+            let size = if src.mf_generated && f.name == src.mf_name { 200 * src.files.len() as u64 } else { f.size };
+            let g = Geometry { plain_size: size, chunk_size: chunk };
+            let have = file_len(&layout.encrypted(&dir, &f.name)) + file_len(&layout.sums(&dir, &f.name));
+            need += (g.encrypted_size() + g.chunks() * 32).saturating_sub(have);
+        }
+    }
+    let st = nix::sys::statvfs::statvfs(layout.root())
+        .with_context(|| format!("check free space on {}", layout.root().display()))?;
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+    if free < need {
+        bail!(
+            "not enough space on the NAS {}: {} free, this job needs {} more. Free space or use a \
+             larger NAS, then rerun the same command (it resumes). If the NAS reports its free \
+             space wrongly, --no-space-check skips this check.",
+            layout.root().display(),
+            human(free),
+            human(need)
+        );
+    }
+    Ok(())
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// Bytes in binary units, for messages.
+pub fn human(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
+}
+
+/// Removes an interrupted job's journal and data.
+fn discard(layout: &Layout) -> Result<()> {
+    let data = layout.data();
+    if data.exists() {
+        std::fs::remove_dir_all(&data).with_context(|| format!("remove {}", data.display()))?;
+    }
+    for p in [layout.journal(), layout.manifest(), layout.signature()] {
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("remove {}", p.display()))?;
+        }
+    }
+    sync_dir(layout.root())?;
+    Ok(())
+}
+
+/// A source failed its own digest: leave nothing of a fresh job behind (a resumed job keeps
+/// what earlier runs finished, since those files were checked).
+fn refuse(layout: &Layout, resumed: bool) -> Result<()> {
+    if resumed {
+        return Ok(());
+    }
+    discard(layout)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
+}

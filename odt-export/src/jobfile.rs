@@ -1,0 +1,122 @@
+//! The `--job FILE` TOML schema: per-VM targets.
+//!
+//! ```toml
+//! # Defaults for every VM in this file (each may be overridden per VM).
+//! org = "acme"
+//! vdc = "acme-vdc"
+//! network = "acme-net"
+//! catalog = "acme-templates"
+//! as_template = false
+//! power_on = false
+//!
+//! [[vm]]
+//! source = "web.ova"          # relative to this file's folder
+//! power_on = true
+//!
+//! [[vm]]
+//! source = "db"               # an OVF folder
+//! catalog = "golden"
+//! as_template = true
+//! ```
+//!
+//! Precedence for each field: the `[[vm]]` entry, then the file's top level, then the
+//! command-line target flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use odt_format::manifest::Target;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields {
+    org: Option<String>,
+    vdc: Option<String>,
+    network: Option<String>,
+    catalog: Option<String>,
+    as_template: Option<bool>,
+    power_on: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VmSpec {
+    source: PathBuf,
+    #[serde(flatten)]
+    fields: Fields,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    #[serde(flatten)]
+    defaults: Fields,
+    #[serde(default)]
+    vm: Vec<VmSpec>,
+}
+
+impl Fields {
+    fn over(&self, base: &Target) -> Target {
+        Target {
+            org: self.org.clone().or_else(|| base.org.clone()),
+            vdc: self.vdc.clone().or_else(|| base.vdc.clone()),
+            network: self.network.clone().or_else(|| base.network.clone()),
+            catalog: self.catalog.clone().or_else(|| base.catalog.clone()),
+            as_template: self.as_template.unwrap_or(base.as_template),
+            power_on: self.power_on.unwrap_or(base.power_on),
+        }
+    }
+}
+
+/// Reads a job file into (source path, target) pairs; `flags` are the command-line defaults.
+pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read job file {}", path.display()))?;
+    let job: JobFile = toml::from_str(&text).with_context(|| format!("job file {}", path.display()))?;
+    if job.vm.is_empty() {
+        bail!("job file {}: no [[vm]] entries", path.display());
+    }
+    let base = job.defaults.over(flags);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(job.vm.iter().map(|v| (dir.join(&v.source), v.fields.over(&base))).collect())
+}
+
+/// Checks a target is coherent.
+pub fn check_target(t: &Target, what: &str) -> Result<()> {
+    if t.as_template && t.catalog.is_none() {
+        bail!("{what}: --as-template needs a --catalog (or `catalog` in the job file)");
+    }
+    if t.as_template && t.power_on {
+        bail!("{what}: a vApp template cannot be powered on; drop --power-on or --as-template");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_vm_then_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("job.toml");
+        std::fs::write(&p, "org = \"o1\"\nvdc = \"v1\"\n[[vm]]\nsource = \"a.ova\"\nvdc = \"v2\"\npower_on = true\n[[vm]]\nsource = \"b\"\n").unwrap();
+        let flags = Target { network: Some("n0".into()), org: Some("o0".into()), ..Default::default() };
+        let v = load(&p, &flags).unwrap();
+        assert_eq!(v[0].0, dir.path().join("a.ova"));
+        assert_eq!(v[0].1.org.as_deref(), Some("o1"));
+        assert_eq!(v[0].1.vdc.as_deref(), Some("v2"));
+        assert_eq!(v[0].1.network.as_deref(), Some("n0"));
+        assert!(v[0].1.power_on);
+        assert_eq!(v[1].1.vdc.as_deref(), Some("v1"));
+        assert!(!v[1].1.power_on);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("job.toml");
+        std::fs::write(&p, "orgg = \"x\"\n[[vm]]\nsource = \"a\"\n").unwrap();
+        assert!(load(&p, &Target::default()).is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The export journal (`odt-journal.json` on the NAS): what a rerun of the same command needs
+//! to resume an interrupted export.
+//!
+//! It exists from the moment the job starts until the signed manifest is in place. It holds
+//! the job id, the key stanzas, and the data key wrapped under a key derived from the
+//! customer's signing key (so only the customer who started the job can resume it, and no
+//! passphrase is asked for again). It records which files are finished; how far an
+//! unfinished file got is read from the file itself (see `odt_format::nasfile`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use odt_format::keys::{DataKey, SigningKey};
+use odt_format::layout::Layout;
+use odt_format::manifest::FileEntry;
+use odt_format::nasfile::write_atomic;
+use odt_format::stanza::{open_key, seal_key, Stanza};
+use serde::{Deserialize, Serialize};
+
+/// Journal format identifier.
+pub const JOURNAL_FORMAT: &str = "odt-journal/v1";
+
+/// The journal's content.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    /// Always [`JOURNAL_FORMAT`].
+    pub format: String,
+    /// Hex job id.
+    pub job_id: String,
+    /// Digest of the sources, targets and key choices: a rerun must match it.
+    pub plan_digest: String,
+    /// The signer's key id.
+    pub signer_key_id: String,
+    /// Chunk size (log2) for new streams.
+    pub chunk_log2: u8,
+    /// The job's key check.
+    pub key_check: String,
+    /// The key stanzas made when the job started.
+    pub stanzas: Vec<Stanza>,
+    /// The data key wrapped under a secret derived from the signing key.
+    pub resume_key: String,
+    /// Seconds Argon2id took when the job started (for the report).
+    pub kdf_seconds: f64,
+    /// Finished files, by stream name `vm-NNN/NAME`.
+    pub done: BTreeMap<String, FileEntry>,
+}
+
+fn resume_kek(signing: &SigningKey, job_id: &[u8; 16]) -> zeroize::Zeroizing<[u8; 32]> {
+    signing.derive_secret(b"odt-bundle/v1 resume key", job_id)
+}
+
+const RESUME_AAD: &[u8] = b"odt-bundle/v1 resume";
+
+impl Journal {
+    /// Wraps `key` for resuming by the holder of `signing`.
+    pub fn wrap_resume_key(signing: &SigningKey, job_id: &[u8; 16], key: &DataKey) -> String {
+        seal_key(&resume_kek(signing, job_id), RESUME_AAD, key)
+    }
+
+    /// Recovers the data key; fails unless `signing` is the key that started the job.
+    pub fn resume_key(&self, signing: &SigningKey) -> Result<DataKey> {
+        let job_id = self.job_id_bytes()?;
+        let key = open_key(&resume_kek(signing, &job_id), RESUME_AAD, &self.resume_key)
+            .context("the interrupted job was started with another signing key; use that key to resume it")?;
+        if odt_format::stanza::key_check(&key, &job_id) != self.key_check {
+            bail!("the journal's resume key does not match its key check: the journal was altered");
+        }
+        Ok(key)
+    }
+
+    /// The job id as bytes.
+    pub fn job_id_bytes(&self) -> Result<[u8; 16]> {
+        let v = hex::decode(&self.job_id).context("journal job_id is not hex")?;
+        v.try_into().map_err(|_| anyhow::anyhow!("journal job_id is not 16 bytes"))
+    }
+
+    /// Loads the journal of `layout`, if any.
+    pub fn load(layout: &Layout) -> Result<Option<Journal>> {
+        let p = layout.journal();
+        match std::fs::read(&p) {
+            Ok(b) => {
+                let j: Journal = serde_json::from_slice(&b)
+                    .with_context(|| format!("{} is not a valid odt journal; remove it (and data/) to start over", p.display()))?;
+                if j.format != JOURNAL_FORMAT {
+                    bail!("{}: journal format {:?} is not {JOURNAL_FORMAT}", p.display(), j.format);
+                }
+                Ok(Some(j))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+        }
+    }
+
+    /// Writes the journal atomically.
+    pub fn save(&self, layout: &Layout) -> Result<()> {
+        let mut b = serde_json::to_vec_pretty(self).expect("serialises");
+        b.push(b'\n');
+        write_atomic(&layout.journal(), &b).context("save the export journal")
+    }
+}

@@ -1,0 +1,19 @@
+//! `odt-export`: see `odt-export --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use odt_format::cli::{UsageError, EXIT_FAILURE, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    let cli = odt_export::cli::Cli::parse();
+    match odt_export::commands::dispatch(cli.command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
+        Err(e) => {
+            eprintln!("odt-export: error: {e:#}");
+            let usage = e.chain().any(|c| c.is::<UsageError>());
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Progress bars on a terminal (bytes, rate, ETA); silence otherwise.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::progress::Progress;
+
+/// Progress bars on stderr when it is a terminal and `quiet` is false.
+pub struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars that draw only on a terminal, and never when `quiet` (e.g. `--json`).
+    pub fn new(quiet: bool) -> Self {
+        Bars { enabled: !quiet && std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, label: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb.set_message(label.to_owned());
+        *self.bar.lock().expect("not poisoned") = Some(pb);
+    }
+    fn set(&self, done: u64) {
+        if let Some(pb) = &*self.bar.lock().expect("not poisoned") {
+            pb.set_position(done);
+        }
+    }
+    fn finish(&self) {
+        if let Some(pb) = self.bar.lock().expect("not poisoned").take() {
+            pb.finish_and_clear();
+        }
+    }
+    fn note(&self, msg: &str) {
+        if self.enabled {
+            eprintln!("{msg}");
+        }
+    }
+}

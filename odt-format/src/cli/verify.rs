@@ -1,0 +1,95 @@
+//! The `verify` command shared by `odt-export verify` (before shipping) and
+//! `odt-import verify` (at the dock).
+
+use std::path::PathBuf;
+
+use crate::keys::{Identity, VerifyingKey};
+use crate::layout::Layout;
+use crate::reader::TrustAnchor;
+use crate::stanza::Unlock;
+use crate::verify::{verify_job, VerifyReport};
+
+use super::progress::Bars;
+use super::secret::{read_secret, SecretSource};
+use super::UsageError;
+
+/// What to verify and how.
+pub struct VerifyRequest {
+    /// The job directory on the NAS.
+    pub nas: PathBuf,
+    /// The customer's public key; `None` checks against the embedded key (integrity only).
+    pub trusted_key: Option<PathBuf>,
+    /// Also decrypt and check every file against the OVF's own `.mf`.
+    pub deep: bool,
+    /// `--passphrase-file`.
+    pub passphrase_file: Option<PathBuf>,
+    /// `--identity` (the provider's X25519 key).
+    pub identity: Option<PathBuf>,
+    /// `--json`.
+    pub json: bool,
+}
+
+/// Runs the verification, prints the human or JSON report, and returns it.
+/// `Err` means verification could not even start or the signature/secret failed.
+pub fn run(req: &VerifyRequest) -> Result<VerifyReport, Box<dyn std::error::Error + Send + Sync>> {
+    let layout = Layout::new(&req.nas);
+    let trusted = req.trusted_key.as_deref().map(VerifyingKey::read).transpose()?;
+    if !req.deep && (req.identity.is_some() || req.passphrase_file.is_some()) {
+        return Err(UsageError("--identity and --passphrase-file are only used with --deep".into()).into());
+    }
+    let identity = req.identity.as_deref().map(Identity::read).transpose()?;
+    let passphrase = if req.deep && identity.is_none() {
+        Some(read_secret(&SecretSource {
+            env: "ODT_PASSPHRASE",
+            file: req.passphrase_file.as_deref(),
+            file_flag: "--passphrase-file",
+            prompt: "Bundle passphrase",
+            confirm: false,
+        })?)
+    } else {
+        None
+    };
+    let unlock = match (&identity, &passphrase) {
+        (Some(id), _) => Some(Unlock::Identity(id)),
+        (None, Some(p)) => Some(Unlock::Passphrase(p.as_bytes())),
+        _ => None,
+    };
+    let anchor = match &trusted {
+        Some(k) => TrustAnchor::Trusted(k),
+        None => TrustAnchor::Embedded,
+    };
+    let bars = Bars::new(req.json);
+    let report = verify_job(&layout, &anchor, unlock.as_ref(), &bars)?;
+    if req.json {
+        let mut v = serde_json::to_value(&report).expect("serialises");
+        v["ok"] = report.ok().into();
+        v["trusted_key"] = trusted.is_some().into();
+        println!("{v}");
+    } else {
+        let who = if trusted.is_some() {
+            format!("signed by trusted key {}", report.signer_key_id)
+        } else {
+            format!(
+                "signature consistent with its embedded key {} (pass --trusted-key to prove who signed)",
+                report.signer_key_id
+            )
+        };
+        println!("job {}: {who}", report.job_id);
+        println!(
+            "{} VM(s), {} file(s), {} encrypted bytes checked{}",
+            report.vms,
+            report.files,
+            report.bytes,
+            if report.deep { ", decrypted and checked against each package's .mf" } else { " (keyless)" }
+        );
+        if report.ok() {
+            println!("OK: the NAS holds exactly what the manifest says");
+        } else {
+            for p in &report.problems {
+                eprintln!("FAILED {}: {}", p.file, p.what);
+            }
+            eprintln!("verification failed: {} problem(s); the job must not be imported as is", report.problems.len());
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,121 @@
+//! Errors of the bundle format.
+//!
+//! Policy: every variant says *what* failed and *where* (bundle-relative path, chunk index,
+//! stanza); the `Display` text ends with what the operator can do when there is something to
+//! do. Crypto failures are deliberately coarse (a chunk failed to authenticate, a key did not
+//! unwrap) so they leak nothing beyond "this was altered or the key is wrong".
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong reading, writing or verifying a bundle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// An I/O error on a named path.
+    #[error("{op} {path}: {source}{hint}", hint = io_hint(source))]
+    Io {
+        /// What we were doing ("read", "write", "open", ...).
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file's bytes are not what the signed manifest says.
+    #[error("{file}: {what}")]
+    Tampered {
+        /// Bundle-relative path of the damaged file.
+        file: String,
+        /// What exactly differs, including the chunk index where one applies.
+        what: String,
+    },
+    /// A chunk failed AEAD authentication (altered, reordered, spliced or wrong key).
+    #[error("{file}: chunk {chunk} failed to decrypt: it was altered, moved or truncated")]
+    ChunkAuth {
+        /// Bundle-relative path.
+        file: String,
+        /// Zero-based chunk index.
+        chunk: u64,
+    },
+    /// A file ended before its final chunk.
+    #[error("{file}: truncated: ended after {got} of {want} bytes")]
+    Truncated {
+        /// Bundle-relative path.
+        file: String,
+        /// Bytes present.
+        got: u64,
+        /// Bytes the manifest promises.
+        want: u64,
+    },
+    /// No stanza could be opened with the secret we were given.
+    #[error("{0}")]
+    NoKey(String),
+    /// The manifest signature does not verify under the trusted key.
+    #[error("manifest signature check failed: {0}")]
+    BadSignature(String),
+    /// Malformed or unsupported structure (manifest, header, key file, stanza).
+    #[error("{what}: {detail}")]
+    Malformed {
+        /// The thing that is malformed (a path or a name).
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// A parameter outside the bounds this version accepts.
+    #[error("{0}")]
+    Bounds(String),
+    /// A key file problem.
+    #[error("key file {path}: {detail}")]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        detail: String,
+    },
+    /// OVF / OVA / .mf parsing failed.
+    #[error(transparent)]
+    Ovf(#[from] crate::ovf::OvfError),
+}
+
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(28) => " (the disk is full: free space, then rerun the same command to resume)",
+        Some(5) => " (I/O error on the device: check the NAS and its mount, then rerun to resume)",
+        Some(122) => " (quota exceeded: raise the quota or free space, then rerun to resume)",
+        Some(30) => " (the file system is read-only: remount it read-write)",
+        _ => "",
+    }
+}
+
+impl FormatError {
+    /// Builds an [`FormatError::Io`] for `path`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FormatError::Io { op, path: path.into(), source }
+    }
+
+    /// Builds a [`FormatError::Malformed`].
+    pub fn malformed(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        FormatError::Malformed { what: what.into(), detail: detail.into() }
+    }
+
+    /// True when the error means "the disk is full" (ENOSPC or EDQUOT).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, FormatError::Io { source, .. } if matches!(source.raw_os_error(), Some(28) | Some(122)))
+    }
+}
+
+/// Extension to attach a path to `std::io::Result`s.
+pub trait IoContext<T> {
+    /// Maps the error to [`FormatError::Io`] with `op` and `path`.
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| FormatError::io(op, path, e))
+    }
+}

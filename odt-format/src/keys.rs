@@ -1,0 +1,311 @@
+//! Key material and the text files that hold it.
+//!
+//! Four kinds of key file, each one line `PREFIX:BASE64` (lines starting with `#` are
+//! comments), so a truncated or swapped file is recognised by its prefix:
+//!
+//! | file                  | prefix                  | bytes |
+//! |-----------------------|-------------------------|-------|
+//! | customer signing key  | `odt-sign-secret-v1`    | 32 (Ed25519 seed) |
+//! | customer public key   | `odt-sign-public-v1`    | 32 |
+//! | provider identity     | `odt-x25519-secret-v1`  | 32 |
+//! | provider recipient    | `odt-x25519-public-v1`  | 32 |
+//!
+//! Secrets live in types that zeroize on drop, and secret files are created mode 0600 and
+//! never overwritten.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::Signer;
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{FormatError, IoContext, Result};
+
+/// Prefix of a customer signing (secret) key file.
+pub const SIGN_SECRET_PREFIX: &str = "odt-sign-secret-v1";
+/// Prefix of a customer public (verifying) key file.
+pub const SIGN_PUBLIC_PREFIX: &str = "odt-sign-public-v1";
+/// Prefix of a provider X25519 identity (secret) file.
+pub const X25519_SECRET_PREFIX: &str = "odt-x25519-secret-v1";
+/// Prefix of a provider X25519 recipient (public) file.
+pub const X25519_PUBLIC_PREFIX: &str = "odt-x25519-public-v1";
+
+/// The random per-job data key. Everything in a bundle is encrypted under keys derived from it.
+///
+/// It MUST be fresh for every job and MUST NOT be written anywhere in the clear.
+#[derive(Clone, zeroize::ZeroizeOnDrop)]
+pub struct DataKey([u8; 32]);
+
+impl DataKey {
+    /// A fresh random key.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut k = [0u8; 32];
+        rng.fill_bytes(&mut k);
+        DataKey(k)
+    }
+    /// Wraps raw bytes (from an unwrapped stanza).
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        DataKey(b)
+    }
+    /// The raw key; callers must not copy it into long-lived buffers.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+/// Short identifier of a public key: the first 8 bytes of its SHA-256, in hex.
+pub fn key_id(public: &[u8; 32]) -> String {
+    hex::encode(&Sha256::digest(public)[..8])
+}
+
+/// The customer's Ed25519 signing key.
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+/// The customer's Ed25519 public key, trusted by the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
+
+impl SigningKey {
+    /// A fresh key.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        SigningKey(ed25519_dalek::SigningKey::generate(rng))
+    }
+    /// From a 32-byte seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        SigningKey(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+    /// The 32-byte seed (secret: for writing the key file only).
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The matching public key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey(self.0.verifying_key())
+    }
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+    /// A 32-byte secret derived from the seed for `purpose`; used to wrap the resume key.
+    pub fn derive_secret(&self, purpose: &[u8], salt: &[u8]) -> Zeroizing<[u8; 32]> {
+        let seed = Zeroizing::new(self.0.to_bytes());
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), seed.as_ref());
+        let mut out = Zeroizing::new([0u8; 32]);
+        hk.expand(purpose, out.as_mut()).expect("32 bytes is a valid HKDF length");
+        out
+    }
+    /// Reads a signing key file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let seed = read_key_file(path, SIGN_SECRET_PREFIX)?;
+        Ok(SigningKey::from_seed(&seed))
+    }
+}
+
+impl VerifyingKey {
+    /// From raw bytes.
+    pub fn from_bytes(b: &[u8; 32]) -> Result<Self> {
+        ed25519_dalek::VerifyingKey::from_bytes(b)
+            .map(VerifyingKey)
+            .map_err(|e| FormatError::malformed("public key", e.to_string()))
+    }
+    /// Raw bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// See [`key_id`].
+    pub fn key_id(&self) -> String {
+        key_id(&self.to_bytes())
+    }
+    /// Strict Ed25519 verification (rejects malleable and small-order forms).
+    pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(sig);
+        self.0.verify_strict(msg, &sig).is_ok()
+    }
+    /// Reads a public key file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let b = read_key_file(path, SIGN_PUBLIC_PREFIX)?;
+        VerifyingKey::from_bytes(&b).map_err(|e| FormatError::KeyFile {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// The provider's X25519 secret key ("identity").
+pub struct Identity(x25519_dalek::StaticSecret);
+
+/// The provider's X25519 public key ("recipient").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recipient(pub [u8; 32]);
+
+impl Identity {
+    /// A fresh identity.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        Identity(x25519_dalek::StaticSecret::random_from_rng(rng))
+    }
+    /// From raw bytes.
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Identity(x25519_dalek::StaticSecret::from(b))
+    }
+    /// The secret bytes (for writing the key file only).
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The matching recipient.
+    pub fn recipient(&self) -> Recipient {
+        Recipient(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+    }
+    /// X25519 with `their`.
+    pub(crate) fn diffie_hellman(&self, their: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+        let pk = x25519_dalek::PublicKey::from(*their);
+        Zeroizing::new(self.0.diffie_hellman(&pk).to_bytes())
+    }
+    /// Reads an identity file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let b = read_key_file(path, X25519_SECRET_PREFIX)?;
+        Ok(Identity::from_bytes(*b))
+    }
+}
+
+impl Recipient {
+    /// Reads a recipient file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let b = read_key_file(path, X25519_PUBLIC_PREFIX)?;
+        Ok(Recipient(*b))
+    }
+    /// See [`key_id`].
+    pub fn key_id(&self) -> String {
+        key_id(&self.0)
+    }
+}
+
+/// Parses a key file's text, returning its 32 bytes.
+pub fn parse_key_text(text: &str, prefix: &str) -> std::result::Result<Zeroizing<[u8; 32]>, String> {
+    let mut found = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if found.is_some() {
+            return Err("more than one key line".into());
+        }
+        found = Some(line);
+    }
+    let line = found.ok_or("no key line found")?;
+    let (p, body) = line.split_once(':').ok_or("not an odt key (no PREFIX:KEY line)")?;
+    if p != prefix {
+        return Err(format!("this is a `{p}` key, but a `{prefix}` key is needed here"));
+    }
+    let mut raw = Zeroizing::new(B64.decode(body).map_err(|_| "key is not valid base64")?);
+    if raw.len() != 32 {
+        return Err(format!("key has {} bytes, expected 32", raw.len()));
+    }
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&raw);
+    raw.zeroize();
+    Ok(out)
+}
+
+fn read_key_file(path: &Path, prefix: &str) -> Result<Zeroizing<[u8; 32]>> {
+    let meta = std::fs::metadata(path).ctx("read key file", path)?;
+    if meta.len() > 4096 {
+        return Err(FormatError::KeyFile { path: path.into(), detail: "file is too large to be a key".into() });
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).ctx("read key file", path)?);
+    parse_key_text(&text, prefix).map_err(|detail| FormatError::KeyFile { path: path.into(), detail })
+}
+
+/// Formats a key line.
+pub fn key_line(prefix: &str, bytes: &[u8; 32]) -> Zeroizing<String> {
+    Zeroizing::new(format!("{prefix}:{}\n", B64.encode(bytes)))
+}
+
+/// Writes a new key pair: `path` (secret, mode 0600, created exclusively) and `path.pub`.
+///
+/// Refuses to overwrite either file, so an existing key is never lost.
+pub fn write_key_pair(
+    path: &Path,
+    secret_prefix: &str,
+    secret: &[u8; 32],
+    public_prefix: &str,
+    public: &[u8; 32],
+    comment: &str,
+) -> Result<PathBuf> {
+    let pub_path = pub_path(path);
+    for p in [path, pub_path.as_path()] {
+        if p.exists() {
+            return Err(FormatError::KeyFile {
+                path: p.into(),
+                detail: "already exists; refusing to overwrite a key (choose another --out)".into(),
+            });
+        }
+    }
+    let mut text = Zeroizing::new(format!("# {comment}\n# public key id: {}\n", key_id(public)));
+    text.push_str(&key_line(secret_prefix, secret));
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).ctx("create key file", path)?;
+    f.write_all(text.as_bytes()).ctx("write key file", path)?;
+    f.sync_all().ctx("sync key file", path)?;
+    let pub_text = format!("# {comment}\n# key id: {}\n{}", key_id(public), *key_line(public_prefix, public));
+    let mut pf = OpenOptions::new().write(true).create_new(true).open(&pub_path).ctx("create", &pub_path)?;
+    pf.write_all(pub_text.as_bytes()).ctx("write", &pub_path)?;
+    pf.sync_all().ctx("sync", &pub_path)?;
+    Ok(pub_path)
+}
+
+/// `KEY` → `KEY.pub`.
+pub fn pub_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_text_round_trip_and_prefix_check() {
+        let k = [9u8; 32];
+        let line = key_line(SIGN_PUBLIC_PREFIX, &k);
+        assert_eq!(*parse_key_text(&line, SIGN_PUBLIC_PREFIX).unwrap(), k);
+        let err = parse_key_text(&line, SIGN_SECRET_PREFIX).unwrap_err();
+        assert!(err.contains("odt-sign-public-v1"), "{err}");
+        assert!(parse_key_text("# only a comment\n", SIGN_PUBLIC_PREFIX).is_err());
+        assert!(parse_key_text("odt-sign-public-v1:AAAA\n", SIGN_PUBLIC_PREFIX).is_err());
+    }
+
+    #[test]
+    fn key_pair_files_are_private_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+        let seed = sk.0.to_bytes();
+        let vk = sk.verifying_key().to_bytes();
+        write_key_pair(&p, SIGN_SECRET_PREFIX, &seed, SIGN_PUBLIC_PREFIX, &vk, "test").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let again = write_key_pair(&p, SIGN_SECRET_PREFIX, &seed, SIGN_PUBLIC_PREFIX, &vk, "test");
+        assert!(again.is_err());
+        let back = SigningKey::read(&p).unwrap();
+        assert_eq!(back.verifying_key(), VerifyingKey::read(&pub_path(&p)).unwrap());
+        let sig = back.sign(b"m");
+        assert!(back.verifying_key().verify(b"m", &sig));
+        assert!(!back.verifying_key().verify(b"n", &sig));
+    }
+}

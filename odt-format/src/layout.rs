@@ -1,0 +1,70 @@
+//! Where things live in a job directory on the NAS.
+//!
+//! ```text
+//! NAS/
+//!   odt-job.json          the signed manifest (written last: its presence means "complete")
+//!   odt-job.json.sig      its Ed25519 signature
+//!   odt-journal.json      only while a run is in progress: what resuming needs
+//!   data/vm-000/NAME.odt        an encrypted file
+//!   data/vm-000/NAME.odt.sums   its chunk digests (32 bytes per chunk)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Manifest file name.
+pub const MANIFEST: &str = "odt-job.json";
+/// Signature file name.
+pub const SIGNATURE: &str = "odt-job.json.sig";
+/// Journal file name.
+pub const JOURNAL: &str = "odt-journal.json";
+/// Data directory name.
+pub const DATA: &str = "data";
+
+/// A job directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The job at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `odt-job.json`.
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join(MANIFEST)
+    }
+    /// `odt-job.json.sig`.
+    pub fn signature(&self) -> PathBuf {
+        self.root.join(SIGNATURE)
+    }
+    /// `odt-journal.json`.
+    pub fn journal(&self) -> PathBuf {
+        self.root.join(JOURNAL)
+    }
+    /// `data/`.
+    pub fn data(&self) -> PathBuf {
+        self.root.join(DATA)
+    }
+    /// `data/DIR/`.
+    pub fn vm_dir(&self, dir: &str) -> PathBuf {
+        self.data().join(dir)
+    }
+    /// `data/DIR/NAME.odt`.
+    pub fn encrypted(&self, dir: &str, name: &str) -> PathBuf {
+        self.vm_dir(dir).join(format!("{name}.odt"))
+    }
+    /// `data/DIR/NAME.odt.sums`.
+    pub fn sums(&self, dir: &str, name: &str) -> PathBuf {
+        self.vm_dir(dir).join(format!("{name}.odt.sums"))
+    }
+    /// Bundle-relative display path of an encrypted file.
+    pub fn rel_encrypted(dir: &str, name: &str) -> String {
+        format!("{DATA}/{dir}/{name}.odt")
+    }
+}

@@ -1,0 +1,300 @@
+//! The job manifest (`odt-job.json`) and its Ed25519 signature (`odt-job.json.sig`).
+//!
+//! The signature covers the manifest file's exact bytes (prefixed by a domain string), never a
+//! re-serialisation, so there is no canonicalisation to get wrong: the verifier checks the
+//! bytes it read, then parses them. Everything a keyless verifier needs is in the manifest:
+//! each file's plaintext size, its encrypted size, its header, and the SHA-256 of its chunk
+//! digest list. The manifest is not secret; it holds no plaintext digest (which would let a
+//! thief confirm a guess about a disk's content).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FormatError, Result};
+use crate::keys::{SigningKey, VerifyingKey};
+use crate::ovf::validate_file_name;
+use crate::stanza::Stanza;
+use crate::stream::{FileHeader, Geometry};
+
+/// The format identifier this crate writes and reads.
+pub const FORMAT: &str = "odt-bundle/v1";
+/// Domain separation prefix of the signed message.
+pub const SIGNATURE_CONTEXT: &[u8] = b"odt-bundle/v1 manifest\0";
+/// Largest manifest a reader accepts (64 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// The signed description of one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobManifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// 16 random bytes, hex: binds every stream and stanza to this job.
+    pub job_id: String,
+    /// RFC 3339 UTC time the job was finished.
+    pub created: String,
+    /// Program and version that wrote it.
+    pub exporter: String,
+    /// Key id of the customer's signing key.
+    pub signer_key_id: String,
+    /// See [`crate::stanza::key_check`].
+    pub key_check: String,
+    /// The data key, wrapped for each allowed opener.
+    pub stanzas: Vec<Stanza>,
+    /// The VMs, in export order.
+    pub vms: Vec<VmEntry>,
+}
+
+/// Where a VM must land in the cloud.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// vCD organisation.
+    pub org: Option<String>,
+    /// Org VDC.
+    pub vdc: Option<String>,
+    /// Org VDC network the NICs connect to.
+    pub network: Option<String>,
+    /// Catalog (for templates).
+    pub catalog: Option<String>,
+    /// Land as a vApp template in `catalog` rather than a vApp.
+    #[serde(default)]
+    pub as_template: bool,
+    /// Power the vApp on after import.
+    #[serde(default)]
+    pub power_on: bool,
+}
+
+/// A summary of the OVF, readable without any secret so the provider can plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSummary {
+    /// Virtual systems (one for a VM, several for a vApp).
+    pub virtual_systems: Vec<String>,
+    /// Disk capacities in bytes.
+    pub disk_capacities: Vec<u64>,
+    /// OVF network names.
+    pub networks: Vec<String>,
+    /// True for a VirtualSystemCollection.
+    pub is_vapp: bool,
+}
+
+/// One exported VM (an OVF package).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmEntry {
+    /// Display name.
+    pub name: String,
+    /// Directory under `data/`: `vm-NNN`.
+    pub dir: String,
+    /// `ovf` (folder) or `ova`.
+    pub source_kind: String,
+    /// The source's file name (no directories: customer paths stay private).
+    pub source_name: String,
+    /// File name of the OVF descriptor among `files`.
+    pub descriptor: String,
+    /// File name of the `.mf` among `files`.
+    pub mf: String,
+    /// Placement.
+    pub target: Target,
+    /// What the OVF contains.
+    pub summary: VmSummary,
+    /// The package's files.
+    pub files: Vec<FileEntry>,
+}
+
+/// One encrypted file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The file's name in the OVF package (a validated flat name).
+    pub name: String,
+    /// Plaintext size.
+    pub size: u64,
+    /// Size of `data/DIR/NAME.odt`.
+    pub encrypted_size: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// The 32-byte header, hex.
+    pub header: String,
+    /// SHA-256 of `data/DIR/NAME.odt.sums` (the list of per-chunk SHA-256 digests), hex.
+    pub chunk_digests_sha256: String,
+}
+
+/// The signature file's content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFile {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// Key id of the signer.
+    pub key_id: String,
+    /// The signer's public key (hex), so a verifier without `--trusted-key` can still check
+    /// integrity; only a trusted key proves *who* signed.
+    pub public_key: String,
+    /// 64-byte signature, hex.
+    pub signature: String,
+}
+
+impl FileEntry {
+    /// The header, parsed.
+    pub fn parsed_header(&self, stream: &str) -> Result<FileHeader> {
+        let b = hex::decode(&self.header)
+            .map_err(|_| FormatError::malformed(stream, "manifest header is not hex"))?;
+        FileHeader::parse(&b, stream)
+    }
+}
+
+impl VmEntry {
+    /// Bundle name of a file's stream, `vm-NNN/NAME`: used in keys, AAD and messages.
+    pub fn stream_name(&self, file: &FileEntry) -> String {
+        format!("{}/{}", self.dir, file.name)
+    }
+    /// The entry of `name`.
+    pub fn file(&self, name: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// `vm-` followed by at least three digits.
+pub fn valid_vm_dir(d: &str) -> bool {
+    d.strip_prefix("vm-").is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl JobManifest {
+    /// The job id as bytes.
+    pub fn job_id_bytes(&self) -> Result<[u8; 16]> {
+        let v = hex::decode(&self.job_id).map_err(|_| FormatError::malformed("manifest", "job_id is not hex"))?;
+        v.try_into().map_err(|_| FormatError::malformed("manifest", "job_id must be 16 bytes"))
+    }
+
+    /// Serialises (pretty JSON, trailing newline). These bytes are what gets signed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// Parses and checks the structure (names, paths, geometry, stanzas). Signature is separate.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(FormatError::malformed("odt-job.json", "larger than 64 MiB"));
+        }
+        let m: JobManifest = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::malformed("odt-job.json", format!("not a valid job manifest: {e}")))?;
+        m.check()?;
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |d: String| Err(FormatError::malformed("odt-job.json", d));
+        if self.format != FORMAT {
+            return bad(format!("format is {:?}; this odt reads {FORMAT}", self.format));
+        }
+        self.job_id_bytes()?;
+        if self.key_check.len() != 64 || hex::decode(&self.key_check).is_err() {
+            return bad("key_check must be 32 bytes of hex".into());
+        }
+        if self.stanzas.is_empty() {
+            return bad("no key stanzas".into());
+        }
+        for s in &self.stanzas {
+            s.check()?;
+        }
+        let mut dirs = std::collections::HashSet::new();
+        for vm in &self.vms {
+            if !valid_vm_dir(&vm.dir) || !dirs.insert(&vm.dir) {
+                return bad(format!("VM {:?}: bad or duplicate dir {:?}", vm.name, vm.dir));
+            }
+            let mut names = std::collections::HashSet::new();
+            for f in &vm.files {
+                validate_file_name(&f.name)?;
+                if !names.insert(&f.name) {
+                    return bad(format!("VM {:?}: file {:?} listed twice", vm.name, f.name));
+                }
+                let stream = vm.stream_name(f);
+                let h = f.parsed_header(&stream)?;
+                let g = Geometry { plain_size: f.size, chunk_size: h.chunk_size() as u64 };
+                if g.chunks() != f.chunks || g.encrypted_size() != f.encrypted_size {
+                    return bad(format!("{stream}: sizes and chunk count disagree"));
+                }
+                if f.chunk_digests_sha256.len() != 64 || hex::decode(&f.chunk_digests_sha256).is_err() {
+                    return bad(format!("{stream}: chunk_digests_sha256 must be 32 bytes of hex"));
+                }
+            }
+            for (what, n) in [("descriptor", &vm.descriptor), ("mf", &vm.mf)] {
+                if vm.file(n).is_none() {
+                    return bad(format!("VM {:?}: its {what} {n:?} is not among its files", vm.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Total encrypted bytes (data files plus digest lists).
+    pub fn encrypted_bytes(&self) -> u64 {
+        self.vms.iter().flat_map(|v| &v.files).map(|f| f.encrypted_size + f.chunks * 32).sum()
+    }
+}
+
+/// The message a signature covers.
+fn signed_message(manifest_bytes: &[u8]) -> Vec<u8> {
+    let mut m = SIGNATURE_CONTEXT.to_vec();
+    m.extend_from_slice(manifest_bytes);
+    m
+}
+
+/// Signs manifest bytes; returns the signature file's bytes.
+pub fn sign(key: &SigningKey, manifest_bytes: &[u8]) -> Vec<u8> {
+    let sig = key.sign(&signed_message(manifest_bytes));
+    let f = SignatureFile {
+        algorithm: "ed25519".into(),
+        key_id: key.verifying_key().key_id(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        signature: hex::encode(sig),
+    };
+    let mut v = serde_json::to_vec_pretty(&f).expect("serialises");
+    v.push(b'\n');
+    v
+}
+
+/// The public key embedded in a signature file (integrity only: anyone can embed a key).
+pub fn embedded_key(sig_bytes: &[u8]) -> Result<VerifyingKey> {
+    let f: SignatureFile = serde_json::from_slice(sig_bytes)
+        .map_err(|e| FormatError::BadSignature(format!("odt-job.json.sig is not a valid signature file: {e}")))?;
+    let b: [u8; 32] = hex::decode(&f.public_key)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| FormatError::BadSignature("embedded public key is not 32 bytes of hex".into()))?;
+    VerifyingKey::from_bytes(&b)
+}
+
+/// Checks `sig_bytes` over `manifest_bytes` with `trusted`, then parses the manifest.
+pub fn verify_signed(manifest_bytes: &[u8], sig_bytes: &[u8], trusted: &VerifyingKey) -> Result<JobManifest> {
+    let f: SignatureFile = serde_json::from_slice(sig_bytes)
+        .map_err(|e| FormatError::BadSignature(format!("odt-job.json.sig is not a valid signature file: {e}")))?;
+    if f.algorithm != "ed25519" {
+        return Err(FormatError::BadSignature(format!("unsupported algorithm {:?}", f.algorithm)));
+    }
+    let sig: [u8; 64] = hex::decode(&f.signature)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| FormatError::BadSignature("signature is not 64 bytes of hex".into()))?;
+    if f.key_id != trusted.key_id() {
+        return Err(FormatError::BadSignature(format!(
+            "the manifest was signed by key {} but the trusted key is {}: wrong --trusted-key, \
+             or the job was not made by the customer you expect",
+            f.key_id,
+            trusted.key_id()
+        )));
+    }
+    if !trusted.verify(&signed_message(manifest_bytes), &sig) {
+        return Err(FormatError::BadSignature(
+            "odt-job.json does not match its signature: the manifest was altered after signing".into(),
+        ));
+    }
+    let m = JobManifest::parse(manifest_bytes)?;
+    if m.signer_key_id != trusted.key_id() {
+        return Err(FormatError::BadSignature("signer_key_id in the manifest does not match the signer".into()));
+    }
+    Ok(m)
+}

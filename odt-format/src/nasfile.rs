@@ -1,0 +1,283 @@
+//! Writing one encrypted file onto the NAS so that a crash, a full disk or a cut cable at any
+//! moment leaves something a rerun can resume, and nothing that verifies.
+//!
+//! Ordering rule (the resume invariant): chunk data is `fsync`ed *before* the digests of those
+//! chunks are appended to the `.sums` file, and the `.sums` file is `fsync`ed after. So every
+//! digest on disk describes durable ciphertext, and on restart the number of complete digests
+//! says how many chunks are good. Anything after that point is cut off and redone. A chunk is
+//! re-sealed with the same key and nonce only from the same plaintext (the source is checked
+//! unchanged first), so resuming never reuses a nonce on different data.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{FormatError, IoContext, Result};
+use crate::keys::DataKey;
+use crate::layout::Layout;
+use crate::manifest::FileEntry;
+use crate::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
+
+/// What to write.
+#[derive(Clone, Debug)]
+pub struct StreamSpec {
+    /// The job directory.
+    pub layout: Layout,
+    /// `vm-NNN`.
+    pub dir: String,
+    /// The file's package name.
+    pub name: String,
+    /// The job id.
+    pub job_id: [u8; 16],
+    /// Plaintext size.
+    pub plain_size: u64,
+    /// log2 of the chunk size for a fresh stream.
+    pub chunk_log2: u8,
+}
+
+impl StreamSpec {
+    fn enc(&self) -> PathBuf {
+        self.layout.encrypted(&self.dir, &self.name)
+    }
+    fn sums(&self) -> PathBuf {
+        self.layout.sums(&self.dir, &self.name)
+    }
+    /// `vm-NNN/NAME`.
+    pub fn stream_name(&self) -> String {
+        format!("{}/{}", self.dir, self.name)
+    }
+}
+
+/// The durable state of a stream a previous run began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partial {
+    /// Its header (hence its key).
+    pub header: FileHeader,
+    /// Chunks known good.
+    pub chunks_done: u64,
+}
+
+/// Tuning for [`encrypt_file`].
+#[derive(Clone, Copy, Debug)]
+pub struct WriteOptions {
+    /// Worker threads sealing chunks.
+    pub workers: usize,
+    /// Bytes between durability checkpoints.
+    pub checkpoint_bytes: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        WriteOptions { workers: cores.clamp(1, 8), checkpoint_bytes: 256 << 20 }
+    }
+}
+
+/// Inspects what a previous attempt left of this stream and cuts both files back to their
+/// last durable checkpoint. `None` means start from scratch (any leftovers are removed).
+pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
+    let (enc, sums) = (spec.enc(), spec.sums());
+    let remove_both = || -> Result<Option<Partial>> {
+        for p in [&enc, &sums] {
+            match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(FormatError::io("remove", p, e)),
+                _ => {}
+            }
+        }
+        Ok(None)
+    };
+    let mut f = match OpenOptions::new().read(true).write(true).open(&enc) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return remove_both(),
+        Err(e) => return Err(FormatError::io("open", &enc, e)),
+    };
+    let mut hb = [0u8; HEADER_LEN];
+    let header = match f.read_exact(&mut hb) {
+        Ok(()) => FileHeader::parse(&hb, &spec.stream_name()).ok(),
+        Err(_) => None,
+    };
+    let Some(header) = header.filter(|h| h.chunk_log2 == spec.chunk_log2) else {
+        drop(f);
+        return remove_both();
+    };
+    let g = Geometry { plain_size: spec.plain_size, chunk_size: header.chunk_size() as u64 };
+    let enc_len = f.metadata().ctx("stat", &enc)?.len();
+    let sums_len = match std::fs::metadata(&sums) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(FormatError::io("stat", &sums, e)),
+    };
+    let in_enc = if enc_len >= g.encrypted_size() {
+        g.chunks()
+    } else {
+        (enc_len - HEADER_LEN as u64) / (g.chunk_size + TAG_LEN as u64)
+    };
+    let k = (sums_len / 32).min(g.chunks()).min(in_enc);
+    let enc_end = if k == g.chunks() { g.encrypted_size() } else { g.chunk_offset(k) };
+    f.set_len(enc_end).ctx("truncate", &enc)?;
+    f.sync_all().ctx("sync", &enc)?;
+    let s = OpenOptions::new().write(true).create(true).truncate(false).open(&sums).ctx("open", &sums)?;
+    s.set_len(k * 32).ctx("truncate", &sums)?;
+    s.sync_all().ctx("sync", &sums)?;
+    Ok(Some(Partial { header, chunks_done: k }))
+}
+
+/// Encrypts `source` (read from its start) into the stream described by `spec`, resuming after
+/// `partial` when given. `hash` sees every plaintext byte in order (the prefix a previous run
+/// already sealed is read and hashed again, never re-sealed). `progress` gets plaintext bytes
+/// done so far. Returns the finished file's manifest entry.
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_file(
+    spec: &StreamSpec,
+    key: &DataKey,
+    partial: Option<Partial>,
+    source: &mut (dyn Read + Send),
+    source_path: &Path,
+    hash: &mut (dyn FnMut(&[u8]) + Send),
+    progress: &(dyn Fn(u64) + Sync),
+    opts: WriteOptions,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<FileEntry> {
+    let (enc_path, sums_path) = (spec.enc(), spec.sums());
+    let vm_dir = spec.layout.vm_dir(&spec.dir);
+    std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
+    let (header, start, mut enc, mut sums) = match partial {
+        Some(p) => {
+            let mut enc = OpenOptions::new().write(true).open(&enc_path).ctx("open", &enc_path)?;
+            enc.seek(SeekFrom::End(0)).ctx("seek", &enc_path)?;
+            let sums = OpenOptions::new().append(true).open(&sums_path).ctx("open", &sums_path)?;
+            (p.header, p.chunks_done, enc, sums)
+        }
+        None => {
+            let header = FileHeader::new(spec.chunk_log2, rng);
+            let mut enc = create_new(&enc_path)?;
+            enc.write_all(&header.to_bytes()).ctx("write", &enc_path)?;
+            let sums = create_new(&sums_path)?;
+            enc.sync_all().ctx("sync", &enc_path)?;
+            sync_dir(&vm_dir)?;
+            (header, 0, enc, sums)
+        }
+    };
+    let g = Geometry { plain_size: spec.plain_size, chunk_size: header.chunk_size() as u64 };
+    let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
+
+    // Re-read (and hash) the prefix a previous run sealed.
+    let prefix = start * g.chunk_size;
+    if prefix > 0 {
+        let mut buf = vec![0u8; g.chunk_size as usize];
+        let mut left = prefix;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            read_exact_or_short(source, &mut buf[..n], source_path, spec.plain_size)?;
+            hash(&buf[..n]);
+            left -= n as u64;
+            progress(prefix - left);
+        }
+    }
+
+    let mut pending: Vec<u8> = Vec::with_capacity(4096);
+    let mut since_checkpoint = 0u64;
+    let mut done = prefix;
+    let checkpoint = |enc: &mut File, sums: &mut File, pending: &mut Vec<u8>| -> Result<()> {
+        enc.sync_data().ctx("sync", &enc_path)?;
+        sums.write_all(pending).ctx("write", &sums_path)?;
+        sums.sync_data().ctx("sync", &sums_path)?;
+        pending.clear();
+        Ok(())
+    };
+    crate::pipeline::run(
+        start..g.chunks(),
+        opts.workers,
+        g.chunk_size as usize + TAG_LEN,
+        |i, buf| {
+            let n = g.plain_len(i) as usize;
+            buf.resize(n, 0);
+            read_exact_or_short(source, buf, source_path, spec.plain_size)?;
+            hash(buf);
+            Ok(())
+        },
+        |i, buf| {
+            stream_key.seal(i, i + 1 == g.chunks(), buf);
+            Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into())
+        },
+        |i, buf, digest| {
+            enc.write_all(buf).ctx("write", &enc_path)?;
+            pending.extend_from_slice(&digest);
+            since_checkpoint += buf.len() as u64;
+            done += g.plain_len(i);
+            if since_checkpoint >= opts.checkpoint_bytes {
+                checkpoint(&mut enc, &mut sums, &mut pending)?;
+                since_checkpoint = 0;
+            }
+            progress(done);
+            Ok(())
+        },
+    )?;
+    checkpoint(&mut enc, &mut sums, &mut pending)?;
+    let mut extra = [0u8; 1];
+    if source.read(&mut extra).ctx("read", source_path)? != 0 {
+        return Err(FormatError::malformed(
+            source_path.display().to_string(),
+            format!("is longer than the {} bytes it had when the export began (changed while reading?)", spec.plain_size),
+        ));
+    }
+    drop(enc);
+    let sums_bytes = std::fs::read(&sums_path).ctx("read", &sums_path)?;
+    let enc_len = std::fs::metadata(&enc_path).ctx("stat", &enc_path)?.len();
+    if sums_bytes.len() as u64 != g.chunks() * 32 || enc_len != g.encrypted_size() {
+        return Err(FormatError::Tampered {
+            file: Layout::rel_encrypted(&spec.dir, &spec.name),
+            what: "wrote an unexpected length (the NAS lost data?): rerun to redo this file".into(),
+        });
+    }
+    Ok(FileEntry {
+        name: spec.name.clone(),
+        size: spec.plain_size,
+        encrypted_size: g.encrypted_size(),
+        chunks: g.chunks(),
+        header: hex::encode(header.to_bytes()),
+        chunk_digests_sha256: hex::encode(Sha256::digest(&sums_bytes)),
+    })
+}
+
+fn read_exact_or_short(src: &mut (dyn Read + Send), buf: &mut [u8], path: &Path, size: u64) -> Result<()> {
+    src.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            FormatError::malformed(
+                path.display().to_string(),
+                format!("ended before the {size} bytes it had when the export began (changed while reading?)"),
+            )
+        } else {
+            FormatError::io("read", path, e)
+        }
+    })
+}
+
+fn create_new(p: &Path) -> Result<File> {
+    OpenOptions::new().write(true).create(true).truncate(true).open(p).ctx("create", p)
+}
+
+/// `fsync`s a directory so that entries created in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, `fsync`, rename, directory `fsync`.
+/// A crash leaves either the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let r = (|| {
+        let mut f = create_new(&tmp)?;
+        f.write_all(bytes).ctx("write", &tmp)?;
+        f.sync_all().ctx("sync", &tmp)?;
+        std::fs::rename(&tmp, path).ctx("rename into place", path)?;
+        sync_dir(dir)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}

@@ -1,0 +1,30 @@
+//! OVF packaging: the descriptor, the `.mf` manifest, and OVA archives.
+//!
+//! Everything here reads input that crossed a trust boundary (the customer's VMs, the NAS), so
+//! each parser caps sizes and counts, rejects unsafe file names and reports errors as
+//! [`OvfError`] with the line or member at fault:
+//!
+//! - [`descriptor`]: [`Envelope::parse`] reads an OVF 1.x/2.x descriptor into files, disks,
+//!   networks and virtual systems (NICs, disk attachments).
+//! - [`mf`]: [`Mf::parse`] / [`Mf::to_bytes`] for `ALGO(file)= hex` manifests, and
+//!   [`DigestAlg::hasher`] for streaming SHA-1/256/512.
+//! - [`ova`]: [`read_index`] lists an OVA's members and where their bytes are, without reading
+//!   member data.
+//! - [`validate_file_name`]: the one rule for names inside a package, shared by all three.
+//! - [`fuzz_entry`]: entry points for fuzz targets.
+
+pub mod descriptor;
+pub mod error;
+pub mod fuzz_entry;
+pub mod mf;
+mod names;
+pub mod ova;
+
+pub use descriptor::{
+    parse_descriptor, Content, Disk, Envelope, FileRef, Network, Nic, OvfVersion, VirtualSystem,
+    VirtualSystemCollection,
+};
+pub use error::OvfError;
+pub use mf::{DigestAlg, Mf, MfEntry, MfHasher};
+pub use names::{validate_file_name, MAX_FILE_NAME_BYTES};
+pub use ova::{read_index, OvaIndex, OvaMember};

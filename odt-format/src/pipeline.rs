@@ -1,0 +1,160 @@
+//! An ordered, bounded, parallel chunk pipeline: one producer thread, N worker threads, and
+//! the calling thread consuming results in chunk order.
+//!
+//! Why: a disk is sealed chunk by chunk, and chunks are independent, so the AES-GCM and
+//! SHA-256 work spreads over cores while reading and writing stay sequential. A fixed pool of
+//! buffers circulates between the stages, so memory is flat whatever the disk size, and the
+//! first error anywhere stops every stage.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+/// Runs the pipeline over chunk indices `range`.
+///
+/// - `produce(i, buf)` fills `buf` (cleared, capacity `buf_cap`) with chunk `i`'s input;
+///   runs on one thread, in order.
+/// - `map(i, buf)` transforms the buffer in place and returns a small result; runs on
+///   `workers` threads, in any order.
+/// - `consume(i, buf, m)` runs on the calling thread, strictly in order.
+pub fn run<M, E, P, F, C>(
+    range: Range<u64>,
+    workers: usize,
+    buf_cap: usize,
+    produce: P,
+    map: F,
+    mut consume: C,
+) -> Result<(), E>
+where
+    M: Send,
+    E: Send,
+    P: FnMut(u64, &mut Vec<u8>) -> Result<(), E> + Send,
+    F: Fn(u64, &mut Vec<u8>) -> Result<M, E> + Sync,
+    C: FnMut(u64, &[u8], M) -> Result<(), E>,
+{
+    if range.is_empty() {
+        return Ok(());
+    }
+    let workers = workers.max(1);
+    let depth = workers * 2 + 2;
+    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(depth);
+    for _ in 0..depth {
+        pool_tx.send(Vec::with_capacity(buf_cap)).expect("pool has room");
+    }
+    let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
+    let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>, Result<M, E>)>(depth);
+    // Owned by the workers only: when the last one exits, the producer's send fails and it
+    // stops too, instead of blocking on a full queue nobody drains.
+    let work_rx = Arc::new(Mutex::new(work_rx));
+
+    std::thread::scope(|s| {
+        let producer = s.spawn({
+            let range = range.clone();
+            move || produce_all(range, produce, pool_rx, work_tx)
+        });
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let work_rx = Arc::clone(&work_rx);
+            let map = &map;
+            s.spawn(move || loop {
+                let next = work_rx.lock().expect("no panics hold this lock").recv();
+                let Ok((i, mut buf)) = next else { return };
+                let r = map(i, &mut buf);
+                if done_tx.send((i, buf, r)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        drop(work_rx);
+        let consumed = consume_in_order(range, &mut consume, done_rx, pool_tx);
+        let produced = producer.join().expect("producer does not panic");
+        // A consumer error is the root cause when both failed (the producer then only saw
+        // its channel close).
+        consumed.and(produced)
+    })
+}
+
+fn produce_all<E>(
+    range: Range<u64>,
+    mut produce: impl FnMut(u64, &mut Vec<u8>) -> Result<(), E>,
+    pool_rx: Receiver<Vec<u8>>,
+    work_tx: SyncSender<(u64, Vec<u8>)>,
+) -> Result<(), E> {
+    for i in range {
+        let Ok(mut buf) = pool_rx.recv() else { return Ok(()) };
+        buf.clear();
+        produce(i, &mut buf)?;
+        if work_tx.send((i, buf)).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn consume_in_order<M, E>(
+    range: Range<u64>,
+    consume: &mut impl FnMut(u64, &[u8], M) -> Result<(), E>,
+    done_rx: Receiver<(u64, Vec<u8>, Result<M, E>)>,
+    pool_tx: SyncSender<Vec<u8>>,
+) -> Result<(), E> {
+    let mut pending = BTreeMap::new();
+    let mut next = range.start;
+    while next < range.end {
+        // Channel closed early: the producer stopped with an error, which `run` reports.
+        let Ok((i, buf, r)) = done_rx.recv() else { return Ok(()) };
+        pending.insert(i, (buf, r));
+        while let Some((buf, r)) = pending.remove(&next) {
+            consume(next, &buf, r?)?;
+            let _ = pool_tx.send(buf);
+            next += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_arrive_in_order_and_errors_stop_everything() {
+        let mut seen = vec![];
+        run::<u64, String, _, _, _>(
+            0..200,
+            3,
+            8,
+            |i, b| {
+                b.extend_from_slice(&i.to_be_bytes());
+                Ok(())
+            },
+            |i, b| {
+                if i % 7 == 0 {
+                    std::thread::yield_now();
+                }
+                b.reverse();
+                Ok(i * 2)
+            },
+            |i, b, m| {
+                assert_eq!(m, i * 2);
+                let mut v = b.to_vec();
+                v.reverse();
+                assert_eq!(v, i.to_be_bytes());
+                seen.push(i);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+
+        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |_, _| Ok(()), |_, _| Ok(()), |i, _, _| {
+            if i == 10 { Err("stop".into()) } else { Ok(()) }
+        });
+        assert_eq!(e.unwrap_err(), "stop");
+        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |i, _| if i == 5 { Err("read".into()) } else { Ok(()) }, |_, _| Ok(()), |_, _, _| Ok(()));
+        assert_eq!(e.unwrap_err(), "read");
+        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |_, _| Ok(()), |i, _| if i == 50 { Err("map".into()) } else { Ok(()) }, |_, _, _| Ok(()));
+        assert_eq!(e.unwrap_err(), "map");
+    }
+}

@@ -1,0 +1,23 @@
+//! Progress reporting, as a trait so the library stays free of any terminal code: the CLIs
+//! plug in progress bars, tests and `--json` runs plug in [`NoProgress`].
+
+/// Receives progress of long work.
+pub trait Progress: Sync {
+    /// A new piece of work of `total` bytes begins.
+    fn start(&self, label: &str, total: u64);
+    /// `done` of the current piece's bytes are finished.
+    fn set(&self, done: u64);
+    /// The current piece is finished.
+    fn finish(&self);
+    /// A line for the operator (a warning, a step).
+    fn note(&self, _msg: &str) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn set(&self, _: u64) {}
+    fn finish(&self) {}
+}

@@ -1,0 +1,192 @@
+//! Reading a bundle back: the signed manifest, the data key, and each file's plaintext as a
+//! stream that authenticates every chunk before releasing it.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+
+use crate::error::{FormatError, IoContext, Result};
+use crate::keys::{DataKey, VerifyingKey};
+use crate::layout::Layout;
+use crate::manifest::{verify_signed, FileEntry, JobManifest, VmEntry, MAX_MANIFEST_BYTES};
+use crate::stanza::{unwrap_data_key, Unlock};
+use crate::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
+
+/// Reads a file of at most `max` bytes, naming it in errors.
+pub fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
+    let f = File::open(path).ctx("open", path)?;
+    let mut v = Vec::new();
+    f.take(max + 1).read_to_end(&mut v).ctx("read", path)?;
+    if v.len() as u64 > max {
+        return Err(FormatError::malformed(path.display().to_string(), format!("larger than {max} bytes")));
+    }
+    Ok(v)
+}
+
+/// Which key a manifest's signature is checked against.
+pub enum TrustAnchor<'a> {
+    /// A key the verifier trusts (proves who signed).
+    Trusted(&'a VerifyingKey),
+    /// The key embedded in the signature file (proves integrity only).
+    Embedded,
+}
+
+/// Reads `odt-job.json` and its signature and checks them against `trusted`.
+pub fn open_manifest(layout: &Layout, trusted: &VerifyingKey) -> Result<JobManifest> {
+    open_manifest_with(layout, &TrustAnchor::Trusted(trusted))
+}
+
+/// Reads `odt-job.json` and its signature and checks them against `anchor`.
+pub fn open_manifest_with(layout: &Layout, anchor: &TrustAnchor<'_>) -> Result<JobManifest> {
+    let mpath = layout.manifest();
+    if !mpath.exists() {
+        let why = if layout.journal().exists() {
+            "the export was interrupted before it finished (odt-journal.json is present): \
+             rerun the same `odt-export run` command to complete it"
+        } else {
+            "no odt job here: check --nas points at the job directory"
+        };
+        return Err(FormatError::malformed(mpath.display().to_string(), format!("missing: {why}")));
+    }
+    let bytes = read_bounded(&mpath, MAX_MANIFEST_BYTES)?;
+    let spath = layout.signature();
+    let sig = match read_bounded(&spath, 4096) {
+        Ok(s) => s,
+        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(FormatError::BadSignature(format!(
+                "{} is missing: the manifest is unsigned and cannot be trusted",
+                spath.display()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    match anchor {
+        TrustAnchor::Trusted(k) => verify_signed(&bytes, &sig, k),
+        TrustAnchor::Embedded => verify_signed(&bytes, &sig, &crate::manifest::embedded_key(&sig)?),
+    }
+}
+
+/// Reads `odt-job.json` *without* checking any signature (the exporter uses this to inspect
+/// its own finished job; importers must use [`open_manifest`]).
+pub fn read_manifest_unverified(layout: &Layout) -> Result<JobManifest> {
+    JobManifest::parse(&read_bounded(&layout.manifest(), MAX_MANIFEST_BYTES)?)
+}
+
+/// Unwraps the job's data key with `unlock`.
+pub fn data_key(m: &JobManifest, unlock: &Unlock<'_>) -> Result<DataKey> {
+    unwrap_data_key(&m.stanzas, &m.job_id_bytes()?, &m.key_check, unlock)
+}
+
+/// Decrypts one file as a `Read` stream. Every chunk is authenticated before any of its bytes
+/// are returned; a missing, altered, moved or extra chunk is an error naming the chunk.
+pub struct DecryptReader<R: Read> {
+    inner: R,
+    key: StreamKey,
+    geometry: Geometry,
+    file: String,
+    next_chunk: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl DecryptReader<BufReader<File>> {
+    /// Opens `vm`'s `file` in the job at `layout`.
+    pub fn open(layout: &Layout, m: &JobManifest, key: &DataKey, vm: &VmEntry, file: &FileEntry) -> Result<Self> {
+        let path = layout.encrypted(&vm.dir, &file.name);
+        let f = File::open(&path).ctx("open", &path)?;
+        DecryptReader::new(BufReader::with_capacity(1 << 20, f), m, key, vm, file)
+    }
+}
+
+impl<R: Read> DecryptReader<R> {
+    /// Wraps `inner`, positioned at the start of the encrypted file.
+    pub fn new(mut inner: R, m: &JobManifest, key: &DataKey, vm: &VmEntry, file: &FileEntry) -> Result<Self> {
+        let stream = vm.stream_name(file);
+        let rel = crate::layout::Layout::rel_encrypted(&vm.dir, &file.name);
+        let mut hb = [0u8; HEADER_LEN];
+        inner.read_exact(&mut hb).map_err(|_| FormatError::Truncated { file: rel.clone(), got: 0, want: file.encrypted_size })?;
+        let header = FileHeader::parse(&hb, &rel)?;
+        if hex::encode(hb) != file.header {
+            return Err(FormatError::Tampered { file: rel, what: "header differs from the manifest".into() });
+        }
+        let geometry = Geometry { plain_size: file.size, chunk_size: header.chunk_size() as u64 };
+        Ok(DecryptReader {
+            inner,
+            key: StreamKey::new(key, &m.job_id_bytes()?, &stream, &header),
+            geometry,
+            file: rel,
+            next_chunk: 0,
+            buf: Vec::with_capacity(header.chunk_size() + TAG_LEN),
+            pos: 0,
+            len: 0,
+        })
+    }
+
+    fn fill(&mut self) -> Result<bool> {
+        let g = self.geometry;
+        if self.next_chunk >= g.chunks() {
+            let mut extra = [0u8; 1];
+            if self.inner.read(&mut extra).map_err(|e| FormatError::io("read", &self.file, e))? != 0 {
+                return Err(FormatError::Tampered { file: self.file.clone(), what: "data after the final chunk".into() });
+            }
+            return Ok(false);
+        }
+        let i = self.next_chunk;
+        let ct_len = g.plain_len(i) as usize + TAG_LEN;
+        self.buf.resize(ct_len, 0);
+        let mut got = 0;
+        while got < ct_len {
+            let n = self.inner.read(&mut self.buf[got..]).map_err(|e| FormatError::io("read", &self.file, e))?;
+            if n == 0 {
+                return Err(FormatError::Truncated {
+                    file: self.file.clone(),
+                    got: g.chunk_offset(i) + got as u64,
+                    want: g.encrypted_size(),
+                });
+            }
+            got += n;
+        }
+        let last = i + 1 == g.chunks();
+        let n = self.key.open(i, last, &mut self.buf).ok_or(FormatError::ChunkAuth { file: self.file.clone(), chunk: i })?;
+        self.pos = 0;
+        self.len = n;
+        self.next_chunk += 1;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for DecryptReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.len {
+            if !self.fill().map_err(std::io::Error::other)? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.len - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Decrypts a small file (descriptor, `.mf`) completely into memory, refusing large ones.
+pub fn decrypt_small(layout: &Layout, m: &JobManifest, key: &DataKey, vm: &VmEntry, name: &str, max: u64) -> Result<Vec<u8>> {
+    let file = vm
+        .file(name)
+        .ok_or_else(|| FormatError::malformed(format!("VM {}", vm.name), format!("has no file {name:?}")))?;
+    if file.size > max {
+        return Err(FormatError::malformed(format!("{}/{}", vm.dir, name), format!("is {} bytes; at most {max} expected", file.size)));
+    }
+    let mut r = DecryptReader::open(layout, m, key, vm, file)?;
+    let mut v = Vec::with_capacity(file.size as usize);
+    r.read_to_end(&mut v).map_err(unwrap_io)?;
+    Ok(v)
+}
+
+/// Recovers a [`FormatError`] that travelled through `std::io::Error`.
+pub fn unwrap_io(e: std::io::Error) -> FormatError {
+    match e.get_ref().map(|inner| inner.is::<FormatError>()) {
+        Some(true) => *e.into_inner().expect("checked").downcast::<FormatError>().expect("checked"),
+        _ => FormatError::io("read", "<stream>", e),
+    }
+}

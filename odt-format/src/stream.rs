@@ -1,0 +1,230 @@
+//! The payload encryption: AES-256-GCM in a STREAM construction, one stream per file.
+//!
+//! Each encrypted file starts with a 32-byte [`FileHeader`] (magic, chunk size, random salt).
+//! The file key is `HKDF-SHA-256(K, salt, "odt-bundle/v1 file key\0" ‖ job_id ‖ name)`, so
+//! every file (and every fresh attempt at a file) has its own key. Chunk `i` of the plaintext
+//! is sealed with nonce `0x000000 ‖ u64be(i) ‖ last` and associated data [`chunk_aad`], which
+//! binds the job, the file's bundle name and the header. Consequences (the security
+//! invariants of docs/FORMAT.md):
+//!
+//! - a chunk moved to another index, or another file, or another job, fails to authenticate;
+//! - a stream cut at a chunk boundary lacks its `last = 1` chunk and is reported truncated;
+//! - a stream extended past its last chunk is reported, never silently ignored;
+//! - a nonce is never reused under one key: indices are unique within a stream, and a stream
+//!   restarted from scratch gets a fresh salt, hence a fresh key.
+
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{FormatError, Result};
+use crate::keys::DataKey;
+
+/// Magic bytes at the start of every encrypted file.
+pub const MAGIC: &[u8; 8] = b"ODTENC01";
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 32;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+/// Default chunk size: 1 MiB (log2 = 20).
+pub const DEFAULT_CHUNK_LOG2: u8 = 20;
+/// Smallest and largest chunk sizes a reader accepts (64 KiB .. 16 MiB): bounds the memory a
+/// hostile bundle can make a reader allocate.
+pub const CHUNK_LOG2_RANGE: std::ops::RangeInclusive<u8> = 16..=24;
+
+/// The fixed-size header of an encrypted file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    /// log2 of the plaintext chunk size.
+    pub chunk_log2: u8,
+    /// Random per-stream salt for the file key.
+    pub salt: [u8; 16],
+}
+
+impl FileHeader {
+    /// A header with a fresh salt.
+    pub fn new(chunk_log2: u8, rng: &mut (impl rand::RngCore + rand::CryptoRng)) -> Self {
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        FileHeader { chunk_log2, salt }
+    }
+
+    /// Serialises: magic(8) ‖ chunk_log2(1) ‖ zero(7) ‖ salt(16).
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..8].copy_from_slice(MAGIC);
+        b[8] = self.chunk_log2;
+        b[16..].copy_from_slice(&self.salt);
+        b
+    }
+
+    /// Parses and bounds-checks a header.
+    pub fn parse(b: &[u8], file: &str) -> Result<Self> {
+        let bad = |d: &str| FormatError::Tampered { file: file.into(), what: format!("header: {d}") };
+        if b.len() < HEADER_LEN {
+            return Err(bad("shorter than 32 bytes"));
+        }
+        if &b[..8] != MAGIC {
+            return Err(bad("bad magic (not an odt-bundle/v1 encrypted file)"));
+        }
+        if !CHUNK_LOG2_RANGE.contains(&b[8]) {
+            return Err(bad(&format!("chunk size 2^{} is out of range", b[8])));
+        }
+        if b[9..16].iter().any(|x| *x != 0) {
+            return Err(bad("reserved bytes are not zero"));
+        }
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&b[16..32]);
+        Ok(FileHeader { chunk_log2: b[8], salt })
+    }
+
+    /// Plaintext chunk size in bytes.
+    pub fn chunk_size(&self) -> usize {
+        1usize << self.chunk_log2
+    }
+}
+
+/// Geometry of a stream of `plain_size` bytes cut into chunks of `chunk_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Plaintext bytes.
+    pub plain_size: u64,
+    /// Plaintext chunk size.
+    pub chunk_size: u64,
+}
+
+impl Geometry {
+    /// Number of chunks: at least one (an empty file is one empty final chunk).
+    pub fn chunks(&self) -> u64 {
+        self.plain_size.div_ceil(self.chunk_size).max(1)
+    }
+    /// Plaintext length of chunk `i`.
+    pub fn plain_len(&self, i: u64) -> u64 {
+        if i + 1 < self.chunks() {
+            self.chunk_size
+        } else {
+            self.plain_size - (self.chunks() - 1) * self.chunk_size
+        }
+    }
+    /// Size of the whole encrypted file, header included.
+    pub fn encrypted_size(&self) -> u64 {
+        HEADER_LEN as u64 + self.chunks() * TAG_LEN as u64 + self.plain_size
+    }
+    /// Offset of chunk `i` in the encrypted file.
+    pub fn chunk_offset(&self, i: u64) -> u64 {
+        HEADER_LEN as u64 + i * (self.chunk_size + TAG_LEN as u64)
+    }
+}
+
+/// The nonce of chunk `index`: three zero bytes, the 64-bit big-endian index, the last flag.
+pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[3..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = last as u8;
+    n
+}
+
+/// Associated data of every chunk of one stream:
+/// `SHA-256("odt-bundle/v1 chunk\0" ‖ job_id ‖ u32be(len(name)) ‖ name ‖ header)`.
+pub fn chunk_aad(job_id: &[u8; 16], name: &str, header: &FileHeader) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"odt-bundle/v1 chunk\0");
+    h.update(job_id);
+    h.update((name.len() as u32).to_be_bytes());
+    h.update(name.as_bytes());
+    h.update(header.to_bytes());
+    h.finalize().into()
+}
+
+/// Seals and opens the chunks of one stream. Cheap to share between worker threads.
+pub struct StreamKey {
+    key: LessSafeKey,
+    aad: [u8; 32],
+}
+
+impl StreamKey {
+    /// Derives the key of the stream `name` of job `job_id`.
+    pub fn new(data_key: &DataKey, job_id: &[u8; 16], name: &str, header: &FileHeader) -> Self {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(&header.salt), data_key.expose());
+        let mut info = b"odt-bundle/v1 file key\0".to_vec();
+        info.extend_from_slice(job_id);
+        info.extend_from_slice(name.as_bytes());
+        let mut k = Zeroizing::new([0u8; 32]);
+        hk.expand(&info, k.as_mut()).expect("valid length");
+        StreamKey {
+            key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k.as_ref()).expect("32 bytes")),
+            aad: chunk_aad(job_id, name, header),
+        }
+    }
+
+    /// Encrypts `buf` (chunk `index`) in place and appends the 16-byte tag.
+    pub fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) {
+        let tag: Tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(chunk_nonce(index, last)),
+                Aad::from(self.aad),
+                buf,
+            )
+            .expect("chunk sizes are far below the AES-GCM limit");
+        buf.extend_from_slice(tag.as_ref());
+    }
+
+    /// Decrypts `buf` (ciphertext ‖ tag of chunk `index`) in place; returns the plaintext length.
+    /// `None` means the chunk does not authenticate at this index and position.
+    pub fn open(&self, index: u64, last: bool, buf: &mut [u8]) -> Option<usize> {
+        self.key
+            .open_in_place(Nonce::assume_unique_for_key(chunk_nonce(index, last)), Aad::from(self.aad), buf)
+            .ok()
+            .map(|p| p.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (StreamKey, FileHeader) {
+        let h = FileHeader { chunk_log2: 16, salt: [5; 16] };
+        (StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/a.vmdk", &h), h)
+    }
+
+    #[test]
+    fn geometry_edges() {
+        let g = |n| Geometry { plain_size: n, chunk_size: 4 };
+        assert_eq!(g(0).chunks(), 1);
+        assert_eq!(g(0).plain_len(0), 0);
+        assert_eq!(g(4).chunks(), 1);
+        assert_eq!(g(5).chunks(), 2);
+        assert_eq!(g(5).plain_len(1), 1);
+        assert_eq!(g(5).encrypted_size(), 32 + 32 + 5);
+    }
+
+    #[test]
+    fn chunks_only_open_at_their_index_and_position() {
+        let (k, _) = key();
+        let mut c = b"hello".to_vec();
+        k.seal(7, false, &mut c);
+        assert!(k.open(7, true, &mut c.clone()).is_none(), "last flag is bound");
+        assert!(k.open(8, false, &mut c.clone()).is_none(), "index is bound");
+        let (other, _) = {
+            let h = FileHeader { chunk_log2: 16, salt: [5; 16] };
+            (StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/b.vmdk", &h), h)
+        };
+        assert!(other.open(7, false, &mut c.clone()).is_none(), "file name is bound");
+        let n = k.open(7, false, &mut c).unwrap();
+        assert_eq!(&c[..n], b"hello");
+    }
+
+    #[test]
+    fn header_round_trip_and_bounds() {
+        let (_, h) = key();
+        assert_eq!(FileHeader::parse(&h.to_bytes(), "f").unwrap(), h);
+        let mut b = h.to_bytes();
+        b[8] = 40;
+        assert!(FileHeader::parse(&b, "f").is_err());
+        let mut b = h.to_bytes();
+        b[0] = b'X';
+        assert!(FileHeader::parse(&b, "f").is_err());
+    }
+}

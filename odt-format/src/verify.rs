@@ -1,0 +1,262 @@
+//! Verifying a job on the NAS: keyless (signature, sizes, headers, every ciphertext chunk
+//! against its signed digest) and deep (decrypt everything and check it against the OVF's own
+//! `.mf`). Keyless verification needs no secret, so the customer can run it before shipping
+//! and the provider at the dock, before any key is near the data.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{FormatError, IoContext, Result};
+use crate::layout::Layout;
+use crate::manifest::{FileEntry, JobManifest, VmEntry};
+use crate::ovf::{parse_descriptor, Mf};
+use crate::progress::Progress;
+use crate::reader::{data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor};
+use crate::stanza::Unlock;
+use crate::stream::{Geometry, TAG_LEN};
+
+/// Largest descriptor or `.mf` decrypted into memory.
+const MAX_SMALL_FILE: u64 = 16 << 20;
+/// At most this many bad chunks are listed per file.
+const MAX_BAD_CHUNKS_LISTED: usize = 16;
+
+/// One thing wrong with the job.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// Bundle-relative path (or VM name) of what is wrong.
+    pub file: String,
+    /// What is wrong, naming chunks where that applies.
+    pub what: String,
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// The job id.
+    pub job_id: String,
+    /// Key id of the signer whose signature checked out.
+    pub signer_key_id: String,
+    /// Whether every file was also decrypted and checked against its `.mf`.
+    pub deep: bool,
+    /// VMs in the job.
+    pub vms: usize,
+    /// Files checked.
+    pub files: usize,
+    /// Encrypted bytes read.
+    pub bytes: u64,
+    /// Everything found wrong; empty means the job verified.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verifies the job at `layout`. A bad signature or an unusable secret is an `Err`; damage to
+/// files is collected into the report so that every damaged file is named in one run.
+pub fn verify_job(
+    layout: &Layout,
+    trusted: &TrustAnchor<'_>,
+    deep: Option<&Unlock<'_>>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let m = open_manifest_with(layout, trusted)?;
+    let key = deep.map(|u| data_key(&m, u)).transpose()?;
+    let mut report = VerifyReport {
+        job_id: m.job_id.clone(),
+        signer_key_id: m.signer_key_id.clone(),
+        deep: key.is_some(),
+        vms: m.vms.len(),
+        files: 0,
+        bytes: 0,
+        problems: unexpected_files(layout, &m)?,
+    };
+    for vm in &m.vms {
+        for f in &vm.files {
+            report.files += 1;
+            report.bytes += f.encrypted_size;
+            if let Err(e) = check_file_keyless(layout, vm, f, progress) {
+                report.problems.push(problem(vm, f, e));
+            }
+        }
+    }
+    if let Some(key) = key {
+        for vm in &m.vms {
+            if report.problems.iter().any(|p| p.file.starts_with(&format!("data/{}/", vm.dir))) {
+                continue; // already known bad; decrypting would only repeat it
+            }
+            if let Err(e) = check_vm_deep(layout, &m, &key, vm, progress) {
+                report.problems.push(Problem { file: format!("data/{}", vm.dir), what: format!("VM {:?}: {e}", vm.name) });
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {
+    let file = Layout::rel_encrypted(&vm.dir, &f.name);
+    let what = match e {
+        FormatError::Tampered { what, .. } => what,
+        other => other.to_string(),
+    };
+    Problem { file, what }
+}
+
+/// Files under `data/` that the manifest does not list.
+fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
+    let mut expected = BTreeSet::new();
+    for vm in &m.vms {
+        for f in &vm.files {
+            expected.insert(format!("{}/{}.odt", vm.dir, f.name));
+            expected.insert(format!("{}/{}.odt.sums", vm.dir, f.name));
+        }
+    }
+    let mut out = vec![];
+    let data = layout.data();
+    let Ok(rd) = std::fs::read_dir(&data) else { return Ok(out) };
+    for d in rd {
+        let d = d.ctx("list", &data)?;
+        let dir_name = d.file_name().to_string_lossy().into_owned();
+        let Ok(inner) = std::fs::read_dir(d.path()) else {
+            out.push(Problem { file: format!("data/{dir_name}"), what: "unexpected file (not in the manifest)".into() });
+            continue;
+        };
+        for e in inner {
+            let e = e.ctx("list", &d.path())?;
+            let rel = format!("{dir_name}/{}", e.file_name().to_string_lossy());
+            if !expected.contains(&rel) {
+                out.push(Problem { file: format!("data/{rel}"), what: "unexpected file (not in the manifest)".into() });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks one encrypted file against the manifest without any key: size, header, the digest
+/// list, then every chunk against its digest (on all cores).
+pub fn check_file_keyless(layout: &Layout, vm: &VmEntry, f: &FileEntry, progress: &dyn Progress) -> Result<()> {
+    let rel = Layout::rel_encrypted(&vm.dir, &f.name);
+    let tampered = |what: String| FormatError::Tampered { file: rel.clone(), what };
+    let path = layout.encrypted(&vm.dir, &f.name);
+    let mut file = match File::open(&path) {
+        Ok(x) => x,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(tampered("missing".into())),
+        Err(e) => return Err(FormatError::io("open", &path, e)),
+    };
+    let len = file.metadata().ctx("stat", &path)?.len();
+    if len < f.encrypted_size {
+        return Err(FormatError::Truncated { file: rel, got: len, want: f.encrypted_size });
+    }
+    if len > f.encrypted_size {
+        return Err(tampered(format!("{} bytes longer than the manifest says", len - f.encrypted_size)));
+    }
+    let sums_path = layout.sums(&vm.dir, &f.name);
+    let sums = match std::fs::read(&sums_path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(tampered(format!("its chunk digest list {}.sums is missing", f.name)))
+        }
+        Err(e) => return Err(FormatError::io("read", &sums_path, e)),
+    };
+    if sums.len() as u64 != f.chunks * 32 || hex::encode(Sha256::digest(&sums)) != f.chunk_digests_sha256 {
+        return Err(tampered(format!("its chunk digest list {}.sums was altered", f.name)));
+    }
+    let mut hb = [0u8; crate::stream::HEADER_LEN];
+    file.read_exact(&mut hb).ctx("read", &path)?;
+    if hex::encode(hb) != f.header {
+        return Err(tampered("header (bytes 0..32) differs from the manifest".into()));
+    }
+    let header = f.parsed_header(&rel)?;
+    let g = Geometry { plain_size: f.size, chunk_size: header.chunk_size() as u64 };
+    progress.start(&rel, f.encrypted_size);
+    let mut bad: Vec<u64> = vec![];
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    crate::pipeline::run(
+        0..g.chunks(),
+        workers,
+        g.chunk_size as usize + TAG_LEN,
+        |i, buf| {
+            buf.resize(g.plain_len(i) as usize + TAG_LEN, 0);
+            file.read_exact(buf).ctx("read", &path)
+        },
+        |_, buf| Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into()),
+        |i, _, digest| {
+            let at = i as usize * 32;
+            if sums[at..at + 32] != digest {
+                bad.push(i);
+            }
+            progress.set(g.chunk_offset(i + 1).min(g.encrypted_size()));
+            Ok(())
+        },
+    )?;
+    progress.finish();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = bad
+        .iter()
+        .take(MAX_BAD_CHUNKS_LISTED)
+        .map(|&i| format!("{i} (bytes {}..{})", g.chunk_offset(i), g.chunk_offset(i) + g.plain_len(i) + TAG_LEN as u64))
+        .collect();
+    let more = bad.len().saturating_sub(MAX_BAD_CHUNKS_LISTED);
+    Err(tampered(format!(
+        "{} damaged chunk{}: {}{}",
+        bad.len(),
+        if bad.len() == 1 { "" } else { "s" },
+        listed.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    )))
+}
+
+/// Decrypts every file of `vm` and checks it against the package's own `.mf`.
+fn check_vm_deep(
+    layout: &Layout,
+    m: &JobManifest,
+    key: &crate::keys::DataKey,
+    vm: &VmEntry,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mf = Mf::parse(&decrypt_small(layout, m, key, vm, &vm.mf, MAX_SMALL_FILE)?)?;
+    let descriptor = decrypt_small(layout, m, key, vm, &vm.descriptor, MAX_SMALL_FILE)?;
+    let env = parse_descriptor(&descriptor)?;
+    for r in &env.files {
+        if vm.file(&r.href).is_none() {
+            return Err(FormatError::malformed(&r.href, "is referenced by the OVF descriptor but not in the bundle"));
+        }
+    }
+    for f in vm.files.iter().filter(|f| f.name != vm.mf) {
+        let entry = mf.get(&f.name).ok_or_else(|| {
+            FormatError::malformed(format!("{}/{}", vm.dir, f.name), format!("has no digest in {}", vm.mf))
+        })?;
+        let mut h = entry.alg.hasher();
+        let rel = Layout::rel_encrypted(&vm.dir, &f.name);
+        progress.start(&format!("{rel} (decrypt)"), f.size);
+        let mut r = DecryptReader::open(layout, m, key, vm, f)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        loop {
+            let n = r.read(&mut buf).map_err(unwrap_io)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            done += n as u64;
+            progress.set(done);
+        }
+        progress.finish();
+        if h.finalize() != entry.digest {
+            return Err(FormatError::Tampered {
+                file: rel,
+                what: format!("decrypts, but its {} differs from {}: the source package was inconsistent", entry.alg.name(), vm.mf),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! `odt-import`: see `odt-import --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use odt_format::cli::{UsageError, EXIT_FAILURE, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    let cli = odt_import::cli::Cli::parse();
+    match odt_import::commands::dispatch(cli.command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
+        Err(e) => {
+            eprintln!("odt-import: error: {e:#}");
+            let usage = e.chain().any(|c| c.is::<UsageError>());
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}
