@@ -39,7 +39,7 @@ fn main() {
                     &mut chunk,
                 )
                 .unwrap();
-            std::hint::black_box(tag);
+            let _ = std::hint::black_box(tag);
         }
     });
 }

@@ -54,8 +54,11 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_ENTRIES: usize = 10_000;
 /// Most attributes on one element. Bounds quick-xml's quadratic duplicate-attribute check.
 pub const MAX_ATTRIBUTES: usize = 64;
-/// Most namespace declarations in one document. Bounds the cost of every prefix lookup.
-pub const MAX_NAMESPACE_DECLARATIONS: usize = 256;
+/// Most namespace declarations in scope at once (declared on an element and its ancestors).
+/// Every prefix lookup scans the bindings in scope, so this bounds the cost per element;
+/// declarations on siblings do not add up, so tools that re-declare prefixes on every item
+/// are fine.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 128;
 
 /// RASD `ResourceType` of an Ethernet adapter.
 const RESOURCE_TYPE_ETHERNET: &str = "10";
@@ -367,6 +370,8 @@ struct Frame {
     /// Local name, for "document ends inside <X>".
     name: String,
     line: usize,
+    /// Namespaces this element declares, released when it closes.
+    ns_declared: usize,
 }
 
 /// A hardware item being read.
@@ -428,7 +433,8 @@ struct Parser<'a> {
     /// Incremental line counting: `line_count` is the line of byte `line_pos`.
     line_pos: usize,
     line_count: usize,
-    ns_declarations: usize,
+    /// Namespace declarations on the open elements (see [`MAX_NAMESPACE_DECLARATIONS`]).
+    ns_in_scope: usize,
     text: String,
 
     files: Vec<FileRef>,
@@ -463,7 +469,7 @@ impl<'a> Parser<'a> {
             root_done: false,
             line_pos: 0,
             line_count: 1,
-            ns_declarations: 0,
+            ns_in_scope: 0,
             text: String::new(),
             files: Vec::new(),
             file_ids: HashMap::new(),
@@ -561,11 +567,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Enforces the per-element attribute cap and the per-document namespace-declaration cap,
+    /// Enforces the per-element attribute cap and the in-scope namespace-declaration cap,
     /// before anything iterates the attributes with quick-xml's quadratic duplicate check.
-    fn check_attribute_counts(&mut self, e: &BytesStart<'_>, line: usize) -> Result<(), OvfError> {
+    /// Returns how many namespaces `e` declares.
+    fn check_attribute_counts(&self, e: &BytesStart<'_>, line: usize) -> Result<usize, OvfError> {
         let mut attrs = e.attributes();
         attrs.with_checks(false);
+        let mut declared = 0;
         for (n, attr) in attrs.enumerate() {
             let attr = attr.map_err(|err| OvfError::Xml {
                 line,
@@ -579,17 +587,17 @@ impl<'a> Parser<'a> {
                 });
             }
             if attr.key.as_namespace_binding().is_some() {
-                self.ns_declarations += 1;
-                if self.ns_declarations > MAX_NAMESPACE_DECLARATIONS {
+                declared += 1;
+                if self.ns_in_scope + declared > MAX_NAMESPACE_DECLARATIONS {
                     return Err(OvfError::TooMany {
                         line,
-                        what: "namespace declarations",
+                        what: "namespace declarations in scope",
                         limit: MAX_NAMESPACE_DECLARATIONS,
                     });
                 }
             }
         }
-        Ok(())
+        Ok(declared)
     }
 
     fn classify_ns(&self, res: &ResolveResult<'_>) -> NsClass {
@@ -619,7 +627,7 @@ impl<'a> Parser<'a> {
                 limit: MAX_DEPTH,
             });
         }
-        self.check_attribute_counts(e, line)?;
+        let ns_declared = self.check_attribute_counts(e, line)?;
 
         let name = e.name();
         let (res, local) = self.reader.resolve_element(name);
@@ -660,10 +668,12 @@ impl<'a> Parser<'a> {
         if kind.captures_text() {
             self.text.clear();
         }
+        self.ns_in_scope += ns_declared;
         self.frames.push(Frame {
             kind,
             name: local_name,
             line,
+            ns_declared,
         });
         if empty {
             self.end()?;
@@ -812,6 +822,7 @@ impl<'a> Parser<'a> {
             // quick-xml reports unmatched end tags itself; nothing to do.
             return Ok(());
         };
+        self.ns_in_scope -= frame.ns_declared;
         match frame.kind {
             Kind::Envelope => self.root_done = true,
             Kind::NetworkDescription => {
@@ -1965,17 +1976,27 @@ mod tests {
                 ..
             })
         ));
-        // Counted per document, so spreading them over siblings does not help.
+        // Counted over the open elements: nesting them adds up...
         let decls: String = (0..=MAX_NAMESPACE_DECLARATIONS)
-            .map(|i| format!("<x xmlns:p{i}=\"urn:x\"/>"))
+            .map(|i| format!(" xmlns:p{i}=\"urn:x\""))
+            .collect::<Vec<_>>()
+            .chunks(MAX_ATTRIBUTES / 2)
+            .map(|c| format!("<x{}>", c.concat()))
             .collect();
+        let depth = MAX_NAMESPACE_DECLARATIONS.div_ceil(MAX_ATTRIBUTES / 2) + 1;
+        let doc = minimal(&format!("{decls}{}", "</x>".repeat(depth)), "", "");
         assert!(matches!(
-            parse_str(&minimal(&decls, "", "")),
+            parse_str(&doc),
             Err(OvfError::TooMany {
-                what: "namespace declarations",
+                what: "namespace declarations in scope",
                 ..
             })
         ));
+        // ...siblings do not (tools that re-declare prefixes on every item are fine).
+        let siblings: String = (0..=MAX_NAMESPACE_DECLARATIONS)
+            .map(|i| format!("<x xmlns:p=\"urn:{i}\" xmlns:q=\"urn:q\"/>"))
+            .collect();
+        assert!(parse_str(&minimal(&siblings, "", "")).is_ok());
     }
 
     #[test]

@@ -163,28 +163,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod scratch_perf {
-    #[test]
-    fn scratch_big() {
-        use super::super::descriptor::*;
-        let ns = OVF1_NAMESPACE;
-        let t = std::time::Instant::now();
-        let body = "<a b=\"1\" c=\"2\"/>".repeat(1_000_000);
-        let doc = format!("<Envelope xmlns=\"{ns}\" xmlns:ovf=\"{ns}\"><VirtualSystem ovf:id=\"v\"/>{body}</Envelope>");
-        assert!(doc.len() < MAX_DESCRIPTOR_BYTES);
-        Envelope::parse(doc.as_bytes()).unwrap();
-        eprintln!("elements: {:?} for {} bytes", t.elapsed(), doc.len());
-        let t = std::time::Instant::now();
-        let decls: String = (0..250).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect::<Vec<_>>().chunks(50).map(|c| format!("<d{}>", c.concat())).collect();
-        let body = "<p0:a/>".repeat(2_000_000);
-        let doc = format!("<Envelope xmlns=\"{ns}\" xmlns:ovf=\"{ns}\"><VirtualSystem ovf:id=\"v\"/>{decls}{body}{}</Envelope>", "</d>".repeat(5));
-        let r = Envelope::parse(doc.as_bytes());
-        eprintln!("decls: {:?} for {} bytes: {:?}", t.elapsed(), doc.len(), r.is_ok());
-        let t = std::time::Instant::now();
-        let files: String = (0..10_000).map(|i| format!("<File ovf:id=\"f{i}\" ovf:href=\"f{i}\"/>\n")).collect();
-        let doc = format!("<Envelope xmlns=\"{ns}\" xmlns:ovf=\"{ns}\"><References>{files}</References><VirtualSystem ovf:id=\"v\"/></Envelope>");
-        Envelope::parse(doc.as_bytes()).unwrap();
-        eprintln!("files: {:?}", t.elapsed());
-    }
-}

@@ -151,7 +151,8 @@ fn entry_kind(ty: EntryType) -> String {
 }
 
 fn is_descriptor_name(name: &str) -> bool {
-    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(".ovf")
+    let b = name.as_bytes();
+    b.len() > 4 && b[b.len() - 4..].eq_ignore_ascii_case(b".ovf")
 }
 
 fn read_index_limited<R: Read + Seek>(
@@ -594,6 +595,12 @@ mod tests {
             index(&build(&[file("vm.mf", b"m"), file("vm.ovf", b"x")])),
             Err(OvfError::OvaDescriptorNotFirst { .. })
         ));
+        // A multi-byte character straddling the last four bytes must not trip the check.
+        assert!(matches!(
+            index(&build(&[file("\u{e9}xyz", b"x")])),
+            Err(OvfError::OvaDescriptorNotFirst { .. })
+        ));
+        assert!(index(&build(&[file("\u{e9}.OvF", b"x")])).is_ok());
         // A file called just ".ovf" is not a descriptor name.
         assert!(matches!(
             index(&build(&[file(".ovf", b"x")])),
