@@ -98,6 +98,12 @@ for tool in /usr/bin/time openssl gpg gpgconf tar cp sync sha256sum python3 awk 
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (on Debian: apt-get install time openssl gnupg tar coreutils python3 gawk findutils)"
 done
 
+# python3 for the XML checks: $PYTHON if set, else Debian's own (starts far faster
+# than a pyenv shim), else the first python3 in PATH.
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+
 # ---------------------------------------------------------------- work area
 WORK=$(mktemp -d /var/tmp/odt-bench.XXXXXX) || die "cannot create a work folder under /var/tmp"
 MARKER=.odt-bench-output
@@ -267,7 +273,7 @@ make_source() {
   </VirtualSystem>
 </Envelope>
 EOF
-    python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "$d/bench.ovf" \
+    "$PYTHON" -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "$d/bench.ovf" \
         || die "generated $d/bench.ovf is not well-formed (bug in $PROG)"
     local f
     for f in bench.ovf disk1.vmdk; do
@@ -371,7 +377,7 @@ bench_noprep() {
 }
 
 json_field() {  # json_field FILE FIELD: top-level field of a JSON object, or empty
-    python3 -c 'import json,sys
+    "$PYTHON" -c 'import json,sys
 try:
     v = json.load(open(sys.argv[1])).get(sys.argv[2])
 except Exception:
@@ -470,6 +476,6 @@ if (( ! SKIP_ODT )); then
             s, big / 1024, small / 1024, (small > 0 ? big / small : 0) }'
 fi
 
-clean_dir
+if (( ! KEEP )); then clean_dir; fi
 echo
 echo "Done."

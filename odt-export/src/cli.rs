@@ -94,7 +94,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Keys")]
     pub passphrase_file: Option<PathBuf>,
     /// Argon2id memory for the passphrase, in MiB (19..=4096).
-    #[arg(long, default_value_t = 1024, value_name = "MIB", help_heading = "Keys")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "MIB",
+        help_heading = "Keys"
+    )]
     pub kdf_memory_mib: u32,
     /// Argon2id passes (1..=16).
     #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Keys")]

@@ -4,7 +4,9 @@ use anyhow::{Context, Result};
 use odt_format::cli::progress::Bars;
 use odt_format::cli::secret::{read_secret, SecretSource};
 use odt_format::cli::{verify as verify_cmd, UsageError};
-use odt_format::keys::{write_key_pair, Recipient, SigningKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX};
+use odt_format::keys::{
+    write_key_pair, Recipient, SigningKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX,
+};
 use odt_format::manifest::Target;
 use odt_format::nasfile::WriteOptions;
 use odt_format::stanza::KdfParams;
@@ -40,8 +42,16 @@ fn keygen(a: KeygenArgs) -> Result<bool> {
             serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": vk.key_id()})
         );
     } else {
-        println!("wrote {} (secret, mode 0600) and {}", a.out.display(), pub_path.display());
-        println!("key id {}: give {} to your provider", vk.key_id(), pub_path.display());
+        println!(
+            "wrote {} (secret, mode 0600) and {}",
+            a.out.display(),
+            pub_path.display()
+        );
+        println!(
+            "key id {}: give {} to your provider",
+            vk.key_id(),
+            pub_path.display()
+        );
     }
     Ok(true)
 }
@@ -59,17 +69,33 @@ fn run(a: RunArgs) -> Result<bool> {
         as_template: a.as_template,
         power_on: a.power_on,
     };
-    let mut sources: Vec<_> = a.sources.iter().map(|s| (s.clone(), flags.clone())).collect();
+    let mut sources: Vec<_> = a
+        .sources
+        .iter()
+        .map(|s| (s.clone(), flags.clone()))
+        .collect();
     if let Some(job) = &a.job {
         sources.extend(crate::jobfile::load(job, &flags)?);
     }
     if sources.is_empty() {
-        return Err(UsageError("no SOURCE given: name OVF folders, .ovf or .ova files, or pass --job FILE".into()).into());
+        return Err(UsageError(
+            "no SOURCE given: name OVF folders, .ovf or .ova files, or pass --job FILE".into(),
+        )
+        .into());
     }
-    let kdf = KdfParams { memory_kib: a.kdf_memory_mib.saturating_mul(1024), iterations: a.kdf_iterations, parallelism: 4 };
-    kdf.check().map_err(|e| UsageError(format!("--kdf-memory-mib/--kdf-iterations: {e}")))?;
+    let kdf = KdfParams {
+        memory_kib: a.kdf_memory_mib.saturating_mul(1024),
+        iterations: a.kdf_iterations,
+        parallelism: 4,
+    };
+    kdf.check()
+        .map_err(|e| UsageError(format!("--kdf-memory-mib/--kdf-iterations: {e}")))?;
     let signing = SigningKey::read(&a.signing_key)?;
-    let recipients = a.recipient.iter().map(|p| Recipient::read(p)).collect::<Result<Vec<_>, _>>()?;
+    let recipients = a
+        .recipient
+        .iter()
+        .map(|p| Recipient::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let req = ExportRequest {
         nas: a.nas.clone(),
         signing,
@@ -94,24 +120,44 @@ fn run(a: RunArgs) -> Result<bool> {
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else if report.already_complete {
-        println!("job {} in {} is already complete; nothing to do", report.job_id, a.nas.display());
+        println!(
+            "job {} in {} is already complete; nothing to do",
+            report.job_id,
+            a.nas.display()
+        );
     } else {
         for vm in &report.vms {
-            println!("exported {} -> {}/data/{}/ ({} files)", vm.name, a.nas.display(), vm.dir, vm.files.len());
+            println!(
+                "exported {} -> {}/data/{}/ ({} files)",
+                vm.name,
+                a.nas.display(),
+                vm.dir,
+                vm.files.len()
+            );
         }
         if report.kdf_seconds > 0.0 {
-            println!("passphrase key derivation (Argon2id, once per job): {:.2} s", report.kdf_seconds);
+            println!(
+                "passphrase key derivation (Argon2id, once per job): {:.2} s",
+                report.kdf_seconds
+            );
         }
         println!(
             "job {} {}: {} in {:.1} s ({:.0} MiB/s); signed by key {}",
             report.job_id,
-            if report.resumed { "resumed and finished" } else { "finished" },
+            if report.resumed {
+                "resumed and finished"
+            } else {
+                "finished"
+            },
             export::human(report.bytes),
             report.seconds,
             report.mib_per_second,
             report.signer_key_id
         );
-        println!("next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub", a.nas.display());
+        println!(
+            "next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub",
+            a.nas.display()
+        );
     }
     Ok(true)
 }

@@ -16,7 +16,9 @@ use anyhow::{bail, Context, Result};
 use odt_format::keys::{DataKey, Recipient, SigningKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
-use odt_format::nasfile::{encrypt_file, recover, sync_dir, write_atomic, StreamSpec, WriteOptions};
+use odt_format::nasfile::{
+    encrypt_file, recover, sync_dir, write_atomic, StreamSpec, WriteOptions,
+};
 use odt_format::ovf::{Content, DigestAlg, Mf, MfEntry};
 use odt_format::progress::Progress;
 use odt_format::stanza::{key_check, KdfParams, Stanza};
@@ -107,7 +109,10 @@ pub fn run(
     let started = Instant::now();
     let layout = Layout::new(&req.nas);
     if !req.nas.is_dir() {
-        bail!("--nas {}: not a directory (is the NAS mounted?)", req.nas.display());
+        bail!(
+            "--nas {}: not a directory (is the NAS mounted?)",
+            req.nas.display()
+        );
     }
     let mut sources = vec![];
     for (path, target) in &req.sources {
@@ -166,19 +171,23 @@ pub fn run(
             );
         }
     }
+    if req.space_check {
+        check_space(&layout, &sources, journal.as_ref())?;
+    }
     let resumed = journal.is_some();
     let (mut journal, key) = match journal {
         Some(j) => {
             let key = j.resume_key(&req.signing)?;
-            progress.note(&format!("resuming interrupted job {} ({} file(s) already done)", j.job_id, j.done.len()));
+            progress.note(&format!(
+                "resuming interrupted job {} ({} file(s) already done)",
+                j.job_id,
+                j.done.len()
+            ));
             (j, key)
         }
         None => new_job(req, &plan_digest, passphrase, kdf)?,
     };
     let job_id = journal.job_id_bytes()?;
-    if req.space_check {
-        check_space(&layout, &sources, &journal)?;
-    }
 
     let mut vms = vec![];
     let mut bytes = 0u64;
@@ -190,14 +199,20 @@ pub fn run(
         let mut files: Vec<PackageFile> = src.files.clone();
         // A generated .mf is written last, once every digest is known.
         if src.mf_generated {
-            let pos = files.iter().position(|f| f.name == src.mf_name).expect("listed");
+            let pos = files
+                .iter()
+                .position(|f| f.name == src.mf_name)
+                .expect("listed");
             let mf = files.remove(pos);
             files.push(mf);
         }
         for file in &mut files {
             let stream = format!("{dir}/{}", file.name);
             if src.mf_generated && file.name == src.mf_name {
-                let bytes = Mf { entries: std::mem::take(&mut mf_lines) }.to_bytes();
+                let bytes = Mf {
+                    entries: std::mem::take(&mut mf_lines),
+                }
+                .to_bytes();
                 file.size = bytes.len() as u64;
                 file.origin = Origin::Generated(bytes);
             }
@@ -238,7 +253,13 @@ pub fn run(
                 req.write,
                 &mut OsRng,
             )
-            .with_context(|| format!("exporting {} of VM {name:?} to {}", file.name, req.nas.display()))?;
+            .with_context(|| {
+                format!(
+                    "exporting {} of VM {name:?} to {}",
+                    file.name,
+                    req.nas.display()
+                )
+            })?;
             progress.finish();
             let digest = hasher.finalize();
             if let Some(exp) = &file.expected {
@@ -257,7 +278,11 @@ pub fn run(
                 }
             }
             if src.mf_generated && file.name != src.mf_name {
-                mf_lines.push(MfEntry { alg, file: file.name.clone(), digest });
+                mf_lines.push(MfEntry {
+                    alg,
+                    file: file.name.clone(),
+                    digest,
+                });
             }
             bytes += file.size;
             journal.done.insert(stream, entry.clone());
@@ -294,7 +319,8 @@ pub fn run(
     // Signature first, manifest last: the manifest's appearance is what marks completion.
     write_atomic(&layout.signature(), &sig)?;
     write_atomic(&layout.manifest(), &mbytes)?;
-    std::fs::remove_file(layout.journal()).with_context(|| format!("remove {}", layout.journal().display()))?;
+    std::fs::remove_file(layout.journal())
+        .with_context(|| format!("remove {}", layout.journal().display()))?;
     sync_dir(layout.root())?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ExportReport {
@@ -365,16 +391,21 @@ fn same_job(m: &JobManifest, sources: &[(Source, Target)]) -> bool {
         && m.vms.iter().zip(sources).all(|(vm, (s, t))| {
             vm.source_name == s.source_name()
                 && &vm.target == t
-                && s.files.iter().filter(|f| !(s.mf_generated && f.name == s.mf_name)).all(|f| {
-                    vm.file(&f.name).is_some_and(|e| e.size == f.size)
-                })
+                && s.files
+                    .iter()
+                    .filter(|f| !(s.mf_generated && f.name == s.mf_name))
+                    .all(|f| vm.file(&f.name).is_some_and(|e| e.size == f.size))
         })
 }
 
 fn summary(src: &Source) -> VmSummary {
     let env = &src.envelope;
     VmSummary {
-        virtual_systems: env.virtual_systems().iter().map(|v| v.display_name().to_owned()).collect(),
+        virtual_systems: env
+            .virtual_systems()
+            .iter()
+            .map(|v| v.display_name().to_owned())
+            .collect(),
         disk_capacities: env.disks.iter().map(|d| d.capacity_bytes).collect(),
         networks: env.networks.iter().map(|n| n.name.clone()).collect(),
         is_vapp: matches!(env.content, Content::Collection(_)),
@@ -382,7 +413,11 @@ fn summary(src: &Source) -> VmSummary {
 }
 
 fn vm_report(vm: &VmEntry) -> VmReport {
-    VmReport { name: vm.name.clone(), dir: vm.dir.clone(), files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect() }
+    VmReport {
+        name: vm.name.clone(),
+        dir: vm.dir.clone(),
+        files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+    }
 }
 
 fn hash_only(file: &PackageFile, progress: &dyn Progress) -> Result<MfEntry> {
@@ -393,7 +428,9 @@ fn hash_only(file: &PackageFile, progress: &dyn Progress) -> Result<MfEntry> {
     progress.start(&format!("{} (re-hash)", file.name), file.size);
     let mut done = 0;
     loop {
-        let n = r.read(&mut buf).with_context(|| format!("read {}", file.display_path().display()))?;
+        let n = r
+            .read(&mut buf)
+            .with_context(|| format!("read {}", file.display_path().display()))?;
         if n == 0 {
             break;
         }
@@ -402,24 +439,41 @@ fn hash_only(file: &PackageFile, progress: &dyn Progress) -> Result<MfEntry> {
         progress.set(done);
     }
     progress.finish();
-    Ok(MfEntry { alg, file: file.name.clone(), digest: h.finalize() })
+    Ok(MfEntry {
+        alg,
+        file: file.name.clone(),
+        digest: h.finalize(),
+    })
 }
 
 use std::io::Read;
 
 /// Bytes still to write, against the NAS's free space.
-fn check_space(layout: &Layout, sources: &[(Source, Target)], journal: &Journal) -> Result<()> {
-    let chunk = 1u64 << journal.chunk_log2;
+/// Runs before a new job writes anything (its journal included).
+fn check_space(
+    layout: &Layout,
+    sources: &[(Source, Target)],
+    journal: Option<&Journal>,
+) -> Result<()> {
+    let chunk = 1u64 << journal.map_or(DEFAULT_CHUNK_LOG2, |j| j.chunk_log2);
     let mut need = 1u64 << 20; // manifest, signature, journal rewrites
     for (idx, (src, _)) in sources.iter().enumerate() {
         let dir = format!("vm-{idx:03}");
         for f in &src.files {
-            if journal.done.contains_key(&format!("{dir}/{}", f.name)) {
+            if journal.is_some_and(|j| j.done.contains_key(&format!("{dir}/{}", f.name))) {
                 continue;
             }
-            let size = if src.mf_generated && f.name == src.mf_name { 200 * src.files.len() as u64 } else { f.size };
-            let g = Geometry { plain_size: size, chunk_size: chunk };
-            let have = file_len(&layout.encrypted(&dir, &f.name)) + file_len(&layout.sums(&dir, &f.name));
+            let size = if src.mf_generated && f.name == src.mf_name {
+                200 * src.files.len() as u64
+            } else {
+                f.size
+            };
+            let g = Geometry {
+                plain_size: size,
+                chunk_size: chunk,
+            };
+            let have =
+                file_len(&layout.encrypted(&dir, &f.name)) + file_len(&layout.sums(&dir, &f.name));
             need += (g.encrypted_size() + g.chunks() * 32).saturating_sub(have);
         }
     }
@@ -452,7 +506,11 @@ pub fn human(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
 }
 
 /// Removes an interrupted job's journal and data.

@@ -71,14 +71,20 @@ impl Fields {
 
 /// Reads a job file into (source path, target) pairs; `flags` are the command-line defaults.
 pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read job file {}", path.display()))?;
-    let job: JobFile = toml::from_str(&text).with_context(|| format!("job file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read job file {}", path.display()))?;
+    let job: JobFile =
+        toml::from_str(&text).with_context(|| format!("job file {}", path.display()))?;
     if job.vm.is_empty() {
         bail!("job file {}: no [[vm]] entries", path.display());
     }
     let base = job.defaults.over(flags);
     let dir = path.parent().unwrap_or(Path::new("."));
-    Ok(job.vm.iter().map(|v| (dir.join(&v.source), v.fields.over(&base))).collect())
+    Ok(job
+        .vm
+        .iter()
+        .map(|v| (dir.join(&v.source), v.fields.over(&base)))
+        .collect())
 }
 
 /// Checks a target is coherent.
@@ -101,7 +107,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("job.toml");
         std::fs::write(&p, "org = \"o1\"\nvdc = \"v1\"\n[[vm]]\nsource = \"a.ova\"\nvdc = \"v2\"\npower_on = true\n[[vm]]\nsource = \"b\"\n").unwrap();
-        let flags = Target { network: Some("n0".into()), org: Some("o0".into()), ..Default::default() };
+        let flags = Target {
+            network: Some("n0".into()),
+            org: Some("o0".into()),
+            ..Default::default()
+        };
         let v = load(&p, &flags).unwrap();
         assert_eq!(v[0].0, dir.path().join("a.ova"));
         assert_eq!(v[0].1.org.as_deref(), Some("o1"));

@@ -61,8 +61,9 @@ impl Journal {
     /// Recovers the data key; fails unless `signing` is the key that started the job.
     pub fn resume_key(&self, signing: &SigningKey) -> Result<DataKey> {
         let job_id = self.job_id_bytes()?;
-        let key = open_key(&resume_kek(signing, &job_id), RESUME_AAD, &self.resume_key)
-            .context("the interrupted job was started with another signing key; use that key to resume it")?;
+        let key = open_key(&resume_kek(signing, &job_id), RESUME_AAD, &self.resume_key).context(
+            "the interrupted job was started with another signing key; use that key to resume it",
+        )?;
         if odt_format::stanza::key_check(&key, &job_id) != self.key_check {
             bail!("the journal's resume key does not match its key check: the journal was altered");
         }
@@ -72,7 +73,8 @@ impl Journal {
     /// The job id as bytes.
     pub fn job_id_bytes(&self) -> Result<[u8; 16]> {
         let v = hex::decode(&self.job_id).context("journal job_id is not hex")?;
-        v.try_into().map_err(|_| anyhow::anyhow!("journal job_id is not 16 bytes"))
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("journal job_id is not 16 bytes"))
     }
 
     /// Loads the journal of `layout`, if any.
@@ -80,10 +82,18 @@ impl Journal {
         let p = layout.journal();
         match std::fs::read(&p) {
             Ok(b) => {
-                let j: Journal = serde_json::from_slice(&b)
-                    .with_context(|| format!("{} is not a valid odt journal; remove it (and data/) to start over", p.display()))?;
+                let j: Journal = serde_json::from_slice(&b).with_context(|| {
+                    format!(
+                        "{} is not a valid odt journal; remove it (and data/) to start over",
+                        p.display()
+                    )
+                })?;
                 if j.format != JOURNAL_FORMAT {
-                    bail!("{}: journal format {:?} is not {JOURNAL_FORMAT}", p.display(), j.format);
+                    bail!(
+                        "{}: journal format {:?} is not {JOURNAL_FORMAT}",
+                        p.display(),
+                        j.format
+                    );
                 }
                 Ok(Some(j))
             }

@@ -10,7 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use odt_format::ovf::{parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry};
+use odt_format::ovf::{
+    parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry,
+};
 
 /// Largest descriptor accepted.
 const MAX_DESCRIPTOR: u64 = 16 << 20;
@@ -45,10 +47,14 @@ impl PackageFile {
     /// Opens the bytes for reading from the start.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         Ok(match &self.origin {
-            Origin::File(p) => Box::new(File::open(p).with_context(|| format!("open {}", p.display()))?),
+            Origin::File(p) => {
+                Box::new(File::open(p).with_context(|| format!("open {}", p.display()))?)
+            }
             Origin::OvaMember { archive, offset } => {
-                let mut f = File::open(archive).with_context(|| format!("open {}", archive.display()))?;
-                f.seek(SeekFrom::Start(*offset)).with_context(|| format!("seek in {}", archive.display()))?;
+                let mut f =
+                    File::open(archive).with_context(|| format!("open {}", archive.display()))?;
+                f.seek(SeekFrom::Start(*offset))
+                    .with_context(|| format!("seek in {}", archive.display()))?;
                 Box::new(f.take(self.size))
             }
             Origin::Generated(b) => Box::new(std::io::Cursor::new(b.clone())),
@@ -58,7 +64,9 @@ impl PackageFile {
     pub fn display_path(&self) -> PathBuf {
         match &self.origin {
             Origin::File(p) => p.clone(),
-            Origin::OvaMember { archive, .. } => PathBuf::from(format!("{}:{}", archive.display(), self.name)),
+            Origin::OvaMember { archive, .. } => {
+                PathBuf::from(format!("{}:{}", archive.display(), self.name))
+            }
             Origin::Generated(_) => PathBuf::from(format!("<generated {}>", self.name)),
         }
     }
@@ -98,13 +106,25 @@ impl Source {
             match ovfs.as_slice() {
                 [one] => Self::open_ovf(one),
                 [] => bail!("source {}: the folder holds no .ovf file", path.display()),
-                _ => bail!("source {}: the folder holds {} .ovf files; name the one to export", path.display(), ovfs.len()),
+                _ => bail!(
+                    "source {}: the folder holds {} .ovf files; name the one to export",
+                    path.display(),
+                    ovfs.len()
+                ),
             }
         } else {
-            match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            match path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("ovf") => Self::open_ovf(path),
                 Some("ova") => Self::open_ova(path),
-                _ => bail!("source {}: not an .ovf file, a folder holding one, or an .ova file", path.display()),
+                _ => bail!(
+                    "source {}: not an .ovf file, a folder holding one, or an .ova file",
+                    path.display()
+                ),
             }
         }
     }
@@ -113,21 +133,39 @@ impl Source {
         let dir = ovf.parent().unwrap_or(Path::new("."));
         let descriptor = file_name(ovf)?;
         let desc_bytes = read_small(ovf, MAX_DESCRIPTOR)?;
-        let envelope =
-            parse_descriptor(&desc_bytes).with_context(|| format!("OVF descriptor {}", ovf.display()))?;
+        let envelope = parse_descriptor(&desc_bytes)
+            .with_context(|| format!("OVF descriptor {}", ovf.display()))?;
         let mf_path = ovf.with_extension("mf");
         let mf = if mf_path.exists() {
-            Some((file_name(&mf_path)?, read_small(&mf_path, MAX_MF)?, Origin::File(mf_path.clone())))
+            Some((
+                file_name(&mf_path)?,
+                read_small(&mf_path, MAX_MF)?,
+                Origin::File(mf_path.clone()),
+            ))
         } else {
             None
         };
-        let mut present = vec![(descriptor.clone(), std::fs::metadata(ovf)?.len(), Origin::File(ovf.to_owned()))];
+        let mut present = vec![(
+            descriptor.clone(),
+            std::fs::metadata(ovf)?.len(),
+            Origin::File(ovf.to_owned()),
+        )];
         for r in &envelope.files {
             let p = dir.join(&r.href);
-            let m = std::fs::symlink_metadata(&p)
-                .with_context(|| format!("{} references {:?}, which is missing from {}", ovf.display(), r.href, dir.display()))?;
+            let m = std::fs::symlink_metadata(&p).with_context(|| {
+                format!(
+                    "{} references {:?}, which is missing from {}",
+                    ovf.display(),
+                    r.href,
+                    dir.display()
+                )
+            })?;
             if !m.is_file() {
-                bail!("{}: {:?} is not a regular file (links and devices are refused)", ovf.display(), r.href);
+                bail!(
+                    "{}: {:?} is not a regular file (links and devices are refused)",
+                    ovf.display(),
+                    r.href
+                );
             }
             present.push((r.href.clone(), m.len(), Origin::File(p)));
         }
@@ -135,11 +173,24 @@ impl Source {
         for (name, _, origin) in &present {
             if let Origin::File(p) = origin {
                 let m = std::fs::metadata(p)?;
-                let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i128);
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128);
                 fingerprint.push((name.clone(), m.len(), mtime));
             }
         }
-        Self::assemble(ovf, "ovf", envelope, descriptor, &desc_bytes, mf, present, fingerprint)
+        Self::assemble(
+            ovf,
+            "ovf",
+            envelope,
+            descriptor,
+            &desc_bytes,
+            mf,
+            present,
+            fingerprint,
+        )
     }
 
     fn open_ova(ova: &Path) -> Result<Source> {
@@ -149,40 +200,78 @@ impl Source {
         let read_member = |name: &str, max: u64| -> Result<Vec<u8>> {
             let m = index.find(name).expect("listed");
             if m.size > max {
-                bail!("{}: member {name} is {} bytes, more than the {max} allowed", ova.display(), m.size);
+                bail!(
+                    "{}: member {name} is {} bytes, more than the {max} allowed",
+                    ova.display(),
+                    m.size
+                );
             }
             let mut f = File::open(ova)?;
             f.seek(SeekFrom::Start(m.offset))?;
             let mut v = vec![0u8; m.size as usize];
-            f.read_exact(&mut v).with_context(|| format!("read {}:{name}", ova.display()))?;
+            f.read_exact(&mut v)
+                .with_context(|| format!("read {}:{name}", ova.display()))?;
             Ok(v)
         };
         let d = index.descriptor();
         let descriptor = d.name.clone();
         let desc_bytes = read_member(&descriptor, MAX_DESCRIPTOR)?;
-        let envelope = parse_descriptor(&desc_bytes).with_context(|| format!("OVF descriptor {}:{descriptor}", ova.display()))?;
-        let mf_name = Path::new(&descriptor).with_extension("mf").to_string_lossy().into_owned();
+        let envelope = parse_descriptor(&desc_bytes)
+            .with_context(|| format!("OVF descriptor {}:{descriptor}", ova.display()))?;
+        let mf_name = Path::new(&descriptor)
+            .with_extension("mf")
+            .to_string_lossy()
+            .into_owned();
         let mf = match index.find(&mf_name) {
             Some(m) => Some((
                 mf_name.clone(),
                 read_member(&mf_name, MAX_MF)?,
-                Origin::OvaMember { archive: ova.to_owned(), offset: m.offset },
+                Origin::OvaMember {
+                    archive: ova.to_owned(),
+                    offset: m.offset,
+                },
             )),
             None => None,
         };
         let member = |name: &str| {
-            index.find(name).map(|m| (name.to_owned(), m.size, Origin::OvaMember { archive: ova.to_owned(), offset: m.offset }))
+            index.find(name).map(|m| {
+                (
+                    name.to_owned(),
+                    m.size,
+                    Origin::OvaMember {
+                        archive: ova.to_owned(),
+                        offset: m.offset,
+                    },
+                )
+            })
         };
         let mut present = vec![member(&descriptor).expect("descriptor is a member")];
         for r in &envelope.files {
             present.push(member(&r.href).with_context(|| {
-                format!("{}: the descriptor references {:?}, which is not in the archive", ova.display(), r.href)
+                format!(
+                    "{}: the descriptor references {:?}, which is not in the archive",
+                    ova.display(),
+                    r.href
+                )
             })?);
         }
         let m = std::fs::metadata(ova)?;
-        let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i128);
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
         let fingerprint = vec![(file_name(ova)?, m.len(), mtime)];
-        Self::assemble(ova, "ova", envelope, descriptor, &desc_bytes, mf, present, fingerprint)
+        Self::assemble(
+            ova,
+            "ova",
+            envelope,
+            descriptor,
+            &desc_bytes,
+            mf,
+            present,
+            fingerprint,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -197,7 +286,19 @@ impl Source {
         fingerprint: Vec<(String, u64, i128)>,
     ) -> Result<Source> {
         for r in &envelope.files {
-            let actual = present.iter().find(|p| p.0 == r.href).map(|p| p.1).expect("collected");
+            if r.chunk_size.is_some() {
+                bail!(
+                    "{}: {:?} is split into ovf:chunkSize pieces, which odt does not export; \
+                     re-export the VM without chunking",
+                    path.display(),
+                    r.href
+                );
+            }
+            let actual = present
+                .iter()
+                .find(|p| p.0 == r.href)
+                .map(|p| p.1)
+                .expect("collected");
             if let Some(claimed) = r.size {
                 if claimed != actual {
                     bail!(
@@ -210,14 +311,28 @@ impl Source {
         }
         let (mf_name, parsed_mf, mf_file) = match mf {
             Some((name, bytes, origin)) => {
-                let parsed = Mf::parse(&bytes).with_context(|| format!("{}: manifest {name}", path.display()))?;
-                let file = PackageFile { name: name.clone(), size: bytes.len() as u64, origin, expected: None };
+                let parsed = Mf::parse(&bytes)
+                    .with_context(|| format!("{}: manifest {name}", path.display()))?;
+                let file = PackageFile {
+                    name: name.clone(),
+                    size: bytes.len() as u64,
+                    origin,
+                    expected: None,
+                };
                 (name, Some(parsed), file)
             }
             None => {
-                let name = Path::new(&descriptor).with_extension("mf").to_string_lossy().into_owned();
+                let name = Path::new(&descriptor)
+                    .with_extension("mf")
+                    .to_string_lossy()
+                    .into_owned();
                 // Filled in with the digests computed while exporting.
-                let file = PackageFile { name: name.clone(), size: 0, origin: Origin::Generated(vec![]), expected: None };
+                let file = PackageFile {
+                    name: name.clone(),
+                    size: 0,
+                    origin: Origin::Generated(vec![]),
+                    expected: None,
+                };
                 (name, None, file)
             }
         };
@@ -240,7 +355,10 @@ impl Source {
             }
             for (name, ..) in present.iter().skip(1) {
                 if mf.get(name).is_none() {
-                    bail!("{}: {mf_name} has no digest for {name}; refusing an unchecked package", path.display());
+                    bail!(
+                        "{}: {mf_name} has no digest for {name}; refusing an unchecked package",
+                        path.display()
+                    );
                 }
             }
         }
@@ -248,7 +366,12 @@ impl Source {
         let mut mf_file = Some(mf_file);
         for (name, size, origin) in present {
             let expected = parsed_mf.as_ref().and_then(|m| m.get(&name).cloned());
-            files.push(PackageFile { name, size, origin, expected });
+            files.push(PackageFile {
+                name,
+                size,
+                origin,
+                expected,
+            });
             // The .mf comes right after the descriptor (OVA order).
             files.extend(mf_file.take());
         }
@@ -288,9 +411,14 @@ fn file_name(p: &Path) -> Result<String> {
 fn read_small(p: &Path, max: u64) -> Result<Vec<u8>> {
     let f = File::open(p).with_context(|| format!("open {}", p.display()))?;
     let mut v = vec![];
-    f.take(max + 1).read_to_end(&mut v).with_context(|| format!("read {}", p.display()))?;
+    f.take(max + 1)
+        .read_to_end(&mut v)
+        .with_context(|| format!("read {}", p.display()))?;
     if v.len() as u64 > max {
-        bail!("{}: larger than {max} bytes; not an OVF descriptor or manifest", p.display());
+        bail!(
+            "{}: larger than {max} bytes; not an OVF descriptor or manifest",
+            p.display()
+        );
     }
     Ok(v)
 }

@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn odt_export(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_odt-export")).args(args).env_remove("ODT_PASSPHRASE").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_odt-export"))
+        .args(args)
+        .env_remove("ODT_PASSPHRASE")
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -17,7 +21,19 @@ fn help_teaches_the_subcommands_and_exit_codes() {
     }
     let o = odt_export(&["run", "--help"]);
     let s = String::from_utf8_lossy(&o.stdout);
-    for w in ["--nas", "--signing-key", "--recipient", "--job", "--org", "--vdc", "--network", "--catalog", "--as-template", "--power-on", "ODT_PASSPHRASE"] {
+    for w in [
+        "--nas",
+        "--signing-key",
+        "--recipient",
+        "--job",
+        "--org",
+        "--vdc",
+        "--network",
+        "--catalog",
+        "--as-template",
+        "--power-on",
+        "ODT_PASSPHRASE",
+    ] {
         assert!(s.contains(w), "run --help lacks {w}:\n{s}");
     }
 }
@@ -28,12 +44,33 @@ fn usage_errors_exit_2() {
     assert_eq!(odt_export(&["frobnicate"]).status.code(), Some(2));
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    assert!(odt_export(&["keygen", "--out", key.to_str().unwrap()]).status.success());
+    assert!(odt_export(&["keygen", "--out", key.to_str().unwrap()])
+        .status
+        .success());
     // No SOURCE at all.
-    let o = odt_export(&["run", "--nas", dir.path().to_str().unwrap(), "--signing-key", key.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = odt_export(&[
+        "run",
+        "--nas",
+        dir.path().to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // --no-passphrase without a recipient would leave nobody able to open the job.
-    let o = odt_export(&["run", "--nas", "x", "--signing-key", "k", "--no-passphrase", "a.ova"]);
+    let o = odt_export(&[
+        "run",
+        "--nas",
+        "x",
+        "--signing-key",
+        "k",
+        "--no-passphrase",
+        "a.ova",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -41,7 +78,9 @@ fn usage_errors_exit_2() {
 fn keygen_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    assert!(odt_export(&["keygen", "--out", key.to_str().unwrap()]).status.success());
+    assert!(odt_export(&["keygen", "--out", key.to_str().unwrap()])
+        .status
+        .success());
     let before = std::fs::read(&key).unwrap();
     let o = odt_export(&["keygen", "--out", key.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

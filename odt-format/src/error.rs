@@ -94,12 +94,19 @@ fn io_hint(e: &std::io::Error) -> &'static str {
 impl FormatError {
     /// Builds an [`FormatError::Io`] for `path`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        FormatError::Io { op, path: path.into(), source }
+        FormatError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Builds a [`FormatError::Malformed`].
     pub fn malformed(what: impl Into<String>, detail: impl Into<String>) -> Self {
-        FormatError::Malformed { what: what.into(), detail: detail.into() }
+        FormatError::Malformed {
+            what: what.into(),
+            detail: detail.into(),
+        }
     }
 
     /// True when the error means "the disk is full" (ENOSPC or EDQUOT).

@@ -102,7 +102,8 @@ impl SigningKey {
         let seed = Zeroizing::new(self.0.to_bytes());
         let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), seed.as_ref());
         let mut out = Zeroizing::new([0u8; 32]);
-        hk.expand(purpose, out.as_mut()).expect("32 bytes is a valid HKDF length");
+        hk.expand(purpose, out.as_mut())
+            .expect("32 bytes is a valid HKDF length");
         out
     }
     /// Reads a signing key file.
@@ -191,18 +192,29 @@ impl Recipient {
 }
 
 /// Parses a key file's text, returning its 32 bytes.
-pub fn parse_key_text(text: &str, prefix: &str) -> std::result::Result<Zeroizing<[u8; 32]>, String> {
+pub fn parse_key_text(
+    text: &str,
+    prefix: &str,
+) -> std::result::Result<Zeroizing<[u8; 32]>, String> {
     let mut found = None;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         if found.is_some() {
             return Err("more than one key line".into());
         }
         found = Some(line);
     }
     let line = found.ok_or("no key line found")?;
-    let (p, body) = line.split_once(':').ok_or("not an odt key (no PREFIX:KEY line)")?;
+    let (p, body) = line
+        .split_once(':')
+        .ok_or("not an odt key (no PREFIX:KEY line)")?;
     if p != prefix {
-        return Err(format!("this is a `{p}` key, but a `{prefix}` key is needed here"));
+        return Err(format!(
+            "this is a `{p}` key, but a `{prefix}` key is needed here"
+        ));
     }
     let mut raw = Zeroizing::new(B64.decode(body).map_err(|_| "key is not valid base64")?);
     if raw.len() != 32 {
@@ -217,10 +229,16 @@ pub fn parse_key_text(text: &str, prefix: &str) -> std::result::Result<Zeroizing
 fn read_key_file(path: &Path, prefix: &str) -> Result<Zeroizing<[u8; 32]>> {
     let meta = std::fs::metadata(path).ctx("read key file", path)?;
     if meta.len() > 4096 {
-        return Err(FormatError::KeyFile { path: path.into(), detail: "file is too large to be a key".into() });
+        return Err(FormatError::KeyFile {
+            path: path.into(),
+            detail: "file is too large to be a key".into(),
+        });
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).ctx("read key file", path)?);
-    parse_key_text(&text, prefix).map_err(|detail| FormatError::KeyFile { path: path.into(), detail })
+    parse_key_text(&text, prefix).map_err(|detail| FormatError::KeyFile {
+        path: path.into(),
+        detail,
+    })
 }
 
 /// Formats a key line.
@@ -248,7 +266,10 @@ pub fn write_key_pair(
             });
         }
     }
-    let mut text = Zeroizing::new(format!("# {comment}\n# public key id: {}\n", key_id(public)));
+    let mut text = Zeroizing::new(format!(
+        "# {comment}\n# public key id: {}\n",
+        key_id(public)
+    ));
     text.push_str(&key_line(secret_prefix, secret));
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
@@ -257,8 +278,16 @@ pub fn write_key_pair(
     let mut f = opts.open(path).ctx("create key file", path)?;
     f.write_all(text.as_bytes()).ctx("write key file", path)?;
     f.sync_all().ctx("sync key file", path)?;
-    let pub_text = format!("# {comment}\n# key id: {}\n{}", key_id(public), *key_line(public_prefix, public));
-    let mut pf = OpenOptions::new().write(true).create_new(true).open(&pub_path).ctx("create", &pub_path)?;
+    let pub_text = format!(
+        "# {comment}\n# key id: {}\n{}",
+        key_id(public),
+        *key_line(public_prefix, public)
+    );
+    let mut pf = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&pub_path)
+        .ctx("create", &pub_path)?;
     pf.write_all(pub_text.as_bytes()).ctx("write", &pub_path)?;
     pf.sync_all().ctx("sync", &pub_path)?;
     Ok(pub_path)
@@ -293,17 +322,35 @@ mod tests {
         let sk = SigningKey::generate(&mut rand::rngs::OsRng);
         let seed = sk.0.to_bytes();
         let vk = sk.verifying_key().to_bytes();
-        write_key_pair(&p, SIGN_SECRET_PREFIX, &seed, SIGN_PUBLIC_PREFIX, &vk, "test").unwrap();
+        write_key_pair(
+            &p,
+            SIGN_SECRET_PREFIX,
+            &seed,
+            SIGN_PUBLIC_PREFIX,
+            &vk,
+            "test",
+        )
+        .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        let again = write_key_pair(&p, SIGN_SECRET_PREFIX, &seed, SIGN_PUBLIC_PREFIX, &vk, "test");
+        let again = write_key_pair(
+            &p,
+            SIGN_SECRET_PREFIX,
+            &seed,
+            SIGN_PUBLIC_PREFIX,
+            &vk,
+            "test",
+        );
         assert!(again.is_err());
         let back = SigningKey::read(&p).unwrap();
-        assert_eq!(back.verifying_key(), VerifyingKey::read(&pub_path(&p)).unwrap());
+        assert_eq!(
+            back.verifying_key(),
+            VerifyingKey::read(&pub_path(&p)).unwrap()
+        );
         let sig = back.sign(b"m");
         assert!(back.verifying_key().verify(b"m", &sig));
         assert!(!back.verifying_key().verify(b"n", &sig));

@@ -4,19 +4,20 @@
 //! This crate is pure: it reads and writes bytes through `std::io` traits and paths given to
 //! it, and never talks to the network. The CLIs depend on it; it depends on neither.
 
-pub mod ovf;
 pub mod error;
 pub mod keys;
+pub mod ovf;
 pub mod stanza;
 
 pub use error::{FormatError, Result};
-pub mod stream;
-pub mod layout;
-pub mod manifest;
-pub mod pipeline;
-pub mod nasfile;
-pub mod reader;
-pub mod progress;
-pub mod verify;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod layout;
+pub mod manifest;
+pub mod nasfile;
+pub mod pipeline;
+pub mod progress;
+pub mod reader;
+pub mod stream;
+pub mod verify;
+pub mod fuzzing;

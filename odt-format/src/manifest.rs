@@ -157,14 +157,17 @@ impl VmEntry {
 
 /// `vm-` followed by at least three digits.
 pub fn valid_vm_dir(d: &str) -> bool {
-    d.strip_prefix("vm-").is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+    d.strip_prefix("vm-")
+        .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl JobManifest {
     /// The job id as bytes.
     pub fn job_id_bytes(&self) -> Result<[u8; 16]> {
-        let v = hex::decode(&self.job_id).map_err(|_| FormatError::malformed("manifest", "job_id is not hex"))?;
-        v.try_into().map_err(|_| FormatError::malformed("manifest", "job_id must be 16 bytes"))
+        let v = hex::decode(&self.job_id)
+            .map_err(|_| FormatError::malformed("manifest", "job_id is not hex"))?;
+        v.try_into()
+            .map_err(|_| FormatError::malformed("manifest", "job_id must be 16 bytes"))
     }
 
     /// Serialises (pretty JSON, trailing newline). These bytes are what gets signed.
@@ -179,8 +182,9 @@ impl JobManifest {
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(FormatError::malformed("odt-job.json", "larger than 64 MiB"));
         }
-        let m: JobManifest = serde_json::from_slice(bytes)
-            .map_err(|e| FormatError::malformed("odt-job.json", format!("not a valid job manifest: {e}")))?;
+        let m: JobManifest = serde_json::from_slice(bytes).map_err(|e| {
+            FormatError::malformed("odt-job.json", format!("not a valid job manifest: {e}"))
+        })?;
         m.check()?;
         Ok(m)
     }
@@ -188,7 +192,10 @@ impl JobManifest {
     fn check(&self) -> Result<()> {
         let bad = |d: String| Err(FormatError::malformed("odt-job.json", d));
         if self.format != FORMAT {
-            return bad(format!("format is {:?}; this odt reads {FORMAT}", self.format));
+            return bad(format!(
+                "format is {:?}; this odt reads {FORMAT}",
+                self.format
+            ));
         }
         self.job_id_bytes()?;
         if self.key_check.len() != 64 || hex::decode(&self.key_check).is_err() {
@@ -203,7 +210,10 @@ impl JobManifest {
         let mut dirs = std::collections::HashSet::new();
         for vm in &self.vms {
             if !valid_vm_dir(&vm.dir) || !dirs.insert(&vm.dir) {
-                return bad(format!("VM {:?}: bad or duplicate dir {:?}", vm.name, vm.dir));
+                return bad(format!(
+                    "VM {:?}: bad or duplicate dir {:?}",
+                    vm.name, vm.dir
+                ));
             }
             let mut names = std::collections::HashSet::new();
             for f in &vm.files {
@@ -213,17 +223,27 @@ impl JobManifest {
                 }
                 let stream = vm.stream_name(f);
                 let h = f.parsed_header(&stream)?;
-                let g = Geometry { plain_size: f.size, chunk_size: h.chunk_size() as u64 };
+                let g = Geometry {
+                    plain_size: f.size,
+                    chunk_size: h.chunk_size() as u64,
+                };
                 if g.chunks() != f.chunks || g.encrypted_size() != f.encrypted_size {
                     return bad(format!("{stream}: sizes and chunk count disagree"));
                 }
-                if f.chunk_digests_sha256.len() != 64 || hex::decode(&f.chunk_digests_sha256).is_err() {
-                    return bad(format!("{stream}: chunk_digests_sha256 must be 32 bytes of hex"));
+                if f.chunk_digests_sha256.len() != 64
+                    || hex::decode(&f.chunk_digests_sha256).is_err()
+                {
+                    return bad(format!(
+                        "{stream}: chunk_digests_sha256 must be 32 bytes of hex"
+                    ));
                 }
             }
             for (what, n) in [("descriptor", &vm.descriptor), ("mf", &vm.mf)] {
                 if vm.file(n).is_none() {
-                    return bad(format!("VM {:?}: its {what} {n:?} is not among its files", vm.name));
+                    return bad(format!(
+                        "VM {:?}: its {what} {n:?} is not among its files",
+                        vm.name
+                    ));
                 }
             }
         }
@@ -232,7 +252,11 @@ impl JobManifest {
 
     /// Total encrypted bytes (data files plus digest lists).
     pub fn encrypted_bytes(&self) -> u64 {
-        self.vms.iter().flat_map(|v| &v.files).map(|f| f.encrypted_size + f.chunks * 32).sum()
+        self.vms
+            .iter()
+            .flat_map(|v| &v.files)
+            .map(|f| f.encrypted_size + f.chunks * 32)
+            .sum()
     }
 }
 
@@ -259,21 +283,36 @@ pub fn sign(key: &SigningKey, manifest_bytes: &[u8]) -> Vec<u8> {
 
 /// The public key embedded in a signature file (integrity only: anyone can embed a key).
 pub fn embedded_key(sig_bytes: &[u8]) -> Result<VerifyingKey> {
-    let f: SignatureFile = serde_json::from_slice(sig_bytes)
-        .map_err(|e| FormatError::BadSignature(format!("odt-job.json.sig is not a valid signature file: {e}")))?;
+    let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
+        FormatError::BadSignature(format!(
+            "odt-job.json.sig is not a valid signature file: {e}"
+        ))
+    })?;
     let b: [u8; 32] = hex::decode(&f.public_key)
         .ok()
         .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| FormatError::BadSignature("embedded public key is not 32 bytes of hex".into()))?;
+        .ok_or_else(|| {
+            FormatError::BadSignature("embedded public key is not 32 bytes of hex".into())
+        })?;
     VerifyingKey::from_bytes(&b)
 }
 
 /// Checks `sig_bytes` over `manifest_bytes` with `trusted`, then parses the manifest.
-pub fn verify_signed(manifest_bytes: &[u8], sig_bytes: &[u8], trusted: &VerifyingKey) -> Result<JobManifest> {
-    let f: SignatureFile = serde_json::from_slice(sig_bytes)
-        .map_err(|e| FormatError::BadSignature(format!("odt-job.json.sig is not a valid signature file: {e}")))?;
+pub fn verify_signed(
+    manifest_bytes: &[u8],
+    sig_bytes: &[u8],
+    trusted: &VerifyingKey,
+) -> Result<JobManifest> {
+    let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
+        FormatError::BadSignature(format!(
+            "odt-job.json.sig is not a valid signature file: {e}"
+        ))
+    })?;
     if f.algorithm != "ed25519" {
-        return Err(FormatError::BadSignature(format!("unsupported algorithm {:?}", f.algorithm)));
+        return Err(FormatError::BadSignature(format!(
+            "unsupported algorithm {:?}",
+            f.algorithm
+        )));
     }
     let sig: [u8; 64] = hex::decode(&f.signature)
         .ok()
@@ -289,12 +328,15 @@ pub fn verify_signed(manifest_bytes: &[u8], sig_bytes: &[u8], trusted: &Verifyin
     }
     if !trusted.verify(&signed_message(manifest_bytes), &sig) {
         return Err(FormatError::BadSignature(
-            "odt-job.json does not match its signature: the manifest was altered after signing".into(),
+            "odt-job.json does not match its signature: the manifest was altered after signing"
+                .into(),
         ));
     }
     let m = JobManifest::parse(manifest_bytes)?;
     if m.signer_key_id != trusted.key_id() {
-        return Err(FormatError::BadSignature("signer_key_id in the manifest does not match the signer".into()));
+        return Err(FormatError::BadSignature(
+            "signer_key_id in the manifest does not match the signer".into(),
+        ));
     }
     Ok(m)
 }

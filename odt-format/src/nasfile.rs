@@ -70,8 +70,13 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        WriteOptions { workers: cores.clamp(1, 8), checkpoint_bytes: 256 << 20 }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        WriteOptions {
+            workers: cores.clamp(1, 8),
+            checkpoint_bytes: 256 << 20,
+        }
     }
 }
 
@@ -82,7 +87,9 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
     let remove_both = || -> Result<Option<Partial>> {
         for p in [&enc, &sums] {
             match std::fs::remove_file(p) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(FormatError::io("remove", p, e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(FormatError::io("remove", p, e))
+                }
                 _ => {}
             }
         }
@@ -102,7 +109,10 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
         drop(f);
         return remove_both();
     };
-    let g = Geometry { plain_size: spec.plain_size, chunk_size: header.chunk_size() as u64 };
+    let g = Geometry {
+        plain_size: spec.plain_size,
+        chunk_size: header.chunk_size() as u64,
+    };
     let enc_len = f.metadata().ctx("stat", &enc)?.len();
     let sums_len = match std::fs::metadata(&sums) {
         Ok(m) => m.len(),
@@ -115,13 +125,25 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
         (enc_len - HEADER_LEN as u64) / (g.chunk_size + TAG_LEN as u64)
     };
     let k = (sums_len / 32).min(g.chunks()).min(in_enc);
-    let enc_end = if k == g.chunks() { g.encrypted_size() } else { g.chunk_offset(k) };
+    let enc_end = if k == g.chunks() {
+        g.encrypted_size()
+    } else {
+        g.chunk_offset(k)
+    };
     f.set_len(enc_end).ctx("truncate", &enc)?;
     f.sync_all().ctx("sync", &enc)?;
-    let s = OpenOptions::new().write(true).create(true).truncate(false).open(&sums).ctx("open", &sums)?;
+    let s = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&sums)
+        .ctx("open", &sums)?;
     s.set_len(k * 32).ctx("truncate", &sums)?;
     s.sync_all().ctx("sync", &sums)?;
-    Ok(Some(Partial { header, chunks_done: k }))
+    Ok(Some(Partial {
+        header,
+        chunks_done: k,
+    }))
 }
 
 /// Encrypts `source` (read from its start) into the stream described by `spec`, resuming after
@@ -145,9 +167,15 @@ pub fn encrypt_file(
     std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
     let (header, start, mut enc, mut sums) = match partial {
         Some(p) => {
-            let mut enc = OpenOptions::new().write(true).open(&enc_path).ctx("open", &enc_path)?;
+            let mut enc = OpenOptions::new()
+                .write(true)
+                .open(&enc_path)
+                .ctx("open", &enc_path)?;
             enc.seek(SeekFrom::End(0)).ctx("seek", &enc_path)?;
-            let sums = OpenOptions::new().append(true).open(&sums_path).ctx("open", &sums_path)?;
+            let sums = OpenOptions::new()
+                .append(true)
+                .open(&sums_path)
+                .ctx("open", &sums_path)?;
             (p.header, p.chunks_done, enc, sums)
         }
         None => {
@@ -160,7 +188,10 @@ pub fn encrypt_file(
             (header, 0, enc, sums)
         }
     };
-    let g = Geometry { plain_size: spec.plain_size, chunk_size: header.chunk_size() as u64 };
+    let g = Geometry {
+        plain_size: spec.plain_size,
+        chunk_size: header.chunk_size() as u64,
+    };
     let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
 
     // Re-read (and hash) the prefix a previous run sealed.
@@ -220,7 +251,10 @@ pub fn encrypt_file(
     if source.read(&mut extra).ctx("read", source_path)? != 0 {
         return Err(FormatError::malformed(
             source_path.display().to_string(),
-            format!("is longer than the {} bytes it had when the export began (changed while reading?)", spec.plain_size),
+            format!(
+                "is longer than the {} bytes it had when the export began (changed while reading?)",
+                spec.plain_size
+            ),
         ));
     }
     drop(enc);
@@ -242,7 +276,12 @@ pub fn encrypt_file(
     })
 }
 
-fn read_exact_or_short(src: &mut (dyn Read + Send), buf: &mut [u8], path: &Path, size: u64) -> Result<()> {
+fn read_exact_or_short(
+    src: &mut (dyn Read + Send),
+    buf: &mut [u8],
+    path: &Path,
+    size: u64,
+) -> Result<()> {
     src.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             FormatError::malformed(
@@ -256,12 +295,19 @@ fn read_exact_or_short(src: &mut (dyn Read + Send), buf: &mut [u8], path: &Path,
 }
 
 fn create_new(p: &Path) -> Result<File> {
-    OpenOptions::new().write(true).create(true).truncate(true).open(p).ctx("create", p)
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(p)
+        .ctx("create", p)
 }
 
 /// `fsync`s a directory so that entries created in it survive a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).ctx("sync directory", dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("sync directory", dir)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, `fsync`, rename, directory `fsync`.

@@ -40,7 +40,9 @@ where
     let depth = workers * 2 + 2;
     let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(depth);
     for _ in 0..depth {
-        pool_tx.send(Vec::with_capacity(buf_cap)).expect("pool has room");
+        pool_tx
+            .send(Vec::with_capacity(buf_cap))
+            .expect("pool has room");
     }
     let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
     let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>, Result<M, E>)>(depth);
@@ -83,7 +85,9 @@ fn produce_all<E>(
     work_tx: SyncSender<(u64, Vec<u8>)>,
 ) -> Result<(), E> {
     for i in range {
-        let Ok(mut buf) = pool_rx.recv() else { return Ok(()) };
+        let Ok(mut buf) = pool_rx.recv() else {
+            return Ok(());
+        };
         buf.clear();
         produce(i, &mut buf)?;
         if work_tx.send((i, buf)).is_err() {
@@ -103,7 +107,9 @@ fn consume_in_order<M, E>(
     let mut next = range.start;
     while next < range.end {
         // Channel closed early: the producer stopped with an error, which `run` reports.
-        let Ok((i, buf, r)) = done_rx.recv() else { return Ok(()) };
+        let Ok((i, buf, r)) = done_rx.recv() else {
+            return Ok(());
+        };
         pending.insert(i, (buf, r));
         while let Some((buf, r)) = pending.remove(&next) {
             consume(next, &buf, r?)?;
@@ -148,13 +154,38 @@ mod tests {
         .unwrap();
         assert_eq!(seen, (0..200).collect::<Vec<_>>());
 
-        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |_, _| Ok(()), |_, _| Ok(()), |i, _, _| {
-            if i == 10 { Err("stop".into()) } else { Ok(()) }
-        });
+        let e = run::<(), String, _, _, _>(
+            0..1000,
+            2,
+            8,
+            |_, _| Ok(()),
+            |_, _| Ok(()),
+            |i, _, _| {
+                if i == 10 {
+                    Err("stop".into())
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert_eq!(e.unwrap_err(), "stop");
-        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |i, _| if i == 5 { Err("read".into()) } else { Ok(()) }, |_, _| Ok(()), |_, _, _| Ok(()));
+        let e = run::<(), String, _, _, _>(
+            0..1000,
+            2,
+            8,
+            |i, _| if i == 5 { Err("read".into()) } else { Ok(()) },
+            |_, _| Ok(()),
+            |_, _, _| Ok(()),
+        );
         assert_eq!(e.unwrap_err(), "read");
-        let e = run::<(), String, _, _, _>(0..1000, 2, 8, |_, _| Ok(()), |i, _| if i == 50 { Err("map".into()) } else { Ok(()) }, |_, _, _| Ok(()));
+        let e = run::<(), String, _, _, _>(
+            0..1000,
+            2,
+            8,
+            |_, _| Ok(()),
+            |i, _| if i == 50 { Err("map".into()) } else { Ok(()) },
+            |_, _, _| Ok(()),
+        );
         assert_eq!(e.unwrap_err(), "map");
     }
 }

@@ -17,7 +17,10 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     f.take(max + 1).read_to_end(&mut v).ctx("read", path)?;
     if v.len() as u64 > max {
-        return Err(FormatError::malformed(path.display().to_string(), format!("larger than {max} bytes")));
+        return Err(FormatError::malformed(
+            path.display().to_string(),
+            format!("larger than {max} bytes"),
+        ));
     }
     Ok(v)
 }
@@ -45,7 +48,10 @@ pub fn open_manifest_with(layout: &Layout, anchor: &TrustAnchor<'_>) -> Result<J
         } else {
             "no odt job here: check --nas points at the job directory"
         };
-        return Err(FormatError::malformed(mpath.display().to_string(), format!("missing: {why}")));
+        return Err(FormatError::malformed(
+            mpath.display().to_string(),
+            format!("missing: {why}"),
+        ));
     }
     let bytes = read_bounded(&mpath, MAX_MANIFEST_BYTES)?;
     let spath = layout.signature();
@@ -91,7 +97,13 @@ pub struct DecryptReader<R: Read> {
 
 impl DecryptReader<BufReader<File>> {
     /// Opens `vm`'s `file` in the job at `layout`.
-    pub fn open(layout: &Layout, m: &JobManifest, key: &DataKey, vm: &VmEntry, file: &FileEntry) -> Result<Self> {
+    pub fn open(
+        layout: &Layout,
+        m: &JobManifest,
+        key: &DataKey,
+        vm: &VmEntry,
+        file: &FileEntry,
+    ) -> Result<Self> {
         let path = layout.encrypted(&vm.dir, &file.name);
         let f = File::open(&path).ctx("open", &path)?;
         DecryptReader::new(BufReader::with_capacity(1 << 20, f), m, key, vm, file)
@@ -100,16 +112,34 @@ impl DecryptReader<BufReader<File>> {
 
 impl<R: Read> DecryptReader<R> {
     /// Wraps `inner`, positioned at the start of the encrypted file.
-    pub fn new(mut inner: R, m: &JobManifest, key: &DataKey, vm: &VmEntry, file: &FileEntry) -> Result<Self> {
+    pub fn new(
+        mut inner: R,
+        m: &JobManifest,
+        key: &DataKey,
+        vm: &VmEntry,
+        file: &FileEntry,
+    ) -> Result<Self> {
         let stream = vm.stream_name(file);
         let rel = crate::layout::Layout::rel_encrypted(&vm.dir, &file.name);
         let mut hb = [0u8; HEADER_LEN];
-        inner.read_exact(&mut hb).map_err(|_| FormatError::Truncated { file: rel.clone(), got: 0, want: file.encrypted_size })?;
+        inner
+            .read_exact(&mut hb)
+            .map_err(|_| FormatError::Truncated {
+                file: rel.clone(),
+                got: 0,
+                want: file.encrypted_size,
+            })?;
         let header = FileHeader::parse(&hb, &rel)?;
         if hex::encode(hb) != file.header {
-            return Err(FormatError::Tampered { file: rel, what: "header differs from the manifest".into() });
+            return Err(FormatError::Tampered {
+                file: rel,
+                what: "header differs from the manifest".into(),
+            });
         }
-        let geometry = Geometry { plain_size: file.size, chunk_size: header.chunk_size() as u64 };
+        let geometry = Geometry {
+            plain_size: file.size,
+            chunk_size: header.chunk_size() as u64,
+        };
         Ok(DecryptReader {
             inner,
             key: StreamKey::new(key, &m.job_id_bytes()?, &stream, &header),
@@ -126,8 +156,16 @@ impl<R: Read> DecryptReader<R> {
         let g = self.geometry;
         if self.next_chunk >= g.chunks() {
             let mut extra = [0u8; 1];
-            if self.inner.read(&mut extra).map_err(|e| FormatError::io("read", &self.file, e))? != 0 {
-                return Err(FormatError::Tampered { file: self.file.clone(), what: "data after the final chunk".into() });
+            if self
+                .inner
+                .read(&mut extra)
+                .map_err(|e| FormatError::io("read", &self.file, e))?
+                != 0
+            {
+                return Err(FormatError::Tampered {
+                    file: self.file.clone(),
+                    what: "data after the final chunk".into(),
+                });
             }
             return Ok(false);
         }
@@ -136,7 +174,10 @@ impl<R: Read> DecryptReader<R> {
         self.buf.resize(ct_len, 0);
         let mut got = 0;
         while got < ct_len {
-            let n = self.inner.read(&mut self.buf[got..]).map_err(|e| FormatError::io("read", &self.file, e))?;
+            let n = self
+                .inner
+                .read(&mut self.buf[got..])
+                .map_err(|e| FormatError::io("read", &self.file, e))?;
             if n == 0 {
                 return Err(FormatError::Truncated {
                     file: self.file.clone(),
@@ -147,7 +188,13 @@ impl<R: Read> DecryptReader<R> {
             got += n;
         }
         let last = i + 1 == g.chunks();
-        let n = self.key.open(i, last, &mut self.buf).ok_or(FormatError::ChunkAuth { file: self.file.clone(), chunk: i })?;
+        let n = self
+            .key
+            .open(i, last, &mut self.buf)
+            .ok_or(FormatError::ChunkAuth {
+                file: self.file.clone(),
+                chunk: i,
+            })?;
         self.pos = 0;
         self.len = n;
         self.next_chunk += 1;
@@ -170,12 +217,22 @@ impl<R: Read> Read for DecryptReader<R> {
 }
 
 /// Decrypts a small file (descriptor, `.mf`) completely into memory, refusing large ones.
-pub fn decrypt_small(layout: &Layout, m: &JobManifest, key: &DataKey, vm: &VmEntry, name: &str, max: u64) -> Result<Vec<u8>> {
-    let file = vm
-        .file(name)
-        .ok_or_else(|| FormatError::malformed(format!("VM {}", vm.name), format!("has no file {name:?}")))?;
+pub fn decrypt_small(
+    layout: &Layout,
+    m: &JobManifest,
+    key: &DataKey,
+    vm: &VmEntry,
+    name: &str,
+    max: u64,
+) -> Result<Vec<u8>> {
+    let file = vm.file(name).ok_or_else(|| {
+        FormatError::malformed(format!("VM {}", vm.name), format!("has no file {name:?}"))
+    })?;
     if file.size > max {
-        return Err(FormatError::malformed(format!("{}/{}", vm.dir, name), format!("is {} bytes; at most {max} expected", file.size)));
+        return Err(FormatError::malformed(
+            format!("{}/{}", vm.dir, name),
+            format!("is {} bytes; at most {max} expected", file.size),
+        ));
     }
     let mut r = DecryptReader::open(layout, m, key, vm, file)?;
     let mut v = Vec::with_capacity(file.size as usize);
@@ -186,7 +243,11 @@ pub fn decrypt_small(layout: &Layout, m: &JobManifest, key: &DataKey, vm: &VmEnt
 /// Recovers a [`FormatError`] that travelled through `std::io::Error`.
 pub fn unwrap_io(e: std::io::Error) -> FormatError {
     match e.get_ref().map(|inner| inner.is::<FormatError>()) {
-        Some(true) => *e.into_inner().expect("checked").downcast::<FormatError>().expect("checked"),
+        Some(true) => *e
+            .into_inner()
+            .expect("checked")
+            .downcast::<FormatError>()
+            .expect("checked"),
         _ => FormatError::io("read", "<stream>", e),
     }
 }

@@ -44,8 +44,11 @@ impl KdfParams {
     /// The default for new jobs: 1 GiB, 3 passes, 4 lanes. The NAS travels and can be attacked
     /// offline for as long as the attacker likes, so this is well above RFC 9106's low-memory
     /// option; it is paid once per job (and once per unlock), never per byte.
-    pub const DEFAULT: KdfParams =
-        KdfParams { memory_kib: 1024 * 1024, iterations: 3, parallelism: 4 };
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 1024 * 1024,
+        iterations: 3,
+        parallelism: 4,
+    };
 
     /// Checks the bounds; every reader calls this before doing any work.
     pub fn check(&self) -> Result<()> {
@@ -73,8 +76,9 @@ impl KdfParams {
     /// Derives a 32-byte KEK from `passphrase` and `salt`.
     pub fn derive(&self, passphrase: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         self.check()?;
-        let params = argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
-            .map_err(|e| FormatError::Bounds(format!("argon2id parameters: {e}")))?;
+        let params =
+            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+                .map_err(|e| FormatError::Bounds(format!("argon2id parameters: {e}")))?;
         let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         a.hash_password_into(passphrase, salt, out.as_mut())
@@ -127,8 +131,12 @@ fn wrap_aad(kind: &str, job_id: &[u8; 16]) -> Vec<u8> {
 pub fn seal_key(kek: &[u8; 32], aad: &[u8], key: &DataKey) -> String {
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).expect("32-byte key"));
     let mut buf = Zeroizing::new(key.expose().to_vec());
-    k.seal_in_place_append_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(aad), &mut *buf)
-        .expect("in-memory seal cannot fail");
+    k.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(aad),
+        &mut *buf,
+    )
+    .expect("in-memory seal cannot fail");
     B64.encode(&*buf)
 }
 
@@ -140,7 +148,11 @@ pub fn open_key(kek: &[u8; 32], aad: &[u8], wrapped_b64: &str) -> Option<DataKey
     }
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).expect("32-byte key"));
     let plain = k
-        .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from(aad), &mut buf)
+        .open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(aad),
+            &mut buf,
+        )
         .ok()?;
     let mut out = [0u8; 32];
     out.copy_from_slice(plain);
@@ -153,7 +165,8 @@ fn x25519_kek(shared: &[u8; 32], eph: &[u8; 32], recipient: &[u8; 32]) -> Zeroiz
     salt[32..].copy_from_slice(recipient);
     let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), shared);
     let mut out = Zeroizing::new([0u8; 32]);
-    hk.expand(b"odt-bundle/v1 x25519", out.as_mut()).expect("valid length");
+    hk.expand(b"odt-bundle/v1 x25519", out.as_mut())
+        .expect("valid length");
     out
 }
 
@@ -172,7 +185,14 @@ impl Stanza {
         let kek = params.derive(passphrase, &salt)?;
         let took = t.elapsed();
         let wrapped_key = seal_key(&kek, &wrap_aad("argon2id", job_id), key);
-        Ok((Stanza::Argon2id { salt: B64.encode(salt), params, wrapped_key }, took))
+        Ok((
+            Stanza::Argon2id {
+                salt: B64.encode(salt),
+                params,
+                wrapped_key,
+            },
+            took,
+        ))
     }
 
     /// Wraps `key` for `recipient`.
@@ -197,15 +217,26 @@ impl Stanza {
     pub fn check(&self) -> Result<()> {
         let b64_len = |s: &str, n: usize, what: &str| match B64.decode(s) {
             Ok(v) if v.len() == n => Ok(()),
-            _ => Err(FormatError::malformed("key stanza", format!("{what} must be {n} bytes of base64"))),
+            _ => Err(FormatError::malformed(
+                "key stanza",
+                format!("{what} must be {n} bytes of base64"),
+            )),
         };
         match self {
-            Stanza::Argon2id { salt, params, wrapped_key } => {
+            Stanza::Argon2id {
+                salt,
+                params,
+                wrapped_key,
+            } => {
                 b64_len(salt, 16, "salt")?;
                 b64_len(wrapped_key, 48, "wrapped_key")?;
                 params.check()
             }
-            Stanza::X25519 { ephemeral, wrapped_key, .. } => {
+            Stanza::X25519 {
+                ephemeral,
+                wrapped_key,
+                ..
+            } => {
                 b64_len(ephemeral, 32, "ephemeral")?;
                 b64_len(wrapped_key, 48, "wrapped_key")
             }
@@ -216,12 +247,26 @@ impl Stanza {
     pub fn open(&self, job_id: &[u8; 16], unlock: &Unlock<'_>) -> Result<Option<DataKey>> {
         self.check()?;
         match (self, unlock) {
-            (Stanza::Argon2id { salt, params, wrapped_key }, Unlock::Passphrase(p)) => {
+            (
+                Stanza::Argon2id {
+                    salt,
+                    params,
+                    wrapped_key,
+                },
+                Unlock::Passphrase(p),
+            ) => {
                 let salt = B64.decode(salt).expect("checked");
                 let kek = params.derive(p, &salt)?;
                 Ok(open_key(&kek, &wrap_aad("argon2id", job_id), wrapped_key))
             }
-            (Stanza::X25519 { ephemeral, wrapped_key, .. }, Unlock::Identity(id)) => {
+            (
+                Stanza::X25519 {
+                    ephemeral,
+                    wrapped_key,
+                    ..
+                },
+                Unlock::Identity(id),
+            ) => {
                 let mut eph = [0u8; 32];
                 eph.copy_from_slice(&B64.decode(ephemeral).expect("checked"));
                 let shared = id.diffie_hellman(&eph);
@@ -245,7 +290,8 @@ pub fn key_check(key: &DataKey, job_id: &[u8; 16]) -> String {
     use hmac::Mac;
     let hk = hkdf::Hkdf::<Sha256>::new(Some(job_id), key.expose());
     let mut mk = Zeroizing::new([0u8; 32]);
-    hk.expand(b"odt-bundle/v1 key check", mk.as_mut()).expect("valid length");
+    hk.expand(b"odt-bundle/v1 key check", mk.as_mut())
+        .expect("valid length");
     let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(mk.as_ref()).expect("any length");
     mac.update(job_id);
     hex::encode(mac.finalize().into_bytes())
@@ -262,7 +308,8 @@ pub fn unwrap_data_key(
     for s in stanzas {
         let kind_fits = matches!(
             (s, unlock),
-            (Stanza::Argon2id { .. }, Unlock::Passphrase(_)) | (Stanza::X25519 { .. }, Unlock::Identity(_))
+            (Stanza::Argon2id { .. }, Unlock::Passphrase(_))
+                | (Stanza::X25519 { .. }, Unlock::Identity(_))
         );
         if !kind_fits {
             continue;
@@ -282,14 +329,16 @@ pub fn unwrap_data_key(
     }
     Err(FormatError::NoKey(match (unlock, tried) {
         (Unlock::Passphrase(_), 0) => {
-            "this job has no passphrase stanza: unlock it with --identity (the provider's key)".into()
+            "this job has no passphrase stanza: unlock it with --identity (the provider's key)"
+                .into()
         }
         (Unlock::Passphrase(_), _) => "wrong passphrase: it does not open this job's key".into(),
         (Unlock::Identity(_), 0) => {
             "this job was not encrypted for any X25519 recipient: use the passphrase".into()
         }
         (Unlock::Identity(_), _) => {
-            "this identity is not a recipient of this job (the job was wrapped for other keys)".into()
+            "this identity is not a recipient of this job (the job was wrapped for other keys)"
+                .into()
         }
     }))
 }
@@ -298,7 +347,11 @@ pub fn unwrap_data_key(
 mod tests {
     use super::*;
 
-    const FAST: KdfParams = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, iterations: 1, parallelism: 1 };
+    const FAST: KdfParams = KdfParams {
+        memory_kib: KdfParams::MIN_MEMORY_KIB,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     #[test]
     fn passphrase_and_recipient_stanzas_open_only_with_their_secret() {
@@ -310,7 +363,13 @@ mod tests {
         let s2 = Stanza::x25519(&k, &job, &id.recipient(), &mut rng);
         let check = key_check(&k, &job);
         let stanzas = vec![s1, s2];
-        let got = unwrap_data_key(&stanzas, &job, &check, &Unlock::Passphrase(b"correct horse")).unwrap();
+        let got = unwrap_data_key(
+            &stanzas,
+            &job,
+            &check,
+            &Unlock::Passphrase(b"correct horse"),
+        )
+        .unwrap();
         assert_eq!(got.expose(), k.expose());
         let got = unwrap_data_key(&stanzas, &job, &check, &Unlock::Identity(&id)).unwrap();
         assert_eq!(got.expose(), k.expose());
@@ -326,7 +385,11 @@ mod tests {
     fn hostile_kdf_params_are_refused_before_any_work() {
         let s = Stanza::Argon2id {
             salt: B64.encode([0u8; 16]),
-            params: KdfParams { memory_kib: u32::MAX, iterations: 1, parallelism: 1 },
+            params: KdfParams {
+                memory_kib: u32::MAX,
+                iterations: 1,
+                parallelism: 1,
+            },
             wrapped_key: B64.encode([0u8; 48]),
         };
         let e = s.open(&[0; 16], &Unlock::Passphrase(b"x")).unwrap_err();

@@ -60,7 +60,10 @@ impl FileHeader {
 
     /// Parses and bounds-checks a header.
     pub fn parse(b: &[u8], file: &str) -> Result<Self> {
-        let bad = |d: &str| FormatError::Tampered { file: file.into(), what: format!("header: {d}") };
+        let bad = |d: &str| FormatError::Tampered {
+            file: file.into(),
+            what: format!("header: {d}"),
+        };
         if b.len() < HEADER_LEN {
             return Err(bad("shorter than 32 bytes"));
         }
@@ -75,7 +78,10 @@ impl FileHeader {
         }
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&b[16..32]);
-        Ok(FileHeader { chunk_log2: b[8], salt })
+        Ok(FileHeader {
+            chunk_log2: b[8],
+            salt,
+        })
     }
 
     /// Plaintext chunk size in bytes.
@@ -174,7 +180,11 @@ impl StreamKey {
     /// `None` means the chunk does not authenticate at this index and position.
     pub fn open(&self, index: u64, last: bool, buf: &mut [u8]) -> Option<usize> {
         self.key
-            .open_in_place(Nonce::assume_unique_for_key(chunk_nonce(index, last)), Aad::from(self.aad), buf)
+            .open_in_place(
+                Nonce::assume_unique_for_key(chunk_nonce(index, last)),
+                Aad::from(self.aad),
+                buf,
+            )
             .ok()
             .map(|p| p.len())
     }
@@ -185,13 +195,22 @@ mod tests {
     use super::*;
 
     fn key() -> (StreamKey, FileHeader) {
-        let h = FileHeader { chunk_log2: 16, salt: [5; 16] };
-        (StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/a.vmdk", &h), h)
+        let h = FileHeader {
+            chunk_log2: 16,
+            salt: [5; 16],
+        };
+        (
+            StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/a.vmdk", &h),
+            h,
+        )
     }
 
     #[test]
     fn geometry_edges() {
-        let g = |n| Geometry { plain_size: n, chunk_size: 4 };
+        let g = |n| Geometry {
+            plain_size: n,
+            chunk_size: 4,
+        };
         assert_eq!(g(0).chunks(), 1);
         assert_eq!(g(0).plain_len(0), 0);
         assert_eq!(g(4).chunks(), 1);
@@ -205,13 +224,25 @@ mod tests {
         let (k, _) = key();
         let mut c = b"hello".to_vec();
         k.seal(7, false, &mut c);
-        assert!(k.open(7, true, &mut c.clone()).is_none(), "last flag is bound");
+        assert!(
+            k.open(7, true, &mut c.clone()).is_none(),
+            "last flag is bound"
+        );
         assert!(k.open(8, false, &mut c.clone()).is_none(), "index is bound");
         let (other, _) = {
-            let h = FileHeader { chunk_log2: 16, salt: [5; 16] };
-            (StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/b.vmdk", &h), h)
+            let h = FileHeader {
+                chunk_log2: 16,
+                salt: [5; 16],
+            };
+            (
+                StreamKey::new(&DataKey::from_bytes([1; 32]), &[2; 16], "vm-000/b.vmdk", &h),
+                h,
+            )
         };
-        assert!(other.open(7, false, &mut c.clone()).is_none(), "file name is bound");
+        assert!(
+            other.open(7, false, &mut c.clone()).is_none(),
+            "file name is bound"
+        );
         let n = k.open(7, false, &mut c).unwrap();
         assert_eq!(&c[..n], b"hello");
     }

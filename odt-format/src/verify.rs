@@ -15,7 +15,9 @@ use crate::layout::Layout;
 use crate::manifest::{FileEntry, JobManifest, VmEntry};
 use crate::ovf::{parse_descriptor, Mf};
 use crate::progress::Progress;
-use crate::reader::{data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor};
+use crate::reader::{
+    data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor,
+};
 use crate::stanza::Unlock;
 use crate::stream::{Geometry, TAG_LEN};
 
@@ -89,11 +91,18 @@ pub fn verify_job(
     }
     if let Some(key) = key {
         for vm in &m.vms {
-            if report.problems.iter().any(|p| p.file.starts_with(&format!("data/{}/", vm.dir))) {
+            if report
+                .problems
+                .iter()
+                .any(|p| p.file.starts_with(&format!("data/{}/", vm.dir)))
+            {
                 continue; // already known bad; decrypting would only repeat it
             }
             if let Err(e) = check_vm_deep(layout, &m, &key, vm, progress) {
-                report.problems.push(Problem { file: format!("data/{}", vm.dir), what: format!("VM {:?}: {e}", vm.name) });
+                report.problems.push(Problem {
+                    file: format!("data/{}", vm.dir),
+                    what: format!("VM {:?}: {e}", vm.name),
+                });
             }
         }
     }
@@ -120,19 +129,27 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
     }
     let mut out = vec![];
     let data = layout.data();
-    let Ok(rd) = std::fs::read_dir(&data) else { return Ok(out) };
+    let Ok(rd) = std::fs::read_dir(&data) else {
+        return Ok(out);
+    };
     for d in rd {
         let d = d.ctx("list", &data)?;
         let dir_name = d.file_name().to_string_lossy().into_owned();
         let Ok(inner) = std::fs::read_dir(d.path()) else {
-            out.push(Problem { file: format!("data/{dir_name}"), what: "unexpected file (not in the manifest)".into() });
+            out.push(Problem {
+                file: format!("data/{dir_name}"),
+                what: "unexpected file (not in the manifest)".into(),
+            });
             continue;
         };
         for e in inner {
             let e = e.ctx("list", &d.path())?;
             let rel = format!("{dir_name}/{}", e.file_name().to_string_lossy());
             if !expected.contains(&rel) {
-                out.push(Problem { file: format!("data/{rel}"), what: "unexpected file (not in the manifest)".into() });
+                out.push(Problem {
+                    file: format!("data/{rel}"),
+                    what: "unexpected file (not in the manifest)".into(),
+                });
             }
         }
     }
@@ -141,43 +158,76 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
 
 /// Checks one encrypted file against the manifest without any key: size, header, the digest
 /// list, then every chunk against its digest (on all cores).
-pub fn check_file_keyless(layout: &Layout, vm: &VmEntry, f: &FileEntry, progress: &dyn Progress) -> Result<()> {
+pub fn check_file_keyless(
+    layout: &Layout,
+    vm: &VmEntry,
+    f: &FileEntry,
+    progress: &dyn Progress,
+) -> Result<()> {
     let rel = Layout::rel_encrypted(&vm.dir, &f.name);
-    let tampered = |what: String| FormatError::Tampered { file: rel.clone(), what };
+    let tampered = |what: String| FormatError::Tampered {
+        file: rel.clone(),
+        what,
+    };
     let path = layout.encrypted(&vm.dir, &f.name);
     let mut file = match File::open(&path) {
         Ok(x) => x,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(tampered("missing".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(tampered("missing".into()))
+        }
         Err(e) => return Err(FormatError::io("open", &path, e)),
     };
     let len = file.metadata().ctx("stat", &path)?.len();
     if len < f.encrypted_size {
-        return Err(FormatError::Truncated { file: rel, got: len, want: f.encrypted_size });
+        return Err(FormatError::Truncated {
+            file: rel,
+            got: len,
+            want: f.encrypted_size,
+        });
     }
     if len > f.encrypted_size {
-        return Err(tampered(format!("{} bytes longer than the manifest says", len - f.encrypted_size)));
+        return Err(tampered(format!(
+            "{} bytes longer than the manifest says",
+            len - f.encrypted_size
+        )));
     }
     let sums_path = layout.sums(&vm.dir, &f.name);
     let sums = match std::fs::read(&sums_path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(tampered(format!("its chunk digest list {}.sums is missing", f.name)))
+            return Err(tampered(format!(
+                "its chunk digest list {}.sums is missing",
+                f.name
+            )))
         }
         Err(e) => return Err(FormatError::io("read", &sums_path, e)),
     };
-    if sums.len() as u64 != f.chunks * 32 || hex::encode(Sha256::digest(&sums)) != f.chunk_digests_sha256 {
-        return Err(tampered(format!("its chunk digest list {}.sums was altered", f.name)));
+    if sums.len() as u64 != f.chunks * 32
+        || hex::encode(Sha256::digest(&sums)) != f.chunk_digests_sha256
+    {
+        return Err(tampered(format!(
+            "its chunk digest list {}.sums was altered",
+            f.name
+        )));
     }
     let mut hb = [0u8; crate::stream::HEADER_LEN];
     file.read_exact(&mut hb).ctx("read", &path)?;
     if hex::encode(hb) != f.header {
-        return Err(tampered("header (bytes 0..32) differs from the manifest".into()));
+        return Err(tampered(
+            "header (bytes 0..32) differs from the manifest".into(),
+        ));
     }
     let header = f.parsed_header(&rel)?;
-    let g = Geometry { plain_size: f.size, chunk_size: header.chunk_size() as u64 };
+    let g = Geometry {
+        plain_size: f.size,
+        chunk_size: header.chunk_size() as u64,
+    };
     progress.start(&rel, f.encrypted_size);
     let mut bad: Vec<u64> = vec![];
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
     crate::pipeline::run(
         0..g.chunks(),
         workers,
@@ -203,7 +253,13 @@ pub fn check_file_keyless(layout: &Layout, vm: &VmEntry, f: &FileEntry, progress
     let listed: Vec<String> = bad
         .iter()
         .take(MAX_BAD_CHUNKS_LISTED)
-        .map(|&i| format!("{i} (bytes {}..{})", g.chunk_offset(i), g.chunk_offset(i) + g.plain_len(i) + TAG_LEN as u64))
+        .map(|&i| {
+            format!(
+                "{i} (bytes {}..{})",
+                g.chunk_offset(i),
+                g.chunk_offset(i) + g.plain_len(i) + TAG_LEN as u64
+            )
+        })
         .collect();
     let more = bad.len().saturating_sub(MAX_BAD_CHUNKS_LISTED);
     Err(tampered(format!(
@@ -211,7 +267,11 @@ pub fn check_file_keyless(layout: &Layout, vm: &VmEntry, f: &FileEntry, progress
         bad.len(),
         if bad.len() == 1 { "" } else { "s" },
         listed.join(", "),
-        if more > 0 { format!(" and {more} more") } else { String::new() }
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
     )))
 }
 
@@ -228,12 +288,18 @@ fn check_vm_deep(
     let env = parse_descriptor(&descriptor)?;
     for r in &env.files {
         if vm.file(&r.href).is_none() {
-            return Err(FormatError::malformed(&r.href, "is referenced by the OVF descriptor but not in the bundle"));
+            return Err(FormatError::malformed(
+                &r.href,
+                "is referenced by the OVF descriptor but not in the bundle",
+            ));
         }
     }
     for f in vm.files.iter().filter(|f| f.name != vm.mf) {
         let entry = mf.get(&f.name).ok_or_else(|| {
-            FormatError::malformed(format!("{}/{}", vm.dir, f.name), format!("has no digest in {}", vm.mf))
+            FormatError::malformed(
+                format!("{}/{}", vm.dir, f.name),
+                format!("has no digest in {}", vm.mf),
+            )
         })?;
         let mut h = entry.alg.hasher();
         let rel = Layout::rel_encrypted(&vm.dir, &f.name);
@@ -254,7 +320,11 @@ fn check_vm_deep(
         if h.finalize() != entry.digest {
             return Err(FormatError::Tampered {
                 file: rel,
-                what: format!("decrypts, but its {} differs from {}: the source package was inconsistent", entry.alg.name(), vm.mf),
+                what: format!(
+                    "decrypts, but its {} differs from {}: the source package was inconsistent",
+                    entry.alg.name(),
+                    vm.mf
+                ),
             });
         }
     }

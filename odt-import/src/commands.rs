@@ -18,13 +18,30 @@ fn keygen(a: KeygenArgs) -> Result<bool> {
     let id = Identity::generate(&mut rand::rngs::OsRng);
     let r = id.recipient();
     let secret = zeroize::Zeroizing::new(id.secret_bytes());
-    let pub_path =
-        write_key_pair(&a.out, X25519_SECRET_PREFIX, &secret, X25519_PUBLIC_PREFIX, &r.0, "odt provider recipient key (X25519)")?;
+    let pub_path = write_key_pair(
+        &a.out,
+        X25519_SECRET_PREFIX,
+        &secret,
+        X25519_PUBLIC_PREFIX,
+        &r.0,
+        "odt provider recipient key (X25519)",
+    )?;
     if a.json {
-        println!("{}", serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": r.key_id()}));
+        println!(
+            "{}",
+            serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": r.key_id()})
+        );
     } else {
-        println!("wrote {} (secret, mode 0600) and {}", a.out.display(), pub_path.display());
-        println!("key id {}: customers pass {} to `odt-export run --recipient`", r.key_id(), pub_path.display());
+        println!(
+            "wrote {} (secret, mode 0600) and {}",
+            a.out.display(),
+            pub_path.display()
+        );
+        println!(
+            "key id {}: customers pass {} to `odt-export run --recipient`",
+            r.key_id(),
+            pub_path.display()
+        );
     }
     Ok(true)
 }

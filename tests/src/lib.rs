@@ -14,13 +14,19 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// Path of a built binary (`odt-export`, `odt-import`) next to this test's target directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/..");
     let p = dir.join(name);
     assert!(
         p.exists(),
@@ -40,7 +46,11 @@ pub fn samples() -> &'static Path {
             .arg(d.path())
             .output()
             .expect("run make-sample-vm.sh");
-        assert!(out.status.success(), "make-sample-vm.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "make-sample-vm.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         d
     })
     .path()
@@ -55,7 +65,9 @@ pub struct Scratch {
 impl Scratch {
     /// Makes keys and an empty NAS folder.
     pub fn new() -> Scratch {
-        let s = Scratch { dir: tempfile::tempdir().expect("tempdir") };
+        let s = Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         std::fs::create_dir(s.nas()).unwrap();
         s.ok(&s.export(&["keygen", "--out", s.path("k").to_str().unwrap()]));
         s.ok(&s.import(&["keygen", "--out", s.path("p").to_str().unwrap()]));
@@ -80,7 +92,9 @@ impl Scratch {
     /// Runs a binary with an optional passphrase in the environment.
     pub fn cmd(&self, name: &str, args: &[&str], passphrase: Option<&str>) -> Output {
         let mut c = Command::new(bin(name));
-        c.args(args).env_remove("ODT_PASSPHRASE").current_dir(self.dir.path());
+        c.args(args)
+            .env_remove("ODT_PASSPHRASE")
+            .current_dir(self.dir.path());
         if let Some(p) = passphrase {
             c.env("ODT_PASSPHRASE", p);
         }
@@ -105,27 +119,48 @@ impl Scratch {
             "1",
         ];
         args.extend_from_slice(extra);
-        let srcs: Vec<String> = sources.iter().map(|s| s.to_str().unwrap().to_owned()).collect();
+        let srcs: Vec<String> = sources
+            .iter()
+            .map(|s| s.to_str().unwrap().to_owned())
+            .collect();
         args.extend(srcs.iter().map(String::as_str));
         self.export(&args)
     }
     /// `odt-export verify --nas NAS --trusted-key k.pub EXTRA`.
     pub fn verify_export(&self, extra: &[&str]) -> Output {
         let (nas, kp) = (self.nas(), self.path("k.pub"));
-        let mut a = vec!["verify", "--nas", nas.to_str().unwrap(), "--trusted-key", kp.to_str().unwrap()];
+        let mut a = vec![
+            "verify",
+            "--nas",
+            nas.to_str().unwrap(),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+        ];
         a.extend_from_slice(extra);
         self.export(&a)
     }
     /// `odt-import verify --nas NAS --trusted-key k.pub EXTRA`.
     pub fn verify_import(&self, extra: &[&str]) -> Output {
         let (nas, kp) = (self.nas(), self.path("k.pub"));
-        let mut a = vec!["verify", "--nas", nas.to_str().unwrap(), "--trusted-key", kp.to_str().unwrap()];
+        let mut a = vec![
+            "verify",
+            "--nas",
+            nas.to_str().unwrap(),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+        ];
         a.extend_from_slice(extra);
         self.import(&a)
     }
     /// Asserts success and returns stdout.
     pub fn ok(&self, o: &Output) -> String {
-        assert!(o.status.success(), "command failed ({:?})\nstdout:\n{}\nstderr:\n{}", o.status, text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "command failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            o.status,
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 }
@@ -144,7 +179,12 @@ pub fn text(b: &[u8]) -> String {
 /// Asserts the command exited with `code` and its stdout+stderr mention every needle.
 pub fn assert_fails(o: &Output, code: i32, needles: &[&str]) {
     let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
-    assert_eq!(o.status.code(), Some(code), "expected exit {code}, got {:?}\n{all}", o.status);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}, got {:?}\n{all}",
+        o.status
+    );
     for n in needles {
         assert!(all.contains(n), "output does not mention {n:?}:\n{all}");
     }
@@ -171,4 +211,127 @@ pub fn sha256_file(p: &Path) -> String {
     let mut f = std::fs::File::open(p).unwrap();
     std::io::copy(&mut f, &mut h).unwrap();
     hex::encode(h.finalize())
+}
+
+/// Writes a minimal OVF package (descriptor, one "disk" of `size` pseudo-random bytes, and a
+/// SHA256 `.mf`) into `dir`. The disk is not a real VMDK: the exporter moves bytes, and this
+/// makes large sources quickly.
+pub fn make_big_ovf(dir: &Path, name: &str, size: u64) -> PathBuf {
+    use sha2::Digest;
+    use std::io::Write;
+    std::fs::create_dir_all(dir).unwrap();
+    let disk = format!("{name}-disk1.vmdk");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(&disk)).unwrap());
+    let mut h = sha2::Sha256::new();
+    // One pseudo-random MiB (a counter-mode SHA-256 stream), re-stamped per MiB so no two
+    // chunks are equal: incompressible, deterministic, and quick to make.
+    let mut base = Vec::with_capacity(1 << 20);
+    let mut block = [0u8; 32];
+    for counter in 0u64..(1 << 15) {
+        block = sha2::Sha256::digest([&block[..], &counter.to_le_bytes()].concat()).into();
+        base.extend_from_slice(&block);
+    }
+    let mut written = 0u64;
+    let mut mib = 0u64;
+    while written < size {
+        base[..8].copy_from_slice(&mib.to_le_bytes());
+        mib += 1;
+        let n = (size - written).min(base.len() as u64) as usize;
+        f.write_all(&base[..n]).unwrap();
+        h.update(&base[..n]);
+        written += n as u64;
+    }
+    f.flush().unwrap();
+    let disk_digest = hex::encode(h.finalize());
+    let ovf = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+  <References><File ovf:id="file1" ovf:href="{disk}" ovf:size="{size}"/></References>
+  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{size}"/></DiskSection>
+  <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="{name}">
+    <Info>vm</Info><Name>{name}</Name>
+    <VirtualHardwareSection><Info>hw</Info>
+      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+"#
+    );
+    std::fs::write(dir.join(format!("{name}.ovf")), &ovf).unwrap();
+    let od = hex::encode(sha2::Sha256::digest(ovf.as_bytes()));
+    std::fs::write(
+        dir.join(format!("{name}.mf")),
+        format!("SHA256({name}.ovf)= {od}\nSHA256({disk})= {disk_digest}\n"),
+    )
+    .unwrap();
+    dir.to_owned()
+}
+
+/// True when tests that need root (tmpfs mounts) must run rather than skip (CI sets it).
+pub fn require_all() -> bool {
+    std::env::var_os("ODT_REQUIRE_ALL_TESTS").is_some_and(|v| v == "1")
+}
+
+/// Skips (returns true) with a loud message, or panics under [`require_all`].
+pub fn skip(why: &str) -> bool {
+    if require_all() {
+        panic!("required test cannot run: {why}");
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: {why} (set ODT_REQUIRE_ALL_TESTS=1 to make this a failure) !!!!!!!!\n"
+    );
+    true
+}
+
+/// Decrypts every file of the job at `nas` with `identity` and returns (VM dir, file name,
+/// SHA-256 of the plaintext).
+pub fn decrypt_digests(
+    nas: &Path,
+    trusted: &Path,
+    identity: &Path,
+) -> Vec<(String, String, String)> {
+    use odt_format::keys::{Identity, VerifyingKey};
+    use odt_format::layout::Layout;
+    use odt_format::reader::{data_key, open_manifest, DecryptReader};
+    use odt_format::stanza::Unlock;
+    use sha2::Digest;
+    let layout = Layout::new(nas);
+    let m = open_manifest(&layout, &VerifyingKey::read(trusted).unwrap()).unwrap();
+    let id = Identity::read(identity).unwrap();
+    let key = data_key(&m, &Unlock::Identity(&id)).unwrap();
+    let mut out = vec![];
+    for vm in &m.vms {
+        for f in &vm.files {
+            let mut r = DecryptReader::open(&layout, &m, &key, vm, f).unwrap();
+            let mut h = sha2::Sha256::new();
+            std::io::copy(&mut r, &mut h).unwrap();
+            out.push((vm.dir.clone(), f.name.clone(), hex::encode(h.finalize())));
+        }
+    }
+    out
+}
+
+/// A tmpfs of `mib` MiB mounted at `dir`, unmounted on drop. `None` when mounting is not
+/// possible here (not root).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts.
+    pub fn mount(dir: &Path, mib: u64) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }

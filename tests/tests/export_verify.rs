@@ -12,7 +12,17 @@ const CT_CHUNK: u64 = CHUNK + 16;
 
 fn exported(sources: &[&Path]) -> Scratch {
     let s = Scratch::new();
-    s.ok(&s.export_run(sources, &["--org", "acme", "--vdc", "acme-vdc", "--network", "acme-net"]));
+    s.ok(&s.export_run(
+        sources,
+        &[
+            "--org",
+            "acme",
+            "--vdc",
+            "acme-vdc",
+            "--network",
+            "acme-net",
+        ],
+    ));
     s
 }
 
@@ -36,7 +46,12 @@ fn flip(p: &Path, at: u64) {
 #[test]
 fn ovf_folder_ova_and_vapp_export_and_verify_on_both_sides() {
     let sm = samples();
-    let s = exported(&[&sm.join("single"), &sm.join("multi.ova"), &sm.join("vapp"), &sm.join("single2/single2.ovf")]);
+    let s = exported(&[
+        &sm.join("single"),
+        &sm.join("multi.ova"),
+        &sm.join("vapp"),
+        &sm.join("single2/single2.ovf"),
+    ]);
     assert!(s.ok(&s.verify_export(&[])).contains("OK"));
     assert!(s.ok(&s.verify_import(&[])).contains("OK"));
     // Deep: with the passphrase, and with the provider's identity.
@@ -49,15 +64,37 @@ fn ovf_folder_ova_and_vapp_export_and_verify_on_both_sides() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["vms"], 4);
     // The manifest records targets and the OVF summary, and no journal is left.
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(s.nas().join("odt-job.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.nas().join("odt-job.json")).unwrap()).unwrap();
     assert_eq!(m["vms"][1]["source_kind"], "ova");
-    assert_eq!(m["vms"][1]["summary"]["disk_capacities"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        m["vms"][1]["summary"]["disk_capacities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(m["vms"][2]["summary"]["is_vapp"], true);
     assert_eq!(m["vms"][0]["target"]["vdc"], "acme-vdc");
     assert!(!s.nas().join("odt-journal.json").exists());
     // Rerunning the same command on a finished job changes nothing.
     let before = std::fs::read(s.nas().join("odt-job.json")).unwrap();
-    let again = s.ok(&s.export_run(&[&sm.join("single"), &sm.join("multi.ova"), &sm.join("vapp"), &sm.join("single2/single2.ovf")], &["--org", "acme", "--vdc", "acme-vdc", "--network", "acme-net"]));
+    let again = s.ok(&s.export_run(
+        &[
+            &sm.join("single"),
+            &sm.join("multi.ova"),
+            &sm.join("vapp"),
+            &sm.join("single2/single2.ovf"),
+        ],
+        &[
+            "--org",
+            "acme",
+            "--vdc",
+            "acme-vdc",
+            "--network",
+            "acme-net",
+        ],
+    ));
     assert!(again.contains("already complete"), "{again}");
     assert_eq!(std::fs::read(s.nas().join("odt-job.json")).unwrap(), before);
 }
@@ -68,22 +105,41 @@ fn a_flipped_byte_in_any_encrypted_file_names_file_and_chunk() {
     // Chunk 1 of the disk.
     flip(&disk(&s), 32 + CT_CHUNK + 100);
     for o in [s.verify_export(&[]), s.verify_import(&[])] {
-        assert_fails(&o, 1, &["data/vm-000/single-disk1.vmdk.odt", "1 damaged chunk: 1 (bytes"]);
+        assert_fails(
+            &o,
+            1,
+            &[
+                "data/vm-000/single-disk1.vmdk.odt",
+                "1 damaged chunk: 1 (bytes",
+            ],
+        );
     }
     // The descriptor and the .mf are protected the same way.
     for f in ["single.ovf.odt", "single.mf.odt"] {
         let s = single();
         flip(&s.nas().join("data/vm-000").join(f), 40);
-        assert_fails(&s.verify_export(&[]), 1, &[&format!("data/vm-000/{f}"), "chunk: 0"]);
+        assert_fails(
+            &s.verify_export(&[]),
+            1,
+            &[&format!("data/vm-000/{f}"), "chunk: 0"],
+        );
     }
     // The header.
     let s = single();
     flip(&disk(&s), 20);
-    assert_fails(&s.verify_import(&[]), 1, &["single-disk1.vmdk.odt", "header"]);
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &["single-disk1.vmdk.odt", "header"],
+    );
     // The chunk digest list.
     let s = single();
     flip(&s.nas().join("data/vm-000/single-disk1.vmdk.odt.sums"), 3);
-    assert_fails(&s.verify_import(&[]), 1, &["single-disk1.vmdk.odt", ".sums was altered"]);
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &["single-disk1.vmdk.odt", ".sums was altered"],
+    );
 }
 
 #[test]
@@ -92,11 +148,24 @@ fn truncated_extended_swapped_and_deleted_files_fail() {
     let f = OpenOptions::new().write(true).open(disk(&s)).unwrap();
     let len = f.metadata().unwrap().len();
     f.set_len(len - 10).unwrap();
-    assert_fails(&s.verify_import(&[]), 1, &["single-disk1.vmdk.odt", "truncated"]);
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &["single-disk1.vmdk.odt", "truncated"],
+    );
 
     let s = single();
-    OpenOptions::new().append(true).open(disk(&s)).unwrap().write_all(b"extra").unwrap();
-    assert_fails(&s.verify_import(&[]), 1, &["single-disk1.vmdk.odt", "5 bytes longer"]);
+    OpenOptions::new()
+        .append(true)
+        .open(disk(&s))
+        .unwrap()
+        .write_all(b"extra")
+        .unwrap();
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &["single-disk1.vmdk.odt", "5 bytes longer"],
+    );
 
     // Swap chunks 0 and 1 (both full size).
     let s = single();
@@ -107,16 +176,32 @@ fn truncated_extended_swapped_and_deleted_files_fail() {
     data[a..b].copy_from_slice(&c1);
     data[b..b + CT_CHUNK as usize].copy_from_slice(&c0);
     std::fs::write(disk(&s), &data).unwrap();
-    assert_fails(&s.verify_import(&[]), 1, &["single-disk1.vmdk.odt", "2 damaged chunks: 0 (bytes", "1 (bytes"]);
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &[
+            "single-disk1.vmdk.odt",
+            "2 damaged chunks: 0 (bytes",
+            "1 (bytes",
+        ],
+    );
 
     let s = single();
     std::fs::remove_file(disk(&s)).unwrap();
-    assert_fails(&s.verify_export(&[]), 1, &["data/vm-000/single-disk1.vmdk.odt", "missing"]);
+    assert_fails(
+        &s.verify_export(&[]),
+        1,
+        &["data/vm-000/single-disk1.vmdk.odt", "missing"],
+    );
 
     // A file added to the NAS is reported too.
     let s = single();
     std::fs::write(s.nas().join("data/vm-000/evil.sh"), b"#!/bin/sh").unwrap();
-    assert_fails(&s.verify_import(&[]), 1, &["data/vm-000/evil.sh", "not in the manifest"]);
+    assert_fails(
+        &s.verify_import(&[]),
+        1,
+        &["data/vm-000/evil.sh", "not in the manifest"],
+    );
 }
 
 #[test]
@@ -130,12 +215,22 @@ fn an_edited_manifest_or_the_wrong_key_fails_before_any_data_is_read() {
     }
     // Even without --trusted-key, the embedded key catches the edit.
     let nas = s.nas();
-    assert_fails(&s.export(&["verify", "--nas", nas.to_str().unwrap()]), 1, &["altered after signing"]);
+    assert_fails(
+        &s.export(&["verify", "--nas", nas.to_str().unwrap()]),
+        1,
+        &["altered after signing"],
+    );
 
     let s = single();
     let other = s.path("other");
     s.ok(&s.export(&["keygen", "--out", other.to_str().unwrap()]));
-    let o = s.import(&["verify", "--nas", nas_str(&s), "--trusted-key", s.path("other.pub").to_str().unwrap()]);
+    let o = s.import(&[
+        "verify",
+        "--nas",
+        nas_str(&s),
+        "--trusted-key",
+        s.path("other.pub").to_str().unwrap(),
+    ]);
     assert_fails(&o, 1, &["signed by key", "wrong --trusted-key"]);
 
     let s = single();
@@ -151,14 +246,36 @@ fn nas_str(s: &Scratch) -> &'static str {
 fn deep_verify_with_a_wrong_secret_fails_clearly() {
     let s = single();
     let kp = s.path("k.pub");
-    let o = s.cmd("odt-export", &["verify", "--nas", nas_str(&s), "--trusted-key", kp.to_str().unwrap(), "--deep"], Some("not the passphrase"));
+    let o = s.cmd(
+        "odt-export",
+        &[
+            "verify",
+            "--nas",
+            nas_str(&s),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+            "--deep",
+        ],
+        Some("not the passphrase"),
+    );
     assert_fails(&o, 1, &["wrong passphrase"]);
     let other = s.path("other");
     s.ok(&s.import(&["keygen", "--out", other.to_str().unwrap()]));
     let o = s.verify_import(&["--deep", "--identity", other.to_str().unwrap()]);
     assert_fails(&o, 1, &["not a recipient"]);
     // No passphrase source at all (not a terminal): a clear usage error.
-    let o = s.cmd("odt-export", &["verify", "--nas", nas_str(&s), "--trusted-key", kp.to_str().unwrap(), "--deep"], None);
+    let o = s.cmd(
+        "odt-export",
+        &[
+            "verify",
+            "--nas",
+            nas_str(&s),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+            "--deep",
+        ],
+        None,
+    );
     assert_fails(&o, 2, &["ODT_PASSPHRASE"]);
 }
 
@@ -171,8 +288,16 @@ fn a_source_whose_mf_does_not_match_is_refused_and_nothing_is_written() {
     // leave the NAS as it was.
     flip(&src.join("multi-disk3.vmdk"), 1000);
     let o = s.export_run(&[&src], &[]);
-    assert_fails(&o, 1, &["multi-disk3.vmdk", "does not match multi.mf", "refused"]);
-    assert_eq!(std::fs::read_dir(s.nas()).unwrap().count(), 0, "the NAS must be left empty");
+    assert_fails(
+        &o,
+        1,
+        &["multi-disk3.vmdk", "does not match multi.mf", "refused"],
+    );
+    assert_eq!(
+        std::fs::read_dir(s.nas()).unwrap().count(),
+        0,
+        "the NAS must be left empty"
+    );
 
     // A damaged descriptor is caught before anything is written at all.
     let src2 = s.path("bad2");
@@ -181,7 +306,14 @@ fn a_source_whose_mf_does_not_match_is_refused_and_nothing_is_written() {
     let t = std::fs::read_to_string(&d).unwrap();
     std::fs::write(&d, t.replacen("corp-lan", "corp-lam", 1)).unwrap();
     let o = s.export_run(&[&src2], &[]);
-    assert_fails(&o, 1, &["single.ovf does not match its SHA256 digest in single.mf", "nothing was written"]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "single.ovf does not match its SHA256 digest in single.mf",
+            "nothing was written",
+        ],
+    );
     assert_eq!(std::fs::read_dir(s.nas()).unwrap().count(), 0);
 }
 

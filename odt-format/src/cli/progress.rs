@@ -16,7 +16,10 @@ pub struct Bars {
 impl Bars {
     /// Bars that draw only on a terminal, and never when `quiet` (e.g. `--json`).
     pub fn new(quiet: bool) -> Self {
-        Bars { enabled: !quiet && std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+        Bars {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
     }
 }
 

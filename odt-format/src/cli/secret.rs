@@ -27,7 +27,11 @@ pub struct SecretSource<'a> {
 pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageError> {
     if let Some(p) = src.file {
         let mut s = Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
-            UsageError(format!("cannot read {} {}: {e}", src.file_flag, p.display()))
+            UsageError(format!(
+                "cannot read {} {}: {e}",
+                src.file_flag,
+                p.display()
+            ))
         })?);
         // A trailing newline from `echo` or an editor is not part of the secret.
         while s.ends_with('\n') || s.ends_with('\r') {
@@ -45,7 +49,8 @@ pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageErr
         )));
     }
     let first = Zeroizing::new(
-        rpassword::prompt_password(format!("{}: ", src.prompt)).map_err(|e| UsageError(format!("prompt: {e}")))?,
+        rpassword::prompt_password(format!("{}: ", src.prompt))
+            .map_err(|e| UsageError(format!("prompt: {e}")))?,
     );
     if src.confirm {
         let again = Zeroizing::new(
@@ -53,15 +58,23 @@ pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageErr
                 .map_err(|e| UsageError(format!("prompt: {e}")))?,
         );
         if *again != *first {
-            return Err(UsageError("the two entries differ; nothing was done".into()));
+            return Err(UsageError(
+                "the two entries differ; nothing was done".into(),
+            ));
         }
     }
     non_empty(first, src)
 }
 
-fn non_empty(s: Zeroizing<String>, src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageError> {
+fn non_empty(
+    s: Zeroizing<String>,
+    src: &SecretSource<'_>,
+) -> Result<Zeroizing<String>, UsageError> {
     if s.is_empty() {
-        Err(UsageError(format!("the secret from {} / {} is empty", src.env, src.file_flag)))
+        Err(UsageError(format!(
+            "the secret from {} / {} is empty",
+            src.env, src.file_flag
+        )))
     } else {
         Ok(s)
     }

@@ -33,9 +33,16 @@ pub struct VerifyRequest {
 /// `Err` means verification could not even start or the signature/secret failed.
 pub fn run(req: &VerifyRequest) -> Result<VerifyReport, Box<dyn std::error::Error + Send + Sync>> {
     let layout = Layout::new(&req.nas);
-    let trusted = req.trusted_key.as_deref().map(VerifyingKey::read).transpose()?;
+    let trusted = req
+        .trusted_key
+        .as_deref()
+        .map(VerifyingKey::read)
+        .transpose()?;
     if !req.deep && (req.identity.is_some() || req.passphrase_file.is_some()) {
-        return Err(UsageError("--identity and --passphrase-file are only used with --deep".into()).into());
+        return Err(UsageError(
+            "--identity and --passphrase-file are only used with --deep".into(),
+        )
+        .into());
     }
     let identity = req.identity.as_deref().map(Identity::read).transpose()?;
     let passphrase = if req.deep && identity.is_none() {
@@ -80,7 +87,11 @@ pub fn run(req: &VerifyRequest) -> Result<VerifyReport, Box<dyn std::error::Erro
             report.vms,
             report.files,
             report.bytes,
-            if report.deep { ", decrypted and checked against each package's .mf" } else { " (keyless)" }
+            if report.deep {
+                ", decrypted and checked against each package's .mf"
+            } else {
+                " (keyless)"
+            }
         );
         if report.ok() {
             println!("OK: the NAS holds exactly what the manifest says");
@@ -88,7 +99,10 @@ pub fn run(req: &VerifyRequest) -> Result<VerifyReport, Box<dyn std::error::Erro
             for p in &report.problems {
                 eprintln!("FAILED {}: {}", p.file, p.what);
             }
-            eprintln!("verification failed: {} problem(s); the job must not be imported as is", report.problems.len());
+            eprintln!(
+                "verification failed: {} problem(s); the job must not be imported as is",
+                report.problems.len()
+            );
         }
     }
     Ok(report)
