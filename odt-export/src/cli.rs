@@ -80,7 +80,7 @@ pub struct RunArgs {
     /// Power the vApps on after import.
     #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
     pub power_on: bool,
-    /// A TOML file mapping each VM to its own target (see docs/JOBFILE.md).
+    /// A TOML file mapping each VM to its own target (schema: README, "Job files").
     #[arg(long, value_name = "FILE")]
     pub job: Option<PathBuf>,
     /// Also wrap the job key for a provider's X25519 public key (from `odt-import keygen`).

@@ -12,6 +12,7 @@ pub mod stanza;
 pub use error::{FormatError, Result};
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod fuzzing;
 pub mod layout;
 pub mod manifest;
 pub mod nasfile;
@@ -20,4 +21,3 @@ pub mod progress;
 pub mod reader;
 pub mod stream;
 pub mod verify;
-pub mod fuzzing;

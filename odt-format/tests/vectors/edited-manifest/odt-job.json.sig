@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "afe95b5c4066c7d3e0ef7f58ef8e6ff9f695fc9a04b9994affc7e35894175052b9d2694c54112f59081d4788fa0142fad22d835e8b3590cb8bfd8bd4a86fbe08"
+}

@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "708d8bc137fd4bb2488ae03216db46fe8ae4bef98d0afb2d5f7cf1a822e3d208d33d1e6fa9911b631cb1b17a1206060b1a73a64807c19e5e14e67902cee40006"
+}

@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "3c096fcde729fe32fce73fa7facf6c4436d58804e7fb7e2008e98623113aab98fd11f30419fc33f4dc0101db2a12d200999d85619aea4ba5c5e7d79048c0680a"
+}

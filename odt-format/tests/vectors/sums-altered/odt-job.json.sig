@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "2fc9d65852c6c3bb3e89a55cebd83eea793d432a2c80658ea86a440ba234ad1b4e04189327bc41d3ac132578950286b24b70ab74fd6395c7dd5ea12692285f0f"
+}

@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "e68ae73c97edc3f442c28f70b1e6e6c06f50ea64dd0b275a79319640ab52ab1a6f0f7b8e750c0bc78ba6b54d64fa985e3e8dbb6117516f0cb8880c354b13b20c"
+}

@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "3f5af6689d342614",
+  "public_key": "ba343f15b903aa40d80eb49afe5046b7190199ab5e451484581d9302bb91deef",
+  "signature": "2bb0f08bf203155a67d551b9631c3532c36a0c45cd794542927afe2da1942b790a44d6e436dbd3deed02de9f00578d7af219b62c23605e2c10fefca4b25be00f"
+}
