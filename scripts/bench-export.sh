@@ -432,7 +432,7 @@ if (( ! SKIP_ODT )); then
         if [[ -n "$v" ]]; then kdfs+=("$v"); fi
     done
     if (( ${#kdfs[@]} )); then
-        KDF_LINE="kdf_seconds: $(printf '%s\n' "${kdfs[@]}" | median) (median of ${#kdfs[@]}; runs: ${kdfs[*]})"
+        KDF_LINE="kdf_seconds: $(printf '%s\n' "${kdfs[@]}" | median | awk '{ printf "%.3f", $1 }') (median of ${#kdfs[@]}; runs: $(printf '%.3f ' "${kdfs[@]}"))"
     else
         KDF_LINE="kdf_seconds: not reported (no top-level \"kdf_seconds\" in the --json output; see $LOGS/*passphrase*.out with --keep)"
     fi

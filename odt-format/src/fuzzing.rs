@@ -1,3 +1,937 @@
 //! Entry points for the fuzz targets in `fuzz/` (and for the unit tests that replay them):
 //! each feeds untrusted bytes to one parser and checks it never panics and keeps its
 //! invariants.
+//!
+//! Every function takes arbitrary bytes and must return normally. A panic is a bug: either the
+//! code under test panicked on hostile input, or it broke the invariant stated in the entry's
+//! doc comment. The secrets used here (signing key, identity, data key, passphrase) are fixed,
+//! public constants so that every run is reproducible; they protect nothing.
+//!
+//! The OVF, `.mf` and OVA entries live in [`crate::ovf::fuzz_entry`].
+
+use std::io::Read;
+use std::sync::OnceLock;
+
+use rand::SeedableRng;
+
+use crate::keys::{
+    self, DataKey, Identity, SigningKey, VerifyingKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX,
+    X25519_PUBLIC_PREFIX, X25519_SECRET_PREFIX,
+};
+use crate::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use crate::reader::DecryptReader;
+use crate::stanza::{self, KdfParams, Stanza, Unlock};
+use crate::stream::{FileHeader, Geometry, StreamKey, CHUNK_LOG2_RANGE, HEADER_LEN, TAG_LEN};
+
+/// Seed of the fixed Ed25519 key that signs (and is trusted for) fuzzed manifests.
+const SIGNING_SEED: [u8; 32] = [0x5a; 32];
+/// The fixed X25519 identity that fuzzed stanzas are opened with.
+const IDENTITY: [u8; 32] = [0x1d; 32];
+/// The fixed data key of the decryption fixture.
+const DATA_KEY: [u8; 32] = [0xda; 32];
+/// The fixed job id stanzas are opened for, and of the decryption fixture.
+const JOB_ID: [u8; 16] = [0x10; 16];
+/// The fixed passphrase cheap Argon2id stanzas are opened with.
+pub const PASSPHRASE: &[u8] = b"odt fuzz passphrase";
+/// Chunk size (log2) of the decryption fixture: the smallest a reader accepts, so that
+/// multi-chunk streams stay small.
+const FIXTURE_CHUNK_LOG2: u8 = 16;
+/// The files of the decryption fixture's one VM: (name, plaintext size). Sizes sit on and
+/// around chunk boundaries.
+const FIXTURE_FILES: [(&str, u64); 7] = [
+    ("vm.ovf", 100),
+    ("vm.mf", 1),
+    ("empty.bin", 0),
+    ("edge.bin", 65_535),
+    ("one-chunk.vmdk", 65_536),
+    ("two-chunks.vmdk", 65_537),
+    ("three-chunks.vmdk", 2 * 65_536 + 7),
+];
+
+fn signing_key() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::from_seed(&SIGNING_SEED))
+}
+
+fn trusted_key() -> &'static VerifyingKey {
+    static K: OnceLock<VerifyingKey> = OnceLock::new();
+    K.get_or_init(|| signing_key().verifying_key())
+}
+
+fn identity() -> &'static Identity {
+    static K: OnceLock<Identity> = OnceLock::new();
+    K.get_or_init(|| Identity::from_bytes(IDENTITY))
+}
+
+// ------------------------------------------------------------------------------ manifest
+
+/// Fuzzes [`JobManifest::parse`].
+///
+/// Invariants: parsing never panics; a manifest it accepts serialises with
+/// [`JobManifest::to_bytes`] to bytes that parse again to an equal manifest, and serialising
+/// that gives the same bytes (the written form is stable); and the helpers a reader calls on an
+/// accepted manifest (`job_id_bytes`, `parsed_header`, `file` for the descriptor and `.mf`,
+/// `encrypted_bytes`) succeed without panicking, with each file's chunk count and encrypted
+/// size matching its header's geometry.
+pub fn fuzz_manifest(data: &[u8]) {
+    let Ok(m) = JobManifest::parse(data) else {
+        return;
+    };
+    let bytes = m.to_bytes();
+    let again = match JobManifest::parse(&bytes) {
+        Ok(a) => a,
+        Err(e) => panic!("to_bytes output of an accepted manifest does not parse: {e}"),
+    };
+    assert_eq!(again, m, "the manifest changed in a to_bytes/parse round trip");
+    assert_eq!(again.to_bytes(), bytes, "to_bytes is not stable");
+    m.job_id_bytes().expect("an accepted manifest has a 16-byte job id");
+    for vm in &m.vms {
+        assert!(manifest::valid_vm_dir(&vm.dir), "accepted bad dir {:?}", vm.dir);
+        assert!(vm.file(&vm.descriptor).is_some(), "descriptor not among files");
+        assert!(vm.file(&vm.mf).is_some(), ".mf not among files");
+        for f in &vm.files {
+            let stream = vm.stream_name(f);
+            let h = f
+                .parsed_header(&stream)
+                .expect("an accepted manifest has valid headers");
+            let g = Geometry {
+                plain_size: f.size,
+                chunk_size: h.chunk_size() as u64,
+            };
+            assert_eq!(g.chunks(), f.chunks, "{stream}: chunk count");
+            assert_eq!(g.encrypted_size(), f.encrypted_size, "{stream}: encrypted size");
+        }
+    }
+    let _ = m.encrypted_bytes();
+}
+
+/// Fuzzes [`manifest::verify_signed`] with a fixed trusted key.
+///
+/// The first byte picks a mode; the rest is split at its first NUL byte into manifest bytes
+/// and a second part:
+///
+/// - mode 0: the second part is the signature file. Verification never panics, and when it
+///   succeeds the result equals a plain parse of the manifest bytes and names the trusted
+///   signer. The key embedded in the signature file is tried too (never panics).
+/// - mode 1: the manifest bytes are signed with the trusted key (the second part is ignored).
+///   Verification must then succeed exactly when the manifest parses and its `signer_key_id`
+///   is the trusted key's id, and the result must equal the plain parse.
+/// - mode 2: the manifest bytes are signed, then one bit of them (chosen by the second part)
+///   is flipped, or a byte is added if they are empty: verification must fail.
+pub fn fuzz_signed_manifest(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (mbytes, second) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let trusted = trusted_key();
+    match mode % 3 {
+        0 => {
+            if let Ok(m) = manifest::verify_signed(mbytes, second, trusted) {
+                let plain = JobManifest::parse(mbytes).expect("verified manifest parses");
+                assert_eq!(m, plain, "verified manifest differs from its plain parse");
+                assert_eq!(m.signer_key_id, trusted.key_id(), "accepted a foreign signer");
+            }
+            if let Ok(k) = manifest::embedded_key(second) {
+                if let Ok(m) = manifest::verify_signed(mbytes, second, &k) {
+                    assert_eq!(m.signer_key_id, k.key_id(), "accepted a foreign signer");
+                }
+            }
+        }
+        1 => {
+            let sig = manifest::sign(signing_key(), mbytes);
+            let got = manifest::verify_signed(mbytes, &sig, trusted);
+            let plain = JobManifest::parse(mbytes)
+                .ok()
+                .filter(|m| m.signer_key_id == trusted.key_id());
+            match (got, plain) {
+                (Ok(m), Some(p)) => assert_eq!(m, p, "verified manifest differs from its parse"),
+                (Err(_), None) => {}
+                (Ok(_), None) => panic!("verify_signed accepted a manifest parse rejects"),
+                (Err(e), Some(_)) => panic!("verify_signed rejected a well-signed manifest: {e}"),
+            }
+            let embedded = manifest::embedded_key(&sig).expect("sign writes an embedded key");
+            assert_eq!(&embedded, trusted, "embedded key is not the signer's");
+        }
+        _ => {
+            let sig = manifest::sign(signing_key(), mbytes);
+            let mut altered = mbytes.to_vec();
+            if altered.is_empty() {
+                altered.push(second.first().copied().unwrap_or(b'{'));
+            } else {
+                let pick = second
+                    .iter()
+                    .take(4)
+                    .fold(0usize, |a, &b| (a << 8) | b as usize);
+                let i = pick % altered.len();
+                altered[i] ^= 1 << (pick % 8);
+            }
+            assert!(
+                manifest::verify_signed(&altered, &sig, trusted).is_err(),
+                "a manifest altered after signing was accepted"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------- header
+
+/// Fuzzes [`FileHeader::parse`].
+///
+/// Invariants: parsing never panics; an accepted header has its chunk size in
+/// [`CHUNK_LOG2_RANGE`], and [`FileHeader::to_bytes`] gives back exactly the first
+/// [`HEADER_LEN`] input bytes (so nothing the parser ignored can differ), which parse to an
+/// equal header.
+pub fn fuzz_header(data: &[u8]) {
+    let Ok(h) = FileHeader::parse(data, "fuzz") else {
+        return;
+    };
+    assert!(CHUNK_LOG2_RANGE.contains(&h.chunk_log2), "chunk size out of range");
+    let b = h.to_bytes();
+    assert_eq!(&b[..], &data[..HEADER_LEN], "to_bytes differs from the parsed bytes");
+    assert_eq!(FileHeader::parse(&b, "fuzz").expect("to_bytes parses"), h);
+    assert!(h.chunk_size() >= 1 << 16 && h.chunk_size() <= 1 << 24);
+}
+
+// ----------------------------------------------------------------------------- key files
+
+/// Fuzzes [`keys::parse_key_text`] (input decoded as lossy UTF-8) under each of the four key
+/// prefixes, and under the prefix the text itself names before its first `:`.
+///
+/// Invariants: parsing never panics; the text is accepted under at most one of the four
+/// prefixes; and a key accepted under a prefix, written back with [`keys::key_line`], parses
+/// to the same 32 bytes under that prefix.
+pub fn fuzz_key_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut accepted = 0;
+    for p in [
+        SIGN_SECRET_PREFIX,
+        SIGN_PUBLIC_PREFIX,
+        X25519_SECRET_PREFIX,
+        X25519_PUBLIC_PREFIX,
+    ] {
+        if let Ok(k) = keys::parse_key_text(&text, p) {
+            accepted += 1;
+            key_line_round_trips(p, &k);
+        }
+    }
+    assert!(accepted <= 1, "one key text accepted under {accepted} prefixes");
+    if let Some((p, _)) = text.trim_start().split_once(':') {
+        if let Ok(k) = keys::parse_key_text(&text, p) {
+            key_line_round_trips(p, &k);
+        }
+    }
+}
+
+fn key_line_round_trips(prefix: &str, k: &[u8; 32]) {
+    let line = keys::key_line(prefix, k);
+    let back = match keys::parse_key_text(&line, prefix) {
+        Ok(b) => b,
+        Err(e) => panic!("key_line output for prefix {prefix:?} does not parse: {e}"),
+    };
+    assert_eq!(&*back, k, "key_line/parse_key_text round trip changed the key");
+}
+
+// -------------------------------------------------------------------------------- stanza
+
+/// Fuzzes a key stanza: JSON into [`Stanza`], then [`Stanza::check`] and [`Stanza::open`].
+///
+/// Invariants: nothing panics; a parsed stanza serialises to JSON that parses back to an equal
+/// stanza; opening with the fixed X25519 identity fails exactly when `check` fails (it never
+/// fails for a well-formed stanza, whatever its type); opening with the fixed passphrase fails
+/// whenever `check` fails, and succeeds (opens or reports "not mine") for a well-formed
+/// stanza. Argon2id is only run when the stanza's parameters are the cheapest accepted
+/// ([`KdfParams::MIN_MEMORY_KIB`], at most 2 passes), to keep the fuzzer fast; dearer
+/// well-formed passphrase stanzas are not opened.
+pub fn fuzz_stanza(data: &[u8]) {
+    let Ok(s) = serde_json::from_slice::<Stanza>(data) else {
+        return;
+    };
+    let json = serde_json::to_vec(&s).expect("a stanza serialises");
+    let back: Stanza = match serde_json::from_slice(&json) {
+        Ok(b) => b,
+        Err(e) => panic!("serialised stanza does not parse: {e}"),
+    };
+    assert_eq!(back, s, "stanza changed in a JSON round trip");
+
+    let well_formed = s.check().is_ok();
+    let by_identity = s.open(&JOB_ID, &Unlock::Identity(identity()));
+    assert_eq!(
+        by_identity.is_ok(),
+        well_formed,
+        "open with an identity disagrees with check: {:?}",
+        by_identity.err()
+    );
+    let cheap = match &s {
+        Stanza::Argon2id { params, .. } => {
+            params.memory_kib == KdfParams::MIN_MEMORY_KIB && params.iterations <= 2
+        }
+        Stanza::X25519 { .. } => true,
+    };
+    if !well_formed || cheap {
+        let by_pass = s.open(&JOB_ID, &Unlock::Passphrase(PASSPHRASE));
+        assert_eq!(
+            by_pass.is_ok(),
+            well_formed,
+            "open with a passphrase disagrees with check: {:?}",
+            by_pass.err()
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------- decrypt
+
+/// One file of the decryption fixture.
+struct FixtureFile {
+    entry: FileEntry,
+    header: FileHeader,
+    plain: Vec<u8>,
+    cipher: Vec<u8>,
+}
+
+/// A manifest with one VM whose files were encrypted under [`DATA_KEY`].
+struct Fixture {
+    manifest: JobManifest,
+    key: DataKey,
+    files: Vec<FixtureFile>,
+}
+
+/// Deterministic, non-repeating-looking plaintext.
+fn fixture_plain(index: usize, size: u64) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (index as u64 + 1);
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Encrypts `plain` as the stream `stream` with `header`, exactly as the exporter lays it out.
+fn seal_stream(key: &DataKey, stream: &str, header: &FileHeader, plain: &[u8]) -> Vec<u8> {
+    let g = Geometry {
+        plain_size: plain.len() as u64,
+        chunk_size: header.chunk_size() as u64,
+    };
+    let sk = StreamKey::new(key, &JOB_ID, stream, header);
+    let mut out = header.to_bytes().to_vec();
+    let mut buf = Vec::new();
+    for i in 0..g.chunks() {
+        let start = (i * g.chunk_size) as usize;
+        buf.clear();
+        buf.extend_from_slice(&plain[start..start + g.plain_len(i) as usize]);
+        sk.seal(i, i + 1 == g.chunks(), &mut buf);
+        out.extend_from_slice(&buf);
+    }
+    out
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let key = DataKey::from_bytes(DATA_KEY);
+        let dir = "vm-000";
+        let mut files = Vec::new();
+        for (i, (name, size)) in FIXTURE_FILES.into_iter().enumerate() {
+            let header = FileHeader {
+                chunk_log2: FIXTURE_CHUNK_LOG2,
+                salt: [0x40 + i as u8; 16],
+            };
+            let plain = fixture_plain(i, size);
+            let cipher = seal_stream(&key, &format!("{dir}/{name}"), &header, &plain);
+            let g = Geometry {
+                plain_size: size,
+                chunk_size: header.chunk_size() as u64,
+            };
+            assert_eq!(cipher.len() as u64, g.encrypted_size());
+            let entry = FileEntry {
+                name: name.into(),
+                size,
+                encrypted_size: g.encrypted_size(),
+                chunks: g.chunks(),
+                header: hex::encode(header.to_bytes()),
+                chunk_digests_sha256: hex::encode([0x11; 32]),
+            };
+            files.push(FixtureFile {
+                entry,
+                header,
+                plain,
+                cipher,
+            });
+        }
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
+        let stanzas = vec![Stanza::x25519(
+            &key,
+            &JOB_ID,
+            &identity().recipient(),
+            &mut rng,
+        )];
+        let vm = VmEntry {
+            name: "fuzz vm".into(),
+            dir: dir.into(),
+            source_kind: "ovf".into(),
+            source_name: "vm".into(),
+            descriptor: "vm.ovf".into(),
+            mf: "vm.mf".into(),
+            target: Target {
+                org: Some("org".into()),
+                vdc: Some("vdc".into()),
+                network: Some("corp-lan".into()),
+                catalog: None,
+                as_template: false,
+                power_on: true,
+            },
+            summary: VmSummary {
+                virtual_systems: vec!["vm".into()],
+                disk_capacities: vec![1 << 30],
+                networks: vec!["corp-lan".into()],
+                is_vapp: false,
+            },
+            files: files.iter().map(|f| f.entry.clone()).collect(),
+        };
+        let manifest = JobManifest {
+            format: FORMAT.into(),
+            job_id: hex::encode(JOB_ID),
+            created: "2026-01-01T00:00:00Z".into(),
+            exporter: "odt fuzz fixture".into(),
+            signer_key_id: trusted_key().key_id(),
+            key_check: stanza::key_check(&key, &JOB_ID),
+            stanzas,
+            vms: vec![vm],
+        };
+        Fixture {
+            manifest,
+            key,
+            files,
+        }
+    })
+}
+
+/// Decrypts `bytes` as fixture file `f`, reading `step` bytes at a time. Returns what was read
+/// and whether the stream ended cleanly. Asserts the reader never returns more than the
+/// file's size.
+fn decrypt_fixture(fx: &Fixture, f: &FixtureFile, bytes: &[u8], step: usize) -> (Vec<u8>, bool) {
+    let vm = &fx.manifest.vms[0];
+    let mut out = Vec::new();
+    let Ok(mut r) = DecryptReader::new(bytes, &fx.manifest, &fx.key, vm, &f.entry) else {
+        return (out, false);
+    };
+    let mut buf = vec![0u8; step];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => {
+                // End of stream is sticky.
+                assert!(matches!(r.read(&mut buf), Ok(0)), "data after end of stream");
+                return (out, true);
+            }
+            Ok(n) => {
+                assert!(n <= step);
+                out.extend_from_slice(&buf[..n]);
+                assert!(
+                    out.len() as u64 <= f.entry.size,
+                    "read {} bytes of a {}-byte file",
+                    out.len(),
+                    f.entry.size
+                );
+            }
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Applies the edit program `ops` to a copy of `f`'s ciphertext. Each edit starts with an
+/// opcode byte; offsets are three bytes, little-endian, taken modulo the current length;
+/// chunk numbers are one byte, modulo the file's chunk count.
+fn apply_edits(f: &FixtureFile, mut ops: &[u8]) -> Vec<u8> {
+    let g = Geometry {
+        plain_size: f.entry.size,
+        chunk_size: f.header.chunk_size() as u64,
+    };
+    let chunk = |i: u8| {
+        let i = i as u64 % g.chunks();
+        let start = g.chunk_offset(i) as usize;
+        start..start + g.plain_len(i) as usize + TAG_LEN
+    };
+    let mut take = |n: usize| {
+        let (a, b) = ops.split_at(n.min(ops.len()));
+        ops = b;
+        a
+    };
+    let offset = |b: &[u8], len: usize| {
+        let v = b.iter().rev().fold(0usize, |a, &x| (a << 8) | x as usize);
+        v % len.max(1)
+    };
+    let mut v = f.cipher.clone();
+    loop {
+        let Some(&op) = take(1).first() else {
+            return v;
+        };
+        match op % 7 {
+            // Set a byte.
+            0 => {
+                let at = offset(take(3), v.len());
+                let val = take(1).first().copied().unwrap_or(0);
+                if let Some(b) = v.get_mut(at) {
+                    *b = val;
+                }
+            }
+            // Flip a bit.
+            1 => {
+                let at = offset(take(3), v.len());
+                let bit = take(1).first().copied().unwrap_or(0) % 8;
+                if let Some(b) = v.get_mut(at) {
+                    *b ^= 1 << bit;
+                }
+            }
+            // Truncate.
+            2 => {
+                let at = offset(take(3), v.len() + 1);
+                v.truncate(at);
+            }
+            // Append up to 255 bytes.
+            3 => {
+                let n = take(1).first().copied().unwrap_or(0) as usize;
+                let bytes = take(n);
+                v.extend_from_slice(bytes);
+                v.resize(v.len() + (n - bytes.len()), 0);
+            }
+            // Swap two chunks of equal length (a reordering attack).
+            4 => {
+                let (a, b) = (take(1), take(1));
+                let (ra, rb) = (
+                    chunk(a.first().copied().unwrap_or(0)),
+                    chunk(b.first().copied().unwrap_or(1)),
+                );
+                if ra.len() == rb.len() && ra.start < rb.start && rb.end <= v.len() {
+                    let (lo, hi) = v.split_at_mut(rb.start);
+                    lo[ra].swap_with_slice(&mut hi[..rb.len()]);
+                }
+            }
+            // Duplicate a chunk at another chunk's position (a replay).
+            5 => {
+                let (a, b) = (take(1), take(1));
+                let ra = chunk(a.first().copied().unwrap_or(0));
+                let at = chunk(b.first().copied().unwrap_or(0)).start;
+                if ra.end <= v.len() && at <= v.len() {
+                    let copy = v[ra].to_vec();
+                    v.splice(at..at, copy);
+                }
+            }
+            // Delete a chunk.
+            _ => {
+                let r = chunk(take(1).first().copied().unwrap_or(0));
+                if r.end <= v.len() {
+                    v.drain(r);
+                }
+            }
+        }
+    }
+}
+
+/// Fuzzes [`DecryptReader`] over one file of a fixed, correctly encrypted job.
+///
+/// Byte 0: bit 0 picks the mode, the other bits pick the file (sizes 0 to three chunks of
+/// 64 KiB). Byte 1: the read buffer size (1..=255, or 0 for 128 KiB). Then, in raw mode the
+/// rest is the encrypted file; in edit mode the rest is an edit program applied to the
+/// genuine ciphertext (set or flip bytes, truncate, append, swap, duplicate or delete chunks).
+///
+/// Invariants: reading never panics and never returns more bytes than the file's size; a
+/// stream read to a clean end returned exactly the file's size, and re-encrypting what it
+/// returned gives back the input bytes exactly (nothing unauthenticated was accepted). In edit
+/// mode, the genuine ciphertext decrypts to the genuine plaintext, any changed ciphertext is
+/// rejected, and the bytes released before an error are a prefix of the genuine plaintext.
+pub fn fuzz_decrypt(data: &[u8]) {
+    let [sel, step, rest @ ..] = data else {
+        return;
+    };
+    let fx = fixture();
+    let f = &fx.files[(*sel >> 1) as usize % fx.files.len()];
+    let step = match *step {
+        0 => 1 << 17,
+        n => n as usize,
+    };
+    let edit = sel & 1 == 1;
+    let bytes = if edit {
+        apply_edits(f, rest)
+    } else {
+        rest.to_vec()
+    };
+    let (out, clean) = decrypt_fixture(fx, f, &bytes, step);
+    if clean {
+        assert_eq!(out.len() as u64, f.entry.size, "clean end before the file's size");
+        let stream = fx.manifest.vms[0].stream_name(&f.entry);
+        assert!(
+            seal_stream(&fx.key, &stream, &f.header, &out) == bytes,
+            "accepted ciphertext that is not the encryption of what it returned"
+        );
+    }
+    if edit {
+        let genuine = bytes == f.cipher;
+        assert_eq!(clean, genuine, "genuine={genuine} but clean={clean}");
+        assert!(
+            f.plain.starts_with(&out),
+            "released bytes that are not the genuine plaintext"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A cheap stand-in for the fuzzer that runs in `cargo test`: each entry replays a
+    //! deterministic set of mutations of valid seeds. The same seeds are written to
+    //! `fuzz/seeds/` by [`write_seed_files`].
+
+    use super::*;
+    use base64::Engine;
+
+    /// xorshift64: deterministic and dependency-free.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Tokens worth splicing into JSON inputs.
+    const JSON_DICT: &[&[u8]] = &[
+        b"\"",
+        b"{",
+        b"}",
+        b"[]",
+        b"[",
+        b"]",
+        b":",
+        b",",
+        b"0",
+        b"-1",
+        b"null",
+        b"true",
+        b"1e3",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"4294967295",
+        b"19456",
+        b"65536",
+        b"\\u0000",
+        b"\\ud800",
+        b"\\\"",
+        b"\"type\":\"x25519\"",
+        b"\"type\":\"argon2id\"",
+        b"\"memory_kib\":19456",
+        b"\"size\":",
+        b"\"chunks\":",
+        b"vm-000",
+        b"../",
+        b"/",
+        b"AAAA",
+        b"====",
+    ];
+
+    /// Tokens worth splicing into key files.
+    const KEY_DICT: &[&[u8]] = &[
+        b"\n",
+        b"\r\n",
+        b"#",
+        b":",
+        b" ",
+        b"=",
+        b"odt-sign-secret-v1:",
+        b"odt-x25519-public-v1:",
+        b"AAAA",
+        b"\xff",
+        b"\xe2\x80\x8b",
+    ];
+
+    /// Mutates `seed` with 1 to 4 random edits: bit flips, byte sets, inserts, deletes,
+    /// truncation, dictionary splices and slice duplication.
+    fn mutate(rng: &mut Rng, seed: &[u8], dict: &[&[u8]]) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(v.len() + 1);
+            match rng.below(9) {
+                0 if at < v.len() => v[at] ^= 1 << rng.below(8),
+                1 if at < v.len() => v[at] = rng.next() as u8,
+                2 => v.insert(at, rng.next() as u8),
+                3 => {
+                    let n = (1 + rng.below(8)).min(v.len() - at);
+                    v.drain(at..at + n);
+                }
+                4 => v.truncate(at),
+                5 if !dict.is_empty() => {
+                    let t = dict[rng.below(dict.len())];
+                    v.splice(at..at, t.iter().copied());
+                }
+                6 if !dict.is_empty() => {
+                    let t = dict[rng.below(dict.len())];
+                    let end = (at + t.len()).min(v.len());
+                    v.splice(at..end, t.iter().copied());
+                }
+                7 if !v.is_empty() => {
+                    let from = rng.below(v.len());
+                    let n = (1 + rng.below(32)).min(v.len() - from);
+                    let copy = v[from..from + n].to_vec();
+                    v.splice(at..at, copy);
+                }
+                _ if at < v.len() => v[at] = b"0019AZaz\"{}:,\n"[rng.below(14)],
+                _ => v.push(rng.next() as u8),
+            }
+        }
+        v
+    }
+
+    /// Runs `entry` on each seed, then on `iterations` mutations of the seeds.
+    fn replay(
+        salt: u64,
+        seeds: &[(String, Vec<u8>)],
+        dict: &[&[u8]],
+        iterations: usize,
+        entry: fn(&[u8]),
+    ) {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ salt);
+        for (_, s) in seeds {
+            entry(s);
+        }
+        for _ in 0..iterations {
+            let (_, s) = &seeds[rng.below(seeds.len())];
+            let m = mutate(&mut rng, s, dict);
+            entry(&m);
+        }
+    }
+
+    fn seed_manifest() -> JobManifest {
+        fixture().manifest.clone()
+    }
+
+    /// A cheap passphrase stanza for the fixed passphrase (one Argon2id run at minimum cost).
+    fn cheap_passphrase_stanza() -> Stanza {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([9; 32]);
+        let params = KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            iterations: 1,
+            parallelism: 1,
+        };
+        Stanza::passphrase(&fixture().key, &JOB_ID, PASSPHRASE, params, &mut rng)
+            .expect("minimum parameters are accepted")
+            .0
+    }
+
+    fn manifest_seeds() -> Vec<(String, Vec<u8>)> {
+        let m = seed_manifest();
+        let mut two = m.clone();
+        two.stanzas.push(cheap_passphrase_stanza());
+        let mut vm2 = two.vms[0].clone();
+        vm2.dir = "vm-001".into();
+        vm2.files.truncate(3);
+        vm2.target = Target::default();
+        vm2.summary = VmSummary::default();
+        two.vms.push(vm2);
+        let mut small = m.clone();
+        small.vms[0].files.truncate(2);
+        vec![
+            ("fixture.json".into(), m.to_bytes()),
+            ("two-vms.json".into(), two.to_bytes()),
+            ("small.json".into(), small.to_bytes()),
+        ]
+    }
+
+    fn signed_manifest_seeds() -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (name, m) in manifest_seeds().into_iter().skip(1) {
+            let stem = name.trim_end_matches(".json");
+            let sig = manifest::sign(signing_key(), &m);
+            let mut genuine = vec![0u8];
+            genuine.extend_from_slice(&m);
+            genuine.push(0);
+            genuine.extend_from_slice(&sig);
+            out.push((format!("{stem}-with-sig.bin"), genuine));
+            let mut signed_here = vec![1u8];
+            signed_here.extend_from_slice(&m);
+            out.push((format!("{stem}-sign-here.bin"), signed_here));
+            let mut tamper = vec![2u8];
+            tamper.extend_from_slice(&m);
+            tamper.extend_from_slice(&[0, 0, 1, 2]);
+            out.push((format!("{stem}-tamper.bin"), tamper));
+        }
+        out
+    }
+
+    fn header_seeds() -> Vec<(String, Vec<u8>)> {
+        let mut long = FileHeader {
+            chunk_log2: 24,
+            salt: [0xee; 16],
+        }
+        .to_bytes()
+        .to_vec();
+        long.extend_from_slice(b"first chunk...");
+        vec![
+            ("min-chunk.bin".into(), fixture().files[0].header.to_bytes().to_vec()),
+            ("max-chunk-and-data.bin".into(), long),
+        ]
+    }
+
+    fn key_text_seeds() -> Vec<(String, Vec<u8>)> {
+        let sk = signing_key();
+        let id = identity();
+        [
+            ("sign-secret.key", SIGN_SECRET_PREFIX, sk.seed()),
+            ("sign-public.key", SIGN_PUBLIC_PREFIX, trusted_key().to_bytes()),
+            ("x25519-secret.key", X25519_SECRET_PREFIX, id.secret_bytes()),
+            ("x25519-public.key", X25519_PUBLIC_PREFIX, id.recipient().0),
+        ]
+        .into_iter()
+        .map(|(name, prefix, k)| {
+            let text = format!(
+                "# odt fuzz seed: a fixed, public test key (not a secret)\n# key id: {}\n{}",
+                keys::key_id(&k),
+                *keys::key_line(prefix, &k)
+            );
+            (name.to_string(), text.into_bytes())
+        })
+        .collect()
+    }
+
+    fn stanza_seeds() -> Vec<(String, Vec<u8>)> {
+        let x = &fixture().manifest.stanzas[0];
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let dear = Stanza::Argon2id {
+            salt: b64.encode([3u8; 16]),
+            params: KdfParams::DEFAULT,
+            wrapped_key: b64.encode([4u8; 48]),
+        };
+        vec![
+            ("x25519.json".into(), serde_json::to_vec_pretty(x).unwrap()),
+            (
+                "argon2id-min.json".into(),
+                serde_json::to_vec_pretty(&cheap_passphrase_stanza()).unwrap(),
+            ),
+            ("argon2id-default.json".into(), serde_json::to_vec(&dear).unwrap()),
+        ]
+    }
+
+    fn decrypt_seeds() -> Vec<(String, Vec<u8>)> {
+        let fx = fixture();
+        let mut out = Vec::new();
+        // Raw mode: the genuine small files (well under 64 KiB), read in odd-sized pieces.
+        for i in [0u8, 1, 2] {
+            let mut v = vec![i << 1, 7];
+            v.extend_from_slice(&fx.files[i as usize].cipher);
+            let name = fx.files[i as usize].entry.name.replace('.', "-");
+            out.push((format!("raw-{name}.bin"), v));
+        }
+        // Edit mode on the multi-chunk files.
+        let sel = |i: u8| (i << 1) | 1;
+        out.push(("edit-none-three-chunks.bin".into(), vec![sel(6), 0]));
+        out.push(("edit-none-two-chunks-bytewise.bin".into(), vec![sel(5), 1]));
+        out.push(("edit-swap-chunks.bin".into(), vec![sel(6), 0, 4, 0, 1]));
+        out.push(("edit-replay-chunk.bin".into(), vec![sel(6), 0, 5, 0, 1]));
+        out.push(("edit-drop-last-chunk.bin".into(), vec![sel(6), 0, 6, 2]));
+        out.push(("edit-truncate.bin".into(), vec![sel(4), 3, 2, 0x10, 0x00, 0x01]));
+        out.push(("edit-append.bin".into(), vec![sel(3), 0, 3, 2, 0xab, 0xcd]));
+        out.push(("edit-flip.bin".into(), vec![sel(5), 0, 1, 0x20, 0, 0, 3]));
+        out
+    }
+
+    #[test]
+    fn fixture_decrypts_and_seeds_reach_deep_paths() {
+        let fx = fixture();
+        JobManifest::parse(&fx.manifest.to_bytes()).expect("fixture manifest is valid");
+        for f in &fx.files {
+            for step in [1, 4096, 1 << 17] {
+                let (out, clean) = decrypt_fixture(fx, f, &f.cipher, step);
+                assert!(clean, "{}", f.entry.name);
+                assert_eq!(out, f.plain);
+            }
+        }
+        for (_, s) in signed_manifest_seeds().iter().step_by(3) {
+            let (m, sig) = s[1..].split_at(s[1..].iter().position(|&b| b == 0).unwrap());
+            manifest::verify_signed(m, &sig[1..], trusted_key()).expect("genuine signature");
+        }
+        for (name, s) in stanza_seeds().into_iter().take(2) {
+            let st: Stanza = serde_json::from_slice(&s).unwrap();
+            let unlock = if name.starts_with("x25519") {
+                Unlock::Identity(identity())
+            } else {
+                Unlock::Passphrase(PASSPHRASE)
+            };
+            let k = st.open(&JOB_ID, &unlock).unwrap().expect("seed stanza opens");
+            assert_eq!(k.expose(), &DATA_KEY);
+        }
+        for (_, s) in key_text_seeds() {
+            let text = String::from_utf8(s).unwrap();
+            let prefix = text.lines().last().unwrap().split(':').next().unwrap();
+            keys::parse_key_text(&text, prefix).expect("seed key parses");
+        }
+        FileHeader::parse(&header_seeds()[1].1, "h").expect("seed header parses");
+    }
+
+    #[test]
+    fn manifest_mutations_hold_invariants() {
+        replay(1, &manifest_seeds(), JSON_DICT, 4000, fuzz_manifest);
+    }
+
+    #[test]
+    fn signed_manifest_mutations_hold_invariants() {
+        replay(2, &signed_manifest_seeds(), JSON_DICT, 4000, fuzz_signed_manifest);
+    }
+
+    #[test]
+    fn header_mutations_hold_invariants() {
+        replay(3, &header_seeds(), &[b"ODTENC01", b"\0", b"\x10", b"\x18"], 5000, fuzz_header);
+    }
+
+    #[test]
+    fn key_text_mutations_hold_invariants() {
+        replay(4, &key_text_seeds(), KEY_DICT, 5000, fuzz_key_text);
+    }
+
+    #[test]
+    fn stanza_mutations_hold_invariants() {
+        // Without the passphrase seed most mutations stay on cheap paths; it gets its own,
+        // shorter run because each well-formed mutation costs an Argon2id derivation.
+        let seeds = stanza_seeds();
+        let (pass, rest): (Vec<_>, Vec<_>) = seeds
+            .into_iter()
+            .partition(|(n, _)| n == "argon2id-min.json");
+        replay(5, &rest, JSON_DICT, 4000, fuzz_stanza);
+        replay(6, &pass, JSON_DICT, 400, fuzz_stanza);
+    }
+
+    #[test]
+    fn decrypt_mutations_hold_invariants() {
+        replay(7, &decrypt_seeds(), &[&[4, 0, 1], &[5, 1, 0], &[6, 1], &[2]], 3000, fuzz_decrypt);
+    }
+
+    /// Writes the seeds above to `fuzz/seeds/<target>/`. Run after changing them:
+    /// `cargo test -p odt-format --lib fuzzing::tests::write_seed_files -- --ignored`.
+    #[test]
+    #[ignore = "writes files: run by hand to refresh fuzz/seeds"]
+    fn write_seed_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+        for (target, seeds) in [
+            ("manifest", manifest_seeds()),
+            ("signed_manifest", signed_manifest_seeds()),
+            ("header", header_seeds()),
+            ("key_text", key_text_seeds()),
+            ("stanza", stanza_seeds()),
+            ("decrypt", decrypt_seeds()),
+        ] {
+            let dir = root.join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in seeds {
+                assert!(bytes.len() < 64 << 10, "{target}/{name} is too large for a seed");
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+    }
+}

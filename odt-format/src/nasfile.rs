@@ -208,45 +208,59 @@ pub fn encrypt_file(
         }
     }
 
+    let enc_for_sync = enc.try_clone().ctx("open", &enc_path)?;
     let mut pending: Vec<u8> = Vec::with_capacity(4096);
     let mut since_checkpoint = 0u64;
     let mut done = prefix;
-    let checkpoint = |enc: &mut File, sums: &mut File, pending: &mut Vec<u8>| -> Result<()> {
-        enc.sync_data().ctx("sync", &enc_path)?;
-        sums.write_all(pending).ctx("write", &sums_path)?;
-        sums.sync_data().ctx("sync", &sums_path)?;
-        pending.clear();
-        Ok(())
-    };
-    crate::pipeline::run(
-        start..g.chunks(),
-        opts.workers,
-        g.chunk_size as usize + TAG_LEN,
-        |i, buf| {
-            let n = g.plain_len(i) as usize;
-            buf.resize(n, 0);
-            read_exact_or_short(source, buf, source_path, spec.plain_size)?;
-            hash(buf);
-            Ok(())
-        },
-        |i, buf| {
-            stream_key.seal(i, i + 1 == g.chunks(), buf);
-            Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into())
-        },
-        |i, buf, digest| {
-            enc.write_all(buf).ctx("write", &enc_path)?;
-            pending.extend_from_slice(&digest);
-            since_checkpoint += buf.len() as u64;
-            done += g.plain_len(i);
-            if since_checkpoint >= opts.checkpoint_bytes {
-                checkpoint(&mut enc, &mut sums, &mut pending)?;
-                since_checkpoint = 0;
+    // Checkpoints run on their own thread so that flushing one stretch of the file to the
+    // device overlaps with sealing and writing the next; the resume invariant holds because
+    // the digests of a batch are appended only after the fsync that covers its chunks.
+    let (ck_tx, ck_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    std::thread::scope(|s| -> Result<()> {
+        let checkpointer = s.spawn(|| -> Result<()> {
+            for digests in ck_rx {
+                enc_for_sync.sync_data().ctx("sync", &enc_path)?;
+                sums.write_all(&digests).ctx("write", &sums_path)?;
+                sums.sync_data().ctx("sync", &sums_path)?;
             }
-            progress(done);
             Ok(())
-        },
-    )?;
-    checkpoint(&mut enc, &mut sums, &mut pending)?;
+        });
+        // When the checkpointer has failed, its send fails: its own error is the one to report.
+        let stopped = || FormatError::malformed(spec.stream_name(), "checkpoint thread stopped");
+        let written = crate::pipeline::run(
+            start..g.chunks(),
+            opts.workers,
+            g.chunk_size as usize + TAG_LEN,
+            |i, buf| {
+                let n = g.plain_len(i) as usize;
+                buf.resize(n, 0);
+                read_exact_or_short(source, buf, source_path, spec.plain_size)?;
+                hash(buf);
+                Ok(())
+            },
+            |i, buf| {
+                stream_key.seal(i, i + 1 == g.chunks(), buf);
+                Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into())
+            },
+            |i, buf, digest| {
+                enc.write_all(buf).ctx("write", &enc_path)?;
+                pending.extend_from_slice(&digest);
+                since_checkpoint += buf.len() as u64;
+                done += g.plain_len(i);
+                if since_checkpoint >= opts.checkpoint_bytes {
+                    ck_tx.send(std::mem::take(&mut pending)).map_err(|_| stopped())?;
+                    since_checkpoint = 0;
+                }
+                progress(done);
+                Ok(())
+            },
+        )
+        .and_then(|()| ck_tx.send(std::mem::take(&mut pending)).map_err(|_| stopped()));
+        drop(ck_tx);
+        let synced = checkpointer.join().expect("checkpointer does not panic");
+        // A real I/O error from the checkpointer explains a "stopped" from the writer.
+        synced.and(written)
+    })?;
     let mut extra = [0u8; 1];
     if source.read(&mut extra).ctx("read", source_path)? != 0 {
         return Err(FormatError::malformed(

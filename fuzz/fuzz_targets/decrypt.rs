@@ -1,0 +1,4 @@
+//! `decrypt`: see `odt_format::fuzzing::fuzz_decrypt` for the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odt_format::fuzzing::fuzz_decrypt(data));

@@ -1,0 +1,4 @@
+//! `descriptor`: see `odt_format::ovf::fuzz_entry::fuzz_descriptor` for the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odt_format::ovf::fuzz_entry::fuzz_descriptor(data));

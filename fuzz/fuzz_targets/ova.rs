@@ -1,0 +1,4 @@
+//! `ova`: see `odt_format::ovf::fuzz_entry::fuzz_ova` for the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odt_format::ovf::fuzz_entry::fuzz_ova(data));

@@ -1,0 +1,4 @@
+//! `signed_manifest`: see `odt_format::fuzzing::fuzz_signed_manifest` for the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odt_format::fuzzing::fuzz_signed_manifest(data));

@@ -1,0 +1,623 @@
+//! Stream round trips through the public writer (`nasfile::encrypt_file`, `nasfile::recover`)
+//! and reader (`reader::DecryptReader`): chunk-edge sizes, worker counts, resuming at chunk
+//! granularity after a failed read, recovery from leftovers, and how the reader names damage.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use odt_format::keys::DataKey;
+use odt_format::layout::Layout;
+use odt_format::manifest::{FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use odt_format::nasfile::{encrypt_file, recover, Partial, StreamSpec, WriteOptions};
+use odt_format::reader::{unwrap_io, DecryptReader};
+use odt_format::stream::{FileHeader, Geometry, HEADER_LEN, TAG_LEN};
+use odt_format::FormatError;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+const LOG2: u8 = 16;
+const C: u64 = 1 << LOG2;
+const JOB_ID: [u8; 16] = [7; 16];
+const DIR: &str = "vm-000";
+const NAME: &str = "disk1.vmdk";
+const REL: &str = "data/vm-000/disk1.vmdk.odt";
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn key() -> DataKey {
+    DataKey::generate(&mut rng(1))
+}
+
+/// `n` deterministic bytes.
+fn data(n: u64) -> Vec<u8> {
+    let mut v = vec![0u8; n as usize];
+    rng(n ^ 0x5eed).fill_bytes(&mut v);
+    v
+}
+
+fn spec(root: &Path, size: u64) -> StreamSpec {
+    StreamSpec {
+        layout: Layout::new(root),
+        dir: DIR.into(),
+        name: NAME.into(),
+        job_id: JOB_ID,
+        plain_size: size,
+        chunk_log2: LOG2,
+    }
+}
+
+fn opts(workers: usize, checkpoint_bytes: u64) -> WriteOptions {
+    WriteOptions {
+        workers,
+        checkpoint_bytes,
+    }
+}
+
+/// What one `encrypt_file` call saw.
+struct Run {
+    result: Result<FileEntry, FormatError>,
+    /// Everything the hash callback was given, in order.
+    hashed: Vec<u8>,
+    /// The last progress value.
+    progress: u64,
+}
+
+fn encrypt(
+    spec: &StreamSpec,
+    partial: Option<Partial>,
+    source: &mut (dyn Read + Send),
+    opts: WriteOptions,
+    seed: u64,
+) -> Run {
+    let hashed = Mutex::new(Vec::new());
+    let progress = AtomicU64::new(0);
+    let result = encrypt_file(
+        spec,
+        &key(),
+        partial,
+        source,
+        Path::new("/source/disk1.vmdk"),
+        &mut |b| hashed.lock().unwrap().extend_from_slice(b),
+        &|d| progress.store(d, Ordering::SeqCst),
+        opts,
+        &mut rng(seed),
+    );
+    Run {
+        result,
+        hashed: hashed.into_inner().unwrap(),
+        progress: progress.into_inner(),
+    }
+}
+
+/// A manifest holding just `entry`, enough for [`DecryptReader`].
+fn manifest(entry: FileEntry) -> JobManifest {
+    JobManifest {
+        format: FORMAT.into(),
+        job_id: hex::encode(JOB_ID),
+        created: "2024-01-01T00:00:00Z".into(),
+        exporter: "roundtrip test".into(),
+        signer_key_id: String::new(),
+        key_check: String::new(),
+        stanzas: vec![],
+        vms: vec![VmEntry {
+            name: "vm".into(),
+            dir: DIR.into(),
+            source_kind: "ovf".into(),
+            source_name: "vm.ovf".into(),
+            descriptor: NAME.into(),
+            mf: NAME.into(),
+            target: Target::default(),
+            summary: VmSummary::default(),
+            files: vec![entry],
+        }],
+    }
+}
+
+/// Decrypts the stream of `entry` under `root` with `key`: the bytes released before the
+/// first error, and that error.
+fn decrypt_with(root: &Path, entry: &FileEntry, key: &DataKey) -> (Vec<u8>, Option<FormatError>) {
+    let m = manifest(entry.clone());
+    let vm = &m.vms[0];
+    let mut r = match DecryptReader::open(&Layout::new(root), &m, key, vm, &vm.files[0]) {
+        Ok(r) => r,
+        Err(e) => return (vec![], Some(e)),
+    };
+    let mut out = vec![];
+    let mut buf = vec![0u8; 10_000]; // not a divisor of the chunk size
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return (out, None),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return (out, Some(unwrap_io(e))),
+        }
+    }
+}
+
+fn decrypt(root: &Path, entry: &FileEntry) -> Vec<u8> {
+    match decrypt_with(root, entry, &key()) {
+        (v, None) => v,
+        (_, Some(e)) => panic!("decrypt failed: {e}"),
+    }
+}
+
+fn enc_path(root: &Path) -> std::path::PathBuf {
+    Layout::new(root).encrypted(DIR, NAME)
+}
+
+fn sums_path(root: &Path) -> std::path::PathBuf {
+    Layout::new(root).sums(DIR, NAME)
+}
+
+fn geometry(size: u64) -> Geometry {
+    Geometry {
+        plain_size: size,
+        chunk_size: C,
+    }
+}
+
+#[test]
+fn round_trips_at_chunk_edges_with_one_and_three_workers() {
+    for size in [0, 1, C - 1, C, C + 1, 3 * C + 5] {
+        let plain = data(size);
+        let mut first: Option<Vec<u8>> = None;
+        for workers in [1, 3] {
+            let tmp = tempfile::tempdir().unwrap();
+            let s = spec(tmp.path(), size);
+            let run = encrypt(&s, None, &mut &plain[..], opts(workers, C), 42);
+            let what = format!("size {size}, {workers} worker(s)");
+            let entry = run.result.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let g = geometry(size);
+            assert_eq!(entry.size, size, "{what}");
+            assert_eq!(entry.chunks, g.chunks(), "{what}");
+            assert_eq!(entry.chunks, size.div_ceil(C).max(1), "{what}");
+            assert_eq!(entry.encrypted_size, g.encrypted_size(), "{what}");
+            let ct = std::fs::read(enc_path(tmp.path())).unwrap();
+            assert_eq!(ct.len() as u64, entry.encrypted_size, "{what}");
+            assert_eq!(
+                std::fs::metadata(sums_path(tmp.path())).unwrap().len(),
+                entry.chunks * 32,
+                "{what}"
+            );
+            assert!(run.hashed == plain, "{what}: hash callback saw other bytes");
+            assert_eq!(run.progress, size, "{what}");
+            assert!(decrypt(tmp.path(), &entry) == plain, "{what}: round trip");
+            // Same RNG, same key: the worker count must not change a single byte.
+            match &first {
+                None => first = Some(ct),
+                Some(f) => assert!(*f == ct, "{what}: output depends on the worker count"),
+            }
+        }
+    }
+}
+
+/// A source that returns its bytes, then fails with an I/O error after `fail_at` bytes.
+struct FailingReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    fail_at: usize,
+}
+
+impl Read for FailingReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.fail_at {
+            return Err(std::io::Error::other("the USB cable was pulled"));
+        }
+        let n = out.len().min(self.fail_at - self.pos).min(4096);
+        out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Fails mid-chunk, recovers, resumes; returns (chunks_done after the failure, the resumed
+/// file's bytes, its entry).
+fn interrupted_then_resumed(
+    root: &Path,
+    plain: &[u8],
+    fail_at: u64,
+    checkpoint_bytes: u64,
+    workers: usize,
+) -> (u64, Vec<u8>, FileEntry) {
+    let size = plain.len() as u64;
+    let s = spec(root, size);
+    let mut failing = FailingReader {
+        data: plain,
+        pos: 0,
+        fail_at: fail_at as usize,
+    };
+    let run = encrypt(&s, None, &mut failing, opts(workers, checkpoint_bytes), 42);
+    match run.result {
+        Err(FormatError::Io {
+            op: "read",
+            ref path,
+            ref source,
+        }) if path == Path::new("/source/disk1.vmdk")
+            && source.to_string().contains("cable was pulled") => {}
+        other => panic!("expected the read error, got {:?}", other.map(|_| ())),
+    }
+    let header_before = std::fs::read(enc_path(root)).unwrap()[..HEADER_LEN].to_vec();
+    let partial = recover(&s).unwrap().expect("a resumable partial stream");
+    assert_eq!(partial.header.to_bytes().to_vec(), header_before);
+    let g = geometry(size);
+    let enc_len = std::fs::metadata(enc_path(root)).unwrap().len();
+    assert_eq!(
+        enc_len,
+        g.chunk_offset(partial.chunks_done),
+        "cut back to the checkpoint"
+    );
+    assert_eq!(
+        std::fs::metadata(sums_path(root)).unwrap().len(),
+        partial.chunks_done * 32
+    );
+    let prefix = std::fs::read(enc_path(root)).unwrap();
+
+    // Resume with a fresh reader from the start of the source.
+    let run = encrypt(
+        &s,
+        Some(partial),
+        &mut &plain[..],
+        opts(workers, checkpoint_bytes),
+        99,
+    );
+    let entry = run.result.unwrap();
+    assert!(
+        run.hashed == plain,
+        "the hash callback must see every byte exactly once, in order, across the prefix \
+         re-read ({} bytes seen, {} expected)",
+        run.hashed.len(),
+        plain.len()
+    );
+    assert_eq!(run.progress, size);
+    let file = std::fs::read(enc_path(root)).unwrap();
+    assert!(
+        file[..prefix.len()] == prefix[..],
+        "sealed chunks are kept, not redone"
+    );
+    assert!(
+        decrypt(root, &entry) == plain,
+        "resumed stream decrypts to the source"
+    );
+    (partial.chunks_done, file, entry)
+}
+
+#[test]
+fn resume_at_chunk_granularity_after_a_failed_read() {
+    let size = 5 * C + 123;
+    let plain = data(size);
+    // The same stream written in one go (same RNG seed, hence the same header and key).
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = encrypt(
+        &spec(whole_dir.path(), size),
+        None,
+        &mut &plain[..],
+        opts(2, C),
+        42,
+    );
+    let whole_entry = whole.result.unwrap();
+    let whole_file = std::fs::read(enc_path(whole_dir.path())).unwrap();
+
+    // (fail after byte, checkpoint every, workers) → chunks known good.
+    let cases = [
+        (3 * C + C / 2, C, 1, 3), // checkpoint after every chunk
+        (3 * C + C / 2, C, 3, 3), // the same with three workers
+        (3 * C + C / 2, 2 * (C + TAG_LEN as u64), 1, 2), // chunk 2 written, not checkpointed
+        (C / 3, C, 2, 0),         // fails inside the first chunk
+        (5 * C + 100, C, 2, 5),   // fails inside the short final chunk
+    ];
+    for (fail_at, checkpoint, workers, want_done) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let (done, file, entry) =
+            interrupted_then_resumed(tmp.path(), &plain, fail_at, checkpoint, workers);
+        let what = format!("fail at {fail_at}, checkpoint {checkpoint}, {workers} worker(s)");
+        assert_eq!(done, want_done, "{what}: chunks_done");
+        assert!(
+            file == whole_file,
+            "{what}: resumed file differs from an uninterrupted one"
+        );
+        assert_eq!(entry, whole_entry, "{what}");
+    }
+}
+
+#[test]
+fn recover_starts_fresh_on_garbage_short_header_or_other_chunk_size() {
+    let size = 2 * C + 9;
+    let valid = FileHeader {
+        chunk_log2: LOG2,
+        salt: [3; 16],
+    }
+    .to_bytes();
+    let other_size = FileHeader {
+        chunk_log2: LOG2 + 1,
+        salt: [3; 16],
+    }
+    .to_bytes();
+    let mut garbage = vec![0u8; 5000];
+    rng(5).fill_bytes(&mut garbage);
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("garbage", garbage),
+        ("short header", valid[..20].to_vec()),
+        ("empty file", vec![]),
+        (
+            "other chunk size",
+            [&other_size[..], &[0u8; 1000][..]].concat(),
+        ),
+    ];
+    for (what, enc) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(tmp.path(), size);
+        std::fs::create_dir_all(Layout::new(tmp.path()).vm_dir(DIR)).unwrap();
+        std::fs::write(enc_path(tmp.path()), &enc).unwrap();
+        std::fs::write(sums_path(tmp.path()), [1u8; 64]).unwrap();
+        assert_eq!(recover(&s).unwrap(), None, "{what}");
+        assert!(
+            !enc_path(tmp.path()).exists(),
+            "{what}: leftover .odt removed"
+        );
+        assert!(
+            !sums_path(tmp.path()).exists(),
+            "{what}: leftover .sums removed"
+        );
+        // And a fresh write then works.
+        let plain = data(size);
+        let entry = encrypt(&s, None, &mut &plain[..], opts(2, C), 8)
+            .result
+            .unwrap();
+        assert!(decrypt(tmp.path(), &entry) == plain, "{what}");
+    }
+    // Nothing there at all: fresh.
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(recover(&spec(tmp.path(), size)).unwrap(), None);
+
+    // A crash right after the header: resumes at chunk 0 with that header.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), size);
+    std::fs::create_dir_all(Layout::new(tmp.path()).vm_dir(DIR)).unwrap();
+    std::fs::write(enc_path(tmp.path()), valid).unwrap();
+    let p = recover(&s).unwrap().expect("header-only file resumes");
+    assert_eq!((p.header.to_bytes(), p.chunks_done), (valid, 0));
+    let plain = data(size);
+    let entry = encrypt(&s, Some(p), &mut &plain[..], opts(1, C), 8)
+        .result
+        .unwrap();
+    assert_eq!(entry.header, hex::encode(valid));
+    assert!(decrypt(tmp.path(), &entry) == plain);
+}
+
+#[test]
+fn recover_cuts_back_a_file_extended_after_a_complete_write() {
+    let size = 2 * C + 7;
+    let plain = data(size);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), size);
+    let entry = encrypt(&s, None, &mut &plain[..], opts(2, C), 3)
+        .result
+        .unwrap();
+    let complete = std::fs::read(enc_path(tmp.path())).unwrap();
+    let sums = std::fs::read(sums_path(tmp.path())).unwrap();
+    let append = |p: &Path, n: usize| {
+        let mut b = std::fs::read(p).unwrap();
+        b.extend_from_slice(&vec![0xAA; n]);
+        std::fs::write(p, b).unwrap();
+    };
+    append(&enc_path(tmp.path()), 777);
+    append(&sums_path(tmp.path()), 40);
+    let p = recover(&s).unwrap().expect("complete stream");
+    assert_eq!(p.chunks_done, entry.chunks);
+    assert!(
+        std::fs::read(enc_path(tmp.path())).unwrap() == complete,
+        "cut back exactly"
+    );
+    assert!(std::fs::read(sums_path(tmp.path())).unwrap() == sums);
+    // Its size is a whole number of chunks, so "resuming" it works today (see below for the
+    // general case).
+}
+
+/// A crash after a stream's final checkpoint but before the caller recorded it as done leaves
+/// a complete stream; `recover` says so (`chunks_done == chunks`), and resuming it must only
+/// re-read (and hash) the source and return the same entry.
+///
+/// Fails today for any size that is not a positive multiple of the chunk size (including 0):
+/// `encrypt_file` re-reads a prefix of `chunks_done * chunk_size` bytes, which is more than the
+/// source holds when the final chunk is short, and reports "ended before the N bytes it had
+/// when the export began". The fix is `prefix = min(start * chunk_size, plain_size)` in
+/// `nasfile::encrypt_file`.
+#[test]
+#[ignore = "library bug: nasfile::encrypt_file cannot resume a complete stream whose final \
+            chunk is short (prefix re-read overruns the source)"]
+fn resuming_a_complete_stream_only_rereads_the_source() {
+    for size in [0, 1, C, 2 * C + 7] {
+        let plain = data(size);
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(tmp.path(), size);
+        let entry = encrypt(&s, None, &mut &plain[..], opts(2, C), 3)
+            .result
+            .unwrap();
+        let complete = std::fs::read(enc_path(tmp.path())).unwrap();
+        let p = recover(&s).unwrap().expect("complete stream");
+        assert_eq!(p.chunks_done, entry.chunks, "size {size}");
+        let run = encrypt(&s, Some(p), &mut &plain[..], opts(2, C), 4);
+        let got = run.result.unwrap_or_else(|e| panic!("size {size}: {e}"));
+        assert_eq!(got, entry, "size {size}");
+        assert!(run.hashed == plain, "size {size}");
+        assert_eq!(run.progress, size, "size {size}");
+        assert!(
+            std::fs::read(enc_path(tmp.path())).unwrap() == complete,
+            "size {size}"
+        );
+    }
+}
+
+#[test]
+fn a_source_of_another_size_is_refused() {
+    let size = C + 10;
+    let plain = data(size + 1);
+    for (what, src, want) in [
+        ("shorter", &plain[..size as usize - 1], "ended before"),
+        ("longer", &plain[..], "is longer than"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = encrypt(&spec(tmp.path(), size), None, &mut &src[..], opts(2, C), 1);
+        let e = run.result.expect_err(what);
+        assert!(
+            matches!(e, FormatError::Malformed { .. }) && e.to_string().contains(want),
+            "{what}: {e}"
+        );
+    }
+}
+
+/// A complete stream of `size` bytes in a fresh directory.
+fn written(size: u64) -> (tempfile::TempDir, Vec<u8>, FileEntry) {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = data(size);
+    let entry = encrypt(
+        &spec(tmp.path(), size),
+        None,
+        &mut &plain[..],
+        opts(2, C),
+        11,
+    )
+    .result
+    .unwrap();
+    (tmp, plain, entry)
+}
+
+fn edit(p: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut b = std::fs::read(p).unwrap();
+    f(&mut b);
+    std::fs::write(p, b).unwrap();
+}
+
+#[test]
+fn decrypt_reader_names_a_flipped_chunk_and_releases_nothing_of_it() {
+    let size = 3 * C + 5;
+    let g = geometry(size);
+    for chunk in [0, 1, 3] {
+        let (tmp, plain, entry) = written(size);
+        let at = g.chunk_offset(chunk) as usize + 2;
+        edit(&enc_path(tmp.path()), |b| b[at] ^= 0x40);
+        let (got, err) = decrypt_with(tmp.path(), &entry, &key());
+        match err {
+            Some(FormatError::ChunkAuth { ref file, chunk: c }) if file == REL && c == chunk => {}
+            other => panic!("chunk {chunk}: expected ChunkAuth, got {other:?}"),
+        }
+        let msg = err.unwrap().to_string();
+        assert!(msg.contains(&format!("{REL}: chunk {chunk} ")), "{msg}");
+        assert_eq!(
+            got.len() as u64,
+            chunk * C,
+            "only the chunks before are released"
+        );
+        assert!(got[..] == plain[..got.len()]);
+    }
+    // The tag is covered too.
+    let (tmp, _, entry) = written(size);
+    let at = (g.chunk_offset(1) + C + 3) as usize;
+    edit(&enc_path(tmp.path()), |b| b[at] ^= 1);
+    let (_, err) = decrypt_with(tmp.path(), &entry, &key());
+    assert!(
+        matches!(err, Some(FormatError::ChunkAuth { chunk: 1, .. })),
+        "{err:?}"
+    );
+    // Another data key: the first chunk fails.
+    let (tmp, _, entry) = written(size);
+    let (got, err) = decrypt_with(tmp.path(), &entry, &DataKey::from_bytes([9; 32]));
+    assert!(
+        matches!(err, Some(FormatError::ChunkAuth { chunk: 0, .. })),
+        "{err:?}"
+    );
+    assert!(got.is_empty());
+}
+
+#[test]
+fn decrypt_reader_reports_truncation() {
+    let size = 3 * C + 5;
+    let g = geometry(size);
+    // At the boundary before the final chunk, inside a chunk, inside the header.
+    for cut in [g.chunk_offset(3), g.chunk_offset(1) + 100, 10] {
+        let (tmp, _, entry) = written(size);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(enc_path(tmp.path()))
+            .unwrap();
+        f.set_len(cut).unwrap();
+        let (_, err) = decrypt_with(tmp.path(), &entry, &key());
+        match err {
+            Some(FormatError::Truncated {
+                ref file,
+                got,
+                want,
+            }) if file == REL && want == g.encrypted_size() && (got == cut || cut < 32) => {}
+            other => panic!("cut at {cut}: expected Truncated, got {other:?}"),
+        }
+    }
+    // An empty stream cut to its header: the one (empty, final) chunk is missing.
+    let (tmp, _, entry) = written(0);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(enc_path(tmp.path()))
+        .unwrap();
+    f.set_len(HEADER_LEN as u64).unwrap();
+    let (_, err) = decrypt_with(tmp.path(), &entry, &key());
+    assert!(
+        matches!(
+            err,
+            Some(FormatError::Truncated {
+                got: 32,
+                want: 48,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn decrypt_reader_reports_data_after_the_final_chunk() {
+    for size in [0, C, 3 * C + 5] {
+        let (tmp, plain, entry) = written(size);
+        edit(&enc_path(tmp.path()), |b| b.extend_from_slice(b"extra"));
+        let (got, err) = decrypt_with(tmp.path(), &entry, &key());
+        match err {
+            Some(FormatError::Tampered { ref file, ref what })
+                if file == REL && what.contains("after the final chunk") => {}
+            other => panic!("size {size}: expected Tampered, got {other:?}"),
+        }
+        assert!(got == plain, "every authenticated byte was released first");
+    }
+    // A stream whose final chunk was dropped and the one before relabelled as last cannot be
+    // made: chunk 2 was sealed as "not last", so a manifest claiming 3 chunks fails on it.
+    let (tmp, _, entry) = written(3 * C + 5);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(enc_path(tmp.path()))
+        .unwrap();
+    f.set_len(geometry(3 * C).encrypted_size()).unwrap();
+    let short = FileEntry {
+        size: 3 * C,
+        chunks: 3,
+        encrypted_size: geometry(3 * C).encrypted_size(),
+        ..entry
+    };
+    let (got, err) = decrypt_with(tmp.path(), &short, &key());
+    assert!(
+        matches!(err, Some(FormatError::ChunkAuth { chunk: 2, .. })),
+        "{err:?}"
+    );
+    assert_eq!(got.len() as u64, 2 * C);
+}
+
+#[test]
+fn decrypt_reader_checks_the_header_against_the_manifest() {
+    let (tmp, _, entry) = written(C + 1);
+    edit(&enc_path(tmp.path()), |b| b[20] ^= 1); // a salt byte
+    let (_, err) = decrypt_with(tmp.path(), &entry, &key());
+    match err {
+        Some(FormatError::Tampered { ref file, ref what })
+            if file == REL && what.contains("header") => {}
+        other => panic!("expected Tampered header, got {other:?}"),
+    }
+}
