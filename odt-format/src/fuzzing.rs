@@ -82,12 +82,23 @@ pub fn fuzz_manifest(data: &[u8]) {
         Ok(a) => a,
         Err(e) => panic!("to_bytes output of an accepted manifest does not parse: {e}"),
     };
-    assert_eq!(again, m, "the manifest changed in a to_bytes/parse round trip");
+    assert_eq!(
+        again, m,
+        "the manifest changed in a to_bytes/parse round trip"
+    );
     assert_eq!(again.to_bytes(), bytes, "to_bytes is not stable");
-    m.job_id_bytes().expect("an accepted manifest has a 16-byte job id");
+    m.job_id_bytes()
+        .expect("an accepted manifest has a 16-byte job id");
     for vm in &m.vms {
-        assert!(manifest::valid_vm_dir(&vm.dir), "accepted bad dir {:?}", vm.dir);
-        assert!(vm.file(&vm.descriptor).is_some(), "descriptor not among files");
+        assert!(
+            manifest::valid_vm_dir(&vm.dir),
+            "accepted bad dir {:?}",
+            vm.dir
+        );
+        assert!(
+            vm.file(&vm.descriptor).is_some(),
+            "descriptor not among files"
+        );
         assert!(vm.file(&vm.mf).is_some(), ".mf not among files");
         for f in &vm.files {
             let stream = vm.stream_name(f);
@@ -99,7 +110,11 @@ pub fn fuzz_manifest(data: &[u8]) {
                 chunk_size: h.chunk_size() as u64,
             };
             assert_eq!(g.chunks(), f.chunks, "{stream}: chunk count");
-            assert_eq!(g.encrypted_size(), f.encrypted_size, "{stream}: encrypted size");
+            assert_eq!(
+                g.encrypted_size(),
+                f.encrypted_size,
+                "{stream}: encrypted size"
+            );
         }
     }
     let _ = m.encrypted_bytes();
@@ -132,7 +147,11 @@ pub fn fuzz_signed_manifest(data: &[u8]) {
             if let Ok(m) = manifest::verify_signed(mbytes, second, trusted) {
                 let plain = JobManifest::parse(mbytes).expect("verified manifest parses");
                 assert_eq!(m, plain, "verified manifest differs from its plain parse");
-                assert_eq!(m.signer_key_id, trusted.key_id(), "accepted a foreign signer");
+                assert_eq!(
+                    m.signer_key_id,
+                    trusted.key_id(),
+                    "accepted a foreign signer"
+                );
             }
             if let Ok(k) = manifest::embedded_key(second) {
                 if let Ok(m) = manifest::verify_signed(mbytes, second, &k) {
@@ -188,9 +207,16 @@ pub fn fuzz_header(data: &[u8]) {
     let Ok(h) = FileHeader::parse(data, "fuzz") else {
         return;
     };
-    assert!(CHUNK_LOG2_RANGE.contains(&h.chunk_log2), "chunk size out of range");
+    assert!(
+        CHUNK_LOG2_RANGE.contains(&h.chunk_log2),
+        "chunk size out of range"
+    );
     let b = h.to_bytes();
-    assert_eq!(&b[..], &data[..HEADER_LEN], "to_bytes differs from the parsed bytes");
+    assert_eq!(
+        &b[..],
+        &data[..HEADER_LEN],
+        "to_bytes differs from the parsed bytes"
+    );
     assert_eq!(FileHeader::parse(&b, "fuzz").expect("to_bytes parses"), h);
     assert!(h.chunk_size() >= 1 << 16 && h.chunk_size() <= 1 << 24);
 }
@@ -217,7 +243,10 @@ pub fn fuzz_key_text(data: &[u8]) {
             key_line_round_trips(p, &k);
         }
     }
-    assert!(accepted <= 1, "one key text accepted under {accepted} prefixes");
+    assert!(
+        accepted <= 1,
+        "one key text accepted under {accepted} prefixes"
+    );
     if let Some((p, _)) = text.trim_start().split_once(':') {
         if let Ok(k) = keys::parse_key_text(&text, p) {
             key_line_round_trips(p, &k);
@@ -231,7 +260,10 @@ fn key_line_round_trips(prefix: &str, k: &[u8; 32]) {
         Ok(b) => b,
         Err(e) => panic!("key_line output for prefix {prefix:?} does not parse: {e}"),
     };
-    assert_eq!(&*back, k, "key_line/parse_key_text round trip changed the key");
+    assert_eq!(
+        &*back, k,
+        "key_line/parse_key_text round trip changed the key"
+    );
 }
 
 // -------------------------------------------------------------------------------- stanza
@@ -425,7 +457,10 @@ fn decrypt_fixture(fx: &Fixture, f: &FixtureFile, bytes: &[u8], step: usize) -> 
         match r.read(&mut buf) {
             Ok(0) => {
                 // End of stream is sticky.
-                assert!(matches!(r.read(&mut buf), Ok(0)), "data after end of stream");
+                assert!(
+                    matches!(r.read(&mut buf), Ok(0)),
+                    "data after end of stream"
+                );
                 return (out, true);
             }
             Ok(n) => {
@@ -562,7 +597,11 @@ pub fn fuzz_decrypt(data: &[u8]) {
     };
     let (out, clean) = decrypt_fixture(fx, f, &bytes, step);
     if clean {
-        assert_eq!(out.len() as u64, f.entry.size, "clean end before the file's size");
+        assert_eq!(
+            out.len() as u64,
+            f.entry.size,
+            "clean end before the file's size"
+        );
         let stream = fx.manifest.vms[0].stream_name(&f.entry);
         assert!(
             seal_stream(&fx.key, &stream, &f.header, &out) == bytes,
@@ -775,7 +814,10 @@ mod tests {
         .to_vec();
         long.extend_from_slice(b"first chunk...");
         vec![
-            ("min-chunk.bin".into(), fixture().files[0].header.to_bytes().to_vec()),
+            (
+                "min-chunk.bin".into(),
+                fixture().files[0].header.to_bytes().to_vec(),
+            ),
             ("max-chunk-and-data.bin".into(), long),
         ]
     }
@@ -785,7 +827,11 @@ mod tests {
         let id = identity();
         [
             ("sign-secret.key", SIGN_SECRET_PREFIX, sk.seed()),
-            ("sign-public.key", SIGN_PUBLIC_PREFIX, trusted_key().to_bytes()),
+            (
+                "sign-public.key",
+                SIGN_PUBLIC_PREFIX,
+                trusted_key().to_bytes(),
+            ),
             ("x25519-secret.key", X25519_SECRET_PREFIX, id.secret_bytes()),
             ("x25519-public.key", X25519_PUBLIC_PREFIX, id.recipient().0),
         ]
@@ -815,7 +861,10 @@ mod tests {
                 "argon2id-min.json".into(),
                 serde_json::to_vec_pretty(&cheap_passphrase_stanza()).unwrap(),
             ),
-            ("argon2id-default.json".into(), serde_json::to_vec(&dear).unwrap()),
+            (
+                "argon2id-default.json".into(),
+                serde_json::to_vec(&dear).unwrap(),
+            ),
         ]
     }
 
@@ -836,7 +885,10 @@ mod tests {
         out.push(("edit-swap-chunks.bin".into(), vec![sel(6), 0, 4, 0, 1]));
         out.push(("edit-replay-chunk.bin".into(), vec![sel(6), 0, 5, 0, 1]));
         out.push(("edit-drop-last-chunk.bin".into(), vec![sel(6), 0, 6, 2]));
-        out.push(("edit-truncate.bin".into(), vec![sel(4), 3, 2, 0x10, 0x00, 0x01]));
+        out.push((
+            "edit-truncate.bin".into(),
+            vec![sel(4), 3, 2, 0x10, 0x00, 0x01],
+        ));
         out.push(("edit-append.bin".into(), vec![sel(3), 0, 3, 2, 0xab, 0xcd]));
         out.push(("edit-flip.bin".into(), vec![sel(5), 0, 1, 0x20, 0, 0, 3]));
         out
@@ -864,7 +916,10 @@ mod tests {
             } else {
                 Unlock::Passphrase(PASSPHRASE)
             };
-            let k = st.open(&JOB_ID, &unlock).unwrap().expect("seed stanza opens");
+            let k = st
+                .open(&JOB_ID, &unlock)
+                .unwrap()
+                .expect("seed stanza opens");
             assert_eq!(k.expose(), &DATA_KEY);
         }
         for (_, s) in key_text_seeds() {
@@ -882,12 +937,24 @@ mod tests {
 
     #[test]
     fn signed_manifest_mutations_hold_invariants() {
-        replay(2, &signed_manifest_seeds(), JSON_DICT, 4000, fuzz_signed_manifest);
+        replay(
+            2,
+            &signed_manifest_seeds(),
+            JSON_DICT,
+            4000,
+            fuzz_signed_manifest,
+        );
     }
 
     #[test]
     fn header_mutations_hold_invariants() {
-        replay(3, &header_seeds(), &[b"ODTENC01", b"\0", b"\x10", b"\x18"], 5000, fuzz_header);
+        replay(
+            3,
+            &header_seeds(),
+            &[b"ODTENC01", b"\0", b"\x10", b"\x18"],
+            5000,
+            fuzz_header,
+        );
     }
 
     #[test]
@@ -909,7 +976,13 @@ mod tests {
 
     #[test]
     fn decrypt_mutations_hold_invariants() {
-        replay(7, &decrypt_seeds(), &[&[4, 0, 1], &[5, 1, 0], &[6, 1], &[2]], 3000, fuzz_decrypt);
+        replay(
+            7,
+            &decrypt_seeds(),
+            &[&[4, 0, 1], &[5, 1, 0], &[6, 1], &[2]],
+            3000,
+            fuzz_decrypt,
+        );
     }
 
     /// Writes the seeds above to `fuzz/seeds/<target>/`. Run after changing them:
@@ -929,7 +1002,10 @@ mod tests {
             let dir = root.join(target);
             std::fs::create_dir_all(&dir).unwrap();
             for (name, bytes) in seeds {
-                assert!(bytes.len() < 64 << 10, "{target}/{name} is too large for a seed");
+                assert!(
+                    bytes.len() < 64 << 10,
+                    "{target}/{name} is too large for a seed"
+                );
                 std::fs::write(dir.join(name), bytes).unwrap();
             }
         }

@@ -195,7 +195,8 @@ pub fn encrypt_file(
     let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
 
     // Re-read (and hash) the prefix a previous run sealed.
-    let prefix = start * g.chunk_size;
+    // A complete stream's last chunk may be short: never re-read past the end.
+    let prefix = (start * g.chunk_size).min(spec.plain_size);
     if prefix > 0 {
         let mut buf = vec![0u8; g.chunk_size as usize];
         let mut left = prefix;
@@ -248,14 +249,20 @@ pub fn encrypt_file(
                 since_checkpoint += buf.len() as u64;
                 done += g.plain_len(i);
                 if since_checkpoint >= opts.checkpoint_bytes {
-                    ck_tx.send(std::mem::take(&mut pending)).map_err(|_| stopped())?;
+                    ck_tx
+                        .send(std::mem::take(&mut pending))
+                        .map_err(|_| stopped())?;
                     since_checkpoint = 0;
                 }
                 progress(done);
                 Ok(())
             },
         )
-        .and_then(|()| ck_tx.send(std::mem::take(&mut pending)).map_err(|_| stopped()));
+        .and_then(|()| {
+            ck_tx
+                .send(std::mem::take(&mut pending))
+                .map_err(|_| stopped())
+        });
         drop(ck_tx);
         let synced = checkpointer.join().expect("checkpointer does not panic");
         // A real I/O error from the checkpointer explains a "stopped" from the writer.

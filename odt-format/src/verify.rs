@@ -111,8 +111,15 @@ pub fn verify_job(
 
 fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {
     let file = Layout::rel_encrypted(&vm.dir, &f.name);
+    // The problem already names the file: keep only what is wrong with it.
     let what = match e {
         FormatError::Tampered { what, .. } => what,
+        FormatError::Truncated { got, want, .. } => {
+            format!("truncated: ended after {got} of {want} bytes")
+        }
+        FormatError::ChunkAuth { chunk, .. } => {
+            format!("chunk {chunk} failed to decrypt: it was altered, moved or truncated")
+        }
         other => other.to_string(),
     };
     Problem { file, what }

@@ -412,22 +412,14 @@ fn recover_cuts_back_a_file_extended_after_a_complete_write() {
         "cut back exactly"
     );
     assert!(std::fs::read(sums_path(tmp.path())).unwrap() == sums);
-    // Its size is a whole number of chunks, so "resuming" it works today (see below for the
-    // general case).
+    // Its size is a whole number of chunks (see below for the general case).
 }
 
 /// A crash after a stream's final checkpoint but before the caller recorded it as done leaves
 /// a complete stream; `recover` says so (`chunks_done == chunks`), and resuming it must only
-/// re-read (and hash) the source and return the same entry.
-///
-/// Fails today for any size that is not a positive multiple of the chunk size (including 0):
-/// `encrypt_file` re-reads a prefix of `chunks_done * chunk_size` bytes, which is more than the
-/// source holds when the final chunk is short, and reports "ended before the N bytes it had
-/// when the export began". The fix is `prefix = min(start * chunk_size, plain_size)` in
-/// `nasfile::encrypt_file`.
+/// re-read (and hash) the source and return the same entry, including when the final chunk is
+/// short (the prefix re-read must stop at the end of the source).
 #[test]
-#[ignore = "library bug: nasfile::encrypt_file cannot resume a complete stream whose final \
-            chunk is short (prefix re-read overruns the source)"]
 fn resuming_a_complete_stream_only_rereads_the_source() {
     for size in [0, 1, C, 2 * C + 7] {
         let plain = data(size);
