@@ -20,7 +20,7 @@ Measured (median wall time of --runs runs, MiB/s of the source size, time ratio 
 cp, peak RSS from /usr/bin/time %M, max over runs):
   a) cp disk DIR/           and  cp + sync FILE (the exporter fsyncs, cp does not)
   b) tar -cf - -C src . | rage -r AGE_RECIPIENT -o DIR/x.age
-  c) gpg --symmetric --cipher-algo AES256 (passphrase file, temporary GNUPGHOME)
+  c) gpg --symmetric --cipher-algo AES256 --compress-algo none (passphrase file, temporary GNUPGHOME)
   d) openssl enc -aes-256-ctr -pbkdf2 -pass file:F
   e) odt-export run --recipient PKEY.pub --no-passphrase   (data path, no KDF)
   f) odt-export run with ODT_PASSPHRASE (default KDF); prints kdf_seconds from --json
@@ -407,7 +407,7 @@ fi
 
 # c) gpg symmetric AES256
 bench "gpg --symmetric AES256" env GNUPGHOME="$GNUPGHOME_TMP" gpg --batch --yes --pinentry-mode loopback \
-    --passphrase-file "$PASSFILE" --symmetric --cipher-algo AES256 -o "$DIR/x.gpg" "$SRC_DISK"
+    --passphrase-file "$PASSFILE" --symmetric --cipher-algo AES256 --compress-algo none -o "$DIR/x.gpg" "$SRC_DISK"
 
 # d) openssl enc
 bench "openssl enc aes-256-ctr" openssl enc -aes-256-ctr -pbkdf2 -pass "file:$PASSFILE" -in "$SRC_DISK" -out "$DIR/x.enc"
@@ -432,7 +432,7 @@ if (( ! SKIP_ODT )); then
         if [[ -n "$v" ]]; then kdfs+=("$v"); fi
     done
     if (( ${#kdfs[@]} )); then
-        KDF_LINE="kdf_seconds: $(printf '%s\n' "${kdfs[@]}" | median | awk '{ printf "%.3f", $1 }') (median of ${#kdfs[@]}; runs: $(printf '%.3f ' "${kdfs[@]}"))"
+        KDF_LINE="kdf_seconds: $(printf '%s\n' "${kdfs[@]}" | median | awk '{ printf "%.3f", $1 }') (median of ${#kdfs[@]}; runs:$(printf ' %.3f' "${kdfs[@]}"))"
     else
         KDF_LINE="kdf_seconds: not reported (no top-level \"kdf_seconds\" in the --json output; see $LOGS/*passphrase*.out with --keep)"
     fi

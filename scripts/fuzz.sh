@@ -16,7 +16,8 @@ Fuzz one target (or every target, one after the other) for SECONDS each (default
 starting from the seeds in fuzz/seeds/TARGET/ plus whatever earlier runs kept in
 fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written there).
 
-Targets (fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named):
+Targets (fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
+libFuzzer dictionaries in fuzz/dicts/):
   descriptor, mf, ova      odt_format::ovf::fuzz_entry::fuzz_{descriptor,mf,ova}
   manifest, signed_manifest, header, key_text, stanza, decrypt
                            odt_format::fuzzing::fuzz_<target>
@@ -105,11 +106,16 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     [[ -d "$seeds" ]] || seeds=""
     before=$(mktemp)
-    ls -1 "$artifacts" | sort >"$before"
+    find "$artifacts" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort >"$before"
     log="$LOGS/$t.log"
     echo "$PROG: fuzzing $t for ${SECONDS_EACH}s (log: $log)" >&2
     libfuzzer_args=(-max_total_time="$SECONDS_EACH" -timeout=25 -rss_limit_mb=2048
         -print_final_stats=1 -artifact_prefix="$artifacts/")
+    case "$t" in
+        manifest|signed_manifest|stanza) dict="$FUZZ/dicts/json.dict" ;;
+        *) dict="$FUZZ/dicts/$t.dict" ;;
+    esac
+    [[ -f "$dict" ]] && libfuzzer_args+=(-dict="$dict")
     if [[ "$JOBS" -gt 1 ]]; then
         libfuzzer_args+=(-jobs="$JOBS" -workers="$JOBS")
     fi
@@ -120,7 +126,7 @@ for t in "${TARGETS[@]}"; do
         "${libfuzzer_args[@]}" "${extra[@]}" >"$log" 2>&1
     rc=$?
     set -e
-    new=$(comm -13 "$before" <(ls -1 "$artifacts" | sort))
+    new=$(comm -13 "$before" <(find "$artifacts" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort))
     rm -f "$before"
     runs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 || true)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)

@@ -149,7 +149,7 @@ fn run(a: RunArgs) -> Result<bool> {
             } else {
                 "finished"
             },
-            export::human(report.bytes),
+            odt_format::progress::human_bytes(report.bytes),
             report.seconds,
             report.mib_per_second,
             report.signer_key_id

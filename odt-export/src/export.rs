@@ -20,7 +20,7 @@ use odt_format::nasfile::{
     encrypt_file, recover, sync_dir, write_atomic, StreamSpec, WriteOptions,
 };
 use odt_format::ovf::{Content, DigestAlg, Mf, MfEntry};
-use odt_format::progress::Progress;
+use odt_format::progress::{human_bytes, Progress};
 use odt_format::stanza::{key_check, KdfParams, Stanza};
 use odt_format::stream::{Geometry, DEFAULT_CHUNK_LOG2};
 use rand::rngs::OsRng;
@@ -486,8 +486,8 @@ fn check_space(
              larger NAS, then rerun the same command (it resumes). If the NAS reports its free \
              space wrongly, --no-space-check skips this check.",
             layout.root().display(),
-            human(free),
-            human(need)
+            human_bytes(free),
+            human_bytes(need)
         );
     }
     Ok(())
@@ -495,22 +495,6 @@ fn check_space(
 
 fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
-/// Bytes in binary units, for messages.
-pub fn human(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
 }
 
 /// Removes an interrupted job's journal and data.

@@ -22,14 +22,6 @@ fn main() {
     rate("ring sha256", buf.len(), || {
         std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, &buf));
     });
-    rate("blake3", buf.len(), || {
-        std::hint::black_box(blake3::hash(&buf));
-    });
-    rate("blake3 1MiB chunks", buf.len(), || {
-        for c in buf.chunks(1 << 20) {
-            std::hint::black_box(blake3::hash(c));
-        }
-    });
     rate("sha1", buf.len(), || {
         std::hint::black_box(sha1::Sha1::digest(&buf));
     });

@@ -21,3 +21,5 @@ pub mod progress;
 pub mod reader;
 pub mod stream;
 pub mod verify;
+#[cfg(feature = "vmware")]
+pub mod vsphere;

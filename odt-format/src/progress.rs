@@ -21,3 +21,19 @@ impl Progress for NoProgress {
     fn set(&self, _: u64) {}
     fn finish(&self) {}
 }
+
+/// Bytes in binary units for messages: `512 B`, `1.5 GiB`.
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}

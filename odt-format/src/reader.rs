@@ -251,3 +251,44 @@ pub fn unwrap_io(e: std::io::Error) -> FormatError {
         _ => FormatError::io("read", "<stream>", e),
     }
 }
+
+/// A decrypting reader that also checks the plaintext against an expected digest (the
+/// package's own `.mf` entry) as it streams, and fails at the end instead of returning EOF when
+/// the digest differs. The importer streams this straight into an upload: a mismatch makes the
+/// upload fail before it is committed, so no unverified bytes ever land.
+pub struct CheckedReader<R: Read> {
+    inner: DecryptReader<R>,
+    hasher: Option<crate::ovf::MfHasher>,
+    expected: Vec<u8>,
+    file: String,
+}
+
+impl<R: Read> CheckedReader<R> {
+    /// Wraps `inner`; `expected` is the `.mf` entry for this file.
+    pub fn new(inner: DecryptReader<R>, expected: &crate::ovf::MfEntry) -> Self {
+        let file = inner.file.clone();
+        CheckedReader { inner, hasher: Some(expected.alg.hasher()), expected: expected.digest.clone(), file }
+    }
+}
+
+impl<R: Read> Read for CheckedReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        if n > 0 {
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(&out[..n]);
+            }
+            return Ok(n);
+        }
+        if let Some(h) = self.hasher.take() {
+            let alg = h.alg();
+            if h.finalize() != self.expected {
+                return Err(std::io::Error::other(FormatError::Tampered {
+                    file: self.file.clone(),
+                    what: format!("decrypts, but its {} does not match the package's .mf", alg.name()),
+                }));
+            }
+        }
+        Ok(0)
+    }
+}

@@ -335,3 +335,4 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+pub mod vcsim;

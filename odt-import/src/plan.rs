@@ -1,0 +1,254 @@
+//! The deploy plan: a pure function from the signed manifest and the facts read from the
+//! target vCenter to the checks an operator sees and the actions `run` will take. Keeping it
+//! free of I/O makes every refusal testable without a server.
+
+use odt_format::manifest::JobManifest;
+use odt_format::progress::human_bytes;
+use serde::Serialize;
+
+/// The name of the placeholder port group every VM lands on first.
+pub const VM_NETWORK: &str = "VM Network";
+
+/// Headroom required on the datastore beyond the sum of disk capacities: 10% plus 1 GiB for
+/// VM configuration files, swap and logs.
+pub fn required_space(disk_bytes: u64) -> u64 {
+    disk_bytes + disk_bytes / 10 + (1 << 30)
+}
+
+/// What was read from vCenter for the plan.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TargetFacts {
+    /// vCenter URL (no credentials).
+    pub vcenter: String,
+    /// Datacenter name.
+    pub datacenter: String,
+    /// Cluster or host name.
+    pub compute: String,
+    /// Every host of the compute resource.
+    pub hosts: Vec<String>,
+    /// Hosts without a standard port group named exactly [`VM_NETWORK`].
+    pub hosts_lacking_vm_network: Vec<String>,
+    /// Datastore name.
+    pub datastore: String,
+    /// Free bytes on it.
+    pub datastore_free: u64,
+    /// Whether it is accessible.
+    pub datastore_accessible: bool,
+    /// VM dirs of this job already deployed by odt (found by their marker).
+    pub deployed: Vec<String>,
+    /// Names in the datacenter taken by something odt did not deploy for this job.
+    pub taken_names: Vec<String>,
+}
+
+/// One check and its outcome.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Details, and what to do when it failed.
+    pub detail: String,
+}
+
+/// What will happen to one VM.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PlannedVm {
+    /// Name in vCenter.
+    pub name: String,
+    /// `vm-NNN` in the bundle.
+    pub dir: String,
+    /// `deploy` or `skip (already deployed)`.
+    pub action: String,
+    /// Sum of disk capacities.
+    pub disk_bytes: u64,
+    /// OVF networks, all mapped to [`VM_NETWORK`].
+    pub networks: Vec<String>,
+}
+
+/// The plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// Job id.
+    pub job_id: String,
+    /// The target.
+    pub target: TargetFacts,
+    /// Every check.
+    pub checks: Vec<Check>,
+    /// The VMs.
+    pub vms: Vec<PlannedVm>,
+    /// Bytes the datastore needs for the VMs still to deploy.
+    pub required_bytes: u64,
+}
+
+impl Plan {
+    /// True when every check passed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+    /// The failed checks.
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.ok)
+    }
+}
+
+/// Builds the plan.
+pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
+    let mut checks = vec![];
+    let lacking = &facts.hosts_lacking_vm_network;
+    checks.push(Check {
+        name: format!(
+            "port group \"{VM_NETWORK}\" on every host of {}",
+            facts.compute
+        ),
+        ok: lacking.is_empty() && !facts.hosts.is_empty(),
+        detail: if facts.hosts.is_empty() {
+            format!("{} has no hosts", facts.compute)
+        } else if lacking.is_empty() {
+            format!("present on {}", facts.hosts.join(", "))
+        } else {
+            format!(
+                "missing on {}: create it with `odt-import add-port-group --vcenter … --host NAME` \
+                 (a standard port group named exactly \"{VM_NETWORK}\")",
+                lacking.join(", ")
+            )
+        },
+    });
+    let vms: Vec<PlannedVm> = m
+        .vms
+        .iter()
+        .map(|vm| PlannedVm {
+            name: vm.name.clone(),
+            dir: vm.dir.clone(),
+            action: if facts.deployed.contains(&vm.dir) {
+                "skip (already deployed)".into()
+            } else {
+                "deploy".into()
+            },
+            disk_bytes: vm.summary.disk_capacities.iter().sum(),
+            networks: vm.summary.networks.clone(),
+        })
+        .collect();
+    let required: u64 = required_space(
+        vms.iter()
+            .filter(|v| v.action == "deploy")
+            .map(|v| v.disk_bytes)
+            .sum(),
+    );
+    checks.push(Check {
+        name: format!("room on datastore {}", facts.datastore),
+        ok: facts.datastore_accessible && facts.datastore_free >= required,
+        detail: if !facts.datastore_accessible {
+            "the datastore is not accessible".into()
+        } else {
+            format!(
+                "{} free, {} needed (disk capacities + 10% + 1 GiB){}",
+                human_bytes(facts.datastore_free),
+                human_bytes(required),
+                if facts.datastore_free >= required {
+                    ""
+                } else {
+                    ": choose another --datastore or free space"
+                }
+            )
+        },
+    });
+    for v in vms.iter().filter(|v| v.action == "deploy") {
+        let taken = facts.taken_names.contains(&v.name);
+        checks.push(Check {
+            name: format!("name \"{}\" is free in {}", v.name, facts.datacenter),
+            ok: !taken,
+            detail: if taken {
+                "a VM or vApp of that name exists and was not deployed by this job: rename or remove it".into()
+            } else {
+                "free".into()
+            },
+        });
+    }
+    Plan {
+        job_id: m.job_id.clone(),
+        target: facts.clone(),
+        checks,
+        vms,
+        required_bytes: required,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odt_format::manifest::{Target, VmEntry, VmSummary};
+
+    fn manifest() -> JobManifest {
+        let vm = |name: &str, dir: &str, cap: u64| VmEntry {
+            name: name.into(),
+            dir: dir.into(),
+            source_kind: "ovf".into(),
+            source_name: format!("{name}.ovf"),
+            descriptor: format!("{name}.ovf"),
+            mf: format!("{name}.mf"),
+            target: Target::default(),
+            summary: VmSummary {
+                disk_capacities: vec![cap],
+                networks: vec!["lan".into()],
+                ..Default::default()
+            },
+            files: vec![],
+        };
+        JobManifest {
+            format: "odt-bundle/v1".into(),
+            job_id: "00".repeat(16),
+            created: String::new(),
+            exporter: String::new(),
+            signer_key_id: String::new(),
+            key_check: String::new(),
+            stanzas: vec![],
+            vms: vec![vm("web", "vm-000", 10 << 30), vm("db", "vm-001", 20 << 30)],
+        }
+    }
+
+    fn facts() -> TargetFacts {
+        TargetFacts {
+            compute: "C0".into(),
+            hosts: vec!["h1".into(), "h2".into()],
+            datastore: "ds".into(),
+            datastore_free: 100 << 30,
+            datastore_accessible: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_target_passes() {
+        let p = plan(&manifest(), &facts());
+        assert!(p.ok(), "{:?}", p.checks);
+        assert_eq!(p.required_bytes, required_space(30 << 30));
+    }
+
+    #[test]
+    fn each_problem_is_named() {
+        let mut f = facts();
+        f.hosts_lacking_vm_network = vec!["h2".into()];
+        f.datastore_free = 5 << 30;
+        f.taken_names = vec!["db".into()];
+        let p = plan(&manifest(), &f);
+        let failed: Vec<String> = p
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        assert_eq!(failed.len(), 3, "{failed:?}");
+        assert!(failed[0].contains("missing on h2"));
+        assert!(failed[1].contains("needed"));
+        assert!(failed[2].contains("\"db\""));
+    }
+
+    #[test]
+    fn deployed_vms_are_skipped_and_need_no_space() {
+        let mut f = facts();
+        f.deployed = vec!["vm-001".into()];
+        f.datastore_free = required_space(10 << 30);
+        let p = plan(&manifest(), &f);
+        assert!(p.ok(), "{:?}", p.checks);
+        assert_eq!(p.vms[1].action, "skip (already deployed)");
+    }
+}

@@ -1,0 +1,620 @@
+package main
+
+// NFC upload capture, lease bookkeeping, the capture index, and fault injection.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"io/ioutil"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// leaseRecord is one NFC lease as seen through the SOAP API (index.json "leases").
+type leaseRecord struct {
+	Lease         string `json:"lease"`
+	Kind          string `json:"kind"` // "import" or "export"
+	VM            string `json:"vm"`
+	VMMoref       string `json:"vm_moref"`
+	State         string `json:"state"` // "ready", "done" (complete), "aborted"
+	ProgressCalls int    `json:"progress_calls"`
+	LastProgress  int32  `json:"last_progress"`
+	Created       string `json:"created"`
+	Finished      string `json:"finished,omitempty"`
+	AbortFault    string `json:"abort_fault,omitempty"`
+
+	// files maps an NFC file name (the URL's last element) to its datastore file.
+	files map[string]string
+}
+
+// uploadRecord is one NFC upload attempt (index.json "uploads").
+type uploadRecord struct {
+	Lease         string `json:"lease"`
+	VM            string `json:"vm"`
+	VMMoref       string `json:"vm_moref"`
+	File          string `json:"file"`
+	Method        string `json:"method"`
+	ContentType   string `json:"content_type"`
+	ContentLength int64  `json:"content_length"`
+	Bytes         int64  `json:"bytes"`
+	Sha256        string `json:"sha256"`
+	Status        int    `json:"status"`          // HTTP status sent; 0 = connection dropped
+	Path          string `json:"path,omitempty"`  // capture file relative to DIR (status 200 only)
+	Error         string `json:"error,omitempty"` // why it failed
+	Time          string `json:"time"`
+}
+
+type fault struct {
+	after  int64 // bytes to accept before failing
+	status int   // 0: drop the connection; else answer with this status
+}
+
+type extension struct {
+	svc     *simulator.Service
+	dir     string
+	mu      sync.Mutex // guards everything below and index.json
+	leases  map[string]*leaseRecord
+	order   []string // lease ids in creation order
+	uploads []uploadRecord
+	faults  []fault
+	wrapMu  sync.Mutex // serialises ExportVm (VM wrapping)
+	exports *exportState
+}
+
+func newExtension(svc *simulator.Service, dir string, failAfter int64) (*extension, error) {
+	e := &extension{svc: svc, dir: dir, leases: map[string]*leaseRecord{}, exports: newExportState()}
+	if failAfter >= 0 {
+		e.faults = append(e.faults, fault{after: failAfter})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.writeIndexLocked(); err != nil {
+		return nil, fmt.Errorf("writing %s: %v", filepath.Join(dir, "index.json"), err)
+	}
+	return e, nil
+}
+
+// register installs the hooks on mux before vcsim's NewServer adds its own generic
+// patterns ("/sdk", "/nfc/"): host-specific patterns take precedence in http.ServeMux.
+func (e *extension) register(mux *http.ServeMux, listenHost string) {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if listenHost != "" && listenHost != "127.0.0.1" && listenHost != "localhost" && listenHost != "0.0.0.0" && listenHost != "::" {
+		hosts = append(hosts, strings.Trim(listenHost, "[]"))
+	}
+	for _, h := range hosts {
+		mux.HandleFunc(h+"/nfc/", e.serveNFC)
+		mux.HandleFunc(h+"/sdk", e.serveSDK)
+		mux.HandleFunc(h+"/sdk/vimService", e.serveSDK)
+	}
+	mux.HandleFunc("/nfc-export/", e.serveExport)
+	mux.HandleFunc("/odt-test/", e.serveTest)
+}
+
+// install replaces model objects once the model exists (see export.go).
+func (e *extension) install() {
+	installOvfManager(e)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// ---------------------------------------------------------------- SOAP hook
+
+// statusRecorder passes a response through while remembering its status and body.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	s.body.Write(b)
+	return s.ResponseWriter.Write(b)
+}
+
+var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)`)
+
+func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		e.svc.ServeSDK(w, r)
+		return
+	}
+	body, err := ioutil.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	r.Body = ioutil.NopCloser(bytes.NewReader(body))
+	if !interesting.Match(body) {
+		e.svc.ServeSDK(w, r)
+		return
+	}
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if err != nil {
+		e.svc.ServeSDK(w, r) // vcsim reports the error
+		return
+	}
+	if method.Name == "ExportVm" {
+		e.wrapMu.Lock()
+		defer e.wrapMu.Unlock()
+		unwrap := wrapVM(e, method.This)
+		defer unwrap()
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	e.svc.ServeSDK(rec, r)
+	if rec.status != http.StatusOK {
+		return
+	}
+	switch method.Name {
+	case "ImportVApp":
+		e.recordImport(r, rec.body.Bytes())
+	case "HttpNfcLeaseComplete":
+		e.leaseFinished(method.This.Value, "done", "")
+	case "HttpNfcLeaseAbort":
+		msg := ""
+		if req, ok := method.Body.(*types.HttpNfcLeaseAbort); ok && req.Fault != nil {
+			msg = req.Fault.LocalizedMessage
+			if msg == "" && req.Fault.Fault != nil {
+				msg = fmt.Sprintf("%T", req.Fault.Fault)
+				msg = strings.TrimPrefix(msg, "*types.")
+			}
+		}
+		e.leaseFinished(method.This.Value, "aborted", msg)
+	case "HttpNfcLeaseProgress":
+		if req, ok := method.Body.(*types.HttpNfcLeaseProgress); ok {
+			e.mu.Lock()
+			if l := e.leases[method.This.Value]; l != nil {
+				l.ProgressCalls++
+				l.LastProgress = req.Percent
+				_ = e.writeIndexLocked()
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+var (
+	returnvalRe = regexp.MustCompile(`<returnval type="HttpNfcLease">([^<]+)</returnval>`)
+	entityRe    = regexp.MustCompile(`<entity type="VirtualMachine">([^<]+)</entity>`)
+)
+
+// recordImport notes the lease an ImportVApp created, its VM and the VM's files.
+func (e *extension) recordImport(r *http.Request, resp []byte) {
+	m := returnvalRe.FindSubmatch(resp)
+	if m == nil {
+		log.Printf("ImportVApp: no lease in the response")
+		return
+	}
+	lease := xmlUnescape(string(m[1]))
+	vmRef, err := e.leaseEntity(r, lease)
+	if err != nil {
+		log.Printf("ImportVApp: lease %s: %v", lease, err)
+	}
+	rec := &leaseRecord{Lease: lease, Kind: "import", State: "ready", Created: now(), files: map[string]string{}}
+	if vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: vmRef}).(*simulator.VirtualMachine); ok {
+		simulator.Map.WithLock(vm, func() {
+			rec.VM, rec.VMMoref = vm.Name, vm.Self.Value
+			rec.files = vmFiles(vm)
+		})
+	}
+	e.mu.Lock()
+	e.leases[lease] = rec
+	e.order = append(e.order, lease)
+	_ = e.writeIndexLocked()
+	e.mu.Unlock()
+	log.Printf("import lease %s for %s (%s): files %v", lease, rec.VM, rec.VMMoref, keys(rec.files))
+}
+
+// leaseEntity asks vcsim itself (in process, with the caller's session cookie) for the
+// lease's info.entity: the lease lives in the session's private registry.
+func (e *extension) leaseEntity(orig *http.Request, lease string) (string, error) {
+	body := `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>
+<specSet><propSet><type>HttpNfcLease</type><pathSet>info</pathSet></propSet>
+<objectSet><obj type="HttpNfcLease">` + xmlEscape(lease) + `</obj></objectSet></specSet><options></options>
+</RetrievePropertiesEx></soapenv:Body></soapenv:Envelope>`
+	req := httptest.NewRequest(http.MethodPost, orig.URL.Path, strings.NewReader(body))
+	for _, c := range orig.Cookies() {
+		req.AddCookie(c)
+	}
+	rr := httptest.NewRecorder()
+	e.svc.ServeSDK(rr, req)
+	if rr.Code != http.StatusOK {
+		return "", fmt.Errorf("RetrievePropertiesEx: HTTP %d", rr.Code)
+	}
+	m := entityRe.FindSubmatch(rr.Body.Bytes())
+	if m == nil {
+		return "", fmt.Errorf("RetrievePropertiesEx: no info.entity")
+	}
+	return xmlUnescape(string(m[1])), nil
+}
+
+// vmFiles maps the base name of each file-backed device of vm to its datastore file.
+func vmFiles(vm *simulator.VirtualMachine) map[string]string {
+	files := map[string]string{}
+	if vm.Config == nil {
+		return files
+	}
+	for _, d := range vm.Config.Hardware.Device {
+		info, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			continue
+		}
+		if p := datastoreFile(vm, info.GetVirtualDeviceFileBackingInfo().FileName); p != "" {
+			files[path.Base(p)] = p
+		}
+	}
+	return files
+}
+
+// datastoreFile resolves "[ds] dir/file" against vm's datastores to a local path.
+func datastoreFile(vm *simulator.VirtualMachine, name string) string {
+	var p object.DatastorePath
+	if !p.FromString(name) {
+		return ""
+	}
+	for _, ref := range vm.Datastore {
+		ds, ok := simulator.Map.Get(ref).(*simulator.Datastore)
+		if ok && ds.Name == p.Datastore {
+			return filepath.Join(ds.Info.GetDatastoreInfo().Url, p.Path)
+		}
+	}
+	return ""
+}
+
+func (e *extension) leaseFinished(lease, state, msg string) {
+	e.mu.Lock()
+	if l := e.leases[lease]; l != nil {
+		l.State, l.Finished, l.AbortFault = state, now(), msg
+		_ = e.writeIndexLocked()
+	}
+	e.mu.Unlock()
+	e.exports.forget(lease)
+}
+
+// ---------------------------------------------------------------- NFC capture
+
+// holdStatus swallows the status ServeNFC writes (it writes no body) so the final status
+// can be sent after the datastore copy.
+type holdStatus struct {
+	http.ResponseWriter
+	status int
+}
+
+func (h *holdStatus) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *holdStatus) Write(b []byte) (int, error) { return len(b), nil }
+
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		simulator.ServeNFC(w, r)
+		return
+	}
+	parts := strings.Split(r.URL.Path, "/")
+	if len(parts) < 4 {
+		http.NotFound(w, r)
+		return
+	}
+	leaseID, name := parts[len(parts)-2], parts[len(parts)-1]
+
+	e.mu.Lock()
+	var rec leaseRecord
+	if l := e.leases[leaseID]; l != nil {
+		rec = *l
+	}
+	var flt *fault
+	if len(e.faults) > 0 {
+		f := e.faults[0]
+		e.faults = e.faults[1:]
+		flt = &f
+	}
+	e.mu.Unlock()
+
+	up := uploadRecord{
+		Lease: leaseID, VM: rec.VM, VMMoref: rec.VMMoref, File: name, Method: r.Method,
+		ContentType: r.Header.Get("Content-Type"), ContentLength: r.ContentLength, Time: now(),
+	}
+	dirName := safeName(rec.VM)
+	if dirName == "" {
+		dirName = safeName(leaseID)
+	}
+	rel := filepath.Join(dirName, safeName(name))
+	final := filepath.Join(e.dir, rel)
+	fail := func(status int, format string, a ...interface{}) {
+		up.Status, up.Error = status, fmt.Sprintf(format, a...)
+		log.Printf("nfc %s %s/%s: %s", r.Method, leaseID, name, up.Error)
+		e.addUpload(up)
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		fail(http.StatusInternalServerError, "capture: %v", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	tmp, err := ioutil.TempFile(filepath.Dir(final), "."+safeName(name)+".partial-")
+	if err != nil {
+		fail(http.StatusInternalServerError, "capture: %v", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	h := sha256.New()
+	cr := &countingReader{r: r.Body}
+	tee := io.TeeReader(cr, io.MultiWriter(tmp, h))
+
+	if flt != nil {
+		// Fault injection: accept `after` bytes, then drop the connection or answer `status`.
+		_, _ = io.CopyN(ioutil.Discard, tee, flt.after)
+		_ = tmp.Close()
+		up.Bytes, up.Sha256 = cr.n, hex.EncodeToString(h.Sum(nil))
+		if flt.status != 0 {
+			fail(flt.status, "injected failure: status %d after %d bytes", flt.status, cr.n)
+			w.Header().Set("Connection", "close")
+			http.Error(w, "odt-vcsim: injected failure", flt.status)
+			return
+		}
+		fail(0, "injected failure: connection dropped after %d bytes", cr.n)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // net/http closes the connection
+	}
+
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{tee, r.Body}
+	hs := &holdStatus{ResponseWriter: w}
+	simulator.ServeNFC(hs, r)
+	cerr := tmp.Close()
+	up.Bytes, up.Sha256 = cr.n, hex.EncodeToString(h.Sum(nil))
+	status := hs.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	switch {
+	case status != http.StatusOK:
+		msg := "rejected by vcsim"
+		if status == http.StatusNotFound {
+			msg = "unknown lease or file"
+		}
+		if cr.err != nil {
+			msg = "reading the body: " + cr.err.Error()
+		}
+		fail(status, "%s", msg)
+		w.WriteHeader(status)
+		return
+	case cerr != nil:
+		fail(http.StatusInternalServerError, "capture: %v", cerr)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	case r.ContentLength >= 0 && cr.n != r.ContentLength:
+		fail(http.StatusBadRequest, "body has %d bytes, Content-Length says %d", cr.n, r.ContentLength)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		fail(http.StatusInternalServerError, "capture: %v", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	// Make the datastore hold the bytes, so that GET and ExportVm return them.
+	if ds := rec.files[name]; ds != "" {
+		if err := copyFileAtomic(final, ds); err != nil {
+			_ = os.Remove(final)
+			fail(http.StatusInternalServerError, "datastore write: %v", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+	} else {
+		log.Printf("nfc %s %s/%s: no datastore file known for it (captured only)", r.Method, leaseID, name)
+	}
+	up.Status, up.Path = http.StatusOK, rel
+	e.addUpload(up)
+	log.Printf("nfc %s %s/%s: captured %d bytes into %s", r.Method, leaseID, name, up.Bytes, final)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (e *extension) addUpload(u uploadRecord) {
+	e.mu.Lock()
+	e.uploads = append(e.uploads, u)
+	if err := e.writeIndexLocked(); err != nil {
+		log.Printf("writing index.json: %v", err)
+	}
+	e.mu.Unlock()
+}
+
+// writeIndexLocked rewrites DIR/index.json atomically. Callers hold e.mu.
+func (e *extension) writeIndexLocked() error {
+	b, err := json.MarshalIndent(e.indexLocked(), "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(e.dir, ".index.json.tmp")
+	if err := ioutil.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(e.dir, "index.json"))
+}
+
+type index struct {
+	Leases  []leaseRecord  `json:"leases"`
+	Uploads []uploadRecord `json:"uploads"`
+}
+
+func (e *extension) indexLocked() index {
+	ix := index{Leases: []leaseRecord{}, Uploads: e.uploads}
+	if ix.Uploads == nil {
+		ix.Uploads = []uploadRecord{}
+	}
+	for _, id := range e.order {
+		ix.Leases = append(ix.Leases, *e.leases[id])
+	}
+	return ix
+}
+
+// ---------------------------------------------------------------- test control endpoint
+
+// serveTest handles /odt-test/…:
+//
+//	POST /odt-test/fail-next-upload?after=N[&status=CODE][&count=K]
+//	    the next K (default 1) NFC uploads accept N bytes (default 0), then drop the
+//	    connection, or answer CODE when given
+//	POST /odt-test/clear-faults     forget pending injected failures
+//	GET  /odt-test/index            the capture index (same as DIR/index.json)
+func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(key string, def int64) (int64, bool) {
+		v := q.Get(key)
+		if v == "" {
+			return def, true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, fmt.Sprintf("bad %s=%q", key, v), http.StatusBadRequest)
+			return 0, false
+		}
+		return n, true
+	}
+	switch {
+	case r.URL.Path == "/odt-test/fail-next-upload" && r.Method == http.MethodPost:
+		after, ok1 := num("after", 0)
+		status, ok2 := num("status", 0)
+		count, ok3 := num("count", 1)
+		if !ok1 || !ok2 || !ok3 {
+			return
+		}
+		if status != 0 && (status < 100 || status > 599) {
+			http.Error(w, "status must be an HTTP status code", http.StatusBadRequest)
+			return
+		}
+		e.mu.Lock()
+		for i := int64(0); i < count; i++ {
+			e.faults = append(e.faults, fault{after: after, status: int(status)})
+		}
+		n := len(e.faults)
+		e.mu.Unlock()
+		fmt.Fprintf(w, "{\"pending_faults\":%d}\n", n)
+	case r.URL.Path == "/odt-test/clear-faults" && r.Method == http.MethodPost:
+		e.mu.Lock()
+		e.faults = nil
+		e.mu.Unlock()
+		fmt.Fprintln(w, "{\"pending_faults\":0}")
+	case r.URL.Path == "/odt-test/index" && r.Method == http.MethodGet:
+		e.mu.Lock()
+		b, _ := json.MarshalIndent(e.indexLocked(), "", "  ")
+		e.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// ---------------------------------------------------------------- helpers
+
+// safeName makes a single path element out of s ("" stays "").
+func safeName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+	if s == "." || s == ".." {
+		s = "_" + s
+	}
+	return s
+}
+
+func copyFileAtomic(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".odt-tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func keys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func xmlUnescape(s string) string {
+	r := strings.NewReplacer("&lt;", "<", "&gt;", ">", "&quot;", "\"", "&#34;", "\"", "&apos;", "'", "&#39;", "'", "&amp;", "&")
+	return r.Replace(s)
+}
