@@ -87,12 +87,16 @@ else
     TARGETS=("$TARGET")
 fi
 
+build_flags=(--sanitizer "$SANITIZER")
+# A separate target dir, so switching sanitizers does not rebuild everything each time.
+[[ "$SANITIZER" == none ]] && build_flags+=(--target-dir "$FUZZ/target/nosan")
+
 # One build for every target (they share odt-format and libFuzzer).
 echo "$PROG: building ${TARGETS[*]} (sanitizer $SANITIZER)" >&2
 if [[ "$TARGET" == all ]]; then
-    cargo fuzz build --sanitizer "$SANITIZER" || die "cargo fuzz build failed"
+    cargo fuzz build "${build_flags[@]}" || die "cargo fuzz build failed"
 else
-    cargo fuzz build --sanitizer "$SANITIZER" "$TARGET" || die "cargo fuzz build failed"
+    cargo fuzz build "${build_flags[@]}" "$TARGET" || die "cargo fuzz build failed"
 fi
 
 # ---------------------------------------------------------------- runs
@@ -122,7 +126,7 @@ for t in "${TARGETS[@]}"; do
     # shellcheck disable=SC2206 # FUZZ_ARGS is split on purpose
     extra=(${FUZZ_ARGS:-})
     set +e
-    cargo fuzz run --sanitizer "$SANITIZER" "$t" "$corpus" ${seeds:+"$seeds"} -- \
+    cargo fuzz run "${build_flags[@]}" "$t" "$corpus" ${seeds:+"$seeds"} -- \
         "${libfuzzer_args[@]}" "${extra[@]}" >"$log" 2>&1
     rc=$?
     set -e

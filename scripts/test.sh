@@ -17,6 +17,7 @@ command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v tar >/dev/null || need_apt+=(tar)
+command -v curl >/dev/null || need_apt+=(curl)
 if ((${#need_apt[@]})); then
     echo "test.sh: installing ${need_apt[*]}" >&2
     if [[ $(id -u) -ne 0 ]]; then

@@ -77,6 +77,7 @@ type extension struct {
 	faults  []fault
 	wrapMu  sync.Mutex // serialises ExportVm (VM wrapping)
 	exports *exportState
+	hosts   map[string]bool // hosts whose /sdk and /nfc/ are hooked
 }
 
 func newExtension(svc *simulator.Service, dir string, failAfter int64) (*extension, error) {
@@ -95,17 +96,30 @@ func newExtension(svc *simulator.Service, dir string, failAfter int64) (*extensi
 // register installs the hooks on mux before vcsim's NewServer adds its own generic
 // patterns ("/sdk", "/nfc/"): host-specific patterns take precedence in http.ServeMux.
 func (e *extension) register(mux *http.ServeMux, listenHost string) {
-	hosts := []string{"127.0.0.1", "localhost"}
-	if listenHost != "" && listenHost != "127.0.0.1" && listenHost != "localhost" && listenHost != "0.0.0.0" && listenHost != "::" {
-		hosts = append(hosts, strings.Trim(listenHost, "[]"))
-	}
-	for _, h := range hosts {
-		mux.HandleFunc(h+"/nfc/", e.serveNFC)
-		mux.HandleFunc(h+"/sdk", e.serveSDK)
-		mux.HandleFunc(h+"/sdk/vimService", e.serveSDK)
+	for _, h := range []string{"127.0.0.1", "localhost", listenHost} {
+		e.addHost(mux, h)
 	}
 	mux.HandleFunc("/nfc-export/", e.serveExport)
 	mux.HandleFunc("/odt-test/", e.serveTest)
+}
+
+// addHost hooks /sdk and /nfc/ for requests addressed to host (ServeMux matches the Host
+// header without its port). Safe to call once the server runs.
+func (e *extension) addHost(mux *http.ServeMux, host string) {
+	host = strings.Trim(host, "[]")
+	if host == "" || host == "0.0.0.0" || host == "::" || e.hosts[host] {
+		return
+	}
+	if e.hosts == nil {
+		e.hosts = map[string]bool{}
+	}
+	e.hosts[host] = true
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	mux.HandleFunc(host+"/nfc/", e.serveNFC)
+	mux.HandleFunc(host+"/sdk", e.serveSDK)
+	mux.HandleFunc(host+"/sdk/vimService", e.serveSDK)
 }
 
 // install replaces model objects once the model exists (see export.go).

@@ -64,9 +64,17 @@ func main() {
 	if (*user == "") != (*password == "") {
 		usageError("-user and -password go together")
 	}
-	host, _, err := net.SplitHostPort(*listen)
+	host, port, err := net.SplitHostPort(*listen)
 	if err != nil {
 		usageError("-listen %q: %v", *listen, err)
+	}
+	if port != "0" {
+		// vcsim's NewServer panics on a busy port: say so plainly instead.
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			fatal("cannot listen on %s: %v", *listen, err)
+		}
+		_ = l.Close()
 	}
 	capDir, err := filepath.Abs(*capture)
 	if err != nil {
@@ -100,9 +108,10 @@ func main() {
 	ext.register(mux, host)
 
 	srv := model.Service.NewServer()
+	ext.addHost(mux, srv.URL.Hostname()) // the host clients are told to use
 	ext.install()
 
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	portNum := srv.Listener.Addr().(*net.TCPAddr).Port
 	u := *srv.URL
 	u.User = nil
 	thumb := ""
@@ -116,7 +125,7 @@ func main() {
 		Thumbprint string `json:"thumbprint"`
 		Capture    string `json:"capture"`
 		PID        int    `json:"pid"`
-	}{u.String(), port, *useTLS, thumb, capDir, os.Getpid()})
+	}{u.String(), portNum, *useTLS, thumb, capDir, os.Getpid()})
 	fmt.Println(string(line))
 	_ = os.Stdout.Sync()
 

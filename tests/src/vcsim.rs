@@ -6,6 +6,7 @@
 //! line it prints. The simulator keeps running while its stdin is open; dropping the
 //! [`Vcsim`] closes stdin (it then cleans up and exits), and kills it if it lingers. Its
 //! datastore and the capture folder live in a temporary folder removed on drop.
+//! `ODT_VCSIM=/path/to/odt-vcsim` uses a prebuilt binary instead of building one.
 //!
 //! Every byte uploaded through an NFC lease lands in [`Vcsim::capture_dir`] and is
 //! described in its `index.json` (see [`Vcsim::index`], [`Vcsim::captured`]).

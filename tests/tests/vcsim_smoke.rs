@@ -228,7 +228,10 @@ fn captures_nfc_uploads_and_injects_failures() {
         return;
     };
     let s = Session::login(&vc);
-    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    // Printable, so it survives the String bodies of Vcsim::request.
+    let data: Vec<u8> = (0..70_000u32)
+        .map(|i| ((i * 7 + i / 256) % 94 + 33) as u8)
+        .collect();
 
     // A clean upload is captured byte for byte.
     let (lease, url) = s.import("tiny-ok");
@@ -257,6 +260,31 @@ fn captures_nfc_uploads_and_injects_failures() {
     assert_eq!(leases[0]["state"], "done", "{leases:?}");
     assert_eq!(leases[0]["vm"], "tiny-ok");
 
+    // ExportVm (our extension) serves the uploaded bytes back, with a manifest.
+    let vm = s.find("DC0/vm/tiny-ok");
+    let r = s.call(&format!(
+        r#"<ExportVm xmlns="urn:vim25"><_this type="VirtualMachine">{vm}</_this></ExportVm>"#
+    ));
+    let xlease = element(&r, "returnval").expect("export lease").to_owned();
+    let r = s.call(&format!(
+        r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>HttpNfcLease</type><pathSet>info</pathSet></propSet><objectSet><obj type="HttpNfcLease">{}</obj></objectSet></specSet><options></options></RetrievePropertiesEx>"#,
+        xml_escape(&xlease)
+    ));
+    assert_eq!(element(&r, "targetId"), Some("disk-0.vmdk"), "{r}");
+    let down = vc.nfc_url(element(&r, "url").expect("url"));
+    let (status, body) = vc
+        .http("GET", down.strip_prefix(&vc.base()).unwrap(), None)
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body.as_bytes(), &data[..]);
+    let r = s.call(&format!(
+        r#"<HttpNfcLeaseGetManifest xmlns="urn:vim25"><_this type="HttpNfcLease">{}</_this></HttpNfcLeaseGetManifest>"#,
+        xml_escape(&xlease)
+    ));
+    assert_eq!(element(&r, "size"), Some("70000"), "{r}");
+    s.lease_call("HttpNfcLeaseComplete", &xlease);
+    assert_eq!(vc.leases()[1]["kind"], "export");
+
     // An injected failure cuts the connection and leaves no capture.
     vc.fail_next_uploads(1000, None, 1).unwrap();
     let (lease, url) = s.import("tiny-cut");
@@ -272,7 +300,7 @@ fn captures_nfc_uploads_and_injects_failures() {
         "{up:?}"
     );
     assert!(up.path.is_none() && up.error.is_some());
-    assert_eq!(vc.leases()[1]["state"], "aborted");
+    assert_eq!(vc.leases()[2]["state"], "aborted");
 
     // An injected status is answered after the given bytes; an unknown lease is a 404.
     vc.fail_next_uploads(0, Some(503), 1).unwrap();
@@ -286,4 +314,32 @@ fn captures_nfc_uploads_and_injects_failures() {
     let (status, _) = vc.request("POST", &path, &[], Some(&data)).unwrap();
     assert_eq!(status, 404, "lease is gone after Complete");
     assert_eq!(vc.captured("tiny-503").len(), 1);
+}
+
+#[test]
+fn login_restriction_and_fail_flag() {
+    if let Err(why) = odt_tests::vcsim::available() {
+        odt_tests::skip(&why);
+        return;
+    }
+    let vc = Vcsim::start_with(&odt_tests::vcsim::Options {
+        login: Some(("admin".into(), "s3cret".into())),
+        nfc_fail_after: Some(10),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = vc.login("odt", "secret").unwrap_err();
+    assert!(err.contains("InvalidLogin"), "{err}");
+    let cookie = vc.login("admin", "s3cret").unwrap();
+    let s = Session { vc: &vc, cookie };
+    let (_lease, url) = s.import("flagged");
+    let path = url.strip_prefix(&vc.base()).unwrap().to_owned();
+    assert!(vc.request("POST", &path, &[], Some(&[b'x'; 100])).is_err());
+    let (status, _) = vc.request("POST", &path, &[], Some(&[b'x'; 100])).unwrap();
+    assert_eq!(status, 200, "-nfc-fail-after fires once");
+    let ups = vc.uploads();
+    assert_eq!(
+        ups.iter().map(|u| (u.status, u.bytes)).collect::<Vec<_>>(),
+        [(0, 10), (200, 100)]
+    );
 }
