@@ -4,17 +4,25 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::vcenter::VcenterArgs;
+
 /// odt-import: the provider side of odt (offline VM migration by shipped NAS).
 ///
 /// On the ODT node, with the customer's NAS mounted:
 ///   odt-import keygen --out /etc/odt/provider.key     # once; send provider.key.pub to customers
 ///   odt-import verify --nas /mnt/nas --trusted-key customer.key.pub
-///   odt-import verify --nas /mnt/nas --trusted-key customer.key.pub --deep --identity /etc/odt/provider.key
+///   export ODT_VCENTER_USER=administrator@vsphere.local ODT_VCENTER_PASSWORD=...
+///   odt-import plan --nas /mnt/nas --trusted-key customer.key.pub --vcenter https://vc --cluster C1
+///   odt-import run  --nas /mnt/nas --trusted-key customer.key.pub --vcenter https://vc --cluster C1 \
+///       --identity /etc/odt/provider.key
 ///
-/// `verify` checks the customer's signature before anything else, then every encrypted byte,
-/// naming any damaged file and chunk. Without --deep it needs no secret.
+/// Every command checks the customer's signature before anything else. `run` streams each
+/// disk off the NAS, decrypts and checks it on the fly (no plaintext touches local disk), and
+/// deploys it into vCenter with every NIC on the "VM Network" port group. Rerunning `run`
+/// skips VMs already deployed and retries the rest.
 ///
-/// Exit status: 0 success, 1 the work failed (verification failed, bad passphrase), 2 usage error.
+/// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
+/// 2 usage error.
 #[derive(Debug, Parser)]
 #[command(name = "odt-import", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -33,6 +41,19 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Verify the NAS at the dock: the signature against the customer's key, then every byte.
     Verify(VerifyArgs),
+    /// Check the target vCenter and print what `run` would do; deploys nothing.
+    ///
+    /// Checks: the signature; a standard port group named exactly "VM Network" on every host
+    /// of the target (hosts lacking it are named); room on the datastore for every disk's
+    /// capacity plus a margin; the VM names are free.
+    Plan(PlanArgs),
+    /// Deploy the job's VMs into vCenter (and, later, register them in vCloud Director).
+    Run(RunArgs),
+    /// Create the standard port group "VM Network" on hosts that lack it.
+    ///
+    /// The placeholder network every imported VM lands on first must exist on each host the
+    /// VM may run on. This adds it to a standard vSwitch of each target host lacking it.
+    AddPortGroup(AddPortGroupArgs),
 }
 
 /// `keygen` arguments.
@@ -64,6 +85,67 @@ pub struct VerifyArgs {
     /// With --deep: read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The job on the NAS and the key that vouches for it.
+#[derive(Debug, Args, Clone)]
+pub struct JobArgs {
+    /// The job directory on the NAS.
+    #[arg(long, value_name = "DIR")]
+    pub nas: PathBuf,
+    /// The customer's public key (KEY.pub from `odt-export keygen`).
+    #[arg(long, value_name = "KEY.pub")]
+    pub trusted_key: PathBuf,
+}
+
+/// `plan` arguments.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+    /// The provider's X25519 secret key, to open the job (else the passphrase is used).
+    #[arg(long, value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// Read the bundle passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Folder for the import journal (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
+    /// ~/.local/state/odt).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Print a JSON report on stdout (and no progress bars).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `add-port-group` arguments.
+#[derive(Debug, Args)]
+pub struct AddPortGroupArgs {
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+    /// The standard vSwitch to add the port group to.
+    #[arg(long, default_value = "vSwitch0", value_name = "NAME")]
+    pub vswitch: String,
+    /// VLAN id of the port group (0 = none).
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    pub vlan: u16,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use super::error::{excerpt, redact_url, Result, VimError};
 use super::soap::{envelope, parse_response, LocalizedFault};
-use super::tls::{Pin, TlsMode, Verifier};
+pub use super::tls::TlsMode;
+use super::tls::{Pin, Verifier};
 use super::xml::{Element, XmlWriter, MAX_REPLY_BYTES};
 
 /// How long to wait for a TCP/TLS connection.
@@ -335,7 +336,10 @@ pub fn sdk_url(input: &str) -> Result<reqwest::Url> {
     Ok(u)
 }
 
-fn build_http(verifier: &Arc<Verifier>, timeout: Option<Duration>) -> Result<reqwest::blocking::Client> {
+fn build_http(
+    verifier: &Arc<Verifier>,
+    timeout: Option<Duration>,
+) -> Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .use_preconfigured_tls(verifier.client_config()?)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -358,6 +362,7 @@ impl Transport {
                 detail: r.detail,
                 sha1: Some(r.sha1),
                 sha256: Some(r.sha256),
+                pinnable: r.pinnable,
             };
         }
         VimError::Transport {
@@ -529,10 +534,15 @@ impl Client {
     /// `DC0/network/VM Network`. Names with `/` in them must be escaped as `%2f` (see
     /// [`inventory_path_escape`]). `None` when nothing is there.
     pub fn find_by_inventory_path(&self, path: &str) -> Result<Option<MoRef>> {
-        let si = self.inner.content.search_index.clone().ok_or_else(|| VimError::NotFound {
-            what: "the SearchIndex of this server".into(),
-            choices: Vec::new(),
-        })?;
+        let si = self
+            .inner
+            .content
+            .search_index
+            .clone()
+            .ok_or_else(|| VimError::NotFound {
+                what: "the SearchIndex of this server".into(),
+                choices: Vec::new(),
+            })?;
         let mut w = XmlWriter::new();
         w.leaf("inventoryPath", path);
         let resp = self.call("FindByInventoryPath", &si, w.as_str())?;
@@ -542,7 +552,12 @@ impl Client {
     /// Reads properties `props` of the objects `objs`, all of type `kind` (or a subtype:
     /// `Network` also matches `DistributedVirtualPortgroup`), with RetrievePropertiesEx,
     /// following continuation tokens. Objects come back in the server's order.
-    pub fn retrieve(&self, objs: &[MoRef], kind: &str, props: &[&str]) -> Result<Vec<ObjectContent>> {
+    pub fn retrieve(
+        &self,
+        objs: &[MoRef],
+        kind: &str,
+        props: &[&str],
+    ) -> Result<Vec<ObjectContent>> {
         if objs.is_empty() {
             return Ok(Vec::new());
         }
@@ -596,10 +611,15 @@ impl Client {
         kind: &str,
         props: &[&str],
     ) -> Result<Vec<ObjectContent>> {
-        let vm = self.inner.content.view_manager.clone().ok_or_else(|| VimError::NotFound {
-            what: "the ViewManager of this server".into(),
-            choices: Vec::new(),
-        })?;
+        let vm = self
+            .inner
+            .content
+            .view_manager
+            .clone()
+            .ok_or_else(|| VimError::NotFound {
+                what: "the ViewManager of this server".into(),
+                choices: Vec::new(),
+            })?;
         let mut w = XmlWriter::new();
         w.moref("container", container)
             .leaf("type", kind)
@@ -712,7 +732,10 @@ mod tests {
 
     #[test]
     fn sdk_urls() {
-        assert_eq!(sdk_url("vc.example").unwrap().as_str(), "https://vc.example/sdk");
+        assert_eq!(
+            sdk_url("vc.example").unwrap().as_str(),
+            "https://vc.example/sdk"
+        );
         assert_eq!(
             sdk_url("http://u:p@127.0.0.1:8989/sdk").unwrap().as_str(),
             "http://127.0.0.1:8989/sdk"
@@ -738,13 +761,20 @@ mod tests {
         assert_eq!(MoRef::from_element(&el).unwrap(), m);
         assert!(MoRef::from_element(&Element::parse(b"<d>x</d>").unwrap()).is_err());
         assert!(MoRef::from_element(&Element::parse(b"<d type=\"VM\"> </d>").unwrap()).is_err());
-        assert_eq!(m.to_string(), "Datastore:/tmp/govcsim-DC0-LocalDS_0-1@folder-5 <&>");
+        assert_eq!(
+            m.to_string(),
+            "Datastore:/tmp/govcsim-DC0-LocalDS_0-1@folder-5 <&>"
+        );
     }
 
     #[test]
     fn star_host_rewrite() {
         assert_eq!(
-            rewrite_star_host("https://*/nfc/session%5Bx%5Dy/disk-0.vmdk", "http", "127.0.0.1:8989"),
+            rewrite_star_host(
+                "https://*/nfc/session%5Bx%5Dy/disk-0.vmdk",
+                "http",
+                "127.0.0.1:8989"
+            ),
             "http://127.0.0.1:8989/nfc/session%5Bx%5Dy/disk-0.vmdk"
         );
         assert_eq!(
@@ -771,7 +801,10 @@ mod tests {
         assert_eq!(sc.about.api_version, "6.5");
         assert_eq!(sc.about.api_type, "VirtualCenter");
         assert_eq!(sc.ovf_manager, Some(MoRef::new("OvfManager", "OvfManager")));
-        assert_eq!(sc.search_index, Some(MoRef::new("SearchIndex", "SearchIndex")));
+        assert_eq!(
+            sc.search_index,
+            Some(MoRef::new("SearchIndex", "SearchIndex"))
+        );
     }
 
     /// Recorded from vcsim 0.24.2: RetrievePropertiesEx on a HostSystem, values typed with
@@ -802,8 +835,14 @@ mod tests {
             o.moref("parent"),
             Some(MoRef::new("ComputeResource", "computeresource-23"))
         );
-        assert_eq!(o.number::<u64>("summary.hardware.memorySize"), Some(4294430720));
-        assert_eq!(o.missing, vec![("bogus".to_string(), "InvalidProperty".to_string())]);
+        assert_eq!(
+            o.number::<u64>("summary.hardware.memorySize"),
+            Some(4294430720)
+        );
+        assert_eq!(
+            o.missing,
+            vec![("bogus".to_string(), "InvalidProperty".to_string())]
+        );
         assert!(o.get("bogus").is_none());
     }
 

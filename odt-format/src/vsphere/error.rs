@@ -30,7 +30,7 @@ pub enum VimError {
     },
     /// The request could not be sent or the reply not received (DNS, connect, reset,
     /// timeout).
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", chain(source.as_ref()))]
     Transport {
         /// The URL, without credentials.
         url: String,
@@ -51,7 +51,11 @@ pub enum VimError {
         source: std::io::Error,
     },
     /// A vim method returned a SOAP fault.
-    #[error("{method}: {fault_type}{}{}", message_suffix(fault_type, message), fault_hint(fault_type))]
+    #[error(
+        "{method}: {fault_type}{}{}",
+        message_suffix(fault_type, message),
+        fault_hint(fault_type)
+    )]
     Fault {
         /// The vim method that failed (`Login`, `ImportVApp`, …).
         method: String,
@@ -72,7 +76,7 @@ pub enum VimError {
         detail: String,
     },
     /// The server's TLS certificate was not accepted.
-    #[error("{url}: TLS certificate not accepted: {detail}{}", thumbprint_advice(sha1.as_deref(), sha256.as_deref()))]
+    #[error("{url}: TLS certificate not accepted: {detail}{}", thumbprint_advice(sha1.as_deref(), sha256.as_deref(), *pinnable))]
     Tls {
         /// The URL, without credentials.
         url: String,
@@ -83,6 +87,9 @@ pub enum VimError {
         sha1: Option<String>,
         /// SHA-256 thumbprint of that certificate.
         sha256: Option<String>,
+        /// Whether pinning the thumbprint would get past this (false when the certificate
+        /// was accepted but the server could not prove it holds its key).
+        pinnable: bool,
     },
     /// Something named does not exist in the inventory.
     #[error("{what} not found{}", choices_suffix(choices))]
@@ -111,7 +118,10 @@ pub enum VimError {
         message: String,
     },
     /// A vim task ended in `error`.
-    #[error("task {task} ({op}) failed: {fault_type}{}", message_suffix(fault_type, message))]
+    #[error(
+        "task {task} ({op}) failed: {fault_type}{}",
+        message_suffix(fault_type, message)
+    )]
     Task {
         /// The task's moref value.
         task: String,
@@ -139,6 +149,22 @@ pub enum VimError {
         /// Why, and what to do.
         detail: String,
     },
+}
+
+/// An error and its causes, `a: b: c`, skipping causes whose text the previous one already
+/// contains (reqwest and hyper repeat themselves).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 fn excerpt_suffix(body: &str) -> String {
@@ -174,8 +200,13 @@ fn fault_hint(fault_type: &str) -> &'static str {
     }
 }
 
-fn thumbprint_advice(sha1: Option<&str>, sha256: Option<&str>) -> String {
+fn thumbprint_advice(sha1: Option<&str>, sha256: Option<&str>, pinnable: bool) -> String {
     match (sha1, sha256) {
+        (Some(s1), Some(s256)) if !pinnable => format!(
+            ". The server presented a certificate with SHA-256 thumbprint {s256} (SHA-1 {s1}); \
+             pinning it does not help, only turning certificate verification off (insecure) \
+             does"
+        ),
         (Some(s1), Some(s256)) => format!(
             ". The server presented a certificate with SHA-256 thumbprint {s256} (SHA-1 {s1}); \
              if that is the expected certificate (check it on the server), pin that thumbprint, \
@@ -219,17 +250,15 @@ impl VimError {
         match self {
             VimError::Transport { source, .. } => match source.downcast_ref::<reqwest::Error>() {
                 Some(e) => e.is_connect() || e.is_timeout(),
-                None => source
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| {
-                        matches!(
-                            e.kind(),
-                            std::io::ErrorKind::ConnectionReset
-                                | std::io::ErrorKind::ConnectionAborted
-                                | std::io::ErrorKind::TimedOut
-                                | std::io::ErrorKind::UnexpectedEof
-                        )
-                    }),
+                None => source.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::UnexpectedEof
+                    )
+                }),
             },
             VimError::Http { status, .. } => matches!(status, 502..=504),
             _ => false,

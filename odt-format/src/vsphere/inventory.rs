@@ -112,7 +112,11 @@ impl Placement {
         datastore: Option<&str>,
     ) -> Result<Placement> {
         let sc = client.service_content();
-        let dcs = client.retrieve_in(&sc.root_folder, "Datacenter", &["name", "vmFolder", "hostFolder"])?;
+        let dcs = client.retrieve_in(
+            &sc.root_folder,
+            "Datacenter",
+            &["name", "vmFolder", "hostFolder"],
+        )?;
         let dc = pick(&dcs, datacenter, "datacenter", "")?;
         let dc_name = dc.text("name").unwrap_or_default().to_string();
         let in_dc = format!(" in datacenter \"{dc_name}\"");
@@ -132,8 +136,11 @@ impl Placement {
         let (compute, chosen_host): (&ObjectContent, Option<Named>) = match (cluster, host) {
             (Some(c), h) => {
                 let clusters: Vec<&ObjectContent> = crs.iter().filter(is_cluster).collect();
-                let found: Vec<&ObjectContent> =
-                    clusters.iter().copied().filter(|o| o.text("name") == Some(c)).collect();
+                let found: Vec<&ObjectContent> = clusters
+                    .iter()
+                    .copied()
+                    .filter(|o| o.text("name") == Some(c))
+                    .collect();
                 let cr = match found.as_slice() {
                     [one] => *one,
                     [] => {
@@ -152,13 +159,15 @@ impl Placement {
                 let chosen = match h {
                     None => None,
                     Some(h) => {
-                        let members = client.retrieve(&cr.morefs("host"), "HostSystem", &["name"])?;
-                        let m = members.iter().find(|m| m.text("name") == Some(h)).ok_or_else(|| {
-                            VimError::NotFound {
+                        let members =
+                            client.retrieve(&cr.morefs("host"), "HostSystem", &["name"])?;
+                        let m = members
+                            .iter()
+                            .find(|m| m.text("name") == Some(h))
+                            .ok_or_else(|| VimError::NotFound {
                                 what: format!("host \"{h}\" in cluster \"{c}\""),
                                 choices: names(&members.iter().collect::<Vec<_>>()),
-                            }
-                        })?;
+                            })?;
                         Some(Named {
                             name: h.to_string(),
                             moref: m.obj.clone(),
@@ -230,7 +239,10 @@ impl Placement {
         };
         let compute_name = compute.text("name").unwrap_or_default().to_string();
         let resource_pool = compute.moref("resourcePool").ok_or_else(|| {
-            VimError::xml(format!("compute resource {compute_name}"), "no resourcePool")
+            VimError::xml(
+                format!("compute resource {compute_name}"),
+                "no resourcePool",
+            )
         })?;
 
         let host_refs = match &chosen_host {
@@ -243,9 +255,19 @@ impl Placement {
         let ds = client.retrieve(
             &ds_refs,
             "Datastore",
-            &["name", "summary.capacity", "summary.freeSpace", "summary.accessible"],
+            &[
+                "name",
+                "summary.capacity",
+                "summary.freeSpace",
+                "summary.accessible",
+            ],
         )?;
-        let ds_obj = pick(&ds, datastore, "datastore", &format!(" reachable from {compute_name}"))?;
+        let ds_obj = pick(
+            &ds,
+            datastore,
+            "datastore",
+            &format!(" reachable from {compute_name}"),
+        )?;
         let datastore = DatastoreInfo {
             name: ds_obj.text("name").unwrap_or_default().to_string(),
             moref: ds_obj.obj.clone(),
@@ -314,8 +336,11 @@ fn pick<'a>(
     let all: Vec<&ObjectContent> = objs.iter().collect();
     match want {
         Some(n) => {
-            let found: Vec<&ObjectContent> =
-                all.iter().copied().filter(|o| o.text("name") == Some(n)).collect();
+            let found: Vec<&ObjectContent> = all
+                .iter()
+                .copied()
+                .filter(|o| o.text("name") == Some(n))
+                .collect();
             match found.as_slice() {
                 [one] => Ok(one),
                 [] => Err(VimError::NotFound {
@@ -378,7 +403,10 @@ fn host_networks(client: &Client, hosts: &[MoRef]) -> Result<Vec<HostNetworks>> 
 /// one VM with that name is [`VimError::Ambiguous`].
 pub fn find_vm(client: &Client, container: &MoRef, name: &str) -> Result<Option<MoRef>> {
     let vms = client.retrieve_in(container, "VirtualMachine", &["name"])?;
-    let found: Vec<&ObjectContent> = vms.iter().filter(|o| o.text("name") == Some(name)).collect();
+    let found: Vec<&ObjectContent> = vms
+        .iter()
+        .filter(|o| o.text("name") == Some(name))
+        .collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.obj.clone())),
@@ -426,7 +454,9 @@ impl VmInfo {
             NicBacking::DistributedPort { portgroup_key, .. } => self
                 .networks
                 .iter()
-                .find(|n| n.kind == "DistributedVirtualPortgroup" && &n.moref.value == portgroup_key)
+                .find(|n| {
+                    n.kind == "DistributedVirtualPortgroup" && &n.moref.value == portgroup_key
+                })
                 .map(|n| n.name.as_str()),
             _ => None,
         }
@@ -517,13 +547,22 @@ pub fn vm_info(client: &Client, vm: &MoRef) -> Result<VmInfo> {
         .retrieve(
             std::slice::from_ref(vm),
             "VirtualMachine",
-            &["name", "runtime.powerState", "config.extraConfig", "config.hardware.device", "network"],
+            &[
+                "name",
+                "runtime.powerState",
+                "config.extraConfig",
+                "config.hardware.device",
+                "network",
+            ],
         )
         .map_err(|e| match e.fault_type() {
             Some("ManagedObjectNotFound") => not_found(),
             _ => e,
         })?;
-    let o = objs.into_iter().find(|o| &o.obj == vm).ok_or_else(not_found)?;
+    let o = objs
+        .into_iter()
+        .find(|o| &o.obj == vm)
+        .ok_or_else(not_found)?;
     let nets = o.morefs("network");
     let net_objs = client.retrieve(&nets, "Network", &["name"])?;
     let networks = nets
@@ -553,7 +592,12 @@ pub fn parse_vm(o: &ObjectContent) -> Result<VmInfo> {
                 .iter()
                 .filter_map(|ov| {
                     let k = ov.text_of("key")?;
-                    Some((k.to_string(), ov.child("value").map(|v| v.text.clone()).unwrap_or_default()))
+                    Some((
+                        k.to_string(),
+                        ov.child("value")
+                            .map(|v| v.text.clone())
+                            .unwrap_or_default(),
+                    ))
                 })
                 .collect()
         })
@@ -581,12 +625,17 @@ pub fn parse_vm(o: &ObjectContent) -> Result<VmInfo> {
                         .path(&["backing", "fileName"])
                         .map(|f| f.text_trim().to_string()),
                 });
-            } else if ETHERNET_TYPES.contains(&ty) || (d.child("macAddress").is_some() && d.child("backing").is_some()) {
+            } else if ETHERNET_TYPES.contains(&ty)
+                || (d.child("macAddress").is_some() && d.child("backing").is_some())
+            {
                 nics.push(VmNic {
                     key,
                     label,
                     kind: ty.to_string(),
-                    mac_address: d.text_of("macAddress").filter(|m| !m.is_empty()).map(str::to_string),
+                    mac_address: d
+                        .text_of("macAddress")
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_string),
                     backing: nic_backing(d.child("backing")),
                     device: d.clone(),
                 });
@@ -616,7 +665,11 @@ fn nic_backing(b: Option<&Element>) -> NicBacking {
         },
         "VirtualEthernetCardDistributedVirtualPortBackingInfo" => {
             let port = b.child("port");
-            let p = |n: &str| port.and_then(|p| p.text_of(n)).unwrap_or_default().to_string();
+            let p = |n: &str| {
+                port.and_then(|p| p.text_of(n))
+                    .unwrap_or_default()
+                    .to_string()
+            };
             NicBacking::DistributedPort {
                 switch_uuid: p("switchUuid"),
                 portgroup_key: p("portgroupKey"),
@@ -710,7 +763,10 @@ mod tests {
             host: None,
             hosts: vec![
                 host("h1", &[("VM Network", "Network", "network-7")]),
-                host("h2", &[("VM Network", "DistributedVirtualPortgroup", "dvportgroup-9")]),
+                host(
+                    "h2",
+                    &[("VM Network", "DistributedVirtualPortgroup", "dvportgroup-9")],
+                ),
                 host("h3", &[("vm network", "Network", "network-8")]),
             ],
             datastore: DatastoreInfo {
@@ -744,10 +800,19 @@ mod tests {
         assert_eq!(pick(&one, None, "datastore", "").unwrap().obj.value, "d1");
         let two = vec![obj("d1", "A"), obj("d2", "B")];
         let e = pick(&two, None, "datastore", "").unwrap_err();
-        assert_eq!(e.to_string(), "more than one datastore: A, B; name the one to use");
-        assert_eq!(pick(&two, Some("B"), "datastore", "").unwrap().obj.value, "d2");
+        assert_eq!(
+            e.to_string(),
+            "more than one datastore: A, B; name the one to use"
+        );
+        assert_eq!(
+            pick(&two, Some("B"), "datastore", "").unwrap().obj.value,
+            "d2"
+        );
         let e = pick(&two, Some("C"), "datastore", " in X").unwrap_err();
-        assert_eq!(e.to_string(), "datastore \"C\" in X not found (there is: A, B)");
+        assert_eq!(
+            e.to_string(),
+            "datastore \"C\" in X not found (there is: A, B)"
+        );
         assert!(pick(&[], None, "datastore", "").is_err());
     }
 }

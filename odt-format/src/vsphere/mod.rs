@@ -26,13 +26,11 @@ pub mod soap;
 pub mod tls;
 pub mod xml;
 
-pub use client::{
-    inventory_path_escape, About, Client, MoRef, ObjectContent, ServiceContent,
-};
+pub use client::{inventory_path_escape, About, Client, MoRef, ObjectContent, ServiceContent};
 pub use deploy::{
-    create_import_spec, create_import_spec_with, destroy_vm, import_vapp,
-    reconfigure_extra_config, upload, wait_task, DeviceUrl, FileItem, ImportSpec,
-    ImportSpecParams, KeepAlive, Lease, LeaseInfo,
+    create_import_spec, create_import_spec_with, destroy_vm, import_vapp, reconfigure_extra_config,
+    upload, wait_task, DeviceUrl, FileItem, ImportSpec, ImportSpecParams, KeepAlive, Lease,
+    LeaseInfo,
 };
 pub use error::{Result, VimError};
 pub use inventory::{

@@ -247,7 +247,10 @@ mod tests {
             env("<LoginResponse xmlns=\"urn:vim25\"/>").as_bytes(),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("expected <LogoutResponse>"), "{err}");
+        assert!(
+            err.to_string().contains("expected <LogoutResponse>"),
+            "{err}"
+        );
     }
 
     /// vcsim's InvalidLogin, byte for byte (recorded from vcsim 0.24.2).
@@ -327,10 +330,7 @@ mod tests {
     #[test]
     fn abort_fault_is_well_formed() {
         let s = system_error_fault("fault", "upload <failed> & gone");
-        let el = Element::parse(
-            format!("<w xmlns:xsi=\"{XSI_NS}\">{s}</w>").as_bytes(),
-        )
-        .unwrap();
+        let el = Element::parse(format!("<w xmlns:xsi=\"{XSI_NS}\">{s}</w>").as_bytes()).unwrap();
         let f = LocalizedFault::from_element(el.child("fault").unwrap());
         assert_eq!(f.fault_type, "SystemError");
         assert_eq!(f.message, "upload <failed> & gone");

@@ -35,8 +35,9 @@ pub enum TlsMode {
     /// or without colons, any case — as vCenter's UI, `govc about.cert` and `openssl x509
     /// -fingerprint` print it.
     Thumbprint(String),
-    /// Accept any certificate. The connection is still encrypted but anyone on the path can
-    /// read the password: for labs and simulators only.
+    /// Accept any certificate (and skip the handshake signature check, which proves nothing
+    /// without a trusted certificate). The connection is still encrypted but anyone on the
+    /// path can read the password: for labs and simulators only.
     Insecure,
 }
 
@@ -59,7 +60,9 @@ impl Pin {
         let bytes = hex::decode(&cleaned).map_err(|e| {
             VimError::invalid(
                 "certificate thumbprint",
-                format!("{s:?} is not hex ({e}); give the SHA-1 or SHA-256 thumbprint, e.g. AB:CD:…"),
+                format!(
+                    "{s:?} is not hex ({e}); give the SHA-1 or SHA-256 thumbprint, e.g. AB:CD:…"
+                ),
             )
         })?;
         match bytes.len() {
@@ -118,6 +121,7 @@ pub(crate) struct Refusal {
     pub(crate) detail: String,
     pub(crate) sha1: String,
     pub(crate) sha256: String,
+    pub(crate) pinnable: bool,
 }
 
 /// The verifier shared by one HTTP client: the mode, extra pins learnt at run time (NFC
@@ -133,7 +137,9 @@ pub(crate) struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("mode", &self.mode).finish()
+        f.debug_struct("Verifier")
+            .field("mode", &self.mode)
+            .finish()
     }
 }
 
@@ -202,13 +208,35 @@ impl Verifier {
                 .unwrap_or(false)
     }
 
+    /// The server's handshake signature did not verify with its (accepted) certificate. The
+    /// usual cause is not an attack but a weak key: the pin says which certificate to trust,
+    /// yet the server must still prove it holds that certificate's key, and RSA keys under
+    /// 2048 bits (vcsim's built-in test certificate has 1024) are refused for that.
+    fn signature_refused(&self, cert: &CertificateDer<'_>, e: rustls::Error) -> rustls::Error {
+        self.refuse_with(
+            cert.as_ref(),
+            format!(
+                "the server's handshake signature could not be verified with its certificate \
+                 ({}); certificates with RSA keys shorter than 2048 bits are refused: give the \
+                 server a stronger certificate",
+                describe(&e)
+            ),
+            false,
+        )
+    }
+
     fn refuse(&self, der: &[u8], detail: String) -> rustls::Error {
+        self.refuse_with(der, detail, true)
+    }
+
+    fn refuse_with(&self, der: &[u8], detail: String, pinnable: bool) -> rustls::Error {
         let (sha1, sha256) = thumbprints(der);
         if let Ok(mut r) = self.refused.lock() {
             *r = Some(Refusal {
                 detail: detail.clone(),
                 sha1,
                 sha256,
+                pinnable,
             });
         }
         rustls::Error::General(detail)
@@ -257,12 +285,17 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        if self.mode == TlsMode::Insecure {
+            // Nothing is trusted, so proving possession of the key proves nothing.
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .map_err(|e| self.signature_refused(cert, e))
     }
 
     fn verify_tls13_signature(
@@ -271,12 +304,16 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        if self.mode == TlsMode::Insecure {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .map_err(|e| self.signature_refused(cert, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -290,12 +327,17 @@ fn describe(e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "it is not signed by a trusted authority (self-signed or VMCA)".into(),
+            C::UnknownIssuer => {
+                "it is not signed by a trusted authority (self-signed or VMCA)".into()
+            }
             C::NotValidForName | C::NotValidForNameContext { .. } => {
                 "it is not valid for this host name".into()
             }
             C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
             C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+            C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                "it is a self-signed CA certificate, not one issued by a trusted authority".into()
+            }
             other => format!("{other:?}"),
         },
         other => other.to_string(),
@@ -312,7 +354,12 @@ mod tests {
         let (s1, s256) = thumbprints(der);
         assert_eq!(s1.len(), 20 * 3 - 1);
         assert_eq!(s256.len(), 32 * 3 - 1);
-        for s in [s1.clone(), s1.to_lowercase(), s1.replace(':', ""), s256.clone()] {
+        for s in [
+            s1.clone(),
+            s1.to_lowercase(),
+            s1.replace(':', ""),
+            s256.clone(),
+        ] {
             assert!(Pin::parse(&s).unwrap().matches(der), "{s}");
         }
         assert!(!Pin::parse(&s1).unwrap().matches(b"other"));

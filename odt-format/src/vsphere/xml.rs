@@ -204,7 +204,10 @@ fn parse_document(xml: &[u8]) -> Result<Element> {
     if xml.len() > MAX_REPLY_BYTES {
         return Err(VimError::xml(
             "SOAP reply",
-            format!("{} bytes is more than the {MAX_REPLY_BYTES} accepted", xml.len()),
+            format!(
+                "{} bytes is more than the {MAX_REPLY_BYTES} accepted",
+                xml.len()
+            ),
         ));
     }
     let mut reader = NsReader::from_reader(xml);
@@ -228,7 +231,8 @@ fn parse_document(xml: &[u8]) -> Result<Element> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(xml_err(format!("nested deeper than {MAX_DEPTH}"), pos));
                 }
-                let el = start_element(&reader, &res, e).map_err(|d| xml_err(d, pos))?;
+                let ns = ns_of(&res).map_err(|d| xml_err(d, pos))?;
+                let el = start_element(&reader, ns, e).map_err(|d| xml_err(d, pos))?;
                 if empty {
                     finish(el, &mut stack, &mut root);
                 } else {
@@ -259,13 +263,18 @@ fn parse_document(xml: &[u8]) -> Result<Element> {
                 let s = c.decode().map_err(|e| xml_err(e, pos))?;
                 top.text.push_str(&s);
             }
-            Event::DocType(_) => return Err(xml_err("DOCTYPE is not allowed in a SOAP reply", pos)),
+            Event::DocType(_) => {
+                return Err(xml_err("DOCTYPE is not allowed in a SOAP reply", pos))
+            }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err(VimError::xml("SOAP reply", "ended inside an element (truncated?)"));
+        return Err(VimError::xml(
+            "SOAP reply",
+            "ended inside an element (truncated?)",
+        ));
     }
     root.ok_or_else(|| VimError::xml("SOAP reply", "no root element (empty reply)"))
 }
@@ -279,10 +288,9 @@ fn finish(el: Element, stack: &mut [Element], root: &mut Option<Element>) {
 
 fn start_element(
     reader: &NsReader<&[u8]>,
-    res: &ResolveResult,
+    ns: Option<String>,
     e: &BytesStart<'_>,
 ) -> Result<Element, String> {
-    let ns = ns_of(res)?;
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let mut el = Element {
         ns,
@@ -291,7 +299,10 @@ fn start_element(
     };
     for (i, attr) in e.attributes().enumerate() {
         if i >= MAX_ATTRIBUTES {
-            return Err(format!("more than {MAX_ATTRIBUTES} attributes on <{}>", el.name));
+            return Err(format!(
+                "more than {MAX_ATTRIBUTES} attributes on <{}>",
+                el.name
+            ));
         }
         let attr = attr.map_err(|e| e.to_string())?;
         let key = attr.key.as_ref();
@@ -334,9 +345,9 @@ pub fn escape_attr(s: &str) -> Cow<'_, str> {
 }
 
 fn escape(s: &str, attr: bool) -> Cow<'_, str> {
-    let needs = s
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\r') || (attr && matches!(b, b'"' | b'\n' | b'\t')));
+    let needs = s.bytes().any(|b| {
+        matches!(b, b'&' | b'<' | b'>' | b'\r') || (attr && matches!(b, b'"' | b'\n' | b'\t'))
+    });
     if !needs {
         return Cow::Borrowed(s);
     }

@@ -1,0 +1,438 @@
+//! Deploying the job's VMs into vCenter: for each VM, CreateImportSpec with every OVF network
+//! mapped to "VM Network", ImportVApp, then each file streamed NAS → decrypt → `.mf` check →
+//! NFC upload, with the lease kept alive on a timer. Any failure after ImportVApp aborts the
+//! lease and removes the half-made VM, so a rerun starts clean.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use odt_format::keys::DataKey;
+use odt_format::layout::Layout;
+use odt_format::manifest::{JobManifest, VmEntry};
+use odt_format::ovf::{parse_descriptor, Mf};
+use odt_format::progress::Progress;
+use odt_format::reader::{decrypt_small, CheckedReader, DecryptReader};
+use odt_format::vsphere::client::{Client, MoRef};
+use odt_format::vsphere::deploy::{
+    create_import_spec, destroy_vm, import_vapp, reconfigure_extra_config, upload, Lease,
+};
+use odt_format::vsphere::inventory::Placement;
+use serde::Serialize;
+
+use crate::journal::{Journal, VmState};
+use crate::plan::{TargetFacts, VM_NETWORK};
+
+/// extraConfig key holding the job id on every VM the importer finished.
+pub const MARK_JOB: &str = "odt.job";
+/// extraConfig key holding the VM's bundle dir.
+pub const MARK_VM: &str = "odt.vm";
+/// How long to wait for a lease to become ready.
+const LEASE_READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often the lease is renewed, independent of transfer progress (a real lease times out
+/// after about 5 minutes without it).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Largest descriptor / `.mf` decrypted into memory.
+const MAX_SMALL: u64 = 16 << 20;
+
+/// What one deployed VM looks like, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeployedVm {
+    /// VM (or vApp) name.
+    pub name: String,
+    /// Bundle dir.
+    pub dir: String,
+    /// `VirtualMachine:vm-42` (or `VirtualApp:…`).
+    pub entity: String,
+    /// `deployed` or `skipped (already deployed)`.
+    pub outcome: String,
+    /// Bytes uploaded by this run.
+    pub bytes: u64,
+    /// Seconds this VM took.
+    pub seconds: f64,
+}
+
+/// Reads the facts the plan needs: hosts and their port groups, the datastore, and which of
+/// this job's VMs are already there (by marker) or whose names are taken by others.
+pub fn gather_facts(
+    client: &Client,
+    placement: &Placement,
+    m: &JobManifest,
+) -> Result<TargetFacts> {
+    let marked = marked_vms(client, placement, &m.job_id)?;
+    let mut names = named_entities(client, placement)?;
+    names.retain(|n| m.vms.iter().any(|v| &v.name == n));
+    let deployed: Vec<String> = marked.iter().map(|(dir, _, _)| dir.clone()).collect();
+    let taken_names = names
+        .into_iter()
+        .filter(|n| {
+            !m.vms
+                .iter()
+                .any(|v| &v.name == n && deployed.contains(&v.dir))
+        })
+        .collect();
+    Ok(TargetFacts {
+        vcenter: client.url().to_owned(),
+        datacenter: placement.datacenter.name.clone(),
+        compute: placement.compute.name.clone(),
+        hosts: placement.hosts.iter().map(|h| h.name.clone()).collect(),
+        hosts_lacking_vm_network: placement.hosts_lacking(VM_NETWORK),
+        datastore: placement.datastore.name.clone(),
+        datastore_free: placement.datastore.free_space,
+        datastore_accessible: placement.datastore.accessible,
+        deployed,
+        taken_names,
+    })
+}
+
+/// VMs in the datacenter carrying this job's marker: (dir, name, moref).
+pub fn marked_vms(
+    client: &Client,
+    placement: &Placement,
+    job_id: &str,
+) -> Result<Vec<(String, String, MoRef)>> {
+    let vms = client
+        .retrieve_in(
+            &placement.datacenter.moref,
+            "VirtualMachine",
+            &["name", "config.extraConfig"],
+        )
+        .context("list the VMs of the datacenter")?;
+    let mut out = vec![];
+    for o in vms {
+        let mut job = None;
+        let mut dir = None;
+        if let Some(ec) = o.get("config.extraConfig") {
+            for ov in ec.children("OptionValue") {
+                match ov.text_of("key") {
+                    Some(MARK_JOB) => job = ov.text_of("value").map(str::to_owned),
+                    Some(MARK_VM) => dir = ov.text_of("value").map(str::to_owned),
+                    _ => {}
+                }
+            }
+        }
+        if let (Some(j), Some(d)) = (job, dir) {
+            if j == job_id {
+                out.push((
+                    d,
+                    o.text("name").unwrap_or_default().to_owned(),
+                    o.obj.clone(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn named_entities(client: &Client, placement: &Placement) -> Result<Vec<String>> {
+    let mut names = vec![];
+    for kind in ["VirtualMachine", "VirtualApp"] {
+        for o in client.retrieve_in(&placement.datacenter.moref, kind, &["name"])? {
+            names.extend(o.text("name").map(str::to_owned));
+        }
+    }
+    Ok(names)
+}
+
+/// Everything a deploy needs.
+pub struct DeployContext<'a> {
+    /// vCenter session.
+    pub client: &'a Client,
+    /// Where VMs go.
+    pub placement: &'a Placement,
+    /// The job.
+    pub layout: &'a Layout,
+    /// Its signed manifest.
+    pub manifest: &'a JobManifest,
+    /// Its data key.
+    pub key: &'a DataKey,
+    /// Progress.
+    pub progress: &'a dyn Progress,
+}
+
+/// Deploys one VM, or recognises it as done. On failure the lease is aborted and the VM the
+/// import created is destroyed before the error is returned.
+pub fn deploy_vm(
+    cx: &DeployContext<'_>,
+    vm: &VmEntry,
+    journal: &mut Journal,
+) -> Result<DeployedVm> {
+    let started = Instant::now();
+    let client = cx.client;
+    if let Some((_, _, moref)) = marked_vms(client, cx.placement, &cx.manifest.job_id)?
+        .into_iter()
+        .find(|(d, _, _)| d == &vm.dir)
+    {
+        journal.set(
+            &vm.dir,
+            &vm.name,
+            VmState::Deployed,
+            Some(moref_text(&moref)),
+        )?;
+        return Ok(DeployedVm {
+            name: vm.name.clone(),
+            dir: vm.dir.clone(),
+            entity: moref_text(&moref),
+            outcome: "skipped (already deployed)".into(),
+            bytes: 0,
+            seconds: 0.0,
+        });
+    }
+    // A previous run died mid-import: its VM has no marker; remove it before starting again.
+    if let Some(rec) = journal
+        .vms
+        .get(&vm.dir)
+        .filter(|r| r.state == VmState::Importing)
+        .cloned()
+    {
+        if let Some(entity) = rec.entity.as_deref().and_then(parse_moref) {
+            cx.progress.note(&format!(
+                "{}: removing the half-made VM {} left by an interrupted run",
+                vm.name, entity.value
+            ));
+            match destroy_vm(client, &entity) {
+                Ok(()) => {}
+                Err(e) if e.fault_type() == Some("ManagedObjectNotFound") => {}
+                Err(e) => {
+                    return Err(anyhow!(e))
+                        .context(format!("remove the half-made VM {}", entity.value))
+                }
+            }
+        }
+        journal.clear(&vm.dir)?;
+    }
+
+    let mf = Mf::parse(&decrypt_small(
+        cx.layout,
+        cx.manifest,
+        cx.key,
+        vm,
+        &vm.mf,
+        MAX_SMALL,
+    )?)
+    .with_context(|| format!("VM {}: its .mf", vm.name))?;
+    let descriptor = decrypt_small(
+        cx.layout,
+        cx.manifest,
+        cx.key,
+        vm,
+        &vm.descriptor,
+        MAX_SMALL,
+    )?;
+    let entry = mf
+        .get(&vm.descriptor)
+        .with_context(|| format!("VM {}: {} has no digest for the descriptor", vm.name, vm.mf))?;
+    if entry.alg.digest(&descriptor) != entry.digest {
+        bail!(
+            "VM {}: the descriptor does not match its .mf digest",
+            vm.name
+        );
+    }
+    let env =
+        parse_descriptor(&descriptor).with_context(|| format!("VM {}: OVF descriptor", vm.name))?;
+    let vm_network = cx.placement.vm_network_moref(VM_NETWORK).with_context(|| {
+        format!(
+            "no standard port group \"{VM_NETWORK}\" on the target hosts: run `odt-import plan`"
+        )
+    })?;
+    let network_map: Vec<(String, MoRef)> = env
+        .networks
+        .iter()
+        .map(|n| (n.name.clone(), vm_network.clone()))
+        .collect();
+    let text = std::str::from_utf8(&descriptor).context("the OVF descriptor is not UTF-8")?;
+    let spec = create_import_spec(client, cx.placement, text, &vm.name, &network_map)
+        .with_context(|| format!("VM {}: CreateImportSpec", vm.name))?;
+    for w in &spec.warnings {
+        cx.progress
+            .note(&format!("{}: vCenter warning: {w}", vm.name));
+    }
+    if let Some(e) = spec.errors.first() {
+        bail!("VM {}: vCenter rejected the OVF: {e}", vm.name);
+    }
+    journal.set(&vm.dir, &vm.name, VmState::Importing, None)?;
+    let lease = import_vapp(client, cx.placement, &spec)
+        .with_context(|| format!("VM {}: ImportVApp", vm.name))?;
+    let info = match lease.wait_ready(LEASE_READY_TIMEOUT) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = lease.abort(&e.to_string());
+            return Err(anyhow!(e)).context(format!(
+                "VM {}: the import lease did not become ready",
+                vm.name
+            ));
+        }
+    };
+    journal.set(
+        &vm.dir,
+        &vm.name,
+        VmState::Importing,
+        Some(moref_text(&info.entity)),
+    )?;
+
+    let total: u64 = spec
+        .file_items
+        .iter()
+        .filter_map(|f| vm.file(&f.path))
+        .map(|f| f.size)
+        .sum();
+    let result = upload_all(cx, vm, &mf, &spec.file_items, &info, &lease, total);
+    match result {
+        Ok(bytes) => {
+            lease
+                .complete()
+                .with_context(|| format!("VM {}: HttpNfcLeaseComplete", vm.name))?;
+            mark(client, &info.entity, &cx.manifest.job_id, &vm.dir)?;
+            journal.set(
+                &vm.dir,
+                &vm.name,
+                VmState::Deployed,
+                Some(moref_text(&info.entity)),
+            )?;
+            Ok(DeployedVm {
+                name: vm.name.clone(),
+                dir: vm.dir.clone(),
+                entity: moref_text(&info.entity),
+                outcome: "deployed".into(),
+                bytes,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            let _ = lease.abort(&format!("{e:#}"));
+            let cleanup = destroy_vm(client, &info.entity);
+            if cleanup.is_ok() {
+                journal.clear(&vm.dir)?;
+            }
+            let e = e.context(format!(
+                "VM {}: upload failed; the lease was aborted",
+                vm.name
+            ));
+            match cleanup {
+                Ok(()) => Err(e.context("the half-made VM was removed; rerun to try again")),
+                Err(c) => Err(e.context(format!(
+                    "removing the half-made VM {} failed too ({c}); a rerun removes it",
+                    info.entity.value
+                ))),
+            }
+        }
+    }
+}
+
+fn upload_all(
+    cx: &DeployContext<'_>,
+    vm: &VmEntry,
+    mf: &Mf,
+    items: &[odt_format::vsphere::deploy::FileItem],
+    info: &odt_format::vsphere::deploy::LeaseInfo,
+    lease: &Lease,
+    total: u64,
+) -> Result<u64> {
+    let keep = lease
+        .keep_alive(KEEP_ALIVE)
+        .context("start the lease keep-alive")?;
+    let done = Arc::new(AtomicU64::new(0));
+    for item in items {
+        let file = vm.file(&item.path).with_context(|| {
+            format!("vCenter wants {:?}, which is not in the bundle", item.path)
+        })?;
+        let target = info
+            .device_url_for(item)
+            .with_context(|| format!("the lease has no upload URL for {:?}", item.path))?;
+        let expected = mf
+            .get(&file.name)
+            .with_context(|| format!("{} has no digest for {}", vm.mf, file.name))?;
+        let reader = CheckedReader::new(
+            DecryptReader::open(cx.layout, cx.manifest, cx.key, vm, file)?,
+            expected,
+        );
+        cx.progress
+            .start(&format!("{}: {}", vm.name, file.name), file.size);
+        let counting = Counting {
+            inner: reader,
+            done: done.clone(),
+            total: total.max(1),
+            percent: keep.percent(),
+        };
+        let progress_done = done.clone();
+        let start = progress_done.load(Ordering::Relaxed);
+        // Progress is polled from the counter on this thread while reqwest reads the body.
+        let r = std::thread::scope(|s| {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stop2 = stop.clone();
+            let p = cx.progress;
+            let d = progress_done.clone();
+            s.spawn(move || {
+                while !stop2.load(Ordering::Relaxed) {
+                    p.set(d.load(Ordering::Relaxed) - start);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            let r = upload(cx.client, target, counting, file.size, item.create);
+            stop.store(true, Ordering::Relaxed);
+            r
+        });
+        cx.progress.finish();
+        if let Some(e) = keep.take_error() {
+            return Err(anyhow!(e)).context("keeping the lease alive failed");
+        }
+        r.map_err(|e| match e {
+            odt_format::vsphere::error::VimError::Body { source, .. } => {
+                anyhow!(odt_format::reader::unwrap_io(source))
+                    .context(format!("reading {} from the NAS", file.name))
+            }
+            other => anyhow!(other).context(format!("uploading {}", file.name)),
+        })?;
+    }
+    keep.stop();
+    Ok(done.load(Ordering::Relaxed))
+}
+
+/// Counts bytes as they are read and keeps the lease percentage current.
+struct Counting<R> {
+    inner: R,
+    done: Arc<AtomicU64>,
+    total: u64,
+    percent: Arc<AtomicU8>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let d = self.done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        self.percent
+            .store(((d * 100) / self.total).min(99) as u8, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn mark(client: &Client, entity: &MoRef, job_id: &str, dir: &str) -> Result<()> {
+    let entries = vec![
+        (MARK_JOB.to_owned(), job_id.to_owned()),
+        (MARK_VM.to_owned(), dir.to_owned()),
+    ];
+    let vms: Vec<MoRef> = if entity.kind == "VirtualApp" {
+        client
+            .retrieve(std::slice::from_ref(entity), "VirtualApp", &["vm"])?
+            .first()
+            .map(|o| o.morefs("vm"))
+            .unwrap_or_default()
+    } else {
+        vec![entity.clone()]
+    };
+    for v in vms {
+        reconfigure_extra_config(client, &v, &entries)
+            .with_context(|| format!("mark {} as deployed by odt", v.value))?;
+    }
+    Ok(())
+}
+
+fn moref_text(m: &MoRef) -> String {
+    format!("{}:{}", m.kind, m.value)
+}
+
+fn parse_moref(s: &str) -> Option<MoRef> {
+    s.split_once(':').map(|(k, v)| MoRef::new(k, v))
+}

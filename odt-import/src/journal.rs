@@ -1,0 +1,122 @@
+//! The import journal on the ODT node (`--state DIR`, one file per job): which VMs are being
+//! deployed or are deployed, and the moref of each VM the importer created. Together with the
+//! marker the importer sets on every VM it finishes (`odt.job`, `odt.vm` in extraConfig), it
+//! lets a rerun skip finished VMs and clean up a half-made one, never trusting names alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use odt_format::nasfile::write_atomic;
+use serde::{Deserialize, Serialize};
+
+/// Per-VM state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VmState {
+    /// ImportVApp was called; the lease may hold a half-made VM.
+    Importing,
+    /// Uploaded, lease completed and the marker set.
+    Deployed,
+}
+
+/// One VM's record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VmRecord {
+    /// VM name.
+    pub name: String,
+    /// State.
+    pub state: VmState,
+    /// The entity ImportVApp created (`VirtualMachine:vm-42`), once known.
+    pub entity: Option<String>,
+    /// When the state was last changed (RFC 3339).
+    pub updated: String,
+}
+
+/// The journal of one job.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Journal {
+    /// Job id.
+    pub job_id: String,
+    /// vCenter URL it was deployed to.
+    pub vcenter: String,
+    /// Records by VM dir (`vm-000`).
+    pub vms: BTreeMap<String, VmRecord>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+/// The default state folder: `$ODT_STATE_DIR`, else `$XDG_STATE_HOME/odt`, else
+/// `~/.local/state/odt`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ODT_STATE_DIR") {
+        return d.into();
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+        return Path::new(&d).join("odt");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    Path::new(&home).join(".local/state/odt")
+}
+
+impl Journal {
+    /// Loads (or starts) the journal of `job_id` in `dir`.
+    pub fn open(dir: &Path, job_id: &str, vcenter: &str) -> Result<Journal> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create state folder {}", dir.display()))?;
+        let path = dir.join(format!("import-{job_id}.json"));
+        let mut j = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice::<Journal>(&b).with_context(|| {
+                format!(
+                    "{} is not a valid import journal; move it away to start over",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Journal {
+                job_id: job_id.into(),
+                vcenter: vcenter.into(),
+                ..Default::default()
+            },
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        };
+        j.path = path;
+        Ok(j)
+    }
+
+    /// Records `dir`'s new state and saves atomically.
+    pub fn set(
+        &mut self,
+        dir: &str,
+        name: &str,
+        state: VmState,
+        entity: Option<String>,
+    ) -> Result<()> {
+        self.vms.insert(
+            dir.into(),
+            VmRecord {
+                name: name.into(),
+                state,
+                entity,
+                updated: crate::now_rfc3339(),
+            },
+        );
+        self.save()
+    }
+
+    /// Forgets `dir` (after its half-made VM was removed).
+    pub fn clear(&mut self, dir: &str) -> Result<()> {
+        self.vms.remove(dir);
+        self.save()
+    }
+
+    fn save(&self) -> Result<()> {
+        let mut b = serde_json::to_vec_pretty(self)?;
+        b.push(b'\n');
+        write_atomic(&self.path, &b).context("save the import journal")
+    }
+
+    /// Where it lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

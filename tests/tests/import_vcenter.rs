@@ -1,0 +1,262 @@
+//! The provider side against vCenter (govmomi's vcsim, extended by scripts/vcsim): export a
+//! multi-disk multi-NIC VM, then `odt-import plan` and `run` into vcsim; the failure cases of
+//! `plan`; and a connection cut mid-upload.
+
+use std::path::Path;
+
+use odt_format::vsphere::client::Client;
+use odt_format::vsphere::inventory::{find_vm, vm_info, NicBacking, Placement};
+use odt_format::vsphere::tls::TlsMode;
+use odt_tests::vcsim::{Options, Vcsim};
+use odt_tests::{assert_fails, samples, sha256_file, Scratch, PASSPHRASE};
+
+const USER: &str = "odt-test";
+const PASSWORD: &str = "s3cret-vc-password";
+
+fn vcsim(args: &[&str]) -> Option<Vcsim> {
+    if let Err(why) = odt_tests::vcsim::available() {
+        odt_tests::skip(&why);
+        return None;
+    }
+    let opts = Options {
+        login: Some((USER.into(), PASSWORD.into())),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    Some(Vcsim::start_with(&opts).expect("start vcsim"))
+}
+
+/// Runs `odt-import SUB` with the job, vCenter and placement options.
+fn import(
+    s: &Scratch,
+    vc: &Vcsim,
+    sub: &str,
+    extra: &[&str],
+    password: &str,
+) -> std::process::Output {
+    let nas = s.nas();
+    let kp = s.path("k.pub");
+    let id = s.path("p");
+    let state = s.path("state");
+    let mut args = vec![
+        sub,
+        "--nas",
+        nas.to_str().unwrap(),
+        "--trusted-key",
+        kp.to_str().unwrap(),
+        "--vcenter",
+        &vc.url,
+        "--cluster",
+        "DC0_C0",
+    ];
+    let (id_s, state_s) = (
+        id.to_str().unwrap().to_owned(),
+        state.to_str().unwrap().to_owned(),
+    );
+    if sub == "run" {
+        args.extend(["--identity", &id_s, "--state", &state_s]);
+    }
+    args.extend_from_slice(extra);
+    let mut c = std::process::Command::new(odt_tests::bin("odt-import"));
+    c.args(&args)
+        .current_dir(s.dir.path())
+        .env("ODT_VCENTER_USER", USER)
+        .env("ODT_VCENTER_PASSWORD", password)
+        .env("ODT_PASSPHRASE", PASSPHRASE);
+    c.output().unwrap()
+}
+
+fn client(vc: &Vcsim) -> Client {
+    Client::connect(&vc.url, USER, PASSWORD, TlsMode::Verify).expect("connect")
+}
+
+fn exported(sources: &[&Path]) -> Scratch {
+    let s = Scratch::new();
+    s.ok(&s.export_run(sources, &[]));
+    s
+}
+
+#[test]
+fn a_multi_disk_multi_nic_vm_lands_on_vm_network_with_the_original_bytes() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("multi")]);
+    let plan = s.ok(&import(&s, &vc, "plan", &[], PASSWORD));
+    assert!(plan.contains("plan OK"), "{plan}");
+    let out = s.ok(&import(&s, &vc, "run", &["--json"], PASSWORD));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["ok"], true, "{out}");
+    assert_eq!(report["vms"][0]["outcome"], "deployed");
+
+    // The VM, its disks and NICs, read back from vCenter.
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    let vm = find_vm(&c, &p.vm_folder, "multi")
+        .unwrap()
+        .expect("VM multi exists");
+    let info = vm_info(&c, &vm).unwrap();
+    assert_eq!(info.disks.len(), 3, "{info:?}");
+    let mut caps: Vec<u64> = info.disks.iter().map(|d| d.capacity_kb).collect();
+    caps.sort();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.nas().join("odt-job.json")).unwrap()).unwrap();
+    let mut want: Vec<u64> = m["vms"][0]["summary"]["disk_capacities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() / 1024)
+        .collect();
+    want.sort();
+    assert_eq!(caps, want);
+    assert_eq!(info.nics.len(), 2, "{info:?}");
+    for nic in &info.nics {
+        match &nic.backing {
+            NicBacking::Network { device_name, .. } => assert_eq!(device_name, "VM Network"),
+            other => panic!("NIC {} is on {other:?}, not VM Network", nic.label),
+        }
+    }
+    assert!(info
+        .extra_config
+        .iter()
+        .any(|(k, v)| k == "odt.job" && v == m["job_id"].as_str().unwrap()));
+
+    // The bytes vcsim received are the original VMDKs.
+    let got = vc.captured("multi");
+    assert_eq!(got.len(), 3, "{got:?}");
+    for disk in ["multi-disk1.vmdk", "multi-disk2.vmdk", "multi-disk3.vmdk"] {
+        let orig = sha256_file(&samples().join("multi").join(disk));
+        assert!(
+            got.iter().any(|(_, p)| sha256_file(p) == orig),
+            "no upload of {disk} has its SHA-256 {orig}: {got:?}"
+        );
+    }
+
+    // A rerun recognises the VM by its marker and uploads nothing.
+    let out = s.ok(&import(&s, &vc, "run", &["--json"], PASSWORD));
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        again["vms"][0]["outcome"], "skipped (already deployed)",
+        "{out}"
+    );
+    assert_eq!(vc.captured("multi").len(), 3);
+}
+
+#[test]
+fn plan_refuses_and_deploys_nothing_when_the_target_or_the_job_is_wrong() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("single")]);
+    // Wrong vCenter password.
+    let o = import(&s, &vc, "plan", &[], "wrong-password");
+    assert_fails(&o, 1, &["cannot log in to vCenter", "InvalidLogin"]);
+    // Wrong signature: a manifest edited after signing.
+    let mpath = s.nas().join("odt-job.json");
+    let orig = std::fs::read_to_string(&mpath).unwrap();
+    std::fs::write(&mpath, orig.replace("\"single\"", "\"single-x\"")).unwrap();
+    for sub in ["plan", "run"] {
+        assert_fails(&import(&s, &vc, sub, &[], PASSWORD), 1, &["signature"]);
+    }
+    std::fs::write(&mpath, &orig).unwrap();
+    // A name taken by a VM this job did not deploy: a second job of the same VM.
+    s.ok(&import(&s, &vc, "run", &[], PASSWORD));
+    let s2 = exported(&[&samples().join("single")]);
+    let o = import(&s2, &vc, "plan", &[], PASSWORD);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "FAIL",
+            "name \"single\" is free",
+            "was not deployed by this job",
+        ],
+    );
+    let o = import(&s2, &vc, "run", &[], PASSWORD);
+    assert_fails(&o, 1, &["nothing was deployed"]);
+    // A datastore too small: a VM whose disk claims 1 PiB of capacity.
+    let big = s.path("huge");
+    odt_tests::make_big_ovf(&big, "huge", 1 << 20);
+    let ovf = big.join("huge.ovf");
+    let text = std::fs::read_to_string(&ovf).unwrap().replace(
+        "ovf:capacity=\"1048576\"",
+        "ovf:capacity=\"1125899906842624\"",
+    );
+    std::fs::write(&ovf, &text).unwrap();
+    rewrite_mf(&big, "huge");
+    let s3 = exported(&[&big]);
+    let o = import(&s3, &vc, "plan", &[], PASSWORD);
+    assert_fails(&o, 1, &["room on datastore", "needed"]);
+    assert!(vc.captured("huge").is_empty());
+}
+
+#[test]
+fn a_host_lacking_vm_network_is_named_and_can_be_fixed() {
+    let Some(vc) = vcsim(&["-hosts-without-vm-network", "DC0_C0_H1"]) else {
+        return;
+    };
+    let s = exported(&[&samples().join("single")]);
+    let o = import(&s, &vc, "plan", &[], PASSWORD);
+    assert_fails(&o, 1, &["missing on DC0_C0_H1", "add-port-group"]);
+    assert_fails(
+        &import(&s, &vc, "run", &[], PASSWORD),
+        1,
+        &["DC0_C0_H1", "nothing was deployed"],
+    );
+    assert!(vc.captured("single").is_empty());
+    // The operator adds the port group, then the plan passes.
+    let mut c = std::process::Command::new(odt_tests::bin("odt-import"));
+    let o = c
+        .args([
+            "add-port-group",
+            "--vcenter",
+            &vc.url,
+            "--cluster",
+            "DC0_C0",
+        ])
+        .env("ODT_VCENTER_USER", USER)
+        .env("ODT_VCENTER_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let out = s.ok(&o);
+    assert!(out.contains("DC0_C0_H1"), "{out}");
+    s.ok(&import(&s, &vc, "plan", &[], PASSWORD));
+}
+
+#[test]
+fn a_connection_cut_mid_upload_aborts_the_lease_leaves_no_vm_and_the_rerun_completes() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("multi")]);
+    vc.fail_next_uploads(500_000, None, 1).unwrap();
+    let o = import(&s, &vc, "run", &[], PASSWORD);
+    assert_fails(&o, 1, &["upload failed", "lease was aborted", "rerun"]);
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    assert!(
+        find_vm(&c, &p.vm_folder, "multi").unwrap().is_none(),
+        "a half-made VM was left behind"
+    );
+    assert!(
+        vc.leases().iter().any(|l| l["state"] == "aborted"),
+        "{:?}",
+        vc.leases()
+    );
+    // The rerun completes.
+    s.ok(&import(&s, &vc, "run", &[], PASSWORD));
+    assert!(find_vm(&c, &p.vm_folder, "multi").unwrap().is_some());
+    for disk in ["multi-disk1.vmdk", "multi-disk2.vmdk", "multi-disk3.vmdk"] {
+        let orig = sha256_file(&samples().join("multi").join(disk));
+        assert!(
+            vc.captured("multi")
+                .iter()
+                .any(|(_, p)| sha256_file(p) == orig),
+            "{disk}"
+        );
+    }
+}
+
+fn rewrite_mf(dir: &Path, name: &str) {
+    use sha2::Digest;
+    let mut mf = String::new();
+    for f in [format!("{name}.ovf"), format!("{name}-disk1.vmdk")] {
+        let d = hex::encode(sha2::Sha256::digest(std::fs::read(dir.join(&f)).unwrap()));
+        mf.push_str(&format!("SHA256({f})= {d}\n"));
+    }
+    std::fs::write(dir.join(format!("{name}.mf")), mf).unwrap();
+}
