@@ -36,7 +36,7 @@ flags (-Zsanitizer, -Cpasses=sancov-module...). The build is release with debug 
 and overflow checks (cargo-fuzz's default), so arithmetic overflow is a crash too.
 
 Environment:
-  FUZZ_SANITIZER   address (default), or none for about twice the speed (odt-format forbids
+  FUZZ_SANITIZER   address (default), or none for 2-7 times the speed (odt-format forbids
                    unsafe code, so ASan mainly watches the dependencies)
   FUZZ_JOBS        parallel libFuzzer jobs per target (default 1)
   FUZZ_ARGS        extra libFuzzer flags, e.g. "-only_ascii=1"

@@ -4,9 +4,7 @@ use anyhow::{Context, Result};
 use odt_format::cli::progress::Bars;
 use odt_format::cli::secret::{read_secret, SecretSource};
 use odt_format::cli::{verify as verify_cmd, UsageError};
-use odt_format::keys::{
-    write_key_pair, Recipient, SigningKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX,
-};
+use odt_format::keys::{Recipient, SigningKey};
 use odt_format::manifest::Target;
 use odt_format::nasfile::WriteOptions;
 use odt_format::stanza::KdfParams;
@@ -25,39 +23,8 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<bool> {
-    let sk = SigningKey::generate(&mut rand::rngs::OsRng);
-    let vk = sk.verifying_key();
-    let seed = Zeroizing::new(sk_seed(&sk));
-    let pub_path = write_key_pair(
-        &a.out,
-        SIGN_SECRET_PREFIX,
-        &seed,
-        SIGN_PUBLIC_PREFIX,
-        &vk.to_bytes(),
-        "odt customer signing key (Ed25519)",
-    )?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": vk.key_id()})
-        );
-    } else {
-        println!(
-            "wrote {} (secret, mode 0600) and {}",
-            a.out.display(),
-            pub_path.display()
-        );
-        println!(
-            "key id {}: give {} to your provider",
-            vk.key_id(),
-            pub_path.display()
-        );
-    }
+    odt_format::cli::keygen::keygen(odt_format::cli::keygen::KeyKind::Signing, &a.out, a.json)?;
     Ok(true)
-}
-
-fn sk_seed(sk: &SigningKey) -> [u8; 32] {
-    sk.seed()
 }
 
 fn run(a: RunArgs) -> Result<bool> {
@@ -170,10 +137,6 @@ fn verify(a: VerifyArgs) -> Result<bool> {
         passphrase_file: a.passphrase_file,
         identity: a.identity,
         json: a.json,
-    })
-    .map_err(|e| match e.downcast::<UsageError>() {
-        Ok(u) => anyhow::Error::new(*u),
-        Err(e) => anyhow::anyhow!(e),
     })
     .context("verification failed")?;
     Ok(report.ok())

@@ -267,7 +267,12 @@ impl<R: Read> CheckedReader<R> {
     /// Wraps `inner`; `expected` is the `.mf` entry for this file.
     pub fn new(inner: DecryptReader<R>, expected: &crate::ovf::MfEntry) -> Self {
         let file = inner.file.clone();
-        CheckedReader { inner, hasher: Some(expected.alg.hasher()), expected: expected.digest.clone(), file }
+        CheckedReader {
+            inner,
+            hasher: Some(expected.alg.hasher()),
+            expected: expected.digest.clone(),
+            file,
+        }
     }
 }
 
@@ -285,7 +290,10 @@ impl<R: Read> Read for CheckedReader<R> {
             if h.finalize() != self.expected {
                 return Err(std::io::Error::other(FormatError::Tampered {
                     file: self.file.clone(),
-                    what: format!("decrypts, but its {} does not match the package's .mf", alg.name()),
+                    what: format!(
+                        "decrypts, but its {} does not match the package's .mf",
+                        alg.name()
+                    ),
                 }));
             }
         }

@@ -5,10 +5,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use odt_format::cli::progress::Bars;
 use odt_format::cli::secret::{read_secret, SecretSource};
-use odt_format::cli::{verify as verify_cmd, UsageError};
-use odt_format::keys::{
-    write_key_pair, Identity, VerifyingKey, X25519_PUBLIC_PREFIX, X25519_SECRET_PREFIX,
-};
+use odt_format::cli::verify as verify_cmd;
+use odt_format::keys::{Identity, VerifyingKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::JobManifest;
 use odt_format::progress::{human_bytes, Progress};
@@ -34,34 +32,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<bool> {
-    let id = Identity::generate(&mut rand::rngs::OsRng);
-    let r = id.recipient();
-    let secret = zeroize::Zeroizing::new(id.secret_bytes());
-    let pub_path = write_key_pair(
-        &a.out,
-        X25519_SECRET_PREFIX,
-        &secret,
-        X25519_PUBLIC_PREFIX,
-        &r.0,
-        "odt provider recipient key (X25519)",
-    )?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"secret_key": a.out, "public_key": pub_path, "key_id": r.key_id()})
-        );
-    } else {
-        println!(
-            "wrote {} (secret, mode 0600) and {}",
-            a.out.display(),
-            pub_path.display()
-        );
-        println!(
-            "key id {}: customers pass {} to `odt-export run --recipient`",
-            r.key_id(),
-            pub_path.display()
-        );
-    }
+    odt_format::cli::keygen::keygen(odt_format::cli::keygen::KeyKind::Recipient, &a.out, a.json)?;
     Ok(true)
 }
 
@@ -73,10 +44,6 @@ fn verify(a: VerifyArgs) -> Result<bool> {
         passphrase_file: a.passphrase_file,
         identity: a.identity,
         json: a.json,
-    })
-    .map_err(|e| match e.downcast::<UsageError>() {
-        Ok(u) => anyhow::Error::new(*u),
-        Err(e) => anyhow::anyhow!(e),
     })
     .context("verification failed")?;
     Ok(report.ok())

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use odt_format::cli::{UsageError, EXIT_FAILURE, EXIT_USAGE};
+use odt_format::cli::{is_usage, EXIT_FAILURE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = odt_import::cli::Cli::parse();
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(e) => {
             eprintln!("odt-import: error: {e:#}");
-            let usage = e.chain().any(|c| c.is::<UsageError>());
+            let usage = e.chain().any(is_usage);
             ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }

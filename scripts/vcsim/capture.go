@@ -125,6 +125,7 @@ func (e *extension) addHost(mux *http.ServeMux, host string) {
 // install replaces model objects once the model exists (see export.go).
 func (e *extension) install() {
 	installOvfManager(e)
+	installNetworkSystems()
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -153,7 +154,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)`)
+var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup`)
 
 func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -176,11 +177,14 @@ func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 		e.svc.ServeSDK(w, r) // vcsim reports the error
 		return
 	}
-	if method.Name == "ExportVm" {
+	switch method.Name {
+	case "ExportVm":
 		e.wrapMu.Lock()
 		defer e.wrapMu.Unlock()
 		unwrap := wrapVM(e, method.This)
 		defer unwrap()
+	case "AddPortGroup", "RemovePortGroup":
+		wrapNetworkSystem(method.This) // hosts added after start (install wrapped the others)
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	e.svc.ServeSDK(rec, r)
@@ -525,6 +529,10 @@ func (e *extension) indexLocked() index {
 //	    the next K (default 1) NFC uploads accept N bytes (default 0), then drop the
 //	    connection, or answer CODE when given
 //	POST /odt-test/clear-faults     forget pending injected failures
+//	POST /odt-test/remove-vm-network?host=NAME[&network=PG]
+//	    take the standard port group PG (default "VM Network") away from host NAME, as
+//	    -hosts-without-vm-network does; answers {"host":…,"network":…,"removed":bool}
+//	    (false: the host did not have it), 404 for an unknown host
 //	GET  /odt-test/index            the capture index (same as DIR/index.json)
 func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -564,6 +572,27 @@ func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 		e.faults = nil
 		e.mu.Unlock()
 		fmt.Fprintln(w, "{\"pending_faults\":0}")
+	case r.URL.Path == "/odt-test/remove-vm-network" && r.Method == http.MethodPost:
+		host, pg := q.Get("host"), q.Get("network")
+		if host == "" {
+			http.Error(w, "host=NAME is required", http.StatusBadRequest)
+			return
+		}
+		if pg == "" {
+			pg = vmNetwork
+		}
+		removed, err := removePortGroupFromHost(host, pg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		b, _ := json.Marshal(struct {
+			Host    string `json:"host"`
+			Network string `json:"network"`
+			Removed bool   `json:"removed"`
+		}{host, pg, removed})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
 	case r.URL.Path == "/odt-test/index" && r.Method == http.MethodGet:
 		e.mu.Lock()
 		b, _ := json.MarshalIndent(e.indexLocked(), "", "  ")

@@ -6,6 +6,9 @@
 //     the VM's datastore disk file, so a later GET or export returns it;
 //   - lease bookkeeping (import/export leases, progress calls, complete/abort) in the index;
 //   - fault injection: -nfc-fail-after BYTES, or POST /odt-test/fail-next-upload?after=N;
+//   - hosts without the "VM Network" port group: -hosts-without-vm-network H1,H2, or
+//     POST /odt-test/remove-vm-network?host=H; and an ESXi-like AddPortGroup that lets a
+//     host join an existing standard network (see network.go);
 //   - ExportVm, HttpNfcLeaseGetManifest, HttpNfcLeaseSetManifestChecksumType and
 //     OvfManager.CreateDescriptor, which vcsim lacks.
 //
@@ -50,6 +53,7 @@ func main() {
 	password := flag.String("password", "", "the password for -user")
 	stdinEOF := flag.Bool("exit-on-stdin-eof", true, "exit when stdin reaches EOF (false when run in the background from a shell)")
 	verbose := flag.Bool("v", false, "log every SOAP request and response to stderr")
+	noVMNetwork := flag.String("hosts-without-vm-network", "", "comma-separated host `NAMES` (e.g. DC0_C0_H1) that lack the \"VM Network\" port group")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: %s -capture DIR [options]\n\nvCenter simulator for odt's tests.\n\nOptions:\n", os.Args[0])
 		flag.PrintDefaults()
@@ -110,6 +114,11 @@ func main() {
 	srv := model.Service.NewServer()
 	ext.addHost(mux, srv.URL.Hostname()) // the host clients are told to use
 	ext.install()
+	for _, h := range splitNames(*noVMNetwork) {
+		if _, err := removePortGroupFromHost(h, vmNetwork); err != nil {
+			fatal("-hosts-without-vm-network: %v", err)
+		}
+	}
 
 	portNum := srv.Listener.Addr().(*net.TCPAddr).Port
 	u := *srv.URL

@@ -11,6 +11,12 @@
 //! Every byte uploaded through an NFC lease lands in [`Vcsim::capture_dir`] and is
 //! described in its `index.json` (see [`Vcsim::index`], [`Vcsim::captured`]).
 //!
+//! Hosts can lack the "VM Network" port group: start with
+//! `Options { args: vec!["-hosts-without-vm-network".into(), "DC0_C0_H1".into()], .. }` or
+//! call [`Vcsim::remove_vm_network`]. `HostNetworkSystem.AddPortGroup` then behaves like
+//! ESXi: a host joins the existing "VM Network" Network (AlreadyExists only when that host
+//! has it).
+//!
 //! ```no_run
 //! use odt_tests::vcsim::Vcsim;
 //! let Some(vc) = Vcsim::start_or_skip(true) else { return };
@@ -380,6 +386,32 @@ impl Vcsim {
             return Err(format!("fail-next-upload: HTTP {code}: {body}"));
         }
         Ok(())
+    }
+
+    /// Takes the standard port group "VM Network" away from host `host` (e.g. `DC0_C0_H1`),
+    /// as `-hosts-without-vm-network` does at start: from its `network`, `config.network` and
+    /// network system, and from the Network's `host`. Returns whether the host had it.
+    pub fn remove_vm_network(&self, host: &str) -> Result<bool, String> {
+        let q: String = host
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (code, body) = self.http(
+            "POST",
+            &format!("/odt-test/remove-vm-network?host={q}"),
+            None,
+        )?;
+        if code != 200 {
+            return Err(format!("remove-vm-network: HTTP {code}: {}", body.trim()));
+        }
+        let v: serde_json::Value = serde_json::from_str(body.trim())
+            .map_err(|e| format!("remove-vm-network: bad reply {body:?}: {e}"))?;
+        Ok(v["removed"].as_bool().unwrap_or(false))
     }
 
     /// Posts one SOAP body (the element inside `soapenv:Body`) to `/sdk` with `curl` and

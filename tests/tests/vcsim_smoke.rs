@@ -175,6 +175,21 @@ impl<'a> Session<'a> {
         reply
     }
 
+    /// A call that must fail: returns the fault's xsi:type (e.g. `AlreadyExists`).
+    fn fault(&self, body: &str) -> String {
+        let (status, reply) = self.vc.soap(body, Some(&self.cookie)).unwrap();
+        assert_eq!(status, 500, "{body}\n=> {reply}");
+        fault_type(&reply)
+    }
+
+    /// RetrievePropertiesEx of one property of one object; returns the reply.
+    fn property(&self, kind: &str, moref: &str, path: &str) -> String {
+        self.call(&format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>{kind}</type><pathSet>{path}</pathSet></propSet><objectSet><obj type="{kind}">{}</obj></objectSet></specSet><options></options></RetrievePropertiesEx>"#,
+            xml_escape(moref)
+        ))
+    }
+
     fn find(&self, path: &str) -> String {
         let r = self.call(&format!(
             r#"<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">SearchIndex</_this><inventoryPath>{}</inventoryPath></FindByInventoryPath>"#,
@@ -187,12 +202,18 @@ impl<'a> Session<'a> {
 
     /// CreateImportSpec + ImportVApp of TINY_OVF as `name`; returns (lease, NFC URL).
     fn import(&self, name: &str) -> (String, String) {
+        self.import_ovf(name, TINY_OVF, "")
+    }
+
+    /// CreateImportSpec (with `mapping`, raw `networkMapping` elements) + ImportVApp of `ovf`
+    /// as `name` into cluster DC0_C0; returns (lease, NFC URL).
+    fn import_ovf(&self, name: &str, ovf: &str, mapping: &str) -> (String, String) {
         let pool = self.find("DC0/host/DC0_C0/Resources");
         let ds = self.find("DC0/datastore/LocalDS_0");
         let folder = self.find("DC0/vm");
         let r = self.call(&format!(
-            r#"<CreateImportSpec xmlns="urn:vim25"><_this type="OvfManager">OvfManager</_this><ovfDescriptor>{}</ovfDescriptor><resourcePool type="ResourcePool">{pool}</resourcePool><datastore type="Datastore">{}</datastore><cisp><locale>US</locale><deploymentOption></deploymentOption><entityName>{name}</entityName><diskProvisioning>thin</diskProvisioning></cisp></CreateImportSpec>"#,
-            xml_escape(TINY_OVF),
+            r#"<CreateImportSpec xmlns="urn:vim25"><_this type="OvfManager">OvfManager</_this><ovfDescriptor>{}</ovfDescriptor><resourcePool type="ResourcePool">{pool}</resourcePool><datastore type="Datastore">{}</datastore><cisp><locale>US</locale><deploymentOption></deploymentOption><entityName>{name}</entityName>{mapping}<diskProvisioning>thin</diskProvisioning></cisp></CreateImportSpec>"#,
+            xml_escape(ovf),
             xml_escape(&ds)
         ));
         // vcsim declares the xsi prefix on importSpec itself, so the raw text can be resent.
@@ -342,4 +363,205 @@ fn login_restriction_and_fail_flag() {
         ups.iter().map(|u| (u.status, u.bytes)).collect::<Vec<_>>(),
         [(0, 10), (200, 100)]
     );
+}
+
+/// The xsi:type of the fault in a SOAP fault reply.
+fn fault_type(reply: &str) -> String {
+    let detail = element(reply, "detail").unwrap_or_else(|| panic!("no fault detail: {reply}"));
+    let at = detail.find("type=\"").expect("xsi:type") + 6;
+    detail[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The MoRefs in a reply, as (type, value), in order.
+fn morefs(xml: &str, tag: &str) -> Vec<(String, String)> {
+    let open = format!("<{tag} type=\"");
+    let close = format!("</{tag}>");
+    let mut out = vec![];
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let (kind, after) = rest.split_once("\">").expect("moref");
+        let (value, after) = after.split_once(&close).expect("moref end");
+        out.push((kind.to_owned(), value.to_owned()));
+        rest = after;
+    }
+    out
+}
+
+impl Session<'_> {
+    /// The host's `network` list as (type, name).
+    fn host_networks(&self, host: &str) -> Vec<(String, String)> {
+        let r = self.property("HostSystem", host, "network");
+        morefs(&r, "ManagedObjectReference")
+            .into_iter()
+            .map(|(kind, value)| {
+                let r = self.property(&kind, &value, "name");
+                let name = element(&r, "val").expect("name").to_owned();
+                (kind, name)
+            })
+            .collect()
+    }
+
+    /// Whether the host has a standard port group named "VM Network": in `network` (a
+    /// Network of that name) and in `config.network.portgroup`; both must agree.
+    fn has_vm_network(&self, host: &str) -> bool {
+        let in_network = self
+            .host_networks(host)
+            .iter()
+            .any(|(kind, name)| kind == "Network" && name == "VM Network");
+        let r = self.property("HostSystem", host, "config.network.portgroup");
+        let in_config = r.contains("<name>VM Network</name>");
+        assert_eq!(
+            in_network, in_config,
+            "{host}: network vs config.network:\n{r}"
+        );
+        in_network
+    }
+
+    /// The hosts (values) in the "VM Network" Network's `host` list.
+    fn vm_network_hosts(&self) -> Vec<String> {
+        let net = self.find("DC0/network/VM Network");
+        let r = self.property("Network", &net, "host");
+        let mut hosts: Vec<String> = morefs(&r, "ManagedObjectReference")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        hosts.sort();
+        hosts
+    }
+
+    fn network_system(&self, host: &str) -> String {
+        let r = self.property("HostSystem", host, "configManager.networkSystem");
+        element(&r, "val").expect("networkSystem").to_owned()
+    }
+
+    fn add_port_group(&self, host: &str, name: &str, vswitch: &str) -> Result<(), String> {
+        let body = format!(
+            r#"<AddPortGroup xmlns="urn:vim25"><_this type="HostNetworkSystem">{}</_this><portgrp><name>{}</name><vlanId>0</vlanId><vswitchName>{vswitch}</vswitchName><policy></policy></portgrp></AddPortGroup>"#,
+            xml_escape(&self.network_system(host)),
+            xml_escape(name)
+        );
+        let (status, reply) = self.vc.soap(&body, Some(&self.cookie)).unwrap();
+        match status {
+            200 => Ok(()),
+            500 => Err(fault_type(&reply)),
+            _ => panic!("AddPortGroup: HTTP {status}: {reply}"),
+        }
+    }
+}
+
+/// TINY_OVF with one vmxnet3 NIC on OVF network "lan".
+fn tiny_ovf_with_nic() -> String {
+    TINY_OVF
+        .replace(
+            "<VirtualSystem ",
+            r#"<NetworkSection><Info>nets</Info><Network ovf:name="lan"><Description>lan</Description></Network></NetworkSection>
+  <VirtualSystem "#,
+        )
+        .replace(
+            "    </VirtualHardwareSection>",
+            r#"      <Item><rasd:AutomaticAllocation>true</rasd:AutomaticAllocation><rasd:Connection>lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>"#,
+        )
+}
+
+#[test]
+fn hosts_without_vm_network_and_add_port_group() {
+    if let Err(why) = odt_tests::vcsim::available() {
+        odt_tests::skip(&why);
+        return;
+    }
+    let vc = Vcsim::start_with(&odt_tests::vcsim::Options {
+        args: vec!["-hosts-without-vm-network".into(), "DC0_C0_H1".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let s = Session::login(&vc);
+    let h0 = s.find("DC0/host/DC0_C0/DC0_C0_H0");
+    let h1 = s.find("DC0/host/DC0_C0/DC0_C0_H1");
+    let h2 = s.find("DC0/host/DC0_C0/DC0_C0_H2");
+
+    // H1 lacks "VM Network"; the others have it; the DVPGs are untouched.
+    assert!(s.has_vm_network(&h0));
+    assert!(s.has_vm_network(&h2));
+    assert!(!s.has_vm_network(&h1));
+    let nets = s.host_networks(&h1);
+    assert!(
+        nets.iter()
+            .any(|(k, n)| k == "DistributedVirtualPortgroup" && n == "DC0_DVPG0"),
+        "{nets:?}"
+    );
+    let mut want = vec![h0.clone(), h2.clone()];
+    want.push(s.find("DC0/host/DC0_H0/DC0_H0"));
+    want.sort();
+    assert_eq!(s.vm_network_hosts(), want);
+
+    // Deploying onto the cluster with networkMapping to "VM Network" still works.
+    let net = s.find("DC0/network/VM Network");
+    let mapping = format!(
+        r#"<networkMapping><name>lan</name><network type="Network">{net}</network></networkMapping>"#
+    );
+    let (lease, _) = s.import_ovf("nic-vm", &tiny_ovf_with_nic(), &mapping);
+    s.lease_call("HttpNfcLeaseComplete", &lease);
+    let vm = s.find("DC0/vm/nic-vm");
+    let r = s.property("VirtualMachine", &vm, "network");
+    assert_eq!(
+        morefs(&r, "ManagedObjectReference"),
+        [("Network".to_owned(), net.clone())],
+        "{r}"
+    );
+
+    // AddPortGroup on H1 joins the existing "VM Network" (vcsim alone faults DuplicateName).
+    s.add_port_group(&h1, "VM Network", "vSwitch0").unwrap();
+    assert!(s.has_vm_network(&h1));
+    let r = s.property(
+        "HostNetworkSystem",
+        &s.network_system(&h1),
+        "networkInfo.portgroup",
+    );
+    assert!(r.contains("<name>VM Network</name>"), "{r}");
+    assert!(s.vm_network_hosts().contains(&h1));
+    assert_eq!(s.find("DC0/network/VM Network"), net, "no second Network");
+    // Again: this host has it now.
+    assert_eq!(
+        s.add_port_group(&h1, "VM Network", "vSwitch0"),
+        Err("AlreadyExists".into())
+    );
+    assert_eq!(
+        s.add_port_group(&h0, "VM Network", "vSwitch0"),
+        Err("AlreadyExists".into())
+    );
+    assert_eq!(
+        s.add_port_group(&h2, "Other", "vSwitch9"),
+        Err("NotFound".into())
+    );
+    // A new name creates a Network that only this host has.
+    s.add_port_group(&h2, "Lab", "vSwitch0").unwrap();
+    assert!(s
+        .host_networks(&h2)
+        .contains(&("Network".into(), "Lab".into())));
+    assert!(!s.host_networks(&h0).iter().any(|(_, n)| n == "Lab"));
+    // RemovePortGroup takes it from this host only (vcsim alone deletes the Network).
+    let remove = format!(
+        r#"<RemovePortGroup xmlns="urn:vim25"><_this type="HostNetworkSystem">{}</_this><pgName>Lab</pgName></RemovePortGroup>"#,
+        xml_escape(&s.network_system(&h2))
+    );
+    s.call(&remove);
+    assert!(!s.host_networks(&h2).iter().any(|(_, n)| n == "Lab"));
+    assert_eq!(s.fault(&remove), "NotFound");
+    s.add_port_group(&h2, "Lab", "vSwitch0").unwrap();
+    assert!(s
+        .host_networks(&h2)
+        .contains(&("Network".into(), "Lab".into())));
+
+    // At run time: the same removal, through the test endpoint.
+    assert_eq!(vc.remove_vm_network("DC0_C0_H0"), Ok(true));
+    assert!(!s.has_vm_network(&h0));
+    assert!(s.has_vm_network(&h1) && s.has_vm_network(&h2));
+    assert!(!s.vm_network_hosts().contains(&h0));
+    assert_eq!(vc.remove_vm_network("DC0_C0_H0"), Ok(false));
+    let err = vc.remove_vm_network("no-such-host").unwrap_err();
+    assert!(err.contains("404"), "{err}");
+    s.add_port_group(&h0, "VM Network", "vSwitch0").unwrap();
+    assert!(s.has_vm_network(&h0));
 }

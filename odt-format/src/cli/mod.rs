@@ -1,6 +1,7 @@
 //! Helpers shared by `odt-export` and `odt-import` (feature `cli`): secrets from the
 //! environment, a file or a prompt; progress bars; the verify command both programs offer.
 
+pub mod keygen;
 pub mod progress;
 pub mod secret;
 pub mod verify;
@@ -9,6 +10,22 @@ pub mod verify;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// What the shared commands fail with: a usage error (exit 2) or a failure of the work.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Wrong use of the command line.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The work failed.
+    #[error(transparent)]
+    Format(#[from] crate::error::FormatError),
+}
+
+/// True when `e` (anywhere in an error chain) is a usage error: the caller exits with 2.
+pub fn is_usage(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<UsageError>() || matches!(e.downcast_ref::<CliError>(), Some(CliError::Usage(_)))
+}
 
 /// Exit status when the work failed.
 pub const EXIT_FAILURE: u8 = 1;

@@ -11,7 +11,7 @@ use crate::verify::{verify_job, VerifyReport};
 
 use super::progress::Bars;
 use super::secret::{read_secret, SecretSource};
-use super::UsageError;
+use super::{CliError, UsageError};
 
 /// What to verify and how.
 pub struct VerifyRequest {
@@ -31,7 +31,7 @@ pub struct VerifyRequest {
 
 /// Runs the verification, prints the human or JSON report, and returns it.
 /// `Err` means verification could not even start or the signature/secret failed.
-pub fn run(req: &VerifyRequest) -> Result<VerifyReport, Box<dyn std::error::Error + Send + Sync>> {
+pub fn run(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
     let layout = Layout::new(&req.nas);
     let trusted = req
         .trusted_key
