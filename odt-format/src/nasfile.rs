@@ -209,10 +209,142 @@ pub fn encrypt_file(
         }
     }
 
-    let enc_for_sync = enc.try_clone().ctx("open", &enc_path)?;
+    // A stream a previous run completed has nothing left to seal.
+    let sealed = if start >= g.chunks() {
+        0
+    } else {
+        seal_chunks(
+            spec,
+            &enc_path,
+            &sums_path,
+            &mut enc,
+            &mut sums,
+            &stream_key,
+            g.chunk_size as usize,
+            start,
+            opts,
+            |i, buf| {
+                let n = g.plain_len(i) as usize;
+                buf.resize(n, 0);
+                read_exact_or_short(source, buf, source_path, spec.plain_size)?;
+                hash(buf);
+                Ok(i + 1 == g.chunks())
+            },
+            &|d| progress(prefix + d),
+        )?
+    };
+    debug_assert_eq!(prefix + sealed, spec.plain_size);
+    let mut extra = [0u8; 1];
+    if source.read(&mut extra).ctx("read", source_path)? != 0 {
+        return Err(FormatError::malformed(
+            source_path.display().to_string(),
+            format!(
+                "is longer than the {} bytes it had when the export began (changed while reading?)",
+                spec.plain_size
+            ),
+        ));
+    }
+    drop(enc);
+    finish_entry(spec, &header, spec.plain_size)
+}
+
+/// Encrypts a source whose length is only known at its end (a disk streamed from a vCenter
+/// export lease) into a fresh stream. The last chunk is recognised by reading one byte ahead.
+/// Such a stream cannot resume mid-way (the server cannot restart a download in the middle),
+/// so any leftovers of an earlier attempt are replaced. `spec.plain_size` is ignored.
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_unsized(
+    spec: &StreamSpec,
+    key: &DataKey,
+    source: &mut (dyn Read + Send),
+    source_path: &Path,
+    hash: &mut (dyn FnMut(&[u8]) + Send),
+    progress: &(dyn Fn(u64) + Sync),
+    opts: WriteOptions,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<FileEntry> {
+    let (enc_path, sums_path) = (spec.enc(), spec.sums());
+    let vm_dir = spec.layout.vm_dir(&spec.dir);
+    std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
+    let header = FileHeader::new(spec.chunk_log2, rng);
+    let mut enc = create_new(&enc_path)?;
+    enc.write_all(&header.to_bytes()).ctx("write", &enc_path)?;
+    let mut sums = create_new(&sums_path)?;
+    enc.sync_all().ctx("sync", &enc_path)?;
+    sync_dir(&vm_dir)?;
+    let chunk = header.chunk_size();
+    let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
+    // One byte read ahead of the current chunk tells whether it is the last one.
+    let mut ahead: Option<u8> = None;
+    let total = seal_chunks(
+        spec,
+        &enc_path,
+        &sums_path,
+        &mut enc,
+        &mut sums,
+        &stream_key,
+        chunk,
+        0,
+        opts,
+        |_, buf| {
+            buf.resize(chunk, 0);
+            let mut got = 0;
+            if let Some(b) = ahead.take() {
+                buf[0] = b;
+                got = 1;
+            }
+            while got < chunk {
+                match source.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(FormatError::io("read", source_path, e)),
+                }
+            }
+            buf.truncate(got);
+            hash(buf);
+            if got < chunk {
+                return Ok(true);
+            }
+            let mut one = [0u8; 1];
+            loop {
+                match source.read(&mut one) {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {
+                        ahead = Some(one[0]);
+                        return Ok(false);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(FormatError::io("read", source_path, e)),
+                }
+            }
+        },
+        progress,
+    )?;
+    drop(enc);
+    finish_entry(spec, &header, total)
+}
+
+/// Seals chunks from `start` on, as `produce` supplies them, writing them to `enc` and their
+/// digests to `sums` with durable checkpoints. Returns the plaintext bytes sealed.
+#[allow(clippy::too_many_arguments)]
+fn seal_chunks(
+    spec: &StreamSpec,
+    enc_path: &Path,
+    sums_path: &Path,
+    enc: &mut File,
+    sums: &mut File,
+    stream_key: &StreamKey,
+    chunk_size: usize,
+    start: u64,
+    opts: WriteOptions,
+    produce: impl FnMut(u64, &mut Vec<u8>) -> Result<bool> + Send,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64> {
+    let enc_for_sync = enc.try_clone().ctx("open", enc_path)?;
     let mut pending: Vec<u8> = Vec::with_capacity(4096);
     let mut since_checkpoint = 0u64;
-    let mut done = prefix;
+    let mut done = 0u64;
     // Checkpoints run on their own thread so that flushing one stretch of the file to the
     // device overlaps with sealing and writing the next; the resume invariant holds because
     // the digests of a batch are appended only after the fsync that covers its chunks.
@@ -220,34 +352,28 @@ pub fn encrypt_file(
     std::thread::scope(|s| -> Result<()> {
         let checkpointer = s.spawn(|| -> Result<()> {
             for digests in ck_rx {
-                enc_for_sync.sync_data().ctx("sync", &enc_path)?;
-                sums.write_all(&digests).ctx("write", &sums_path)?;
-                sums.sync_data().ctx("sync", &sums_path)?;
+                enc_for_sync.sync_data().ctx("sync", enc_path)?;
+                sums.write_all(&digests).ctx("write", sums_path)?;
+                sums.sync_data().ctx("sync", sums_path)?;
             }
             Ok(())
         });
         // When the checkpointer has failed, its send fails: its own error is the one to report.
         let stopped = || FormatError::malformed(spec.stream_name(), "checkpoint thread stopped");
         let written = crate::pipeline::run(
-            start..g.chunks(),
+            start..u64::MAX,
             opts.workers,
-            g.chunk_size as usize + TAG_LEN,
-            |i, buf| {
-                let n = g.plain_len(i) as usize;
-                buf.resize(n, 0);
-                read_exact_or_short(source, buf, source_path, spec.plain_size)?;
-                hash(buf);
-                Ok(())
-            },
-            |i, buf| {
-                stream_key.seal(i, i + 1 == g.chunks(), buf);
+            chunk_size + TAG_LEN,
+            produce,
+            |i, last, buf| {
+                stream_key.seal(i, last, buf);
                 Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into())
             },
-            |i, buf, digest| {
-                enc.write_all(buf).ctx("write", &enc_path)?;
+            |_, _, buf, digest| {
+                enc.write_all(buf).ctx("write", enc_path)?;
                 pending.extend_from_slice(&digest);
                 since_checkpoint += buf.len() as u64;
-                done += g.plain_len(i);
+                done += (buf.len() - TAG_LEN) as u64;
                 if since_checkpoint >= opts.checkpoint_bytes {
                     ck_tx
                         .send(std::mem::take(&mut pending))
@@ -268,17 +394,16 @@ pub fn encrypt_file(
         // A real I/O error from the checkpointer explains a "stopped" from the writer.
         synced.and(written)
     })?;
-    let mut extra = [0u8; 1];
-    if source.read(&mut extra).ctx("read", source_path)? != 0 {
-        return Err(FormatError::malformed(
-            source_path.display().to_string(),
-            format!(
-                "is longer than the {} bytes it had when the export began (changed while reading?)",
-                spec.plain_size
-            ),
-        ));
-    }
-    drop(enc);
+    Ok(done)
+}
+
+/// Checks what is on disk against the geometry of `plain_size` bytes and builds the entry.
+fn finish_entry(spec: &StreamSpec, header: &FileHeader, plain_size: u64) -> Result<FileEntry> {
+    let (enc_path, sums_path) = (spec.enc(), spec.sums());
+    let g = Geometry {
+        plain_size,
+        chunk_size: header.chunk_size() as u64,
+    };
     let sums_bytes = std::fs::read(&sums_path).ctx("read", &sums_path)?;
     let enc_len = std::fs::metadata(&enc_path).ctx("stat", &enc_path)?.len();
     if sums_bytes.len() as u64 != g.chunks() * 32 || enc_len != g.encrypted_size() {
@@ -289,7 +414,7 @@ pub fn encrypt_file(
     }
     Ok(FileEntry {
         name: spec.name.clone(),
-        size: spec.plain_size,
+        size: plain_size,
         encrypted_size: g.encrypted_size(),
         chunks: g.chunks(),
         header: hex::encode(header.to_bytes()),

@@ -11,13 +11,15 @@ use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-/// Runs the pipeline over chunk indices `range`.
+/// Runs the pipeline over chunk indices starting at `range.start`.
 ///
-/// - `produce(i, buf)` fills `buf` (cleared, capacity `buf_cap`) with chunk `i`'s input;
-///   runs on one thread, in order.
-/// - `map(i, buf)` transforms the buffer in place and returns a small result; runs on
+/// - `produce(i, buf)` fills `buf` (cleared, capacity `buf_cap`) with chunk `i`'s input and
+///   returns whether it is the **last** chunk; runs on one thread, in order. Production stops
+///   after a last chunk or at `range.end`, whichever comes first, so a stream of unknown
+///   length passes `start..u64::MAX` and says when it ends.
+/// - `map(i, last, buf)` transforms the buffer in place and returns a small result; runs on
 ///   `workers` threads, in any order.
-/// - `consume(i, buf, m)` runs on the calling thread, strictly in order.
+/// - `consume(i, last, buf, m)` runs on the calling thread, strictly in order.
 pub fn run<M, E, P, F, C>(
     range: Range<u64>,
     workers: usize,
@@ -29,9 +31,9 @@ pub fn run<M, E, P, F, C>(
 where
     M: Send,
     E: Send,
-    P: FnMut(u64, &mut Vec<u8>) -> Result<(), E> + Send,
-    F: Fn(u64, &mut Vec<u8>) -> Result<M, E> + Sync,
-    C: FnMut(u64, &[u8], M) -> Result<(), E>,
+    P: FnMut(u64, &mut Vec<u8>) -> Result<bool, E> + Send,
+    F: Fn(u64, bool, &mut Vec<u8>) -> Result<M, E> + Sync,
+    C: FnMut(u64, bool, &[u8], M) -> Result<(), E>,
 {
     if range.is_empty() {
         return Ok(());
@@ -44,8 +46,8 @@ where
             .send(Vec::with_capacity(buf_cap))
             .expect("pool has room");
     }
-    let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
-    let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>, Result<M, E>)>(depth);
+    let (work_tx, work_rx) = sync_channel::<Item>(depth);
+    let (done_tx, done_rx) = sync_channel::<(Item, Result<M, E>)>(depth);
     // Owned by the workers only: when the last one exits, the producer's send fails and it
     // stops too, instead of blocking on a full queue nobody drains.
     let work_rx = Arc::new(Mutex::new(work_rx));
@@ -61,16 +63,16 @@ where
             let map = &map;
             s.spawn(move || loop {
                 let next = work_rx.lock().expect("no panics hold this lock").recv();
-                let Ok((i, mut buf)) = next else { return };
-                let r = map(i, &mut buf);
-                if done_tx.send((i, buf, r)).is_err() {
+                let Ok(mut item) = next else { return };
+                let r = map(item.index, item.last, &mut item.buf);
+                if done_tx.send((item, r)).is_err() {
                     return;
                 }
             });
         }
         drop(done_tx);
         drop(work_rx);
-        let consumed = consume_in_order(range, &mut consume, done_rx, pool_tx);
+        let consumed = consume_in_order(range.start, &mut consume, done_rx, pool_tx);
         let produced = producer.join().expect("producer does not panic");
         // A consumer error is the root cause when both failed (the producer then only saw
         // its channel close).
@@ -78,19 +80,26 @@ where
     })
 }
 
+/// One chunk in flight.
+struct Item {
+    index: u64,
+    last: bool,
+    buf: Vec<u8>,
+}
+
 fn produce_all<E>(
     range: Range<u64>,
-    mut produce: impl FnMut(u64, &mut Vec<u8>) -> Result<(), E>,
+    mut produce: impl FnMut(u64, &mut Vec<u8>) -> Result<bool, E>,
     pool_rx: Receiver<Vec<u8>>,
-    work_tx: SyncSender<(u64, Vec<u8>)>,
+    work_tx: SyncSender<Item>,
 ) -> Result<(), E> {
-    for i in range {
+    for index in range.clone() {
         let Ok(mut buf) = pool_rx.recv() else {
             return Ok(());
         };
         buf.clear();
-        produce(i, &mut buf)?;
-        if work_tx.send((i, buf)).is_err() {
+        let last = produce(index, &mut buf)? || index + 1 == range.end;
+        if work_tx.send(Item { index, last, buf }).is_err() || last {
             return Ok(());
         }
     }
@@ -98,26 +107,28 @@ fn produce_all<E>(
 }
 
 fn consume_in_order<M, E>(
-    range: Range<u64>,
-    consume: &mut impl FnMut(u64, &[u8], M) -> Result<(), E>,
-    done_rx: Receiver<(u64, Vec<u8>, Result<M, E>)>,
+    start: u64,
+    consume: &mut impl FnMut(u64, bool, &[u8], M) -> Result<(), E>,
+    done_rx: Receiver<(Item, Result<M, E>)>,
     pool_tx: SyncSender<Vec<u8>>,
 ) -> Result<(), E> {
     let mut pending = BTreeMap::new();
-    let mut next = range.start;
-    while next < range.end {
-        // Channel closed early: the producer stopped with an error, which `run` reports.
-        let Ok((i, buf, r)) = done_rx.recv() else {
+    let mut next = start;
+    loop {
+        // Channel closed: the producer stopped (with an error, which `run` reports).
+        let Ok((item, r)) = done_rx.recv() else {
             return Ok(());
         };
-        pending.insert(i, (buf, r));
-        while let Some((buf, r)) = pending.remove(&next) {
-            consume(next, &buf, r?)?;
-            let _ = pool_tx.send(buf);
+        pending.insert(item.index, (item, r));
+        while let Some((item, r)) = pending.remove(&next) {
+            consume(next, item.last, &item.buf, r?)?;
+            let _ = pool_tx.send(item.buf);
+            if item.last {
+                return Ok(());
+            }
             next += 1;
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -133,16 +144,17 @@ mod tests {
             8,
             |i, b| {
                 b.extend_from_slice(&i.to_be_bytes());
-                Ok(())
+                Ok(false)
             },
-            |i, b| {
+            |i, _, b| {
                 if i % 7 == 0 {
                     std::thread::yield_now();
                 }
                 b.reverse();
                 Ok(i * 2)
             },
-            |i, b, m| {
+            |i, last, b, m| {
+                assert_eq!(last, i == 199);
                 assert_eq!(m, i * 2);
                 let mut v = b.to_vec();
                 v.reverse();
@@ -158,9 +170,9 @@ mod tests {
             0..1000,
             2,
             8,
-            |_, _| Ok(()),
-            |_, _| Ok(()),
-            |i, _, _| {
+            |_, _| Ok(false),
+            |_, _, _| Ok(()),
+            |i, _, _, _| {
                 if i == 10 {
                     Err("stop".into())
                 } else {
@@ -173,19 +185,49 @@ mod tests {
             0..1000,
             2,
             8,
-            |i, _| if i == 5 { Err("read".into()) } else { Ok(()) },
-            |_, _| Ok(()),
+            |i, _| {
+                if i == 5 {
+                    Err("read".into())
+                } else {
+                    Ok(false)
+                }
+            },
             |_, _, _| Ok(()),
+            |_, _, _, _| Ok(()),
         );
         assert_eq!(e.unwrap_err(), "read");
         let e = run::<(), String, _, _, _>(
             0..1000,
             2,
             8,
-            |_, _| Ok(()),
-            |i, _| if i == 50 { Err("map".into()) } else { Ok(()) },
-            |_, _, _| Ok(()),
+            |_, _| Ok(false),
+            |i, _, _| if i == 50 { Err("map".into()) } else { Ok(()) },
+            |_, _, _, _| Ok(()),
         );
         assert_eq!(e.unwrap_err(), "map");
+    }
+
+    #[test]
+    fn a_producer_can_end_a_stream_of_unknown_length() {
+        let mut seen = vec![];
+        run::<(), String, _, _, _>(
+            0..u64::MAX,
+            2,
+            8,
+            |i, b| {
+                b.push(i as u8);
+                Ok(i == 41)
+            },
+            |_, _, _| Ok(()),
+            |i, last, b, _| {
+                assert_eq!(b, [i as u8]);
+                seen.push((i, last));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.len(), 42);
+        assert_eq!(seen.last(), Some(&(41, true)));
+        assert!(seen[..41].iter().all(|(_, l)| !l));
     }
 }

@@ -241,10 +241,11 @@ pub fn check_file_keyless(
         g.chunk_size as usize + TAG_LEN,
         |i, buf| {
             buf.resize(g.plain_len(i) as usize + TAG_LEN, 0);
-            file.read_exact(buf).ctx("read", &path)
+            file.read_exact(buf).ctx("read", &path)?;
+            Ok(i + 1 == g.chunks())
         },
-        |_, buf| Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into()),
-        |i, _, digest| {
+        |_, _, buf| Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into()),
+        |i, _, _, digest| {
             let at = i as usize * 32;
             if sums[at..at + 32] != digest {
                 bad.push(i);
