@@ -113,7 +113,16 @@ pub struct RunArgs {
     /// Print a JSON report on stdout (and no progress bars).
     #[arg(long)]
     pub json: bool,
-    /// OVF folders, .ovf files or .ova files.
+    /// Export straight from this source vCenter: SOURCEs are then VM names, globs (`web-*`)
+    /// or inventory paths (`DC0/vm/web-01`) of powered-off VMs; each disk streams from the
+    /// export lease into the bundle, with no staging copy.
+    #[command(flatten)]
+    pub vcenter: odt_format::cli::vcenter::VcenterConn,
+    /// With --vcenter: only look for VMs in this datacenter.
+    #[arg(long, value_name = "NAME", help_heading = "vCenter")]
+    pub datacenter: Option<String>,
+    /// OVF folders, .ovf files or .ova files (or, with --vcenter, VM names, globs or
+    /// inventory paths).
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
 }

@@ -63,7 +63,18 @@ fn run(a: RunArgs) -> Result<bool> {
         .iter()
         .map(|p| Recipient::read(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let vcenter = match a.vcenter.vcenter {
+        Some(_) => Some(crate::vcsource::VcenterSource {
+            client: a
+                .vcenter
+                .connect()
+                .context("connect to the source vCenter")?,
+            datacenter: a.datacenter.clone(),
+        }),
+        None => None,
+    };
     let req = ExportRequest {
+        vcenter,
         nas: a.nas.clone(),
         signing,
         sources,

@@ -32,24 +32,17 @@ use zeroize::Zeroizing;
 use crate::journal::{Journal, JOURNAL_FORMAT};
 use crate::source::{Origin, PackageFile, Source};
 
-/// How the data key is wrapped.
-pub struct KeyChoice {
-    /// The passphrase, when one is used.
-    pub passphrase: Option<Zeroizing<String>>,
-    /// Argon2id cost for the passphrase stanza.
-    pub kdf: KdfParams,
-    /// Provider recipients.
-    pub recipients: Vec<Recipient>,
-}
-
 /// Everything `run` needs.
 pub struct ExportRequest {
     /// The NAS job directory.
     pub nas: PathBuf,
     /// The customer's signing key.
     pub signing: SigningKey,
-    /// Sources and their targets.
+    /// Sources and their targets: paths of OVF folders, `.ovf` or `.ova` files; or, with
+    /// `vcenter`, VM names, inventory paths or globs.
     pub sources: Vec<(PathBuf, Target)>,
+    /// Export straight from this vCenter instead of from files.
+    pub vcenter: Option<crate::vcsource::VcenterSource>,
     /// Whether a passphrase stanza is wanted (the passphrase itself is fetched lazily, since a
     /// resumed job does not need it).
     pub use_passphrase: bool,
@@ -114,11 +107,21 @@ pub fn run(
             req.nas.display()
         );
     }
-    let mut sources = vec![];
-    for (path, target) in &req.sources {
-        let s = Source::open(path)?;
-        crate::jobfile::check_target(target, &path.display().to_string())?;
-        sources.push((s, target.clone()));
+    let mut sources: Vec<(Input, Target)> = vec![];
+    match &req.vcenter {
+        None => {
+            for (path, target) in &req.sources {
+                let s = Source::open(path)?;
+                crate::jobfile::check_target(target, &path.display().to_string())?;
+                sources.push((Input::Package(s), target.clone()));
+            }
+        }
+        Some(vc) => {
+            for (vm, target) in vc.resolve(&req.sources)? {
+                crate::jobfile::check_target(&target, &vm.name)?;
+                sources.push((Input::Vcenter(vm), target));
+            }
+        }
     }
     let plan_digest = plan_digest(&sources, req);
     let signer_key_id = req.signing.verifying_key().key_id();
@@ -191,117 +194,27 @@ pub fn run(
 
     let mut vms = vec![];
     let mut bytes = 0u64;
-    for (idx, (src, target)) in sources.iter().enumerate() {
+    let mut cx = Ctx {
+        req,
+        layout: &layout,
+        key: &key,
+        job_id,
+        journal: &mut journal,
+        progress,
+        resumed,
+    };
+    for (idx, (input, target)) in sources.iter().enumerate() {
         let dir = format!("vm-{idx:03}");
-        let name = src.envelope.display_name().to_owned();
-        let mut entries: Vec<FileEntry> = vec![];
-        let mut mf_lines: Vec<MfEntry> = vec![];
-        let mut files: Vec<PackageFile> = src.files.clone();
-        // A generated .mf is written last, once every digest is known.
-        if src.mf_generated {
-            let pos = files
-                .iter()
-                .position(|f| f.name == src.mf_name)
-                .expect("listed");
-            let mf = files.remove(pos);
-            files.push(mf);
-        }
-        for file in &mut files {
-            let stream = format!("{dir}/{}", file.name);
-            if src.mf_generated && file.name == src.mf_name {
-                let bytes = Mf {
-                    entries: std::mem::take(&mut mf_lines),
-                }
-                .to_bytes();
-                file.size = bytes.len() as u64;
-                file.origin = Origin::Generated(bytes);
-            }
-            if let Some(done) = journal.done.get(&stream) {
-                if src.mf_generated && file.name != src.mf_name {
-                    // Its digest is needed for the generated .mf: read it again (no writing).
-                    mf_lines.push(hash_only(file, progress)?);
-                }
-                entries.push(done.clone());
-                continue;
-            }
-            let spec = StreamSpec {
-                layout: layout.clone(),
-                dir: dir.clone(),
-                name: file.name.clone(),
-                job_id,
-                plain_size: file.size,
-                chunk_log2: journal.chunk_log2,
-            };
-            let partial = recover(&spec).with_context(|| format!("resume {stream}"))?;
-            if let Some(p) = partial {
-                if p.chunks_done > 0 {
-                    progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
-                }
-            }
-            let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
-            let mut hasher = alg.hasher();
-            let mut reader = file.open()?;
-            progress.start(&format!("{name}: {}", file.name), file.size);
-            let entry = encrypt_file(
-                &spec,
-                &key,
-                partial,
-                &mut reader,
-                &file.display_path(),
-                &mut |b| hasher.update(b),
-                &|d| progress.set(d),
-                req.write,
-                &mut OsRng,
-            )
-            .with_context(|| {
-                format!(
-                    "exporting {} of VM {name:?} to {}",
-                    file.name,
-                    req.nas.display()
-                )
-            })?;
-            progress.finish();
-            let digest = hasher.finalize();
-            if let Some(exp) = &file.expected {
-                if exp.digest != digest {
-                    let msg = format!(
-                        "{}: its {} digest does not match {} (expected {}, read {}): the source package is \
-                         corrupt or was altered; it was refused",
-                        file.display_path().display(),
-                        alg.name(),
-                        src.mf_name,
-                        hex::encode(&exp.digest),
-                        hex::encode(&digest)
-                    );
-                    refuse(&layout, resumed)?;
-                    bail!(msg);
-                }
-            }
-            if src.mf_generated && file.name != src.mf_name {
-                mf_lines.push(MfEntry {
-                    alg,
-                    file: file.name.clone(),
-                    digest,
-                });
-            }
-            bytes += file.size;
-            journal.done.insert(stream, entry.clone());
-            journal.save(&layout)?;
-            entries.push(entry);
-        }
-        // Manifest order: the package's own order (descriptor, .mf, References).
-        entries.sort_by_key(|e| src.files.iter().position(|f| f.name == e.name));
-        vms.push(VmEntry {
-            name,
-            dir,
-            source_kind: src.kind.to_owned(),
-            source_name: src.source_name(),
-            descriptor: src.descriptor.clone(),
-            mf: src.mf_name.clone(),
-            target: target.clone(),
-            summary: summary(src),
-            files: entries,
-        });
+        let (vm, n) = match input {
+            Input::Package(src) => export_package(&mut cx, src, target, dir)?,
+            Input::Vcenter(v) => req
+                .vcenter
+                .as_ref()
+                .expect("vCenter inputs come with one")
+                .export(&mut cx, v, target, dir)?,
+        };
+        bytes += n;
+        vms.push(vm);
     }
 
     let m = JobManifest {
@@ -337,6 +250,185 @@ pub fn run(
     })
 }
 
+/// One thing to export: a package on disk, or a VM in a source vCenter.
+pub enum Input {
+    /// An OVF folder, `.ovf` or `.ova`.
+    Package(Source),
+    /// A VM streamed from vCenter.
+    Vcenter(crate::vcsource::VcVm),
+}
+
+impl Input {
+    /// What identifies it for "the same command" (path or moref, and what is in it).
+    fn identity(&self) -> serde_json::Value {
+        match self {
+            Input::Package(s) => {
+                let abs = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
+                serde_json::json!([abs, s.kind, s.fingerprint])
+            }
+            Input::Vcenter(v) => {
+                serde_json::json!(["vcenter", v.vcenter, v.moref.value, v.change_version])
+            }
+        }
+    }
+    fn source_name(&self) -> String {
+        match self {
+            Input::Package(s) => s.source_name(),
+            Input::Vcenter(v) => v.name.clone(),
+        }
+    }
+}
+
+/// What exporting one VM needs from the run.
+pub struct Ctx<'a> {
+    /// The request.
+    pub req: &'a ExportRequest,
+    /// The job on the NAS.
+    pub layout: &'a Layout,
+    /// The data key.
+    pub key: &'a DataKey,
+    /// The job id.
+    pub job_id: [u8; 16],
+    /// The journal (saved after every finished file).
+    pub journal: &'a mut Journal,
+    /// Progress.
+    pub progress: &'a dyn Progress,
+    /// Whether this run resumes an earlier one.
+    pub resumed: bool,
+}
+
+impl Ctx<'_> {
+    /// The spec of a new stream `dir/name` of `plain_size` bytes.
+    pub fn spec(&self, dir: &str, name: &str, plain_size: u64) -> StreamSpec {
+        StreamSpec {
+            layout: self.layout.clone(),
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            job_id: self.job_id,
+            plain_size,
+            chunk_log2: self.journal.chunk_log2,
+        }
+    }
+    /// Records a finished file.
+    pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<()> {
+        self.journal.done.insert(stream, entry.clone());
+        self.journal.save(self.layout)
+    }
+}
+
+/// Exports one OVF package; returns its manifest entry and the bytes this run processed.
+fn export_package(
+    cx: &mut Ctx<'_>,
+    src: &Source,
+    target: &Target,
+    dir: String,
+) -> Result<(VmEntry, u64)> {
+    let (layout, progress) = (cx.layout, cx.progress);
+    let name = src.envelope.display_name().to_owned();
+    let mut bytes = 0;
+    let mut entries: Vec<FileEntry> = vec![];
+    let mut mf_lines: Vec<MfEntry> = vec![];
+    let mut files: Vec<PackageFile> = src.files.clone();
+    // A generated .mf is written last, once every digest is known.
+    if src.mf_generated {
+        let pos = files
+            .iter()
+            .position(|f| f.name == src.mf_name)
+            .expect("listed");
+        let mf = files.remove(pos);
+        files.push(mf);
+    }
+    for file in &mut files {
+        let stream = format!("{dir}/{}", file.name);
+        if src.mf_generated && file.name == src.mf_name {
+            let bytes = Mf {
+                entries: std::mem::take(&mut mf_lines),
+            }
+            .to_bytes();
+            file.size = bytes.len() as u64;
+            file.origin = Origin::Generated(bytes);
+        }
+        if let Some(done) = cx.journal.done.get(&stream) {
+            if src.mf_generated && file.name != src.mf_name {
+                // Its digest is needed for the generated .mf: read it again (no writing).
+                mf_lines.push(hash_only(file, progress)?);
+            }
+            entries.push(done.clone());
+            continue;
+        }
+        let spec = cx.spec(&dir, &file.name, file.size);
+        let partial = recover(&spec).with_context(|| format!("resume {stream}"))?;
+        if let Some(p) = partial {
+            if p.chunks_done > 0 {
+                progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
+            }
+        }
+        let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
+        let mut hasher = alg.hasher();
+        let mut reader = file.open()?;
+        progress.start(&format!("{name}: {}", file.name), file.size);
+        let entry = encrypt_file(
+            &spec,
+            cx.key,
+            partial,
+            &mut reader,
+            &file.display_path(),
+            &mut |b| hasher.update(b),
+            &|d| progress.set(d),
+            cx.req.write,
+            &mut OsRng,
+        )
+        .with_context(|| {
+            format!(
+                "exporting {} of VM {name:?} to {}",
+                file.name,
+                cx.req.nas.display()
+            )
+        })?;
+        progress.finish();
+        let digest = hasher.finalize();
+        if let Some(exp) = &file.expected {
+            if exp.digest != digest {
+                let msg = format!(
+                    "{}: its {} digest does not match {} (expected {}, read {}): the source package is \
+                     corrupt or was altered; it was refused",
+                    file.display_path().display(),
+                    alg.name(),
+                    src.mf_name,
+                    hex::encode(&exp.digest),
+                    hex::encode(&digest)
+                );
+                refuse(layout, cx.resumed)?;
+                bail!(msg);
+            }
+        }
+        if src.mf_generated && file.name != src.mf_name {
+            mf_lines.push(MfEntry {
+                alg,
+                file: file.name.clone(),
+                digest,
+            });
+        }
+        bytes += file.size;
+        cx.done(stream, &entry)?;
+        entries.push(entry);
+    }
+    // Manifest order: the package's own order (descriptor, .mf, References).
+    entries.sort_by_key(|e| src.files.iter().position(|f| f.name == e.name));
+    let vm = VmEntry {
+        name,
+        dir,
+        source_kind: src.kind.to_owned(),
+        source_name: src.source_name(),
+        descriptor: src.descriptor.clone(),
+        mf: src.mf_name.clone(),
+        target: target.clone(),
+        summary: summary(&src.envelope),
+        files: entries,
+    };
+    Ok((vm, bytes))
+}
+
 fn new_job(
     req: &ExportRequest,
     plan_digest: &str,
@@ -368,6 +460,7 @@ fn new_job(
         resume_key: Journal::wrap_resume_key(&req.signing, &job_id, &key),
         kdf_seconds,
         done: Default::default(),
+        sealed_digests: Default::default(),
     };
     journal.save(&Layout::new(&req.nas))?;
     Ok((journal, key))
@@ -375,31 +468,34 @@ fn new_job(
 
 /// What identifies "the same command": sources (path and what is in them), targets, and the
 /// key choices.
-fn plan_digest(sources: &[(Source, Target)], req: &ExportRequest) -> String {
+fn plan_digest(sources: &[(Input, Target)], req: &ExportRequest) -> String {
     let mut h = Sha256::new();
     for (s, t) in sources {
-        let abs = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
-        h.update(serde_json::to_vec(&(abs, s.kind, &s.fingerprint, t)).expect("serialises"));
+        h.update(serde_json::to_vec(&(s.identity(), t)).expect("serialises"));
     }
     let recipients: Vec<String> = req.recipients.iter().map(Recipient::key_id).collect();
     h.update(serde_json::to_vec(&(req.use_passphrase, recipients)).expect("serialises"));
     hex::encode(h.finalize())
 }
 
-fn same_job(m: &JobManifest, sources: &[(Source, Target)]) -> bool {
+fn same_job(m: &JobManifest, sources: &[(Input, Target)]) -> bool {
     m.vms.len() == sources.len()
-        && m.vms.iter().zip(sources).all(|(vm, (s, t))| {
-            vm.source_name == s.source_name()
+        && m.vms.iter().zip(sources).all(|(vm, (input, t))| {
+            vm.source_name == input.source_name()
                 && &vm.target == t
-                && s.files
-                    .iter()
-                    .filter(|f| !(s.mf_generated && f.name == s.mf_name))
-                    .all(|f| vm.file(&f.name).is_some_and(|e| e.size == f.size))
+                && match input {
+                    Input::Package(s) => s
+                        .files
+                        .iter()
+                        .filter(|f| !(s.mf_generated && f.name == s.mf_name))
+                        .all(|f| vm.file(&f.name).is_some_and(|e| e.size == f.size)),
+                    Input::Vcenter(_) => vm.source_kind == "vcenter",
+                }
         })
 }
 
-fn summary(src: &Source) -> VmSummary {
-    let env = &src.envelope;
+/// The manifest's readable summary of an OVF.
+pub fn summary(env: &odt_format::ovf::Envelope) -> VmSummary {
     VmSummary {
         virtual_systems: env
             .virtual_systems()
@@ -452,13 +548,31 @@ use std::io::Read;
 /// Runs before a new job writes anything (its journal included).
 fn check_space(
     layout: &Layout,
-    sources: &[(Source, Target)],
+    sources: &[(Input, Target)],
     journal: Option<&Journal>,
 ) -> Result<()> {
     let chunk = 1u64 << journal.map_or(DEFAULT_CHUNK_LOG2, |j| j.chunk_log2);
     let mut need = 1u64 << 20; // manifest, signature, journal rewrites
-    for (idx, (src, _)) in sources.iter().enumerate() {
+    for (idx, (input, _)) in sources.iter().enumerate() {
         let dir = format!("vm-{idx:03}");
+        let src = match input {
+            Input::Package(s) => s,
+            Input::Vcenter(v) => {
+                // The download's size is known only at its end: the VM's committed storage
+                // bounds it (streamOptimized VMDKs are compressed).
+                let done: u64 = journal
+                    .map(|j| {
+                        j.done
+                            .iter()
+                            .filter(|(k, _)| k.starts_with(&format!("{dir}/")))
+                            .map(|(_, e)| e.size)
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                need += v.committed_bytes.saturating_sub(done);
+                continue;
+            }
+        };
         for f in &src.files {
             if journal.is_some_and(|j| j.done.contains_key(&format!("{dir}/{}", f.name))) {
                 continue;

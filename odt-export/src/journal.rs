@@ -44,6 +44,12 @@ pub struct Journal {
     pub kdf_seconds: f64,
     /// Finished files, by stream name `vm-NNN/NAME`.
     pub done: BTreeMap<String, FileEntry>,
+    /// Plaintext SHA-256 of finished files that cannot be read again cheaply (disks
+    /// downloaded from a vCenter), sealed under a key derived from the data key: the `.mf`
+    /// written at the end needs them, and plaintext digests must never lie on the NAS in the
+    /// clear.
+    #[serde(default)]
+    pub sealed_digests: BTreeMap<String, String>,
 }
 
 fn resume_kek(signing: &SigningKey, job_id: &[u8; 16]) -> zeroize::Zeroizing<[u8; 32]> {
@@ -51,6 +57,14 @@ fn resume_kek(signing: &SigningKey, job_id: &[u8; 16]) -> zeroize::Zeroizing<[u8
 }
 
 const RESUME_AAD: &[u8] = b"odt-bundle/v1 resume";
+
+fn digest_key(key: &DataKey, job_id: &[u8; 16]) -> zeroize::Zeroizing<[u8; 32]> {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(job_id), key.expose());
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    hk.expand(b"odt-bundle/v1 journal digests", out.as_mut())
+        .expect("valid length");
+    out
+}
 
 impl Journal {
     /// Wraps `key` for resuming by the holder of `signing`.
@@ -68,6 +82,55 @@ impl Journal {
             bail!("the journal's resume key does not match its key check: the journal was altered");
         }
         Ok(key)
+    }
+
+    /// Seals `digest` of stream `stream` into the journal (saved by the caller).
+    pub fn seal_digest(&mut self, key: &DataKey, stream: &str, digest: &[u8]) -> Result<()> {
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let k = digest_key(key, &self.job_id_bytes()?);
+        let mut nonce = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let mut buf = digest.to_vec();
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k.as_ref()).expect("32 bytes"))
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(stream.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| anyhow::anyhow!("seal a digest"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        self.sealed_digests
+            .insert(stream.to_owned(), hex::encode(out));
+        Ok(())
+    }
+
+    /// Opens the sealed digest of `stream`.
+    pub fn open_digest(&self, key: &DataKey, stream: &str) -> Result<Vec<u8>> {
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let raw = self
+            .sealed_digests
+            .get(stream)
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|v| v.len() > 12 + 16)
+            .with_context(|| {
+                format!("the journal has no digest for {stream}; rerun with --restart")
+            })?;
+        let k = digest_key(key, &self.job_id_bytes()?);
+        let (nonce, ct) = raw.split_at(12);
+        let mut buf = ct.to_vec();
+        let plain = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k.as_ref()).expect("32 bytes"))
+            .open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).expect("12 bytes"),
+                Aad::from(stream.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the journal's digest for {stream} was altered; rerun with --restart"
+                )
+            })?;
+        Ok(plain.to_vec())
     }
 
     /// The job id as bytes.

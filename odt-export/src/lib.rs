@@ -8,3 +8,4 @@ pub mod export;
 pub mod jobfile;
 pub mod journal;
 pub mod source;
+pub mod vcsource;

@@ -624,7 +624,13 @@ fn unsized_sources_give_the_same_stream_as_sized_ones() {
         for workers in [1, 3] {
             let a = tempfile::tempdir().unwrap();
             let b = tempfile::tempdir().unwrap();
-            let sized = encrypt(&spec(a.path(), size), None, &mut &plain[..], opts(workers, C), 9);
+            let sized = encrypt(
+                &spec(a.path(), size),
+                None,
+                &mut &plain[..],
+                opts(workers, C),
+                9,
+            );
             let sized = sized.result.unwrap();
             let hashed = Mutex::new(Vec::new());
             // A reader that hands out a few bytes at a time, like a network body.

@@ -4,6 +4,8 @@
 pub mod keygen;
 pub mod progress;
 pub mod secret;
+#[cfg(feature = "vmware")]
+pub mod vcenter;
 pub mod verify;
 
 /// A usage error: the program exits with status 2 (clap's own usage errors do the same).
@@ -24,6 +26,10 @@ pub enum CliError {
 
 /// True when `e` (anywhere in an error chain) is a usage error: the caller exits with 2.
 pub fn is_usage(e: &(dyn std::error::Error + 'static)) -> bool {
+    #[cfg(feature = "vmware")]
+    if let Some(vcenter::ConnectError::Cli(CliError::Usage(_))) = e.downcast_ref() {
+        return true;
+    }
     e.is::<UsageError>() || matches!(e.downcast_ref::<CliError>(), Some(CliError::Usage(_)))
 }
 

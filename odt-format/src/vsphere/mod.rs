@@ -21,6 +21,7 @@
 pub mod client;
 pub mod deploy;
 pub mod error;
+pub mod export;
 pub mod inventory;
 pub mod soap;
 pub mod tls;

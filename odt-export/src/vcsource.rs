@@ -1,0 +1,402 @@
+//! Exporting straight from the customer's vCenter, with no staging copy: each disk is
+//! downloaded from an ExportVm lease and streamed into the encryption pipeline; the OVF
+//! descriptor comes from CreateDescriptor with the sizes actually downloaded, and a `.mf` is
+//! written for it.
+//!
+//! Why the shape: NFC downloads cannot restart in the middle, so the unit of resume is the
+//! disk: finished disks are recorded in the journal (their digests sealed there for the
+//! `.mf`), and a rerun exports the VM again from the first unfinished disk.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use odt_format::manifest::{FileEntry, Target, VmEntry};
+use odt_format::nasfile::{encrypt_file, encrypt_unsized};
+use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
+use odt_format::vsphere::client::{Client, MoRef};
+use odt_format::vsphere::deploy::Lease;
+use odt_format::vsphere::export::{
+    create_descriptor, download, export_vm, lease_manifest, OvfFile,
+};
+use rand::rngs::OsRng;
+use sha1::Digest as _;
+
+use crate::export::{summary, Ctx};
+
+/// How long to wait for an export lease.
+const LEASE_READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// Lease renewal period, independent of download progress.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// A VM to export from vCenter.
+#[derive(Clone, Debug)]
+pub struct VcVm {
+    /// The vCenter URL (no credentials).
+    pub vcenter: String,
+    /// VM name.
+    pub name: String,
+    /// Its moref.
+    pub moref: MoRef,
+    /// `config.changeVersion`: a rerun against a changed VM is another job.
+    pub change_version: String,
+    /// `summary.storage.committed`: bounds the download sizes, for the space check.
+    pub committed_bytes: u64,
+}
+
+/// A logged-in source vCenter.
+pub struct VcenterSource {
+    /// The session.
+    pub client: Client,
+    /// Limit the search to this datacenter.
+    pub datacenter: Option<String>,
+}
+
+impl VcenterSource {
+    /// Resolves SOURCE arguments (VM names, globs with `*` and `?`, or inventory paths such as
+    /// `DC0/vm/web-01`) to powered-off VMs. Every VM that is powered on is named in one
+    /// refusal.
+    pub fn resolve(&self, sources: &[(PathBuf, Target)]) -> Result<Vec<(VcVm, Target)>> {
+        let root = match &self.datacenter {
+            Some(dc) => self.client.find_by_inventory_path(dc)?.with_context(|| {
+                format!("no datacenter {dc:?} in vCenter {}", self.client.url())
+            })?,
+            None => self.client.service_content().root_folder.clone(),
+        };
+        let all = self
+            .client
+            .retrieve_in(
+                &root,
+                "VirtualMachine",
+                &[
+                    "name",
+                    "runtime.powerState",
+                    "config.changeVersion",
+                    "summary.storage.committed",
+                ],
+            )
+            .context("list the VMs of the source vCenter")?;
+        let mut out: Vec<(VcVm, Target)> = vec![];
+        let mut powered_on = vec![];
+        for (pattern, target) in sources {
+            let pat = pattern.to_string_lossy();
+            let matches: Vec<_> = if pat.contains('/') {
+                let m = self.client.find_by_inventory_path(&pat)?;
+                all.iter().filter(|o| m.as_ref() == Some(&o.obj)).collect()
+            } else {
+                all.iter()
+                    .filter(|o| glob(&pat, o.text("name").unwrap_or_default()))
+                    .collect()
+            };
+            if matches.is_empty() {
+                let mut names: Vec<&str> = all.iter().filter_map(|o| o.text("name")).collect();
+                names.sort();
+                names.truncate(12);
+                bail!(
+                    "no VM in vCenter {} matches {pat:?} (VMs there include: {})",
+                    self.client.url(),
+                    names.join(", ")
+                );
+            }
+            for o in matches {
+                let name = o.text("name").unwrap_or_default().to_owned();
+                if o.text("runtime.powerState") != Some("poweredOff") {
+                    powered_on.push(format!(
+                        "{name} ({})",
+                        o.text("runtime.powerState").unwrap_or("unknown")
+                    ));
+                    continue;
+                }
+                if out.iter().any(|(v, _)| v.moref == o.obj) {
+                    continue;
+                }
+                out.push((
+                    VcVm {
+                        vcenter: self.client.url().to_owned(),
+                        name,
+                        moref: o.obj.clone(),
+                        change_version: o
+                            .text("config.changeVersion")
+                            .unwrap_or_default()
+                            .to_owned(),
+                        committed_bytes: o.number("summary.storage.committed").unwrap_or(0),
+                    },
+                    target.clone(),
+                ));
+            }
+        }
+        if !powered_on.is_empty() {
+            bail!(
+                "refusing to export VMs that are not powered off (their disks are changing): {}. \
+                 Shut them down, then rerun.",
+                powered_on.join(", ")
+            );
+        }
+        Ok(out)
+    }
+
+    /// Exports one VM into `dir`; returns its manifest entry and the bytes downloaded.
+    pub fn export(
+        &self,
+        cx: &mut Ctx<'_>,
+        vm: &VcVm,
+        target: &Target,
+        dir: String,
+    ) -> Result<(VmEntry, u64)> {
+        let client = &self.client;
+        let progress = cx.progress;
+        let lease =
+            export_vm(client, &vm.moref).with_context(|| format!("ExportVm {}", vm.name))?;
+        let info = match lease.wait_ready(LEASE_READY_TIMEOUT) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = lease.abort(&e.to_string());
+                return Err(anyhow!(e)).context(format!(
+                    "the export lease of {} did not become ready",
+                    vm.name
+                ));
+            }
+        };
+        let keep = lease
+            .keep_alive(KEEP_ALIVE)
+            .context("start the lease keep-alive")?;
+        let disks: Vec<_> = info
+            .device_urls
+            .iter()
+            .filter(|d| d.disk && d.target_id.is_some())
+            .collect();
+        let mut files: Vec<FileEntry> = vec![];
+        let mut ovf_files: Vec<OvfFile> = vec![];
+        let mut mf = Mf { entries: vec![] };
+        let mut sha1s: Vec<(String, String)> = vec![];
+        let mut bytes = 0;
+        for (i, d) in disks.iter().enumerate() {
+            let name = disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i);
+            let stream = format!("{dir}/{name}");
+            let r = (|| -> Result<(FileEntry, Vec<u8>)> {
+                if let Some(done) = cx.journal.done.get(&stream) {
+                    return Ok((done.clone(), cx.journal.open_digest(cx.key, &stream)?));
+                }
+                let spec = cx.spec(&dir, &name, 0);
+                let mut body = download(client, d).with_context(|| format!("download {name}"))?;
+                let mut sha256 = sha2::Sha256::new();
+                let mut sha1 = sha1::Sha1::new();
+                progress.start(
+                    &format!("{}: {name}", vm.name),
+                    d.file_size.unwrap_or(vm.committed_bytes),
+                );
+                let percent = keep.percent();
+                let expected = vm.committed_bytes.max(1);
+                let entry = encrypt_unsized(
+                    &spec,
+                    cx.key,
+                    &mut body,
+                    Path::new(&d.url),
+                    &mut |b| {
+                        sha256.update(b);
+                        sha1.update(b);
+                    },
+                    &|n| {
+                        progress.set(n);
+                        percent.store(
+                            ((n * 100) / expected).min(99) as u8,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    },
+                    cx.req.write,
+                    &mut OsRng,
+                )
+                .with_context(|| format!("download {name} of {} into the bundle", vm.name))?;
+                progress.finish();
+                sha1s.push((d.key.clone(), hex::encode(sha1.finalize())));
+                let digest = sha256.finalize().to_vec();
+                cx.journal.seal_digest(cx.key, &stream, &digest)?;
+                cx.done(stream.clone(), &entry)?;
+                bytes += entry.size;
+                Ok((entry, digest))
+            })();
+            match r {
+                Ok((entry, digest)) => {
+                    ovf_files.push(OvfFile {
+                        device_id: d.key.clone(),
+                        path: name.clone(),
+                        size: entry.size,
+                    });
+                    mf.entries.push(MfEntry {
+                        alg: DigestAlg::Sha256,
+                        file: name,
+                        digest,
+                    });
+                    files.push(entry);
+                }
+                Err(e) => {
+                    let _ = lease.abort(&format!("{e:#}"));
+                    let spec = cx.spec(&dir, &name, 0);
+                    let _ = std::fs::remove_file(spec.layout.encrypted(&dir, &name));
+                    let _ = std::fs::remove_file(spec.layout.sums(&dir, &name));
+                    return Err(e.context(format!(
+                        "the export lease of {} was aborted; rerun the same command to resume at this disk",
+                        vm.name
+                    )));
+                }
+            }
+        }
+        if let Some(e) = keep.take_error() {
+            let _ = lease.abort(&e.to_string());
+            return Err(anyhow!(e)).context("keeping the export lease alive failed");
+        }
+        check_server_manifest(client, &lease, &sha1s, &vm.name)?;
+        keep.stop();
+        lease
+            .complete()
+            .with_context(|| format!("HttpNfcLeaseComplete for {}", vm.name))?;
+
+        let descriptor = create_descriptor(client, &vm.moref, &vm.name, &ovf_files)
+            .with_context(|| format!("CreateDescriptor for {}", vm.name))?;
+        let env =
+            parse_descriptor(descriptor.as_bytes()).context("the descriptor vCenter wrote")?;
+        let base = safe_name(&vm.name, "vm");
+        let (desc_name, mf_name) = (format!("{base}.ovf"), format!("{base}.mf"));
+        mf.entries.insert(
+            0,
+            MfEntry {
+                alg: DigestAlg::Sha256,
+                file: desc_name.clone(),
+                digest: DigestAlg::Sha256.digest(descriptor.as_bytes()),
+            },
+        );
+        let mut small = vec![];
+        for (name, content) in [
+            (desc_name.clone(), descriptor.into_bytes()),
+            (mf_name.clone(), mf.to_bytes()),
+        ] {
+            let spec = cx.spec(&dir, &name, content.len() as u64);
+            let entry = encrypt_file(
+                &spec,
+                cx.key,
+                None,
+                &mut &content[..],
+                Path::new(&name),
+                &mut |_| {},
+                &|_| {},
+                cx.req.write,
+                &mut OsRng,
+            )?;
+            cx.done(format!("{dir}/{name}"), &entry)?;
+            small.push(entry);
+        }
+        small.extend(files);
+        Ok((
+            VmEntry {
+                name: vm.name.clone(),
+                dir,
+                source_kind: "vcenter".into(),
+                source_name: vm.name.clone(),
+                descriptor: desc_name,
+                mf: mf_name,
+                target: target.clone(),
+                summary: summary(&env),
+                files: small,
+            },
+            bytes,
+        ))
+    }
+}
+
+/// Compares the SHA-1s computed while downloading with HttpNfcLeaseGetManifest, where the
+/// server has it.
+fn check_server_manifest(
+    client: &Client,
+    lease: &Lease,
+    ours: &[(String, String)],
+    vm: &str,
+) -> Result<()> {
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let Some(theirs) = lease_manifest(client, lease).context("HttpNfcLeaseGetManifest")? else {
+        return Ok(());
+    };
+    for (key, sha1) in ours {
+        if let Some(t) = theirs.iter().find(|t| &t.key == key) {
+            if !t.sha1.is_empty() && &t.sha1 != sha1 {
+                let _ = lease.abort("digest mismatch");
+                bail!(
+                    "{vm}: disk {key} downloaded with SHA-1 {sha1} but vCenter's manifest says {}: \
+                     the download was corrupted; rerun to export it again",
+                    t.sha1
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The package name of a downloaded disk: `<vm>-<targetId>` as govc writes it.
+fn disk_file_name(vm: &str, target_id: &str, index: usize) -> String {
+    let base = safe_name(vm, "vm");
+    let candidate = if target_id.starts_with(&base) {
+        target_id.to_owned()
+    } else {
+        format!("{base}-{target_id}")
+    };
+    if validate_file_name(&candidate).is_ok() {
+        candidate
+    } else {
+        format!("{base}-disk{index}.vmdk")
+    }
+}
+
+/// `name` if it is a safe package file name stem, else `fallback`.
+fn safe_name(name: &str, fallback: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || validate_file_name(&cleaned).is_err() || cleaned.starts_with('.') {
+        fallback.to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// Shell-style matching with `*` and `?`.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    fn m(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
+            (Some('?'), Some(_)) => m(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    m(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_names() {
+        assert!(glob("web-*", "web-01"));
+        assert!(glob("db?", "db1"));
+        assert!(!glob("db?", "db12"));
+        assert!(glob("exact", "exact"));
+        assert_eq!(disk_file_name("web", "disk-0.vmdk", 0), "web-disk-0.vmdk");
+        assert_eq!(
+            disk_file_name("web", "web-disk-0.vmdk", 0),
+            "web-disk-0.vmdk"
+        );
+        assert_eq!(safe_name("my vm/../x", "vm"), "my_vm_.._x");
+        assert_eq!(safe_name("..", "vm"), "vm");
+    }
+}

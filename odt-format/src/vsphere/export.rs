@@ -1,0 +1,126 @@
+//! Exporting a VM through vCenter (reference §4): ExportVm gives a lease whose deviceUrls
+//! are the VM's disks as streamOptimized VMDKs; each is downloaded as a stream (length known
+//! only at its end); HttpNfcLeaseGetManifest, where the server has it, gives SHA-1s to check
+//! against; CreateDescriptor then writes the OVF with the sizes actually downloaded.
+
+use std::io::Read;
+
+use super::client::{Client, MoRef};
+use super::deploy::{DeviceUrl, Lease};
+use super::error::{excerpt, redact_url, Result, VimError};
+use super::soap::LocalizedFault;
+use super::xml::XmlWriter;
+
+/// ExportVm: returns the lease (wait for it with [`Lease::wait_ready`]).
+pub fn export_vm(client: &Client, vm: &MoRef) -> Result<Lease> {
+    let resp = client.call("ExportVm", vm, "")?;
+    let lease = resp
+        .child("returnval")
+        .ok_or_else(|| VimError::xml("ExportVm reply", "no returnval"))
+        .and_then(MoRef::from_element)?;
+    Ok(Lease::from_moref(client, lease))
+}
+
+/// Starts downloading one device's file; the returned reader streams the body.
+pub fn download(client: &Client, target: &DeviceUrl) -> Result<Box<dyn Read + Send>> {
+    if let Some(tp) = &target.ssl_thumbprint {
+        let _ = client.trust_thumbprint(tp);
+    }
+    let (http, _) = client.transfer_http()?;
+    let resp = http
+        .get(&target.url)
+        .header(
+            reqwest::header::ACCEPT,
+            "application/x-vnd.vmware-streamVmdk",
+        )
+        .send()
+        .map_err(|e| client.transfer_error(&target.url, e))?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        let mut buf = Vec::new();
+        let _ = resp.take(4096).read_to_end(&mut buf);
+        return Err(VimError::Http {
+            url: redact_url(&target.url),
+            status,
+            body: excerpt(&buf),
+        });
+    }
+    Ok(Box::new(resp))
+}
+
+/// One entry of HttpNfcLeaseGetManifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// The deviceUrl key it describes.
+    pub key: String,
+    /// SHA-1 of the file, lowercase hex.
+    pub sha1: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// HttpNfcLeaseGetManifest; `Ok(None)` when the server does not implement it.
+pub fn lease_manifest(client: &Client, lease: &Lease) -> Result<Option<Vec<ManifestEntry>>> {
+    match client.call("HttpNfcLeaseGetManifest", lease.moref(), "") {
+        Ok(resp) => Ok(Some(
+            resp.children("returnval")
+                .map(|e| ManifestEntry {
+                    key: e.text_of("key").unwrap_or_default().to_owned(),
+                    sha1: e.text_of("sha1").unwrap_or_default().to_ascii_lowercase(),
+                    size: e.parse_of("size").unwrap_or(0),
+                })
+                .collect(),
+        )),
+        Err(e) if e.fault_type() == Some("MethodNotFound") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A file of the package for CreateDescriptor (`OvfFile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OvfFile {
+    /// The deviceUrl key.
+    pub device_id: String,
+    /// Its name in the package.
+    pub path: String,
+    /// Bytes actually downloaded (never the capacity: see govmomi#2967).
+    pub size: u64,
+}
+
+/// CreateDescriptor for `vm` with the downloaded files; returns the OVF text.
+pub fn create_descriptor(
+    client: &Client,
+    vm: &MoRef,
+    name: &str,
+    files: &[OvfFile],
+) -> Result<String> {
+    let om = client
+        .service_content()
+        .ovf_manager
+        .clone()
+        .ok_or_else(|| VimError::NotFound {
+            what: "the OvfManager of this server".into(),
+            choices: Vec::new(),
+        })?;
+    let mut w = XmlWriter::new();
+    w.moref("obj", vm).open("cdp");
+    for f in files {
+        w.open("ovfFiles")
+            .leaf("deviceId", &f.device_id)
+            .leaf("path", &f.path)
+            .leaf("size", &f.size.to_string())
+            .close("ovfFiles");
+    }
+    w.leaf("name", name).close("cdp");
+    let resp = client.call("CreateDescriptor", &om, w.as_str())?;
+    let rv = resp
+        .child("returnval")
+        .ok_or_else(|| VimError::xml("CreateDescriptor reply", "no returnval"))?;
+    if let Some(e) = rv.children("error").next() {
+        let f = LocalizedFault::from_element(e);
+        return Err(VimError::invalid("CreateDescriptor", f.to_string()));
+    }
+    rv.text_of("ovfDescriptor")
+        .map(str::to_owned)
+        .ok_or_else(|| VimError::xml("CreateDescriptor reply", "no ovfDescriptor"))
+}
