@@ -165,16 +165,18 @@ pub fn deploy_vm(
         .into_iter()
         .find(|(d, _, _)| d == &vm.dir)
     {
-        journal.set(
-            &vm.dir,
-            &vm.name,
-            VmState::Deployed,
-            Some(moref_text(&moref)),
-        )?;
+        // For a vApp the marker is on its VMs: report the entity the journal recorded.
+        let entity = journal
+            .vms
+            .get(&vm.dir)
+            .filter(|r| r.state == VmState::Deployed)
+            .and_then(|r| r.entity.clone())
+            .unwrap_or_else(|| moref_text(&moref));
+        journal.set(&vm.dir, &vm.name, VmState::Deployed, Some(entity.clone()))?;
         return Ok(DeployedVm {
             name: vm.name.clone(),
             dir: vm.dir.clone(),
-            entity: moref_text(&moref),
+            entity,
             outcome: "skipped (already deployed)".into(),
             bytes: 0,
             seconds: 0.0,

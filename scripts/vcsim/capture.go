@@ -31,23 +31,37 @@ import (
 // leaseRecord is one NFC lease as seen through the SOAP API (index.json "leases").
 type leaseRecord struct {
 	Lease         string `json:"lease"`
-	Kind          string `json:"kind"` // "import" or "export"
-	VM            string `json:"vm"`
-	VMMoref       string `json:"vm_moref"`
-	State         string `json:"state"` // "ready", "done" (complete), "aborted"
+	Kind          string `json:"kind"`                  // "import" or "export"
+	VM            string `json:"vm"`                    // the entity's name (a VM, or a vApp)
+	VMMoref       string `json:"vm_moref"`              // the entity's moref value
+	EntityType    string `json:"entity_type,omitempty"` // "VirtualApp" for a vApp import (else a VM)
+	State         string `json:"state"`                 // "ready", "done" (complete), "aborted"
 	ProgressCalls int    `json:"progress_calls"`
 	LastProgress  int32  `json:"last_progress"`
 	Created       string `json:"created"`
 	Finished      string `json:"finished,omitempty"`
 	AbortFault    string `json:"abort_fault,omitempty"`
+	// Children are the VMs of a vApp import, in import order.
+	Children []leaseChild `json:"children,omitempty"`
 
 	// files maps an NFC file name (the URL's last element) to its datastore file.
 	files map[string]string
 }
 
+// leaseChild is one VM of a vApp import lease.
+type leaseChild struct {
+	VM       string   `json:"vm"`
+	VMMoref  string   `json:"vm_moref"`
+	VApp     string   `json:"vapp"`      // the vApp directly holding it (nested vApps)
+	NFCLease string   `json:"nfc_lease"` // the lease id its deviceUrls name
+	Files    []string `json:"files"`     // NFC file names
+}
+
 // uploadRecord is one NFC upload attempt (index.json "uploads").
 type uploadRecord struct {
-	Lease         string `json:"lease"`
+	Lease         string `json:"lease"`               // the lease ImportVApp/ExportVm returned
+	NFCLease      string `json:"nfc_lease,omitempty"` // the URL's lease id, when it differs (vApp children)
+	VApp          string `json:"vapp,omitempty"`      // the vApp of the VM, for vApp imports
 	VM            string `json:"vm"`
 	VMMoref       string `json:"vm_moref"`
 	File          string `json:"file"`
@@ -77,7 +91,8 @@ type extension struct {
 	faults  []fault
 	wrapMu  sync.Mutex // serialises ExportVm (VM wrapping)
 	exports *exportState
-	hosts   map[string]bool // hosts whose /sdk and /nfc/ are hooked
+	hosts   map[string]bool      // hosts whose /sdk and /nfc/ are hooked
+	aliases map[string]*nfcAlias // vApp child VM lease id -> what it belongs to (vapp.go)
 }
 
 func newExtension(svc *simulator.Service, dir string, failAfter int64) (*extension, error) {
@@ -154,7 +169,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup`)
+var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup|Destroy_Task`)
 
 func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -185,6 +200,22 @@ func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 		defer unwrap()
 	case "AddPortGroup", "RemovePortGroup":
 		wrapNetworkSystem(method.This) // hosts added after start (install wrapped the others)
+	case "ImportVApp", "Destroy_Task":
+		// vApp import and destroy go to a helper (vapp.go).
+		redirect := false
+		if req, ok := method.Body.(*types.ImportVApp); ok {
+			_, redirect = req.Spec.(*types.VirtualAppImportSpec)
+		} else {
+			redirect = method.This.Type == "VirtualApp"
+		}
+		if redirect {
+			if nb := redirectThis(body, method.This); nb != nil {
+				r.Body = ioutil.NopCloser(bytes.NewReader(nb))
+				r.ContentLength = int64(len(nb))
+			} else {
+				log.Printf("%s: cannot find _this in the request; left to vcsim", method.Name)
+			}
+		}
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	e.svc.ServeSDK(rec, r)
@@ -232,6 +263,12 @@ func (e *extension) recordImport(r *http.Request, resp []byte) {
 		return
 	}
 	lease := xmlUnescape(string(m[1]))
+	e.mu.Lock()
+	_, known := e.leases[lease] // a vApp import records itself (vapp.go)
+	e.mu.Unlock()
+	if known {
+		return
+	}
 	vmRef, err := e.leaseEntity(r, lease)
 	if err != nil {
 		log.Printf("ImportVApp: lease %s: %v", lease, err)
@@ -365,8 +402,13 @@ func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 
 	e.mu.Lock()
 	var rec leaseRecord
+	var alias *nfcAlias
 	if l := e.leases[leaseID]; l != nil {
 		rec = *l
+	} else if a := e.aliases[leaseID]; a != nil {
+		// A VM of a vApp import: its own lease id is in the URL.
+		alias = a
+		rec = leaseRecord{Lease: a.lease, VM: a.vm, VMMoref: a.moref, files: a.files}
 	}
 	var flt *fault
 	if len(e.faults) > 0 {
@@ -379,6 +421,9 @@ func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 	up := uploadRecord{
 		Lease: leaseID, VM: rec.VM, VMMoref: rec.VMMoref, File: name, Method: r.Method,
 		ContentType: r.Header.Get("Content-Type"), ContentLength: r.ContentLength, Time: now(),
+	}
+	if alias != nil {
+		up.Lease, up.NFCLease, up.VApp = alias.lease, leaseID, alias.vapp
 	}
 	dirName := safeName(rec.VM)
 	if dirName == "" {

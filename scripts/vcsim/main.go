@@ -10,11 +10,20 @@
 //     POST /odt-test/remove-vm-network?host=H; and an ESXi-like AddPortGroup that lets a
 //     host join an existing standard network (see network.go);
 //   - ExportVm, HttpNfcLeaseGetManifest, HttpNfcLeaseSetManifestChecksumType and
-//     OvfManager.CreateDescriptor, which vcsim lacks.
+//     OvfManager.CreateDescriptor, which vcsim lacks;
+//   - vApps (OVF VirtualSystemCollection): CreateImportSpec returns a VirtualAppImportSpec,
+//     ImportVApp creates the VirtualApp and its VMs with one lease for all their disks, and
+//     Destroy_Task on a VirtualApp removes its VMs too (see vapp.go);
+//   - with -tls, a fresh ECDSA P-256 certificate instead of vcsim's 1024-bit RSA one.
 //
 // Build with scripts/build-vcsim.sh. On start it prints one JSON line on stdout:
 //
-//	{"url":"https://127.0.0.1:PORT/sdk","port":PORT,"tls":true,"thumbprint":"AA:BB:…","capture":"DIR"}
+//	{"url":"https://127.0.0.1:PORT/sdk","port":PORT,"tls":true,"thumbprint":"AA:BB:…",
+//	 "thumbprint_sha256":"CC:DD:…","capture":"DIR","pid":PID}
+//
+// (thumbprints: SHA-1 and SHA-256 of the certificate, "" without -tls). With -tls the server
+// presents a self-signed ECDSA P-256 certificate made at start-up (see cert.go), which
+// rustls clients can pin; vcsim's built-in one is 1024-bit RSA.
 //
 // and runs until SIGTERM/SIGINT or until stdin reaches EOF (so a parent test process that
 // dies takes it down), then removes the model's datastore directories.
@@ -24,7 +33,6 @@
 package main
 
 import (
-	"crypto/sha1"
 	"crypto/tls"
 	"encoding/json"
 	"flag"
@@ -38,7 +46,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -46,7 +53,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (`HOST:PORT`; port 0 picks a free port)")
-	useTLS := flag.Bool("tls", false, "serve https with vcsim's built-in self-signed certificate")
+	useTLS := flag.Bool("tls", false, "serve https with a fresh self-signed ECDSA P-256 certificate (for 127.0.0.1, ::1, localhost)")
 	capture := flag.String("capture", "", "`DIR` receiving the bytes of every NFC upload and index.json (required; created if missing)")
 	failAfter := flag.Int64("nfc-fail-after", -1, "drop the connection of the first NFC upload after `BYTES` bytes (once); -1 = never")
 	user := flag.String("user", "", "only this user name may log in (with -password); default: any non-empty credentials")
@@ -100,7 +107,11 @@ func main() {
 		model.Service.Listen.User = url.UserPassword(*user, *password)
 	}
 	if *useTLS {
-		model.Service.TLS = new(tls.Config)
+		cert, err := selfSignedCert(host)
+		if err != nil {
+			fatal("%v", err)
+		}
+		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 
 	ext, err := newExtension(model.Service, capDir, *failAfter)
@@ -123,18 +134,20 @@ func main() {
 	portNum := srv.Listener.Addr().(*net.TCPAddr).Port
 	u := *srv.URL
 	u.User = nil
-	thumb := ""
+	thumb, thumb256 := "", ""
 	if *useTLS {
 		thumb = thumbprint(srv.Certificate().Raw)
+		thumb256 = thumbprintSHA256(srv.Certificate().Raw)
 	}
 	line, _ := json.Marshal(struct {
-		URL        string `json:"url"`
-		Port       int    `json:"port"`
-		TLS        bool   `json:"tls"`
-		Thumbprint string `json:"thumbprint"`
-		Capture    string `json:"capture"`
-		PID        int    `json:"pid"`
-	}{u.String(), portNum, *useTLS, thumb, capDir, os.Getpid()})
+		URL              string `json:"url"`
+		Port             int    `json:"port"`
+		TLS              bool   `json:"tls"`
+		Thumbprint       string `json:"thumbprint"`
+		ThumbprintSHA256 string `json:"thumbprint_sha256"`
+		Capture          string `json:"capture"`
+		PID              int    `json:"pid"`
+	}{u.String(), portNum, *useTLS, thumb, thumb256, capDir, os.Getpid()})
 	fmt.Println(string(line))
 	_ = os.Stdout.Sync()
 
@@ -153,17 +166,6 @@ func main() {
 	srv.CloseClientConnections()
 	srv.Close()
 	model.Remove()
-}
-
-// thumbprint is the SHA-1 of a DER certificate as uppercase colon-separated hex, the form
-// vSphere uses for sslThumbprint.
-func thumbprint(der []byte) string {
-	sum := sha1.Sum(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
 }
 
 func usageError(format string, a ...interface{}) {

@@ -8,7 +8,9 @@
 #   "*" host and the scheme) → HttpNfcLeaseComplete → capture has the VMDK's sha256
 #   → ExportVm → GET the disk back (same sha256; Range) → HttpNfcLeaseGetManifest (sha1)
 #   → HttpNfcLeaseComplete → CreateDescriptor → CreateImportSpec accepts that descriptor
-#   → injected NFC failure (POST /odt-test/fail-next-upload) → HttpNfcLeaseAbort → Logout.
+#   → injected NFC failure (POST /odt-test/fail-next-upload) → HttpNfcLeaseAbort
+#   → vApp (VirtualSystemCollection): CreateImportSpec → ImportVApp → one lease, two VMs'
+#   disks uploaded and captured per VM → HttpNfcLeaseComplete → Destroy_Task → Logout.
 #
 # Usage: scripts/vcsim/smoke.sh [--tls] [--keep]
 #   --tls    run the simulator with https
@@ -195,6 +197,36 @@ l = [l for l in ix["leases"] if l["vm"] == "smoke-vm3"][-1]
 assert l["state"] == "aborted" and l["abort_fault"] == "upload cut", l
 print("   index:", json.dumps(u))
 PY
+
+step "vApp (VirtualSystemCollection web+db)"
+"$ROOT/scripts/make-sample-vm.sh" "$W/vm" --kind vapp --disk-mib 2 >/dev/null
+import_vm smoke-vapp "$W/vm/vapp/vapp.ovf"
+VAPP=$(pick './/v:entity')
+grep -q '<entity type="VirtualApp">' "$W/reply.xml" || fail "lease entity is not a VirtualApp: $(cat "$W/reply.xml")"
+# importKey /<vm>/disk:0 → the sample's disk of that VM; one lease covers both VMs.
+"$PY" - "$W/reply.xml" >"$W/vapp-urls" <<'PY'
+import sys, xml.etree.ElementTree as ET
+V = {"v": "urn:vim25"}
+for d in ET.parse(sys.argv[1]).getroot().iterfind(".//v:deviceUrl", V):
+    print(d.find("v:importKey", V).text, d.find("v:url", V).text)
+PY
+[[ $(wc -l <"$W/vapp-urls") == 2 ]] || fail "expected 2 deviceUrls: $(cat "$W/vapp-urls")"
+while read -r key url; do
+    vm=$(cut -d/ -f2 <<<"$key")
+    case "$vm" in web) disk="$W/vm/vapp/vapp-disk1.vmdk" ;; db) disk="$W/vm/vapp/vapp-disk2.vmdk" ;; *) fail "unexpected importKey $key" ;; esac
+    code=$(curl -sS -k -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/x-vnd.vmware-streamVmdk' \
+        --data-binary @"$disk" "$BASE/${url#https://\*/}") || fail "vApp upload failed"
+    [[ "$code" == 200 ]] || fail "vApp upload $key: HTTP $code"
+    echo "$vm $(sha "$disk")" >>"$W/vapp-want"
+done <"$W/vapp-urls"
+soap "<HttpNfcLeaseComplete xmlns=\"urn:vim25\"><_this type=\"HttpNfcLease\">$LEASE</_this></HttpNfcLeaseComplete>" >/dev/null
+while read -r vm want; do
+    [[ $(sha "$W/cap/$vm/disk-0.vmdk") == "$want" ]] || fail "capture of $vm differs"
+done <"$W/vapp-want"
+echo "   vapp=$VAPP: $(tr '\n' ' ' <"$W/vapp-want")"
+soap "<Destroy_Task xmlns=\"urn:vim25\"><_this type=\"VirtualApp\">$VAPP</_this></Destroy_Task>" >/dev/null
+soap "<FindByInventoryPath xmlns=\"urn:vim25\"><_this type=\"SearchIndex\">SearchIndex</_this><inventoryPath>DC0/vm/smoke-vapp/web</inventoryPath></FindByInventoryPath>" >/dev/null
+[[ -z $(returnval) ]] || fail "the vApp's VM survived Destroy_Task"
 
 step "Logout"
 soap '<Logout xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this></Logout>' >/dev/null

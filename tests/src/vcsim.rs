@@ -11,6 +11,15 @@
 //! Every byte uploaded through an NFC lease lands in [`Vcsim::capture_dir`] and is
 //! described in its `index.json` (see [`Vcsim::index`], [`Vcsim::captured`]).
 //!
+//! vApps (OVF VirtualSystemCollection) import as in vCenter: CreateImportSpec returns a
+//! `VirtualAppImportSpec` with one child `VirtualMachineImportSpec` per VM, and ImportVApp
+//! creates a VirtualApp holding the VMs and one lease (entity: the VirtualApp) whose
+//! deviceUrls cover every VM's disks (importKey `/<vm>/disk:<n>`); uploads are captured under
+//! each child VM's name. Destroy_Task on the VirtualApp removes it and its VMs.
+//!
+//! With `tls`, the simulator presents a fresh self-signed ECDSA P-256 certificate
+//! ([`Vcsim::thumbprint`], [`Vcsim::thumbprint_sha256`]) that rustls clients can pin.
+//!
 //! Hosts can lack the "VM Network" port group: start with
 //! `Options { args: vec!["-hosts-without-vm-network".into(), "DC0_C0_H1".into()], .. }` or
 //! call [`Vcsim::remove_vm_network`]. `HostNetworkSystem.AddPortGroup` then behaves like
@@ -117,7 +126,8 @@ pub fn available() -> Result<(), String> {
 /// Options for [`Vcsim::start_with`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Serve https with vcsim's built-in self-signed certificate.
+    /// Serve https with a self-signed ECDSA P-256 certificate made at start-up (for
+    /// 127.0.0.1, ::1 and localhost; valid for a day), which rustls clients can pin.
     pub tls: bool,
     /// Only this user and password may log in (default: any non-empty credentials).
     pub login: Option<(String, String)>,
@@ -137,6 +147,8 @@ pub struct Vcsim {
     pub tls: bool,
     /// SHA-1 of the server certificate as uppercase colon hex (`""` without TLS).
     pub thumbprint: String,
+    /// SHA-256 of the server certificate as uppercase colon hex (`""` without TLS).
+    pub thumbprint_sha256: String,
     /// Where NFC uploads are captured (`<vm>/<file>` and `index.json`).
     pub capture_dir: PathBuf,
     child: Child,
@@ -149,9 +161,11 @@ pub struct Vcsim {
 /// One NFC upload attempt from `index.json` (`uploads`).
 #[derive(Debug, Clone)]
 pub struct Upload {
-    /// Lease moref value.
+    /// Lease moref value (for a vApp import: the vApp's lease, which ImportVApp returned).
     pub lease: String,
-    /// VM name ("" when the lease was unknown).
+    /// The vApp holding the VM, for a vApp import ("" otherwise).
+    pub vapp: String,
+    /// VM name ("" when the lease was unknown); for a vApp import, the child VM's name.
     pub vm: String,
     /// VM moref value, e.g. `vm-69`.
     pub vm_moref: String,
@@ -277,6 +291,7 @@ impl Vcsim {
             port,
             tls: v["tls"].as_bool().unwrap_or(false),
             thumbprint: s("thumbprint"),
+            thumbprint_sha256: s("thumbprint_sha256"),
             capture_dir: PathBuf::from(s("capture")),
             child,
             stdin,
@@ -330,6 +345,7 @@ impl Vcsim {
                 let s = |k: &str| u[k].as_str().unwrap_or_default().to_owned();
                 Upload {
                     lease: s("lease"),
+                    vapp: s("vapp"),
                     vm: s("vm"),
                     vm_moref: s("vm_moref"),
                     file: s("file"),
@@ -361,7 +377,9 @@ impl Vcsim {
     }
 
     /// The lease records (`index.json` `leases`): lease, kind (import/export), vm, vm_moref,
-    /// state (ready/done/aborted), progress_calls, last_progress, abort_fault.
+    /// state (ready/done/aborted), progress_calls, last_progress, abort_fault. For a vApp
+    /// import, vm/vm_moref name the VirtualApp, `entity_type` is "VirtualApp" and `children`
+    /// lists its VMs (vm, vm_moref, vapp, nfc_lease, files).
     pub fn leases(&self) -> Vec<serde_json::Value> {
         self.index()["leases"]
             .as_array()

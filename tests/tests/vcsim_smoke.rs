@@ -79,8 +79,16 @@ fn starts_answers_soap_and_stops() {
                 "thumbprint {:?}",
                 vc.thumbprint
             );
+            // The SHA-256 thumbprint too, of the same (ECDSA P-256, pinnable) certificate.
+            assert_eq!(
+                vc.thumbprint_sha256.split(':').count(),
+                32,
+                "{:?}",
+                vc.thumbprint_sha256
+            );
         } else {
             assert_eq!(vc.thumbprint, "");
+            assert_eq!(vc.thumbprint_sha256, "");
             // Raw HTTP/1.1 with std only.
             let (status, body) = raw_soap_post(vc.port, SERVICE_CONTENT);
             assert_eq!(status, 200, "{body}");
@@ -564,4 +572,271 @@ fn hosts_without_vm_network_and_add_port_group() {
     assert!(err.contains("404"), "{err}");
     s.add_port_group(&h0, "VM Network", "vSwitch0").unwrap();
     assert!(s.has_vm_network(&h0));
+}
+
+/// The `<deviceId>`s (or any tag) of a reply, in order.
+fn texts<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|s| s.split_once(&close).map(|(v, _)| v))
+        .collect()
+}
+
+impl Session<'_> {
+    /// The state of a (synchronous, so finished) vcsim task, and its fault type if any.
+    fn task_result(&self, reply: &str) -> (String, Option<String>) {
+        let task = element(reply, "returnval").expect("task").to_owned();
+        let r = self.property("Task", &task, "info");
+        let state = element(&r, "state").expect("task state").to_owned();
+        let fault = element(&r, "error").map(|e| {
+            let at = e.find("type=\"").expect("fault type") + 6;
+            e[at..].split('"').next().unwrap().to_owned()
+        });
+        (state, fault)
+    }
+
+    /// FindByInventoryPath that may find nothing.
+    fn try_find(&self, path: &str) -> Option<String> {
+        let r = self.call(&format!(
+            r#"<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">SearchIndex</_this><inventoryPath>{}</inventoryPath></FindByInventoryPath>"#,
+            xml_escape(path)
+        ));
+        element(&r, "returnval").map(str::to_owned)
+    }
+}
+
+/// A vApp (VirtualSystemCollection "vapp": VMs "web" and "db", one disk each) imports as in
+/// vCenter: a VirtualAppImportSpec with two children, one lease for both VMs' disks whose
+/// entity is the VirtualApp, uploads captured per child VM, VMs listed in VirtualApp.vm,
+/// and Destroy_Task on the vApp removes it with its VMs.
+#[test]
+fn vapp_import_one_lease_for_all_vms() {
+    let Some(vc) = Vcsim::start_or_skip(true) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(odt_tests::workspace().join("scripts/make-sample-vm.sh"))
+        .arg(tmp.path())
+        .args(["--kind", "vapp", "--disk-mib", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", odt_tests::text(&out.stderr));
+    let dir = tmp.path().join("vapp");
+    let ovf = std::fs::read_to_string(dir.join("vapp.ovf")).unwrap();
+    assert!(
+        ovf.contains("<VirtualSystemCollection"),
+        "not a vApp sample"
+    );
+
+    let s = Session::login(&vc);
+    let pool = s.find("DC0/host/DC0_C0/Resources");
+    let ds = s.find("DC0/datastore/LocalDS_0");
+    let folder = s.find("DC0/vm");
+    let net = s.find("DC0/network/VM Network");
+
+    // CreateImportSpec: a VirtualAppImportSpec named entityName with two VM children.
+    let r = s.call(&format!(
+        r#"<CreateImportSpec xmlns="urn:vim25"><_this type="OvfManager">OvfManager</_this><ovfDescriptor>{}</ovfDescriptor><resourcePool type="ResourcePool">{pool}</resourcePool><datastore type="Datastore">{}</datastore><cisp><locale>US</locale><deploymentOption></deploymentOption><entityName>vapp</entityName><networkMapping><name>corp-lan</name><network type="Network">{net}</network></networkMapping><diskProvisioning>thin</diskProvisioning></cisp></CreateImportSpec>"#,
+        xml_escape(&ovf),
+        xml_escape(&ds)
+    ));
+    assert!(element(&r, "error").is_none(), "{r}");
+    let start = r.find("<importSpec").expect("importSpec");
+    let end = r.find("</importSpec>").expect("importSpec end") + "</importSpec>".len();
+    let spec = &r[start..end];
+    let open_tag = &spec[..spec.find('>').unwrap()];
+    assert!(
+        open_tag.contains(r#":type="VirtualAppImportSpec""#),
+        "{open_tag}"
+    );
+    assert_eq!(element(spec, "name"), Some("vapp"), "{spec}");
+    assert_eq!(
+        spec.matches(r#"<child XMLSchema-instance:type="VirtualMachineImportSpec">"#)
+            .count(),
+        2,
+        "{spec}"
+    );
+    // The children's names, in descriptor order, and their startup settings.
+    let names: Vec<&str> = texts(spec, "configSpec")
+        .iter()
+        .map(|c| element(c, "name").unwrap())
+        .collect();
+    assert_eq!(names, ["web", "db"]);
+    assert_eq!(texts(spec, "tag"), ["web", "db"]);
+    let items = texts(&r[end..], "fileItem");
+    assert_eq!(items.len(), 2, "{r}");
+    let file_for: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                element(i, "deviceId").unwrap().to_owned(),
+                element(i, "path").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        file_for,
+        [
+            ("/web/disk:0".to_owned(), "vapp-disk1.vmdk".to_owned()),
+            ("/db/disk:0".to_owned(), "vapp-disk2.vmdk".to_owned())
+        ]
+    );
+
+    // ImportVApp (into the cluster's pool, with the VM folder): one lease for both VMs.
+    let spec = spec
+        .replacen("<importSpec", "<spec", 1)
+        .replace("</importSpec>", "</spec>");
+    let import = format!(
+        r#"<ImportVApp xmlns="urn:vim25"><_this type="ResourcePool">{pool}</_this>{spec}<folder type="Folder">{folder}</folder></ImportVApp>"#
+    );
+    let r = s.call(&import);
+    let lease = element(&r, "returnval").expect("lease").to_owned();
+    let r = s.property("HttpNfcLease", &lease, "state");
+    assert_eq!(element(&r, "val"), Some("ready"), "{r}");
+    let info = s.property("HttpNfcLease", &lease, "info");
+    let entity = morefs(&info, "entity");
+    assert_eq!(entity.len(), 1, "{info}");
+    assert_eq!(entity[0].0, "VirtualApp", "{info}");
+    let vapp = entity[0].1.clone();
+    let urls = texts(&info, "deviceUrl");
+    assert_eq!(urls.len(), 2, "{info}");
+    assert_eq!(s.find("DC0/vm/vapp"), vapp, "the vApp is in its folder");
+
+    // Upload each disk to the deviceUrl whose importKey is its fileItem's deviceId.
+    let mut want = vec![];
+    for u in &urls {
+        let key = element(u, "importKey").unwrap();
+        let (_, file) = file_for
+            .iter()
+            .find(|(id, _)| id == key)
+            .unwrap_or_else(|| panic!("no fileItem for importKey {key}"));
+        assert_eq!(element(u, "disk"), Some("true"));
+        let url = vc.nfc_url(element(u, "url").unwrap());
+        let data = std::fs::read(dir.join(file)).unwrap();
+        let (status, body) = vc
+            .request(
+                "POST",
+                url.strip_prefix(&vc.base()).unwrap(),
+                &["Content-Type: application/x-vnd.vmware-streamVmdk".to_owned()],
+                Some(&data),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let vm = key.split('/').nth(1).unwrap().to_owned();
+        want.push((vm, odt_tests::sha256_file(&dir.join(file))));
+    }
+    s.lease_call("HttpNfcLeaseProgress", &lease);
+    s.lease_call("HttpNfcLeaseComplete", &lease);
+
+    // The capture has each disk under its child VM's name.
+    for (vm, sha) in &want {
+        let got = vc.captured(vm);
+        assert_eq!(got.len(), 1, "{vm}: {got:?}");
+        assert_eq!(got[0].0, "disk-0.vmdk");
+        assert_eq!(&odt_tests::sha256_file(&got[0].1), sha, "{vm}");
+    }
+    let ups = vc.uploads();
+    assert_eq!(ups.len(), 2);
+    for u in &ups {
+        assert_eq!(
+            (u.lease.as_str(), u.vapp.as_str()),
+            (lease.as_str(), "vapp")
+        );
+        assert_eq!(u.status, 200);
+    }
+    let rec = &vc.leases()[0];
+    assert_eq!(rec["entity_type"], "VirtualApp", "{rec}");
+    assert_eq!(rec["vm"], "vapp");
+    assert_eq!(rec["state"], "done");
+    assert_eq!(rec["children"].as_array().map(Vec::len), Some(2), "{rec}");
+    // The child leases ended with the vApp's.
+    let url = vc.nfc_url(element(urls[0], "url").unwrap());
+    let (status, _) = vc
+        .request(
+            "POST",
+            url.strip_prefix(&vc.base()).unwrap(),
+            &[],
+            Some(b"x"),
+        )
+        .unwrap();
+    assert_eq!(status, 404, "lease is gone after Complete");
+
+    // VirtualApp.vm lists both VMs, which belong to it and can be reconfigured.
+    let r = s.property("VirtualApp", &vapp, "vm");
+    let vms = morefs(&r, "ManagedObjectReference");
+    assert_eq!(vms.len(), 2, "{r}");
+    let mut vm_names = vec![];
+    for (kind, vm) in &vms {
+        assert_eq!(kind, "VirtualMachine");
+        let r = s.property("VirtualMachine", vm, "name");
+        vm_names.push(element(&r, "val").unwrap().to_owned());
+        let r = s.property("VirtualMachine", vm, "parentVApp");
+        assert_eq!(element(&r, "val"), Some(vapp.as_str()), "{r}");
+    }
+    assert_eq!(vm_names, ["web", "db"]);
+    assert_eq!(s.find("DC0/vm/vapp/web"), vms[0].1);
+    let r = s.call(&format!(
+        r#"<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">{}</_this><spec><extraConfig><key>odt.marker</key><value xsi:type="xsd:string">vapp-web</value></extraConfig></spec></ReconfigVM_Task>"#,
+        vms[0].1
+    ));
+    assert_eq!(s.task_result(&r), ("success".to_owned(), None));
+    let r = s.property("VirtualMachine", &vms[0].1, "config.extraConfig");
+    assert!(
+        r.contains("<key>odt.marker</key>") && r.contains(">vapp-web</value>"),
+        "{r}"
+    );
+
+    // Destroy_Task on the vApp refuses while a VM runs, then removes the vApp and its VMs.
+    let destroy = format!(
+        r#"<Destroy_Task xmlns="urn:vim25"><_this type="VirtualApp">{vapp}</_this></Destroy_Task>"#
+    );
+    let power = |m: &str| {
+        let r = s.call(&format!(
+            r#"<{m} xmlns="urn:vim25"><_this type="VirtualMachine">{}</_this></{m}>"#,
+            vms[1].1
+        ));
+        assert_eq!(s.task_result(&r).0, "success", "{m}");
+    };
+    power("PowerOnVM_Task");
+    let r = s.call(&destroy);
+    assert_eq!(
+        s.task_result(&r),
+        ("error".to_owned(), Some("InvalidPowerState".to_owned()))
+    );
+    assert_eq!(s.try_find("DC0/vm/vapp/web").as_ref(), Some(&vms[0].1));
+    power("PowerOffVM_Task");
+    let r = s.call(&destroy);
+    assert_eq!(s.task_result(&r), ("success".to_owned(), None));
+    assert_eq!(s.try_find("DC0/vm/vapp"), None);
+    assert_eq!(s.try_find("DC0/vm/web"), None);
+    assert_eq!(s.try_find("DC0/vm/db"), None);
+    let r = s.property("ResourcePool", &pool, "vm");
+    assert!(!r.contains(&vms[0].1) && !r.contains(&vms[1].1), "{r}");
+
+    // Again, aborted this time: the lease and its child leases end; the vApp stays (as
+    // vcsim leaves an aborted VM), so the client destroys it.
+    let r = s.call(&import);
+    let lease = element(&r, "returnval").expect("lease").to_owned();
+    let info = s.property("HttpNfcLease", &lease, "info");
+    let url = vc.nfc_url(element(&info, "url").unwrap());
+    s.lease_call("HttpNfcLeaseAbort", &lease);
+    let (status, _) = vc
+        .request(
+            "POST",
+            url.strip_prefix(&vc.base()).unwrap(),
+            &[],
+            Some(b"x"),
+        )
+        .unwrap();
+    assert_eq!(status, 404, "lease is gone after Abort");
+    assert_eq!(vc.leases()[1]["state"], "aborted");
+    let vapp = s.find("DC0/vm/vapp");
+    let r = s.call(&format!(
+        r#"<Destroy_Task xmlns="urn:vim25"><_this type="VirtualApp">{vapp}</_this></Destroy_Task>"#
+    ));
+    assert_eq!(s.task_result(&r).0, "success");
+    assert_eq!(s.try_find("DC0/vm/vapp/db"), None);
 }
