@@ -102,6 +102,7 @@ fi
 # ---------------------------------------------------------------- runs
 mkdir -p "$LOGS"
 crashed=()
+build_failed=()
 summary=()
 for t in "${TARGETS[@]}"; do
     corpus="$FUZZ/corpus/$t"
@@ -134,7 +135,13 @@ for t in "${TARGETS[@]}"; do
     rm -f "$before"
     runs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 || true)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
-    if [[ $rc -ne 0 || -n "$new" ]]; then
+    if [[ $rc -ne 0 && -z "$new" ]] && grep -q "failed to build fuzz script" "$log"; then
+        # cargo fuzz run rebuilds when the sources changed since the build above.
+        build_failed+=("$t")
+        summary+=("$t: BUILD FAILED (see $log)")
+        echo "$PROG: $t did not build:" >&2
+        grep -m1 -B2 -A12 -E "^error" "$log" >&2 || tail -30 "$log" >&2
+    elif [[ $rc -ne 0 || -n "$new" ]]; then
         crashed+=("$t")
         summary+=("$t: CRASH (exit $rc) ${new:+-> $(echo "$new" | sed "s|^|fuzz/artifacts/$t/|" | tr '\n' ' ')}")
         echo "$PROG: $t crashed; the panic:" >&2
@@ -150,4 +157,8 @@ printf '  %s\n' "${summary[@]}"
 if [[ ${#crashed[@]} -gt 0 ]]; then
     echo "$PROG: ${#crashed[@]} target(s) crashed: ${crashed[*]}" >&2
     exit 1
+fi
+if [[ ${#build_failed[@]} -gt 0 ]]; then
+    echo "$PROG: ${#build_failed[@]} target(s) did not build: ${build_failed[*]}" >&2
+    exit 3
 fi

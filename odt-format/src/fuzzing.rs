@@ -985,14 +985,10 @@ mod tests {
         );
     }
 
-    /// Known bug, found while building these targets: `JobManifest::parse` computes
-    /// `Geometry::encrypted_size` (`32 + chunks * 16 + plain_size`, stream.rs) with unchecked
-    /// arithmetic, so a file entry with `size` near `u64::MAX` and the matching `chunks`
-    /// panics with "attempt to add with overflow" in builds with overflow checks, and in
-    /// release builds wraps, letting a manifest with an absurd size through. Un-ignore once
-    /// `check` bounds the size or the geometry uses checked arithmetic.
+    /// Regression (found while building these targets): a file entry with `size` near
+    /// `u64::MAX` made `JobManifest::parse` overflow computing the encrypted size; it must be
+    /// rejected as malformed instead.
     #[test]
-    #[ignore = "known bug: Geometry::encrypted_size overflows (stream.rs), reached from JobManifest::parse"]
     fn regression_manifest_geometry_overflow() {
         let mut m = seed_manifest();
         let f = &mut m.vms[0].files[1];
@@ -1002,10 +998,9 @@ mod tests {
         fuzz_manifest(&m.to_bytes());
     }
 
-    /// Known bug: `JobManifest::encrypted_bytes` sums with unchecked `+`, so an accepted
-    /// manifest with two files of 2^63 bytes panics there (or wraps in release builds).
+    /// Regression: an accepted manifest with two files of 2^63 bytes must not overflow
+    /// `JobManifest::encrypted_bytes`.
     #[test]
-    #[ignore = "known bug: JobManifest::encrypted_bytes overflows on an accepted manifest"]
     fn regression_manifest_encrypted_bytes_overflow() {
         let mut m = seed_manifest();
         m.vms[0].files.truncate(2);

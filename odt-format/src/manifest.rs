@@ -227,7 +227,7 @@ impl JobManifest {
                     plain_size: f.size,
                     chunk_size: h.chunk_size() as u64,
                 };
-                if g.chunks() != f.chunks || g.encrypted_size() != f.encrypted_size {
+                if g.chunks() != f.chunks || g.checked_encrypted_size() != Some(f.encrypted_size) {
                     return bad(format!("{stream}: sizes and chunk count disagree"));
                 }
                 if f.chunk_digests_sha256.len() != 64
@@ -250,13 +250,14 @@ impl JobManifest {
         Ok(())
     }
 
-    /// Total encrypted bytes (data files plus digest lists).
+    /// Total encrypted bytes (data files plus digest lists), saturating: a hostile manifest
+    /// cannot make it wrap.
     pub fn encrypted_bytes(&self) -> u64 {
         self.vms
             .iter()
             .flat_map(|v| &v.files)
-            .map(|f| f.encrypted_size + f.chunks * 32)
-            .sum()
+            .map(|f| f.encrypted_size.saturating_add(f.chunks.saturating_mul(32)))
+            .fold(0u64, u64::saturating_add)
     }
 }
 

@@ -116,6 +116,14 @@ impl Geometry {
     pub fn encrypted_size(&self) -> u64 {
         HEADER_LEN as u64 + self.chunks() * TAG_LEN as u64 + self.plain_size
     }
+    /// [`Geometry::encrypted_size`], or `None` when it does not fit in 64 bits (a hostile
+    /// manifest claiming an absurd size).
+    pub fn checked_encrypted_size(&self) -> Option<u64> {
+        self.chunks()
+            .checked_mul(TAG_LEN as u64)?
+            .checked_add(HEADER_LEN as u64)?
+            .checked_add(self.plain_size)
+    }
     /// Offset of chunk `i` in the encrypted file.
     pub fn chunk_offset(&self, i: u64) -> u64 {
         HEADER_LEN as u64 + i * (self.chunk_size + TAG_LEN as u64)
