@@ -8,6 +8,7 @@ pub mod commands;
 pub mod deploy;
 pub mod journal;
 pub mod plan;
+pub mod vcd;
 pub mod vcenter;
 
 /// Now, as RFC 3339 UTC.

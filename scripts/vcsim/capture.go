@@ -81,6 +81,30 @@ type fault struct {
 	status int   // 0: drop the connection; else answer with this status
 }
 
+// downloadRecord is one GET of an export lease's file (index.json "downloads", in the order
+// they started).
+type downloadRecord struct {
+	Lease   string `json:"lease"`
+	VM      string `json:"vm"`
+	File    string `json:"file"`            // the URL's last element (the deviceUrl's targetId)
+	Range   string `json:"range,omitempty"` // the Range header, when sent
+	Size    int64  `json:"size"`            // the file's size
+	Bytes   int64  `json:"bytes"`           // body bytes sent
+	Status  int    `json:"status"`          // HTTP status sent; 0 = connection dropped
+	Error   string `json:"error,omitempty"` // why it failed
+	Started string `json:"started"`
+	Time    string `json:"time,omitempty"` // when it ended
+	// InProgress: still being served (status and bytes are not final yet).
+	InProgress bool `json:"in_progress,omitempty"`
+}
+
+// downloadFault is one injected failure of a GET on /nfc-export/ (see download.go).
+type downloadFault struct {
+	skip   int64 // downloads to let through before this one fires
+	after  int64 // body bytes to send before dropping the connection
+	status int   // 0: drop the connection; else answer with this status (no body)
+}
+
 type extension struct {
 	svc     *simulator.Service
 	dir     string
@@ -89,10 +113,13 @@ type extension struct {
 	order   []string // lease ids in creation order
 	uploads []uploadRecord
 	faults  []fault
-	wrapMu  sync.Mutex // serialises ExportVm (VM wrapping)
-	exports *exportState
-	hosts   map[string]bool      // hosts whose /sdk and /nfc/ are hooked
-	aliases map[string]*nfcAlias // vApp child VM lease id -> what it belongs to (vapp.go)
+	// downloads and dlFaults: GETs on /nfc-export/ and their injected failures (download.go).
+	downloads []downloadRecord
+	dlFaults  []downloadFault
+	wrapMu    sync.Mutex // serialises ExportVm (VM wrapping)
+	exports   *exportState
+	hosts     map[string]bool      // hosts whose /sdk and /nfc/ are hooked
+	aliases   map[string]*nfcAlias // vApp child VM lease id -> what it belongs to (vapp.go)
 }
 
 func newExtension(svc *simulator.Service, dir string, failAfter int64) (*extension, error) {
@@ -551,14 +578,18 @@ func (e *extension) writeIndexLocked() error {
 }
 
 type index struct {
-	Leases  []leaseRecord  `json:"leases"`
-	Uploads []uploadRecord `json:"uploads"`
+	Leases    []leaseRecord    `json:"leases"`
+	Uploads   []uploadRecord   `json:"uploads"`
+	Downloads []downloadRecord `json:"downloads"`
 }
 
 func (e *extension) indexLocked() index {
-	ix := index{Leases: []leaseRecord{}, Uploads: e.uploads}
+	ix := index{Leases: []leaseRecord{}, Uploads: e.uploads, Downloads: e.downloads}
 	if ix.Uploads == nil {
 		ix.Uploads = []uploadRecord{}
+	}
+	if ix.Downloads == nil {
+		ix.Downloads = []downloadRecord{}
 	}
 	for _, id := range e.order {
 		ix.Leases = append(ix.Leases, *e.leases[id])
@@ -573,7 +604,12 @@ func (e *extension) indexLocked() index {
 //	POST /odt-test/fail-next-upload?after=N[&status=CODE][&count=K]
 //	    the next K (default 1) NFC uploads accept N bytes (default 0), then drop the
 //	    connection, or answer CODE when given
-//	POST /odt-test/clear-faults     forget pending injected failures
+//	POST /odt-test/fail-next-download?after=N[&status=CODE][&count=K][&skip=M]
+//	    let M (default 0) export downloads (GETs on /nfc-export/ of a live lease's file)
+//	    through, then make the next K (default 1) send the headers (200, the full
+//	    Content-Length) and N bytes (default 0) of the body, then drop the connection; or
+//	    answer CODE (no body) instead when given. Answers {"pending_download_faults":n}
+//	POST /odt-test/clear-faults     forget pending injected failures (uploads and downloads)
 //	POST /odt-test/remove-vm-network?host=NAME[&network=PG]
 //	    take the standard port group PG (default "VM Network") away from host NAME, as
 //	    -hosts-without-vm-network does; answers {"host":…,"network":…,"removed":bool}
@@ -612,11 +648,35 @@ func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 		n := len(e.faults)
 		e.mu.Unlock()
 		fmt.Fprintf(w, "{\"pending_faults\":%d}\n", n)
+	case r.URL.Path == "/odt-test/fail-next-download" && r.Method == http.MethodPost:
+		after, ok1 := num("after", 0)
+		status, ok2 := num("status", 0)
+		count, ok3 := num("count", 1)
+		skip, ok4 := num("skip", 0)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return
+		}
+		if status != 0 && (status < 100 || status > 599) {
+			http.Error(w, "status must be an HTTP status code", http.StatusBadRequest)
+			return
+		}
+		e.mu.Lock()
+		for i := int64(0); i < count; i++ {
+			f := downloadFault{after: after, status: int(status)}
+			if i == 0 {
+				f.skip = skip
+			}
+			e.dlFaults = append(e.dlFaults, f)
+		}
+		n := len(e.dlFaults)
+		e.mu.Unlock()
+		fmt.Fprintf(w, "{\"pending_download_faults\":%d}\n", n)
 	case r.URL.Path == "/odt-test/clear-faults" && r.Method == http.MethodPost:
 		e.mu.Lock()
 		e.faults = nil
+		e.dlFaults = nil
 		e.mu.Unlock()
-		fmt.Fprintln(w, "{\"pending_faults\":0}")
+		fmt.Fprintln(w, "{\"pending_faults\":0,\"pending_download_faults\":0}")
 	case r.URL.Path == "/odt-test/remove-vm-network" && r.Method == http.MethodPost:
 		host, pg := q.Get("host"), q.Get("network")
 		if host == "" {

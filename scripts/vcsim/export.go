@@ -255,7 +255,8 @@ func hashFile(p string, w io.Writer) (int64, error) {
 }
 
 // serveExport answers GET /nfc-export/<lease>/<file> (Range supported) while the export
-// lease is active.
+// lease is active. Each GET of a file is recorded in index.json "downloads" and may be cut
+// by an injected fault (download.go); HEAD is neither recorded nor faulted.
 func (e *extension) serveExport(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(r.URL.Path, "/")
 	if len(parts) != 4 {
@@ -282,9 +283,12 @@ func (e *extension) serveExport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer fh.Close()
-		w.Header().Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
-		http.ServeContent(w, r, "", time.Time{}, fh)
-		log.Printf("nfc-export %s %s/%s", r.Method, el.vm, f.target)
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
+			http.ServeContent(w, r, "", time.Time{}, fh)
+			return
+		}
+		e.serveDownload(w, r, parts[2], el.vm, f.target, fh)
 		return
 	}
 	http.NotFound(w, r)

@@ -6,6 +6,8 @@
 //     the VM's datastore disk file, so a later GET or export returns it;
 //   - lease bookkeeping (import/export leases, progress calls, complete/abort) in the index;
 //   - fault injection: -nfc-fail-after BYTES, or POST /odt-test/fail-next-upload?after=N;
+//     for export downloads, POST /odt-test/fail-next-download?after=N[&skip=M] (each GET
+//     of an export lease's file is recorded in the index's "downloads"; see download.go);
 //   - hosts without the "VM Network" port group: -hosts-without-vm-network H1,H2, or
 //     POST /odt-test/remove-vm-network?host=H; and an ESXi-like AddPortGroup that lets a
 //     host join an existing standard network (see network.go);

@@ -335,4 +335,5 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+pub mod vcdsim;
 pub mod vcsim;

@@ -9,7 +9,10 @@
 //! `ODT_VCSIM=/path/to/odt-vcsim` uses a prebuilt binary instead of building one.
 //!
 //! Every byte uploaded through an NFC lease lands in [`Vcsim::capture_dir`] and is
-//! described in its `index.json` (see [`Vcsim::index`], [`Vcsim::captured`]).
+//! described in its `index.json` (see [`Vcsim::index`], [`Vcsim::captured`]). Every GET of an
+//! export lease's file is recorded there too ([`Vcsim::downloads`]). Uploads and downloads
+//! can be made to fail ([`Vcsim::fail_next_uploads`], [`Vcsim::fail_next_downloads`],
+//! [`Vcsim::fail_downloads_after`]).
 //!
 //! vApps (OVF VirtualSystemCollection) import as in vCenter: CreateImportSpec returns a
 //! `VirtualAppImportSpec` with one child `VirtualMachineImportSpec` per VM, and ImportVApp
@@ -185,6 +188,30 @@ pub struct Upload {
     pub error: Option<String>,
 }
 
+/// One GET of an export lease's file (`GET /nfc-export/<lease>/<file>`) from `index.json`
+/// (`downloads`), recorded when it ended.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// Export lease moref value.
+    pub lease: String,
+    /// VM name.
+    pub vm: String,
+    /// File name in the URL (the deviceUrl's targetId), e.g. `disk-0.vmdk`.
+    pub file: String,
+    /// The Range header, if one was sent ("" otherwise).
+    pub range: String,
+    /// The file's size.
+    pub size: u64,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// HTTP status sent; 0 when the connection was dropped (fault injection).
+    pub status: u16,
+    /// Why it failed (injected fault, client gone).
+    pub error: Option<String>,
+    /// Still being served: `status` and `bytes` are not final.
+    pub in_progress: bool,
+}
+
 impl Vcsim {
     /// Starts a simulator (http, or https when `tls`).
     pub fn start(tls: bool) -> Result<Vcsim, String> {
@@ -326,7 +353,8 @@ impl Vcsim {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The capture index (`index.json`): `{"leases": [...], "uploads": [...]}`.
+    /// The capture index (`index.json`): `{"leases": [...], "uploads": [...], "downloads":
+    /// [...]}`.
     pub fn index(&self) -> serde_json::Value {
         let p = self.capture_dir.join("index.json");
         let text =
@@ -404,6 +432,86 @@ impl Vcsim {
             return Err(format!("fail-next-upload: HTTP {code}: {body}"));
         }
         Ok(())
+    }
+
+    /// Makes the next `count` export downloads (GETs on `/nfc-export/...` of a live export
+    /// lease's file) fail: the server sends the headers (200, the full Content-Length) and
+    /// `after` bytes of the body, then drops the connection; or answers `status` (no body)
+    /// when given.
+    pub fn fail_next_downloads(
+        &self,
+        after: u64,
+        status: Option<u16>,
+        count: u32,
+    ) -> Result<(), String> {
+        self.fail_downloads_after(0, after, status, count)
+    }
+
+    /// Like [`Vcsim::fail_next_downloads`], but lets the next `skip` downloads through first
+    /// (e.g. `skip = 1` cuts the second disk of an export).
+    pub fn fail_downloads_after(
+        &self,
+        skip: u32,
+        after: u64,
+        status: Option<u16>,
+        count: u32,
+    ) -> Result<(), String> {
+        let mut q = format!("after={after}&count={count}&skip={skip}");
+        if let Some(s) = status {
+            q.push_str(&format!("&status={s}"));
+        }
+        let (code, body) = self.http("POST", &format!("/odt-test/fail-next-download?{q}"), None)?;
+        if code != 200 {
+            return Err(format!("fail-next-download: HTTP {code}: {body}"));
+        }
+        Ok(())
+    }
+
+    /// Forgets every pending injected failure (uploads and downloads).
+    pub fn clear_faults(&self) -> Result<(), String> {
+        let (code, body) = self.http("POST", "/odt-test/clear-faults", None)?;
+        if code != 200 {
+            return Err(format!("clear-faults: HTTP {code}: {body}"));
+        }
+        Ok(())
+    }
+
+    /// Every export download (GET on `/nfc-export/...`), in the order they started; failed
+    /// ones included. A client can see the last byte a moment before the server records the
+    /// download as finished, so this waits (up to 5 s) until none is in progress.
+    pub fn downloads(&self) -> Vec<Download> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let list = self.downloads_now();
+            if Instant::now() >= deadline || !list.iter().any(|d| d.in_progress) {
+                return list;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The export downloads as recorded right now (some may be in progress).
+    pub fn downloads_now(&self) -> Vec<Download> {
+        let ix = self.index();
+        let Some(list) = ix["downloads"].as_array() else {
+            return vec![];
+        };
+        list.iter()
+            .map(|d| {
+                let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+                Download {
+                    lease: s("lease"),
+                    vm: s("vm"),
+                    file: s("file"),
+                    range: s("range"),
+                    size: d["size"].as_u64().unwrap_or(0),
+                    bytes: d["bytes"].as_u64().unwrap_or(0),
+                    status: d["status"].as_u64().unwrap_or(0) as u16,
+                    error: d["error"].as_str().map(str::to_owned),
+                    in_progress: d["in_progress"].as_bool().unwrap_or(false),
+                }
+            })
+            .collect()
     }
 
     /// Takes the standard port group "VM Network" away from host `host` (e.g. `DC0_C0_H1`),

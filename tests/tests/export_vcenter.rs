@@ -155,3 +155,115 @@ fn powered_on_vms_are_refused_by_name_and_nothing_is_written() {
     let o = export_from(&s, &vc, &nas2, &["no-such-vm"]);
     assert_fails(&o, 1, &["no VM", "matches \"no-such-vm\""]);
 }
+
+#[test]
+fn a_cut_download_leaves_nothing_that_verifies_and_the_rerun_completes() {
+    let Some(vc) = vcsim() else { return };
+    let s = deploy_multi(&vc);
+    let nas2 = s.path("nas2");
+    let (kp, id) = (s.path("k.pub"), s.path("p"));
+    let verify = |deep: bool| {
+        let mut args = vec![
+            "verify",
+            "--nas",
+            nas2.to_str().unwrap(),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+        ];
+        if deep {
+            args.extend(["--deep", "--identity", id.to_str().unwrap()]);
+        }
+        cmd(&s, "odt-import", &args)
+    };
+    let exports = || -> Vec<serde_json::Value> {
+        vc.leases()
+            .into_iter()
+            .filter(|l| l["kind"] == "export")
+            .collect()
+    };
+
+    // The first disk downloads whole; the second is cut after 100 000 bytes.
+    vc.fail_downloads_after(1, 100_000, None, 1).unwrap();
+    let o = export_from(&s, &vc, &nas2, &["DC0/vm/multi"]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "the export lease of multi was aborted",
+            "rerun the same command to resume at this disk",
+        ],
+    );
+    let first = vc.downloads();
+    assert_eq!(
+        first
+            .iter()
+            .map(|d| (d.status, d.bytes == d.size, d.bytes))
+            .collect::<Vec<_>>()[..],
+        [(200, true, first[0].size), (0, false, 100_000)],
+        "{first:?}"
+    );
+    let (done_file, cut_file) = (first[0].file.clone(), first[1].file.clone());
+    assert_ne!(done_file, cut_file);
+    // The lease was aborted, with the reason.
+    let leases = exports();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0]["state"], "aborted", "{leases:?}");
+    assert_eq!(leases[0]["lease"].as_str(), Some(first[0].lease.as_str()));
+    assert!(
+        !leases[0]["abort_fault"].as_str().unwrap_or("").is_empty(),
+        "{leases:?}"
+    );
+    // Nothing on that NAS verifies: the job is unfinished.
+    for deep in [false, true] {
+        assert_fails(&verify(deep), 1, &["interrupted"]);
+    }
+    assert!(!nas2.join("odt-job.json").exists());
+
+    // The same command again resumes at the cut disk.
+    let out = s.ok(&export_from(&s, &vc, &nas2, &["DC0/vm/multi"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["resumed"], true, "{v}");
+    assert_eq!(v["vms"][0]["name"], "multi", "{v}");
+    let all = vc.downloads();
+    let second: Vec<_> = all[first.len()..].iter().collect();
+    assert!(
+        second
+            .iter()
+            .all(|d| d.status == 200 && d.bytes == d.size && d.lease != first[0].lease),
+        "{second:?}"
+    );
+    let count = |f: &str| all.iter().filter(|d| d.file == f).count();
+    assert_eq!(
+        count(&done_file),
+        1,
+        "the finished disk was downloaded again: {all:?}"
+    );
+    assert_eq!(count(&cut_file), 2, "{all:?}");
+    assert_eq!(
+        second.len(),
+        2,
+        "the rerun downloads the cut disk and the last: {all:?}"
+    );
+    let leases = exports();
+    assert_eq!(
+        leases
+            .iter()
+            .map(|l| l["state"].clone())
+            .collect::<Vec<_>>(),
+        ["aborted", "done"],
+        "{leases:?}"
+    );
+    assert_eq!(leases[1]["lease"].as_str(), Some(second[0].lease.as_str()));
+
+    // The finished job verifies on both sides' terms and holds the original disks.
+    s.ok(&verify(false));
+    s.ok(&verify(true));
+    let got = decrypt_digests(&nas2, &kp, &id);
+    for disk in ["multi-disk1.vmdk", "multi-disk2.vmdk", "multi-disk3.vmdk"] {
+        let orig = sha256_file(&samples().join("multi").join(disk));
+        assert!(
+            got.iter().any(|(_, _, d)| *d == orig),
+            "{disk} ({orig}) not among {got:?}"
+        );
+    }
+}

@@ -267,18 +267,32 @@ fn a_vapp_lands_as_one_virtual_app_with_every_vm_on_vm_network() {
     let s = exported(&[&samples().join("vapp")]);
     let out = s.ok(&import(&s, &vc, "run", &["--json"], PASSWORD));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(report["vms"][0]["entity"].as_str().unwrap().starts_with("VirtualApp:"), "{out}");
+    assert!(
+        report["vms"][0]["entity"]
+            .as_str()
+            .unwrap()
+            .starts_with("VirtualApp:"),
+        "{out}"
+    );
     let c = client(&vc);
     let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
     for (vm, disk) in [("web", "vapp-disk1.vmdk"), ("db", "vapp-disk2.vmdk")] {
-        let moref = find_vm(&c, &p.vm_folder, vm).unwrap().unwrap_or_else(|| panic!("VM {vm} of the vApp"));
+        let moref = find_vm(&c, &p.vm_folder, vm)
+            .unwrap()
+            .unwrap_or_else(|| panic!("VM {vm} of the vApp"));
         let info = vm_info(&c, &moref).unwrap();
         assert!(!info.nics.is_empty());
         for nic in &info.nics {
-            assert!(matches!(&nic.backing, NicBacking::Network { device_name, .. } if device_name == "VM Network"), "{nic:?}");
+            assert!(
+                matches!(&nic.backing, NicBacking::Network { device_name, .. } if device_name == "VM Network"),
+                "{nic:?}"
+            );
         }
         let orig = sha256_file(&samples().join("vapp").join(disk));
-        assert!(vc.captured(vm).iter().any(|(_, f)| sha256_file(f) == orig), "{vm}: {disk}");
+        assert!(
+            vc.captured(vm).iter().any(|(_, f)| sha256_file(f) == orig),
+            "{vm}: {disk}"
+        );
     }
     let again = s.ok(&import(&s, &vc, "run", &["--json"], PASSWORD));
     assert!(again.contains("skipped (already deployed)"), "{again}");

@@ -1,6 +1,6 @@
 //! The vCenter simulator (`odt-vcsim`, scripts/vcsim/) starts over http and https, answers
-//! raw SOAP, captures NFC uploads into its index, injects upload failures on request, and
-//! stops when its handle is dropped.
+//! raw SOAP, captures NFC uploads into its index, records export downloads, injects upload
+//! and download failures on request, and stops when its handle is dropped.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -343,6 +343,104 @@ fn captures_nfc_uploads_and_injects_failures() {
     let (status, _) = vc.request("POST", &path, &[], Some(&data)).unwrap();
     assert_eq!(status, 404, "lease is gone after Complete");
     assert_eq!(vc.captured("tiny-503").len(), 1);
+}
+
+#[test]
+fn export_downloads_are_recorded_and_can_be_cut() {
+    for tls in [false, true] {
+        if !downloads_recorded_and_cut(tls) {
+            return;
+        }
+    }
+}
+
+/// Returns false when the simulator is unavailable (skipped).
+fn downloads_recorded_and_cut(tls: bool) -> bool {
+    let Some(vc) = Vcsim::start_or_skip(tls) else {
+        return false;
+    };
+    let s = Session::login(&vc);
+    let data: Vec<u8> = (0..70_000u32)
+        .map(|i| ((i * 11 + i / 300) % 94 + 33) as u8)
+        .collect();
+    let (lease, url) = s.import("tiny-dl");
+    let path = url.strip_prefix(&vc.base()).unwrap();
+    let (status, _) = vc.request("POST", path, &[], Some(&data)).unwrap();
+    assert_eq!(status, 200);
+    s.lease_call("HttpNfcLeaseComplete", &lease);
+    let vm = s.find("DC0/vm/tiny-dl");
+    let r = s.call(&format!(
+        r#"<ExportVm xmlns="urn:vim25"><_this type="VirtualMachine">{vm}</_this></ExportVm>"#
+    ));
+    let xlease = element(&r, "returnval").expect("export lease").to_owned();
+    let r = s.property("HttpNfcLease", &xlease, "info");
+    let down = vc.nfc_url(element(&r, "url").expect("url"));
+    let down = down.strip_prefix(&vc.base()).unwrap().to_owned();
+
+    // Bad parameters are refused.
+    let (code, _) = vc
+        .http("POST", "/odt-test/fail-next-download?skip=-1", None)
+        .unwrap();
+    assert_eq!(code, 400);
+
+    // skip=1: the first GET goes through, the second is cut after 1000 bytes, the third is
+    // whole again.
+    vc.fail_downloads_after(1, 1000, None, 1).unwrap();
+    let (status, body) = vc.http("GET", &down, None).unwrap();
+    assert_eq!((status, body.as_bytes()), (200, &data[..]));
+    let cut = vc.http("GET", &down, None);
+    assert!(cut.is_err(), "the download should have been cut: {cut:?}");
+    let (status, body) = vc.http("GET", &down, None).unwrap();
+    assert_eq!((status, body.len()), (200, data.len()));
+
+    // status=CODE answers it instead; count=2 fires twice; a Range GET is recorded as such.
+    vc.fail_next_downloads(0, Some(503), 2).unwrap();
+    for _ in 0..2 {
+        let (status, _) = vc.http("GET", &down, None).unwrap();
+        assert_eq!(status, 503);
+    }
+    let (status, body) = vc
+        .request("GET", &down, &["Range: bytes=0-9".to_owned()], None)
+        .unwrap();
+    assert_eq!((status, body.as_bytes()), (206, &data[..10]));
+    // clear-faults forgets pending download faults.
+    vc.fail_next_downloads(0, None, 1).unwrap();
+    vc.clear_faults().unwrap();
+    let (status, _) = vc.http("GET", &down, None).unwrap();
+    assert_eq!(status, 200);
+
+    let got: Vec<_> = vc
+        .downloads()
+        .iter()
+        .map(|d| (d.status, d.bytes, d.range.clone(), d.error.is_some()))
+        .collect();
+    let whole = (200, 70_000, String::new(), false);
+    assert_eq!(
+        got,
+        [
+            whole.clone(),
+            (0, 1000, String::new(), true),
+            whole.clone(),
+            (503, 0, String::new(), true),
+            (503, 0, String::new(), true),
+            (206, 10, "bytes=0-9".to_owned(), false),
+            whole,
+        ]
+    );
+    let d = &vc.downloads()[1];
+    assert_eq!(
+        (d.vm.as_str(), d.file.as_str(), d.lease.as_str(), d.size),
+        ("tiny-dl", "disk-0.vmdk", xlease.as_str(), 70_000)
+    );
+    assert!(d.error.as_deref().unwrap().contains("dropped"), "{d:?}");
+
+    // After Complete the URL is gone (404), and a 404 is neither recorded nor faulted.
+    s.lease_call("HttpNfcLeaseComplete", &xlease);
+    vc.fail_next_downloads(0, Some(503), 1).unwrap();
+    let (status, _) = vc.http("GET", &down, None).unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(vc.downloads().len(), 7);
+    true
 }
 
 #[test]

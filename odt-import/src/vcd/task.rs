@@ -1,0 +1,297 @@
+//! vCD tasks: parsing a `Task` and waiting for it.
+//!
+//! `queued`, `preRunning`, `running` and `postRunning` mean "still going" (and so does any
+//! status this client does not know, bounded by the timeout); `success` ends the wait;
+//! `error`, `canceled` and `aborted` end it with [`VcdError::Task`], whose message is the
+//! task's `Error@message`. Polling starts fast and backs off (by half each poll, up to a
+//! cap), and gives up after the timeout with [`VcdError::TaskTimeout`] — unlike pyvcloud,
+//! whose wait never times out.
+
+use std::time::{Duration, Instant};
+
+use odt_format::vsphere::xml::Element;
+
+use super::client::VcdClient;
+use super::error::{shown_url, ApiErrorBody, Result, TaskError, VcdError};
+
+/// A task's state (`Task` element).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Task {
+    /// `href`.
+    pub href: String,
+    /// `id` (`urn:vcloud:task:…`).
+    pub id: String,
+    /// `status`: `queued`, `preRunning`, `running`, `postRunning`, `success`, `error`,
+    /// `canceled`, `aborted`.
+    pub status: String,
+    /// `operation` (human text: "Importing Virtual Application web(…)").
+    pub operation: String,
+    /// `operationName` (`importSingletonVapp`, `vappUpdateVm`, …).
+    pub operation_name: String,
+    /// `Progress` (0–100), when given.
+    pub progress: Option<u8>,
+    /// The `Error` child of a failed task.
+    pub error: Option<ApiErrorBody>,
+    /// `Owner@name` (else its href): what the task works on.
+    pub owner: Option<String>,
+    /// `Owner@href`.
+    pub owner_href: Option<String>,
+    /// `Details`, when given.
+    pub details: Option<String>,
+}
+
+impl Task {
+    /// Reads a `Task` element.
+    pub fn from_element(e: &Element) -> Task {
+        let owner = e.child("Owner");
+        let nonempty = |s: Option<&str>| -> Option<String> {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Task {
+            href: e.attr("href").unwrap_or_default().to_owned(),
+            id: e.attr("id").unwrap_or_default().to_owned(),
+            status: e.attr("status").unwrap_or_default().to_owned(),
+            operation: e.attr("operation").unwrap_or_default().to_owned(),
+            operation_name: e.attr("operationName").unwrap_or_default().to_owned(),
+            progress: e
+                .text_of("Progress")
+                .and_then(|p| p.parse::<u32>().ok())
+                .map(|p| p.min(100) as u8),
+            error: e.child("Error").map(ApiErrorBody::from_element),
+            owner: owner
+                .and_then(|o| nonempty(o.attr("name")).or_else(|| nonempty(o.attr("href")))),
+            owner_href: owner.and_then(|o| nonempty(o.attr("href"))),
+            details: nonempty(e.text_of("Details")),
+        }
+    }
+
+    /// What the task does, for messages: `operation`, else `operationName`, else `"task"`.
+    pub fn what(&self) -> &str {
+        if !self.operation.is_empty() {
+            &self.operation
+        } else if !self.operation_name.is_empty() {
+            &self.operation_name
+        } else {
+            "task"
+        }
+    }
+
+    /// True while the task has not finished.
+    pub fn is_running(&self) -> bool {
+        !matches!(
+            self.status.as_str(),
+            "success" | "error" | "canceled" | "aborted"
+        )
+    }
+
+    /// `Ok` for `success`, the task error for `error`/`canceled`/`aborted`, `None` while
+    /// running.
+    pub fn outcome(&self) -> Option<Result<()>> {
+        match self.status.as_str() {
+            "success" => Some(Ok(())),
+            "error" | "canceled" | "aborted" => {
+                let err = self.error.clone().unwrap_or_default();
+                let message = if !err.message.is_empty() {
+                    err.message
+                } else if let Some(d) = &self.details {
+                    d.clone()
+                } else if self.status == "error" {
+                    "vCD gave no reason".to_owned()
+                } else {
+                    format!("the task was {}", self.status)
+                };
+                Some(Err(VcdError::Task(Box::new(TaskError {
+                    operation: self.what().to_owned(),
+                    status: self.status.clone(),
+                    message,
+                    major_error_code: err.major_error_code,
+                    minor_error_code: err.minor_error_code,
+                    task: shown_url(&self.href),
+                    owner: self.owner.clone(),
+                }))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The tasks embedded in an entity (`Tasks/Task`), in order.
+pub fn embedded_tasks(e: &Element) -> Vec<Task> {
+    e.child("Tasks")
+        .map(|t| t.children("Task").map(Task::from_element).collect())
+        .unwrap_or_default()
+}
+
+impl VcdClient {
+    /// Reads a task.
+    pub fn get_task(&self, href: &str) -> Result<Task> {
+        let e = self.get("Task", href)?;
+        if e.name != "Task" {
+            return Err(VcdError::malformed(
+                "Task",
+                shown_url(href),
+                format!("expected a <Task>, got <{}>", e.name),
+            ));
+        }
+        Ok(Task::from_element(&e))
+    }
+
+    /// Polls the task at `task_href` until it ends, calling `progress` with each state
+    /// seen. `success` → the final task; `error`/`canceled`/`aborted` → [`VcdError::Task`];
+    /// still running after `timeout` → [`VcdError::TaskTimeout`].
+    pub fn wait_task(
+        &self,
+        task_href: &str,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&Task),
+    ) -> Result<Task> {
+        let started = Instant::now();
+        let mut wait = self.opts.poll_interval;
+        loop {
+            let t = self.get_task(task_href)?;
+            progress(&t);
+            if let Some(outcome) = t.outcome() {
+                return outcome.map(|()| t);
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return Err(VcdError::TaskTimeout {
+                    operation: t.what().to_owned(),
+                    status: t.status.clone(),
+                    seconds: elapsed.as_secs(),
+                    task: shown_url(task_href),
+                });
+            }
+            std::thread::sleep(wait.min(timeout - elapsed));
+            wait = (wait + wait / 2).min(self.opts.max_poll_interval);
+        }
+    }
+
+    /// Waits for `task` with the client's task timeout and progress callback. A task that
+    /// already ended is judged without a request.
+    pub(crate) fn finish_task(&self, task: &Task) -> Result<Task> {
+        if let Some(outcome) = task.outcome() {
+            return outcome.map(|()| task.clone());
+        }
+        if task.href.is_empty() {
+            return Err(VcdError::malformed(
+                "Task",
+                self.url(),
+                format!("task {:?} has no href to poll", task.what()),
+            ));
+        }
+        let cb = self.task_progress();
+        let mut f = |t: &Task| {
+            if let Some(cb) = &cb {
+                cb(t)
+            }
+        };
+        self.wait_task(&task.href, self.opts.task_timeout, &mut f)
+    }
+
+    /// Waits for the task a reply body holds (a `Task` root, or an entity's `Tasks/Task`);
+    /// nothing to wait for when there is none.
+    pub(crate) fn finish_tasks_in(&self, e: &Element) -> Result<()> {
+        if e.name == "Task" {
+            self.finish_task(&Task::from_element(e))?;
+            return Ok(());
+        }
+        for t in embedded_tasks(e) {
+            self.finish_task(&t)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNNING: &str = r#"<Task xmlns="http://www.vmware.com/vcloud/v1.5" cancelRequested="false" expiryTime="2026-09-01T00:00:00Z" operation="Importing Virtual Application web(5f2c)" operationName="importSingletonVapp" serviceNamespace="com.vmware.cloud" startTime="2026-06-03T10:00:00Z" status="running" name="task" id="urn:vcloud:task:1b2c" href="https://vcd/api/task/1b2c" type="application/vnd.vmware.vcloud.task+xml">
+  <Link rel="task:cancel" href="https://vcd/api/task/1b2c/action/cancel"/>
+  <Owner type="application/vnd.vmware.vcloud.vApp+xml" name="web" href="https://vcd/api/vApp/vapp-5f2c"/>
+  <User type="application/vnd.vmware.admin.user+xml" name="admin" href="https://vcd/api/admin/user/9"/>
+  <Organization type="application/vnd.vmware.vcloud.org+xml" name="System" href="https://vcd/api/org/a"/>
+  <Progress>40</Progress>
+</Task>"#;
+
+    const FAILED: &str = r#"<Task xmlns="http://www.vmware.com/vcloud/v1.5" operation="Importing Virtual Application web(5f2c)" operationName="importSingletonVapp" status="error" href="https://vcd/api/task/1b2c">
+  <Owner name="web" href="https://vcd/api/vApp/vapp-5f2c"/>
+  <Error majorErrorCode="500" minorErrorCode="INTERNAL_SERVER_ERROR" message="Unable to perform this action. Contact your cloud administrator." stackTrace="..."/>
+  <Progress>100</Progress>
+</Task>"#;
+
+    #[test]
+    fn parses_a_running_task() {
+        let t = Task::from_element(&Element::parse(RUNNING.as_bytes()).unwrap());
+        assert_eq!(t.status, "running");
+        assert!(t.is_running());
+        assert!(t.outcome().is_none());
+        assert_eq!(t.progress, Some(40));
+        assert_eq!(t.owner.as_deref(), Some("web"));
+        assert_eq!(
+            t.owner_href.as_deref(),
+            Some("https://vcd/api/vApp/vapp-5f2c")
+        );
+        assert_eq!(t.operation_name, "importSingletonVapp");
+        assert_eq!(t.what(), "Importing Virtual Application web(5f2c)");
+        assert!(t.error.is_none());
+    }
+
+    #[test]
+    fn a_failed_task_is_a_clear_error() {
+        let t = Task::from_element(&Element::parse(FAILED.as_bytes()).unwrap());
+        assert!(!t.is_running());
+        let e = t.outcome().unwrap().unwrap_err();
+        assert_eq!(e.minor_code(), Some("INTERNAL_SERVER_ERROR"));
+        let s = e.to_string();
+        assert!(s.contains("Importing Virtual Application web"), "{s}");
+        assert!(s.contains("Contact your cloud administrator"), "{s}");
+        assert!(s.contains("https://vcd/api/task/1b2c"), "{s}");
+        assert!(s.contains("error"), "{s}");
+    }
+
+    #[test]
+    fn canceled_and_aborted_fail_and_success_succeeds() {
+        for st in ["canceled", "aborted"] {
+            let t = Task {
+                status: st.into(),
+                operation_name: "vappDeploy".into(),
+                ..Task::default()
+            };
+            let e = t.outcome().unwrap().unwrap_err().to_string();
+            assert!(e.contains(&format!("the task was {st}")), "{e}");
+            assert!(e.contains("vappDeploy"), "{e}");
+        }
+        let ok = Task {
+            status: "success".into(),
+            ..Task::default()
+        };
+        assert!(ok.outcome().unwrap().is_ok());
+        for st in [
+            "queued",
+            "preRunning",
+            "running",
+            "postRunning",
+            "somethingNew",
+        ] {
+            assert!(Task {
+                status: st.into(),
+                ..Task::default()
+            }
+            .is_running());
+        }
+    }
+
+    #[test]
+    fn embedded_tasks_of_an_entity() {
+        let vapp = format!(
+            r#"<VApp xmlns="http://www.vmware.com/vcloud/v1.5" name="web" status="0"><Link rel="up" href="x"/><Tasks>{RUNNING}</Tasks><DateCreated>x</DateCreated></VApp>"#
+        );
+        let ts = embedded_tasks(&Element::parse(vapp.as_bytes()).unwrap());
+        assert_eq!(ts.len(), 1);
+        assert_eq!(ts[0].href, "https://vcd/api/task/1b2c");
+    }
+}

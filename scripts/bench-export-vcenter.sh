@@ -1,0 +1,594 @@
+#!/usr/bin/env bash
+# Benchmark odt-export run --vcenter (ExportVm lease -> download -> encrypt onto the NAS)
+# against a bare curl download of the same disk from the same simulated vCenter.
+# Run with -h for usage.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+    cat <<EOF
+Usage: $PROG [--size-mib N] [--runs N] [--no-build] [--vcsim-bin FILE] [--keep]
+
+Time the customer's export-from-vCenter data path against a bare download with curl,
+both from one odt-vcsim (scripts/vcsim, http, with a user and password) started for
+the whole bench.
+
+Set-up (untimed): one VM "bench" with one disk of N MiB of incompressible data
+(AES-CTR keystream; not a real VMDK) and one VM "bench256" with a 256 MiB disk are
+made in the simulator with raw SOAP (CreateImportSpec of an OVF in the style of
+make_big_ovf in tests/src/lib.rs, ImportVApp) and a curl -T upload of the disk;
+vcsim stores the uploaded bytes in the VM's datastore file, which ExportVm serves
+back. The source disks are then deleted (only the datastore copy remains).
+
+Each run does, in this order (the machine is 'sync'ed and the datastore disk is read
+with 'cat > /dev/null' before each timed part, so both read it from the page cache):
+  a) baseline, raw SOAP with python3 (one session, logged in once before the runs):
+       ExportVm -> wait for the lease -> deviceUrl
+       curl -sS -f -o OUT/disk URL          (timed: the "x curl" reference)
+       sync OUT/disk                        (timed: the "curl + sync" row; odt fsyncs)
+       HttpNfcLeaseGetManifest              (timed: vcsim hashes the disk; odt calls it)
+       HttpNfcLeaseComplete
+     The first run checks the downloaded disk's SHA-256 against the source's.
+  b) ODT_VCENTER_USER=.. ODT_VCENTER_PASSWORD=.. odt-export run --nas FRESH_DIR
+       --signing-key K --recipient P.pub --no-passphrase --vcenter URL --json bench
+     into a new NAS folder next to OUT (same filesystem); its report must name the VM.
+     The first run's NAS is checked with 'odt-export verify' (keyless, untimed).
+
+Printed: a table (median wall time of --runs runs, MiB/s of the disk size, time ratio
+to the curl download, peak RSS from /usr/bin/time %M, max over runs); a memory-
+flatness line (odt-export run once on the 256 MiB VM, both peak RSS values);
+odt-vcsim's own peak RSS; the load average before and after (figures from a busy
+machine are not comparable).
+
+Options:
+  --size-mib N      size of the big disk in MiB (default 2048; e.g. 16 for a quick
+                    plumbing test)
+  --runs N          runs per tool (default 3)
+  --no-build        do not run 'cargo build --release -p odt-export -p odt-import'; use
+                    the binaries in target/release (odt-import is only used for keygen).
+                    vcsim is still built when out of date
+  --vcsim-bin FILE  use this odt-vcsim binary instead of scripts/build-vcsim.sh's
+  --keep            keep the work folder (logs, keys, vcsim capture, index and datastores)
+  -h, --help        show this help
+
+Environment: PYTHON (default /usr/bin/python3), TMPDIR_BENCH (parent of the work
+folder, default /var/tmp; not tmpfs if you care about write figures). Disk use: about
+3x the disk size at set-up (source, vcsim's capture copy, datastore), then 2x.
+
+Exit status: 0 when every step succeeded (figures are never judged), 1 when a tool,
+the build, the simulator or a correctness check failed, 2 on a usage error.
+EOF
+}
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG -h' for help." >&2; exit 2; }
+need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
+
+# ---------------------------------------------------------------- arguments
+SIZE_MIB=2048 RUNS=3 NO_BUILD=0 KEEP=0 VCSIM=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --size-mib) need_arg "$@"; SIZE_MIB=$2; shift 2 ;;
+        --size-mib=*) SIZE_MIB=${1#*=}; shift ;;
+        --runs) need_arg "$@"; RUNS=$2; shift 2 ;;
+        --runs=*) RUNS=${1#*=}; shift ;;
+        --no-build) NO_BUILD=1; shift ;;
+        --vcsim-bin) need_arg "$@"; VCSIM=$2; shift 2 ;;
+        --vcsim-bin=*) VCSIM=${1#*=}; shift ;;
+        --keep) KEEP=1; shift ;;
+        *) usage_error "unknown argument '$1'" ;;
+    esac
+done
+[[ "$SIZE_MIB" =~ ^[1-9][0-9]*$ ]] || usage_error "--size-mib must be a positive integer, got '$SIZE_MIB'"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer, got '$RUNS'"
+FLAT_MIB=256
+
+for tool in /usr/bin/time openssl curl sync sha256sum awk find stat head mkfifo; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (on Debian: apt-get install time openssl curl coreutils gawk findutils)"
+done
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+command -v "$PYTHON" >/dev/null 2>&1 || die "python3 not found (set PYTHON, or apt-get install python3)"
+
+# ---------------------------------------------------------------- work area
+PARENT=${TMPDIR_BENCH:-/var/tmp}
+WORK=$(mktemp -d "$PARENT/odt-bench-export-vc.XXXXXX") || die "cannot create a work folder under $PARENT"
+LOGS="$WORK/logs" OUT="$WORK/out"
+mkdir -p "$LOGS" "$OUT"
+VCPID="" VCIN_OPEN=0
+stop_vcsim() {
+    [[ -n "$VCPID" ]] || return 0
+    if (( VCIN_OPEN )); then exec 7>&-; VCIN_OPEN=0; fi   # stdin EOF: vcsim stops itself
+    local i
+    for (( i = 0; i < 50; i++ )); do
+        kill -0 "$VCPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$VCPID" 2>/dev/null; then kill "$VCPID" 2>/dev/null || true; fi
+    wait "$VCPID" 2>/dev/null || true
+    VCPID=""
+}
+cleanup() {
+    local rc=$?
+    stop_vcsim
+    if (( KEEP )); then
+        echo "Kept: work folder $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FSTYPE=$(stat -f -c %T "$WORK")
+[[ "$FSTYPE" != tmpfs ]] || echo "$PROG: warning: $WORK is on tmpfs; write figures will not reflect a disk" >&2
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- build
+ODT_EXPORT="$REPO/target/release/odt-export"
+ODT_IMPORT="$REPO/target/release/odt-import"
+if (( ! NO_BUILD )); then
+    echo "Building odt (cargo build --release -p odt-export -p odt-import) ..."
+    if ! (cd "$REPO" && cargo build --release -p odt-export -p odt-import) >"$LOGS/cargo-build.log" 2>&1; then
+        tail -n 30 "$LOGS/cargo-build.log" >&2
+        die "cargo build --release failed (above)"
+    fi
+fi
+for b in "$ODT_EXPORT" "$ODT_IMPORT"; do
+    [[ -x "$b" ]] || die "$b is missing (not built yet?); build it with 'cargo build --release -p odt-export -p odt-import' or drop --no-build"
+done
+if [[ -n "$VCSIM" ]]; then
+    [[ -x "$VCSIM" ]] || die "--vcsim-bin $VCSIM is not an executable file"
+else
+    echo "Building odt-vcsim (scripts/build-vcsim.sh) ..."
+    if VCSIM=$("$REPO/scripts/build-vcsim.sh" 2>"$LOGS/build-vcsim.log" | tail -n1); then :; else
+        rc=$?
+        cat "$LOGS/build-vcsim.log" >&2
+        die "scripts/build-vcsim.sh failed with exit status $rc (3: this machine cannot provide Go or govmomi; or pass --vcsim-bin FILE)"
+    fi
+    [[ -x "$VCSIM" ]] || die "scripts/build-vcsim.sh did not name a binary (got '$VCSIM')"
+fi
+
+# ---------------------------------------------------------------- SOAP helper
+# The raw vSphere SOAP calls a no-SDK client makes (as scripts/vcsim/smoke.sh does with
+# curl). Credentials come from ODT_VCENTER_USER / ODT_VCENTER_PASSWORD. Leases belong to
+# the session that made them: one session (cookie file next to the script) for the bench.
+SOAP_PY="$WORK/soap.py"
+cat >"$SOAP_PY" <<'PY'
+"""soap.py URL login
+   soap.py URL import NAME OVF   -> "LEASE UPLOAD_URL" (import lease ready)
+   soap.py URL export NAME       -> "LEASE DOWNLOAD_URL SIZE" (export lease of DC0/vm/NAME ready)
+   soap.py URL manifest LEASE    -> "SHA1 SIZE" of the lease's first disk
+   soap.py URL complete LEASE
+   soap.py URL abort LEASE
+"""
+import html, os, sys, time, urllib.error, urllib.request, http.cookiejar
+import xml.etree.ElementTree as ET
+
+V, XSI = "urn:vim25", "http://www.w3.org/2001/XMLSchema-instance"
+NS = {"v": V}
+url = sys.argv[1]
+base = url[: -len("/sdk")] if url.endswith("/sdk") else url
+JAR = http.cookiejar.MozillaCookieJar(os.path.join(os.path.dirname(os.path.abspath(__file__)), "soap.cookies"))
+if os.path.exists(JAR.filename):
+    JAR.load(ignore_discard=True, ignore_expires=True)
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(JAR))
+
+
+def soap(body):
+    env = ('<?xml version="1.0" encoding="UTF-8"?>\n<soapenv:Envelope '
+           'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>' % body)
+    req = urllib.request.Request(url, env.encode(), {
+        "Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": "urn:vim25/6.5"})
+    try:
+        with opener.open(req, timeout=600) as r:
+            data = r.read()
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        try:
+            fs = ET.fromstring(data).find(".//faultstring")
+            msg = fs.text if fs is not None else data[:400]
+        except ET.ParseError:
+            msg = data[:400]
+        sys.exit("soap.py: %s: HTTP %d: %s" % (body.split(" ", 1)[0][1:], e.code, msg))
+    return ET.fromstring(data)
+
+
+def text(root, path):
+    e = root.find(path, NS)
+    return "" if e is None else (e.text or "")
+
+
+def must(path):
+    r = soap('<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">SearchIndex</_this>'
+             '<inventoryPath>%s</inventoryPath></FindByInventoryPath>' % html.escape(path))
+    e = r.find(".//v:returnval", NS)
+    if e is None:
+        sys.exit("soap.py: %s not found" % path)
+    return e.text
+
+
+def prop(root, name):
+    for ps in root.iter("{%s}propSet" % V):
+        if text(ps, "v:name") == name:
+            return ps.find("v:val", NS)
+    return None
+
+
+def wait_ready(lid):
+    """Waits for the lease; returns its info element."""
+    deadline = time.time() + 300
+    while True:
+        r = soap('<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>'
+                 '<specSet><propSet><type>HttpNfcLease</type><pathSet>state</pathSet><pathSet>info</pathSet></propSet>'
+                 '<objectSet><obj type="HttpNfcLease">%s</obj></objectSet></specSet><options></options>'
+                 '</RetrievePropertiesEx>' % html.escape(lid))
+        st = prop(r, "state")
+        st = "" if st is None else (st.text or "")
+        if st == "ready":
+            return prop(r, "info")
+        if st == "error" or time.time() > deadline:
+            sys.exit("soap.py: lease %s is %r" % (lid, st or "not ready"))
+        time.sleep(0.05)
+
+
+def here(u):
+    """'https://*/nfc/...' -> this server."""
+    return base + "/" + u.split("://", 1)[1].split("/", 1)[1]
+
+
+def import_vm(name, ovf):
+    pool = must("DC0/host/DC0_C0/Resources")
+    ds = must("DC0/datastore/LocalDS_0")
+    folder = must("DC0/vm")
+    net = must("DC0/network/VM Network")
+    desc = html.escape(open(ovf, encoding="utf-8").read(), quote=False)
+    r = soap('<CreateImportSpec xmlns="urn:vim25"><_this type="OvfManager">OvfManager</_this>'
+             '<ovfDescriptor>%s</ovfDescriptor><resourcePool type="ResourcePool">%s</resourcePool>'
+             '<datastore type="Datastore">%s</datastore><cisp><locale>US</locale><deploymentOption></deploymentOption>'
+             '<entityName>%s</entityName><networkMapping><name>corp-lan</name><network type="Network">%s</network>'
+             '</networkMapping><diskProvisioning>thin</diskProvisioning></cisp></CreateImportSpec>'
+             % (desc, pool, ds, html.escape(name), net))
+    err = text(r, ".//v:returnval/v:error/v:localizedMessage")
+    if err:
+        sys.exit("soap.py: CreateImportSpec: " + err)
+    spec = r.find(".//v:returnval/v:importSpec", NS)
+    if spec is None:
+        sys.exit("soap.py: CreateImportSpec returned no importSpec")
+    ET.register_namespace("", V)
+    ET.register_namespace("xsi", XSI)
+    spec.tag = "{%s}spec" % V
+    r = soap('<ImportVApp xmlns="urn:vim25"><_this type="ResourcePool">%s</_this>%s'
+             '<folder type="Folder">%s</folder></ImportVApp>' % (pool, ET.tostring(spec, encoding="unicode"), folder))
+    lid = text(r, ".//v:returnval")
+    if not lid:
+        sys.exit("soap.py: ImportVApp returned no lease")
+    u = text(wait_ready(lid), ".//v:deviceUrl/v:url")
+    if not u:
+        sys.exit("soap.py: the import lease has no deviceUrl")
+    print(lid, here(u))
+
+
+def export_vm(name):
+    vm = must("DC0/vm/" + name)
+    r = soap('<ExportVm xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this></ExportVm>' % html.escape(vm))
+    lid = text(r, ".//v:returnval")
+    if not lid:
+        sys.exit("soap.py: ExportVm returned no lease")
+    info = wait_ready(lid)
+    for d in info.iterfind(".//v:deviceUrl", NS):
+        if text(d, "v:disk") == "true":
+            print(lid, here(text(d, "v:url")), text(d, "v:fileSize") or "?")
+            return
+    sys.exit("soap.py: the export lease has no disk deviceUrl")
+
+
+def lease_call(method, lid, inner=""):
+    return soap('<%s xmlns="urn:vim25"><_this type="HttpNfcLease">%s</_this>%s</%s>'
+                % (method, html.escape(lid), inner, method))
+
+
+cmd = sys.argv[2]
+if cmd == "login":
+    soap('<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this>'
+         '<userName>%s</userName><password>%s</password></Login>'
+         % (html.escape(os.environ["ODT_VCENTER_USER"]), html.escape(os.environ["ODT_VCENTER_PASSWORD"])))
+    JAR.save(ignore_discard=True, ignore_expires=True)
+elif cmd == "import":
+    import_vm(sys.argv[3], sys.argv[4])
+elif cmd == "export":
+    export_vm(sys.argv[3])
+elif cmd == "manifest":
+    r = lease_call("HttpNfcLeaseGetManifest", sys.argv[3])
+    print(text(r, ".//v:returnval/v:sha1"), text(r, ".//v:returnval/v:size"))
+elif cmd == "complete":
+    lease_call("HttpNfcLeaseComplete", sys.argv[3])
+elif cmd == "abort":
+    lease_call("HttpNfcLeaseAbort", sys.argv[3])
+else:
+    sys.exit("soap.py: unknown command " + cmd)
+PY
+
+# ---------------------------------------------------------------- measuring helpers
+LAST_WALL="" LAST_RSS_KB="" LAST_OUT=""
+# run_timed TAG CMD...: wall time from date(1) in ns, peak RSS from /usr/bin/time %M.
+# stdout goes to $LOGS/TAG.out. Sets LAST_WALL (s), LAST_RSS_KB, LAST_OUT. Dies on failure.
+run_timed() {
+    local tag=$1; shift
+    local t0 t1 rc
+    LAST_OUT="$LOGS/$tag.out"
+    t0=$(date +%s%N)
+    if /usr/bin/time -f '%e %M' -o "$LOGS/$tag.time" "$@" >"$LAST_OUT" 2>"$LOGS/$tag.err"; then rc=0; else rc=$?; fi
+    t1=$(date +%s%N)
+    if (( rc != 0 )); then
+        echo "---- stdout/stderr of $tag:" >&2
+        tail -n 10 "$LAST_OUT" >&2
+        tail -n 30 "$LOGS/$tag.err" >&2
+        die "$tag failed with exit status $rc: $*"
+    fi
+    LAST_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
+    LAST_RSS_KB=$(awk 'END { print $2 }' "$LOGS/$tag.time")
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+max() { sort -g | tail -n1; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+json_get() {  # json_get FILE EXPR: python expression on the parsed JSON "j"; "" on error
+    "$PYTHON" -c 'import json,sys
+try:
+    j = json.load(open(sys.argv[1])); v = eval(sys.argv[2])
+except Exception:
+    v = None
+print("" if v is None else v)' "$1" "$2"
+}
+
+# ---------------------------------------------------------------- source data
+# make_source DIR NAME MIB: NAME.ovf and NAME-disk1.vmdk (fixed-key AES-CTR keystream:
+# incompressible, reproducible) in DIR. The descriptor is make_big_ovf's (tests/src/lib.rs)
+# plus what vcsim's CreateImportSpec needs: a <System> with a VirtualSystemType, a SCSI
+# controller as the disk's parent, and a NIC ResourceSubType.
+make_source() {
+    local d=$1 name=$2 mib=$3 bytes disk
+    bytes=$(( mib * 1048576 ))
+    disk="$name-disk1.vmdk"
+    mkdir -p "$d"
+    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
+        | head -c "$bytes" >"$d/$disk"
+    [[ $(stat -c %s "$d/$disk") -eq $bytes ]] || die "could not generate $d/$disk ($bytes bytes)"
+    cat >"$d/$name.ovf" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:id="file1" ovf:href="$disk" ovf:size="$bytes"/></References>
+  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="$bytes"/></DiskSection>
+  <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="$name">
+    <Info>vm</Info><Name>$name</Name>
+    <VirtualHardwareSection><Info>hw</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemIdentifier>$name</vssd:VirtualSystemIdentifier><vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+      <Item><rasd:ElementName>scsi</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:Parent>1</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+EOF
+}
+
+# ---------------------------------------------------------------- keys
+"$ODT_EXPORT" keygen --out "$WORK/signing.key" >"$LOGS/keygen.log" 2>&1 \
+    || { cat "$LOGS/keygen.log" >&2; die "odt-export keygen --out $WORK/signing.key failed"; }
+"$ODT_IMPORT" keygen --out "$WORK/provider.key" >>"$LOGS/keygen.log" 2>&1 \
+    || { cat "$LOGS/keygen.log" >&2; die "odt-import keygen --out $WORK/provider.key failed"; }
+for f in signing.key signing.key.pub provider.key provider.key.pub; do
+    [[ -f "$WORK/$f" ]] || die "keygen did not write $WORK/$f"
+done
+
+# ---------------------------------------------------------------- vcsim
+VC_USER=odt-bench
+VC_PASSWORD="bench-$RANDOM$RANDOM"
+export ODT_VCENTER_USER="$VC_USER" ODT_VCENTER_PASSWORD="$VC_PASSWORD"
+unset ODT_PASSPHRASE
+CAP="$WORK/capture" VCTMP="$WORK/vcsim-tmp"
+mkdir -p "$VCTMP"
+mkfifo "$WORK/vcsim.stdin"
+# vcsim exits when its stdin reaches EOF: fd 7 is the only writer, so it stops with us.
+# Its datastores go under TMPDIR: the work folder, on the same filesystem as the outputs.
+TMPDIR="$VCTMP" "$VCSIM" -listen 127.0.0.1:0 -capture "$CAP" -user "$VC_USER" -password "$VC_PASSWORD" \
+    <"$WORK/vcsim.stdin" >"$WORK/vcsim.json" 2>"$LOGS/vcsim.log" &
+VCPID=$!
+exec 7>"$WORK/vcsim.stdin"
+VCIN_OPEN=1
+for _ in $(seq 100); do
+    [[ -s "$WORK/vcsim.json" ]] && break
+    kill -0 "$VCPID" 2>/dev/null || break
+    sleep 0.1
+done
+[[ -s "$WORK/vcsim.json" ]] || { tail -n 20 "$LOGS/vcsim.log" >&2; die "odt-vcsim printed no JSON line"; }
+VC_URL=$(json_get "$WORK/vcsim.json" 'j["url"]')
+[[ -n "$VC_URL" ]] || die "no url in $(cat "$WORK/vcsim.json")"
+echo "odt-vcsim: $VC_URL (pid $VCPID, work folder $WORK)"
+
+SOAP=("$PYTHON" "$SOAP_PY" "$VC_URL")   # an array, so that /usr/bin/time can run it
+"${SOAP[@]}" login >"$LOGS/login.log" 2>&1 || { cat "$LOGS/login.log" >&2; die "SOAP Login to $VC_URL failed"; }
+
+# make_vm NAME MIB: a VM NAME in vcsim whose one disk holds MIB MiB of the keystream.
+# Sets VM_SHA (the disk's SHA-256) and VM_DISK (its datastore file).
+make_vm() {
+    local name=$1 mib=$2 src="$WORK/src/$1" lid url code bytes rec
+    bytes=$(( mib * 1048576 ))
+    make_source "$src" "$name" "$mib"
+    VM_SHA=$(sha256sum "$src/$name-disk1.vmdk" | cut -d' ' -f1)
+    "${SOAP[@]}" import "$name" "$src/$name.ovf" >"$LOGS/import-$name.out" 2>"$LOGS/import-$name.err" \
+        || { cat "$LOGS/import-$name.err" >&2; die "SOAP import of VM $name failed"; }
+    read -r lid url <"$LOGS/import-$name.out"
+    [[ -n "$lid" && -n "$url" ]] || die "soap import printed no lease and URL: $(cat "$LOGS/import-$name.out")"
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Expect:' -T "$src/$name-disk1.vmdk" \
+        -H 'Content-Type: application/x-vnd.vmware-streamVmdk' "$url") || die "uploading the disk of $name to $url failed"
+    [[ $code == 200 ]] || die "uploading the disk of $name: HTTP $code"
+    "${SOAP[@]}" complete "$lid" >>"$LOGS/import-$name.out" 2>&1 || die "HttpNfcLeaseComplete for $name failed"
+    rec=$("$PYTHON" - "$CAP/index.json" "$name" <<'PY'
+import json, sys
+ups = [u for u in json.load(open(sys.argv[1]))["uploads"] if u["vm"] == sys.argv[2]]
+print(ups[-1]["status"], ups[-1]["sha256"], ups[-1]["bytes"]) if ups else sys.exit("no upload for " + sys.argv[2])
+PY
+    ) || die "cannot read the upload of $name from $CAP/index.json"
+    [[ $rec == "200 $VM_SHA $bytes" ]] || die "vcsim recorded the upload of $name as '$rec', want '200 $VM_SHA $bytes'"
+    # Only the datastore copy is needed from now on.
+    rm -rf "$src" "${CAP:?}/$name"
+    VM_DISK=$(find "$VCTMP" -type f -path "*/$name/*" -size "${bytes}c" | head -n1)
+    [[ -n "$VM_DISK" ]] || die "cannot find the datastore file of $name ($bytes bytes) under $VCTMP"
+}
+
+echo "Making VM bench (${SIZE_MIB} MiB disk) and VM bench256 (${FLAT_MIB} MiB disk) in odt-vcsim ..."
+make_vm bench "$SIZE_MIB"; BIG_SHA=$VM_SHA BIG_DISK=$VM_DISK
+make_vm bench256 "$FLAT_MIB"; FLAT_DISK=$VM_DISK
+
+# ---------------------------------------------------------------- runs
+# prepare DISK: empty the output folder, flush dirty pages (so one tool's writeback is not
+# billed to the next), and pull the datastore disk into the page cache.
+prepare() {
+    find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+    sync
+    cat "$1" >/dev/null
+}
+
+# baseline_run R: ExportVm, curl GET, sync, GetManifest, Complete.
+W_CURL=() R_CURL=() W_SYNC=() W_MAN=() W_SEQ=() W_CURL_GET=()
+baseline_run() {
+    local r=$1 lid url t0 t1 curl_wall sha1 msize get
+    prepare "$BIG_DISK"
+    t0=$(date +%s%N)
+    run_timed "exportvm.$r" "${SOAP[@]}" export bench
+    read -r lid url _ <"$LAST_OUT"
+    [[ -n "$lid" && -n "$url" ]] || die "soap export printed no lease and URL: $(cat "$LAST_OUT")"
+    run_timed "curl.$r" curl -sS -f -o "$OUT/disk" "$url"
+    curl_wall=$LAST_WALL
+    W_CURL+=("$LAST_WALL") R_CURL+=("$LAST_RSS_KB")
+    get=$(last_get_seconds bench) || die "cannot read curl's download from $CAP/index.json (above)"
+    W_CURL_GET+=("$get")
+    run_timed "sync.$r" sync "$OUT/disk"
+    W_SYNC+=("$(awk -v a="$curl_wall" -v b="$LAST_WALL" 'BEGIN { printf "%.6f", a + b }')")
+    run_timed "manifest.$r" "${SOAP[@]}" manifest "$lid"
+    W_MAN+=("$LAST_WALL")
+    read -r sha1 msize <"$LAST_OUT"
+    run_timed "complete.$r" "${SOAP[@]}" complete "$lid"
+    t1=$(date +%s%N)
+    W_SEQ+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')")
+    [[ $(stat -c %s "$OUT/disk") == "$SIZE_BYTES" && $msize == "$SIZE_BYTES" ]] \
+        || die "curl downloaded $(stat -c %s "$OUT/disk") bytes, the manifest says $msize; the disk has $SIZE_BYTES"
+    if (( r == 1 )); then
+        local got
+        got=$(sha256sum "$OUT/disk" | cut -d' ' -f1)
+        [[ $got == "$BIG_SHA" ]] || die "the disk curl downloaded has SHA-256 $got, the source had $BIG_SHA"
+        [[ $(sha1sum "$OUT/disk" | cut -d' ' -f1) == "$sha1" ]] || die "the disk curl downloaded does not match HttpNfcLeaseGetManifest's SHA-1 $sha1"
+    fi
+    printf '  run %d/%d  %-30s %8.3f s  %7s MiB RSS   (+ sync: %.3f s; GetManifest: %.3f s; ExportVm..Complete: %.3f s)\n' \
+        "$r" "$RUNS" "curl GET" "$curl_wall" "$(mib "${R_CURL[-1]}")" "${W_SYNC[-1]}" "${W_MAN[-1]}" "${W_SEQ[-1]}"
+}
+
+# last_get_seconds VM: how long vcsim took to serve the last GET of VM's disk (index.json
+# "downloads": started .. time), i.e. the download phase alone, whoever the client was.
+last_get_seconds() {
+    "$PYTHON" - "$CAP/index.json" "$1" <<'PY'
+import datetime, json, re, sys
+ds = [d for d in json.load(open(sys.argv[1])).get("downloads", []) if d.get("vm") == sys.argv[2]]
+if not ds or not ds[-1].get("time"):
+    sys.exit("index.json has no finished download for VM " + sys.argv[2])
+def t(s):  # RFC 3339 with up to 9 fractional digits, UTC ("Z")
+    m = re.match(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", s)
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    return base.timestamp() + float("0." + (m.group(2) or "0"))
+d = ds[-1]
+if d.get("status") != 200 or d.get("bytes") != d.get("size"):
+    sys.exit("the last download of %s was not whole: %s" % (sys.argv[2], d))
+print("%.6f" % (t(d["time"]) - t(d["started"])))
+PY
+}
+
+# odt_run TAG VM DISK: odt-export run --vcenter into a fresh NAS folder; checks the report.
+odt_run() {
+    local tag=$1 vm=$2 disk=$3 name nas="$OUT/nas"
+    prepare "$disk"
+    mkdir -p "$nas"
+    run_timed "$tag" "$ODT_EXPORT" run --nas "$nas" --signing-key "$WORK/signing.key" \
+        --recipient "$WORK/provider.key.pub" --no-passphrase --vcenter "$VC_URL" --json "$vm"
+    name=$(json_get "$LAST_OUT" 'j["vms"][0]["name"]')
+    [[ $name == "$vm" ]] || die "$tag: the report names VM '$name', want '$vm' (report: $(head -c 600 "$LAST_OUT"))"
+    [[ -f "$nas/odt-job.json" ]] || die "$tag: no $nas/odt-job.json after a successful run"
+    LAST_SELF=$(json_get "$LAST_OUT" 'j["seconds"]')
+    LAST_GET=$(last_get_seconds "$vm") || die "$tag: cannot read odt's download of $vm from $CAP/index.json (above)"
+}
+
+W_ODT=() R_ODT=() ODT_SELF=() W_ODT_GET=()
+SIZE_BYTES=$(( SIZE_MIB * 1048576 ))
+echo
+echo "Benchmark: ${SIZE_MIB} MiB disk, $RUNS run(s) per tool, work folder $WORK ($FSTYPE), $(nproc) CPU(s), load average $LOAD_START"
+echo "  curl:    $(curl --version | head -n1 | cut -d' ' -f1-2)"
+echo "  odt:     $("$ODT_EXPORT" --version 2>/dev/null | head -n1 || echo "$ODT_EXPORT")"
+echo "  vcsim:   $VCSIM"
+echo
+for (( r = 1; r <= RUNS; r++ )); do
+    baseline_run "$r"
+    odt_run "odt.$r" bench "$BIG_DISK"
+    W_ODT+=("$LAST_WALL") R_ODT+=("$LAST_RSS_KB") ODT_SELF+=("$LAST_SELF") W_ODT_GET+=("$LAST_GET")
+    printf '  run %d/%d  %-30s %8.3f s  %7s MiB RSS   (its own report: %.3f s; its GET: %.3f s)\n' \
+        "$r" "$RUNS" "odt-export run --vcenter" "$LAST_WALL" "$(mib "$LAST_RSS_KB")" "$LAST_SELF" "$LAST_GET"
+    if (( r == 1 )); then
+        "$ODT_EXPORT" verify --nas "$OUT/nas" --trusted-key "$WORK/signing.key.pub" >"$LOGS/verify.log" 2>&1 \
+            || { tail -n 20 "$LOGS/verify.log" >&2; die "odt-export verify of the first run's NAS failed"; }
+    fi
+done
+
+# ---------------------------------------------------------------- memory flatness
+echo
+echo "Memory flatness: odt-export run --vcenter on the ${FLAT_MIB} MiB VM ..."
+odt_run "odt-flat" bench256 "$FLAT_DISK"
+FLAT_RSS=$LAST_RSS_KB FLAT_WALL=$LAST_WALL
+find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+VC_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$VCPID/status" 2>/dev/null || true)
+
+# ---------------------------------------------------------------- table
+CURL_MED=$(printf '%s\n' "${W_CURL[@]}" | median)
+row() {  # row NAME WALLS... -- RSS... ("-" for none)
+    local name=$1; shift
+    local walls=() rsss=()
+    while [[ $1 != -- ]]; do walls+=("$1"); shift; done; shift
+    rsss=("$@")
+    local med maxrss
+    med=$(printf '%s\n' "${walls[@]}" | median)
+    maxrss=$(printf '%s\n' "${rsss[@]}" | max)
+    awk -v n="$name" -v m="$med" -v s="$SIZE_MIB" -v c="$CURL_MED" -v r="$maxrss" 'BEGIN {
+        tp = (m > 0) ? sprintf("%.1f", s / m) : "inf"
+        x  = (c > 0) ? sprintf("%.2f", m / c) : "n/a"
+        rs = (r == "-") ? "-" : sprintf("%.1f", r / 1024)
+        printf "%-40s %10.3f %10s %8s %14s\n", n, m, tp, x, rs }'
+}
+echo
+echo "Results (${SIZE_MIB} MiB disk, median of $RUNS; MiB/s = disk size / median; x curl = median / median"
+echo "of the curl GET; RSS = max over runs; one odt-vcsim on this machine serves every byte)"
+printf '%-40s %10s %10s %8s %14s\n' "tool" "median s" "MiB/s" "x curl" "peak RSS MiB"
+printf '%-40s %10s %10s %8s %14s\n' "----------------------------------------" "----------" "----------" "--------" "--------------"
+row "curl GET (export lease)" "${W_CURL[@]}" -- "${R_CURL[@]}"
+row "curl GET + sync FILE" "${W_SYNC[@]}" -- -
+row "HttpNfcLeaseGetManifest (vcsim hashes)" "${W_MAN[@]}" -- -
+row "raw SOAP + curl (ExportVm..Complete)" "${W_SEQ[@]}" -- -
+row "odt-export run --vcenter" "${W_ODT[@]}" -- "${R_ODT[@]}"
+row "  its GET as vcsim served it" "${W_ODT_GET[@]}" -- -
+row "  curl's GET as vcsim served it" "${W_CURL_GET[@]}" -- -
+echo "(odt-export's own --json \"seconds\":$(printf ' %.3f' "${ODT_SELF[@]}"). Besides the GET, odt-export calls"
+echo " HttpNfcLeaseGetManifest and CreateDescriptor, and fsyncs; the raw SOAP row includes GetManifest but"
+echo " no sync. \"as vcsim served it\": from the start of the GET to its last byte, per vcsim's index.json.)"
+echo
+awk -v big="$(printf '%s\n' "${R_ODT[@]}" | max)" -v small="$FLAT_RSS" -v s="$SIZE_MIB" -v f="$FLAT_MIB" -v w="$FLAT_WALL" 'BEGIN {
+    printf "memory flatness, peak RSS of odt-export run --vcenter: %d MiB disk: %.1f MiB; %d MiB disk: %.1f MiB (ratio %.2f; the %d MiB run took %.3f s)\n",
+        s, big / 1024, f, small / 1024, (small > 0 ? big / small : 0), f, w }'
+if [[ -n "$VC_HWM" ]]; then echo "odt-vcsim peak RSS over the whole bench: $(mib "$VC_HWM") MiB"; fi
+echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) CPUs)"
+echo
+echo "Done."

@@ -1,0 +1,662 @@
+#!/usr/bin/env bash
+# Benchmark odt-import run (NAS -> decrypt -> .mf check -> NFC upload) against a plain curl
+# upload of the plaintext disk to the same simulated vCenter (scripts/vcsim).
+# Run with -h for usage.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+    cat <<EOF
+Usage: $PROG [--size-gib N | --size-mib N] [--runs N] [--keep] [--no-build]
+          [--vcsim-bin FILE] [--vcsim-dir DIR]
+
+Time the provider's import data path against a bare NFC upload with curl, both into
+one odt-vcsim (scripts/vcsim, http, with a user and password) started for the whole
+bench. The source is one OVF folder: a descriptor in the style of make_big_ovf in
+tests/src/lib.rs (one VirtualSystem, a disk Item and a NIC on "corp-lan", plus the
+System and SCSI controller vcsim needs), a SHA256 .mf, and a disk of N GiB of
+incompressible AES-CTR keystream (not a real VMDK). The job is exported once with 'odt-export run --recipient P.pub --no-passphrase' (untimed; its
+time is printed).
+
+Each run does, in this order (the machine is 'sync'ed and the plaintext disk and the
+NAS files are read with 'cat > /dev/null' before every timed part):
+  a) baseline: raw SOAP with python3 (CreateImportSpec, ImportVApp, wait for the lease;
+     one session, logged in once before the runs) for a VM with a new name, then
+       curl -sS -X POST -H 'Expect:' -T disk -H 'Content-Type: application/x-vnd.vmware-streamVmdk' URL
+     (streamed, like odt), then HttpNfcLeaseComplete. Timed: the curl upload alone (the
+     reference of the "x curl" column), and the whole sequence.
+  b) the same with curl -sS -X POST --data-binary @disk (upload timed). Only for disks
+     under 1 GiB: curl reads the whole file into memory first, and refuses 1 GiB or more
+     ("option --data-binary: out of memory").
+  c) ODT_VCENTER_USER=.. ODT_VCENTER_PASSWORD=.. odt-import run --nas NAS --trusted-key K.pub
+       --vcenter URL --cluster DC0_C0 --identity P --state FRESH_DIR --json
+     after the VM of the previous run was destroyed (FindByInventoryPath + Destroy_Task);
+     its report must say "deployed" (vms[0].outcome).
+Every VM is destroyed and its capture files deleted after it has been checked, so the
+disk use stays near 5x the disk size (vcsim writes each upload to its capture folder and
+to its datastore; both tools pay that equally).
+
+Printed: a table (median wall time of --runs runs, MiB/s of the disk size, time ratio
+to the curl -T upload, peak RSS from /usr/bin/time %M, max over runs); the
+SHA-256 vcsim recorded for the first odt upload next to the source disk's; a memory-
+flatness line (odt-import run once more on a 256 MiB disk job, both peak RSS values);
+vcsim's own peak RSS.
+
+Options:
+  --size-gib N   size of the disk in GiB, decimals allowed (default 2)
+  --size-mib N   size of the disk in MiB (integer; overrides --size-gib; e.g. 16 for a
+                 quick plumbing test)
+  --runs N       runs per tool (default 3)
+  --no-build     do not run 'cargo build --release -p odt-export -p odt-import'; use the
+                 binaries in target/release (vcsim is still built when out of date)
+  --vcsim-bin FILE  use this odt-vcsim binary instead of building one with
+                 scripts/build-vcsim.sh (e.g. while scripts/vcsim is being edited)
+  --vcsim-dir DIR   put vcsim's capture folder and datastore in a new folder under DIR
+                 instead of the work folder; e.g. /dev/shm, so that the simulator's
+                 own disk writes (3x the disk size per upload) and their writeback
+                 leave the figures. Needs about 3x the disk size free in DIR.
+  --keep         keep the work folder (source, NAS, keys, logs, vcsim capture and index)
+  -h, --help     show this help
+
+Environment: PYTHON (default /usr/bin/python3), TMPDIR_BENCH (parent of the work folder,
+default /var/tmp; not tmpfs if you care about write figures).
+
+Exit status: 0 when every tool succeeded (figures are never judged), 1 when a tool, the
+build, the simulator or the upload correctness check failed, 2 on a usage error.
+EOF
+}
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG -h' for help." >&2; exit 2; }
+need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
+
+# ---------------------------------------------------------------- arguments
+SIZE_GIB=2 SIZE_MIB_OPT="" RUNS=3 KEEP=0 NO_BUILD=0 VCSIM="" VCSIM_PARENT=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --size-gib) need_arg "$@"; SIZE_GIB=$2; shift 2 ;;
+        --size-gib=*) SIZE_GIB=${1#*=}; shift ;;
+        --size-mib) need_arg "$@"; SIZE_MIB_OPT=$2; shift 2 ;;
+        --size-mib=*) SIZE_MIB_OPT=${1#*=}; shift ;;
+        --runs) need_arg "$@"; RUNS=$2; shift 2 ;;
+        --runs=*) RUNS=${1#*=}; shift ;;
+        --keep) KEEP=1; shift ;;
+        --no-build) NO_BUILD=1; shift ;;
+        --vcsim-bin) need_arg "$@"; VCSIM=$2; shift 2 ;;
+        --vcsim-dir) need_arg "$@"; VCSIM_PARENT=$2; shift 2 ;;
+        --vcsim-dir=*) VCSIM_PARENT=${1#*=}; shift ;;
+        --vcsim-bin=*) VCSIM=${1#*=}; shift ;;
+        *) usage_error "unknown argument '$1'" ;;
+    esac
+done
+if [[ -n "$SIZE_MIB_OPT" ]]; then
+    [[ "$SIZE_MIB_OPT" =~ ^[1-9][0-9]*$ ]] || usage_error "--size-mib must be a positive integer, got '$SIZE_MIB_OPT'"
+    SIZE_MIB=$SIZE_MIB_OPT
+else
+    [[ "$SIZE_GIB" =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]] || usage_error "--size-gib must be a number, got '$SIZE_GIB'"
+    SIZE_MIB=$(awk -v n="$SIZE_GIB" 'BEGIN { printf "%d", n * 1024 + 0.5 }')
+    (( SIZE_MIB >= 1 )) || usage_error "--size-gib $SIZE_GIB is below 1 MiB"
+fi
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer, got '$RUNS'"
+FLAT_MIB=256
+
+for tool in /usr/bin/time openssl curl sync sha256sum awk find stat head mkfifo; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (on Debian: apt-get install time openssl curl coreutils gawk findutils)"
+done
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+command -v "$PYTHON" >/dev/null 2>&1 || die "python3 not found (set PYTHON, or apt-get install python3)"
+
+# ---------------------------------------------------------------- work area
+PARENT=${TMPDIR_BENCH:-/var/tmp}
+WORK=$(mktemp -d "$PARENT/odt-bench-import.XXXXXX") || die "cannot create a work folder under $PARENT"
+LOGS="$WORK/logs"; mkdir -p "$LOGS"
+VCPID="" VCIN_OPEN=0 VC_DIR=""
+stop_vcsim() {
+    [[ -n "$VCPID" ]] || return 0
+    if (( VCIN_OPEN )); then exec 7>&-; VCIN_OPEN=0; fi   # stdin EOF: vcsim stops itself
+    local i
+    for (( i = 0; i < 50; i++ )); do
+        kill -0 "$VCPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$VCPID" 2>/dev/null; then kill "$VCPID" 2>/dev/null || true; fi
+    wait "$VCPID" 2>/dev/null || true
+    VCPID=""
+}
+cleanup() {
+    local rc=$?
+    stop_vcsim
+    if (( KEEP )); then
+        echo "Kept: work folder $WORK${VC_DIR:+, vcsim folder $VC_DIR}"
+    else
+        rm -rf "$WORK"
+        if [[ -n "$VC_DIR" ]]; then rm -rf "$VC_DIR"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FSTYPE=$(stat -f -c %T "$WORK")
+[[ "$FSTYPE" != tmpfs ]] || echo "$PROG: warning: $WORK is on tmpfs; write figures will not reflect a disk" >&2
+
+# ---------------------------------------------------------------- build
+ODT_EXPORT="$REPO/target/release/odt-export"
+ODT_IMPORT="$REPO/target/release/odt-import"
+if (( ! NO_BUILD )); then
+    echo "Building odt (cargo build --release -p odt-export -p odt-import) ..."
+    if ! (cd "$REPO" && cargo build --release -p odt-export -p odt-import) >"$LOGS/cargo-build.log" 2>&1; then
+        tail -n 30 "$LOGS/cargo-build.log" >&2
+        die "cargo build --release failed (above)"
+    fi
+fi
+for b in "$ODT_EXPORT" "$ODT_IMPORT"; do
+    [[ -x "$b" ]] || die "$b is missing (not built yet?); build it with 'cargo build --release -p odt-export -p odt-import' or drop --no-build"
+done
+if [[ -n "$VCSIM" ]]; then
+    [[ -x "$VCSIM" ]] || die "--vcsim-bin $VCSIM is not an executable file"
+else
+    echo "Building odt-vcsim (scripts/build-vcsim.sh) ..."
+    if VCSIM=$("$REPO/scripts/build-vcsim.sh" 2>"$LOGS/build-vcsim.log" | tail -n1); then :; else
+        rc=$?
+        cat "$LOGS/build-vcsim.log" >&2
+        die "scripts/build-vcsim.sh failed with exit status $rc (3: this machine cannot provide Go or govmomi; or pass --vcsim-bin FILE)"
+    fi
+    [[ -x "$VCSIM" ]] || die "scripts/build-vcsim.sh did not name a binary (got '$VCSIM')"
+fi
+
+# ---------------------------------------------------------------- SOAP helper
+# A tiny vSphere SOAP client, the same raw calls scripts/vcsim/smoke.sh makes with curl.
+# Credentials come from ODT_VCENTER_USER / ODT_VCENTER_PASSWORD.
+SOAP_PY="$WORK/soap.py"
+cat >"$SOAP_PY" <<'PY'
+"""soap.py URL login            (first; the session cookie is kept in soap.cookies)
+   soap.py URL lease NAME OVF   -> prints "LEASE UPLOAD_URL" (lease ready)
+   soap.py URL complete LEASE
+   soap.py URL destroy NAME     -> prints "destroyed MOREF" or "absent"
+   soap.py URL logout
+"""
+import html, os, sys, time, urllib.error, urllib.request, http.cookiejar
+import xml.etree.ElementTree as ET
+
+V, XSI = "urn:vim25", "http://www.w3.org/2001/XMLSchema-instance"
+NS = {"v": V, "s": "http://schemas.xmlsoap.org/soap/envelope/"}
+url = sys.argv[1]
+base = url[: -len("/sdk")] if url.endswith("/sdk") else url
+# One session for the whole bench (leases belong to the session that made them): the
+# cookie is kept in a file next to this script.
+JAR = http.cookiejar.MozillaCookieJar(os.path.join(os.path.dirname(os.path.abspath(__file__)), "soap.cookies"))
+if os.path.exists(JAR.filename):
+    JAR.load(ignore_discard=True, ignore_expires=True)
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(JAR))
+
+
+def soap(body):
+    env = ('<?xml version="1.0" encoding="UTF-8"?>\n<soapenv:Envelope '
+           'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>' % body)
+    req = urllib.request.Request(url, env.encode(), {
+        "Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": "urn:vim25/6.5"})
+    try:
+        with opener.open(req, timeout=120) as r:
+            data = r.read()
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        try:
+            fs = ET.fromstring(data).find(".//faultstring")
+            msg = fs.text if fs is not None else data[:400]
+        except ET.ParseError:
+            msg = data[:400]
+        sys.exit("soap.py: %s: HTTP %d: %s" % (body.split(" ", 1)[0][1:], e.code, msg))
+    return ET.fromstring(data)
+
+
+def text(root, path):
+    e = root.find(path, NS)
+    return "" if e is None else (e.text or "")
+
+
+def login():
+    soap('<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this>'
+         '<userName>%s</userName><password>%s</password></Login>'
+         % (html.escape(os.environ["ODT_VCENTER_USER"]), html.escape(os.environ["ODT_VCENTER_PASSWORD"])))
+
+
+def logout():
+    soap('<Logout xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this></Logout>')
+
+
+def find(path):
+    r = soap('<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">SearchIndex</_this>'
+             '<inventoryPath>%s</inventoryPath></FindByInventoryPath>' % html.escape(path))
+    e = r.find(".//v:returnval", NS)
+    return None if e is None else (e.get("type"), e.text)
+
+
+def must(path):
+    f = find(path)
+    if f is None:
+        sys.exit("soap.py: %s not found" % path)
+    return f[1]
+
+
+def props(kind, moref, *paths):
+    return soap('<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>'
+                '<specSet><propSet><type>%s</type>%s</propSet><objectSet><obj type="%s">%s</obj></objectSet></specSet>'
+                '<options></options></RetrievePropertiesEx>'
+                % (kind, "".join("<pathSet>%s</pathSet>" % p for p in paths), kind, moref))
+
+
+def prop(root, name):
+    for ps in root.iter("{%s}propSet" % V):
+        if text(ps, "v:name") == name:
+            return ps.find("v:val", NS)
+    return None
+
+
+def lease(name, ovf):
+    pool = must("DC0/host/DC0_C0/Resources")
+    ds = must("DC0/datastore/LocalDS_0")
+    folder = must("DC0/vm")
+    net = must("DC0/network/VM Network")
+    desc = html.escape(open(ovf, encoding="utf-8").read(), quote=False)
+    r = soap('<CreateImportSpec xmlns="urn:vim25"><_this type="OvfManager">OvfManager</_this>'
+             '<ovfDescriptor>%s</ovfDescriptor><resourcePool type="ResourcePool">%s</resourcePool>'
+             '<datastore type="Datastore">%s</datastore><cisp><locale>US</locale><deploymentOption></deploymentOption>'
+             '<entityName>%s</entityName><networkMapping><name>corp-lan</name><network type="Network">%s</network>'
+             '</networkMapping><diskProvisioning>thin</diskProvisioning></cisp></CreateImportSpec>'
+             % (desc, pool, ds, html.escape(name), net))
+    err = text(r, ".//v:returnval/v:error/v:localizedMessage")
+    if err:
+        sys.exit("soap.py: CreateImportSpec: " + err)
+    spec = r.find(".//v:returnval/v:importSpec", NS)
+    if spec is None:
+        sys.exit("soap.py: CreateImportSpec returned no importSpec")
+    ET.register_namespace("", V)
+    ET.register_namespace("xsi", XSI)
+    spec.tag = "{%s}spec" % V
+    r = soap('<ImportVApp xmlns="urn:vim25"><_this type="ResourcePool">%s</_this>%s'
+             '<folder type="Folder">%s</folder></ImportVApp>' % (pool, ET.tostring(spec, encoding="unicode"), folder))
+    lid = text(r, ".//v:returnval")
+    if not lid:
+        sys.exit("soap.py: ImportVApp returned no lease")
+    deadline = time.time() + 120
+    while True:
+        r = props("HttpNfcLease", lid, "state", "info")
+        st = prop(r, "state")
+        st = "" if st is None else (st.text or "")
+        if st == "ready":
+            break
+        if st == "error" or time.time() > deadline:
+            sys.exit("soap.py: lease %s is %r" % (lid, st or "not ready"))
+        time.sleep(0.05)
+    u = text(prop(r, "info"), ".//v:deviceUrl/v:url")
+    if not u:
+        sys.exit("soap.py: the lease has no deviceUrl")
+    # "https://*/nfc/..." -> this server
+    print(lid, base + "/" + u.split("://", 1)[1].split("/", 1)[1])
+
+
+def complete(lid):
+    soap('<HttpNfcLeaseComplete xmlns="urn:vim25"><_this type="HttpNfcLease">%s</_this></HttpNfcLeaseComplete>' % lid)
+
+
+def destroy(name):
+    f = find("DC0/vm/" + name)
+    if f is None:
+        print("absent")
+        return
+    r = soap('<Destroy_Task xmlns="urn:vim25"><_this type="%s">%s</_this></Destroy_Task>' % f)
+    task = text(r, ".//v:returnval")
+    deadline = time.time() + 120
+    while True:
+        st = prop(props("Task", task, "info.state"), "info.state")
+        st = "" if st is None else (st.text or "")
+        if st == "success":
+            break
+        if st == "error" or time.time() > deadline:
+            sys.exit("soap.py: Destroy_Task of %s: %s" % (name, st or "timed out"))
+        time.sleep(0.05)
+    if find("DC0/vm/" + name) is not None:
+        sys.exit("soap.py: %s still exists after Destroy_Task" % name)
+    print("destroyed", f[1])
+
+
+cmd = sys.argv[2]
+if cmd == "login":
+    login()
+    JAR.save(ignore_discard=True, ignore_expires=True)
+elif cmd == "logout":
+    logout()
+elif cmd == "lease":
+    lease(sys.argv[3], sys.argv[4])
+elif cmd == "complete":
+    complete(sys.argv[3])
+elif cmd == "destroy":
+    destroy(sys.argv[3])
+else:
+    sys.exit("soap.py: unknown command " + cmd)
+PY
+
+# ---------------------------------------------------------------- source data
+# make_source DIR NAME MIB: OVF folder DIR with NAME.ovf, NAME-disk1.vmdk (fixed-key
+# AES-CTR keystream: incompressible, reproducible) and NAME.mf (SHA256). The descriptor is
+# make_big_ovf's (tests/src/lib.rs) plus what vcsim's CreateImportSpec needs: a <System>
+# with a VirtualSystemType, a SCSI controller as the disk's <rasd:Parent>, and a NIC
+# ResourceSubType (without them vcsim panics or rejects the OVF).
+make_source() {
+    local d=$1 name=$2 mib=$3 bytes disk
+    bytes=$(( mib * 1048576 ))
+    disk="$name-disk1.vmdk"
+    mkdir -p "$d"
+    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
+        | head -c "$bytes" >"$d/$disk"
+    [[ $(stat -c %s "$d/$disk") -eq $bytes ]] || die "could not generate $d/$disk ($bytes bytes)"
+    cat >"$d/$name.ovf" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:id="file1" ovf:href="$disk" ovf:size="$bytes"/></References>
+  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="$bytes"/></DiskSection>
+  <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="$name">
+    <Info>vm</Info><Name>$name</Name>
+    <VirtualHardwareSection><Info>hw</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemIdentifier>$name</vssd:VirtualSystemIdentifier><vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+      <Item><rasd:ElementName>scsi</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:Parent>1</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+EOF
+    local f
+    for f in "$name.ovf" "$disk"; do
+        echo "SHA256($f)= $(sha256sum "$d/$f" | cut -d' ' -f1)"
+    done >"$d/$name.mf"
+}
+
+# ---------------------------------------------------------------- measuring helpers
+LAST_WALL="" LAST_RSS_KB=""
+# run_timed TAG CMD...: wall time from date(1) in ns, peak RSS from /usr/bin/time %M.
+# stdout goes to $LOGS/TAG.out. Sets LAST_WALL (s), LAST_RSS_KB, LAST_OUT. Dies on failure.
+run_timed() {
+    local tag=$1; shift
+    local t0 t1 rc
+    LAST_OUT="$LOGS/$tag.out"
+    t0=$(date +%s%N)
+    if /usr/bin/time -f '%e %M' -o "$LOGS/$tag.time" "$@" >"$LAST_OUT" 2>"$LOGS/$tag.err"; then rc=0; else rc=$?; fi
+    t1=$(date +%s%N)
+    if (( rc != 0 )); then
+        echo "---- stdout/stderr of $tag:" >&2
+        tail -n 10 "$LAST_OUT" >&2
+        tail -n 30 "$LOGS/$tag.err" >&2
+        die "$tag failed with exit status $rc: $*"
+    fi
+    LAST_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
+    LAST_RSS_KB=$(awk 'END { print $2 }' "$LOGS/$tag.time")
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+max() { sort -g | tail -n1; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+json_get() {  # json_get FILE EXPR: python expression on the parsed JSON "j"; "" on error
+    "$PYTHON" -c 'import json,sys
+try:
+    j = json.load(open(sys.argv[1])); v = eval(sys.argv[2])
+except Exception:
+    v = None
+print("" if v is None else v)' "$1" "$2"
+}
+
+# ---------------------------------------------------------------- sources, keys, export
+echo "Generating a ${SIZE_MIB} MiB random disk and a ${FLAT_MIB} MiB one in $WORK ..."
+make_source "$WORK/src/bench" bench "$SIZE_MIB"
+make_source "$WORK/src/bench256" bench256 "$FLAT_MIB"
+SRC_DISK="$WORK/src/bench/bench-disk1.vmdk"
+SRC_OVF="$WORK/src/bench/bench.ovf"
+SRC_SHA=$(sha256sum "$SRC_DISK" | cut -d' ' -f1)
+
+"$ODT_EXPORT" keygen --out "$WORK/signing.key" >"$LOGS/keygen.log" 2>&1 \
+    || { cat "$LOGS/keygen.log" >&2; die "odt-export keygen --out $WORK/signing.key failed"; }
+"$ODT_IMPORT" keygen --out "$WORK/provider.key" >>"$LOGS/keygen.log" 2>&1 \
+    || { cat "$LOGS/keygen.log" >&2; die "odt-import keygen --out $WORK/provider.key failed"; }
+for f in signing.key signing.key.pub provider.key provider.key.pub; do
+    [[ -f "$WORK/$f" ]] || die "keygen did not write $WORK/$f"
+done
+
+# export_job NAS SRC LABEL: untimed export (its wall time is printed); sets EXPORTED_NAME
+# to the job's VM name.
+export_job() {
+    local nas=$1 src=$2 label=$3 name
+    mkdir -p "$nas"
+    sync
+    run_timed "export-${label// /}" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$nas" \
+        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json "$src"
+    name=$(json_get "$nas/odt-job.json" 'j["vms"][0]["name"]')
+    [[ -n "$name" ]] || die "no vms[0].name in $nas/odt-job.json"
+    printf '  odt-export run (%s): %.3f s, %s MiB peak RSS; VM "%s"\n' "$label" "$LAST_WALL" "$(mib "$LAST_RSS_KB")" "$name"
+    EXPORTED_NAME=$name
+}
+NAS="$WORK/nas" NAS_FLAT="$WORK/nas256"
+echo "Exporting (untimed for the table) ..."
+export_job "$NAS" "$WORK/src/bench" "${SIZE_MIB} MiB"; VM_NAME=$EXPORTED_NAME
+export_job "$NAS_FLAT" "$WORK/src/bench256" "${FLAT_MIB} MiB"; VM_FLAT=$EXPORTED_NAME
+
+# ---------------------------------------------------------------- vcsim
+VC_USER=odt-bench
+VC_PASSWORD="bench-$RANDOM$RANDOM"
+export ODT_VCENTER_USER="$VC_USER" ODT_VCENTER_PASSWORD="$VC_PASSWORD"
+if [[ -n "$VCSIM_PARENT" ]]; then
+    [[ -d "$VCSIM_PARENT" ]] || die "--vcsim-dir $VCSIM_PARENT is not a folder"
+    VC_DIR=$(mktemp -d "$VCSIM_PARENT/odt-bench-import-vcsim.XXXXXX") || die "cannot create a folder under $VCSIM_PARENT"
+    avail_mib=$(( $(df -Pk "$VC_DIR" | awk 'NR == 2 { print $4 }') / 1024 ))
+    need_mib=$(( 3 * SIZE_MIB + 64 ))
+    (( avail_mib >= need_mib )) || die "--vcsim-dir $VCSIM_PARENT has $avail_mib MiB free; vcsim needs about $need_mib MiB (capture + datastore + its copy)"
+    VC_FS="$(stat -f -c %T "$VC_DIR") at $VC_DIR"
+else
+    VC_DIR="" VC_FS="$FSTYPE, in the work folder"
+fi
+VC_BASE=${VC_DIR:-$WORK}
+CAP="$VC_BASE/capture"
+mkdir -p "$VC_BASE/vcsim-tmp"
+mkfifo "$WORK/vcsim.stdin"
+# vcsim exits when its stdin reaches EOF: fd 7 is the only writer, so it stops with us.
+TMPDIR="$VC_BASE/vcsim-tmp" "$VCSIM" -listen 127.0.0.1:0 -capture "$CAP" -user "$VC_USER" -password "$VC_PASSWORD" \
+    <"$WORK/vcsim.stdin" >"$WORK/vcsim.json" 2>"$LOGS/vcsim.log" &
+VCPID=$!
+exec 7>"$WORK/vcsim.stdin"
+VCIN_OPEN=1
+for _ in $(seq 100); do
+    [[ -s "$WORK/vcsim.json" ]] && break
+    kill -0 "$VCPID" 2>/dev/null || break
+    sleep 0.1
+done
+[[ -s "$WORK/vcsim.json" ]] || { tail -n 20 "$LOGS/vcsim.log" >&2; die "odt-vcsim printed no JSON line"; }
+VC_URL=$(json_get "$WORK/vcsim.json" 'j["url"]')
+[[ -n "$VC_URL" ]] || die "no url in $(cat "$WORK/vcsim.json")"
+echo "odt-vcsim: $VC_URL (pid $VCPID, capture $CAP)"
+
+SOAP=("$PYTHON" "$SOAP_PY" "$VC_URL")   # an array, so that /usr/bin/time can run it
+"${SOAP[@]}" login >"$LOGS/login.log" 2>&1 || { cat "$LOGS/login.log" >&2; die "SOAP Login to $VC_URL failed"; }
+
+# ---------------------------------------------------------------- one run of each
+# prepare NAS: flush dirty pages (vcsim's writes of the previous upload), warm the page cache.
+prepare() {
+    sync
+    cat "$SRC_DISK" >/dev/null
+    find "$1" -type f -exec cat {} + >/dev/null
+}
+
+# upload_record VM: the last upload index.json has for VM, as "STATUS SHA256 BYTES PATH".
+upload_record() {
+    "$PYTHON" - "$CAP/index.json" "$1" <<'PY'
+import json, sys
+try:
+    ix = json.load(open(sys.argv[1]))
+except Exception as e:
+    sys.exit("cannot read %s: %s" % (sys.argv[1], e))
+ups = [u for u in ix.get("uploads", []) if u.get("vm") == sys.argv[2]]
+if not ups:
+    sys.exit("index.json has no upload for VM %s" % sys.argv[2])
+u = ups[-1]
+print(u.get("status"), u.get("sha256"), u.get("bytes"), u.get("path", "-"))
+PY
+}
+
+# forget VM: destroy it in vcsim (frees its datastore files) and delete its capture files.
+forget() {
+    "${SOAP[@]}" destroy "$1" >>"$LOGS/destroy.log" 2>&1 || { tail -n 5 "$LOGS/destroy.log" >&2; die "could not destroy VM $1"; }
+    rm -rf "${CAP:?}/$1"
+}
+
+SIZE_BYTES=$(( SIZE_MIB * 1048576 ))
+W_STREAM=() W_SOAP=() W_DATA=() W_ODT=() R_STREAM=() R_SOAP=() R_DATA=() R_ODT=() ODT_SELF=()
+# curl --data-binary @FILE loads the file into memory and refuses files of 1 GiB or more
+# ("option --data-binary: out of memory", curl 7.88); that row is only run below that.
+DATA_OK=0
+if (( SIZE_BYTES < 1073741824 )); then DATA_OK=1; fi
+SHA_LINE=""
+
+# curl_upload TAG URL CURL-ARGS...: one timed upload; checks HTTP 200.
+curl_upload() {
+    local tag=$1 url=$2; shift 2
+    run_timed "$tag" curl -sS -o /dev/null -w '%{http_code}' -X POST "$@" \
+        -H 'Content-Type: application/x-vnd.vmware-streamVmdk' "$url"
+    [[ $(cat "$LAST_OUT") == 200 ]] || die "$tag: HTTP $(cat "$LAST_OUT") from $url"
+}
+
+# baseline_run R KIND: lease + curl upload + complete; KIND is "data" (--data-binary @) or "stream" (-T).
+baseline_run() {
+    local r=$1 kind=$2 name lid url t0 t1 rss=0 rec
+    name="curl-$kind-$r"
+    prepare "$NAS"
+    t0=$(date +%s%N)
+    run_timed "lease-$kind.$r" "${SOAP[@]}" lease "$name" "$SRC_OVF"
+    rss=$LAST_RSS_KB
+    read -r lid url <"$LAST_OUT"
+    [[ -n "$lid" && -n "$url" ]] || die "soap lease printed no lease and URL: $(cat "$LAST_OUT")"
+    if [[ $kind == data ]]; then
+        curl_upload "curl-$kind.$r" "$url" --data-binary @"$SRC_DISK"
+    else
+        curl_upload "curl-$kind.$r" "$url" -H 'Expect:' -T "$SRC_DISK"
+    fi
+    local up_wall=$LAST_WALL up_rss=$LAST_RSS_KB
+    run_timed "complete-$kind.$r" "${SOAP[@]}" complete "$lid"
+    t1=$(date +%s%N)
+    if (( LAST_RSS_KB > rss )); then rss=$LAST_RSS_KB; fi
+    if (( up_rss > rss )); then rss=$up_rss; fi
+    rec=$(upload_record "$name") || die "cannot read the upload of $name from $CAP/index.json (above)"
+    read -r st sha bytes _ <<<"$rec"
+    [[ $st == 200 && $bytes == "$SIZE_BYTES" ]] || die "vcsim recorded upload of $name as status $st, $bytes bytes (want 200, $SIZE_BYTES)"
+    [[ $sha == "$SRC_SHA" ]] || die "vcsim recorded sha256 $sha for $name, the disk has $SRC_SHA"
+    forget "$name"
+    LAST_WALL=$up_wall LAST_RSS_KB=$up_rss
+    LAST_WHOLE=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
+    LAST_WHOLE_RSS=$rss
+}
+
+# odt_run TAG NAS VM: fresh --state, previous VM of that name destroyed; checks "deployed".
+odt_run() {
+    local tag=$1 nas=$2 vm=$3 outcome
+    forget "$vm"
+    local state="$WORK/state/$tag"
+    rm -rf "$state"; mkdir -p "$state"
+    prepare "$nas"
+    run_timed "$tag" "$ODT_IMPORT" run --nas "$nas" --trusted-key "$WORK/signing.key.pub" \
+        --vcenter "$VC_URL" --cluster DC0_C0 --identity "$WORK/provider.key" --state "$state" --json
+    outcome=$(json_get "$LAST_OUT" 'j["vms"][0]["outcome"]')
+    [[ "$outcome" == deployed ]] || die "$tag: odt-import run reports outcome '$outcome', want 'deployed' (report: $(head -c 600 "$LAST_OUT"))"
+    LAST_SELF=$(json_get "$LAST_OUT" 'j["seconds"]')
+}
+
+echo
+echo "Benchmark: ${SIZE_MIB} MiB disk, $RUNS run(s) per tool, work folder $WORK ($FSTYPE), $(nproc) CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  curl:    $(curl --version | head -n1 | cut -d' ' -f1-2)"
+echo "  odt:     $("$ODT_IMPORT" --version 2>/dev/null | head -n1 || echo "$ODT_IMPORT")"
+echo "  vcsim:   $VCSIM (capture and datastore on $VC_FS)"
+echo
+for (( r = 1; r <= RUNS; r++ )); do
+    baseline_run "$r" stream
+    W_STREAM+=("$LAST_WALL") R_STREAM+=("$LAST_RSS_KB") W_SOAP+=("$LAST_WHOLE") R_SOAP+=("$LAST_WHOLE_RSS")
+    printf '  run %d/%d  %-34s %8.3f s  %7s MiB RSS   (with SOAP: %.3f s)\n' "$r" "$RUNS" "curl -T disk" "$LAST_WALL" "$(mib "$LAST_RSS_KB")" "$LAST_WHOLE"
+
+    if (( DATA_OK )); then
+        baseline_run "$r" data
+        W_DATA+=("$LAST_WALL") R_DATA+=("$LAST_RSS_KB")
+        printf '  run %d/%d  %-34s %8.3f s  %7s MiB RSS\n' "$r" "$RUNS" "curl --data-binary @disk" "$LAST_WALL" "$(mib "$LAST_RSS_KB")"
+    fi
+
+    odt_run "odt.$r" "$NAS" "$VM_NAME"
+    W_ODT+=("$LAST_WALL") R_ODT+=("$LAST_RSS_KB") ODT_SELF+=("$LAST_SELF")
+    printf '  run %d/%d  %-34s %8.3f s  %7s MiB RSS   (its own report: %s s)\n' "$r" "$RUNS" "odt-import run" "$LAST_WALL" "$(mib "$LAST_RSS_KB")" "$LAST_SELF"
+    if [[ -z "$SHA_LINE" ]]; then
+        rec=$(upload_record "$VM_NAME") || die "cannot read the upload of $VM_NAME from $CAP/index.json (above)"
+        read -r st sha bytes path <<<"$rec"
+        [[ -f "$CAP/$path" ]] || die "vcsim recorded capture file $path for $VM_NAME, but $CAP/$path is missing"
+        cap_sha=$(sha256sum "$CAP/$path" | cut -d' ' -f1)
+        SHA_LINE=$(printf 'sha256 (odt run 1, %s bytes, HTTP %s):\n  source disk       %s\n  vcsim index.json  %s\n  capture file      %s' \
+            "$bytes" "$st" "$SRC_SHA" "$sha" "$cap_sha")
+        if [[ $st == 200 && $sha == "$SRC_SHA" && $cap_sha == "$SRC_SHA" ]]; then SHA_OK=1; else SHA_OK=0; fi
+    fi
+done
+forget "$VM_NAME"
+
+# ---------------------------------------------------------------- memory flatness
+echo
+echo "Memory flatness: odt-import run on the ${FLAT_MIB} MiB job ..."
+odt_run "odt-flat" "$NAS_FLAT" "$VM_FLAT"
+FLAT_RSS=$LAST_RSS_KB FLAT_WALL=$LAST_WALL
+forget "$VM_FLAT"
+VC_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$VCPID/status" 2>/dev/null || true)
+
+# ---------------------------------------------------------------- table
+CURL_MED=$(printf '%s\n' "${W_STREAM[@]}" | median)
+row() {  # row NAME WALLS... -- RSS...
+    local name=$1; shift
+    local walls=() rsss=()
+    while [[ $1 != -- ]]; do walls+=("$1"); shift; done; shift
+    rsss=("$@")
+    local med maxrss
+    med=$(printf '%s\n' "${walls[@]}" | median)
+    maxrss=$(printf '%s\n' "${rsss[@]}" | max)
+    awk -v n="$name" -v m="$med" -v s="$SIZE_MIB" -v c="$CURL_MED" -v r="$maxrss" 'BEGIN {
+        tp = (m > 0) ? sprintf("%.1f", s / m) : "inf"
+        x  = (c > 0) ? sprintf("%.2f", m / c) : "n/a"
+        printf "%-36s %10.3f %10s %8s %14.1f\n", n, m, tp, x, r / 1024 }'
+}
+echo
+echo "Results (${SIZE_MIB} MiB disk, median of $RUNS; MiB/s = disk size / median; x curl = median / median of"
+echo "the curl -T upload; RSS = max over runs; all into one odt-vcsim on this machine)"
+printf '%-36s %10s %10s %8s %14s\n' "tool" "median s" "MiB/s" "x curl" "peak RSS MiB"
+printf '%-36s %10s %10s %8s %14s\n' "------------------------------------" "----------" "----------" "--------" "--------------"
+row "curl -T disk (upload)" "${W_STREAM[@]}" -- "${R_STREAM[@]}"
+row "curl -T disk + SOAP (whole)" "${W_SOAP[@]}" -- "${R_SOAP[@]}"
+if (( DATA_OK )); then
+    row "curl --data-binary @disk (upload)" "${W_DATA[@]}" -- "${R_DATA[@]}"
+fi
+row "odt-import run (whole)" "${W_ODT[@]}" -- "${R_ODT[@]}"
+echo "(odt-import's own --json \"seconds\":$(printf ' %.3f' "${ODT_SELF[@]}"))"
+if (( DATA_OK )); then
+    echo "(curl --data-binary @disk reads the whole file into memory before sending)"
+else
+    echo "(curl --data-binary @disk not run: curl refuses to load a file of 1 GiB or more into memory)"
+fi
+echo
+echo "$SHA_LINE"
+echo
+awk -v big="$(printf '%s\n' "${R_ODT[@]}" | max)" -v small="$FLAT_RSS" -v s="$SIZE_MIB" -v f="$FLAT_MIB" -v w="$FLAT_WALL" 'BEGIN {
+    printf "peak RSS, odt-import run: %d MiB disk: %.1f MiB; %d MiB disk: %.1f MiB (ratio %.2f; the %d MiB run took %.3f s)\n",
+        s, big / 1024, f, small / 1024, (small > 0 ? big / small : 0), f, w }'
+if [[ -n "$VC_HWM" ]]; then echo "odt-vcsim peak RSS over the whole bench: $(mib "$VC_HWM") MiB"; fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if (( ! SHA_OK )); then
+    die "the upload vcsim captured from odt-import run differs from the source disk (above)"
+fi
+echo
+echo "Done."

@@ -1,0 +1,937 @@
+//! The simulator's state: inventory, sessions, vApps, VMs, templates, catalog items, tasks
+//! and fault knobs, and the task engine (queued → running → success | error, with the
+//! effect of the task applied, or rolled back, when it ends).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::Digest;
+
+use super::seed::Seed;
+
+/// A random UUID (version 4).
+pub fn new_uuid() -> String {
+    let b: [u8; 16] = rand::random();
+    format_uuid(b, 4)
+}
+
+/// A stable UUID derived from `key` (SHA-256, shaped as version 5).
+pub fn stable_uuid(key: &str) -> String {
+    let d = sha2::Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    format_uuid(b, 5)
+}
+
+fn format_uuid(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// True when `s` looks like a UUID.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The last UUID in `s` (an href or a URN), lowercased.
+pub fn uuid_in(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 36 {
+        return None;
+    }
+    (0..=b.len() - 36)
+        .rev()
+        .filter(|&i| s.is_char_boundary(i) && s.is_char_boundary(i + 36))
+        .map(|i| &s[i..i + 36])
+        .find(|c| is_uuid(c))
+        .map(str::to_lowercase)
+}
+
+/// Now as `2024-05-01T12:34:56.789Z`.
+pub fn now_iso() -> String {
+    iso(SystemTime::now())
+}
+
+/// A time as `2024-05-01T12:34:56.789Z`.
+pub fn iso(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Parses `a.b.c.d-e.f.g.h` into an inclusive IPv4 range.
+pub fn parse_pool(p: &str) -> Option<(u32, u32)> {
+    let (a, b) = p.split_once('-')?;
+    let a = ipv4(a.trim())?;
+    let b = ipv4(b.trim())?;
+    (a <= b).then_some((a, b))
+}
+
+/// Parses a dotted IPv4 address.
+pub fn ipv4(s: &str) -> Option<u32> {
+    s.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+/// Formats an IPv4 address.
+pub fn ipv4_str(v: u32) -> String {
+    std::net::Ipv4Addr::from(v).to_string()
+}
+
+/// Prefix length of a dotted netmask.
+pub fn prefix_len(mask: &str) -> u32 {
+    ipv4(mask).map(|m| m.count_ones()).unwrap_or(24)
+}
+
+/// An organization.
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub full_name: String,
+    pub enabled: bool,
+}
+
+/// An org VDC.
+#[derive(Debug, Clone)]
+pub struct Vdc {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub enabled: bool,
+    pub allocation_model: String,
+}
+
+/// A VDC storage profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: String,
+    pub vdc: String,
+    pub name: String,
+    pub default: bool,
+}
+
+/// An org VDC network.
+#[derive(Debug, Clone)]
+pub struct OrgNet {
+    pub id: String,
+    pub vdc: String,
+    pub name: String,
+    pub fence_mode: String,
+    pub gateway: String,
+    pub netmask: String,
+    pub pool: Option<(u32, u32)>,
+    pub shared: bool,
+    /// Pool addresses handed out (POOL allocation).
+    pub used: Vec<u32>,
+}
+
+impl OrgNet {
+    /// vCD's `linkType`: 0 direct (bridged), 1 routed (natRouted), 2 isolated; pyvcloud
+    /// needs a value in {0, 1, 2}.
+    pub fn link_type(&self) -> u8 {
+        match self.fence_mode.as_str() {
+            "bridged" => 0,
+            "natRouted" => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// A catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub description: String,
+    pub created: String,
+    pub version: u32,
+}
+
+/// The registered vCenter.
+#[derive(Debug, Clone)]
+pub struct Vcenter {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub username: String,
+    pub version: String,
+    pub enabled: bool,
+    pub connected: bool,
+}
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+    pub password: String,
+    pub sysadmin: bool,
+}
+
+/// A login session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    /// `x-vcloud-authorization` value.
+    pub token: String,
+    /// `X-VMWARE-VCLOUD-ACCESS-TOKEN` (JWT) value.
+    pub jwt: String,
+    pub user: String,
+    pub expired: bool,
+    pub closed: bool,
+}
+
+/// An IP scope of a vApp network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpScope {
+    pub inherited: bool,
+    pub gateway: String,
+    pub netmask: String,
+    pub enabled: bool,
+}
+
+/// A vApp network (`NetworkConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VAppNet {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Org VDC network id.
+    pub parent: Option<String>,
+    pub fence_mode: String,
+    pub retain: bool,
+    pub deployed: bool,
+    pub scope: Option<IpScope>,
+}
+
+/// Where a VM lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parent {
+    VApp(String),
+    Template(String),
+}
+
+/// A NIC (`NetworkConnection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub index: u32,
+    pub network: String,
+    pub connected: bool,
+    pub mode: String,
+    pub ip: Option<String>,
+    pub mac: String,
+    pub adapter: String,
+}
+
+/// A VM of a vApp or template.
+#[derive(Debug, Clone)]
+pub struct Vm {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub parent: Parent,
+    pub status: i32,
+    pub deployed: bool,
+    pub moref: String,
+    pub source_move: bool,
+    pub nics: Vec<Nic>,
+    pub primary: Option<u32>,
+    pub local_id: String,
+    pub computer_name: String,
+    pub profile: String,
+    pub created: String,
+}
+
+/// A vApp.
+#[derive(Debug, Clone)]
+pub struct VApp {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vdc: String,
+    pub status: i32,
+    pub deployed: bool,
+    pub networks: Vec<VAppNet>,
+    pub created: String,
+    pub owner: String,
+}
+
+/// A vApp template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vdc: String,
+    pub catalog: Option<String>,
+    pub status: i32,
+    pub gold_master: bool,
+    pub networks: Vec<VAppNet>,
+    pub created: String,
+    pub owner: String,
+}
+
+/// A catalog item.
+#[derive(Debug, Clone)]
+pub struct CatalogItem {
+    pub id: String,
+    pub catalog: String,
+    pub name: String,
+    pub template: String,
+    pub created: String,
+}
+
+/// What a task owns, for its `Owner` and for BUSY_ENTITY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    VApp(String),
+    Vm(String),
+    Template(String),
+}
+
+/// What a task does when it ends.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// The import of a new vApp: on success it and its VM become resolved (8); on failure
+    /// they are removed (the VM in vCenter is released).
+    ImportVApp { vapp: String },
+    /// The import of a template (and its catalog item).
+    ImportTemplate {
+        template: String,
+        item: Option<String>,
+    },
+    /// The import of a VM into an existing vApp.
+    ImportIntoVApp { vapp: String, vm: String },
+    /// A new `NetworkConfigSection`.
+    NetConfig { vapp: String, nets: Vec<VAppNet> },
+    /// A new `NetworkConnectionSection`.
+    NetConnection {
+        vm: String,
+        primary: Option<u32>,
+        nics: Vec<Nic>,
+    },
+    /// Power on (deploy) a vApp.
+    PowerOn { vapp: String },
+    /// Power off (and undeploy) a vApp.
+    PowerOff { vapp: String },
+    /// Delete a vApp.
+    DeleteVApp { vapp: String },
+}
+
+/// Task states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Success,
+    Error,
+    Canceled,
+}
+
+impl TaskStatus {
+    /// The `status` attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Success => "success",
+            TaskStatus::Error => "error",
+            TaskStatus::Canceled => "canceled",
+        }
+    }
+    /// Still open (the entity is busy).
+    pub fn open(self) -> bool {
+        matches!(self, TaskStatus::Queued | TaskStatus::Running)
+    }
+}
+
+/// A task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub op_name: String,
+    pub operation: String,
+    pub owner: Owner,
+    pub owner_name: String,
+    pub org: String,
+    pub user: String,
+    pub status: TaskStatus,
+    pub start: String,
+    pub expiry: String,
+    pub end: Option<String>,
+    pub created: Instant,
+    /// GETs seen while running.
+    pub running_polls: u32,
+    /// GETs needed while running before it ends.
+    pub needed: u32,
+    /// Ends by itself this long after creation (None: only polls end it).
+    pub auto_finish: Option<Duration>,
+    /// Set: the task ends in error with this message.
+    pub fail: Option<String>,
+    /// The error it ended with.
+    pub error: Option<String>,
+    pub effect: Effect,
+    /// Entities it keeps busy (ids of vApps, VMs, templates).
+    pub locks: Vec<String>,
+    /// Every status it was seen in (GETs, embeds), for tests.
+    pub history: Vec<TaskStatus>,
+}
+
+/// Fault knobs.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// (operationName or None for any, message): the next matching tasks end in error.
+    pub fail_tasks: Vec<(Option<String>, String)>,
+    /// Answer the next N requests (under the prefix, if any) with 503.
+    pub respond_503: u32,
+    pub respond_503_prefix: Option<String>,
+    /// Tasks created from now need this many polls while running and never end by time.
+    pub slow_polls: Option<u32>,
+}
+
+/// One request, for the log.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+/// The whole state.
+#[derive(Debug)]
+pub struct State {
+    pub base: String,
+    pub orgs: Vec<Org>,
+    pub vdcs: Vec<Vdc>,
+    pub profiles: Vec<Profile>,
+    pub networks: Vec<OrgNet>,
+    pub catalogs: Vec<Catalog>,
+    pub vcenter: Option<Vcenter>,
+    /// The vCenter while it is unregistered at run time (`/odt-sim/vcenter`).
+    pub vcenter_stash: Option<Vcenter>,
+    pub users: Vec<User>,
+    pub sessions: Vec<Session>,
+    pub vapps: Vec<VApp>,
+    pub vms: Vec<Vm>,
+    pub templates: Vec<Template>,
+    pub items: Vec<CatalogItem>,
+    pub tasks: Vec<Task>,
+    pub faults: Faults,
+    pub running_polls: u32,
+    pub auto_finish: Option<Duration>,
+    pub log: Vec<Logged>,
+    pub seq: u64,
+}
+
+impl State {
+    /// Builds the state from a seed; `extra_users` are `name@org` + password.
+    pub fn new(base: String, seed: &Seed, extra_users: &[(String, String)]) -> State {
+        let now = now_iso();
+        let mut st = State {
+            base,
+            orgs: vec![Org {
+                id: stable_uuid("org:System"),
+                name: "System".into(),
+                full_name: "VMware Cloud Director".into(),
+                enabled: true,
+            }],
+            vdcs: vec![],
+            profiles: vec![],
+            networks: vec![],
+            catalogs: vec![],
+            vcenter: None,
+            vcenter_stash: None,
+            users: vec![],
+            sessions: vec![],
+            vapps: vec![],
+            vms: vec![],
+            templates: vec![],
+            items: vec![],
+            tasks: vec![],
+            faults: Faults::default(),
+            running_polls: seed.sim.task_running_polls,
+            auto_finish: (seed.sim.task_auto_finish_ms > 0)
+                .then(|| Duration::from_millis(seed.sim.task_auto_finish_ms)),
+            log: vec![],
+            seq: 0,
+        };
+        let id_or = |id: &Option<String>, key: String| {
+            id.as_deref()
+                .map(str::to_lowercase)
+                .unwrap_or_else(|| stable_uuid(&key))
+        };
+        for o in &seed.orgs {
+            let oid = id_or(&o.id, format!("org:{}", o.name));
+            st.orgs.push(Org {
+                id: oid.clone(),
+                name: o.name.clone(),
+                full_name: o.full_name.clone().unwrap_or_else(|| o.name.clone()),
+                enabled: o.enabled,
+            });
+            for v in &o.vdcs {
+                let vid = id_or(&v.id, format!("vdc:{}/{}", o.name, v.name));
+                st.vdcs.push(Vdc {
+                    id: vid.clone(),
+                    org: oid.clone(),
+                    name: v.name.clone(),
+                    enabled: v.enabled,
+                    allocation_model: v.allocation_model.clone(),
+                });
+                for (i, p) in v.storage_profiles.iter().enumerate() {
+                    st.profiles.push(Profile {
+                        id: stable_uuid(&format!("profile:{}/{}/{p}", o.name, v.name)),
+                        vdc: vid.clone(),
+                        name: p.clone(),
+                        default: i == 0,
+                    });
+                }
+                for n in &v.networks {
+                    st.networks.push(OrgNet {
+                        id: id_or(&n.id, format!("network:{}/{}/{}", o.name, v.name, n.name)),
+                        vdc: vid.clone(),
+                        name: n.name.clone(),
+                        fence_mode: n.fence_mode.clone(),
+                        gateway: n.gateway.clone(),
+                        netmask: n.netmask.clone(),
+                        pool: n.pool.as_deref().and_then(parse_pool),
+                        shared: n.shared,
+                        used: vec![],
+                    });
+                }
+            }
+            for c in &o.catalogs {
+                st.catalogs.push(Catalog {
+                    id: id_or(&c.id, format!("catalog:{}/{}", o.name, c.name)),
+                    org: oid.clone(),
+                    name: c.name.clone(),
+                    description: c.description.clone(),
+                    created: now.clone(),
+                    version: 1,
+                });
+            }
+        }
+        let vc = &seed.vcenter;
+        if vc.registered {
+            st.vcenter = Some(Vcenter {
+                id: id_or(&vc.id, format!("vimserver:{}", vc.name)),
+                name: vc.name.clone(),
+                url: vc.url.clone(),
+                username: vc.username.clone(),
+                version: vc.version.clone(),
+                enabled: vc.enabled,
+                connected: vc.connected,
+            });
+        }
+        let mut users: Vec<(String, String, String)> = seed
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.org.clone(), u.password.clone()))
+            .collect();
+        for (full, pw) in extra_users {
+            let (n, o) = full.split_once('@').unwrap_or((full, "System"));
+            users.retain(|(un, uo, _)| !(un == n && uo.eq_ignore_ascii_case(o)));
+            users.push((n.to_owned(), o.to_owned(), pw.clone()));
+        }
+        for (name, org, password) in users {
+            let org_name = st
+                .orgs
+                .iter()
+                .find(|x| x.name.eq_ignore_ascii_case(&org))
+                .map(|x| x.name.clone())
+                .unwrap_or(org);
+            st.users.push(User {
+                id: stable_uuid(&format!("user:{org_name}/{name}")),
+                sysadmin: org_name == "System",
+                name,
+                org: org_name,
+                password,
+            });
+        }
+        st
+    }
+
+    /// Next sequence number.
+    pub fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn org(&self, id: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| o.id == id)
+    }
+    pub fn org_named(&self, name: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| o.name.eq_ignore_ascii_case(name))
+    }
+    pub fn vdc(&self, id: &str) -> Option<&Vdc> {
+        self.vdcs.iter().find(|o| o.id == id)
+    }
+    pub fn net(&self, id: &str) -> Option<&OrgNet> {
+        self.networks.iter().find(|o| o.id == id)
+    }
+    pub fn catalog(&self, id: &str) -> Option<&Catalog> {
+        self.catalogs.iter().find(|o| o.id == id)
+    }
+    pub fn profile(&self, id: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|o| o.id == id)
+    }
+    pub fn vapp(&self, id: &str) -> Option<&VApp> {
+        self.vapps.iter().find(|o| o.id == id)
+    }
+    pub fn vapp_mut(&mut self, id: &str) -> Option<&mut VApp> {
+        self.vapps.iter_mut().find(|o| o.id == id)
+    }
+    pub fn vm(&self, id: &str) -> Option<&Vm> {
+        self.vms.iter().find(|o| o.id == id)
+    }
+    pub fn vm_mut(&mut self, id: &str) -> Option<&mut Vm> {
+        self.vms.iter_mut().find(|o| o.id == id)
+    }
+    pub fn template(&self, id: &str) -> Option<&Template> {
+        self.templates.iter().find(|o| o.id == id)
+    }
+    pub fn item(&self, id: &str) -> Option<&CatalogItem> {
+        self.items.iter().find(|o| o.id == id)
+    }
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|o| o.id == id)
+    }
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|o| o.id == id)
+    }
+    /// VMs of a vApp, in order.
+    pub fn vapp_vms(&self, vapp: &str) -> Vec<&Vm> {
+        self.vms
+            .iter()
+            .filter(|v| v.parent == Parent::VApp(vapp.to_owned()))
+            .collect()
+    }
+    /// VMs of a template.
+    pub fn template_vms(&self, t: &str) -> Vec<&Vm> {
+        self.vms
+            .iter()
+            .filter(|v| v.parent == Parent::Template(t.to_owned()))
+            .collect()
+    }
+    /// The org of a VDC.
+    pub fn vdc_org(&self, vdc: &str) -> Option<&Org> {
+        self.vdc(vdc).and_then(|v| self.org(&v.org))
+    }
+    /// The VDC a VM lives in.
+    pub fn vm_vdc(&self, vm: &Vm) -> Option<&Vdc> {
+        match &vm.parent {
+            Parent::VApp(a) => self.vapp(a).and_then(|a| self.vdc(&a.vdc)),
+            Parent::Template(t) => self.template(t).and_then(|t| self.vdc(&t.vdc)),
+        }
+    }
+    /// The open task keeping `entity` busy.
+    pub fn busy(&self, entity: &str) -> Option<&Task> {
+        self.tasks
+            .iter()
+            .find(|t| t.status.open() && t.locks.iter().any(|l| l == entity))
+    }
+    /// Open tasks owned by `owner`.
+    pub fn open_tasks(&self, owner: &Owner) -> Vec<&Task> {
+        self.tasks
+            .iter()
+            .filter(|t| t.status.open() && &t.owner == owner)
+            .collect()
+    }
+    /// The vCD entity that manages vCenter VM `moref`, if any (name, href-ish description).
+    pub fn imported(&self, moref: &str) -> Option<&Vm> {
+        self.vms.iter().find(|v| v.moref == moref)
+    }
+
+    /// Creates a task (status queued), applying the fault knobs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_task(
+        &mut self,
+        op_name: &str,
+        operation: String,
+        owner: Owner,
+        owner_name: &str,
+        org: &str,
+        user: &str,
+        effect: Effect,
+        locks: Vec<String>,
+        fail: Option<String>,
+    ) -> String {
+        let id = new_uuid();
+        let mut fail = fail;
+        if let Some(pos) = self
+            .faults
+            .fail_tasks
+            .iter()
+            .position(|(op, _)| op.as_deref().map_or(true, |o| o == op_name))
+        {
+            let (_, msg) = self.faults.fail_tasks.remove(pos);
+            fail = Some(msg);
+        }
+        let (needed, auto_finish) = match self.faults.slow_polls {
+            Some(n) => (n, None),
+            None => (self.running_polls, self.auto_finish),
+        };
+        self.tasks.push(Task {
+            id: id.clone(),
+            op_name: op_name.to_owned(),
+            operation,
+            owner,
+            owner_name: owner_name.to_owned(),
+            org: org.to_owned(),
+            user: user.to_owned(),
+            status: TaskStatus::Queued,
+            start: now_iso(),
+            expiry: iso(SystemTime::now() + Duration::from_secs(30 * 86_400)),
+            end: None,
+            created: Instant::now(),
+            running_polls: 0,
+            needed,
+            auto_finish,
+            fail,
+            error: None,
+            effect,
+            locks,
+            history: vec![TaskStatus::Queued],
+        });
+        id
+    }
+
+    /// A GET of the task: queued → running; running → (after `needed` polls) ended.
+    pub fn poll_task(&mut self, id: &str) {
+        let Some(i) = self.tasks.iter().position(|t| t.id == id) else {
+            return;
+        };
+        match self.tasks[i].status {
+            TaskStatus::Queued => self.tasks[i].status = TaskStatus::Running,
+            TaskStatus::Running => {
+                self.tasks[i].running_polls += 1;
+                if self.tasks[i].running_polls >= self.tasks[i].needed {
+                    self.finish_task(i);
+                }
+            }
+            _ => {}
+        }
+        let s = self.tasks[i].status;
+        self.tasks[i].history.push(s);
+    }
+
+    /// Ends every open task older than its auto-finish age.
+    pub fn auto_finish(&mut self) {
+        let now = Instant::now();
+        let due: Vec<usize> = (0..self.tasks.len())
+            .filter(|&i| {
+                let t = &self.tasks[i];
+                t.status.open() && t.auto_finish.is_some_and(|a| now >= t.created + a)
+            })
+            .collect();
+        for i in due {
+            self.finish_task(i);
+        }
+    }
+
+    /// Ends every open task now (tests: "let everything settle").
+    pub fn finish_all(&mut self) {
+        let open: Vec<usize> = (0..self.tasks.len())
+            .filter(|&i| self.tasks[i].status.open())
+            .collect();
+        for i in open {
+            self.finish_task(i);
+        }
+    }
+
+    /// Cancels a task.
+    pub fn cancel_task(&mut self, id: &str) {
+        if let Some(i) = self.tasks.iter().position(|t| t.id == id) {
+            if self.tasks[i].status.open() {
+                let effect = self.tasks[i].effect.clone();
+                self.rollback(&effect);
+                let t = &mut self.tasks[i];
+                t.status = TaskStatus::Canceled;
+                t.end = Some(now_iso());
+                t.history.push(TaskStatus::Canceled);
+            }
+        }
+    }
+
+    fn finish_task(&mut self, i: usize) {
+        let effect = self.tasks[i].effect.clone();
+        let outcome = match self.tasks[i].fail.clone() {
+            Some(msg) => Err(msg),
+            None => self.apply(&effect),
+        };
+        let t = &mut self.tasks[i];
+        t.end = Some(now_iso());
+        match outcome {
+            Ok(()) => t.status = TaskStatus::Success,
+            Err(msg) => {
+                t.status = TaskStatus::Error;
+                t.error = Some(msg);
+                self.rollback(&effect);
+            }
+        }
+    }
+
+    /// Applies a task's effect on success.
+    fn apply(&mut self, effect: &Effect) -> Result<(), String> {
+        match effect {
+            Effect::ImportVApp { vapp } => {
+                if let Some(a) = self.vapp_mut(vapp) {
+                    a.status = 8;
+                }
+                for v in self.vms.iter_mut() {
+                    if v.parent == Parent::VApp(vapp.clone()) {
+                        v.status = 8;
+                    }
+                }
+            }
+            Effect::ImportTemplate { template, .. } => {
+                if let Some(t) = self.templates.iter_mut().find(|t| &t.id == template) {
+                    t.status = 8;
+                }
+                for v in self.vms.iter_mut() {
+                    if v.parent == Parent::Template(template.clone()) {
+                        v.status = 8;
+                    }
+                }
+            }
+            Effect::ImportIntoVApp { vapp, vm } => {
+                let on = self.vapp(vapp).is_some_and(|a| a.status == 4);
+                if let Some(v) = self.vm_mut(vm) {
+                    v.status = if on { 4 } else { 8 };
+                    v.deployed = on;
+                }
+            }
+            Effect::NetConfig { vapp, nets } => {
+                let nets = nets.clone();
+                if let Some(a) = self.vapp_mut(vapp) {
+                    a.networks = nets;
+                }
+            }
+            Effect::NetConnection { vm, primary, nics } => {
+                let mut nics = nics.clone();
+                // POOL allocation: hand out the next free pool address of the org VDC
+                // network the vApp network is bridged to.
+                let parents: Vec<Option<String>> = {
+                    let v = self.vm(vm).ok_or("VM is gone")?;
+                    let nets = match &v.parent {
+                        Parent::VApp(a) => self.vapp(a).map(|a| a.networks.clone()),
+                        Parent::Template(t) => self.template(t).map(|t| t.networks.clone()),
+                    }
+                    .unwrap_or_default();
+                    nics.iter()
+                        .map(|n| {
+                            nets.iter()
+                                .find(|c| c.name == n.network)
+                                .and_then(|c| c.parent.clone())
+                        })
+                        .collect()
+                };
+                for (n, parent) in nics.iter_mut().zip(parents) {
+                    if n.mode == "POOL" && n.ip.is_none() {
+                        if let Some(net) =
+                            parent.and_then(|p| self.networks.iter_mut().find(|x| x.id == p))
+                        {
+                            if let Some((a, b)) = net.pool {
+                                if let Some(ip) = (a..=b).find(|ip| !net.used.contains(ip)) {
+                                    net.used.push(ip);
+                                    n.ip = Some(ipv4_str(ip));
+                                }
+                            }
+                        }
+                    }
+                    if n.mode == "NONE" || n.mode == "DHCP" {
+                        n.ip = None;
+                    }
+                }
+                let (primary, nics) = (*primary, nics);
+                if let Some(v) = self.vm_mut(vm) {
+                    v.nics = nics;
+                    v.primary = primary;
+                }
+            }
+            Effect::PowerOn { vapp } => {
+                if let Some(a) = self.vapp_mut(vapp) {
+                    a.status = 4;
+                    a.deployed = true;
+                }
+                for v in self.vms.iter_mut() {
+                    if v.parent == Parent::VApp(vapp.clone()) {
+                        v.status = 4;
+                        v.deployed = true;
+                    }
+                }
+            }
+            Effect::PowerOff { vapp } => {
+                if let Some(a) = self.vapp_mut(vapp) {
+                    a.status = 8;
+                    a.deployed = false;
+                }
+                for v in self.vms.iter_mut() {
+                    if v.parent == Parent::VApp(vapp.clone()) {
+                        v.status = 8;
+                        v.deployed = false;
+                    }
+                }
+            }
+            Effect::DeleteVApp { vapp } => self.remove_vapp(vapp),
+        }
+        Ok(())
+    }
+
+    /// Undoes what a failed or canceled task created.
+    fn rollback(&mut self, effect: &Effect) {
+        match effect {
+            Effect::ImportVApp { vapp } => self.remove_vapp(vapp),
+            Effect::ImportTemplate { template, item } => {
+                let t = template.clone();
+                self.templates.retain(|x| x.id != t);
+                self.vms.retain(|v| v.parent != Parent::Template(t.clone()));
+                if let Some(item) = item {
+                    self.items.retain(|x| &x.id != item);
+                }
+            }
+            Effect::ImportIntoVApp { vm, .. } => {
+                let vm = vm.clone();
+                self.vms.retain(|v| v.id != vm);
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_vapp(&mut self, vapp: &str) {
+        self.vapps.retain(|a| a.id != vapp);
+        self.vms
+            .retain(|v| v.parent != Parent::VApp(vapp.to_owned()));
+    }
+}
