@@ -35,7 +35,7 @@ pub enum Command {
     /// Encrypt SOURCEs onto the NAS and sign the job manifest.
     ///
     /// Running the same command again resumes an interrupted run where it stopped.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check the NAS holds exactly what the signed manifest says (no secret needed).
     ///
     /// --deep also decrypts every file and checks it against the OVF's own .mf digests.

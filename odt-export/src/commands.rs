@@ -17,7 +17,7 @@ use crate::export::{self, ExportRequest};
 pub fn dispatch(cmd: Command) -> Result<bool> {
     match cmd {
         Command::Keygen(a) => keygen(a),
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(*a),
         Command::Verify(a) => verify(a),
     }
 }
