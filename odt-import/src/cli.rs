@@ -46,9 +46,11 @@ pub enum Command {
     /// Checks: the signature; a standard port group named exactly "VM Network" on every host
     /// of the target (hosts lacking it are named); room on the datastore for every disk's
     /// capacity plus a margin; the VM names are free.
-    Plan(PlanArgs),
-    /// Deploy the job's VMs into vCenter (and, later, register them in vCloud Director).
-    Run(RunArgs),
+    Plan(Box<PlanArgs>),
+    /// Deploy the job's VMs into vCenter, then (with --vcd) register them in vCloud Director:
+    /// as vApps with their NICs on the org VDC network, or as vApp templates in a catalog.
+    /// Writes a receipt of what landed where.
+    Run(Box<RunArgs>),
     /// Create the standard port group "VM Network" on hosts that lack it.
     ///
     /// The placeholder network every imported VM lands on first must exist on each host the
@@ -62,6 +64,10 @@ pub struct KeygenArgs {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
     #[arg(long, value_name = "KEY")]
     pub out: PathBuf,
+    /// Make the Ed25519 key that signs import receipts (`run --receipt-key`) instead of the
+    /// X25519 recipient key.
+    #[arg(long)]
+    pub receipt: bool,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +107,36 @@ pub struct JobArgs {
     pub trusted_key: PathBuf,
 }
 
+/// The vCloud Director to register the VMs in.
+#[derive(Debug, Args, Clone)]
+pub struct VcdArgs {
+    /// vCloud Director URL, e.g. https://vcd.example.com. Without it, `run` stops after the
+    /// vCenter deploy.
+    #[arg(long, value_name = "URL", help_heading = "vCloud Director")]
+    pub vcd: Option<String>,
+    /// vCD system administrator (`name@System`).
+    #[arg(
+        long,
+        env = "ODT_VCD_USER",
+        value_name = "USER",
+        help_heading = "vCloud Director"
+    )]
+    pub vcd_user: Option<String>,
+    /// Read the vCD password from FILE (else ODT_VCD_PASSWORD, else a prompt).
+    #[arg(long, value_name = "FILE", help_heading = "vCloud Director")]
+    pub vcd_password_file: Option<PathBuf>,
+    /// Trust the vCD certificate with this SHA-1 or SHA-256 thumbprint.
+    #[arg(long, value_name = "HEX", help_heading = "vCloud Director")]
+    pub vcd_thumbprint: Option<String>,
+    /// Do not verify the vCD certificate (labs only).
+    #[arg(
+        long,
+        conflicts_with = "vcd_thumbprint",
+        help_heading = "vCloud Director"
+    )]
+    pub vcd_insecure: bool,
+}
+
 /// `plan` arguments.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -108,6 +144,12 @@ pub struct PlanArgs {
     pub job: JobArgs,
     #[command(flatten)]
     pub vcenter: VcenterArgs,
+    #[command(flatten)]
+    pub vcd: VcdArgs,
+    /// The import journal's folder (as for `run`), so VMs already registered are not
+    /// reported as name clashes.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
@@ -120,6 +162,12 @@ pub struct RunArgs {
     pub job: JobArgs,
     #[command(flatten)]
     pub vcenter: VcenterArgs,
+    #[command(flatten)]
+    pub vcd: VcdArgs,
+    /// The provider's Ed25519 key that signs the receipt (from `odt-import keygen --receipt`);
+    /// without it the receipt is written unsigned.
+    #[arg(long, value_name = "KEY")]
+    pub receipt_key: Option<PathBuf>,
     /// The provider's X25519 secret key, to open the job (else the passphrase is used).
     #[arg(long, value_name = "KEY")]
     pub identity: Option<PathBuf>,

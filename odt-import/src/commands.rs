@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use odt_format::cli::progress::Bars;
 use odt_format::cli::secret::{read_secret, SecretSource};
 use odt_format::cli::verify as verify_cmd;
-use odt_format::keys::{Identity, VerifyingKey};
+use odt_format::keys::{Identity, SigningKey, VerifyingKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::JobManifest;
 use odt_format::progress::{human_bytes, Progress};
@@ -15,24 +15,37 @@ use odt_format::stanza::Unlock;
 use odt_format::vsphere::xml::XmlWriter;
 use serde::Serialize;
 
-use crate::cli::{AddPortGroupArgs, Command, JobArgs, KeygenArgs, PlanArgs, RunArgs, VerifyArgs};
+use crate::cli::{
+    AddPortGroupArgs, Command, JobArgs, KeygenArgs, PlanArgs, RunArgs, VcdArgs, VerifyArgs,
+};
 use crate::deploy::{deploy_vm, gather_facts, DeployContext, DeployedVm};
 use crate::journal::{default_state_dir, Journal};
 use crate::plan::{plan as make_plan, Plan, VM_NETWORK};
+use crate::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
+use crate::register::{gather_vcd_facts, register_vm, Registered};
+use crate::vcd::VcdClient;
+use odt_format::cli::UsageError;
+use odt_format::vsphere::tls::TlsMode;
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
 pub fn dispatch(cmd: Command) -> Result<bool> {
     match cmd {
         Command::Keygen(a) => keygen(a),
         Command::Verify(a) => verify(a),
-        Command::Plan(a) => plan(a),
-        Command::Run(a) => run(a),
+        Command::Plan(a) => plan(*a),
+        Command::Run(a) => run(*a),
         Command::AddPortGroup(a) => add_port_group(a),
     }
 }
 
 fn keygen(a: KeygenArgs) -> Result<bool> {
-    odt_format::cli::keygen::keygen(odt_format::cli::keygen::KeyKind::Recipient, &a.out, a.json)?;
+    use odt_format::cli::keygen::KeyKind;
+    let kind = if a.receipt {
+        KeyKind::Signing
+    } else {
+        KeyKind::Recipient
+    };
+    odt_format::cli::keygen::keygen(kind, &a.out, a.json)?;
     Ok(true)
 }
 
@@ -87,11 +100,41 @@ fn print_plan(p: &Plan) {
     }
 }
 
+/// Logs in to vCD when `--vcd` is given.
+fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
+    let Some(url) = &a.vcd else { return Ok(None) };
+    let user = a.vcd_user.as_deref().ok_or_else(|| {
+        UsageError("the vCD user is required: --vcd-user or ODT_VCD_USER (name@System)".into())
+    })?;
+    let password = read_secret(&SecretSource {
+        env: "ODT_VCD_PASSWORD",
+        file: a.vcd_password_file.as_deref(),
+        file_flag: "--vcd-password-file",
+        prompt: &format!("Password for {user} at {url}"),
+        confirm: false,
+    })?;
+    let tls = match (&a.vcd_thumbprint, a.vcd_insecure) {
+        (Some(t), _) => TlsMode::Thumbprint(t.clone()),
+        (None, true) => TlsMode::Insecure,
+        (None, false) => TlsMode::Verify,
+    };
+    let c = VcdClient::connect(url, user, &password, tls)
+        .with_context(|| format!("cannot log in to vCloud Director {url} as {user}"))?;
+    Ok(Some(c))
+}
+
 fn plan(a: PlanArgs) -> Result<bool> {
     let (_, m) = open_job(&a.job)?;
     let client = a.vcenter.connect()?;
+    let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
-    let facts = gather_facts(&client, &placement, &m)?;
+    let mut facts = gather_facts(&client, &placement, &m)?;
+    if let Some(v) = &vcd {
+        let state = a.state.clone().unwrap_or_else(default_state_dir);
+        let journal = Journal::peek(&state, &m.job_id)?;
+        facts.vcd = Some(gather_vcd_facts(v, client.url(), &m, journal.as_ref())?);
+        let _ = v.logout();
+    }
     let p = make_plan(&m, &facts);
     let _ = client.logout();
     if a.json {
@@ -116,11 +159,13 @@ fn plan(a: PlanArgs) -> Result<bool> {
 struct RunReport {
     job_id: String,
     ok: bool,
-    vms: Vec<DeployedVm>,
+    vms: Vec<RunVm>,
     failed: Option<String>,
     bytes: u64,
     seconds: f64,
     journal: String,
+    receipt: Option<String>,
+    receipt_signed: bool,
 }
 
 fn run(a: RunArgs) -> Result<bool> {
@@ -143,9 +188,16 @@ fn run(a: RunArgs) -> Result<bool> {
         (None, None) => unreachable!("one of them is set"),
     };
     let key = data_key(&m, &unlock).context("cannot open the job's key")?;
+    let receipt_key = a.receipt_key.as_deref().map(SigningKey::read).transpose()?;
     let client = a.vcenter.connect()?;
+    let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
-    let facts = gather_facts(&client, &placement, &m)?;
+    let state = a.state.clone().unwrap_or_else(default_state_dir);
+    let mut journal = Journal::open(&state, &m.job_id, client.url())?;
+    let mut facts = gather_facts(&client, &placement, &m)?;
+    if let Some(v) = &vcd {
+        facts.vcd = Some(gather_vcd_facts(v, client.url(), &m, Some(&journal))?);
+    }
     let p = make_plan(&m, &facts);
     let bars = Bars::new(a.json);
     if !p.ok() {
@@ -161,8 +213,13 @@ fn run(a: RunArgs) -> Result<bool> {
             why.join("\n  ")
         );
     }
-    let state = a.state.clone().unwrap_or_else(default_state_dir);
-    let mut journal = Journal::open(&state, &m.job_id, client.url())?;
+    let vim = match &vcd {
+        Some(v) => Some(
+            v.find_vim_server_for(client.url())
+                .context("find the target vCenter in vCD")?,
+        ),
+        None => None,
+    };
     let cx = DeployContext {
         client: &client,
         placement: &placement,
@@ -171,24 +228,83 @@ fn run(a: RunArgs) -> Result<bool> {
         key: &key,
         progress: &bars,
     };
-    let mut vms = vec![];
+    let mut vms: Vec<RunVm> = vec![];
     let mut failed = None;
     for vm in &m.vms {
-        match deploy_vm(&cx, vm, &mut journal) {
-            Ok(d) => {
-                if !a.json {
-                    println!("{:<24} {} as {}", d.name, d.outcome, d.entity);
-                }
-                vms.push(d);
-            }
+        let deployed = match deploy_vm(&cx, vm, &mut journal) {
+            Ok(d) => d,
             Err(e) => {
                 failed = Some(format!("{e:#}"));
                 break;
             }
+        };
+        if !a.json {
+            println!(
+                "{:<24} {} as {}",
+                deployed.name, deployed.outcome, deployed.entity
+            );
         }
+        let registered = match (&vcd, &vim, parse_entity(&deployed.entity)) {
+            (Some(v), Some(vim), Some(entity)) => {
+                match register_vm(v, &client, vim, vm, &entity, &mut journal) {
+                    Ok(r) => {
+                        if !a.json {
+                            println!(
+                                "{:<24} registered in vCD as {} {} in {}/{}{}{}",
+                                "",
+                                r.kind,
+                                r.href,
+                                r.org,
+                                r.vdc,
+                                r.network
+                                    .as_deref()
+                                    .map(|n| format!(", NICs on {n}"))
+                                    .unwrap_or_default(),
+                                r.catalog
+                                    .as_deref()
+                                    .map(|c| format!(", catalog {c}"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                        Some(r)
+                    }
+                    Err(e) => {
+                        vms.push(RunVm {
+                            deployed,
+                            vcd: None,
+                        });
+                        failed = Some(format!("{e:#}"));
+                        break;
+                    }
+                }
+            }
+            _ => None,
+        };
+        vms.push(RunVm {
+            deployed,
+            vcd: registered,
+        });
     }
     let _ = client.logout();
-    let bytes = vms.iter().map(|v| v.bytes).sum();
+    if let Some(v) = &vcd {
+        let _ = v.logout();
+    }
+    let receipt = if failed.is_none() {
+        let r = build_receipt(
+            &layout,
+            &m,
+            &key,
+            &vms,
+            &client,
+            vcd.as_ref(),
+            receipt_key.as_ref(),
+        )?;
+        let path = r.write(&state, receipt_key.as_ref())?;
+        Some((r, path))
+    } else {
+        None
+    };
+    let bytes = vms.iter().map(|v| v.deployed.bytes).sum();
     let report = RunReport {
         job_id: m.job_id.clone(),
         ok: failed.is_none(),
@@ -197,23 +313,109 @@ fn run(a: RunArgs) -> Result<bool> {
         bytes,
         seconds: started.elapsed().as_secs_f64(),
         journal: journal.path().display().to_string(),
+        receipt: receipt.as_ref().map(|(_, p)| p.display().to_string()),
+        receipt_signed: receipt_key.is_some() && receipt.is_some(),
     };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some((r, _)) = &receipt {
+            v["receipt_content"] = serde_json::to_value(r)?;
+        }
+        println!("{v}");
     } else if failed.is_none() {
         bars.note("");
         println!(
-            "job {}: {} VM(s) in vCenter on \"{VM_NETWORK}\"; {} uploaded in {:.1} s",
+            "job {}: {} VM(s) deployed{}; {} uploaded in {:.1} s",
             m.job_id,
             report.vms.len(),
+            if vcd.is_some() {
+                " and registered in vCD"
+            } else {
+                " in vCenter on \"VM Network\" (no --vcd: not registered)"
+            },
             human_bytes(bytes),
             report.seconds
         );
+        if let Some(p) = &report.receipt {
+            println!(
+                "receipt: {p}{}",
+                if report.receipt_signed {
+                    " (signed)"
+                } else {
+                    " (unsigned: pass --receipt-key to sign it)"
+                }
+            );
+        }
     }
     if let Some(f) = failed {
-        bail!("{f}\n(rerun the same command: finished VMs are skipped, the rest retried)");
+        bail!("{f}\n(rerun the same command: finished steps are skipped, nothing is uploaded or imported twice)");
     }
     Ok(true)
+}
+
+/// One VM's outcome.
+#[derive(Serialize)]
+struct RunVm {
+    #[serde(flatten)]
+    deployed: DeployedVm,
+    vcd: Option<Registered>,
+}
+
+fn parse_entity(s: &str) -> Option<odt_format::vsphere::client::MoRef> {
+    s.split_once(':')
+        .map(|(k, v)| odt_format::vsphere::client::MoRef::new(k, v))
+}
+
+fn build_receipt(
+    layout: &Layout,
+    m: &JobManifest,
+    key: &odt_format::keys::DataKey,
+    vms: &[RunVm],
+    client: &odt_format::vsphere::client::Client,
+    vcd: Option<&VcdClient>,
+    receipt_key: Option<&SigningKey>,
+) -> Result<Receipt> {
+    use sha2::Digest;
+    let manifest_bytes = std::fs::read(layout.manifest()).context("read odt-job.json")?;
+    let mut out = vec![];
+    for (vm, r) in m.vms.iter().zip(vms) {
+        let mf = odt_format::ovf::Mf::parse(&odt_format::reader::decrypt_small(
+            layout,
+            m,
+            key,
+            vm,
+            &vm.mf,
+            16 << 20,
+        )?)?;
+        out.push(ReceiptVm {
+            name: vm.name.clone(),
+            dir: vm.dir.clone(),
+            vcenter_entity: r.deployed.entity.clone(),
+            vcd: r.vcd.clone(),
+            files: vm
+                .files
+                .iter()
+                .map(|f| ReceiptFile {
+                    name: f.name.clone(),
+                    size: f.size,
+                    digest: mf
+                        .get(&f.name)
+                        .map(|e| format!("{}:{}", e.alg.name(), hex::encode(&e.digest))),
+                })
+                .collect(),
+        });
+    }
+    Ok(Receipt {
+        format: RECEIPT_FORMAT.into(),
+        job_id: m.job_id.clone(),
+        manifest_sha256: hex::encode(sha2::Sha256::digest(&manifest_bytes)),
+        customer_key_id: m.signer_key_id.clone(),
+        provider_key_id: receipt_key.map(|k| k.verifying_key().key_id()),
+        vcenter: client.url().to_owned(),
+        vcd: vcd.map(|v| v.url().to_owned()),
+        created: crate::now_rfc3339(),
+        vms: out,
+    })
 }
 
 fn add_port_group(a: AddPortGroupArgs) -> Result<bool> {

@@ -84,6 +84,7 @@ pub fn gather_facts(
         datastore_accessible: placement.datastore.accessible,
         deployed,
         taken_names,
+        vcd: None,
     })
 }
 

@@ -31,6 +31,28 @@ pub struct VmRecord {
     pub entity: Option<String>,
     /// When the state was last changed (RFC 3339).
     pub updated: String,
+    /// Its registration in vCloud Director, once begun.
+    #[serde(default)]
+    pub vcd: Option<VcdRecord>,
+}
+
+/// How far a VM's registration in vCD got.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VcdRecord {
+    /// An import action was sent (a vApp of this name in the VDC is then ours to adopt).
+    pub importing: bool,
+    /// `vapp` or `template`.
+    pub kind: String,
+    /// The vApp or vApp template href, once imported.
+    pub href: Option<String>,
+    /// Its id (`urn:vcloud:vapp:…`).
+    pub id: Option<String>,
+    /// NICs connected to the org VDC network.
+    pub wired: bool,
+    /// Powered on.
+    pub powered_on: bool,
+    /// Everything the manifest asked for is done.
+    pub done: bool,
 }
 
 /// The journal of one job.
@@ -83,6 +105,18 @@ impl Journal {
         Ok(j)
     }
 
+    /// The journal of `job_id` in `dir` if one exists, without creating anything (for `plan`).
+    pub fn peek(dir: &Path, job_id: &str) -> Result<Option<Journal>> {
+        let path = dir.join(format!("import-{job_id}.json"));
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
+                format!("{} is not a valid import journal", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
     /// Records `dir`'s new state and saves atomically.
     pub fn set(
         &mut self,
@@ -91,6 +125,8 @@ impl Journal {
         state: VmState,
         entity: Option<String>,
     ) -> Result<()> {
+        // Keep the vCD progress: a VM is deployed once, registered after.
+        let vcd = self.vms.get(dir).and_then(|r| r.vcd.clone());
         self.vms.insert(
             dir.into(),
             VmRecord {
@@ -98,8 +134,18 @@ impl Journal {
                 state,
                 entity,
                 updated: crate::now_rfc3339(),
+                vcd,
             },
         );
+        self.save()
+    }
+
+    /// Records `dir`'s vCD progress and saves atomically.
+    pub fn set_vcd(&mut self, dir: &str, vcd: VcdRecord) -> Result<()> {
+        if let Some(r) = self.vms.get_mut(dir) {
+            r.vcd = Some(vcd);
+            r.updated = crate::now_rfc3339();
+        }
         self.save()
     }
 

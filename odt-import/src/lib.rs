@@ -8,6 +8,8 @@ pub mod commands;
 pub mod deploy;
 pub mod journal;
 pub mod plan;
+pub mod receipt;
+pub mod register;
 pub mod vcd;
 pub mod vcenter;
 

@@ -38,6 +38,36 @@ pub struct TargetFacts {
     pub deployed: Vec<String>,
     /// Names in the datacenter taken by something odt did not deploy for this job.
     pub taken_names: Vec<String>,
+    /// What was read from vCloud Director, when `--vcd` is given.
+    pub vcd: Option<VcdFacts>,
+}
+
+/// What was read from vCloud Director.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VcdFacts {
+    /// vCD URL.
+    pub url: String,
+    /// The vimServer the target vCenter is registered as, when it is registered and usable.
+    pub vim_server: Option<String>,
+    /// Why it is not usable (unregistered, disabled, disconnected), when it is not.
+    pub vim_server_problem: Option<String>,
+    /// Per VM.
+    pub vms: Vec<VcdVmFacts>,
+}
+
+/// What vCD says about one VM's target.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VcdVmFacts {
+    /// `vm-NNN`.
+    pub dir: String,
+    /// Already registered by this job (journal).
+    pub registered: bool,
+    /// Missing org, VDC, network or catalog, and other target problems.
+    pub problems: Vec<String>,
+    /// The vApp or catalog item name is taken.
+    pub name_taken: bool,
+    /// Where it goes: `vApp in org/vdc` or `template in catalog`.
+    pub destination: String,
 }
 
 /// One check and its outcome.
@@ -164,6 +194,44 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
                 "free".into()
             },
         });
+    }
+    if let Some(v) = &facts.vcd {
+        checks.push(Check {
+            name: format!("target vCenter registered and connected in vCD {}", v.url),
+            ok: v.vim_server.is_some(),
+            detail: match (&v.vim_server, &v.vim_server_problem) {
+                (Some(n), _) => format!("registered as {n:?}"),
+                (None, Some(p)) => p.clone(),
+                (None, None) => "not registered".into(),
+            },
+        });
+        for f in v.vms.iter().filter(|f| !f.registered) {
+            let name = m
+                .vms
+                .iter()
+                .find(|vm| vm.dir == f.dir)
+                .map_or(f.dir.as_str(), |vm| vm.name.as_str());
+            checks.push(Check {
+                name: format!("vCD target of \"{name}\" ({})", f.destination),
+                ok: f.problems.is_empty(),
+                detail: if f.problems.is_empty() {
+                    "exists".into()
+                } else {
+                    f.problems.join("; ")
+                },
+            });
+            if f.problems.is_empty() {
+                checks.push(Check {
+                    name: format!("name \"{name}\" is free in vCD ({})", f.destination),
+                    ok: !f.name_taken,
+                    detail: if f.name_taken {
+                        "taken: rename or remove the existing one".into()
+                    } else {
+                        "free".into()
+                    },
+                });
+            }
+        }
     }
     Plan {
         job_id: m.job_id.clone(),

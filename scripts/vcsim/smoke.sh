@@ -6,7 +6,8 @@
 #   → CreateImportSpec (sample OVF from scripts/make-sample-vm.sh) → ImportVApp → read the
 #   lease's deviceUrl → HttpNfcLeaseProgress → POST the streamOptimized VMDK (rewriting the
 #   "*" host and the scheme) → HttpNfcLeaseComplete → capture has the VMDK's sha256
-#   → ExportVm → GET the disk back (same sha256; Range) → HttpNfcLeaseGetManifest (sha1)
+#   → ExportVm → GET the disk back (same sha256; Range) → injected download failure
+#   (POST /odt-test/fail-next-download; index.json "downloads") → HttpNfcLeaseGetManifest (sha1)
 #   → HttpNfcLeaseComplete → CreateDescriptor → CreateImportSpec accepts that descriptor
 #   → injected NFC failure (POST /odt-test/fail-next-upload) → HttpNfcLeaseAbort
 #   → vApp (VirtualSystemCollection): CreateImportSpec → ImportVApp → one lease, two VMs'
@@ -22,7 +23,7 @@ for a in "$@"; do
     case "$a" in
         --tls) TLS=1 ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "smoke.sh: unknown argument '$a'" >&2; exit 2 ;;
     esac
 done
@@ -164,6 +165,19 @@ curl -sS -k -f -o "$W/exported.vmdk" "$DOWN" || fail "export GET failed"
 [[ $(sha "$W/exported.vmdk") == $(sha "$VMDK") ]] || fail "exported disk differs from the uploaded one"
 range=$(curl -sS -k -f -r 0-9 -o /dev/null -w '%{http_code}' "$DOWN")
 [[ "$range" == 206 ]] || fail "Range GET: HTTP $range"
+step "injected download failure (POST /odt-test/fail-next-download)"
+curl -sS -f -k -X POST "$BASE/odt-test/fail-next-download?after=1000" >/dev/null || fail "download fault endpoint"
+if curl -sS -k -f -o "$W/cut.vmdk" "$DOWN" 2>"$W/curl.err"; then
+    fail "the download should have been cut"
+fi
+echo "   curl: $(cat "$W/curl.err")"
+"$PY" - "$W/cap/index.json" "$(stat -c %s "$VMDK")" <<'PY' || fail "index.json does not record the downloads"
+import json, sys
+ds = json.load(open(sys.argv[1]))["downloads"]
+size = int(sys.argv[2])
+assert [(d["status"], d["bytes"]) for d in ds if not d.get("range")] == [(200, size), (0, 1000)], ds
+print("   index:", json.dumps(ds[-1]))
+PY
 soap "<HttpNfcLeaseGetManifest xmlns=\"urn:vim25\"><_this type=\"HttpNfcLease\">$XLEASE</_this></HttpNfcLeaseGetManifest>" >/dev/null
 [[ $(pick './/v:sha1') == $(sha1sum "$VMDK" | cut -d' ' -f1) ]] || fail "manifest sha1 differs"
 soap "<HttpNfcLeaseComplete xmlns=\"urn:vim25\"><_this type=\"HttpNfcLease\">$XLEASE</_this></HttpNfcLeaseComplete>" >/dev/null

@@ -291,8 +291,14 @@ impl VcdSim {
     /// Starts a simulator on a free loopback port (or `opts.listen`).
     pub fn start(opts: VcdOptions) -> Result<VcdSim, String> {
         // Bind first: hrefs need the port.
+        // With a vcsim behind it, the registered vCenter *is* that vcsim: show its URL, as a
+        // real vCD shows the address the vCenter was registered with.
+        let mut seed = opts.seed.clone();
+        if let Some(link) = &opts.vcsim {
+            seed.vcenter.url = link.url.trim_end_matches("/sdk").to_owned();
+        }
         let inner = Arc::new(Inner {
-            state: Mutex::new(State::new(String::new(), &opts.seed, &opts.users)),
+            state: Mutex::new(State::new(String::new(), &seed, &opts.users)),
             backend: vcenter::Backend::new(opts.vcsim.clone(), &opts.seed.vcenter.vms),
         });
         let h = inner.clone();

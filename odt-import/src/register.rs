@@ -1,0 +1,317 @@
+//! Registering deployed VMs in vCloud Director: the vimServer import actions (a VM as a vApp,
+//! or as a vApp template in a catalog; the VMs of an OVF vApp into one vApp), then the NICs
+//! re-pointed from the placeholder "VM Network" to the org VDC network, then power-on when the
+//! manifest asks. Each step is journalled, so a rerun after a vCD failure repeats only what is
+//! left, adopting a vApp an interrupted import created instead of making a duplicate.
+
+use anyhow::{bail, Context, Result};
+use odt_format::manifest::VmEntry;
+use odt_format::vsphere::client::{Client, MoRef};
+use serde::Serialize;
+
+use crate::journal::Journal;
+use crate::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
+
+/// Where a VM landed in vCD, for the report and the receipt.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Registered {
+    /// `vapp` or `template`.
+    pub kind: String,
+    /// Org.
+    pub org: String,
+    /// VDC.
+    pub vdc: String,
+    /// Catalog (templates).
+    pub catalog: Option<String>,
+    /// Org VDC network the NICs are on (vApps).
+    pub network: Option<String>,
+    /// vApp / template href.
+    pub href: String,
+    /// Its id.
+    pub id: Option<String>,
+    /// Powered on.
+    pub powered_on: bool,
+}
+
+/// The resolved vCD objects a VM's target names.
+pub struct TargetRefs {
+    /// Org.
+    pub org: EntityRef,
+    /// VDC.
+    pub vdc: EntityRef,
+    /// Org VDC network, when the target names one.
+    pub network: Option<EntityRef>,
+    /// Catalog, for templates.
+    pub catalog: Option<EntityRef>,
+}
+
+/// Resolves a VM's target; `Err` lists everything missing.
+pub fn resolve_target(vcd: &VcdClient, vm: &VmEntry) -> Result<TargetRefs, Vec<String>> {
+    let t = &vm.target;
+    let mut missing = vec![];
+    let (Some(org_name), Some(vdc_name)) = (&t.org, &t.vdc) else {
+        return Err(vec![
+            "the manifest names no org and VDC for it (export it with --org and --vdc)".into(),
+        ]);
+    };
+    let err = |e: crate::vcd::VcdError| vec![format!("vCD lookup failed: {e}")];
+    let Some(org) = vcd.find_org(org_name).map_err(err)? else {
+        return Err(vec![format!("org {org_name:?} does not exist")]);
+    };
+    let Some(vdc) = vcd.find_vdc(&org, vdc_name).map_err(err)? else {
+        return Err(vec![format!(
+            "VDC {vdc_name:?} does not exist in org {org_name:?}"
+        )]);
+    };
+    let network = match &t.network {
+        Some(n) => {
+            let found = vcd.find_org_vdc_network(&vdc, n).map_err(err)?;
+            if found.is_none() {
+                missing.push(format!(
+                    "org VDC network {n:?} does not exist in VDC {vdc_name:?}"
+                ));
+            }
+            found
+        }
+        None => None,
+    };
+    let catalog = match (&t.catalog, t.as_template) {
+        (Some(c), true) => {
+            let found = vcd.find_catalog(&org, c).map_err(err)?;
+            if found.is_none() {
+                missing.push(format!("catalog {c:?} does not exist in org {org_name:?}"));
+            }
+            found
+        }
+        _ => None,
+    };
+    if t.as_template && vm.summary.is_vapp {
+        missing.push(
+            "a multi-VM vApp cannot be imported as one vApp template; export its VMs separately"
+                .into(),
+        );
+    }
+    if missing.is_empty() {
+        Ok(TargetRefs {
+            org,
+            vdc,
+            network,
+            catalog,
+        })
+    } else {
+        Err(missing)
+    }
+}
+
+/// Whether the vApp / catalog item name the VM would take is already used (by something this
+/// run did not start).
+pub fn name_taken(vcd: &VcdClient, vm: &VmEntry, refs: &TargetRefs) -> Result<bool> {
+    Ok(match (&refs.catalog, vm.target.as_template) {
+        (Some(c), true) => vcd.catalog_item_exists(c, &vm.name)?,
+        _ => vcd.vapp_exists(&refs.vdc, &vm.name)?,
+    })
+}
+
+/// Registers one deployed VM (or OVF vApp) in vCD, resuming from the journal.
+pub fn register_vm(
+    vcd: &VcdClient,
+    vc: &Client,
+    vim: &VimServer,
+    vm: &VmEntry,
+    entity: &MoRef,
+    journal: &mut Journal,
+) -> Result<Registered> {
+    let refs =
+        resolve_target(vcd, vm).map_err(|m| anyhow::anyhow!("VM {}: {}", vm.name, m.join("; ")))?;
+    let template = vm.target.as_template;
+    let mut rec = journal
+        .vms
+        .get(&vm.dir)
+        .and_then(|r| r.vcd.clone())
+        .unwrap_or_default();
+    rec.kind = if template {
+        "template".into()
+    } else {
+        "vapp".into()
+    };
+    let what = |s: &str| format!("VM {}: {s}", vm.name);
+
+    if rec.href.is_none() {
+        // An earlier run sent the import and died: adopt what it created rather than
+        // importing twice.
+        let adopted = if rec.importing && !template {
+            vcd.find_vapp(&refs.vdc, &vm.name)?
+        } else {
+            None
+        };
+        let (href, id) = match adopted {
+            Some(e) => (e.href, None),
+            None => {
+                rec.importing = true;
+                journal.set_vcd(&vm.dir, rec.clone())?;
+                let first = first_vm(vc, entity)?;
+                let imported = if template {
+                    vcd.import_vm_as_vapp_template(
+                        vim,
+                        &first.1.value,
+                        &refs.vdc,
+                        refs.catalog.as_ref(),
+                        &vm.name,
+                        true,
+                    )
+                    .with_context(|| what("importVmAsVAppTemplate"))?
+                } else {
+                    vcd.import_vm_as_vapp(vim, &first.1.value, &refs.vdc, &vm.name, true)
+                        .with_context(|| what("importVmAsVApp"))?
+                };
+                (imported.href, Some(imported.id))
+            }
+        };
+        rec.href = Some(href);
+        rec.id = id;
+        journal.set_vcd(&vm.dir, rec.clone())?;
+    }
+    let href = rec.href.clone().expect("set above");
+    // The other VMs of an OVF vApp join the vApp the first one created.
+    if entity.kind == "VirtualApp" && !template {
+        let present: Vec<String> = vcd
+            .get_vapp(&href)?
+            .vms
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        for (name, moref) in child_vms(vc, entity)?.into_iter().skip(1) {
+            if !present.contains(&name) {
+                vcd.import_vm_into_existing_vapp(vim, &moref.value, &href, &name, true)
+                    .with_context(|| what(&format!("importVmIntoExistingVApp {name}")))?;
+            }
+        }
+    }
+    if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
+        vcd.wire_vapp_to_org_network(&href, net, &IpAllocation::Pool)
+            .with_context(|| what(&format!("connect NICs to {}", net.name)))?;
+        rec.wired = true;
+        journal.set_vcd(&vm.dir, rec.clone())?;
+    }
+    if vm.target.power_on && !template && !rec.powered_on {
+        vcd.power_on(&href).with_context(|| what("power on"))?;
+        rec.powered_on = true;
+        journal.set_vcd(&vm.dir, rec.clone())?;
+    }
+    rec.done = true;
+    journal.set_vcd(&vm.dir, rec.clone())?;
+    Ok(Registered {
+        kind: rec.kind,
+        org: refs.org.name,
+        vdc: refs.vdc.name,
+        catalog: refs.catalog.map(|c| c.name),
+        network: if template {
+            None
+        } else {
+            refs.network.map(|n| n.name)
+        },
+        href,
+        id: rec.id,
+        powered_on: rec.powered_on,
+    })
+}
+
+/// The VMs of an entity, in order: itself, or a vApp's children (the first becomes the vCD
+/// vApp, the others join it).
+fn child_vms(vc: &Client, entity: &MoRef) -> Result<Vec<(String, MoRef)>> {
+    if entity.kind != "VirtualApp" {
+        return Ok(vec![(String::new(), entity.clone())]);
+    }
+    let vms = vc
+        .retrieve(std::slice::from_ref(entity), "VirtualApp", &["vm"])?
+        .first()
+        .map(|o| o.morefs("vm"))
+        .unwrap_or_default();
+    let named = vc.retrieve(&vms, "VirtualMachine", &["name"])?;
+    let mut out: Vec<(String, MoRef)> = named
+        .into_iter()
+        .map(|o| (o.text("name").unwrap_or_default().to_owned(), o.obj))
+        .collect();
+    out.sort_by_key(|(_, m)| vms.iter().position(|v| v == m));
+    if out.is_empty() {
+        bail!("vApp {} has no VMs in vCenter", entity.value);
+    }
+    Ok(out)
+}
+
+fn first_vm(vc: &Client, entity: &MoRef) -> Result<(String, MoRef)> {
+    Ok(child_vms(vc, entity)?.remove(0))
+}
+
+/// Reads what `plan` checks in vCD: the vCenter's registration, and each VM's target.
+pub fn gather_vcd_facts(
+    vcd: &VcdClient,
+    vcenter_url: &str,
+    m: &odt_format::manifest::JobManifest,
+    journal: Option<&Journal>,
+) -> Result<crate::plan::VcdFacts> {
+    let (vim_server, vim_server_problem) = match vcd.find_vim_server_for(vcenter_url) {
+        Ok(v) if !v.is_enabled => (None, Some(format!("vCenter {:?} is registered but disabled in vCD", v.name))),
+        Ok(v) if !v.is_connected => (None, Some(format!("vCenter {:?} is registered but not connected in vCD", v.name))),
+        Ok(v) => (Some(v.name), None),
+        Err(e) if e.is_not_found() => (
+            None,
+            Some(format!(
+                "vCenter {vcenter_url} is not registered in vCD ({e}): register it (Attach vCenter) first"
+            )),
+        ),
+        Err(e) => return Err(e).context("list the vCenters registered in vCD"),
+    };
+    let mut vms = vec![];
+    for vm in &m.vms {
+        let registered = journal
+            .and_then(|j| j.vms.get(&vm.dir))
+            .and_then(|r| r.vcd.as_ref())
+            .is_some_and(|v| v.done);
+        let t = &vm.target;
+        let destination = if t.as_template {
+            format!(
+                "template in catalog {}",
+                t.catalog.as_deref().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "vApp in {}/{}{}",
+                t.org.as_deref().unwrap_or("?"),
+                t.vdc.as_deref().unwrap_or("?"),
+                t.network
+                    .as_deref()
+                    .map(|n| format!(" on {n}"))
+                    .unwrap_or_default()
+            )
+        };
+        let (problems, name_taken) = if registered {
+            (vec![], false)
+        } else {
+            match resolve_target(vcd, vm) {
+                Ok(refs) => {
+                    // A vApp an interrupted import of this job created is ours, not a clash.
+                    let ours = journal
+                        .and_then(|j| j.vms.get(&vm.dir))
+                        .and_then(|r| r.vcd.as_ref())
+                        .is_some_and(|v| v.importing || v.href.is_some());
+                    (vec![], !ours && name_taken(vcd, vm, &refs)?)
+                }
+                Err(p) => (p, false),
+            }
+        };
+        vms.push(crate::plan::VcdVmFacts {
+            dir: vm.dir.clone(),
+            registered,
+            problems,
+            name_taken,
+            destination,
+        });
+    }
+    Ok(crate::plan::VcdFacts {
+        url: vcd.url().to_owned(),
+        vim_server,
+        vim_server_problem,
+        vms,
+    })
+}

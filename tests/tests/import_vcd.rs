@@ -1,0 +1,280 @@
+//! The whole provider flow against vcsim and the vCD simulator: deploy into vCenter on
+//! "VM Network", register in vCD (a vApp with its NICs on the org VDC network, a vApp
+//! template in a catalog), the signed receipt; `plan`'s vCD checks; and a vCD task error
+//! followed by a rerun that neither uploads again nor duplicates anything in vCD.
+
+use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
+use odt_tests::vcsim::{Options, Vcsim};
+use odt_tests::{assert_fails, samples, Scratch, PASSPHRASE};
+
+const USER: &str = "odt-test";
+const PASSWORD: &str = "s3cret-vc-password";
+const VCD_USER: &str = "administrator@System";
+const VCD_PASSWORD: &str = "vmware";
+
+struct Sims {
+    vc: Vcsim,
+    vcd: VcdSim,
+}
+
+fn sims() -> Option<Sims> {
+    if let Err(why) = odt_tests::vcsim::available() {
+        odt_tests::skip(&why);
+        return None;
+    }
+    let vc = Vcsim::start_with(&Options {
+        login: Some((USER.into(), PASSWORD.into())),
+        ..Default::default()
+    })
+    .expect("start vcsim");
+    let mut opts = VcdOptions::new(Seed::default_seed());
+    opts.vcsim = Some(VcsimLink {
+        url: vc.url.clone(),
+        user: USER.into(),
+        password: PASSWORD.into(),
+    });
+    let vcd = VcdSim::start(opts).expect("start the vCD simulator");
+    Some(Sims { vc, vcd })
+}
+
+fn import(s: &Scratch, sims: &Sims, sub: &str, extra: &[&str]) -> std::process::Output {
+    let (nas, kp, id, st, rk) = (
+        s.nas(),
+        s.path("k.pub"),
+        s.path("p"),
+        s.path("state"),
+        s.path("receipt.key"),
+    );
+    let mut args: Vec<String> = [
+        sub,
+        "--nas",
+        nas.to_str().unwrap(),
+        "--trusted-key",
+        kp.to_str().unwrap(),
+        "--vcenter",
+        &sims.vc.url,
+        "--cluster",
+        "DC0_C0",
+        "--vcd",
+        &sims.vcd.url,
+        "--state",
+        st.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    if sub == "run" {
+        args.extend([
+            "--identity".into(),
+            id.to_str().unwrap().into(),
+            "--receipt-key".into(),
+            rk.to_str().unwrap().into(),
+        ]);
+    }
+    args.extend(extra.iter().map(|x| x.to_string()));
+    std::process::Command::new(odt_tests::bin("odt-import"))
+        .args(&args)
+        .current_dir(s.dir.path())
+        .env("ODT_VCENTER_USER", USER)
+        .env("ODT_VCENTER_PASSWORD", PASSWORD)
+        .env("ODT_VCD_USER", VCD_USER)
+        .env("ODT_VCD_PASSWORD", VCD_PASSWORD)
+        .env("ODT_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
+}
+
+/// A job of two VMs: `single` as a vApp on acme-net (powered on), `multi` as a template.
+fn two_vm_job() -> Scratch {
+    let s = Scratch::new();
+    let job = s.path("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "org = \"acme\"\nvdc = \"acme-vdc\"\n\n[[vm]]\nsource = \"{}\"\nnetwork = \"acme-net\"\npower_on = true\n\n\
+             [[vm]]\nsource = \"{}\"\ncatalog = \"acme-catalog\"\nas_template = true\n",
+            samples().join("single").display(),
+            samples().join("multi").display()
+        ),
+    )
+    .unwrap();
+    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
+    s
+}
+
+#[test]
+fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
+    let Some(sims) = sims() else { return };
+    let s = two_vm_job();
+    let plan = s.ok(&import(&s, &sims, "plan", &[]));
+    assert!(
+        plan.contains("registered and connected in vCD") && plan.contains("plan OK"),
+        "{plan}"
+    );
+    let out = s.ok(&import(&s, &sims, "run", &["--json"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["ok"], true, "{out}");
+
+    // The vApp: in acme-vdc, its NIC on a vApp network bridged to acme-net, powered on.
+    let vapps = sims.vcd.vapps();
+    let vapp = vapps
+        .iter()
+        .find(|v| v.name == "single")
+        .expect("vApp single");
+    assert_eq!(vapp.vdc, "acme-vdc");
+    let net = vapp
+        .networks
+        .iter()
+        .find(|n| n.parent.as_deref() == Some("acme-net"))
+        .expect("bridged to acme-net");
+    for vm in &vapp.vms {
+        for nic in &vm.nics {
+            assert_eq!(nic.network, net.name, "{nic:?}");
+            assert!(nic.connected);
+            assert_eq!(nic.mode, "POOL");
+        }
+    }
+    assert_eq!(vapp.power_state(), "POWERED_ON");
+    // The template: in acme-catalog.
+    let items = sims.vcd.catalog_items();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.name == "multi" && i.catalog == "acme-catalog"),
+        "{items:?}"
+    );
+    assert!(!vapps.iter().any(|v| v.name == "multi"));
+
+    // The receipt: signed by the provider key, naming where each VM landed, with digests.
+    let receipt_path = report["receipt"].as_str().unwrap();
+    assert_eq!(report["receipt_signed"], true);
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(receipt_path).unwrap()).unwrap();
+    assert_eq!(receipt["format"], "odt-receipt/v1");
+    assert_eq!(receipt["vms"][0]["vcd"]["kind"], "vapp");
+    assert_eq!(receipt["vms"][0]["vcd"]["network"], "acme-net");
+    assert_eq!(receipt["vms"][1]["vcd"]["kind"], "template");
+    assert!(receipt["vms"][0]["files"][2]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("SHA256:"));
+    let sig = std::fs::read(format!("{receipt_path}.sig")).unwrap();
+    let sigf: serde_json::Value = serde_json::from_slice(&sig).unwrap();
+    let pk = odt_format::keys::VerifyingKey::read(&s.path("receipt.key.pub")).unwrap();
+    assert_eq!(sigf["key_id"], pk.key_id());
+
+    // Rerun: nothing new anywhere.
+    let uploads = sims.vc.uploads().len();
+    let again = s.ok(&import(&s, &sims, "run", &["--json"]));
+    assert!(again.contains("skipped (already deployed)"), "{again}");
+    assert_eq!(sims.vc.uploads().len(), uploads);
+    assert_eq!(
+        sims.vcd
+            .vapps()
+            .iter()
+            .filter(|v| v.name == "single")
+            .count(),
+        1
+    );
+    assert_eq!(
+        sims.vcd
+            .catalog_items()
+            .iter()
+            .filter(|i| i.name == "multi")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn plan_catches_missing_vcd_targets_taken_names_and_an_unregistered_vcenter() {
+    let Some(sims) = sims() else { return };
+    // A VDC, a network and a catalog that do not exist.
+    let s = Scratch::new();
+    let job = s.path("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "org = \"acme\"\n[[vm]]\nsource = \"{}\"\nvdc = \"no-such-vdc\"\n[[vm]]\nsource = \"{}\"\nvdc = \"acme-vdc\"\nnetwork = \"no-such-net\"\n\
+             [[vm]]\nsource = \"{}\"\nvdc = \"acme-vdc\"\ncatalog = \"no-such-catalog\"\nas_template = true\n",
+            samples().join("single").display(),
+            samples().join("single2").display(),
+            samples().join("multi").display()
+        ),
+    )
+    .unwrap();
+    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    let o = import(&s, &sims, "plan", &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "VDC \"no-such-vdc\" does not exist",
+            "network \"no-such-net\" does not exist",
+            "catalog \"no-such-catalog\" does not exist",
+        ],
+    );
+    // Nothing reached vCenter.
+    assert!(import(&s, &sims, "run", &[]).status.code() == Some(1));
+    assert!(sims.vc.uploads().is_empty());
+
+    // A taken vApp name: a first job lands "single"; a second job of the same VM clashes.
+    let s1 = two_vm_job();
+    s1.ok(&import(&s1, &sims, "run", &[]));
+    let s2 = two_vm_job();
+    let o = import(&s2, &sims, "plan", &[]);
+    assert_fails(&o, 1, &["name \"single\" is free in vCD", "taken"]);
+
+    // An unregistered vCenter.
+    sims.vcd.set_vcenter(false, true, true);
+    let o = import(&s2, &sims, "plan", &[]);
+    assert_fails(&o, 1, &["not registered in vCD"]);
+}
+
+#[test]
+fn a_vcd_task_error_is_reported_and_the_rerun_completes_without_reupload_or_duplicates() {
+    let Some(sims) = sims() else { return };
+    let s = two_vm_job();
+    sims.vcd
+        .fail_next_task("any", "simulated failure: the datastore is unreachable");
+    let o = import(&s, &sims, "run", &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "simulated failure: the datastore is unreachable",
+            "rerun the same command",
+        ],
+    );
+    let uploads = sims.vc.uploads().iter().filter(|u| u.status == 200).count();
+    assert!(uploads > 0);
+    // The rerun registers what is left, uploading nothing again.
+    s.ok(&import(&s, &sims, "run", &[]));
+    assert_eq!(
+        sims.vc.uploads().iter().filter(|u| u.status == 200).count(),
+        uploads + 3,
+        "only multi's three disks are new"
+    );
+    assert_eq!(
+        sims.vcd
+            .vapps()
+            .iter()
+            .filter(|v| v.name == "single")
+            .count(),
+        1
+    );
+    assert_eq!(
+        sims.vcd
+            .catalog_items()
+            .iter()
+            .filter(|i| i.name == "multi")
+            .count(),
+        1
+    );
+}
