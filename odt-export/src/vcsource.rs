@@ -17,7 +17,7 @@ use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEnt
 use odt_format::vsphere::client::{Client, MoRef};
 use odt_format::vsphere::deploy::Lease;
 use odt_format::vsphere::export::{
-    create_descriptor, download, export_vm, lease_manifest, OvfFile,
+    create_descriptor, download, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
 use rand::rngs::OsRng;
 use sha1::Digest as _;
@@ -165,10 +165,15 @@ impl VcenterSource {
             .iter()
             .filter(|d| d.disk && d.target_id.is_some())
             .collect();
+        // With SHA-256 in the server's manifest, the digest computed for the .mf is enough to
+        // check the download; otherwise SHA-1 is computed too.
+        let keys: Vec<String> = disks.iter().map(|d| d.key.clone()).collect();
+        let server_sha256 = request_sha256_manifest(client, &lease, &keys).unwrap_or(false);
         let mut files: Vec<FileEntry> = vec![];
         let mut ovf_files: Vec<OvfFile> = vec![];
         let mut mf = Mf { entries: vec![] };
-        let mut sha1s: Vec<(String, String)> = vec![];
+        // (deviceUrl key, algorithm, digest) of this run's downloads, for the server manifest.
+        let mut sha1s: Vec<(String, &str, String)> = vec![];
         let mut bytes = 0;
         for (i, d) in disks.iter().enumerate() {
             let name = disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i);
@@ -180,7 +185,7 @@ impl VcenterSource {
                 let spec = cx.spec(&dir, &name, 0);
                 let mut body = download(client, d).with_context(|| format!("download {name}"))?;
                 let mut sha256 = sha2::Sha256::new();
-                let mut sha1 = sha1::Sha1::new();
+                let mut sha1 = (!server_sha256).then(sha1::Sha1::new);
                 progress.start(
                     &format!("{}: {name}", vm.name),
                     d.file_size.unwrap_or(vm.committed_bytes),
@@ -194,7 +199,9 @@ impl VcenterSource {
                     Path::new(&d.url),
                     &mut |b| {
                         sha256.update(b);
-                        sha1.update(b);
+                        if let Some(h) = sha1.as_mut() {
+                            h.update(b);
+                        }
                     },
                     &|n| {
                         progress.set(n);
@@ -208,8 +215,11 @@ impl VcenterSource {
                 )
                 .with_context(|| format!("download {name} of {} into the bundle", vm.name))?;
                 progress.finish();
-                sha1s.push((d.key.clone(), hex::encode(sha1.finalize())));
                 let digest = sha256.finalize().to_vec();
+                match sha1 {
+                    Some(h) => sha1s.push((d.key.clone(), "sha1", hex::encode(h.finalize()))),
+                    None => sha1s.push((d.key.clone(), "sha256", hex::encode(&digest))),
+                }
                 cx.journal.seal_digest(cx.key, &stream, &digest)?;
                 cx.done(stream.clone(), &entry)?;
                 bytes += entry.size;
@@ -308,7 +318,7 @@ impl VcenterSource {
 fn check_server_manifest(
     client: &Client,
     lease: &Lease,
-    ours: &[(String, String)],
+    ours: &[(String, &str, String)],
     vm: &str,
 ) -> Result<()> {
     if ours.is_empty() {
@@ -317,16 +327,21 @@ fn check_server_manifest(
     let Some(theirs) = lease_manifest(client, lease).context("HttpNfcLeaseGetManifest")? else {
         return Ok(());
     };
-    for (key, sha1) in ours {
-        if let Some(t) = theirs.iter().find(|t| &t.key == key) {
-            if !t.sha1.is_empty() && &t.sha1 != sha1 {
-                let _ = lease.abort("digest mismatch");
-                bail!(
-                    "{vm}: disk {key} downloaded with SHA-1 {sha1} but vCenter's manifest says {}: \
-                     the download was corrupted; rerun to export it again",
-                    t.sha1
-                );
-            }
+    for (key, alg, ours) in ours {
+        let Some(t) = theirs.iter().find(|t| &t.key == key) else {
+            continue;
+        };
+        let theirs = match (*alg, &t.checksum) {
+            ("sha256", Some((ty, c))) if ty == "sha256" => c,
+            ("sha1", _) if !t.sha1.is_empty() => &t.sha1,
+            _ => continue,
+        };
+        if theirs != ours {
+            let _ = lease.abort("digest mismatch");
+            bail!(
+                "{vm}: disk {key} downloaded with {alg} {ours} but vCenter's manifest says {theirs}: \
+                 the download was corrupted; rerun to export it again"
+            );
         }
     }
     Ok(())

@@ -55,8 +55,39 @@ pub struct ManifestEntry {
     pub key: String,
     /// SHA-1 of the file, lowercase hex.
     pub sha1: String,
+    /// `checksum` (API 6.7+), lowercase hex, with its `checksumType` (`sha1` or `sha256`).
+    pub checksum: Option<(String, String)>,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// Asks the server for SHA-256 checksums of `keys` in the lease manifest
+/// (HttpNfcLeaseSetManifestChecksumType, API 6.7+), so the client can compare with the SHA-256
+/// it computes anyway and skip SHA-1. `Ok(false)` when the server does not offer it.
+pub fn request_sha256_manifest(client: &Client, lease: &Lease, keys: &[String]) -> Result<bool> {
+    let mut w = XmlWriter::new();
+    for k in keys {
+        w.open("deviceUrlsToChecksumTypes")
+            .leaf("key", k)
+            .leaf("value", "sha256")
+            .close("deviceUrlsToChecksumTypes");
+    }
+    match client.call(
+        "HttpNfcLeaseSetManifestChecksumType",
+        lease.moref(),
+        w.as_str(),
+    ) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.fault_type(),
+                Some("MethodNotFound" | "NotSupported" | "InvalidArgument")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// HttpNfcLeaseGetManifest; `Ok(None)` when the server does not implement it.
@@ -67,6 +98,12 @@ pub fn lease_manifest(client: &Client, lease: &Lease) -> Result<Option<Vec<Manif
                 .map(|e| ManifestEntry {
                     key: e.text_of("key").unwrap_or_default().to_owned(),
                     sha1: e.text_of("sha1").unwrap_or_default().to_ascii_lowercase(),
+                    checksum: match (e.text_of("checksum"), e.text_of("checksumType")) {
+                        (Some(c), Some(t)) if !c.is_empty() => {
+                            Some((t.to_ascii_lowercase(), c.to_ascii_lowercase()))
+                        }
+                        _ => None,
+                    },
                     size: e.parse_of("size").unwrap_or(0),
                 })
                 .collect(),
