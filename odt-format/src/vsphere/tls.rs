@@ -117,16 +117,21 @@ fn colon_hex(bytes: &[u8]) -> String {
 
 /// Why the last handshake's certificate was refused, with its thumbprints.
 #[derive(Debug, Clone)]
-pub(crate) struct Refusal {
-    pub(crate) detail: String,
-    pub(crate) sha1: String,
-    pub(crate) sha256: String,
-    pub(crate) pinnable: bool,
+pub struct Refusal {
+    /// What was wrong.
+    pub detail: String,
+    /// SHA-1 thumbprint of the refused certificate.
+    pub sha1: String,
+    /// SHA-256 thumbprint.
+    pub sha256: String,
+    /// Whether pinning this thumbprint would make the server acceptable.
+    pub pinnable: bool,
 }
 
-/// The verifier shared by one HTTP client: the mode, extra pins learnt at run time (NFC
-/// `sslThumbprint`s), and the last refusal.
-pub(crate) struct Verifier {
+/// The certificate verifier of one HTTP client (vCenter's, and the vCD client's too): the
+/// mode, extra pins learnt at run time (NFC `sslThumbprint`s), and the last refusal, kept so
+/// that an error can show the server's thumbprints.
+pub struct Verifier {
     mode: TlsMode,
     pins: Vec<Pin>,
     extra: RwLock<Vec<Pin>>,
@@ -144,7 +149,8 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    pub(crate) fn new(mode: &TlsMode) -> Result<Arc<Verifier>> {
+    /// A verifier for `mode`.
+    pub fn new(mode: &TlsMode) -> Result<Arc<Verifier>> {
         let pins = match mode {
             TlsMode::Thumbprint(t) => vec![Pin::parse(t)?],
             _ => Vec::new(),
@@ -169,12 +175,12 @@ impl Verifier {
     }
 
     /// Takes the record of the last refused certificate, if any.
-    pub(crate) fn take_refusal(&self) -> Option<Refusal> {
+    pub fn take_refusal(&self) -> Option<Refusal> {
         self.refused.lock().ok().and_then(|mut r| r.take())
     }
 
     /// The rustls client configuration using this verifier.
-    pub(crate) fn client_config(self: &Arc<Self>) -> Result<rustls::ClientConfig> {
+    pub fn client_config(self: &Arc<Self>) -> Result<rustls::ClientConfig> {
         let cfg = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| VimError::invalid("TLS configuration", e.to_string()))?

@@ -364,7 +364,8 @@ impl VcdClient {
         opts: ConnectOptions,
     ) -> Result<VcdClient> {
         let base = base_url(url)?;
-        let verifier = Verifier::new(&tls)?;
+        let verifier = Verifier::new(&tls)
+            .map_err(|e| VcdError::invalid("vCD certificate thumbprint", e.to_string()))?;
         let http = http_client(&verifier, opts.connect_timeout, opts.request_timeout)?;
         let mut c = VcdClient {
             http,
