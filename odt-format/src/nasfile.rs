@@ -179,12 +179,7 @@ pub fn encrypt_file(
             (p.header, p.chunks_done, enc, sums)
         }
         None => {
-            let header = FileHeader::new(spec.chunk_log2, rng);
-            let mut enc = create_new(&enc_path)?;
-            enc.write_all(&header.to_bytes()).ctx("write", &enc_path)?;
-            let sums = create_new(&sums_path)?;
-            enc.sync_all().ctx("sync", &enc_path)?;
-            sync_dir(&vm_dir)?;
+            let (header, enc, sums) = start_fresh(spec, rng)?;
             (header, 0, enc, sums)
         }
     };
@@ -264,14 +259,7 @@ pub fn encrypt_unsized(
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<FileEntry> {
     let (enc_path, sums_path) = (spec.enc(), spec.sums());
-    let vm_dir = spec.layout.vm_dir(&spec.dir);
-    std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
-    let header = FileHeader::new(spec.chunk_log2, rng);
-    let mut enc = create_new(&enc_path)?;
-    enc.write_all(&header.to_bytes()).ctx("write", &enc_path)?;
-    let mut sums = create_new(&sums_path)?;
-    enc.sync_all().ctx("sync", &enc_path)?;
-    sync_dir(&vm_dir)?;
+    let (header, mut enc, mut sums) = start_fresh(spec, rng)?;
     let chunk = header.chunk_size();
     let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
     // One byte read ahead of the current chunk tells whether it is the last one.
@@ -323,6 +311,24 @@ pub fn encrypt_unsized(
     )?;
     drop(enc);
     finish_entry(spec, &header, total)
+}
+
+/// Creates the stream's files afresh: a new header (fresh salt, hence a fresh key) made
+/// durable, and an empty digest list.
+fn start_fresh(
+    spec: &StreamSpec,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<(FileHeader, File, File)> {
+    let (enc_path, sums_path) = (spec.enc(), spec.sums());
+    let vm_dir = spec.layout.vm_dir(&spec.dir);
+    std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
+    let header = FileHeader::new(spec.chunk_log2, rng);
+    let mut enc = create_new(&enc_path)?;
+    enc.write_all(&header.to_bytes()).ctx("write", &enc_path)?;
+    let sums = create_new(&sums_path)?;
+    enc.sync_all().ctx("sync", &enc_path)?;
+    sync_dir(&vm_dir)?;
+    Ok((header, enc, sums))
 }
 
 /// Seals chunks from `start` on, as `produce` supplies them, writing them to `enc` and their

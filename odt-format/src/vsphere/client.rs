@@ -119,6 +119,16 @@ pub struct ServiceContent {
 }
 
 impl ServiceContent {
+    /// The OvfManager, which every vCenter and ESXi has (an error names its absence).
+    pub fn ovf_manager(&self) -> Result<MoRef> {
+        self.ovf_manager.clone().ok_or_else(|| VimError::NotFound {
+            what: "the OvfManager of this server".into(),
+            choices: Vec::new(),
+        })
+    }
+}
+
+impl ServiceContent {
     /// Reads a `RetrieveServiceContentResponse`.
     pub fn from_response(resp: &Element) -> Result<ServiceContent> {
         let what = "RetrieveServiceContent reply";

@@ -108,14 +108,7 @@ pub fn create_import_spec_with(
     descriptor: &str,
     params: &ImportSpecParams,
 ) -> Result<ImportSpec> {
-    let om = client
-        .service_content()
-        .ovf_manager
-        .clone()
-        .ok_or_else(|| VimError::NotFound {
-            what: "the OvfManager of this server".into(),
-            choices: Vec::new(),
-        })?;
+    let om = client.service_content().ovf_manager()?;
     let host = params
         .host
         .clone()

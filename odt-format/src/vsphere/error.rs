@@ -153,7 +153,7 @@ pub enum VimError {
 
 /// An error and its causes, `a: b: c`, skipping causes whose text the previous one already
 /// contains (reqwest and hyper repeat themselves).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

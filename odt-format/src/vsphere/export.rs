@@ -131,14 +131,7 @@ pub fn create_descriptor(
     name: &str,
     files: &[OvfFile],
 ) -> Result<String> {
-    let om = client
-        .service_content()
-        .ovf_manager
-        .clone()
-        .ok_or_else(|| VimError::NotFound {
-            what: "the OvfManager of this server".into(),
-            choices: Vec::new(),
-        })?;
+    let om = client.service_content().ovf_manager()?;
     let mut w = XmlWriter::new();
     w.moref("obj", vm).open("cdp");
     for f in files {

@@ -315,20 +315,7 @@ impl ApiErrorBody {
     }
 }
 
-/// An error and its causes, `a: b: c`, skipping causes whose text is already there.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = c.source();
-    }
-    out
-}
+use odt_format::vsphere::error::chain;
 
 fn code_suffix(minor: Option<&str>) -> String {
     minor.map(|m| format!(" {m}")).unwrap_or_default()
