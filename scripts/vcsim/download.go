@@ -4,6 +4,9 @@ package main
 // "downloads", and injected failures (POST /odt-test/fail-next-download).
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
@@ -133,7 +136,19 @@ func (e *extension) serveDownload(w http.ResponseWriter, r *http.Request, lease,
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	cw.Header().Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
-	http.ServeContent(cw, r, "", time.Time{}, fh)
+	if rec.Range == "" {
+		// A whole-file GET: like ESXi, checksum the bytes as they stream, so that
+		// HttpNfcLeaseGetManifest afterwards answers from them instead of re-reading the disk.
+		h1, h256 := sha1.New(), sha256.New()
+		cw.Header().Set("Content-Length", strconv.FormatInt(rec.Size, 10))
+		cw.WriteHeader(http.StatusOK)
+		n, _ := io.Copy(io.MultiWriter(cw, h1, h256), fh)
+		if n == rec.Size {
+			e.exports.storeDigests(lease, name, n, hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h256.Sum(nil)))
+		}
+	} else {
+		http.ServeContent(cw, r, "", time.Time{}, fh)
+	}
 	rec.Status, rec.Bytes = cw.status, cw.n
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK

@@ -46,6 +46,25 @@ type exportLease struct {
 	vm        string
 	files     []exportFile
 	checksums map[string]string // deviceUrl.key -> "sha1" | "sha256"
+	// digests computed while a file streamed whole: target -> {size, sha1, sha256}
+	digests map[string]streamDigest
+}
+
+type streamDigest struct {
+	size         int64
+	sha1, sha256 string
+}
+
+// storeDigests records the checksums of a whole-file download of `target` in lease `id`.
+func (s *exportState) storeDigests(id, target string, size int64, sha1hex, sha256hex string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.leases[id]; l != nil {
+		if l.digests == nil {
+			l.digests = map[string]streamDigest{}
+		}
+		l.digests[target] = streamDigest{size: size, sha1: sha1hex, sha256: sha256hex}
+	}
 }
 
 type exportState struct {
@@ -220,14 +239,23 @@ func (l *ExportLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types
 	}
 	res := &types.HttpNfcLeaseGetManifestResponse{}
 	for _, f := range el.files {
-		h1, h256 := sha1.New(), sha256.New()
-		n, err := hashFile(f.path, io.MultiWriter(h1, h256))
-		if err != nil {
-			body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: f.target})
-			return body
+		// Checksums of a completed download, as ESXi computes them while streaming; a file
+		// never downloaded whole (or changed since) is hashed now.
+		ext.exports.mu.Lock()
+		d, ok := el.digests[f.target]
+		ext.exports.mu.Unlock()
+		if st, err := os.Stat(f.path); !ok || err != nil || st.Size() != d.size {
+			h1, h256 := sha1.New(), sha256.New()
+			n, err := hashFile(f.path, io.MultiWriter(h1, h256))
+			if err != nil {
+				body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: f.target})
+				return body
+			}
+			d = streamDigest{size: n, sha1: hex.EncodeToString(h1.Sum(nil)), sha256: hex.EncodeToString(h256.Sum(nil))}
 		}
+		n := d.size
 		e := types.HttpNfcLeaseManifestEntry{
-			Key: f.key, Sha1: hex.EncodeToString(h1.Sum(nil)), Size: n, Disk: f.disk,
+			Key: f.key, Sha1: d.sha1, Size: n, Disk: f.disk,
 			Capacity: f.capacity, PopulatedSize: n,
 		}
 		ext.exports.mu.Lock()
@@ -235,7 +263,7 @@ func (l *ExportLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types
 		ext.exports.mu.Unlock()
 		switch t {
 		case "sha256":
-			e.Checksum, e.ChecksumType = hex.EncodeToString(h256.Sum(nil)), "sha256"
+			e.Checksum, e.ChecksumType = d.sha256, "sha256"
 		case "sha1":
 			e.Checksum, e.ChecksumType = e.Sha1, "sha1"
 		}
