@@ -107,6 +107,9 @@ pub fn run(
             req.nas.display()
         );
     }
+    // One writer per job directory: a second run on the same NAS folder would interleave
+    // chunks of the same files.
+    let _lock = lock_job(&layout)?;
     let mut sources: Vec<(Input, Target)> = vec![];
     match &req.vcenter {
         None => {
@@ -609,6 +612,43 @@ fn check_space(
 
 fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// Name of the lock file held while a run writes a job directory.
+const LOCK_FILE: &str = ".odt-run.lock";
+
+/// The job directory's lock; the file is removed when the run ends, so nothing of ours is left
+/// on the NAS beside the job (a crash leaves it unlocked, and the next run takes it).
+struct JobLock {
+    path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the job directory's exclusive lock (released when the process ends, crash included).
+fn lock_job(layout: &Layout) -> Result<JobLock> {
+    let path = layout.root().join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("create {}", path.display()))?;
+    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, e)| {
+            anyhow::anyhow!(
+            "{}: another odt-export run is writing this job ({e}); wait for it to finish or stop \
+             it, then rerun",
+            layout.root().display()
+        )
+        },
+    )?;
+    Ok(JobLock { path, _lock: lock })
 }
 
 /// Removes an interrupted job's journal and data.

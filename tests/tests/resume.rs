@@ -143,3 +143,35 @@ fn a_full_nas_gives_a_clear_error_and_the_rerun_after_freeing_space_completes() 
     s.ok(&s.cmd("odt-export", &argv, Some(PASSPHRASE)));
     check_complete_and_identical(&s, &src, "big");
 }
+
+#[test]
+fn a_second_run_on_the_same_nas_is_refused_while_the_first_writes() {
+    let s = Scratch::new();
+    let src = make_big_ovf(&s.path("big"), "big", 400 * MIB);
+    let args = run_args(&s, &src, &[]);
+    let mut first = Command::new(bin("odt-export"))
+        .args(&args)
+        .env("ODT_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run is writing data.
+    let enc = s.nas().join("data/vm-000/big-disk1.vmdk.odt");
+    let t = Instant::now();
+    while std::fs::metadata(&enc).map_or(0, |m| m.len()) == 0
+        && t.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let second = s.cmd("odt-export", &argv, Some(PASSPHRASE));
+    let first_done = first.try_wait().unwrap().is_some();
+    if !first_done {
+        assert_fails(&second, 1, &["another odt-export run is writing this job"]);
+    }
+    assert!(first.wait().unwrap().success());
+    // Afterwards the job is complete and no lock file is left on the NAS.
+    s.ok(&s.verify_export(&[]));
+    assert!(!s.nas().join(".odt-run.lock").exists());
+}
