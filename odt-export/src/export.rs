@@ -617,38 +617,12 @@ fn file_len(p: &Path) -> u64 {
 /// Name of the lock file held while a run writes a job directory.
 const LOCK_FILE: &str = ".odt-run.lock";
 
-/// The job directory's lock; the file is removed when the run ends, so nothing of ours is left
-/// on the NAS beside the job (a crash leaves it unlocked, and the next run takes it).
-struct JobLock {
-    path: PathBuf,
-    _lock: nix::fcntl::Flock<std::fs::File>,
-}
-
-impl Drop for JobLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Takes the job directory's exclusive lock (released when the process ends, crash included).
-fn lock_job(layout: &Layout) -> Result<JobLock> {
-    let path = layout.root().join(LOCK_FILE);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("create {}", path.display()))?;
-    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
-        |(_, e)| {
-            anyhow::anyhow!(
-            "{}: another odt-export run is writing this job ({e}); wait for it to finish or stop \
-             it, then rerun",
-            layout.root().display()
-        )
-        },
-    )?;
-    Ok(JobLock { path, _lock: lock })
+/// Takes the job directory's exclusive lock for this run.
+fn lock_job(layout: &Layout) -> Result<odt_format::nasfile::RunLock> {
+    Ok(odt_format::nasfile::RunLock::acquire(
+        &layout.root().join(LOCK_FILE),
+        "another odt-export run",
+    )?)
 }
 
 /// Removes an interrupted job's journal and data.

@@ -76,6 +76,16 @@ pub enum FormatError {
         /// Why it cannot be used.
         detail: String,
     },
+    /// Another process holds the lock of this job or journal.
+    #[error(
+        "{path}: {what} is running on it already; wait for it to finish or stop it, then rerun"
+    )]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it ("another odt-export run").
+        what: String,
+    },
     /// OVF / OVA / .mf parsing failed.
     #[error(transparent)]
     Ovf(#[from] crate::ovf::OvfError),

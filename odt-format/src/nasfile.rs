@@ -479,3 +479,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     r
 }
+
+/// An exclusive lock held for the length of a run, so that two processes never write the same
+/// job (or journal) at once. It is an advisory `flock`, released by the kernel when the
+/// process ends (a crash included); the lock file is removed when the run ends normally.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock at `path`, or fails at once (never waits) with
+    /// [`FormatError::Busy`] naming `what` holds it.
+    pub fn acquire(path: &Path, what: &str) -> Result<RunLock> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ctx("create lock file", path)?;
+        match f.try_lock() {
+            Ok(()) => Ok(RunLock {
+                path: path.to_owned(),
+                _file: f,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(FormatError::Busy {
+                path: path.to_owned(),
+                what: what.to_owned(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(FormatError::io("lock", path, e)),
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

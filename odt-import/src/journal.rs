@@ -66,6 +66,9 @@ pub struct Journal {
     pub vms: BTreeMap<String, VmRecord>,
     #[serde(skip)]
     path: PathBuf,
+    /// Held while this run owns the journal: two imports of one job never run at once.
+    #[serde(skip)]
+    _lock: Option<std::sync::Arc<odt_format::nasfile::RunLock>>,
 }
 
 /// The default state folder: `$ODT_STATE_DIR`, else `$XDG_STATE_HOME/odt`, else
@@ -86,6 +89,10 @@ impl Journal {
     pub fn open(dir: &Path, job_id: &str, vcenter: &str) -> Result<Journal> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create state folder {}", dir.display()))?;
+        let lock = odt_format::nasfile::RunLock::acquire(
+            &dir.join(format!("import-{job_id}.lock")),
+            "another odt-import run of this job",
+        )?;
         let path = dir.join(format!("import-{job_id}.json"));
         let mut j = match std::fs::read(&path) {
             Ok(b) => serde_json::from_slice::<Journal>(&b).with_context(|| {
@@ -102,6 +109,7 @@ impl Journal {
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
         j.path = path;
+        j._lock = Some(std::sync::Arc::new(lock));
         Ok(j)
     }
 

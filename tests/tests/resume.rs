@@ -168,7 +168,11 @@ fn a_second_run_on_the_same_nas_is_refused_while_the_first_writes() {
     let second = s.cmd("odt-export", &argv, Some(PASSPHRASE));
     let first_done = first.try_wait().unwrap().is_some();
     if !first_done {
-        assert_fails(&second, 1, &["another odt-export run is writing this job"]);
+        assert_fails(
+            &second,
+            1,
+            &["another odt-export run is running on it already"],
+        );
     }
     assert!(first.wait().unwrap().success());
     // Afterwards the job is complete and no lock file is left on the NAS.

@@ -209,7 +209,7 @@ impl VcdClient {
         let found: Vec<EntityRef> = self
             .named("orgVdcNetwork", name, &[Clause("vdc", &vdc.href)])?
             .into_iter()
-            .filter(|r| r.get("vdc").map_or(true, |v| same_entity(v, &vdc.href)))
+            .filter(|r| r.get("vdc").is_none_or(|v| same_entity(v, &vdc.href)))
             .map(|r| r.entity())
             .collect();
         one(
@@ -245,7 +245,7 @@ impl VcdClient {
         let found: Vec<EntityRef> = self
             .named("adminVApp", name, &[Clause("vdc", &vdc.href)])?
             .into_iter()
-            .filter(|r| r.get("vdc").map_or(true, |v| same_entity(v, &vdc.href)))
+            .filter(|r| r.get("vdc").is_none_or(|v| same_entity(v, &vdc.href)))
             .map(|r| r.entity())
             .collect();
         one(&format!("vApp in VDC {:?}", vdc.name), name, found)
@@ -263,7 +263,7 @@ impl VcdClient {
             .iter()
             .any(|r| {
                 r.get("catalog")
-                    .map_or(true, |c| same_entity(c, &catalog.href))
+                    .is_none_or(|c| same_entity(c, &catalog.href))
             }))
     }
 

@@ -178,7 +178,7 @@ pub fn links(e: &Element) -> Vec<Link> {
 pub fn find_link(e: &Element, rel: &str, media_type: Option<&str>) -> Option<Link> {
     links(e).into_iter().find(|l| {
         l.rel == rel
-            && media_type.map_or(true, |t| same_media_type(&l.media_type, t))
+            && media_type.is_none_or(|t| same_media_type(&l.media_type, t))
             && !l.href.is_empty()
     })
 }

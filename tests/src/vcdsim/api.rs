@@ -151,7 +151,7 @@ fn dispatch(inner: &Arc<Inner>, req: &Req, path: &str) -> Res {
         if f.respond_503 > 0
             && f.respond_503_prefix
                 .as_deref()
-                .map_or(true, |p| path.starts_with(p))
+                .is_none_or(|p| path.starts_with(p))
         {
             f.respond_503 -= 1;
             return Err(ApiError {

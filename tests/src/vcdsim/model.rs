@@ -693,7 +693,7 @@ impl State {
             .faults
             .fail_tasks
             .iter()
-            .position(|(op, _)| op.as_deref().map_or(true, |o| o == op_name))
+            .position(|(op, _)| op.as_deref().is_none_or(|o| o == op_name))
         {
             let (_, msg) = self.faults.fail_tasks.remove(pos);
             fail = Some(msg);

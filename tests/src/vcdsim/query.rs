@@ -872,7 +872,7 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
                 *k == "href"
                     || fields
                         .as_ref()
-                        .map_or(true, |f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
+                        .is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
             })
             .map(|(k, v)| (*k, v.as_str()))
             .collect();

@@ -62,7 +62,7 @@ impl Reply {
             .children
             .iter()
             .filter(|c| c.name == "Link" && c.attr("rel") == Some(rel))
-            .find(|c| ty.map_or(true, |t| c.attr("type") == Some(t)))
+            .find(|c| ty.is_none_or(|t| c.attr("type") == Some(t)))
             .and_then(|c| c.attr("href"))
             .map(str::to_owned)
     }
