@@ -110,6 +110,13 @@ pub fn run(
     // One writer per job directory: a second run on the same NAS folder would interleave
     // chunks of the same files.
     let _lock = lock_job(&layout)?;
+    if !_lock.is_held() {
+        progress.note(&format!(
+            "warning: {} cannot be locked (an NFS mount with nolock?): make sure no other \
+             odt-export runs on this job",
+            req.nas.display()
+        ));
+    }
     let mut sources: Vec<(Input, Target)> = vec![];
     match &req.vcenter {
         None => {

@@ -487,11 +487,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct RunLock {
     path: PathBuf,
     _file: File,
+    held: bool,
 }
 
 impl RunLock {
     /// Takes the lock at `path`, or fails at once (never waits) with
-    /// [`FormatError::Busy`] naming `what` holds it.
+    /// [`FormatError::Busy`] naming `what` holds it. A file system that cannot lock (an NFS
+    /// mount with `nolock`) gives a lock that is not held: see [`RunLock::is_held`].
     pub fn acquire(path: &Path, what: &str) -> Result<RunLock> {
         let f = OpenOptions::new()
             .create(true)
@@ -503,13 +505,23 @@ impl RunLock {
             Ok(()) => Ok(RunLock {
                 path: path.to_owned(),
                 _file: f,
+                held: true,
             }),
             Err(std::fs::TryLockError::WouldBlock) => Err(FormatError::Busy {
                 path: path.to_owned(),
                 what: what.to_owned(),
             }),
-            Err(std::fs::TryLockError::Error(e)) => Err(FormatError::io("lock", path, e)),
+            Err(std::fs::TryLockError::Error(_)) => Ok(RunLock {
+                path: path.to_owned(),
+                _file: f,
+                held: false,
+            }),
         }
+    }
+
+    /// False when the file system could not lock at all: nothing then stops a second run.
+    pub fn is_held(&self) -> bool {
+        self.held
     }
 }
 
