@@ -173,7 +173,7 @@ impl VcenterSource {
         let mut ovf_files: Vec<OvfFile> = vec![];
         let mut mf = Mf { entries: vec![] };
         // (deviceUrl key, algorithm, digest) of this run's downloads, for the server manifest.
-        let mut sha1s: Vec<(String, &str, String)> = vec![];
+        let mut downloaded_digests: Vec<(String, &str, String)> = vec![];
         let mut bytes = 0;
         for (i, d) in disks.iter().enumerate() {
             let name = disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i);
@@ -217,8 +217,12 @@ impl VcenterSource {
                 progress.finish();
                 let digest = sha256.finalize().to_vec();
                 match sha1 {
-                    Some(h) => sha1s.push((d.key.clone(), "sha1", hex::encode(h.finalize()))),
-                    None => sha1s.push((d.key.clone(), "sha256", hex::encode(&digest))),
+                    Some(h) => {
+                        downloaded_digests.push((d.key.clone(), "sha1", hex::encode(h.finalize())))
+                    }
+                    None => {
+                        downloaded_digests.push((d.key.clone(), "sha256", hex::encode(&digest)))
+                    }
                 }
                 cx.journal.seal_digest(cx.key, &stream, &digest)?;
                 cx.done(stream.clone(), &entry)?;
@@ -255,7 +259,7 @@ impl VcenterSource {
             let _ = lease.abort(&e.to_string());
             return Err(anyhow!(e)).context("keeping the export lease alive failed");
         }
-        check_server_manifest(client, &lease, &sha1s, &vm.name)?;
+        check_server_manifest(client, &lease, &downloaded_digests, &vm.name)?;
         keep.stop();
         lease
             .complete()
