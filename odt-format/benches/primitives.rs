@@ -22,6 +22,16 @@ fn main() {
     rate("ring sha256", buf.len(), || {
         std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, &buf));
     });
+    rate("sha2 sha256 1MiB chunks", buf.len(), || {
+        for c in buf.chunks(1 << 20) {
+            std::hint::black_box(sha2::Sha256::digest(c));
+        }
+    });
+    rate("blake3 1MiB chunks", buf.len(), || {
+        for c in buf.chunks(1 << 20) {
+            std::hint::black_box(odt_format::stream::chunk_digest(c));
+        }
+    });
     rate("sha1", buf.len(), || {
         std::hint::black_box(sha1::Sha1::digest(&buf));
     });

@@ -116,7 +116,7 @@ pub struct FileEntry {
     pub chunks: u64,
     /// The 32-byte header, hex.
     pub header: String,
-    /// SHA-256 of `data/DIR/NAME.odt.sums` (the list of per-chunk SHA-256 digests), hex.
+    /// SHA-256 of `data/DIR/NAME.odt.sums` (the list of per-chunk BLAKE3 digests), hex.
     pub chunk_digests_sha256: String,
 }
 

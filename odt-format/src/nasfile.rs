@@ -18,7 +18,9 @@ use crate::error::{FormatError, IoContext, Result};
 use crate::keys::DataKey;
 use crate::layout::Layout;
 use crate::manifest::FileEntry;
-use crate::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
+use crate::stream::{
+    chunk_digest, FileHeader, Geometry, StreamKey, CHUNK_DIGEST_LEN as DIGEST, HEADER_LEN, TAG_LEN,
+};
 
 /// What to write.
 #[derive(Clone, Debug)]
@@ -124,7 +126,7 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
     } else {
         (enc_len - HEADER_LEN as u64) / (g.chunk_size + TAG_LEN as u64)
     };
-    let k = (sums_len / 32).min(g.chunks()).min(in_enc);
+    let k = (sums_len / DIGEST as u64).min(g.chunks()).min(in_enc);
     let enc_end = if k == g.chunks() {
         g.encrypted_size()
     } else {
@@ -138,7 +140,7 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
         .truncate(false)
         .open(&sums)
         .ctx("open", &sums)?;
-    s.set_len(k * 32).ctx("truncate", &sums)?;
+    s.set_len(k * DIGEST as u64).ctx("truncate", &sums)?;
     s.sync_all().ctx("sync", &sums)?;
     Ok(Some(Partial {
         header,
@@ -373,7 +375,7 @@ fn seal_chunks(
             produce,
             |i, last, buf| {
                 stream_key.seal(i, last, buf);
-                Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into())
+                Ok::<_, FormatError>(chunk_digest(buf))
             },
             |_, _, buf, digest| {
                 enc.write_all(buf).ctx("write", enc_path)?;
@@ -412,7 +414,7 @@ fn finish_entry(spec: &StreamSpec, header: &FileHeader, plain_size: u64) -> Resu
     };
     let sums_bytes = std::fs::read(&sums_path).ctx("read", &sums_path)?;
     let enc_len = std::fs::metadata(&enc_path).ctx("stat", &enc_path)?.len();
-    if sums_bytes.len() as u64 != g.chunks() * 32 || enc_len != g.encrypted_size() {
+    if sums_bytes.len() as u64 != g.chunks() * DIGEST as u64 || enc_len != g.encrypted_size() {
         return Err(FormatError::Tampered {
             file: Layout::rel_encrypted(&spec.dir, &spec.name),
             what: "wrote an unexpected length (the NAS lost data?): rerun to redo this file".into(),

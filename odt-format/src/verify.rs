@@ -19,7 +19,7 @@ use crate::reader::{
     data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor,
 };
 use crate::stanza::Unlock;
-use crate::stream::{Geometry, TAG_LEN};
+use crate::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
 
 /// Largest descriptor or `.mf` decrypted into memory.
 const MAX_SMALL_FILE: u64 = 16 << 20;
@@ -209,7 +209,7 @@ pub fn check_file_keyless(
         }
         Err(e) => return Err(FormatError::io("read", &sums_path, e)),
     };
-    if sums.len() as u64 != f.chunks * 32
+    if sums.len() as u64 != f.chunks * DIGEST as u64
         || hex::encode(Sha256::digest(&sums)) != f.chunk_digests_sha256
     {
         return Err(tampered(format!(
@@ -244,10 +244,10 @@ pub fn check_file_keyless(
             file.read_exact(buf).ctx("read", &path)?;
             Ok(i + 1 == g.chunks())
         },
-        |_, _, buf| Ok::<[u8; 32], FormatError>(Sha256::digest(&buf[..]).into()),
+        |_, _, buf| Ok::<_, FormatError>(chunk_digest(buf)),
         |i, _, _, digest| {
-            let at = i as usize * 32;
-            if sums[at..at + 32] != digest {
+            let at = i as usize * DIGEST;
+            if sums[at..at + DIGEST] != digest {
                 bad.push(i);
             }
             progress.set(g.chunk_offset(i + 1).min(g.encrypted_size()));
