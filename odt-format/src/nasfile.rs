@@ -76,7 +76,11 @@ impl Default for WriteOptions {
             .map(|n| n.get())
             .unwrap_or(2);
         WriteOptions {
-            workers: cores.clamp(1, 8),
+            // One core is left to the reading thread (which also feeds the source's `.mf`
+            // hash, a sequential SHA-256 and the longest single task) and the writing thread.
+            // Measured on 2 cores, 2 GiB, median of 5: one sealing worker 2.35 s, two 2.59 s
+            // (the extra worker only competes with the reader for the same two cores).
+            workers: cores.saturating_sub(1).clamp(1, 8),
             checkpoint_bytes: 256 << 20,
         }
     }

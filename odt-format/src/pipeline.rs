@@ -1,5 +1,5 @@
-//! An ordered, bounded, parallel chunk pipeline: one producer thread, N worker threads, and
-//! the calling thread consuming results in chunk order.
+//! An ordered, bounded, parallel chunk pipeline: one producer thread (`odt-read`), N worker
+//! threads (`odt-seal`), and the calling thread consuming results in chunk order.
 //!
 //! Why: a disk is sealed chunk by chunk, and chunks are independent, so the AES-GCM and
 //! SHA-256 work spreads over cores while reading and writing stay sequential. A fixed pool of
@@ -64,22 +64,28 @@ where
     let work_rx = Arc::new(Mutex::new(work_rx));
 
     std::thread::scope(|s| {
-        let producer = s.spawn({
-            let range = range.clone();
-            move || produce_all(range, produce, pool_rx, work_tx)
-        });
+        let producer = std::thread::Builder::new()
+            .name("odt-read".into())
+            .spawn_scoped(s, {
+                let range = range.clone();
+                move || produce_all(range, produce, pool_rx, work_tx)
+            })
+            .expect("a thread can be started");
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let work_rx = Arc::clone(&work_rx);
             let map = &map;
-            s.spawn(move || loop {
-                let next = work_rx.lock().expect("no panics hold this lock").recv();
-                let Ok(mut item) = next else { return };
-                let r = map(item.index, item.last, &mut item.buf);
-                if done_tx.send((item, r)).is_err() {
-                    return;
-                }
-            });
+            std::thread::Builder::new()
+                .name("odt-seal".into())
+                .spawn_scoped(s, move || loop {
+                    let next = work_rx.lock().expect("no panics hold this lock").recv();
+                    let Ok(mut item) = next else { return };
+                    let r = map(item.index, item.last, &mut item.buf);
+                    if done_tx.send((item, r)).is_err() {
+                        return;
+                    }
+                })
+                .expect("a thread can be started");
         }
         drop(done_tx);
         drop(work_rx);
