@@ -65,6 +65,8 @@ EOF
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG -h' for help." >&2; exit 2; }
 need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
+# shellcheck source=scripts/lib/bench.sh
+. "$REPO/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- arguments
 SIZE_MIB=2048 RUNS=3 NO_BUILD=0 KEEP=0 VCSIM=""
@@ -86,180 +88,24 @@ done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer, got '$RUNS'"
 FLAT_MIB=256
 
-for tool in /usr/bin/time openssl curl sync sha256sum awk find stat head mkfifo; do
-    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (on Debian: apt-get install time openssl curl coreutils gawk findutils)"
-done
-if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
-command -v "$PYTHON" >/dev/null 2>&1 || die "python3 not found (set PYTHON, or apt-get install python3)"
+bench_require_tools
 
-# ---------------------------------------------------------------- work area
-PARENT=${TMPDIR_BENCH:-/var/tmp}
-WORK=$(mktemp -d "$PARENT/odt-bench-export-vc.XXXXXX") || die "cannot create a work folder under $PARENT"
-LOGS="$WORK/logs" OUT="$WORK/out"
-mkdir -p "$LOGS" "$OUT"
-VCPID="" VCIN_OPEN=0
-stop_vcsim() {
-    [[ -n "$VCPID" ]] || return 0
-    if (( VCIN_OPEN )); then exec 7>&-; VCIN_OPEN=0; fi   # stdin EOF: vcsim stops itself
-    local i
-    for (( i = 0; i < 50; i++ )); do
-        kill -0 "$VCPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$VCPID" 2>/dev/null; then kill "$VCPID" 2>/dev/null || true; fi
-    wait "$VCPID" 2>/dev/null || true
-    VCPID=""
-}
-cleanup() {
-    local rc=$?
-    stop_vcsim
-    if (( KEEP )); then
-        echo "Kept: work folder $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FSTYPE=$(stat -f -c %T "$WORK")
-[[ "$FSTYPE" != tmpfs ]] || echo "$PROG: warning: $WORK is on tmpfs; write figures will not reflect a disk" >&2
+# ---------------------------------------------------------------- work area, builds
+bench_work_area odt-bench-export-vc
+OUT="$WORK/out"
+mkdir -p "$OUT"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# ---------------------------------------------------------------- build
-ODT_EXPORT="$REPO/target/release/odt-export"
-ODT_IMPORT="$REPO/target/release/odt-import"
-if (( ! NO_BUILD )); then
-    echo "Building odt (cargo build --release -p odt-export -p odt-import) ..."
-    if ! (cd "$REPO" && cargo build --release -p odt-export -p odt-import) >"$LOGS/cargo-build.log" 2>&1; then
-        tail -n 30 "$LOGS/cargo-build.log" >&2
-        die "cargo build --release failed (above)"
-    fi
-fi
-for b in "$ODT_EXPORT" "$ODT_IMPORT"; do
-    [[ -x "$b" ]] || die "$b is missing (not built yet?); build it with 'cargo build --release -p odt-export -p odt-import' or drop --no-build"
-done
-if [[ -n "$VCSIM" ]]; then
-    [[ -x "$VCSIM" ]] || die "--vcsim-bin $VCSIM is not an executable file"
-else
-    echo "Building odt-vcsim (scripts/build-vcsim.sh) ..."
-    if VCSIM=$("$REPO/scripts/build-vcsim.sh" 2>"$LOGS/build-vcsim.log" | tail -n1); then :; else
-        rc=$?
-        cat "$LOGS/build-vcsim.log" >&2
-        die "scripts/build-vcsim.sh failed with exit status $rc (3: this machine cannot provide Go or govmomi; or pass --vcsim-bin FILE)"
-    fi
-    [[ -x "$VCSIM" ]] || die "scripts/build-vcsim.sh did not name a binary (got '$VCSIM')"
-fi
-
-# ---------------------------------------------------------------- SOAP helper
-# The raw vSphere SOAP calls a no-SDK client makes (scripts/vcsim/soap.py). Leases belong to
-# the session that made them: one session for the whole bench, its cookie in the work folder.
-SOAP_PY="$REPO/scripts/vcsim/soap.py"
-export ODT_SOAP_COOKIES="$WORK/soap.cookies"
-
-# ---------------------------------------------------------------- measuring helpers
-LAST_WALL="" LAST_RSS_KB="" LAST_OUT=""
-# run_timed TAG CMD...: wall time from date(1) in ns, peak RSS from /usr/bin/time %M.
-# stdout goes to $LOGS/TAG.out. Sets LAST_WALL (s), LAST_RSS_KB, LAST_OUT. Dies on failure.
-run_timed() {
-    local tag=$1; shift
-    local t0 t1 rc
-    LAST_OUT="$LOGS/$tag.out"
-    t0=$(date +%s%N)
-    if /usr/bin/time -f '%e %M' -o "$LOGS/$tag.time" "$@" >"$LAST_OUT" 2>"$LOGS/$tag.err"; then rc=0; else rc=$?; fi
-    t1=$(date +%s%N)
-    if (( rc != 0 )); then
-        echo "---- stdout/stderr of $tag:" >&2
-        tail -n 10 "$LAST_OUT" >&2
-        tail -n 30 "$LOGS/$tag.err" >&2
-        die "$tag failed with exit status $rc: $*"
-    fi
-    LAST_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
-    LAST_RSS_KB=$(awk 'END { print $2 }' "$LOGS/$tag.time")
-}
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-max() { sort -g | tail -n1; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-json_get() {  # json_get FILE EXPR: python expression on the parsed JSON "j"; "" on error
-    "$PYTHON" -c 'import json,sys
-try:
-    j = json.load(open(sys.argv[1])); v = eval(sys.argv[2])
-except Exception:
-    v = None
-print("" if v is None else v)' "$1" "$2"
-}
-
-# ---------------------------------------------------------------- source data
-# make_source DIR NAME MIB: NAME.ovf and NAME-disk1.vmdk (fixed-key AES-CTR keystream:
-# incompressible, reproducible) in DIR. The descriptor is make_big_ovf's (tests/src/lib.rs)
-# plus what vcsim's CreateImportSpec needs: a <System> with a VirtualSystemType, a SCSI
-# controller as the disk's parent, and a NIC ResourceSubType.
-make_source() {
-    local d=$1 name=$2 mib=$3 bytes disk
-    bytes=$(( mib * 1048576 ))
-    disk="$name-disk1.vmdk"
-    mkdir -p "$d"
-    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
-        | head -c "$bytes" >"$d/$disk"
-    [[ $(stat -c %s "$d/$disk") -eq $bytes ]] || die "could not generate $d/$disk ($bytes bytes)"
-    cat >"$d/$name.ovf" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
-  <References><File ovf:id="file1" ovf:href="$disk" ovf:size="$bytes"/></References>
-  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="$bytes"/></DiskSection>
-  <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
-  <VirtualSystem ovf:id="$name">
-    <Info>vm</Info><Name>$name</Name>
-    <VirtualHardwareSection><Info>hw</Info>
-      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemIdentifier>$name</vssd:VirtualSystemIdentifier><vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
-      <Item><rasd:ElementName>scsi</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
-      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:Parent>1</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
-      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-EOF
-}
+bench_build
 
 # ---------------------------------------------------------------- keys
-"$ODT_EXPORT" keygen --out "$WORK/signing.key" >"$LOGS/keygen.log" 2>&1 \
-    || { cat "$LOGS/keygen.log" >&2; die "odt-export keygen --out $WORK/signing.key failed"; }
-"$ODT_IMPORT" keygen --out "$WORK/provider.key" >>"$LOGS/keygen.log" 2>&1 \
-    || { cat "$LOGS/keygen.log" >&2; die "odt-import keygen --out $WORK/provider.key failed"; }
-for f in signing.key signing.key.pub provider.key provider.key.pub; do
-    [[ -f "$WORK/$f" ]] || die "keygen did not write $WORK/$f"
-done
+make_keys
 
 # ---------------------------------------------------------------- vcsim
-VC_USER=odt-bench
-VC_PASSWORD="bench-$RANDOM$RANDOM"
-export ODT_VCENTER_USER="$VC_USER" ODT_VCENTER_PASSWORD="$VC_PASSWORD"
 unset ODT_PASSPHRASE
-CAP="$WORK/capture" VCTMP="$WORK/vcsim-tmp"
-mkdir -p "$VCTMP"
-mkfifo "$WORK/vcsim.stdin"
-# vcsim exits when its stdin reaches EOF: fd 7 is the only writer, so it stops with us.
-# Its datastores go under TMPDIR: the work folder, on the same filesystem as the outputs.
-TMPDIR="$VCTMP" "$VCSIM" -listen 127.0.0.1:0 -capture "$CAP" -user "$VC_USER" -password "$VC_PASSWORD" \
-    <"$WORK/vcsim.stdin" >"$WORK/vcsim.json" 2>"$LOGS/vcsim.log" &
-VCPID=$!
-exec 7>"$WORK/vcsim.stdin"
-VCIN_OPEN=1
-for _ in $(seq 100); do
-    [[ -s "$WORK/vcsim.json" ]] && break
-    kill -0 "$VCPID" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -s "$WORK/vcsim.json" ]] || { tail -n 20 "$LOGS/vcsim.log" >&2; die "odt-vcsim printed no JSON line"; }
-VC_URL=$(json_get "$WORK/vcsim.json" 'j["url"]')
-[[ -n "$VC_URL" ]] || die "no url in $(cat "$WORK/vcsim.json")"
+# Its datastores go under WORK/vcsim-tmp: on the same filesystem as the outputs.
+start_vcsim "$WORK"
+VCTMP="$WORK/vcsim-tmp"
 echo "odt-vcsim: $VC_URL (pid $VCPID, work folder $WORK)"
-
-SOAP=("$PYTHON" "$SOAP_PY" "$VC_URL")   # an array, so that /usr/bin/time can run it
-"${SOAP[@]}" login >"$LOGS/login.log" 2>&1 || { cat "$LOGS/login.log" >&2; die "SOAP Login to $VC_URL failed"; }
 
 # make_vm NAME MIB: a VM NAME in vcsim whose one disk holds MIB MiB of the keystream.
 # Sets VM_SHA (the disk's SHA-256) and VM_DISK (its datastore file).

@@ -58,6 +58,8 @@ EOF
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG -h' for help." >&2; exit 2; }
 need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
+# shellcheck source=scripts/lib/bench.sh
+. "$REPO/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- arguments
 SIZE_GIB=2 RUNS=3 DIR="" SKIP_ODT=0 NO_BUILD=0 SKIP_RAGE=0 KDF_MIB="" ODT_ARGS="" KEEP=0
@@ -298,13 +300,7 @@ if [[ -n "$RAGE" ]]; then
     [[ "$AGE_RECIPIENT" == age1* ]] || die "could not read the age recipient from $WORK/age-identity.txt"
 fi
 if (( ! SKIP_ODT )); then
-    "$ODT_EXPORT" keygen --out "$WORK/signing.key" >"$LOGS/keygen.log" 2>&1 \
-        || { cat "$LOGS/keygen.log" >&2; die "odt-export keygen --out $WORK/signing.key failed"; }
-    "$ODT_IMPORT" keygen --out "$WORK/provider.key" >>"$LOGS/keygen.log" 2>&1 \
-        || { cat "$LOGS/keygen.log" >&2; die "odt-import keygen --out $WORK/provider.key failed"; }
-    for f in signing.key signing.key.pub provider.key provider.key.pub; do
-        [[ -f "$WORK/$f" ]] || die "keygen did not write $WORK/$f"
-    done
+    make_keys
 fi
 
 # ---------------------------------------------------------------- measuring
@@ -312,24 +308,12 @@ fi
 ROW_NAME=() ROW_MED=() ROW_RSS=()
 LAST_STDOUT=""
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-# run_timed LABEL RUN CMD...: one timed run; wall time from date(1) in ns, peak RSS
-# from /usr/bin/time %M. Sets LAST_WALL (s), LAST_RSS_KB; stdout in LAST_STDOUT.
-run_timed() {
+# bench_run LABEL RUN CMD...: one timed run (run_timed in scripts/lib/bench.sh, tagged by
+# label and run). Sets LAST_WALL (s), LAST_RSS_KB; stdout in LAST_STDOUT.
+bench_run() {
     local label=$1 run=$2; shift 2
-    local tag="${label//[^A-Za-z0-9]/_}.$run" t0 t1 rc
-    LAST_STDOUT="$LOGS/$tag.out"
-    t0=$(date +%s%N)
-    if /usr/bin/time -f '%e %M' -o "$LOGS/$tag.time" "$@" >"$LAST_STDOUT" 2>"$LOGS/$tag.err"; then rc=0; else rc=$?; fi
-    t1=$(date +%s%N)
-    if (( rc != 0 )); then
-        echo "---- stderr of $label (run $run):" >&2
-        tail -n 30 "$LOGS/$tag.err" >&2
-        die "$label failed with exit status $rc: $*"
-    fi
-    LAST_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
-    LAST_RSS_KB=$(awk 'END { print $2 }' "$LOGS/$tag.time")
+    run_timed "${label//[^A-Za-z0-9]/_}.$run" "$@"
+    LAST_STDOUT=$LAST_OUT
 }
 
 # prepare: empty DIR, flush dirty pages (so one tool's writeback is not billed to
@@ -348,7 +332,7 @@ bench() {
     LAST_RUN_STDOUTS=()
     for (( r = 1; r <= RUNS; r++ )); do
         prepare
-        run_timed "$label" "$r" "$@"
+        bench_run "$label" "$r" "$@"
         walls+=("$LAST_WALL")
         if (( LAST_RSS_KB > maxrss )); then maxrss=$LAST_RSS_KB; fi
         LAST_RUN_STDOUTS+=("$LAST_STDOUT")
@@ -366,7 +350,7 @@ bench_noprep() {
     for (( r = 1; r <= RUNS; r++ )); do
         sync
         find "$DIR" -type f -exec cat {} + >/dev/null
-        run_timed "$label" "$r" "$@"
+        bench_run "$label" "$r" "$@"
         walls+=("$LAST_WALL")
         if (( LAST_RSS_KB > maxrss )); then maxrss=$LAST_RSS_KB; fi
         printf '  %-28s run %d/%d: %8.3f s  %7.1f MiB RSS\n' "$label" "$r" "$RUNS" "$LAST_WALL" "$(awk -v k="$LAST_RSS_KB" 'BEGIN { print k / 1024 }')"

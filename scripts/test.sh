@@ -41,7 +41,7 @@ if ((quick == 0)); then
     cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 echo "== shell scripts parse"
-for f in scripts/*.sh; do bash -n "$f"; done
+for f in scripts/*.sh scripts/lib/*.sh scripts/vcsim/*.sh; do bash -n "$f"; done
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== all tests passed"

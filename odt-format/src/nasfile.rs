@@ -12,8 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{FormatError, IoContext, Result};
 use crate::keys::DataKey;
 use crate::layout::Layout;
@@ -416,9 +414,12 @@ fn finish_entry(spec: &StreamSpec, header: &FileHeader, plain_size: u64) -> Resu
         plain_size,
         chunk_size: header.chunk_size() as u64,
     };
-    let sums_bytes = std::fs::read(&sums_path).ctx("read", &sums_path)?;
+    // Streamed, not read whole: a 10 TiB disk has 320 MiB of digests.
+    let mut sums_file = File::open(&sums_path).ctx("open", &sums_path)?;
+    let sums_len = sums_file.metadata().ctx("stat", &sums_path)?.len();
+    let sums_sha256 = crate::verify::sha256_of(&mut sums_file).ctx("read", &sums_path)?;
     let enc_len = std::fs::metadata(&enc_path).ctx("stat", &enc_path)?.len();
-    if sums_bytes.len() as u64 != g.chunks() * DIGEST as u64 || enc_len != g.encrypted_size() {
+    if sums_len != g.chunks() * DIGEST as u64 || enc_len != g.encrypted_size() {
         return Err(FormatError::Tampered {
             file: Layout::rel_encrypted(&spec.dir, &spec.name),
             what: "wrote an unexpected length (the NAS lost data?): rerun to redo this file".into(),
@@ -430,7 +431,7 @@ fn finish_entry(spec: &StreamSpec, header: &FileHeader, plain_size: u64) -> Resu
         encrypted_size: g.encrypted_size(),
         chunks: g.chunks(),
         header: hex::encode(header.to_bytes()),
-        chunk_digests_sha256: hex::encode(Sha256::digest(&sums_bytes)),
+        chunk_digests_sha256: hex::encode(sums_sha256),
     })
 }
 

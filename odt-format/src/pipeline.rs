@@ -1,8 +1,8 @@
 //! An ordered, bounded, parallel chunk pipeline: one producer thread (`odt-read`), N worker
-//! threads (`odt-seal`), and the calling thread consuming results in chunk order.
+//! threads (`odt-work`), and the calling thread consuming results in chunk order.
 //!
 //! Why: a disk is sealed chunk by chunk, and chunks are independent, so the AES-GCM and
-//! SHA-256 work spreads over cores while reading and writing stay sequential. A fixed pool of
+//! BLAKE3 work spreads over cores while reading and writing stay sequential. A fixed pool of
 //! buffers circulates between the stages, so memory is flat whatever the disk size, and the
 //! first error anywhere stops every stage.
 
@@ -11,14 +11,20 @@ use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-/// How many bytes of buffers circulate (at least two per worker plus two, whatever the size).
+/// How many bytes of buffers circulate: `IN_FLIGHT_BYTES / buf_cap` buffers, but at least
+/// two per worker plus two (so 16 MiB chunks on 8 workers take 18 × 16 MiB), and never more
+/// than the range has chunks.
 ///
 /// Why this much: the stages stall now and then (an `fsync` on the writer's file, a scheduler
 /// slice given to another stage on a 2-core machine), and a short queue turns every stall into
 /// idle cores. Measured on a 2 GiB export with 1 MiB chunks (`scripts/bench-export.sh`):
-/// 6 buffers 3.06 s, 16 buffers 2.75 s, 32 buffers 2.60 s, 64 buffers 2.50 s. 32 MiB keeps
-/// most of the gain and a flat, small footprint.
+/// 6 buffers 3.06 s, 16 buffers 2.75 s, 31 buffers (32 MiB) 2.60 s, 64 buffers 2.50 s. 32 MiB
+/// keeps most of the gain and a flat, small footprint.
 pub const IN_FLIGHT_BYTES: usize = 32 << 20;
+
+/// A cap on the number of buffers, for callers with tiny ones (the smallest real chunk,
+/// 64 KiB, needs 511).
+const MAX_BUFFERS: usize = 1024;
 
 /// Runs the pipeline over chunk indices starting at `range.start`.
 ///
@@ -50,7 +56,11 @@ where
         return Ok(());
     }
     let workers = workers.max(1);
-    let depth = (IN_FLIGHT_BYTES / buf_cap.max(1)).max(workers * 2 + 2);
+    let chunks = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+    let depth = (IN_FLIGHT_BYTES / buf_cap.max(1))
+        .min(MAX_BUFFERS)
+        .max(workers * 2 + 2)
+        .min(chunks);
     let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(depth);
     for _ in 0..depth {
         pool_tx
@@ -76,7 +86,7 @@ where
             let work_rx = Arc::clone(&work_rx);
             let map = &map;
             std::thread::Builder::new()
-                .name("odt-seal".into())
+                .name("odt-work".into())
                 .spawn_scoped(s, move || loop {
                     let next = work_rx.lock().expect("no panics hold this lock").recv();
                     let Ok(mut item) = next else { return };

@@ -42,7 +42,7 @@ pub const CHUNK_DIGEST_LEN: usize = 32;
 /// the export's critical CPU budget and again by every keyless verify. On the 2-core target
 /// (SHA-NI, AVX2, no AVX-512) BLAKE3 hashes a 1 MiB chunk about 2× faster than SHA-256, and a 2 GiB
 /// export spends ~0.7 s less CPU (`scripts/bench-export.sh`). It stays checkable
-/// with a standard tool (`b3sum`) and is what the anchors propose for a chunk manifest.
+/// with a standard tool (`b3sum`).
 pub fn chunk_digest(sealed: &[u8]) -> [u8; CHUNK_DIGEST_LEN] {
     *blake3::hash(sealed).as_bytes()
 }

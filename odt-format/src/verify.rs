@@ -198,24 +198,28 @@ pub fn check_file_keyless(
             len - f.encrypted_size
         )));
     }
+    // The digest list is checked against the manifest before any chunk is read (a quick
+    // answer for an altered list), then read again, one entry per chunk, and hashed again as
+    // it is used, so that what the chunks are compared with is what the manifest signs even if
+    // the file changes in between. Never held whole in memory: a 10 TiB disk has 320 MiB of it.
     let sums_path = layout.sums(&vm.dir, &f.name);
-    let sums = match std::fs::read(&sums_path) {
-        Ok(s) => s,
+    let altered = || tampered(format!("its chunk digest list {}.sums was altered", f.name));
+    let sums_len = match std::fs::metadata(&sums_path) {
+        Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered(format!(
                 "its chunk digest list {}.sums is missing",
                 f.name
             )))
         }
-        Err(e) => return Err(FormatError::io("read", &sums_path, e)),
+        Err(e) => return Err(FormatError::io("stat", &sums_path, e)),
     };
-    if sums.len() as u64 != f.chunks * DIGEST as u64
-        || hex::encode(Sha256::digest(&sums)) != f.chunk_digests_sha256
+    let sums_file = || File::open(&sums_path).ctx("open", &sums_path);
+    if sums_len != f.chunks * DIGEST as u64
+        || hex::encode(sha256_of(&mut sums_file()?).ctx("read", &sums_path)?)
+            != f.chunk_digests_sha256
     {
-        return Err(tampered(format!(
-            "its chunk digest list {}.sums was altered",
-            f.name
-        )));
+        return Err(altered());
     }
     let mut hb = [0u8; crate::stream::HEADER_LEN];
     file.read_exact(&mut hb).ctx("read", &path)?;
@@ -230,7 +234,12 @@ pub fn check_file_keyless(
         chunk_size: header.chunk_size() as u64,
     };
     progress.start(&rel, f.encrypted_size);
+    let mut sums = std::io::BufReader::new(sums_file()?);
+    let mut sums_hash = Sha256::new();
+    // The first damaged chunks are named, the rest only counted: memory stays flat however
+    // much of a huge disk is damaged.
     let mut bad: Vec<u64> = vec![];
+    let mut bad_count = 0u64;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -246,21 +255,28 @@ pub fn check_file_keyless(
         },
         |_, _, buf| Ok::<_, FormatError>(chunk_digest(buf)),
         |i, _, _, digest| {
-            let at = i as usize * DIGEST;
-            if sums[at..at + DIGEST] != digest {
-                bad.push(i);
+            let mut listed = [0u8; DIGEST];
+            sums.read_exact(&mut listed).ctx("read", &sums_path)?;
+            sums_hash.update(listed);
+            if listed != digest {
+                bad_count += 1;
+                if bad.len() < MAX_BAD_CHUNKS_LISTED {
+                    bad.push(i);
+                }
             }
             progress.set(g.chunk_offset(i + 1).min(g.encrypted_size()));
             Ok(())
         },
     )?;
     progress.finish();
-    if bad.is_empty() {
+    if hex::encode(sums_hash.finalize()) != f.chunk_digests_sha256 {
+        return Err(altered());
+    }
+    if bad_count == 0 {
         return Ok(());
     }
     let listed: Vec<String> = bad
         .iter()
-        .take(MAX_BAD_CHUNKS_LISTED)
         .map(|&i| {
             format!(
                 "{i} (bytes {}..{})",
@@ -269,11 +285,10 @@ pub fn check_file_keyless(
             )
         })
         .collect();
-    let more = bad.len().saturating_sub(MAX_BAD_CHUNKS_LISTED);
+    let more = bad_count - bad.len() as u64;
     Err(tampered(format!(
-        "{} damaged chunk{}: {}{}",
-        bad.len(),
-        if bad.len() == 1 { "" } else { "s" },
+        "{bad_count} damaged chunk{}: {}{}",
+        if bad_count == 1 { "" } else { "s" },
         listed.join(", "),
         if more > 0 {
             format!(" and {more} more")
@@ -337,4 +352,17 @@ fn check_vm_deep(
         }
     }
     Ok(())
+}
+/// SHA-256 of everything `r` yields, read in 64 KiB pieces.
+pub(crate) fn sha256_of(r: &mut impl Read) -> std::io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(h.finalize().into()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }

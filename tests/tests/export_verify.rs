@@ -140,6 +140,40 @@ fn a_flipped_byte_in_any_encrypted_file_names_file_and_chunk() {
         1,
         &["single-disk1.vmdk.odt", ".sums was altered"],
     );
+    // A planted 64 GiB (sparse) digest list is refused by its size, never read into memory.
+    let s = single();
+    OpenOptions::new()
+        .write(true)
+        .open(s.nas().join("data/vm-000/single-disk1.vmdk.odt.sums"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    assert_fails(
+        &s.verify_export(&[]),
+        1,
+        &["single-disk1.vmdk.odt", ".sums was altered"],
+    );
+}
+
+#[test]
+fn many_damaged_chunks_are_counted_and_the_first_named() {
+    let s = Scratch::new();
+    let src = odt_tests::make_big_ovf(&s.path("big"), "big", 20 * CHUNK);
+    s.ok(&s.export_run(&[&src], &["--org", "acme", "--vdc", "acme-vdc"]));
+    let disk = s.nas().join("data/vm-000/big-disk1.vmdk.odt");
+    for i in 0..18 {
+        flip(&disk, 32 + i * CT_CHUNK + 7);
+    }
+    assert_fails(
+        &s.verify_export(&[]),
+        1,
+        &[
+            "data/vm-000/big-disk1.vmdk.odt",
+            "18 damaged chunks: 0 (bytes 32..1048624), 1 (bytes",
+            ", 15 (bytes",
+            "and 2 more",
+        ],
+    );
 }
 
 #[test]
