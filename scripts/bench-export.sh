@@ -191,15 +191,13 @@ else
 fi
 
 # ---------------------------------------------------------------- source data
-# make_source DIR MIB: OVF folder with disk1.vmdk of fixed-key AES-CTR keystream
+# make_bench_source DIR MIB: OVF folder with disk1.vmdk of fixed-key AES-CTR keystream
 # (incompressible, reproducible), an OVF 1.0 descriptor and a SHA256 manifest.
-make_source() {
+make_bench_source() {
     local d=$1 mib=$2 bytes
     bytes=$(( mib * 1048576 ))
     mkdir -p "$d"
-    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
-        | head -c "$bytes" >"$d/disk1.vmdk"
-    [[ $(stat -c %s "$d/disk1.vmdk") -eq $bytes ]] || die "could not generate $d/disk1.vmdk ($bytes bytes)"
+    make_keystream "$d/disk1.vmdk" "$bytes"
     cat >"$d/bench.ovf" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
@@ -286,7 +284,7 @@ EOF
 
 SRC="$WORK/src"
 echo "Generating a ${SIZE_MIB} MiB random disk in $SRC ..."
-make_source "$SRC" "$SIZE_MIB"
+make_bench_source "$SRC" "$SIZE_MIB"
 SRC_DISK="$SRC/disk1.vmdk"
 
 # Secrets and keys (all in the work folder, never on a command line).
@@ -454,7 +452,7 @@ if (( ! SKIP_ODT )); then
     echo
     echo "Memory flatness: odt-export run (recipient) on a 256 MiB disk ..."
     SRC_SMALL="$WORK/src256"
-    make_source "$SRC_SMALL" 256
+    make_bench_source "$SRC_SMALL" 256
     saved_src=$SRC; SRC=$SRC_SMALL
     bench "odt-export run (256 MiB)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR" \
         --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \

@@ -119,6 +119,14 @@ print("" if v is None else v)' "$1" "$2"
 }
 
 # ---------------------------------------------------------------- source data and keys
+# make_keystream FILE BYTES: BYTES of a fixed-key AES-CTR keystream (incompressible,
+# reproducible) into FILE.
+make_keystream() {
+    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
+        | head -c "$2" >"$1"
+    [[ $(stat -c %s "$1") -eq $2 ]] || die "could not generate $1 ($2 bytes)"
+}
+
 # make_source DIR NAME MIB [mf]: OVF folder DIR with NAME.ovf and NAME-disk1.vmdk (a fixed-key
 # AES-CTR keystream: incompressible, reproducible), plus NAME.mf (SHA256) when the fourth
 # argument is "mf". The descriptor is make_big_ovf's (tests/src/lib.rs) plus what vcsim's
@@ -129,9 +137,7 @@ make_source() {
     bytes=$(( mib * 1048576 ))
     disk="$name-disk1.vmdk"
     mkdir -p "$d"
-    { openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null || true; } \
-        | head -c "$bytes" >"$d/$disk"
-    [[ $(stat -c %s "$d/$disk") -eq $bytes ]] || die "could not generate $d/$disk ($bytes bytes)"
+    make_keystream "$d/$disk" "$bytes"
     cat >"$d/$name.ovf" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
