@@ -118,7 +118,12 @@ for t in s.get("templates", []):
 for i in s.get("catalog_items", []):
     print("catalog item %r in catalog %r" % (i["name"], i["catalog"]))
 PY
-echo "receipt: $(ls state/receipt-*.json)"
+receipt=$(ls state/receipt-*.json)
+echo "receipt: $receipt"
+
+step "customer: check the provider's signed receipt against their own manifest"
+odt-export verify-receipt --receipt "$receipt" --provider-key provider-receipt.key.pub \
+    --manifest nas/odt-job.json
 
 step "the courier flips one byte in a disk: verification names the file and the chunk"
 cp -r nas nas-tampered

@@ -40,6 +40,17 @@ pub enum Command {
     ///
     /// --deep also decrypts every file and checks it against the OVF's own .mf digests.
     Verify(VerifyArgs),
+    /// Check the provider's signed import receipt: who signed it, that it is about your job,
+    /// and where each VM landed.
+    ///
+    /// The receipt (receipt-JOB.json and its .sig) comes from `odt-import run`. It is checked
+    /// against the provider's receipt public key, then against your copy of the job manifest
+    /// (odt-job.json, kept from the NAS or read from it): the same bytes, job, VMs and files.
+    ///
+    ///   odt-export verify-receipt --receipt receipt-JOB.json \
+    ///       --provider-key provider-receipt.key.pub --manifest /mnt/nas/odt-job.json
+    #[command(verbatim_doc_comment)]
+    VerifyReceipt(VerifyReceiptArgs),
 }
 
 /// `keygen` arguments.
@@ -125,6 +136,24 @@ pub struct RunArgs {
     /// inventory paths).
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
+}
+
+/// `verify-receipt` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt (receipt-JOB.json); its signature is read from RECEIPT.sig.
+    #[arg(long, value_name = "RECEIPT")]
+    pub receipt: PathBuf,
+    /// The provider's receipt public key (from `odt-import keygen --receipt`).
+    #[arg(long, value_name = "KEY.pub")]
+    pub provider_key: PathBuf,
+    /// Your copy of the job manifest (odt-job.json) that the receipt must be about. Without
+    /// it only the signature is checked, and the receipt is not tied to any job of yours.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `verify` arguments.

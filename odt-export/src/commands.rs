@@ -19,6 +19,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Keygen(a) => keygen(a),
         Command::Run(a) => run(*a),
         Command::Verify(a) => verify(a),
+        Command::VerifyReceipt(a) => crate::receipt::verify_receipt(a),
     }
 }
 

@@ -7,5 +7,6 @@ pub mod commands;
 pub mod export;
 pub mod jobfile;
 pub mod journal;
+pub mod receipt;
 pub mod source;
 pub mod vcsource;

@@ -20,6 +20,7 @@ use crate::keys::{
 };
 use crate::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use crate::reader::DecryptReader;
+use crate::receipt::{Receipt, RECEIPT_FORMAT};
 use crate::stanza::{self, KdfParams, Stanza, Unlock};
 use crate::stream::{FileHeader, Geometry, StreamKey, CHUNK_LOG2_RANGE, HEADER_LEN, TAG_LEN};
 
@@ -190,6 +191,82 @@ pub fn fuzz_signed_manifest(data: &[u8]) {
             assert!(
                 manifest::verify_signed(&altered, &sig, trusted).is_err(),
                 "a manifest altered after signing was accepted"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ receipt
+
+/// Fuzzes [`Receipt::verify`] and [`Receipt::check_against`]. The input is a mode byte, then
+/// receipt bytes, then (after the first 0 byte) a second part.
+///
+/// - mode 0: the second part is the signature file. Nothing panics; a receipt that verifies
+///   names the trusted key as its provider, and checking it against the fixture's manifest
+///   never panics.
+/// - mode 1: the receipt bytes are signed here with the trusted key. Verification must then
+///   succeed exactly when the bytes parse as a receipt of this format naming that key, and an
+///   accepted receipt written out again verifies to the same receipt.
+/// - mode 2: the receipt bytes are signed, then one bit of them is flipped (or a byte added if
+///   empty): verification must fail.
+pub fn fuzz_receipt(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (rbytes, second) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let trusted = trusted_key();
+    let manifest_bytes = fixture().manifest.to_bytes();
+    match mode % 3 {
+        0 => {
+            if let Ok(r) = Receipt::verify(rbytes, second, trusted) {
+                assert_eq!(
+                    r.provider_key_id.as_deref(),
+                    Some(trusted.key_id().as_str()),
+                    "accepted a receipt naming another provider key"
+                );
+                let _ = r.check_against(&manifest_bytes);
+            }
+        }
+        1 => {
+            let sig = Receipt::sign(rbytes, signing_key());
+            let parsed = serde_json::from_slice::<Receipt>(rbytes).ok().filter(|r| {
+                r.format == RECEIPT_FORMAT
+                    && r.provider_key_id.as_deref() == Some(trusted.key_id().as_str())
+            });
+            match (Receipt::verify(rbytes, &sig, trusted), parsed) {
+                (Ok(r), Some(p)) => {
+                    assert_eq!(r, p, "verified receipt differs from its parse");
+                    let again = r.to_bytes();
+                    let back =
+                        Receipt::verify(&again, &Receipt::sign(&again, signing_key()), trusted)
+                            .expect("a written receipt verifies");
+                    assert_eq!(back, r, "a receipt changed when written out again");
+                    let _ = r.check_against(&manifest_bytes);
+                }
+                (Err(_), None) => {}
+                (Ok(_), None) => panic!("Receipt::verify accepted bytes that do not parse"),
+                (Err(e), Some(_)) => panic!("Receipt::verify rejected a well-signed receipt: {e}"),
+            }
+        }
+        _ => {
+            let sig = Receipt::sign(rbytes, signing_key());
+            let mut altered = rbytes.to_vec();
+            if altered.is_empty() {
+                altered.push(second.first().copied().unwrap_or(b'{'));
+            } else {
+                let pick = second
+                    .iter()
+                    .take(4)
+                    .fold(0usize, |a, &b| (a << 8) | b as usize);
+                let i = pick % altered.len();
+                altered[i] ^= 1 << (pick % 8);
+            }
+            assert!(
+                Receipt::verify(&altered, &sig, trusted).is_err(),
+                "a receipt altered after signing was accepted"
             );
         }
     }
@@ -625,6 +702,7 @@ mod tests {
     //! `fuzz/seeds/` by [`write_seed_files`].
 
     use super::*;
+    use crate::receipt::{ReceiptFile, ReceiptVm, Registered};
     use base64::Engine;
 
     /// xorshift64: deterministic and dependency-free.
@@ -805,6 +883,70 @@ mod tests {
         out
     }
 
+    /// The receipt a correct import of the decryption fixture's job would produce, signed-for by
+    /// the fixed key (its `provider_key_id`): the seed of the `receipt` target.
+    fn fixture_receipt() -> Receipt {
+        use sha2::Digest;
+        let m = &fixture().manifest;
+        Receipt {
+            format: RECEIPT_FORMAT.into(),
+            job_id: m.job_id.clone(),
+            manifest_sha256: hex::encode(sha2::Sha256::digest(m.to_bytes())),
+            customer_key_id: m.signer_key_id.clone(),
+            provider_key_id: Some(trusted_key().key_id()),
+            vcenter: "https://vc.example/sdk".into(),
+            vcd: Some("https://vcd.example".into()),
+            created: "2026-11-21T00:00:00Z".into(),
+            vms: m
+                .vms
+                .iter()
+                .map(|vm| ReceiptVm {
+                    name: vm.name.clone(),
+                    dir: vm.dir.clone(),
+                    vcenter_entity: "VirtualMachine:vm-42".into(),
+                    vcd: Some(Registered {
+                        kind: "vapp".into(),
+                        org: "acme".into(),
+                        vdc: "acme-vdc".into(),
+                        catalog: None,
+                        network: Some("acme-net".into()),
+                        href: "https://vcd.example/api/vApp/vapp-1".into(),
+                        id: Some("urn:vcloud:vapp:1".into()),
+                        powered_on: true,
+                    }),
+                    files: vm
+                        .files
+                        .iter()
+                        .map(|f| ReceiptFile {
+                            name: f.name.clone(),
+                            size: f.size,
+                            digest: Some(format!("SHA256:{}", "ab".repeat(32))),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn receipt_seeds() -> Vec<(String, Vec<u8>)> {
+        let bytes = fixture_receipt().to_bytes();
+        let sig = Receipt::sign(&bytes, signing_key());
+        let mut genuine = vec![0u8];
+        genuine.extend_from_slice(&bytes);
+        genuine.push(0);
+        genuine.extend_from_slice(&sig);
+        let mut signed_here = vec![1u8];
+        signed_here.extend_from_slice(&bytes);
+        let mut tamper = vec![2u8];
+        tamper.extend_from_slice(&bytes);
+        tamper.extend_from_slice(&[0, 0, 1, 2]);
+        vec![
+            ("receipt-with-sig.bin".into(), genuine),
+            ("receipt-sign-here.bin".into(), signed_here),
+            ("receipt-tamper.bin".into(), tamper),
+        ]
+    }
+
     fn header_seeds() -> Vec<(String, Vec<u8>)> {
         let mut long = FileHeader {
             chunk_log2: 24,
@@ -947,6 +1089,31 @@ mod tests {
     }
 
     #[test]
+    fn receipt_mutations_hold_invariants() {
+        replay(8, &receipt_seeds(), JSON_DICT, 3000, fuzz_receipt);
+    }
+
+    /// The seed receipt is about the fixture's job, and one changed size is caught.
+    #[test]
+    fn the_fixture_receipt_matches_its_manifest_and_a_change_is_named() {
+        let manifest = fixture().manifest.to_bytes();
+        let r = fixture_receipt();
+        r.check_against(&manifest).unwrap();
+        let mut wrong = r.clone();
+        wrong.vms[0].files[3].size += 1;
+        wrong.vms[0].files.pop();
+        let e = wrong.check_against(&manifest).unwrap_err().to_string();
+        assert!(
+            e.contains("vm-000/edge.bin has 65535 bytes in the manifest but 65536"),
+            "{e}"
+        );
+        assert!(
+            e.contains("vm-000/three-chunks.vmdk is not in the receipt"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn header_mutations_hold_invariants() {
         replay(
             3,
@@ -1025,6 +1192,7 @@ mod tests {
             ("key_text", key_text_seeds()),
             ("stanza", stanza_seeds()),
             ("decrypt", decrypt_seeds()),
+            ("receipt", receipt_seeds()),
         ] {
             let dir = root.join(target);
             std::fs::create_dir_all(&dir).unwrap();

@@ -19,6 +19,7 @@ pub mod nasfile;
 pub mod pipeline;
 pub mod progress;
 pub mod reader;
+pub mod receipt;
 pub mod stream;
 pub mod verify;
 #[cfg(feature = "vmware")]

@@ -261,11 +261,7 @@ impl JobManifest {
     }
 }
 
-/// The message a signature covers.
-fn signed_message(manifest_bytes: &[u8]) -> Vec<u8> {
-    context_message(SIGNATURE_CONTEXT, manifest_bytes)
-}
-
+/// The message a signature covers: the domain string, then the exact bytes.
 fn context_message(context: &[u8], bytes: &[u8]) -> Vec<u8> {
     let mut m = context.to_vec();
     m.extend_from_slice(bytes);
@@ -293,6 +289,62 @@ pub fn sign_with_context(key: &SigningKey, context: &[u8], bytes: &[u8]) -> Vec<
     v
 }
 
+/// How a signed document is named in errors, so that each kind reads as itself.
+pub struct SignedDoc<'a> {
+    /// Its file name (`odt-job.json`); the signature is that name plus `.sig`.
+    pub file: &'a str,
+    /// What it is, in a sentence ("the manifest").
+    pub what: &'a str,
+    /// The flag that names the trusted key.
+    pub key_flag: &'a str,
+    /// The other explanation of a key mismatch.
+    pub signer: &'a str,
+}
+
+/// Checks a signature file made by [`sign_with_context`] over `bytes` under `context`, with
+/// the `trusted` key. Errors name the document as `doc` says.
+pub fn verify_with_context(
+    bytes: &[u8],
+    sig_bytes: &[u8],
+    trusted: &VerifyingKey,
+    context: &[u8],
+    doc: &SignedDoc<'_>,
+) -> Result<()> {
+    let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
+        FormatError::BadSignature(format!(
+            "{}.sig is not a valid signature file: {e}",
+            doc.file
+        ))
+    })?;
+    if f.algorithm != "ed25519" {
+        return Err(FormatError::BadSignature(format!(
+            "unsupported algorithm {:?}",
+            f.algorithm
+        )));
+    }
+    let sig: [u8; 64] = hex::decode(&f.signature)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| FormatError::BadSignature("signature is not 64 bytes of hex".into()))?;
+    if f.key_id != trusted.key_id() {
+        return Err(FormatError::BadSignature(format!(
+            "{} was signed by key {} but the trusted key is {}: wrong {}, or {}",
+            doc.what,
+            f.key_id,
+            trusted.key_id(),
+            doc.key_flag,
+            doc.signer
+        )));
+    }
+    if !trusted.verify(&context_message(context, bytes), &sig) {
+        return Err(FormatError::BadSignature(format!(
+            "{} does not match its signature: {} was altered after signing",
+            doc.file, doc.what
+        )));
+    }
+    Ok(())
+}
+
 /// The public key embedded in a signature file (integrity only: anyone can embed a key).
 pub fn embedded_key(sig_bytes: &[u8]) -> Result<VerifyingKey> {
     let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
@@ -315,35 +367,18 @@ pub fn verify_signed(
     sig_bytes: &[u8],
     trusted: &VerifyingKey,
 ) -> Result<JobManifest> {
-    let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
-        FormatError::BadSignature(format!(
-            "odt-job.json.sig is not a valid signature file: {e}"
-        ))
-    })?;
-    if f.algorithm != "ed25519" {
-        return Err(FormatError::BadSignature(format!(
-            "unsupported algorithm {:?}",
-            f.algorithm
-        )));
-    }
-    let sig: [u8; 64] = hex::decode(&f.signature)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| FormatError::BadSignature("signature is not 64 bytes of hex".into()))?;
-    if f.key_id != trusted.key_id() {
-        return Err(FormatError::BadSignature(format!(
-            "the manifest was signed by key {} but the trusted key is {}: wrong --trusted-key, \
-             or the job was not made by the customer you expect",
-            f.key_id,
-            trusted.key_id()
-        )));
-    }
-    if !trusted.verify(&signed_message(manifest_bytes), &sig) {
-        return Err(FormatError::BadSignature(
-            "odt-job.json does not match its signature: the manifest was altered after signing"
-                .into(),
-        ));
-    }
+    verify_with_context(
+        manifest_bytes,
+        sig_bytes,
+        trusted,
+        SIGNATURE_CONTEXT,
+        &SignedDoc {
+            file: "odt-job.json",
+            what: "the manifest",
+            key_flag: "--trusted-key",
+            signer: "the job was not made by the customer you expect",
+        },
+    )?;
     let m = JobManifest::parse(manifest_bytes)?;
     if m.signer_key_id != trusted.key_id() {
         return Err(FormatError::BadSignature(

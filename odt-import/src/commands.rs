@@ -299,7 +299,7 @@ fn run(a: RunArgs) -> Result<bool> {
             vcd.as_ref(),
             receipt_key.as_ref(),
         )?;
-        let path = r.write(&state, receipt_key.as_ref())?;
+        let path = crate::receipt::write(&r, &state, receipt_key.as_ref())?;
         Some((r, path))
     } else {
         None

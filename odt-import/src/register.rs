@@ -7,31 +7,12 @@
 use anyhow::{bail, Context, Result};
 use odt_format::manifest::VmEntry;
 use odt_format::vsphere::client::{Client, MoRef};
-use serde::Serialize;
 
 use crate::journal::Journal;
 use crate::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
 
 /// Where a VM landed in vCD, for the report and the receipt.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Registered {
-    /// `vapp` or `template`.
-    pub kind: String,
-    /// Org.
-    pub org: String,
-    /// VDC.
-    pub vdc: String,
-    /// Catalog (templates).
-    pub catalog: Option<String>,
-    /// Org VDC network the NICs are on (vApps).
-    pub network: Option<String>,
-    /// vApp / template href.
-    pub href: String,
-    /// Its id.
-    pub id: Option<String>,
-    /// Powered on.
-    pub powered_on: bool,
-}
+pub use odt_format::receipt::Registered;
 
 /// The resolved vCD objects a VM's target names.
 pub struct TargetRefs {

@@ -169,6 +169,61 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
     let pk = odt_format::keys::VerifyingKey::read(&s.path("receipt.key.pub")).unwrap();
     assert_eq!(sigf["key_id"], pk.key_id());
 
+    // The customer checks it offline: the provider's key, then their own manifest.
+    let manifest = s.nas().join("odt-job.json");
+    let rk_pub = s.path("receipt.key.pub");
+    let verify_receipt = |key: &std::path::Path, manifest: &std::path::Path, receipt: &str| {
+        s.export(&[
+            "verify-receipt",
+            "--receipt",
+            receipt,
+            "--provider-key",
+            key.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ])
+    };
+    let out = s.ok(&verify_receipt(&rk_pub, &manifest, receipt_path));
+    assert!(out.contains("signed by provider key"), "{out}");
+    assert!(out.contains("every VM and file matches"), "{out}");
+    assert!(
+        out.contains("vCD vApp in acme/acme-vdc, network acme-net, powered on"),
+        "{out}"
+    );
+    assert!(
+        out.contains("vCD template in acme/acme-vdc, catalog acme-catalog"),
+        "{out}"
+    );
+    // The customer's own signing key is not the provider's receipt key.
+    odt_tests::assert_fails(
+        &verify_receipt(&s.path("k.pub"), &manifest, receipt_path),
+        1,
+        &["was signed by key", "wrong --provider-key"],
+    );
+    // One byte of the receipt changed (the vApp's power state).
+    let forged = s.path("forged.json");
+    let text = std::fs::read_to_string(receipt_path).unwrap();
+    std::fs::write(
+        &forged,
+        text.replacen("\"powered_on\": true", "\"powered_on\": false", 1),
+    )
+    .unwrap();
+    std::fs::copy(format!("{receipt_path}.sig"), s.path("forged.json.sig")).unwrap();
+    odt_tests::assert_fails(
+        &verify_receipt(&rk_pub, &manifest, forged.to_str().unwrap()),
+        1,
+        &["does not match its signature"],
+    );
+    // A receipt is tied to one manifest: another job's (here: one byte of it changed) fails.
+    let other = s.path("other-job.json");
+    let mtext = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&other, mtext.replacen("\"acme-net\"", "\"acme-lan\"", 1)).unwrap();
+    odt_tests::assert_fails(
+        &verify_receipt(&rk_pub, &other, receipt_path),
+        1,
+        &["is not about the job in", "manifest SHA-256"],
+    );
+
     // Rerun: nothing new anywhere.
     let uploads = sims.vc.uploads().len();
     let again = s.ok(&import(&s, &sims, "run", &["--json"]));

@@ -1,0 +1,4 @@
+//! `receipt`: see `odt_format::fuzzing::fuzz_receipt` for the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odt_format::fuzzing::fuzz_receipt(data));

@@ -1,0 +1,133 @@
+//! `odt-export verify-receipt`: the customer's offline check of the provider's import receipt
+//! (`odt_format::receipt`): the signature with the provider's receipt key first, then that it
+//! is about exactly the customer's job manifest, then where each VM landed.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use odt_format::keys::VerifyingKey;
+use odt_format::manifest::MAX_MANIFEST_BYTES;
+use odt_format::receipt::{Receipt, MAX_RECEIPT_BYTES};
+use serde::Serialize;
+
+use crate::cli::VerifyReceiptArgs;
+
+/// The largest signature file read (a real one is about 300 bytes).
+const MAX_SIG_BYTES: u64 = 64 << 10;
+
+/// The `--json` report.
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    job_id: &'a str,
+    provider_key_id: String,
+    manifest_checked: bool,
+    receipt: &'a Receipt,
+}
+
+/// Runs `verify-receipt`; an error means the receipt must not be trusted (exit 1).
+pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
+    let key = VerifyingKey::read(&a.provider_key)
+        .with_context(|| format!("read the provider key {}", a.provider_key.display()))?;
+    let bytes = read_capped(&a.receipt, MAX_RECEIPT_BYTES)?;
+    let mut sig_path = a.receipt.clone().into_os_string();
+    sig_path.push(".sig");
+    let sig = read_capped(Path::new(&sig_path), MAX_SIG_BYTES).context(
+        "the receipt has no signature beside it: it was written without --receipt-key, or the \
+         .sig was not handed over with it",
+    )?;
+    let receipt = Receipt::verify(&bytes, &sig, &key)
+        .with_context(|| format!("receipt verification failed for {}", a.receipt.display()))?;
+    if let Some(m) = &a.manifest {
+        let manifest = read_capped(m, MAX_MANIFEST_BYTES)?;
+        receipt.check_against(&manifest).with_context(|| {
+            format!(
+                "receipt verification failed: {} is not about the job in {}",
+                a.receipt.display(),
+                m.display()
+            )
+        })?;
+    }
+    if a.json {
+        let report = Report {
+            ok: true,
+            job_id: &receipt.job_id,
+            provider_key_id: key.key_id(),
+            manifest_checked: a.manifest.is_some(),
+            receipt: &receipt,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(true);
+    }
+    println!(
+        "receipt for job {}: signed by provider key {} (checked), imported into {}{}, {}",
+        receipt.job_id,
+        key.key_id(),
+        receipt.vcenter,
+        receipt
+            .vcd
+            .as_deref()
+            .map(|v| format!(" and {v}"))
+            .unwrap_or_default(),
+        receipt.created
+    );
+    match &a.manifest {
+        Some(m) => println!(
+            "  about your manifest {} (SHA-256 {}): every VM and file matches",
+            m.display(),
+            receipt.manifest_sha256
+        ),
+        None => println!(
+            "  NOT checked against your manifest: pass --manifest odt-job.json to tie it to your job"
+        ),
+    }
+    for vm in &receipt.vms {
+        let place = match &vm.vcd {
+            Some(v) if v.kind == "template" => format!(
+                "vCD template in {}/{}, catalog {}",
+                v.org,
+                v.vdc,
+                v.catalog.as_deref().unwrap_or("?")
+            ),
+            Some(v) => format!(
+                "vCD vApp in {}/{}{}{}",
+                v.org,
+                v.vdc,
+                v.network
+                    .as_deref()
+                    .map(|n| format!(", network {n}"))
+                    .unwrap_or_default(),
+                if v.powered_on { ", powered on" } else { "" }
+            ),
+            None => "not registered in vCD".into(),
+        };
+        let checked = vm.files.iter().filter(|f| f.digest.is_some()).count();
+        println!(
+            "  {} ({}): vCenter {}; {}; {} file(s), {} with the .mf digest they were checked against",
+            vm.name,
+            vm.dir,
+            vm.vcenter_entity,
+            place,
+            vm.files.len(),
+            checked
+        );
+    }
+    Ok(true)
+}
+
+/// Reads a whole file of at most `cap` bytes (an untrusted input: never more).
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut bytes = vec![];
+    f.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("read {}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        bail!(
+            "{} is larger than {cap} bytes: not a file odt wrote",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}

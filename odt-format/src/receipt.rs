@@ -1,0 +1,285 @@
+//! The import receipt (`odt-receipt/v1`): per VM, what landed where (the vCenter entity, the
+//! vCD ids and hrefs) and the digests the uploaded files were checked against (from the
+//! package's own `.mf`). It is bound to the job by the manifest's SHA-256 and signed by the
+//! provider's receipt key under its own domain string, so a manifest signature can never pass
+//! for a receipt's or the other way round.
+//!
+//! The importer writes it; the customer checks it offline (`odt-export verify-receipt`)
+//! against the provider's public key and their own copy of the job manifest.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{FormatError, Result};
+use crate::keys::{SigningKey, VerifyingKey};
+use crate::manifest::{sign_with_context, verify_with_context, JobManifest, SignedDoc};
+
+/// Receipt format identifier.
+pub const RECEIPT_FORMAT: &str = "odt-receipt/v1";
+/// Domain separation for the receipt's signature.
+pub const RECEIPT_CONTEXT: &[u8] = b"odt-receipt/v1\0";
+/// The largest receipt a reader accepts.
+pub const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+
+/// The receipt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// Always [`RECEIPT_FORMAT`].
+    pub format: String,
+    /// The job.
+    pub job_id: String,
+    /// SHA-256 of the exact `odt-job.json` bytes imported.
+    pub manifest_sha256: String,
+    /// Key id of the customer who signed the job.
+    pub customer_key_id: String,
+    /// Key id of the provider key that signs this receipt (absent when unsigned).
+    pub provider_key_id: Option<String>,
+    /// The target vCenter.
+    pub vcenter: String,
+    /// The vCD, when registration was done.
+    pub vcd: Option<String>,
+    /// When (RFC 3339, UTC).
+    pub created: String,
+    /// The VMs.
+    pub vms: Vec<ReceiptVm>,
+}
+
+/// One VM in the receipt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptVm {
+    /// Name.
+    pub name: String,
+    /// Bundle dir (`vm-000`).
+    pub dir: String,
+    /// vCenter entity (`VirtualMachine:vm-42`).
+    pub vcenter_entity: String,
+    /// Where it is in vCD, when registered.
+    pub vcd: Option<Registered>,
+    /// Files and the digests they were checked against on upload.
+    pub files: Vec<ReceiptFile>,
+}
+
+/// Where a VM landed in vCD.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Registered {
+    /// `vapp` or `template`.
+    pub kind: String,
+    /// Org.
+    pub org: String,
+    /// VDC.
+    pub vdc: String,
+    /// Catalog (templates).
+    pub catalog: Option<String>,
+    /// Org VDC network the NICs are on (vApps).
+    pub network: Option<String>,
+    /// vApp / template href.
+    pub href: String,
+    /// Its id.
+    pub id: Option<String>,
+    /// Powered on.
+    pub powered_on: bool,
+}
+
+/// One file of a VM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptFile {
+    /// Name in the package.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// `SHA256:hex` (the package's `.mf` algorithm), when the `.mf` lists the file.
+    pub digest: Option<String>,
+}
+
+const SIGNED_DOC: SignedDoc<'static> = SignedDoc {
+    file: "the receipt",
+    what: "the receipt",
+    key_flag: "--provider-key",
+    signer: "the receipt was not signed by the provider you expect",
+};
+
+impl Receipt {
+    /// The exact bytes written and signed: pretty JSON with a trailing newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a receipt serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// Signs [`Receipt::to_bytes`]; returns the signature file's bytes.
+    pub fn sign(bytes: &[u8], key: &SigningKey) -> Vec<u8> {
+        sign_with_context(key, RECEIPT_CONTEXT, bytes)
+    }
+
+    /// Checks the signature over `bytes` with the provider's `trusted` key first, then parses
+    /// the receipt. Nothing of an unauthenticated receipt is believed.
+    pub fn verify(bytes: &[u8], sig_bytes: &[u8], trusted: &VerifyingKey) -> Result<Receipt> {
+        if bytes.len() as u64 > MAX_RECEIPT_BYTES {
+            return Err(FormatError::malformed(
+                "the receipt",
+                format!("is larger than {MAX_RECEIPT_BYTES} bytes"),
+            ));
+        }
+        verify_with_context(bytes, sig_bytes, trusted, RECEIPT_CONTEXT, &SIGNED_DOC)?;
+        let r: Receipt = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::malformed("the receipt", e.to_string()))?;
+        if r.format != RECEIPT_FORMAT {
+            return Err(FormatError::malformed(
+                "the receipt",
+                format!("has format {:?}; this odt reads {RECEIPT_FORMAT}", r.format),
+            ));
+        }
+        if r.provider_key_id.as_deref() != Some(trusted.key_id().as_str()) {
+            return Err(FormatError::BadSignature(
+                "provider_key_id in the receipt does not match its signer".into(),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Checks that this receipt is about exactly the job in `manifest_bytes`: the same bytes
+    /// (SHA-256), job and customer key, and every VM and file of the manifest, with the same
+    /// sizes, and nothing else. Returns every difference found, not just the first.
+    pub fn check_against(&self, manifest_bytes: &[u8]) -> Result<()> {
+        let m = JobManifest::parse(manifest_bytes)?;
+        let mut wrong = vec![];
+        let sha = hex::encode(Sha256::digest(manifest_bytes));
+        if self.manifest_sha256 != sha {
+            wrong.push(format!(
+                "it is bound to manifest SHA-256 {} but this manifest's is {sha}",
+                self.manifest_sha256
+            ));
+        }
+        if self.job_id != m.job_id {
+            wrong.push(format!(
+                "it is for job {} but the manifest is job {}",
+                self.job_id, m.job_id
+            ));
+        }
+        if self.customer_key_id != m.signer_key_id {
+            wrong.push(format!(
+                "it names customer key {} but the manifest was signed by {}",
+                self.customer_key_id, m.signer_key_id
+            ));
+        }
+        for vm in &m.vms {
+            let Some(r) = self.vms.iter().find(|r| r.dir == vm.dir) else {
+                wrong.push(format!("VM {} ({}) is not in the receipt", vm.name, vm.dir));
+                continue;
+            };
+            if r.name != vm.name {
+                wrong.push(format!(
+                    "{} is VM {} in the manifest but {} in the receipt",
+                    vm.dir, vm.name, r.name
+                ));
+            }
+            for f in &vm.files {
+                match r.files.iter().find(|x| x.name == f.name) {
+                    None => wrong.push(format!("{}/{} is not in the receipt", vm.dir, f.name)),
+                    Some(x) if x.size != f.size => wrong.push(format!(
+                        "{}/{} has {} bytes in the manifest but {} in the receipt",
+                        vm.dir, f.name, f.size, x.size
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for x in &r.files {
+                if vm.file(&x.name).is_none() {
+                    wrong.push(format!(
+                        "{}/{} is in the receipt but not in the manifest",
+                        vm.dir, x.name
+                    ));
+                }
+            }
+        }
+        for r in &self.vms {
+            if !m.vms.iter().any(|vm| vm.dir == r.dir) {
+                wrong.push(format!(
+                    "VM {} ({}) is in the receipt but not in the manifest",
+                    r.name, r.dir
+                ));
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(FormatError::malformed(
+                "the receipt",
+                format!("does not match the manifest: {}", wrong.join("; ")),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(provider: &SigningKey) -> Receipt {
+        Receipt {
+            format: RECEIPT_FORMAT.into(),
+            job_id: "00112233445566778899aabbccddeeff".into(),
+            manifest_sha256: "00".repeat(32),
+            customer_key_id: "0011223344556677".into(),
+            provider_key_id: Some(provider.verifying_key().key_id()),
+            vcenter: "https://vc.example/sdk".into(),
+            vcd: None,
+            created: "2026-11-21T00:00:00Z".into(),
+            vms: vec![ReceiptVm {
+                name: "web".into(),
+                dir: "vm-000".into(),
+                vcenter_entity: "VirtualMachine:vm-42".into(),
+                vcd: None,
+                files: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_signed_receipt_verifies_and_nothing_else_does() {
+        let mut rng = rand::rngs::OsRng;
+        let provider = SigningKey::generate(&mut rng);
+        let other = SigningKey::generate(&mut rng);
+        let r = receipt(&provider);
+        let bytes = r.to_bytes();
+        let sig = Receipt::sign(&bytes, &provider);
+        assert_eq!(
+            Receipt::verify(&bytes, &sig, &provider.verifying_key()).unwrap(),
+            r
+        );
+        // Wrong key.
+        let e = Receipt::verify(&bytes, &sig, &other.verifying_key()).unwrap_err();
+        assert!(e.to_string().contains("wrong --provider-key"), "{e}");
+        // One byte changed.
+        let mut t = bytes.clone();
+        let at = t.iter().position(|&b| b == b'w').unwrap();
+        t[at] = b'W';
+        let e = Receipt::verify(&t, &sig, &provider.verifying_key()).unwrap_err();
+        assert!(
+            e.to_string().contains("does not match its signature"),
+            "{e}"
+        );
+        // A manifest signature over the same bytes is not a receipt signature.
+        let as_manifest = crate::manifest::sign(&provider, &bytes);
+        let e = Receipt::verify(&bytes, &as_manifest, &provider.verifying_key()).unwrap_err();
+        assert!(
+            e.to_string().contains("does not match its signature"),
+            "{e}"
+        );
+        // Unknown fields are refused even when signed.
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["extra"] = 1.into();
+        let odd = serde_json::to_vec(&v).unwrap();
+        let e = Receipt::verify(
+            &odd,
+            &Receipt::sign(&odd, &provider),
+            &provider.verifying_key(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}
