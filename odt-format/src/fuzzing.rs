@@ -1111,6 +1111,17 @@ mod tests {
             e.contains("vm-000/three-chunks.vmdk is not in the receipt"),
             "{e}"
         );
+        // Listing a VM or a file twice is refused too.
+        let mut twice = r.clone();
+        twice.vms.push(r.vms[0].clone());
+        let dup = twice.vms[0].files[0].clone();
+        twice.vms[0].files.push(dup);
+        let e = twice.check_against(&manifest).unwrap_err().to_string();
+        assert!(e.contains("vm-000 is listed twice in the receipt"), "{e}");
+        assert!(
+            e.contains("vm-000/vm.ovf is listed twice in the receipt"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -196,7 +196,20 @@ impl Receipt {
                 }
             }
         }
+        let mut dirs = std::collections::BTreeSet::new();
         for r in &self.vms {
+            if !dirs.insert(r.dir.as_str()) {
+                wrong.push(format!("{} is listed twice in the receipt", r.dir));
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for f in &r.files {
+                if !names.insert(f.name.as_str()) {
+                    wrong.push(format!(
+                        "{}/{} is listed twice in the receipt",
+                        r.dir, f.name
+                    ));
+                }
+            }
             if !m.vms.iter().any(|vm| vm.dir == r.dir) {
                 wrong.push(format!(
                     "VM {} ({}) is in the receipt but not in the manifest",
