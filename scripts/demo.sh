@@ -123,7 +123,7 @@ echo "receipt: $receipt"
 
 step "customer: check the provider's signed receipt against their own manifest"
 odt-export verify-receipt --receipt "$receipt" --provider-key provider-receipt.key.pub \
-    --manifest nas/odt-job.json
+    --manifest nas/odt-job.json --trusted-key customer.key.pub
 
 step "the courier flips one byte in a disk: verification names the file and the chunk"
 cp -r nas nas-tampered

@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
 ///   odt-export run --nas /mnt/nas --signing-key ~/.odt/customer.key \
 ///       --org acme --vdc acme-vdc --network acme-net ./web.ova ./db/
 ///   odt-export verify --nas /mnt/nas --trusted-key ~/.odt/customer.key.pub
+///   cp /mnt/nas/odt-job.json /mnt/nas/odt-job.json.sig ~/odt/job1/   # keep for the receipt
+///   odt-export verify-receipt --receipt receipt-JOB.json \
+///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
 ///
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
 #[derive(Debug, Parser)]
@@ -44,11 +47,12 @@ pub enum Command {
     /// and where each VM landed.
     ///
     /// The receipt (receipt-JOB.json and its .sig) comes from `odt-import run`. It is checked
-    /// against the provider's receipt public key, then against your copy of the job manifest
-    /// (odt-job.json, kept from the NAS or read from it): the same bytes, job, VMs and files.
+    /// against the provider's receipt public key (get it from the provider beforehand, over
+    /// another channel than the receipt), then against your job manifest: the same bytes, job,
+    /// VMs and files.
     ///
     ///   odt-export verify-receipt --receipt receipt-JOB.json \
-    ///       --provider-key provider-receipt.key.pub --manifest /mnt/nas/odt-job.json
+    ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
     #[command(verbatim_doc_comment)]
     VerifyReceipt(VerifyReceiptArgs),
 }
@@ -147,10 +151,14 @@ pub struct VerifyReceiptArgs {
     /// The provider's receipt public key (from `odt-import keygen --receipt`).
     #[arg(long, value_name = "KEY.pub")]
     pub provider_key: PathBuf,
-    /// Your copy of the job manifest (odt-job.json) that the receipt must be about. Without
-    /// it only the signature is checked, and the receipt is not tied to any job of yours.
+    /// The job manifest (odt-job.json) the receipt must be about: the copy you kept before
+    /// the NAS shipped, or the one on the returned NAS together with --trusted-key.
     #[arg(long, value_name = "FILE")]
-    pub manifest: Option<PathBuf>,
+    pub manifest: PathBuf,
+    /// Your public key: also check the manifest's signature (FILE.sig beside it). Use it when
+    /// the manifest comes from the returned NAS rather than from your own copy.
+    #[arg(long, value_name = "KEY.pub")]
+    pub trusted_key: Option<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,

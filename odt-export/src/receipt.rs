@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use odt_format::keys::VerifyingKey;
-use odt_format::manifest::MAX_MANIFEST_BYTES;
+use odt_format::manifest::{verify_signed, MAX_MANIFEST_BYTES};
 use odt_format::receipt::{Receipt, MAX_RECEIPT_BYTES};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ struct Report<'a> {
     ok: bool,
     job_id: &'a str,
     provider_key_id: String,
-    manifest_checked: bool,
+    manifest_signature_checked: bool,
     receipt: &'a Receipt,
 }
 
@@ -33,28 +33,44 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
     let bytes = read_capped(&a.receipt, MAX_RECEIPT_BYTES)?;
     let mut sig_path = a.receipt.clone().into_os_string();
     sig_path.push(".sig");
-    let sig = read_capped(Path::new(&sig_path), MAX_SIG_BYTES).context(
-        "the receipt has no signature beside it: it was written without --receipt-key, or the \
-         .sig was not handed over with it",
-    )?;
+    let sig_path = Path::new(&sig_path);
+    if !sig_path.exists() {
+        bail!(
+            "{} is missing: the receipt was written without --receipt-key, or its .sig was not \
+             handed over with it; an unsigned receipt proves nothing",
+            sig_path.display()
+        );
+    }
+    let sig = read_capped(sig_path, MAX_SIG_BYTES)?;
     let receipt = Receipt::verify(&bytes, &sig, &key)
         .with_context(|| format!("receipt verification failed for {}", a.receipt.display()))?;
-    if let Some(m) = &a.manifest {
-        let manifest = read_capped(m, MAX_MANIFEST_BYTES)?;
-        receipt.check_against(&manifest).with_context(|| {
+    let manifest = read_capped(&a.manifest, MAX_MANIFEST_BYTES)?;
+    if let Some(k) = &a.trusted_key {
+        let customer = VerifyingKey::read(k)
+            .with_context(|| format!("read your public key {}", k.display()))?;
+        let mut msig = a.manifest.clone().into_os_string();
+        msig.push(".sig");
+        let msig = read_capped(Path::new(&msig), MAX_SIG_BYTES)?;
+        verify_signed(&manifest, &msig, &customer).with_context(|| {
             format!(
-                "receipt verification failed: {} is not about the job in {}",
-                a.receipt.display(),
-                m.display()
+                "{} is not the job you signed: the receipt cannot be checked against it",
+                a.manifest.display()
             )
         })?;
     }
+    receipt.check_against(&manifest).with_context(|| {
+        format!(
+            "receipt verification failed: {} is not about the job in {}",
+            a.receipt.display(),
+            a.manifest.display()
+        )
+    })?;
     if a.json {
         let report = Report {
             ok: true,
             job_id: &receipt.job_id,
             provider_key_id: key.key_id(),
-            manifest_checked: a.manifest.is_some(),
+            manifest_signature_checked: a.trusted_key.is_some(),
             receipt: &receipt,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -72,16 +88,16 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
             .unwrap_or_default(),
         receipt.created
     );
-    match &a.manifest {
-        Some(m) => println!(
-            "  about your manifest {} (SHA-256 {}): every VM and file matches",
-            m.display(),
-            receipt.manifest_sha256
-        ),
-        None => println!(
-            "  NOT checked against your manifest: pass --manifest odt-job.json to tie it to your job"
-        ),
-    }
+    println!(
+        "  about the manifest {} (SHA-256 {}{}): every VM and file matches",
+        a.manifest.display(),
+        receipt.manifest_sha256,
+        if a.trusted_key.is_some() {
+            ", signed by your key"
+        } else {
+            ", taken as your own copy"
+        }
+    );
     for vm in &receipt.vms {
         let place = match &vm.vcd {
             Some(v) if v.kind == "template" => format!(

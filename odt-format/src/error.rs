@@ -57,6 +57,9 @@ pub enum FormatError {
     /// The manifest signature does not verify under the trusted key.
     #[error("manifest signature check failed: {0}")]
     BadSignature(String),
+    /// An import receipt's signature does not verify under the provider's key.
+    #[error("receipt signature check failed: {0}")]
+    BadReceipt(String),
     /// Malformed or unsupported structure (manifest, header, key file, stanza).
     #[error("{what}: {detail}")]
     Malformed {

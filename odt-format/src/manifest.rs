@@ -291,8 +291,10 @@ pub fn sign_with_context(key: &SigningKey, context: &[u8], bytes: &[u8]) -> Vec<
 
 /// How a signed document is named in errors, so that each kind reads as itself.
 pub struct SignedDoc<'a> {
-    /// Its file name (`odt-job.json`); the signature is that name plus `.sig`.
+    /// Its file name (`odt-job.json`).
     pub file: &'a str,
+    /// Its signature file's name (`odt-job.json.sig`).
+    pub sig_file: &'a str,
     /// What it is, in a sentence ("the manifest").
     pub what: &'a str,
     /// The flag that names the trusted key.
@@ -312,8 +314,8 @@ pub fn verify_with_context(
 ) -> Result<()> {
     let f: SignatureFile = serde_json::from_slice(sig_bytes).map_err(|e| {
         FormatError::BadSignature(format!(
-            "{}.sig is not a valid signature file: {e}",
-            doc.file
+            "{} is not a valid signature file: {e}",
+            doc.sig_file
         ))
     })?;
     if f.algorithm != "ed25519" {
@@ -374,6 +376,7 @@ pub fn verify_signed(
         SIGNATURE_CONTEXT,
         &SignedDoc {
             file: "odt-job.json",
+            sig_file: "odt-job.json.sig",
             what: "the manifest",
             key_flag: "--trusted-key",
             signer: "the job was not made by the customer you expect",

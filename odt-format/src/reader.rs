@@ -40,6 +40,15 @@ pub fn open_manifest(layout: &Layout, trusted: &VerifyingKey) -> Result<JobManif
 
 /// Reads `odt-job.json` and its signature and checks them against `anchor`.
 pub fn open_manifest_with(layout: &Layout, anchor: &TrustAnchor<'_>) -> Result<JobManifest> {
+    open_manifest_bytes(layout, anchor).map(|(m, _)| m)
+}
+
+/// Like [`open_manifest_with`], and also returns the exact bytes that were verified (what a
+/// receipt binds to: never read the file a second time).
+pub fn open_manifest_bytes(
+    layout: &Layout,
+    anchor: &TrustAnchor<'_>,
+) -> Result<(JobManifest, Vec<u8>)> {
     let mpath = layout.manifest();
     if !mpath.exists() {
         let why = if layout.journal().exists() {
@@ -65,10 +74,11 @@ pub fn open_manifest_with(layout: &Layout, anchor: &TrustAnchor<'_>) -> Result<J
         }
         Err(e) => return Err(e),
     };
-    match anchor {
+    let m = match anchor {
         TrustAnchor::Trusted(k) => verify_signed(&bytes, &sig, k),
         TrustAnchor::Embedded => verify_signed(&bytes, &sig, &crate::manifest::embedded_key(&sig)?),
-    }
+    }?;
+    Ok((m, bytes))
 }
 
 /// Reads `odt-job.json` *without* checking any signature (the exporter uses this to inspect

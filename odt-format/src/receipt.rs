@@ -91,12 +91,14 @@ pub struct ReceiptFile {
     pub name: String,
     /// Bytes.
     pub size: u64,
-    /// `SHA256:hex` (the package's `.mf` algorithm), when the `.mf` lists the file.
+    /// `ALG:hex`, in the package's `.mf` algorithm (`SHA1`, `SHA256` or `SHA512`), when the
+    /// `.mf` lists the file.
     pub digest: Option<String>,
 }
 
 const SIGNED_DOC: SignedDoc<'static> = SignedDoc {
     file: "the receipt",
+    sig_file: "the receipt's .sig file",
     what: "the receipt",
     key_flag: "--provider-key",
     signer: "the receipt was not signed by the provider you expect",
@@ -124,7 +126,12 @@ impl Receipt {
                 format!("is larger than {MAX_RECEIPT_BYTES} bytes"),
             ));
         }
-        verify_with_context(bytes, sig_bytes, trusted, RECEIPT_CONTEXT, &SIGNED_DOC)?;
+        verify_with_context(bytes, sig_bytes, trusted, RECEIPT_CONTEXT, &SIGNED_DOC).map_err(
+            |e| match e {
+                FormatError::BadSignature(m) => FormatError::BadReceipt(m),
+                e => e,
+            },
+        )?;
         let r: Receipt = serde_json::from_slice(bytes)
             .map_err(|e| FormatError::malformed("the receipt", e.to_string()))?;
         if r.format != RECEIPT_FORMAT {
@@ -134,7 +141,7 @@ impl Receipt {
             ));
         }
         if r.provider_key_id.as_deref() != Some(trusted.key_id().as_str()) {
-            return Err(FormatError::BadSignature(
+            return Err(FormatError::BadReceipt(
                 "provider_key_id in the receipt does not match its signer".into(),
             ));
         }

@@ -430,6 +430,26 @@ fn abort_then_destroy_leaves_no_vm() {
     let info = lease.wait_ready(Duration::from_secs(60)).unwrap();
     let target = info.device_url_for(&spec.file_items[0]).unwrap();
 
+    // A server-side failure is an HTTP error. (Tested first: the server may still be reading
+    // the broken body below after the client gave up, and an armed fault would go to it.)
+    let fail = format!(
+        "{}/odt-test/fail-next-upload?status=500",
+        sim.url.trim_end_matches("/sdk")
+    );
+    let armed = reqwest::blocking::Client::new().post(&fail).send().unwrap();
+    assert!(armed.status().is_success(), "{armed:?}");
+    let path = dir.join(&spec.file_items[0].path);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let err = upload(
+        &client,
+        target,
+        std::fs::File::open(&path).unwrap(),
+        len,
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, VimError::Http { status: 500, .. }), "{err:?}");
+
     // An upload whose body fails reports the body's own error.
     struct Broken(u64);
     impl Read for Broken {
@@ -457,25 +477,6 @@ fn abort_then_destroy_leaves_no_vm() {
         }
         other => panic!("{other:?}"),
     }
-
-    // A server-side failure is an HTTP error.
-    let fail = format!(
-        "{}/odt-test/fail-next-upload?status=500",
-        sim.url.trim_end_matches("/sdk")
-    );
-    let armed = reqwest::blocking::Client::new().post(&fail).send().unwrap();
-    assert!(armed.status().is_success(), "{armed:?}");
-    let path = dir.join(&spec.file_items[0].path);
-    let len = std::fs::metadata(&path).unwrap().len();
-    let err = upload(
-        &client,
-        target,
-        std::fs::File::open(&path).unwrap(),
-        len,
-        false,
-    )
-    .unwrap_err();
-    assert!(matches!(err, VimError::Http { status: 500, .. }), "{err:?}");
 
     lease.abort("odt test: upload failed").unwrap();
     let ix = sim.index();

@@ -10,7 +10,7 @@ use odt_format::keys::{Identity, SigningKey, VerifyingKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::JobManifest;
 use odt_format::progress::{human_bytes, Progress};
-use odt_format::reader::{data_key, open_manifest};
+use odt_format::reader::{data_key, open_manifest_bytes, TrustAnchor};
 use odt_format::stanza::Unlock;
 use odt_format::vsphere::xml::XmlWriter;
 use serde::Serialize;
@@ -62,13 +62,14 @@ fn verify(a: VerifyArgs) -> Result<bool> {
     Ok(report.ok())
 }
 
-/// The signature is checked before anything else touches the job.
-fn open_job(j: &JobArgs) -> Result<(Layout, JobManifest)> {
+/// The signature is checked before anything else touches the job. Also returns the exact
+/// manifest bytes that were checked (the receipt binds to their SHA-256).
+fn open_job(j: &JobArgs) -> Result<(Layout, JobManifest, Vec<u8>)> {
     let layout = Layout::new(&j.nas);
     let trusted = VerifyingKey::read(&j.trusted_key)?;
-    let m = open_manifest(&layout, &trusted)
+    let (m, bytes) = open_manifest_bytes(&layout, &TrustAnchor::Trusted(&trusted))
         .context("the job's signature does not check out; nothing was done")?;
-    Ok((layout, m))
+    Ok((layout, m, bytes))
 }
 
 fn print_plan(p: &Plan) {
@@ -124,7 +125,7 @@ fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
 }
 
 fn plan(a: PlanArgs) -> Result<bool> {
-    let (_, m) = open_job(&a.job)?;
+    let (_, m, _) = open_job(&a.job)?;
     let client = a.vcenter.connect()?;
     let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
@@ -170,7 +171,7 @@ struct RunReport {
 
 fn run(a: RunArgs) -> Result<bool> {
     let started = Instant::now();
-    let (layout, m) = open_job(&a.job)?;
+    let (layout, m, manifest_bytes) = open_job(&a.job)?;
     let identity = a.identity.as_deref().map(Identity::read).transpose()?;
     let passphrase = match identity {
         Some(_) => None,
@@ -293,6 +294,7 @@ fn run(a: RunArgs) -> Result<bool> {
         let r = build_receipt(
             &layout,
             &m,
+            &manifest_bytes,
             &key,
             &vms,
             &client,
@@ -366,9 +368,11 @@ fn parse_entity(s: &str) -> Option<odt_format::vsphere::client::MoRef> {
         .map(|(k, v)| odt_format::vsphere::client::MoRef::new(k, v))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_receipt(
     layout: &Layout,
     m: &JobManifest,
+    manifest_bytes: &[u8],
     key: &odt_format::keys::DataKey,
     vms: &[RunVm],
     client: &odt_format::vsphere::client::Client,
@@ -376,7 +380,6 @@ fn build_receipt(
     receipt_key: Option<&SigningKey>,
 ) -> Result<Receipt> {
     use sha2::Digest;
-    let manifest_bytes = std::fs::read(layout.manifest()).context("read odt-job.json")?;
     let mut out = vec![];
     for (vm, r) in m.vms.iter().zip(vms) {
         let mf = odt_format::ovf::Mf::parse(&odt_format::reader::decrypt_small(
@@ -408,7 +411,7 @@ fn build_receipt(
     Ok(Receipt {
         format: RECEIPT_FORMAT.into(),
         job_id: m.job_id.clone(),
-        manifest_sha256: hex::encode(sha2::Sha256::digest(&manifest_bytes)),
+        manifest_sha256: hex::encode(sha2::Sha256::digest(manifest_bytes)),
         customer_key_id: m.signer_key_id.clone(),
         provider_key_id: receipt_key.map(|k| k.verifying_key().key_id()),
         vcenter: client.url().to_owned(),

@@ -186,6 +186,24 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
     let out = s.ok(&verify_receipt(&rk_pub, &manifest, receipt_path));
     assert!(out.contains("signed by provider key"), "{out}");
     assert!(out.contains("every VM and file matches"), "{out}");
+    // The manifest read back from the NAS, checked with the customer's own key too.
+    let kp = s.path("k.pub");
+    let with_key = |trusted: &std::path::Path| {
+        s.export(&[
+            "verify-receipt",
+            "--receipt",
+            receipt_path,
+            "--provider-key",
+            rk_pub.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--trusted-key",
+            trusted.to_str().unwrap(),
+        ])
+    };
+    let out = s.ok(&with_key(&kp));
+    assert!(out.contains("signed by your key"), "{out}");
+    odt_tests::assert_fails(&with_key(&rk_pub), 1, &["is not the job you signed"]);
     assert!(
         out.contains("vCD vApp in acme/acme-vdc, network acme-net, powered on"),
         "{out}"
@@ -212,7 +230,20 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
     odt_tests::assert_fails(
         &verify_receipt(&rk_pub, &manifest, forged.to_str().unwrap()),
         1,
-        &["does not match its signature"],
+        &[
+            "receipt signature check failed",
+            "does not match its signature",
+        ],
+    );
+    // A receipt without its signature proves nothing.
+    std::fs::remove_file(s.path("forged.json.sig")).unwrap();
+    odt_tests::assert_fails(
+        &verify_receipt(&rk_pub, &manifest, forged.to_str().unwrap()),
+        1,
+        &[
+            "forged.json.sig is missing",
+            "unsigned receipt proves nothing",
+        ],
     );
     // A receipt is tied to one manifest: another job's (here: one byte of it changed) fails.
     let other = s.path("other-job.json");
