@@ -26,6 +26,7 @@ max over runs):
   e) odt-export run --recipient PKEY.pub --no-passphrase   (data path, no KDF)
   f) odt-export run with ODT_PASSPHRASE (default KDF); prints kdf_seconds from --json
   g) odt-export verify --nas DIR (keyless)  vs  openssl dgst -sha256 of the .odt file
+     (and b3sum of it when b3sum is installed: the chunk digests are BLAKE3)
 Then a memory-flatness check: (e) again on a 256 MiB disk, both peak RSS printed.
 
 Options:
@@ -428,6 +429,11 @@ if (( ! SKIP_ODT )); then
     [[ -n "$ODT_FILE" ]] || die "no *.odt file under $DIR/data after odt-export run (contents: $(cd "$DIR" && find . -type f | head -n 20 | tr '\n' ' '))"
     bench_noprep "odt-export verify (keyless)" "$ODT_EXPORT" verify --nas "$DIR" --trusted-key "$WORK/signing.key.pub"
     bench_noprep "openssl dgst -sha256 .odt" openssl dgst -sha256 "$ODT_FILE"
+    # The chunk digests are BLAKE3 (docs/FORMAT.md §5): b3sum, when installed, is the
+    # like-for-like single-tool baseline (Debian package b3sum).
+    if command -v b3sum >/dev/null 2>&1; then
+        bench_noprep "b3sum .odt" b3sum "$ODT_FILE"
+    fi
 fi
 
 # ---------------------------------------------------------------- table
