@@ -177,23 +177,30 @@ pub fn fuzz_signed_manifest(data: &[u8]) {
         }
         _ => {
             let sig = manifest::sign(signing_key(), mbytes);
-            let mut altered = mbytes.to_vec();
-            if altered.is_empty() {
-                altered.push(second.first().copied().unwrap_or(b'{'));
-            } else {
-                let pick = second
-                    .iter()
-                    .take(4)
-                    .fold(0usize, |a, &b| (a << 8) | b as usize);
-                let i = pick % altered.len();
-                altered[i] ^= 1 << (pick % 8);
-            }
+            let altered = flip_one_bit(mbytes, second);
             assert!(
                 manifest::verify_signed(&altered, &sig, trusted).is_err(),
                 "a manifest altered after signing was accepted"
             );
         }
     }
+}
+
+/// `bytes` with one bit flipped, chosen by the first bytes of `pick` (or one byte added when
+/// `bytes` is empty): a change made after signing, which verification must catch.
+fn flip_one_bit(bytes: &[u8], pick: &[u8]) -> Vec<u8> {
+    let mut altered = bytes.to_vec();
+    if altered.is_empty() {
+        altered.push(pick.first().copied().unwrap_or(b'{'));
+    } else {
+        let p = pick
+            .iter()
+            .take(4)
+            .fold(0usize, |a, &b| (a << 8) | b as usize);
+        let i = p % altered.len();
+        altered[i] ^= 1 << (p % 8);
+    }
+    altered
 }
 
 // ------------------------------------------------------------------------------ receipt
@@ -253,17 +260,7 @@ pub fn fuzz_receipt(data: &[u8]) {
         }
         _ => {
             let sig = Receipt::sign(rbytes, signing_key());
-            let mut altered = rbytes.to_vec();
-            if altered.is_empty() {
-                altered.push(second.first().copied().unwrap_or(b'{'));
-            } else {
-                let pick = second
-                    .iter()
-                    .take(4)
-                    .fold(0usize, |a, &b| (a << 8) | b as usize);
-                let i = pick % altered.len();
-                altered[i] ^= 1 << (pick % 8);
-            }
+            let altered = flip_one_bit(rbytes, second);
             assert!(
                 Receipt::verify(&altered, &sig, trusted).is_err(),
                 "a receipt altered after signing was accepted"
