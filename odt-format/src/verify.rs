@@ -353,6 +353,7 @@ fn check_vm_deep(
     }
     Ok(())
 }
+
 /// SHA-256 of everything `r` yields, read in 64 KiB pieces.
 pub(crate) fn sha256_of(r: &mut impl Read) -> std::io::Result<[u8; 32]> {
     let mut h = Sha256::new();
