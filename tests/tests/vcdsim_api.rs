@@ -145,6 +145,16 @@ fn task_href(r: &Reply) -> String {
         .unwrap_or_else(|| panic!("no task in {}", r.body))
 }
 
+/// POSTs the vApp power action `action` (`powerOn`, `powerOff`) to the vApp at `vapp_href`.
+fn power(api: &Api, vapp_href: &str, action: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("{vapp_href}/power/action/{action}"),
+        None,
+        None,
+    )
+}
+
 #[test]
 fn versions_logins_and_sessions() {
     let sim = seeded();
@@ -1083,13 +1093,7 @@ fn extension_imports_and_strictness_with_vcsim() {
             "BUSY_ENTITY",
             "busy completing an operation IMPORT_SINGLETON_VAPP",
         );
-    api.send(
-        "POST",
-        &format!("{vapp_href}/power/action/powerOn"),
-        None,
-        None,
-    )
-    .expect_error(400, "BUSY_ENTITY", "");
+    power(&api, &vapp_href, "powerOn").expect_error(400, "BUSY_ENTITY", "");
     let q = api
         .get("/api/query?type=adminVApp&format=records&filter=name==app1")
         .expect(200);
@@ -1707,14 +1711,7 @@ fn sections_tasks_and_power_with_vcsim() {
     );
 
     // Power on → 202 task → status 4; delete refused while on; power off; delete.
-    let on = api
-        .send(
-            "POST",
-            &format!("{vapp_href}/power/action/powerOn"),
-            None,
-            None,
-        )
-        .expect(202);
+    let on = power(&api, &vapp_href, "powerOn").expect(202);
     assert_eq!(
         on.root_attr("operationName").as_deref(),
         Some("vappPowerOn")
@@ -1730,23 +1727,10 @@ fn sections_tasks_and_power_with_vcsim() {
         "POWERED_ON"
     );
     assert!(app.link("power:powerOff", None).is_some());
-    api.send(
-        "POST",
-        &format!("{vapp_href}/power/action/powerOn"),
-        None,
-        None,
-    )
-    .expect_error(400, "BAD_REQUEST", "POWERED_ON");
+    power(&api, &vapp_href, "powerOn").expect_error(400, "BAD_REQUEST", "POWERED_ON");
     api.send("DELETE", &vapp_href, None, None)
         .expect_error(400, "BAD_REQUEST", "power it off");
-    let off = api
-        .send(
-            "POST",
-            &format!("{vapp_href}/power/action/powerOff"),
-            None,
-            None,
-        )
-        .expect(202);
+    let off = power(&api, &vapp_href, "powerOff").expect(202);
     api.wait_task(&off.root_attr("href").unwrap(), 10);
     assert_eq!(sim.vapp("netapp").unwrap().power_state(), "POWERED_OFF");
     let del = api.send("DELETE", &vapp_href, None, None).expect(202);
@@ -1819,14 +1803,7 @@ fn fault_knobs() {
         "success"
     );
     sim.fail_next_task("any", "power supply fell out");
-    let on = api
-        .send(
-            "POST",
-            &format!("{}/power/action/powerOn", sim.vapp("ok").unwrap().href),
-            None,
-            None,
-        )
-        .expect(202);
+    let on = power(&api, &sim.vapp("ok").unwrap().href, "powerOn").expect(202);
     assert_eq!(
         api.wait_task(&on.root_attr("href").unwrap(), 10)
             .1
@@ -1863,14 +1840,7 @@ fn fault_knobs() {
     sim.finish_all_tasks();
     sim.slow_tasks(4);
     sim.set_task_auto_finish(Some(Duration::from_millis(1)));
-    let on = api
-        .send(
-            "POST",
-            &format!("{}/power/action/powerOn", sim.vapp("ok").unwrap().href),
-            None,
-            None,
-        )
-        .expect(202);
+    let on = power(&api, &sim.vapp("ok").unwrap().href, "powerOn").expect(202);
     std::thread::sleep(Duration::from_millis(20));
     let (_, seen) = api.wait_task(&on.root_attr("href").unwrap(), 20);
     assert_eq!(
@@ -1880,14 +1850,7 @@ fn fault_knobs() {
     sim.slow_tasks(0);
     // Auto-finish: a task nobody polls ends by itself.
     sim.set_task_auto_finish(Some(Duration::from_millis(50)));
-    let off = api
-        .send(
-            "POST",
-            &format!("{}/power/action/powerOff", sim.vapp("ok").unwrap().href),
-            None,
-            None,
-        )
-        .expect(202);
+    let off = power(&api, &sim.vapp("ok").unwrap().href, "powerOff").expect(202);
     std::thread::sleep(Duration::from_millis(100));
     api.get("/api/session").expect(200);
     assert_eq!(sim.vapp("ok").unwrap().status, 8);
@@ -1909,14 +1872,7 @@ fn fault_knobs() {
     // Reset.
     sim.fail_next_task("any", "x");
     sim.reset_faults();
-    let on = api
-        .send(
-            "POST",
-            &format!("{}/power/action/powerOn", sim.vapp("ok").unwrap().href),
-            None,
-            None,
-        )
-        .expect(202);
+    let on = power(&api, &sim.vapp("ok").unwrap().href, "powerOn").expect(202);
     assert_eq!(
         api.wait_task(&on.root_attr("href").unwrap(), 10)
             .1
