@@ -452,9 +452,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.org(&id) {
-                Some(o) if ctx.sysadmin || o.id == ctx.org_id => {
-                    Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false)))
-                }
+                Some(o) if ctx.sees(&o.id) => Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false))),
                 _ => Err(ApiError::forbidden("org", &id)),
             }
         }
@@ -480,7 +478,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.vdc(&id) {
-                Some(v) if ctx.sysadmin || v.org == ctx.org_id => {
+                Some(v) if ctx.sees(&v.org) => {
                     let t = if admin { r::T_ADMIN_VDC } else { r::T_VDC };
                     Ok(xml(ctx, t, r::vdc(&st, &id, admin)))
                 }
@@ -492,7 +490,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.vdc(&id) {
-                Some(v) if ctx.sysadmin || v.org == ctx.org_id => {
+                Some(v) if ctx.sees(&v.org) => {
                     let (body, media) = query::vdc_networks(&st, ctx, &id, req)?;
                     Ok(xml(ctx, media, body))
                 }
@@ -504,9 +502,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.profile(&id).and_then(|p| st.vdc(&p.vdc)) {
-                Some(v) if ctx.sysadmin || v.org == ctx.org_id => {
-                    Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id)))
-                }
+                Some(v) if ctx.sees(&v.org) => Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id))),
                 _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
             }
         }
@@ -516,13 +512,13 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             if let Some(v) = st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
-                if ctx.sysadmin || v.org == ctx.org_id {
+                if ctx.sees(&v.org) {
                     return Ok(xml(ctx, r::T_ORG_VDC_NET, r::org_net(&st, &id, admin)));
                 }
             }
             for a in &st.vapps {
                 if let Some(n) = a.networks.iter().find(|n| n.id == id) {
-                    if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| o.id == ctx.org_id) {
+                    if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| ctx.sees(&o.id)) {
                         return Ok(xml(ctx, r::T_VAPP_NET, r::vapp_network(&st, a, n)));
                     }
                 }
@@ -538,7 +534,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.catalog(&id) {
-                Some(c) if ctx.sysadmin || c.org == ctx.org_id => {
+                Some(c) if ctx.sees(&c.org) => {
                     let t = if admin {
                         r::T_ADMIN_CATALOG
                     } else {
@@ -554,7 +550,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let st = inner.lock();
             let id = lower(id);
             match st.item(&id).and_then(|i| st.catalog(&i.catalog)) {
-                Some(c) if ctx.sysadmin || c.org == ctx.org_id => {
+                Some(c) if ctx.sees(&c.org) => {
                     Ok(xml(ctx, r::T_CATALOG_ITEM, r::catalog_item(&st, &id)))
                 }
                 _ => Err(ApiError::forbidden("catalogItem", &id)),
@@ -569,7 +565,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let t = st
                 .task(&id)
                 .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !(ctx.sysadmin || t.org == ctx.org_id) {
+            if !ctx.sees(&t.org) {
                 return Err(ApiError::forbidden("task", &id));
             }
             st.poll_task(&id);
@@ -583,7 +579,7 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
             let t = st
                 .task(&id)
                 .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !(ctx.sysadmin || t.org == ctx.org_id) {
+            if !ctx.sees(&t.org) {
                 return Err(ApiError::forbidden("task", &id));
             }
             st.cancel_task(&id);
@@ -649,7 +645,7 @@ fn admin_root(st: &State) -> String {
 }
 
 fn visible_vdc(st: &State, ctx: &Ctx, vdc: &str) -> bool {
-    ctx.sysadmin || st.vdc(vdc).is_some_and(|v| v.org == ctx.org_id)
+    ctx.sysadmin || st.vdc(vdc).is_some_and(|v| ctx.sees(&v.org))
 }
 
 fn template_routes(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, t: &str, rest: &[&str]) -> Res {

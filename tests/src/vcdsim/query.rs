@@ -164,7 +164,7 @@ pub fn status_name(s: i32) -> &'static str {
 
 /// The rows of a query type the caller may see.
 fn rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
-    let org_ok = |org: &str| ctx.sysadmin || ctx.org_id == org;
+    let org_ok = |org: &str| ctx.sees(org);
     let mut out = vec![];
     let h = |p: String| r::href(st, &p);
     match ty {

@@ -50,6 +50,14 @@ pub struct Ctx {
     pub session_id: String,
 }
 
+impl Ctx {
+    /// The simulator's one access rule: a system administrator sees every org's objects,
+    /// anyone else only those of their own org.
+    pub fn sees(&self, org_id: &str) -> bool {
+        self.sysadmin || org_id == self.org_id
+    }
+}
+
 /// `base + path`.
 pub fn href(st: &State, path: &str) -> String {
     format!("{}{path}", st.base)
@@ -131,11 +139,7 @@ pub fn org_list(st: &State, ctx: &Ctx) -> String {
         "OrgList",
         &[("href", &href(st, "/api/org/")), ("type", T_ORG_LIST)],
     );
-    for org in st
-        .orgs
-        .iter()
-        .filter(|x| ctx.sysadmin || x.id == ctx.org_id)
-    {
+    for org in st.orgs.iter().filter(|x| ctx.sees(&x.id)) {
         let h = href(st, &format!("/api/org/{}", org.id));
         o.empty("Org", &[("type", T_ORG), ("name", &org.name), ("href", &h)]);
     }
