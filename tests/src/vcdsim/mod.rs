@@ -395,8 +395,7 @@ impl VcdSim {
     /// `/api/vdc/{id}` of a VDC.
     pub fn vdc_href(&self, org: &str, vdc: &str) -> Option<String> {
         let st = self.st();
-        let o = st.org_named(org)?.id.clone();
-        let v = st.vdcs.iter().find(|v| v.org == o && v.name == vdc)?;
+        let v = st.vdc_named(org, vdc)?;
         Some(render::href(&st, &format!("/api/vdc/{}", v.id)))
     }
 
@@ -414,13 +413,7 @@ impl VcdSim {
     /// `/api/admin/network/{id}` of an org VDC network.
     pub fn network_href(&self, org: &str, vdc: &str, network: &str) -> Option<String> {
         let st = self.st();
-        let o = st.org_named(org)?.id.clone();
-        let v = st
-            .vdcs
-            .iter()
-            .find(|v| v.org == o && v.name == vdc)?
-            .id
-            .clone();
+        let v = st.vdc_named(org, vdc)?.id.clone();
         let n = st
             .networks
             .iter()
@@ -431,13 +424,7 @@ impl VcdSim {
     /// `/api/vdcStorageProfile/{id}` of a VDC storage profile.
     pub fn storage_profile_href(&self, org: &str, vdc: &str, profile: &str) -> Option<String> {
         let st = self.st();
-        let o = st.org_named(org)?.id.clone();
-        let v = st
-            .vdcs
-            .iter()
-            .find(|v| v.org == o && v.name == vdc)?
-            .id
-            .clone();
+        let v = st.vdc_named(org, vdc)?.id.clone();
         let p = st
             .profiles
             .iter()

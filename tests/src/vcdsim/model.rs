@@ -597,6 +597,11 @@ impl State {
     pub fn vdc(&self, id: &str) -> Option<&Vdc> {
         self.vdcs.iter().find(|o| o.id == id)
     }
+    /// The VDC named `vdc` in the org named `org`.
+    pub fn vdc_named(&self, org: &str, vdc: &str) -> Option<&Vdc> {
+        let o = &self.org_named(org)?.id;
+        self.vdcs.iter().find(|v| &v.org == o && v.name == vdc)
+    }
     pub fn net(&self, id: &str) -> Option<&OrgNet> {
         self.networks.iter().find(|o| o.id == id)
     }
