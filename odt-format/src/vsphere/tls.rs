@@ -214,6 +214,23 @@ impl Verifier {
                 .unwrap_or(false)
     }
 
+    /// The handshake-signature check shared by TLS 1.2 and 1.3: skipped under `--insecure`
+    /// (nothing is trusted, so proving possession of the key proves nothing), else `verify`
+    /// with the provider's algorithms, a failure explained by [`Self::signature_refused`].
+    fn handshake_signature(
+        &self,
+        cert: &CertificateDer<'_>,
+        verify: impl FnOnce(
+            &rustls::crypto::WebPkiSupportedAlgorithms,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        if self.mode == TlsMode::Insecure {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+        verify(&self.provider.signature_verification_algorithms)
+            .map_err(|e| self.signature_refused(cert, e))
+    }
+
     /// The server's handshake signature did not verify with its (accepted) certificate. The
     /// usual cause is not an attack but a weak key: the pin says which certificate to trust,
     /// yet the server must still prove it holds that certificate's key, and RSA keys under
@@ -291,17 +308,9 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        if self.mode == TlsMode::Insecure {
-            // Nothing is trusted, so proving possession of the key proves nothing.
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-        .map_err(|e| self.signature_refused(cert, e))
+        self.handshake_signature(cert, |algs| {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        })
     }
 
     fn verify_tls13_signature(
@@ -310,16 +319,9 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        if self.mode == TlsMode::Insecure {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-        .map_err(|e| self.signature_refused(cert, e))
+        self.handshake_signature(cert, |algs| {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
