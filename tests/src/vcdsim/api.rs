@@ -1316,20 +1316,13 @@ fn extension(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, rest: &[&str]) -> Res {
 }
 
 fn vms_list(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter) -> Res {
-    let page: usize = req
-        .param("page")
-        .unwrap_or("1")
-        .parse()
-        .ok()
-        .filter(|&p| p >= 1)
-        .ok_or_else(|| ApiError::bad_request("page must be a number of at least 1"))?;
-    let size: usize = req
-        .param("pageSize")
-        .unwrap_or("100")
-        .parse()
-        .ok()
-        .filter(|&p| p >= 1)
-        .ok_or_else(|| ApiError::bad_request("pageSize must be a positive number"))?;
+    let number = |name, default, why| {
+        req.number_param(name, default, 1..=u64::MAX)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ApiError::bad_request(why))
+    };
+    let page = number("page", 1, "page must be a number of at least 1")?;
+    let size = number("pageSize", 100, "pageSize must be a positive number")?;
     let all = inner.backend.list().map_err(|e| {
         ApiError::internal(format!(
             "Unable to perform this action. Contact your cloud administrator. (vCenter {}: {e})",

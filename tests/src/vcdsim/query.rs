@@ -745,18 +745,10 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
         )));
     };
     let page: u64 = req
-        .param("page")
-        .unwrap_or("1")
-        .parse()
-        .ok()
-        .filter(|&p| p >= 1)
+        .number_param("page", 1, 1..=u64::MAX)
         .ok_or_else(|| ApiError::bad_request("page must be a number of at least 1"))?;
     let page_size: u64 = req
-        .param("pageSize")
-        .unwrap_or("25")
-        .parse()
-        .ok()
-        .filter(|&p| (1..=128).contains(&p))
+        .number_param("pageSize", 25, 1..=128)
         .ok_or_else(|| ApiError::bad_request("pageSize must be a number from 1 to 128"))?;
     let encoded = req.param("filterEncoded") == Some("true");
     let filter = match req.param("filter").filter(|f| !f.is_empty()) {

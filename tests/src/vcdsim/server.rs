@@ -41,6 +41,20 @@ impl Req {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+    /// A numeric query parameter (`default` when absent); `None` when it is not a number in
+    /// `allowed`, for the caller to answer with its own error.
+    pub fn number_param(
+        &self,
+        name: &str,
+        default: u64,
+        allowed: std::ops::RangeInclusive<u64>,
+    ) -> Option<u64> {
+        match self.param(name) {
+            None => Some(default),
+            Some(v) => v.parse().ok(),
+        }
+        .filter(|n| allowed.contains(n))
+    }
 }
 
 /// A response.
