@@ -84,6 +84,14 @@ fn import(s: &Scratch, sims: &Sims, sub: &str, extra: &[&str]) -> std::process::
         .unwrap()
 }
 
+/// The two-VM job is in vCD exactly once: one `single` vApp and one `multi` catalog item.
+fn assert_landed_once(sims: &Sims) {
+    let vapps = sims.vcd.vapps();
+    assert_eq!(vapps.iter().filter(|v| v.name == "single").count(), 1);
+    let items = sims.vcd.catalog_items();
+    assert_eq!(items.iter().filter(|i| i.name == "multi").count(), 1);
+}
+
 /// A job of two VMs: `single` as a vApp on acme-net (powered on), `multi` as a template.
 fn two_vm_job() -> Scratch {
     let s = Scratch::new();
@@ -260,22 +268,7 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
     let again = s.ok(&import(&s, &sims, "run", &["--json"]));
     assert!(again.contains("skipped (already deployed)"), "{again}");
     assert_eq!(sims.vc.uploads().len(), uploads);
-    assert_eq!(
-        sims.vcd
-            .vapps()
-            .iter()
-            .filter(|v| v.name == "single")
-            .count(),
-        1
-    );
-    assert_eq!(
-        sims.vcd
-            .catalog_items()
-            .iter()
-            .filter(|i| i.name == "multi")
-            .count(),
-        1
-    );
+    assert_landed_once(&sims);
 }
 
 #[test]
@@ -347,20 +340,5 @@ fn a_vcd_task_error_is_reported_and_the_rerun_completes_without_reupload_or_dupl
         uploads + 3,
         "only multi's three disks are new"
     );
-    assert_eq!(
-        sims.vcd
-            .vapps()
-            .iter()
-            .filter(|v| v.name == "single")
-            .count(),
-        1
-    );
-    assert_eq!(
-        sims.vcd
-            .catalog_items()
-            .iter()
-            .filter(|i| i.name == "multi")
-            .count(),
-        1
-    );
+    assert_landed_once(&sims);
 }
