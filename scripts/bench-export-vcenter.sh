@@ -244,21 +244,8 @@ find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 VC_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$VCPID/status" 2>/dev/null || true)
 
 # ---------------------------------------------------------------- table
-CURL_MED=$(printf '%s\n' "${W_CURL[@]}" | median)
-row() {  # row NAME WALLS... -- RSS... ("-" for none)
-    local name=$1; shift
-    local walls=() rsss=()
-    while [[ $1 != -- ]]; do walls+=("$1"); shift; done; shift
-    rsss=("$@")
-    local med maxrss
-    med=$(printf '%s\n' "${walls[@]}" | median)
-    maxrss=$(printf '%s\n' "${rsss[@]}" | max)
-    awk -v n="$name" -v m="$med" -v s="$SIZE_MIB" -v c="$CURL_MED" -v r="$maxrss" 'BEGIN {
-        tp = (m > 0) ? sprintf("%.1f", s / m) : "inf"
-        x  = (c > 0) ? sprintf("%.2f", m / c) : "n/a"
-        rs = (r == "-") ? "-" : sprintf("%.1f", r / 1024)
-        printf "%-40s %10.3f %10s %8s %14s\n", n, m, tp, x, rs }'
-}
+BASE_MED=$(printf '%s\n' "${W_CURL[@]}" | median)   # the curl baseline of the "x curl" column
+ROW_WIDTH=40
 echo
 echo "Results (${SIZE_MIB} MiB disk, median of $RUNS; MiB/s = disk size / median; x curl = median / median"
 echo "of the curl GET; RSS = max over runs; one odt-vcsim on this machine serves every byte)"

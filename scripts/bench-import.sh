@@ -285,20 +285,7 @@ forget "$VM_FLAT"
 VC_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$VCPID/status" 2>/dev/null || true)
 
 # ---------------------------------------------------------------- table
-CURL_MED=$(printf '%s\n' "${W_STREAM[@]}" | median)
-row() {  # row NAME WALLS... -- RSS...
-    local name=$1; shift
-    local walls=() rsss=()
-    while [[ $1 != -- ]]; do walls+=("$1"); shift; done; shift
-    rsss=("$@")
-    local med maxrss
-    med=$(printf '%s\n' "${walls[@]}" | median)
-    maxrss=$(printf '%s\n' "${rsss[@]}" | max)
-    awk -v n="$name" -v m="$med" -v s="$SIZE_MIB" -v c="$CURL_MED" -v r="$maxrss" 'BEGIN {
-        tp = (m > 0) ? sprintf("%.1f", s / m) : "inf"
-        x  = (c > 0) ? sprintf("%.2f", m / c) : "n/a"
-        printf "%-36s %10.3f %10s %8s %14.1f\n", n, m, tp, x, r / 1024 }'
-}
+BASE_MED=$(printf '%s\n' "${W_STREAM[@]}" | median)   # the curl baseline of the "x curl" column
 echo
 echo "Results (${SIZE_MIB} MiB disk, median of $RUNS; MiB/s = disk size / median; x curl = median / median of"
 echo "the curl -T upload; RSS = max over runs; all into one odt-vcsim on this machine)"

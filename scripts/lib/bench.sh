@@ -109,6 +109,22 @@ run_timed() {
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 max() { sort -g | tail -n1; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# row NAME WALLS... -- RSS_KB... : one table line of median wall time, MiB/s of SIZE_MIB,
+# ratio to BASE_MED, and peak RSS ("-" for none), the name padded to ROW_WIDTH (default 36).
+row() {
+    local name=$1; shift
+    local walls=() rsss=()
+    while [[ $1 != -- ]]; do walls+=("$1"); shift; done; shift
+    rsss=("$@")
+    local med maxrss
+    med=$(printf '%s\n' "${walls[@]}" | median)
+    maxrss=$(printf '%s\n' "${rsss[@]}" | max)
+    awk -v n="$name" -v w="${ROW_WIDTH:-36}" -v m="$med" -v s="$SIZE_MIB" -v c="$BASE_MED" -v r="$maxrss" 'BEGIN {
+        tp = (m > 0) ? sprintf("%.1f", s / m) : "inf"
+        x  = (c > 0) ? sprintf("%.2f", m / c) : "n/a"
+        rs = (r == "-") ? "-" : sprintf("%.1f", r / 1024)
+        printf "%-*s %10.3f %10s %8s %14s\n", w, n, m, tp, x, rs }'
+}
 json_get() {  # json_get FILE EXPR: python expression on the parsed JSON "j"; "" on error
     "$PYTHON" -c 'import json,sys
 try:
