@@ -173,11 +173,7 @@ impl Source {
         for (name, _, origin) in &present {
             if let Origin::File(p) = origin {
                 let m = std::fs::metadata(p)?;
-                let mtime = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as i128);
+                let mtime = mtime_nanos(&m);
                 fingerprint.push((name.clone(), m.len(), mtime));
             }
         }
@@ -256,11 +252,7 @@ impl Source {
             })?);
         }
         let m = std::fs::metadata(ova)?;
-        let mtime = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
+        let mtime = mtime_nanos(&m);
         let fingerprint = vec![(file_name(ova)?, m.len(), mtime)];
         Self::assemble(
             ova,
@@ -421,4 +413,13 @@ fn read_small(p: &Path, max: u64) -> Result<Vec<u8>> {
         );
     }
     Ok(v)
+}
+
+/// A file's modification time in nanoseconds since the epoch (0 when the file system does not
+/// say): part of a source's fingerprint, so that a rerun notices a changed source.
+fn mtime_nanos(m: &std::fs::Metadata) -> i128 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
 }

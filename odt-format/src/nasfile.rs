@@ -167,8 +167,7 @@ pub fn encrypt_file(
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<FileEntry> {
     let (enc_path, sums_path) = (spec.enc(), spec.sums());
-    let vm_dir = spec.layout.vm_dir(&spec.dir);
-    std::fs::create_dir_all(&vm_dir).ctx("create directory", &vm_dir)?;
+    // A partial stream's files exist already; `start_fresh` makes the folder of a new one.
     let (header, start, mut enc, mut sums) = match partial {
         Some(p) => {
             let mut enc = OpenOptions::new()
