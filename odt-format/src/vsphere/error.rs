@@ -183,7 +183,9 @@ fn message_suffix(kind: &str, message: &str) -> String {
     }
 }
 
-fn choices_suffix(choices: &[String]) -> String {
+/// " (there is: a, b)" listing what does exist, for "no such …" errors; empty when nothing does.
+/// The vCD client words its lookups the same way.
+pub fn choices_suffix(choices: &[String]) -> String {
     if choices.is_empty() {
         String::new()
     } else {

@@ -315,7 +315,7 @@ impl ApiErrorBody {
     }
 }
 
-use odt_format::vsphere::error::chain;
+use odt_format::vsphere::error::{chain, choices_suffix};
 
 fn code_suffix(minor: Option<&str>) -> String {
     minor.map(|m| format!(" {m}")).unwrap_or_default()
@@ -342,14 +342,6 @@ fn excerpt_suffix(body: &str) -> String {
         String::new()
     } else {
         format!(": {body}")
-    }
-}
-
-fn choices_suffix(choices: &[String]) -> String {
-    if choices.is_empty() {
-        String::new()
-    } else {
-        format!(" (there is: {})", choices.join(", "))
     }
 }
 
