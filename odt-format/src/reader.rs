@@ -263,14 +263,35 @@ pub fn unwrap_io(e: std::io::Error) -> FormatError {
 }
 
 /// A decrypting reader that also checks the plaintext against an expected digest (the
-/// package's own `.mf` entry) as it streams, and fails at the end instead of returning EOF when
-/// the digest differs. The importer streams this straight into an upload: a mismatch makes the
-/// upload fail before it is committed, so no unverified bytes ever land.
+/// package's own `.mf` entry) as it streams.
+///
+/// The check runs *before the last byte is released*: the read that would complete the file
+/// first reads on to the end of the encrypted stream (so that data after the final chunk is
+/// found) and compares the digest, and returns an error instead of those last bytes when
+/// either is wrong. A consumer that stops at a known length (an HTTP body with a
+/// Content-Length) therefore still gets the check, and the server never receives a whole file
+/// that was not verified. [`Verified`] tells the caller afterwards whether the check ran and
+/// passed on these very bytes: attest only what it says.
 pub struct CheckedReader<R: Read> {
     inner: DecryptReader<R>,
     hasher: Option<crate::ovf::MfHasher>,
     expected: Vec<u8>,
     file: String,
+    delivered: u64,
+    verified: Verified,
+}
+
+/// The outcome of a [`CheckedReader`]'s check, shared with the caller (the reader itself is
+/// usually moved into an upload).
+#[derive(Clone, Debug, Default)]
+pub struct Verified(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl Verified {
+    /// `ALG:hex` of the digest that every byte of the file was checked against, or `None`
+    /// when the check has not run to completion (the stream ended early or failed).
+    pub fn digest(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
 }
 
 impl<R: Read> CheckedReader<R> {
@@ -282,31 +303,77 @@ impl<R: Read> CheckedReader<R> {
             hasher: Some(expected.alg.hasher()),
             expected: expected.digest.clone(),
             file,
+            delivered: 0,
+            verified: Verified::default(),
         }
+    }
+
+    /// A handle that reports whether the check ran and passed.
+    pub fn verified(&self) -> Verified {
+        self.verified.clone()
+    }
+
+    /// Reads to the end of the encrypted stream and compares the digest. Idempotent.
+    fn finish(&mut self) -> std::io::Result<()> {
+        let Some(h) = self.hasher.take() else {
+            return match self.verified.digest() {
+                Some(_) => Ok(()),
+                None => Err(std::io::Error::other(FormatError::Tampered {
+                    file: self.file.clone(),
+                    what: "its .mf check failed earlier".into(),
+                })),
+            };
+        };
+        let mut extra = [0u8; 1];
+        if self.inner.read(&mut extra)? != 0 {
+            return Err(std::io::Error::other(FormatError::Tampered {
+                file: self.file.clone(),
+                what: "decrypts to more bytes than the manifest says".into(),
+            }));
+        }
+        let alg = h.alg();
+        let got = h.finalize();
+        if got != self.expected {
+            return Err(std::io::Error::other(FormatError::Tampered {
+                file: self.file.clone(),
+                what: format!(
+                    "decrypts, but its {} does not match the package's .mf",
+                    alg.name()
+                ),
+            }));
+        }
+        let _ = self
+            .verified
+            .0
+            .set(format!("{}:{}", alg.name(), hex::encode(got)));
+        Ok(())
     }
 }
 
 impl<R: Read> Read for CheckedReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.inner.geometry.plain_size;
+        if self.delivered >= size {
+            self.finish()?;
+            return Ok(0);
+        }
         let n = self.inner.read(out)?;
-        if n > 0 {
-            if let Some(h) = self.hasher.as_mut() {
-                h.update(&out[..n]);
-            }
-            return Ok(n);
+        if n == 0 {
+            // DecryptReader reports a short stream as an error; this is only reached if it
+            // ended cleanly before `size`, which the geometry rules out. Never attest it.
+            return Err(std::io::Error::other(FormatError::Truncated {
+                file: self.file.clone(),
+                got: self.delivered,
+                want: size,
+            }));
         }
-        if let Some(h) = self.hasher.take() {
-            let alg = h.alg();
-            if h.finalize() != self.expected {
-                return Err(std::io::Error::other(FormatError::Tampered {
-                    file: self.file.clone(),
-                    what: format!(
-                        "decrypts, but its {} does not match the package's .mf",
-                        alg.name()
-                    ),
-                }));
-            }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&out[..n]);
         }
-        Ok(0)
+        self.delivered += n as u64;
+        if self.delivered >= size {
+            self.finish()?;
+        }
+        Ok(n)
     }
 }

@@ -11,7 +11,8 @@ use odt_format::keys::DataKey;
 use odt_format::layout::Layout;
 use odt_format::manifest::{FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use odt_format::nasfile::{encrypt_file, recover, Partial, StreamSpec, WriteOptions};
-use odt_format::reader::{unwrap_io, DecryptReader};
+use odt_format::ovf::{DigestAlg, MfEntry};
+use odt_format::reader::{unwrap_io, CheckedReader, DecryptReader};
 use odt_format::stream::{FileHeader, Geometry, HEADER_LEN, TAG_LEN};
 use odt_format::FormatError;
 use rand::{RngCore, SeedableRng};
@@ -663,5 +664,93 @@ impl Read for Trickle<'_> {
         buf[..n].copy_from_slice(&self.0[..n]);
         self.0 = &self.0[n..];
         Ok(n)
+    }
+}
+
+/// Reads exactly `len` bytes through `r` (as an HTTP client sending a sized body does: it
+/// never asks for the end of the stream) and returns what it got and the first error.
+fn read_exactly(r: &mut impl Read, len: u64) -> (Vec<u8>, Option<FormatError>) {
+    let mut out = vec![];
+    let mut buf = vec![0u8; 10_000];
+    while (out.len() as u64) < len {
+        let want = buf.len().min((len - out.len() as u64) as usize);
+        match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return (out, Some(unwrap_io(e))),
+        }
+    }
+    (out, None)
+}
+
+fn checked(
+    root: &Path,
+    entry: &FileEntry,
+    expected: &[u8],
+) -> CheckedReader<std::io::BufReader<std::fs::File>> {
+    let m = manifest(entry.clone());
+    let vm = &m.vms[0];
+    let inner = DecryptReader::open(&Layout::new(root), &m, &key(), vm, &vm.files[0]).unwrap();
+    CheckedReader::new(
+        inner,
+        &MfEntry {
+            alg: DigestAlg::Sha256,
+            file: NAME.into(),
+            digest: expected.to_vec(),
+        },
+    )
+}
+
+/// docs/SECURITY.md §S1: a consumer that stops at the file's length (a sized upload body)
+/// still gets the `.mf` check and the "nothing after the final chunk" check, *before* the
+/// last bytes are released; and only a check that ran is reported as verified.
+#[test]
+fn checked_reader_verifies_before_the_last_byte_even_when_read_only_to_its_length() {
+    use sha2::Digest;
+    for size in [0, 1, C, 3 * C + 5] {
+        let (tmp, plain, entry) = written(size);
+        let good = sha2::Sha256::digest(&plain).to_vec();
+        // Matching digest: everything is released and the check is attested.
+        let mut r = checked(tmp.path(), &entry, &good);
+        let proof = r.verified();
+        assert_eq!(proof.digest(), None, "nothing is attested before reading");
+        let (got, err) = read_exactly(&mut r, size);
+        assert!(err.is_none(), "size {size}: {err:?}");
+        assert!(got == plain);
+        if size > 0 {
+            assert_eq!(
+                proof.digest(),
+                Some(format!("SHA256:{}", hex::encode(&good)).as_str()),
+                "size {size}: the check ran without anyone reading to EOF"
+            );
+        }
+        // A digest that differs: the read that would complete the file fails instead, so the
+        // consumer never holds the whole file.
+        let mut r = checked(tmp.path(), &entry, &[0u8; 32]);
+        let proof = r.verified();
+        let (got, err) = read_exactly(&mut r, size.max(1));
+        match err {
+            Some(FormatError::Tampered { ref what, .. }) if what.contains(".mf") => {}
+            other => panic!("size {size}: expected a .mf mismatch, got {other:?}"),
+        }
+        assert!(
+            (got.len() as u64) < size.max(1),
+            "size {size}: the last bytes were released"
+        );
+        assert_eq!(proof.digest(), None);
+        // Bytes appended after the final chunk are found without reading past the length.
+        if size > 0 {
+            edit(&enc_path(tmp.path()), |b| b.extend_from_slice(b"extra"));
+            let mut r = checked(tmp.path(), &entry, &good);
+            let proof = r.verified();
+            let (got, err) = read_exactly(&mut r, size);
+            match err {
+                Some(FormatError::Tampered { ref what, .. })
+                    if what.contains("after the final chunk") => {}
+                other => panic!("size {size}: expected data after the final chunk, got {other:?}"),
+            }
+            assert!((got.len() as u64) < size);
+            assert_eq!(proof.digest(), None);
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! NFC upload, with the lease kept alive on a timer. Any failure after ImportVApp aborts the
 //! lease and removes the half-made VM, so a rerun starts clean.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub struct DeployedVm {
     pub bytes: u64,
     /// Seconds this VM took.
     pub seconds: f64,
+    /// File name → `ALG:hex` of the `.mf` digest its bytes were checked against as they went
+    /// into vCenter (in this run, or in the run that deployed it). Files vCenter did not ask
+    /// for were not checked and are absent.
+    pub verified: BTreeMap<String, String>,
 }
 
 /// Reads the facts the plan needs: hosts and their port groups, the datastore, and which of
@@ -173,6 +178,11 @@ pub fn deploy_vm(
             .filter(|r| r.state == VmState::Deployed)
             .and_then(|r| r.entity.clone())
             .unwrap_or_else(|| moref_text(&moref));
+        let verified = journal
+            .vms
+            .get(&vm.dir)
+            .map(|r| r.verified.clone())
+            .unwrap_or_default();
         journal.set(&vm.dir, &vm.name, VmState::Deployed, Some(entity.clone()))?;
         return Ok(DeployedVm {
             name: vm.name.clone(),
@@ -181,6 +191,7 @@ pub fn deploy_vm(
             outcome: "skipped (already deployed)".into(),
             bytes: 0,
             seconds: 0.0,
+            verified,
         });
     }
     // A previous run died mid-import: its VM has no marker; remove it before starting again.
@@ -233,6 +244,10 @@ pub fn deploy_vm(
             vm.name
         );
     }
+    let mut verified = BTreeMap::from([(
+        vm.descriptor.clone(),
+        format!("{}:{}", entry.alg.name(), hex::encode(&entry.digest)),
+    )]);
     let env =
         parse_descriptor(&descriptor).with_context(|| format!("VM {}: OVF descriptor", vm.name))?;
     let vm_network = cx.placement.vm_network_moref(VM_NETWORK).with_context(|| {
@@ -283,16 +298,17 @@ pub fn deploy_vm(
         .sum();
     let result = upload_all(cx, vm, &mf, &spec.file_items, &info, &lease, total);
     match result {
-        Ok(bytes) => {
+        Ok((bytes, uploaded)) => {
+            verified.extend(uploaded);
             lease
                 .complete()
                 .with_context(|| format!("VM {}: HttpNfcLeaseComplete", vm.name))?;
             mark(client, &info.entity, &cx.manifest.job_id, &vm.dir)?;
-            journal.set(
+            journal.set_deployed(
                 &vm.dir,
                 &vm.name,
-                VmState::Deployed,
-                Some(moref_text(&info.entity)),
+                moref_text(&info.entity),
+                verified.clone(),
             )?;
             Ok(DeployedVm {
                 name: vm.name.clone(),
@@ -301,6 +317,7 @@ pub fn deploy_vm(
                 outcome: "deployed".into(),
                 bytes,
                 seconds: started.elapsed().as_secs_f64(),
+                verified,
             })
         }
         Err(e) => {
@@ -332,11 +349,12 @@ fn upload_all(
     info: &odt_format::vsphere::deploy::LeaseInfo,
     lease: &Lease,
     total: u64,
-) -> Result<u64> {
+) -> Result<(u64, BTreeMap<String, String>)> {
     let keep = lease
         .keep_alive(KEEP_ALIVE)
         .context("start the lease keep-alive")?;
     let done = Arc::new(AtomicU64::new(0));
+    let mut verified = BTreeMap::new();
     for item in items {
         let file = vm.file(&item.path).with_context(|| {
             format!("vCenter wants {:?}, which is not in the bundle", item.path)
@@ -347,10 +365,17 @@ fn upload_all(
         let expected = mf
             .get(&file.name)
             .with_context(|| format!("{} has no digest for {}", vm.mf, file.name))?;
-        let reader = CheckedReader::new(
+        let mut reader = CheckedReader::new(
             DecryptReader::open(cx.layout, cx.manifest, cx.key, vm, file)?,
             expected,
         );
+        let proof = reader.verified();
+        if file.size == 0 {
+            // A sized body of 0 bytes is never read: run the check here.
+            reader
+                .read(&mut [0u8; 1])
+                .map_err(odt_format::reader::unwrap_io)?;
+        }
         cx.progress
             .start(&format!("{}: {}", vm.name, file.name), file.size);
         let counting = Counting {
@@ -388,9 +413,17 @@ fn upload_all(
             }
             other => anyhow!(other).context(format!("uploading {}", file.name)),
         })?;
+        // The server took the whole body; attest it only if the check ran on those bytes.
+        let digest = proof.digest().with_context(|| {
+            format!(
+                "{}: the upload ended before its .mf check ran; it is not trusted",
+                file.name
+            )
+        })?;
+        verified.insert(file.name.clone(), digest.to_owned());
     }
     keep.stop();
-    Ok(done.load(Ordering::Relaxed))
+    Ok((done.load(Ordering::Relaxed), verified))
 }
 
 /// Counts bytes as they are read and keeps the lease percentage current.

@@ -34,6 +34,11 @@ pub struct VmRecord {
     /// Its registration in vCloud Director, once begun.
     #[serde(default)]
     pub vcd: Option<VcdRecord>,
+    /// File name → `ALG:hex` of the `.mf` digest that file's bytes were checked against as
+    /// they were deployed (the descriptor, and every file uploaded). Only what is here may be
+    /// attested in the receipt.
+    #[serde(default)]
+    pub verified: BTreeMap<String, String>,
 }
 
 /// How far a VM's registration in vCD got.
@@ -133,8 +138,11 @@ impl Journal {
         state: VmState,
         entity: Option<String>,
     ) -> Result<()> {
-        // Keep the vCD progress: a VM is deployed once, registered after.
-        let vcd = self.vms.get(dir).and_then(|r| r.vcd.clone());
+        // Keep the vCD progress and what was verified: a VM is deployed once, registered after.
+        let (vcd, verified) = match self.vms.get(dir) {
+            Some(r) => (r.vcd.clone(), r.verified.clone()),
+            None => Default::default(),
+        };
         self.vms.insert(
             dir.into(),
             VmRecord {
@@ -143,6 +151,30 @@ impl Journal {
                 entity,
                 updated: crate::now_rfc3339(),
                 vcd,
+                verified,
+            },
+        );
+        self.save()
+    }
+
+    /// Records that `dir` is deployed as `entity`, with the digests its files were checked
+    /// against on the way in, in one atomic save.
+    pub fn set_deployed(
+        &mut self,
+        dir: &str,
+        name: &str,
+        entity: String,
+        verified: BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.vms.insert(
+            dir.into(),
+            VmRecord {
+                name: name.into(),
+                state: VmState::Deployed,
+                entity: Some(entity),
+                updated: crate::now_rfc3339(),
+                vcd: self.vms.get(dir).and_then(|r| r.vcd.clone()),
+                verified,
             },
         );
         self.save()

@@ -313,6 +313,59 @@ pub fn decrypt_digests(
     out
 }
 
+/// Plays a hostile (or buggy) customer: re-seals `file` of the VM in `vm_dir` with `plaintext`
+/// under the job's own data key, with a fresh header, updates its manifest entry and signs the
+/// manifest again with the customer's `signing_key`. The result is a job that keyless
+/// `verify` accepts (every chunk matches its signed digest) but whose plaintext no longer
+/// matches the package's own `.mf`: only a check on the decrypted bytes can catch it.
+pub fn reseal_as_customer(
+    nas: &Path,
+    signing_key: &Path,
+    identity: &Path,
+    vm_dir: &str,
+    file: &str,
+    plaintext: &[u8],
+) {
+    use odt_format::keys::{Identity, SigningKey};
+    use odt_format::layout::Layout;
+    use odt_format::nasfile::{encrypt_file, StreamSpec, WriteOptions};
+    use odt_format::reader::{data_key, open_manifest_with, TrustAnchor};
+    use odt_format::stanza::Unlock;
+    let layout = Layout::new(nas);
+    let mut m = open_manifest_with(&layout, &TrustAnchor::Embedded).unwrap();
+    let key = data_key(&m, &Unlock::Identity(&Identity::read(identity).unwrap())).unwrap();
+    let job_id = m.job_id_bytes().unwrap();
+    let vm = m.vms.iter_mut().find(|v| v.dir == vm_dir).expect("vm dir");
+    let entry = vm.files.iter_mut().find(|f| f.name == file).expect("file");
+    let spec = StreamSpec {
+        layout: layout.clone(),
+        dir: vm_dir.to_owned(),
+        name: file.to_owned(),
+        job_id,
+        plain_size: plaintext.len() as u64,
+        chunk_log2: entry.parsed_header(file).unwrap().chunk_log2,
+    };
+    for p in [layout.encrypted(vm_dir, file), layout.sums(vm_dir, file)] {
+        std::fs::remove_file(p).unwrap();
+    }
+    *entry = encrypt_file(
+        &spec,
+        &key,
+        None,
+        &mut std::io::Cursor::new(plaintext.to_vec()),
+        Path::new(file),
+        &mut |_| {},
+        &|_| {},
+        WriteOptions::default(),
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    let bytes = m.to_bytes();
+    let sig = odt_format::manifest::sign(&SigningKey::read(signing_key).unwrap(), &bytes);
+    std::fs::write(layout.manifest(), &bytes).unwrap();
+    std::fs::write(layout.signature(), sig).unwrap();
+}
+
 /// A tmpfs of `mib` MiB mounted at `dir`, unmounted on drop. `None` when mounting is not
 /// possible here (not root).
 pub struct Tmpfs(PathBuf);

@@ -297,3 +297,62 @@ fn a_vapp_lands_as_one_virtual_app_with_every_vm_on_vm_network() {
     let again = s.ok(&import(&s, &vc, "run", &["--json"], PASSWORD));
     assert!(again.contains("skipped (already deployed)"), "{again}");
 }
+
+/// docs/SECURITY.md §S1: a signed job whose disk decrypts fine but does not match the
+/// package's own `.mf` (a hostile or buggy customer) is refused by `run` with exit 1, on the
+/// bytes being uploaded: the lease is aborted, no VM is left in vCenter and no receipt claims
+/// the digest. Keyless verify cannot see this (every chunk matches its signed digest); deep
+/// verify can.
+#[test]
+fn a_disk_that_does_not_match_its_mf_is_refused_on_upload_and_leaves_nothing() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("single")]);
+    let disk = samples().join("single").join("single-disk1.vmdk");
+    let mut bytes = std::fs::read(&disk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    odt_tests::reseal_as_customer(
+        &s.nas(),
+        &s.path("k"),
+        &s.path("p"),
+        "vm-000",
+        "single-disk1.vmdk",
+        &bytes,
+    );
+    s.ok(&s.verify_import(&[]));
+    let id = s.path("p");
+    assert_fails(
+        &s.verify_import(&["--deep", "--identity", id.to_str().unwrap()]),
+        1,
+        &["single-disk1.vmdk", ".mf"],
+    );
+    let o = import(
+        &s,
+        &vc,
+        "run",
+        &["--receipt-key", s.path("k").to_str().unwrap()],
+        PASSWORD,
+    );
+    assert_fails(
+        &o,
+        1,
+        &["single-disk1.vmdk", "does not match the package's .mf"],
+    );
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    assert!(
+        find_vm(&c, &p.vm_folder, "single").unwrap().is_none(),
+        "a VM whose disk failed its .mf check was left in vCenter"
+    );
+    assert!(
+        vc.leases().iter().all(|l| l["state"] != "done"),
+        "a lease was completed: {:?}",
+        vc.leases()
+    );
+    let receipts: Vec<_> = std::fs::read_dir(s.path("state"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("receipt"))
+        .collect();
+    assert!(receipts.is_empty(), "a receipt was written: {receipts:?}");
+}
