@@ -237,6 +237,9 @@ odt_run() {
     local state="$WORK/state/$tag"
     rm -rf "$state"; mkdir -p "$state"
     prepare "$nas"
+    # At the dock (untimed): the keyless verification whose record `run` requires.
+    "$ODT_IMPORT" verify --nas "$nas" --trusted-key "$WORK/signing.key.pub" --state "$state" --json >/dev/null \
+        || die "$tag: odt-import verify refused the job"
     run_timed "$tag" "$ODT_IMPORT" run --nas "$nas" --trusted-key "$WORK/signing.key.pub" \
         --vcenter "$VC_URL" --cluster DC0_C0 --identity "$WORK/provider.key" --state "$state" --json
     outcome=$(json_get "$LAST_OUT" 'j["vms"][0]["outcome"]')

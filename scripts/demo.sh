@@ -90,8 +90,8 @@ step "customer: verify before shipping (no secret needed)"
 odt-export verify --nas nas --trusted-key customer.key.pub
 
 step "provider at the dock: signature and every byte, then decrypt-check with its own key"
-odt-import verify --nas nas --trusted-key customer.key.pub
-odt-import verify --nas nas --trusted-key customer.key.pub --deep --identity provider.key
+odt-import verify --nas nas --trusted-key customer.key.pub --state state
+odt-import verify --nas nas --trusted-key customer.key.pub --deep --identity provider.key --state state
 
 common=(--nas nas --trusted-key customer.key.pub --vcenter "$vc_url" --cluster DC0_C0 --vcd "$vcd_url" --state state)
 step "provider: plan (VM Network on every host, datastore room, names, vCD targets)"
@@ -131,6 +131,14 @@ f=nas-tampered/data/vm-000/single-disk1.vmdk.odt
 printf '\x00' | dd of="$f" bs=1 seek=2000000 conv=notrunc status=none
 if odt-import verify --nas nas-tampered --trusted-key customer.key.pub; then
     echo "demo: tampering was NOT detected" >&2; exit 1
+else
+    echo "(exit status $? as expected)"
+fi
+
+step "run refuses a NAS that changed since it was verified at the dock, before deploying anything"
+if odt-import run --nas nas-tampered --trusted-key customer.key.pub --vcenter "$vc_url" \
+    --cluster DC0_C0 --state state --identity provider.key; then
+    echo "demo: run deployed from a changed NAS" >&2; exit 1
 else
     echo "(exit status $? as expected)"
 fi

@@ -12,6 +12,7 @@ pub mod stanza;
 pub use error::{FormatError, Result};
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod dock;
 pub mod fuzzing;
 pub mod layout;
 pub mod manifest;

@@ -16,7 +16,7 @@ use crate::manifest::{FileEntry, JobManifest, VmEntry};
 use crate::ovf::{parse_descriptor, Mf};
 use crate::progress::Progress;
 use crate::reader::{
-    data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor,
+    data_key, decrypt_small, open_manifest_bytes, unwrap_io, DecryptReader, TrustAnchor,
 };
 use crate::stanza::Unlock;
 use crate::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
@@ -42,6 +42,8 @@ pub struct VerifyReport {
     pub job_id: String,
     /// Key id of the signer whose signature checked out.
     pub signer_key_id: String,
+    /// SHA-256 of the exact manifest bytes that were verified.
+    pub manifest_sha256: String,
     /// Whether every file was also decrypted and checked against its `.mf`.
     pub deep: bool,
     /// VMs in the job.
@@ -69,26 +71,22 @@ pub fn verify_job(
     deep: Option<&Unlock<'_>>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    let m = open_manifest_with(layout, trusted)?;
+    let (m, bytes) = open_manifest_bytes(layout, trusted)?;
     let key = deep.map(|u| data_key(&m, u)).transpose()?;
     let mut report = VerifyReport {
         job_id: m.job_id.clone(),
         signer_key_id: m.signer_key_id.clone(),
+        manifest_sha256: hex::encode(Sha256::digest(&bytes)),
         deep: key.is_some(),
         vms: m.vms.len(),
         files: 0,
         bytes: 0,
-        problems: unexpected_files(layout, &m)?,
+        problems: vec![],
     };
-    for vm in &m.vms {
-        for f in &vm.files {
-            report.files += 1;
-            report.bytes += f.encrypted_size;
-            if let Err(e) = check_file_keyless(layout, vm, f, progress) {
-                report.problems.push(problem(vm, f, e));
-            }
-        }
-    }
+    let files = verify_files(layout, &m, progress)?;
+    report.files = files.files;
+    report.bytes = files.bytes;
+    report.problems = files.problems;
     if let Some(key) = key {
         for vm in &m.vms {
             if report
@@ -107,6 +105,40 @@ pub fn verify_job(
         }
     }
     Ok(report)
+}
+
+/// What the keyless pass over a job's files found.
+#[derive(Clone, Debug, Default)]
+pub struct FilesChecked {
+    /// Files checked.
+    pub files: usize,
+    /// Encrypted bytes read.
+    pub bytes: u64,
+    /// Everything found wrong.
+    pub problems: Vec<Problem>,
+}
+
+/// The keyless pass over the files of an already verified manifest `m`: unexpected files,
+/// then every listed file's size, header, digest list and chunks.
+pub fn verify_files(
+    layout: &Layout,
+    m: &JobManifest,
+    progress: &dyn Progress,
+) -> Result<FilesChecked> {
+    let mut out = FilesChecked {
+        problems: unexpected_files(layout, m)?,
+        ..Default::default()
+    };
+    for vm in &m.vms {
+        for f in &vm.files {
+            out.files += 1;
+            out.bytes += f.encrypted_size;
+            if let Err(e) = check_file_keyless(layout, vm, f, progress) {
+                out.problems.push(problem(vm, f, e));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {

@@ -40,6 +40,10 @@ pub enum Command {
     /// travel with the NAS, and `--identity KEY` opens the job here.
     Keygen(KeygenArgs),
     /// Verify the NAS at the dock: the signature against the customer's key, then every byte.
+    ///
+    /// When it passes, it leaves a dock record in --state (bound to the manifest's SHA-256 and
+    /// a fingerprint of every file on the NAS) that `run` requires: a NAS that changes after
+    /// this check is refused by `run` before anything is deployed.
     Verify(VerifyArgs),
     /// Check the target vCenter and print what `run` would do; deploys nothing.
     ///
@@ -91,6 +95,10 @@ pub struct VerifyArgs {
     /// With --deep: read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Folder for the dock record that `run` requires (as for `run`; default:
+    /// $ODT_STATE_DIR, $XDG_STATE_HOME/odt or ~/.local/state/odt).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
@@ -174,10 +182,15 @@ pub struct RunArgs {
     /// Read the bundle passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// Folder for the import journal (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
-    /// ~/.local/state/odt).
+    /// Folder for the import journal and the dock record (default: $ODT_STATE_DIR,
+    /// $XDG_STATE_HOME/odt or ~/.local/state/odt).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Do the keyless verification of every byte now, before deploying anything, instead of
+    /// requiring the dock record that `odt-import verify` leaves (reads the whole NAS once
+    /// more).
+    #[arg(long)]
+    pub verify_now: bool,
     /// Print a JSON report on stdout (and no progress bars).
     #[arg(long)]
     pub json: bool,

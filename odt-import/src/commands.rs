@@ -19,6 +19,7 @@ use crate::cli::{
     AddPortGroupArgs, Command, JobArgs, KeygenArgs, PlanArgs, RunArgs, VcdArgs, VerifyArgs,
 };
 use crate::deploy::{deploy_vm, gather_facts, DeployContext, DeployedVm};
+use crate::dock::DockStatus;
 use crate::journal::{default_state_dir, Journal};
 use crate::plan::{plan as make_plan, Plan, VM_NETWORK};
 use crate::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
@@ -49,17 +50,93 @@ fn keygen(a: KeygenArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// Verifies, and when it passes leaves the dock record `run` requires. The job directory is
+/// fingerprinted before and after: a record only vouches for a NAS that held still.
 fn verify(a: VerifyArgs) -> Result<bool> {
-    let report = verify_cmd::run(&verify_cmd::VerifyRequest {
+    let req = verify_cmd::VerifyRequest {
         nas: a.nas,
         trusted_key: Some(a.trusted_key),
         deep: a.deep,
         passphrase_file: a.passphrase_file,
         identity: a.identity,
         json: a.json,
-    })
-    .context("verification failed")?;
+    };
+    let layout = Layout::new(&req.nas);
+    // Taken first, used only once the verification ran (its errors name the key or the
+    // manifest better than a fingerprint's would).
+    let before = crate::dock::stamp_before(&layout);
+    let report = verify_cmd::check(&req).context("verification failed")?;
+    let mut extra = serde_json::Map::new();
+    let mut notes = vec![];
+    let state = a.state.unwrap_or_else(default_state_dir);
+    if !report.ok() {
+        // What was verified before is not what is there now.
+        crate::dock::forget(&state, &report.job_id)?;
+    } else {
+        let path = crate::dock::record(&state, &layout, before?, &report)?;
+        extra.insert("dock_record".into(), path.display().to_string().into());
+        notes.push(format!(
+            "dock record: {} (`odt-import run` relies on it while the NAS stays as it is now)",
+            path.display()
+        ));
+    }
+    verify_cmd::print(&req, &report, extra, &notes);
     Ok(report.ok())
+}
+
+/// What the dock record of this job says about the NAS as it is now.
+fn dock_status(
+    state: &std::path::Path,
+    layout: &Layout,
+    m: &JobManifest,
+    manifest_bytes: &[u8],
+) -> Result<DockStatus> {
+    crate::dock::status(state, layout, &manifest_sha(manifest_bytes), &m.job_id)
+}
+
+/// The dock status as the operator reads it, with what to do when `run` would refuse.
+fn dock_line(status: &DockStatus, layout: &Layout, state: &std::path::Path) -> String {
+    match status {
+        DockStatus::Verified(r) => format!(
+            "verified at the dock on {} ({}); the {} entries of the job directory are unchanged since",
+            r.verified_at,
+            if r.deep { "deep" } else { "keyless" },
+            r.entries.len()
+        ),
+        DockStatus::Missing => format!(
+            "the NAS has not been verified at the dock on this node: run `odt-import verify --nas {} \
+             --trusted-key KEY.pub --state {}` first, or add --verify-now",
+            layout.root().display(),
+            state.display()
+        ),
+        DockStatus::Changed(d) => format!(
+            "the NAS changed since it was verified at the dock:\n  {}\nverify it again \
+             (`odt-import verify`); if the change was not yours, treat the NAS as tampered with",
+            d.join("\n  ")
+        ),
+    }
+}
+
+/// The bytes of the manifest whose signature was checked, hashed as the dock record binds them.
+fn manifest_sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// True when `e` says the bytes on the NAS are not what the customer signed (so a rerun
+/// cannot help), as opposed to a fault of the target or the connection.
+fn nas_damaged(e: &anyhow::Error) -> bool {
+    use odt_format::FormatError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<FormatError>(),
+            Some(
+                FormatError::Tampered { .. }
+                    | FormatError::ChunkAuth { .. }
+                    | FormatError::Truncated { .. }
+            )
+        )
+    })
 }
 
 /// The signature is checked before anything else touches the job. Also returns the exact
@@ -125,7 +202,7 @@ fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
 }
 
 fn plan(a: PlanArgs) -> Result<bool> {
-    let (_, m, _) = open_job(&a.job)?;
+    let (layout, m, manifest_bytes) = open_job(&a.job)?;
     let client = a.vcenter.connect()?;
     let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
@@ -136,14 +213,35 @@ fn plan(a: PlanArgs) -> Result<bool> {
         facts.vcd = Some(gather_vcd_facts(v, client.url(), &m, journal.as_ref())?);
         let _ = v.logout();
     }
-    let p = make_plan(&m, &facts);
+    let mut p = make_plan(&m, &facts);
     let _ = client.logout();
+    // Run refuses a NAS that changed since it was verified; one not yet verified is only a
+    // note here (`run --verify-now` can still do it).
+    let state = a.state.clone().unwrap_or_else(default_state_dir);
+    let dock = dock_status(&state, &layout, &m, &manifest_bytes)?;
+    let line = dock_line(&dock, &layout, &state);
+    let dock_verified = matches!(dock, DockStatus::Verified(_));
+    let dock_note = match dock {
+        DockStatus::Missing => Some(line),
+        DockStatus::Verified(_) | DockStatus::Changed(_) => {
+            p.checks.push(crate::plan::Check {
+                name: "the NAS was verified at the dock".into(),
+                ok: dock_verified,
+                detail: line,
+            });
+            None
+        }
+    };
     if a.json {
         let mut v = serde_json::to_value(&p)?;
         v["ok"] = p.ok().into();
+        v["dock_verified"] = dock_verified.into();
         println!("{v}");
     } else {
         print_plan(&p);
+        if let Some(n) = &dock_note {
+            println!("  note: {n}");
+        }
         if p.ok() {
             println!(
                 "plan OK: `odt-import run` with the same options will deploy {} VM(s)",
@@ -172,6 +270,24 @@ struct RunReport {
 fn run(a: RunArgs) -> Result<bool> {
     let started = Instant::now();
     let (layout, m, manifest_bytes) = open_job(&a.job)?;
+    let state = a.state.clone().unwrap_or_else(default_state_dir);
+    let sha = manifest_sha(&manifest_bytes);
+    if a.verify_now {
+        let bars = Bars::new(a.json);
+        let path = crate::dock::verify_now(&state, &layout, &m, &sha, &bars)?;
+        bars.note(&format!(
+            "verified every byte; dock record {}",
+            path.display()
+        ));
+    } else {
+        let dock = dock_status(&state, &layout, &m, &manifest_bytes)?;
+        if !matches!(dock, DockStatus::Verified(_)) {
+            bail!(
+                "{}\nnothing was deployed",
+                dock_line(&dock, &layout, &state)
+            );
+        }
+    }
     let identity = a.identity.as_deref().map(Identity::read).transpose()?;
     let passphrase = match identity {
         Some(_) => None,
@@ -193,7 +309,6 @@ fn run(a: RunArgs) -> Result<bool> {
     let client = a.vcenter.connect()?;
     let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
-    let state = a.state.clone().unwrap_or_else(default_state_dir);
     let mut journal = Journal::open(&state, &m.job_id, client.url())?;
     let mut facts = gather_facts(&client, &placement, &m)?;
     if let Some(v) = &vcd {
@@ -231,10 +346,12 @@ fn run(a: RunArgs) -> Result<bool> {
     };
     let mut vms: Vec<RunVm> = vec![];
     let mut failed = None;
+    let mut damaged = false;
     for vm in &m.vms {
         let deployed = match deploy_vm(&cx, vm, &mut journal) {
             Ok(d) => d,
             Err(e) => {
+                damaged = nas_damaged(&e);
                 failed = Some(format!("{e:#}"));
                 break;
             }
@@ -348,6 +465,13 @@ fn run(a: RunArgs) -> Result<bool> {
         }
     }
     if let Some(f) = failed {
+        if damaged {
+            bail!(
+                "{f}\nthe job on the NAS is damaged (or was exported inconsistent). Rerunning \
+                 will not help: have the customer export the job again (or ship the NAS again); \
+                 VMs deployed before this one are in place"
+            );
+        }
         bail!("{f}\n(rerun the same command: finished steps are skipped, nothing is uploaded or imported twice)");
     }
     Ok(true)

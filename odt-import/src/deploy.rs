@@ -326,15 +326,15 @@ pub fn deploy_vm(
             if cleanup.is_ok() {
                 journal.clear(&vm.dir)?;
             }
-            let e = e.context(format!(
-                "VM {}: upload failed; the lease was aborted",
-                vm.name
-            ));
             match cleanup {
-                Ok(()) => Err(e.context("the half-made VM was removed; rerun to try again")),
+                Ok(()) => Err(e.context(format!(
+                    "VM {}: upload failed; the lease was aborted and the half-made VM removed",
+                    vm.name
+                ))),
                 Err(c) => Err(e.context(format!(
-                    "removing the half-made VM {} failed too ({c}); a rerun removes it",
-                    info.entity.value
+                    "VM {}: upload failed; the lease was aborted, but removing the half-made VM {} \
+                     failed too ({c}); a rerun removes it",
+                    vm.name, info.entity.value
                 ))),
             }
         }

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod dock;
 pub mod journal;
 pub mod plan;
 pub mod receipt;

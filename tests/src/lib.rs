@@ -92,8 +92,10 @@ impl Scratch {
     /// Runs a binary with an optional passphrase in the environment.
     pub fn cmd(&self, name: &str, args: &[&str], passphrase: Option<&str>) -> Output {
         let mut c = Command::new(bin(name));
+        // The importer's state (journal, dock record) stays in the scratch area.
         c.args(args)
             .env_remove("ODT_PASSPHRASE")
+            .env("ODT_STATE_DIR", self.path("state"))
             .current_dir(self.dir.path());
         if let Some(p) = passphrase {
             c.env("ODT_PASSPHRASE", p);
@@ -151,6 +153,12 @@ impl Scratch {
         ];
         a.extend_from_slice(extra);
         self.import(&a)
+    }
+    /// What the provider does at the dock before `odt-import run`: keyless verification,
+    /// which leaves the dock record `run` requires in `state/`. Its outcome is returned for
+    /// the tests that expect it to fail.
+    pub fn verify_at_dock(&self) -> Output {
+        self.verify_import(&[])
     }
     /// Asserts success and returns stdout.
     pub fn ok(&self, o: &Output) -> String {

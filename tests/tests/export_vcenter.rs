@@ -36,6 +36,7 @@ fn deploy_multi(vc: &Vcsim) -> Scratch {
     let s = Scratch::new();
     s.ok(&s.export_run(&[&samples().join("multi")], &[]));
     let (nas, kp, id, st) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
+    s.ok(&s.verify_at_dock());
     s.ok(&cmd(
         &s,
         "odt-import",

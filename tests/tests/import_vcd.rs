@@ -72,9 +72,13 @@ fn import(s: &Scratch, sims: &Sims, sub: &str, extra: &[&str]) -> std::process::
         ]);
     }
     args.extend(extra.iter().map(|x| x.to_string()));
+    if sub == "run" && !extra.contains(&"--verify-now") {
+        s.verify_at_dock();
+    }
     std::process::Command::new(odt_tests::bin("odt-import"))
         .args(&args)
         .current_dir(s.dir.path())
+        .env("ODT_STATE_DIR", s.path("state"))
         .env("ODT_VCENTER_USER", USER)
         .env("ODT_VCENTER_PASSWORD", PASSWORD)
         .env("ODT_VCD_USER", VCD_USER)

@@ -57,9 +57,13 @@ fn import(
         args.extend(["--identity", &id_s, "--state", &state_s]);
     }
     args.extend_from_slice(extra);
+    if sub == "run" && !extra.contains(&"--verify-now") {
+        s.verify_at_dock();
+    }
     let mut c = std::process::Command::new(odt_tests::bin("odt-import"));
     c.args(&args)
         .current_dir(s.dir.path())
+        .env("ODT_STATE_DIR", s.path("state"))
         .env("ODT_VCENTER_USER", USER)
         .env("ODT_VCENTER_PASSWORD", password)
         .env("ODT_PASSPHRASE", PASSPHRASE);
@@ -336,7 +340,11 @@ fn a_disk_that_does_not_match_its_mf_is_refused_on_upload_and_leaves_nothing() {
     assert_fails(
         &o,
         1,
-        &["single-disk1.vmdk", "does not match the package's .mf"],
+        &[
+            "single-disk1.vmdk",
+            "does not match the package's .mf",
+            "Rerunning will not help",
+        ],
     );
     let c = client(&vc);
     let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
@@ -355,4 +363,145 @@ fn a_disk_that_does_not_match_its_mf_is_refused_on_upload_and_leaves_nothing() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("receipt"))
         .collect();
     assert!(receipts.is_empty(), "a receipt was written: {receipts:?}");
+}
+
+/// What vcsim holds of this test's VMs: no VM named `name`, no lease ever made.
+fn assert_nothing_deployed(vc: &Vcsim, names: &[&str]) {
+    let c = client(vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    for name in names {
+        assert!(
+            find_vm(&c, &p.vm_folder, name).unwrap().is_none(),
+            "VM {name} was deployed"
+        );
+    }
+    assert!(
+        vc.leases().is_empty(),
+        "a lease was made: {:?}",
+        vc.leases()
+    );
+}
+
+/// docs/SECURITY.md §S2: `run` refuses, before deploying anything (not even the first VM),
+/// any NAS that keyless `verify` would refuse: one never verified at the dock, and one that
+/// changed after it was verified (bytes appended after the final chunk of the *second* VM,
+/// an altered `.sums`, an unexpected file). `--verify-now` does the keyless pass itself and
+/// says the NAS is damaged and that rerunning will not help.
+#[test]
+fn run_refuses_a_nas_that_verify_would_refuse_and_deploys_nothing() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let (single, multi) = (samples().join("single"), samples().join("multi"));
+    let sources: [&Path; 2] = [&single, &multi];
+    let names = ["single", "multi"];
+    // Never verified at the dock.
+    let s = exported(&sources);
+    let o = run_unverified(&s, &vc);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "not been verified at the dock",
+            "odt-import verify",
+            "--verify-now",
+            "nothing was deployed",
+        ],
+    );
+    assert_nothing_deployed(&vc, &names);
+
+    type Tamper = fn(&std::path::Path);
+    let tampers: [(&str, Tamper, &str); 3] = [
+        (
+            "bytes appended to VM 2's disk",
+            |nas| {
+                append(&nas.join("data/vm-001/multi-disk3.vmdk.odt"), b"more");
+            },
+            "data/vm-001/multi-disk3.vmdk.odt: size",
+        ),
+        (
+            "an altered .sums",
+            |nas| {
+                let p = nas.join("data/vm-001/multi-disk1.vmdk.odt.sums");
+                let mut b = std::fs::read(&p).unwrap();
+                b[0] ^= 1;
+                std::fs::write(&p, b).unwrap();
+            },
+            "data/vm-001/multi-disk1.vmdk.odt.sums: modified",
+        ),
+        (
+            "an unexpected file",
+            |nas| {
+                std::fs::write(nas.join("data/vm-000/extra.bin"), b"x").unwrap();
+            },
+            "data/vm-000/extra.bin: added",
+        ),
+    ];
+    for (what, tamper, named) in tampers {
+        let s = exported(&sources);
+        s.ok(&s.verify_at_dock());
+        tamper(&s.nas());
+        let o = run_unverified(&s, &vc);
+        assert_fails(
+            &o,
+            1,
+            &[
+                "changed since it was verified at the dock",
+                named,
+                "nothing was deployed",
+            ],
+        );
+        assert_nothing_deployed(&vc, &names);
+        // verify refuses it too, and a failed verification leaves no record that vouches.
+        assert_fails(&s.verify_at_dock(), 1, &["FAILED"]);
+        // run --verify-now reads it all again: the damage is named, with no advice to rerun.
+        let o = import(&s, &vc, "run", &["--verify-now"], PASSWORD);
+        assert_fails(
+            &o,
+            1,
+            &[
+                "the NAS is damaged",
+                "rerunning will not help",
+                "nothing was deployed",
+            ],
+        );
+        assert!(
+            !odt_tests::text(&o.stderr).contains("(rerun the same command"),
+            "{what}"
+        );
+        assert_nothing_deployed(&vc, &names);
+    }
+    // An intact job with --verify-now deploys both VMs, and leaves the record.
+    s.ok(&import(&s, &vc, "run", &["--verify-now"], PASSWORD));
+    assert!(s.path("state").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("dock-")));
+}
+
+/// `odt-import run` without the dock verification the `import` helper does first.
+fn run_unverified(s: &Scratch, vc: &Vcsim) -> std::process::Output {
+    let (nas, kp, id, state) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
+    std::process::Command::new(odt_tests::bin("odt-import"))
+        .args(["run", "--nas"])
+        .arg(&nas)
+        .arg("--trusted-key")
+        .arg(&kp)
+        .args(["--vcenter", &vc.url, "--cluster", "DC0_C0", "--identity"])
+        .arg(&id)
+        .arg("--state")
+        .arg(&state)
+        .env("ODT_VCENTER_USER", USER)
+        .env("ODT_VCENTER_PASSWORD", PASSWORD)
+        .output()
+        .unwrap()
+}
+
+fn append(p: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
 }

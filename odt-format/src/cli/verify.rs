@@ -32,6 +32,13 @@ pub struct VerifyRequest {
 /// Runs the verification, prints the human or JSON report, and returns it.
 /// `Err` means verification could not even start or the signature/secret failed.
 pub fn run(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
+    let report = check(req)?;
+    print(req, &report, serde_json::Map::new(), &[]);
+    Ok(report)
+}
+
+/// Runs the verification without printing its report (progress bars aside).
+pub fn check(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
     let layout = Layout::new(&req.nas);
     let trusted = req
         .trusted_key
@@ -66,14 +73,28 @@ pub fn run(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
         None => TrustAnchor::Embedded,
     };
     let bars = Bars::new(req.json);
-    let report = verify_job(&layout, &anchor, unlock.as_ref(), &bars)?;
+    Ok(verify_job(&layout, &anchor, unlock.as_ref(), &bars)?)
+}
+
+/// Prints `report` as text or JSON. `extra` is added to the JSON object; `notes` are printed
+/// after the verdict in text.
+pub fn print(
+    req: &VerifyRequest,
+    report: &VerifyReport,
+    extra: serde_json::Map<String, serde_json::Value>,
+    notes: &[String],
+) {
+    let trusted = req.trusted_key.is_some();
     if req.json {
-        let mut v = serde_json::to_value(&report).expect("serialises");
+        let mut v = serde_json::to_value(report).expect("serialises");
         v["ok"] = report.ok().into();
-        v["trusted_key"] = trusted.is_some().into();
+        v["trusted_key"] = trusted.into();
+        for (k, x) in extra {
+            v[k] = x;
+        }
         println!("{v}");
     } else {
-        let who = if trusted.is_some() {
+        let who = if trusted {
             format!("signed by trusted key {}", report.signer_key_id)
         } else {
             format!(
@@ -104,6 +125,8 @@ pub fn run(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
                 report.problems.len()
             );
         }
+        for n in notes {
+            println!("{n}");
+        }
     }
-    Ok(report)
 }

@@ -1,0 +1,158 @@
+//! The dock record on the ODT node (`--state DIR/dock-<job>.json`): `odt-import verify`
+//! leaves it when keyless verification passed and the NAS did not change while it ran;
+//! `odt-import run` requires it (or does the keyless pass itself with `--verify-now`), so a
+//! job that `verify` would refuse is never deployed, without reading terabytes twice. See
+//! `odt_format::dock` for what the fingerprints cover and why.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use odt_format::dock::{stamp_tree, DockRecord, Stamp, DOCK_FORMAT};
+use odt_format::layout::Layout;
+use odt_format::manifest::JobManifest;
+use odt_format::nasfile::write_atomic;
+use odt_format::progress::Progress;
+use odt_format::reader::read_bounded;
+use odt_format::verify::{verify_files, Problem, VerifyReport};
+
+/// Largest record read back (a job with a million files has a record of about 200 MiB).
+const MAX_RECORD_BYTES: u64 = 256 << 20;
+
+/// Where the record of `job_id` lives.
+pub fn record_path(state: &Path, job_id: &str) -> PathBuf {
+    state.join(format!("dock-{job_id}.json"))
+}
+
+/// Fingerprints the job directory before a verification starts.
+pub fn stamp_before(layout: &Layout) -> Result<Vec<Stamp>> {
+    stamp_tree(layout.root()).context("fingerprint the job directory on the NAS")
+}
+
+/// After a verification that passed: fingerprints the job directory again and, if nothing
+/// changed while it ran, saves the record. Returns its path.
+pub fn record(
+    state: &Path,
+    layout: &Layout,
+    before: Vec<Stamp>,
+    report: &VerifyReport,
+) -> Result<PathBuf> {
+    let after = stamp_before(layout)?;
+    let changed = odt_format::dock::differences(&before, &after);
+    if !changed.is_empty() {
+        bail!(
+            "the NAS changed while it was being verified, so this verification proves nothing \
+             about what is there now:\n  {}\nfind out who or what writes to it, then verify again",
+            changed.join("\n  ")
+        );
+    }
+    let r = DockRecord {
+        format: DOCK_FORMAT.into(),
+        job_id: report.job_id.clone(),
+        manifest_sha256: report.manifest_sha256.clone(),
+        signer_key_id: report.signer_key_id.clone(),
+        verified_at: crate::now_rfc3339(),
+        deep: report.deep,
+        entries: after,
+    };
+    save(state, &r)
+}
+
+/// Removes the record of `job_id`, if any (after a verification that failed).
+pub fn forget(state: &Path, job_id: &str) -> Result<()> {
+    let path = record_path(state, job_id);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove the stale dock record {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn save(state: &Path, r: &DockRecord) -> Result<PathBuf> {
+    std::fs::create_dir_all(state)
+        .with_context(|| format!("create state folder {}", state.display()))?;
+    let path = record_path(state, &r.job_id);
+    let mut b = serde_json::to_vec_pretty(r)?;
+    b.push(b'\n');
+    write_atomic(&path, &b).context("save the dock record")?;
+    Ok(path)
+}
+
+/// What the state folder says about this job's verification at the dock.
+#[derive(Debug)]
+pub enum DockStatus {
+    /// Verified, and nothing on the NAS changed since.
+    Verified(DockRecord),
+    /// Never verified on this node (with this `--state`).
+    Missing,
+    /// Verified, but the NAS is not what was verified any more: what differs.
+    Changed(Vec<String>),
+}
+
+/// Compares the record of `m` (if any) with the NAS as it is now.
+pub fn status(
+    state: &Path,
+    layout: &Layout,
+    manifest_sha256: &str,
+    job_id: &str,
+) -> Result<DockStatus> {
+    let path = record_path(state, job_id);
+    let bytes = match read_bounded(&path, MAX_RECORD_BYTES) {
+        Ok(b) => b,
+        Err(odt_format::FormatError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(DockStatus::Missing)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let r = DockRecord::parse(&bytes, &path.display().to_string())?;
+    let now = stamp_before(layout)?;
+    let wrong = r.mismatches(manifest_sha256, &now);
+    Ok(if wrong.is_empty() {
+        DockStatus::Verified(r)
+    } else {
+        DockStatus::Changed(wrong)
+    })
+}
+
+/// `run --verify-now`: the keyless pass over every file of the (already signature-checked)
+/// manifest `m`, recorded like `verify` records it. Damage is an error naming every problem.
+pub fn verify_now(
+    state: &Path,
+    layout: &Layout,
+    m: &JobManifest,
+    manifest_sha256: &str,
+    progress: &dyn Progress,
+) -> Result<PathBuf> {
+    let before = stamp_before(layout)?;
+    let checked = verify_files(layout, m, progress)?;
+    if !checked.problems.is_empty() {
+        bail!("{}\nnothing was deployed", damaged(&checked.problems));
+    }
+    let report = VerifyReport {
+        job_id: m.job_id.clone(),
+        signer_key_id: m.signer_key_id.clone(),
+        manifest_sha256: manifest_sha256.to_owned(),
+        deep: false,
+        vms: m.vms.len(),
+        files: checked.files,
+        bytes: checked.bytes,
+        problems: vec![],
+    };
+    record(state, layout, before, &report)
+}
+
+/// The message for a NAS that verification found damaged.
+pub fn damaged(problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.file, p.what))
+        .collect();
+    format!(
+        "the NAS is damaged ({} problem(s)):\n  {}\nrerunning will not help: have the customer \
+         export the job again (or ship the NAS again)",
+        problems.len(),
+        lines.join("\n  ")
+    )
+}
