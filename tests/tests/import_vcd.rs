@@ -51,6 +51,8 @@ fn import(s: &Scratch, sims: &Sims, sub: &str, extra: &[&str]) -> std::process::
         nas.to_str().unwrap(),
         "--trusted-key",
         kp.to_str().unwrap(),
+        "--allow-org",
+        "acme",
         "--vcenter",
         &sims.vc.url,
         "--cluster",
