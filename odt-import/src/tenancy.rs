@@ -109,14 +109,9 @@ pub fn plan_checks(policy: Option<&Policy>, m: &JobManifest) -> Vec<Check> {
     refused
         .into_iter()
         .map(|r| Check {
-            name: format!(
-                "org {:?} of VM {:?} is allowed for key {}",
-                r.org, r.vm, r.key_id
-            ),
+            name: format!("org {:?} of VM {:?} ({})", r.org, r.vm, r.dir),
             ok: false,
-            detail: format!(
-                "{r}; `run` will deploy nothing until the manifest or the provider's grants change"
-            ),
+            detail: format!("refused for key {} ({}): {}", r.key_id, r.source, r.reason),
         })
         .collect()
 }

@@ -423,7 +423,8 @@ fn a_job_targeting_an_org_its_key_may_not_target_is_refused_and_deploys_nothing(
     let s = one_vm_job("globex", "globex-vdc", "globex-net");
     let id = key_id(&s);
     let refused = [
-        "VM \"single\" (vm-000) targets org \"globex\"",
+        "VM \"single\" (vm-000)",
+        "org \"globex\"",
         &format!("refused for key {id}"),
         "may target only \"acme\"",
     ];
@@ -434,7 +435,10 @@ fn a_job_targeting_an_org_its_key_may_not_target_is_refused_and_deploys_nothing(
     assert_fails(
         &o,
         1,
-        &["[FAIL] org \"globex\" of VM \"single\"", "plan FAILED"],
+        &[
+            "[FAIL] org \"globex\" of VM \"single\" (vm-000): refused for key",
+            "plan FAILED",
+        ],
     );
     let before = sims.vcd.requests().len();
     let o = import(&s, &sims, "run", &[]);
@@ -509,8 +513,8 @@ fn with_a_trust_file_the_signers_vms_land_in_its_allowed_org() {
         &o,
         1,
         &[
-            "VM \"single\" (vm-000) targets org \"acme\"",
-            "VM \"multi\" (vm-001) targets org \"acme\"",
+            "org \"acme\" of VM \"single\" (vm-000)",
+            "org \"acme\" of VM \"multi\" (vm-001)",
             "VDC \"acme-vdc\" of org \"acme\" is not allowed",
             "only \"acme-vdc-2\" there",
         ],

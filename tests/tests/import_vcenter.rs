@@ -323,7 +323,8 @@ fn without_vcd_a_vm_outside_the_allowed_orgs_is_still_refused() {
         .unwrap()
         .key_id();
     let refused = [
-        "VM \"single\" (vm-000) targets org \"globex\"",
+        "VM \"single\" (vm-000)",
+        "org \"globex\"",
         &format!("refused for key {id}"),
     ];
     let allow_acme = ["--allow-org", "acme"];
