@@ -21,10 +21,10 @@ use crate::vcenter::VcenterArgs;
 /// single customer's key can be given instead: --trusted-key KEY.pub --allow-org ORG.
 ///
 /// Every command checks the customer's signature before anything else. `plan` and `run`
-/// refuse a VM whose org its signer may not target, before anything is uploaded. `run` streams each
-/// disk off the NAS, decrypts and checks it on the fly (no plaintext touches local disk), and
-/// deploys it into vCenter with every NIC on the "VM Network" port group. Rerunning `run`
-/// skips VMs already deployed and retries the rest.
+/// refuse a VM whose org its signer may not target, before anything is uploaded. `run`
+/// streams each disk off the NAS, decrypts and checks it on the fly (no plaintext touches
+/// local disk), and deploys it into vCenter with every NIC on the "VM Network" port group.
+/// Rerunning `run` skips VMs already deployed and retries the rest.
 ///
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
@@ -44,7 +44,8 @@ pub enum Command {
     /// Customers pass KEY.pub to `odt-export run --recipient`; then no passphrase needs to
     /// travel with the NAS, and `--identity KEY` opens the job here.
     Keygen(KeygenArgs),
-    /// Verify the NAS at the dock: the signature against the customer's key, then every byte.
+    /// Verify the NAS at the dock: the signature against the customer's key (--trusted-key, or
+    /// the signer's entry in --trust FILE), then every byte.
     Verify(VerifyArgs),
     /// Check the target vCenter and print what `run` would do; deploys nothing.
     ///
