@@ -3,10 +3,12 @@
 # bundled simulators (govmomi's vcsim as vCenter, our vCD simulator as vCloud Director):
 #
 #   customer: keys -> export two sample VMs onto a "NAS" folder (encrypted, signed) -> verify
-#   provider: verify at the dock (keyless, then deep) -> plan -> run: deploy into vCenter on
-#             "VM Network", register in vCD (a vApp on the org VDC network, a template in a
-#             catalog) -> signed receipt
-#   then: what landed where, and a flipped byte on the NAS caught and located.
+#   provider: a trust file (which orgs the customer's key may target) -> verify at the dock
+#             (keyless, then deep) -> plan -> run: deploy into vCenter on "VM Network",
+#             register in vCD (a vApp on the org VDC network, a template in a catalog)
+#             -> signed receipt
+#   then: what landed where, a trust file that does not allow the job's org (plan refuses),
+#   and a flipped byte on the NAS caught and located.
 #
 # Usage: scripts/demo.sh [WORKDIR]    (default: a fresh temporary folder, kept for inspection)
 # Installs what it needs (qemu-utils, Go and govmomi from Debian) when run as root.
@@ -42,7 +44,7 @@ ls -1 "$work/vms"
 
 step "start the simulators: vCenter (vcsim) and vCloud Director (vcd-sim)"
 cd "$work"
-rm -rf nas nas-tampered state capture ./*.key ./*.key.pub job.toml
+rm -rf nas nas-tampered state capture ./*.key ./*.key.pub job.toml trust*.toml
 export ODT_VCENTER_USER=administrator@vsphere.local ODT_VCENTER_PASSWORD=demo-vc-password
 export ODT_VCD_USER=administrator@System ODT_VCD_PASSWORD=vmware
 mkfifo -m 600 vcsim.in vcd.in 2>/dev/null || true
@@ -89,12 +91,26 @@ odt-export run --nas nas --signing-key customer.key --recipient provider.key.pub
 step "customer: verify before shipping (no secret needed)"
 odt-export verify --nas nas --trusted-key customer.key.pub
 
-step "provider at the dock: signature and every byte, then decrypt-check with its own key"
-odt-import verify --nas nas --trusted-key customer.key.pub --state state
-odt-import verify --nas nas --trusted-key customer.key.pub --deep --identity provider.key --state state
+step "provider: the trust file: each customer's key and the vCD orgs it may target"
+# The key id in the job's signature picks the customer; its signature is then checked against
+# that customer's key, and every VM must target one of its orgs (VDCs, catalogs).
+cat > trust.toml <<TOML
+[[customer]]
+name = "Acme Corp"
+key = "customer.key.pub"        # relative to this file's folder
+[[customer.org]]
+name = "acme"
+vdcs = ["acme-vdc"]             # optional: absent = any VDC of the org
+catalogs = ["acme-catalog"]     # optional: absent = any catalog of the org
+TOML
+cat trust.toml
 
-common=(--nas nas --trusted-key customer.key.pub --vcenter "$vc_url" --cluster DC0_C0 --vcd "$vcd_url" --state state)
-step "provider: plan (VM Network on every host, datastore room, names, vCD targets)"
+step "provider at the dock: signature and every byte, then decrypt-check with its own key"
+odt-import verify --nas nas --trust trust.toml --state state     # leaves the dock record run needs
+odt-import verify --nas nas --trust trust.toml --deep --identity provider.key --state state
+
+common=(--nas nas --trust trust.toml --vcenter "$vc_url" --cluster DC0_C0 --vcd "$vcd_url" --state state)
+step "provider: plan (the customer's orgs, VM Network on every host, datastore room, names, vCD targets)"
 odt-import plan "${common[@]}"
 
 step "provider: run (deploy into vCenter, register in vCD, receipt)"
@@ -124,6 +140,14 @@ echo "receipt: $receipt"
 step "customer: check the provider's signed receipt against their own manifest"
 odt-export verify-receipt --receipt "$receipt" --provider-key provider-receipt.key.pub \
     --manifest nas/odt-job.json --trusted-key customer.key.pub
+
+step "a trust file that allows this customer only another org: plan refuses, naming VM, org and key id"
+sed 's/name = "acme"/name = "globex"/; /^vdcs\|^catalogs/d' trust.toml > trust-globex.toml
+if odt-import plan "${common[@]/trust.toml/trust-globex.toml}"; then
+    echo "demo: the org was NOT refused" >&2; exit 1
+else
+    echo "(exit status $? as expected; run would deploy nothing)"
+fi
 
 step "the courier flips one byte in a disk: verification names the file and the chunk"
 cp -r nas nas-tampered

@@ -19,7 +19,7 @@ fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written there).
 Targets (fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
 libFuzzer dictionaries in fuzz/dicts/):
   descriptor, mf, ova      odt_format::ovf::fuzz_entry::fuzz_{descriptor,mf,ova}
-  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt
+  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, trust
                            odt_format::fuzzing::fuzz_<target>
 
 A crash (panic, failed invariant, sanitizer report, timeout or out-of-memory) leaves its
@@ -118,6 +118,7 @@ for t in "${TARGETS[@]}"; do
         -print_final_stats=1 -artifact_prefix="$artifacts/")
     case "$t" in
         manifest|signed_manifest|stanza|receipt) dict="$FUZZ/dicts/json.dict" ;;
+        trust) dict="$FUZZ/dicts/toml.dict" ;;
         *) dict="$FUZZ/dicts/$t.dict" ;;
     esac
     [[ -f "$dict" ]] && libfuzzer_args+=(-dict="$dict")

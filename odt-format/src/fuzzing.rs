@@ -23,6 +23,7 @@ use crate::reader::DecryptReader;
 use crate::receipt::{Receipt, RECEIPT_FORMAT};
 use crate::stanza::{self, KdfParams, Stanza, Unlock};
 use crate::stream::{FileHeader, Geometry, StreamKey, CHUNK_LOG2_RANGE, HEADER_LEN, TAG_LEN};
+use crate::trust::{self, Grants, TrustFile, TrustPolicy};
 
 /// Seed of the fixed Ed25519 key that signs (and is trusted for) fuzzed manifests.
 const SIGNING_SEED: [u8; 32] = [0x5a; 32];
@@ -265,6 +266,143 @@ pub fn fuzz_receipt(data: &[u8]) {
                 Receipt::verify(&altered, &sig, trusted).is_err(),
                 "a receipt altered after signing was accepted"
             );
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------- trust
+
+/// The key the `trust` target gives each key file: derived from the path (as the path's
+/// components, so `a//b` and `a/b`, which name one file, get one key), so that two customers
+/// share a key exactly when their key paths name the same file.
+fn fuzz_trust_key(path: &std::path::Path) -> VerifyingKey {
+    use sha2::Digest;
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let seed: [u8; 32] = sha2::Sha256::digest(parts.join("\0").as_bytes()).into();
+    SigningKey::from_seed(&seed).verifying_key()
+}
+
+/// Fuzzes [`TrustFile::parse`] and [`TrustPolicy::from_file`] (the provider's `--trust` file),
+/// then the [`Grants`] of every customer it accepts.
+///
+/// Invariants: nothing panics; an accepted file has 1 to [`trust::MAX_CUSTOMERS`] customers
+/// with valid, distinct names, lines within the file, and at most [`trust::MAX_ORGS`] orgs
+/// each, no two the same org ([`trust::same_org`]), no empty VDC or catalog list; building the
+/// policy (each key file's key derived from its path) fails exactly when two customers' key
+/// paths resolve to the same file, and otherwise finds each customer by its key id. For each
+/// org a customer may target: a VM targeting it (in any ASCII case, in its first listed VDC
+/// and catalog) is allowed; the same VM in an org, VDC or catalog one character off is
+/// refused, and the refusal names the VM's org; a VM naming no org is never refused.
+pub fn fuzz_trust(data: &[u8]) {
+    let Ok(file) = TrustFile::parse(data, "fuzz.toml") else {
+        return;
+    };
+    let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+    assert!(!file.customers.is_empty() && file.customers.len() <= trust::MAX_CUSTOMERS);
+    for (i, c) in file.customers.iter().enumerate() {
+        trust::check_name("customer", &c.name).expect("accepted customer names are valid");
+        assert!(
+            !file.customers[..i].iter().any(|o| o.name == c.name),
+            "accepted a customer listed twice"
+        );
+        assert!((1..=lines).contains(&c.line) && (1..=lines).contains(&c.key_line));
+        assert!(c.grants.orgs.len() <= trust::MAX_ORGS);
+        for (j, g) in c.grants.orgs.iter().enumerate() {
+            trust::check_name("org", &g.name).expect("accepted org names are valid");
+            assert!(
+                !c.grants.orgs[..j]
+                    .iter()
+                    .any(|o| trust::same_org(&o.name, &g.name)),
+                "accepted an org listed twice"
+            );
+            for l in [&g.vdcs, &g.catalogs].into_iter().flatten() {
+                assert!(!l.is_empty() && l.len() <= trust::MAX_NAMES);
+            }
+        }
+        check_grants(&c.grants);
+    }
+
+    let source = std::path::Path::new("/etc/odt/trust.toml");
+    let keys: Vec<VerifyingKey> = file
+        .customers
+        .iter()
+        .map(|c| fuzz_trust_key(&std::path::Path::new("/etc/odt").join(&c.key)))
+        .collect();
+    let distinct = keys.iter().enumerate().all(|(i, k)| !keys[..i].contains(k));
+    match TrustPolicy::from_file(file.clone(), source, |p| Ok(fuzz_trust_key(p))) {
+        Ok(p) => {
+            assert!(distinct, "accepted two customers with one key");
+            assert_eq!(p.customers().len(), file.customers.len());
+            for (c, k) in file.customers.iter().zip(&keys) {
+                let found = p.by_key_id(&k.key_id()).expect("each key is found");
+                assert_eq!(found.name, c.name);
+                assert_eq!(&found.key, k);
+            }
+        }
+        Err(e) => assert!(!distinct, "refused distinct keys: {e}"),
+    }
+}
+
+/// The allow/refuse invariants of [`fuzz_trust`] for one customer's grants.
+fn check_grants(g: &Grants) {
+    let off = |s: &str| format!("{s}\u{1}");
+    assert_eq!(
+        g.refusal(&Target::default()),
+        None,
+        "refused a VM in no org"
+    );
+    for o in &g.orgs {
+        let first = |l: &Option<Vec<String>>| l.as_ref().map(|v| v[0].clone());
+        let good = Target {
+            org: Some(o.name.to_ascii_uppercase()),
+            vdc: first(&o.vdcs).or_else(|| Some("any-vdc".into())),
+            network: Some("any-net".into()),
+            catalog: first(&o.catalogs).or_else(|| Some("any-catalog".into())),
+            as_template: true,
+            power_on: false,
+        };
+        if let Some(d) = g.refusal(&good) {
+            panic!("refused an allowed target {good:?}: {}", d.reason);
+        }
+        let lower = Target {
+            org: Some(o.name.to_ascii_lowercase()),
+            ..good.clone()
+        };
+        assert_eq!(g.refusal(&lower), None, "org case mattered");
+        let other_org = Target {
+            org: Some(off(&o.name)),
+            ..good.clone()
+        };
+        let d = g.refusal(&other_org).expect("allowed an org not listed");
+        assert_eq!(d.org, off(&o.name), "the refusal names another org");
+        if o.vdcs.is_some() {
+            for vdc in [None, good.vdc.as_deref().map(off)] {
+                let t = Target {
+                    vdc,
+                    ..good.clone()
+                };
+                assert!(g.refusal(&t).is_some(), "allowed a VDC not listed: {t:?}");
+            }
+        }
+        if o.catalogs.is_some() {
+            for catalog in [None, good.catalog.as_deref().map(off)] {
+                let t = Target {
+                    catalog,
+                    ..good.clone()
+                };
+                assert!(
+                    g.refusal(&t).is_some(),
+                    "allowed a catalog not listed: {t:?}"
+                );
+                let not_template = Target {
+                    as_template: false,
+                    ..t
+                };
+                assert_eq!(g.refusal(&not_template), None, "a vApp's catalog mattered");
+            }
         }
     }
 }
@@ -823,6 +961,86 @@ mod tests {
         }
     }
 
+    /// Tokens worth splicing into trust files (TOML).
+    const TOML_DICT: &[&[u8]] = &[
+        b"[[customer]]\n",
+        b"[[customer.org]]\n",
+        b"[customer]\n",
+        b"name = ",
+        b"key = ",
+        b"vdcs = ",
+        b"catalogs = ",
+        b"org = ",
+        b"\"acme\"",
+        b"\"ACME\"",
+        b"\"\"",
+        b"[]",
+        b"[\"a\", \"a\"]",
+        b"{ name = \"x\" }",
+        b"\n",
+        b"=",
+        b"#",
+        b"'''",
+        b"\\u0000",
+        b"\\u00e9",
+        b"../",
+        b"/",
+        b".",
+    ];
+
+    /// The trust files the `trust` target starts from.
+    fn trust_seeds() -> Vec<(String, Vec<u8>)> {
+        [
+            (
+                "example.toml",
+                "# /etc/odt/trust.toml\n[[customer]]\nname = \"Acme Corp\"\nkey = \"acme.key.pub\"\n\
+                 [[customer.org]]\nname = \"acme\"\nvdcs = [\"acme-vdc\"]        # optional\n\
+                 catalogs = [\"acme-catalog\"] # optional\n",
+            ),
+            (
+                "two-customers.toml",
+                "[[customer]]\nname = \"Acme Corp\"\nkey = \"keys/acme.key.pub\"\n\
+                 [[customer.org]]\nname = \"acme\"\n[[customer.org]]\nname = \"acme-dev\"\n\
+                 vdcs = [\"dev-vdc\", \"test-vdc\"]\n\n\
+                 [[customer]]\nname = \"Globex\"\nkey = \"/etc/odt/globex.key.pub\"\n\
+                 [[customer.org]]\nname = \"globex\"\ncatalogs = [\"golden\"]\n",
+            ),
+            (
+                "inline-tables.toml",
+                "customer = [\n  { name = 'Initech', key = './initech.key.pub', org = [\n    \
+                 { name = \"initech\", vdcs = ['a', 'b'] },\n    { name = \"\\u00e9quipe\" } ] },\n  \
+                 { name = \"No orgs yet\", key = \"\"\"none.key.pub\"\"\" },\n]\n",
+            ),
+            (
+                "same-key-twice.toml",
+                "[[customer]]\nname = \"A\"\nkey = \"k.pub\"\n[[customer]]\nname = \"B\"\nkey = \"/etc/odt/k.pub\"\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+        .collect()
+    }
+
+    #[test]
+    fn trust_seeds_parse_as_intended() {
+        let seeds = trust_seeds();
+        for (name, s) in &seeds {
+            let f = TrustFile::parse(s, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let p = TrustPolicy::from_file(f, std::path::Path::new("/etc/odt/trust.toml"), |p| {
+                Ok(fuzz_trust_key(p))
+            });
+            assert_eq!(p.is_ok(), name != "same-key-twice.toml", "{name}");
+        }
+        let f = TrustFile::parse(&seeds[2].1, "i").unwrap();
+        assert_eq!(f.customers[0].grants.orgs[1].name, "\u{e9}quipe");
+        assert!(f.customers[1].grants.orgs.is_empty());
+    }
+
+    #[test]
+    fn trust_mutations_hold_invariants() {
+        replay(9, &trust_seeds(), TOML_DICT, 20_000, fuzz_trust);
+    }
+
     fn seed_manifest() -> JobManifest {
         fixture().manifest.clone()
     }
@@ -1201,6 +1419,7 @@ mod tests {
             ("stanza", stanza_seeds()),
             ("decrypt", decrypt_seeds()),
             ("receipt", receipt_seeds()),
+            ("trust", trust_seeds()),
         ] {
             let dir = root.join(target);
             std::fs::create_dir_all(&dir).unwrap();

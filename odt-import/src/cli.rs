@@ -10,16 +10,21 @@ use crate::vcenter::VcenterArgs;
 ///
 /// On the ODT node, with the customer's NAS mounted:
 ///   odt-import keygen --out /etc/odt/provider.key     # once; send provider.key.pub to customers
-///   odt-import verify --nas /mnt/nas --trusted-key customer.key.pub
+///   odt-import verify --nas /mnt/nas --trust /etc/odt/trust.toml
 ///   export ODT_VCENTER_USER=administrator@vsphere.local ODT_VCENTER_PASSWORD=...
-///   odt-import plan --nas /mnt/nas --trusted-key customer.key.pub --vcenter https://vc --cluster C1
-///   odt-import run  --nas /mnt/nas --trusted-key customer.key.pub --vcenter https://vc --cluster C1 \
-///       --identity /etc/odt/provider.key
+///   odt-import plan --nas /mnt/nas --trust /etc/odt/trust.toml --vcenter https://vc --cluster C1 \
+///       --vcd https://vcd
+///   odt-import run  --nas /mnt/nas --trust /etc/odt/trust.toml --vcenter https://vc --cluster C1 \
+///       --vcd https://vcd --identity /etc/odt/provider.key
 ///
-/// Every command checks the customer's signature before anything else. `run` streams each
-/// disk off the NAS, decrypts and checks it on the fly (no plaintext touches local disk), and
-/// deploys it into vCenter with every NIC on the "VM Network" port group. Rerunning `run`
-/// skips VMs already deployed and retries the rest.
+/// The trust file lists each customer's public key and the vCD orgs it may target; a
+/// single customer's key can be given instead: --trusted-key KEY.pub --allow-org ORG.
+///
+/// Every command checks the customer's signature before anything else. `plan` and `run`
+/// refuse a VM whose org its signer may not target, before anything is uploaded. `run`
+/// streams each disk off the NAS, decrypts and checks it on the fly (no plaintext touches
+/// local disk), and deploys it into vCenter with every NIC on the "VM Network" port group.
+/// Rerunning `run` skips VMs already deployed and retries the rest.
 ///
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
@@ -39,7 +44,8 @@ pub enum Command {
     /// Customers pass KEY.pub to `odt-export run --recipient`; then no passphrase needs to
     /// travel with the NAS, and `--identity KEY` opens the job here.
     Keygen(KeygenArgs),
-    /// Verify the NAS at the dock: the signature against the customer's key, then every byte.
+    /// Verify the NAS at the dock: the signature against the customer's key (--trusted-key, or
+    /// the signer's entry in --trust FILE), then every byte.
     ///
     /// When it passes, it leaves a dock record in --state (bound to the manifest's SHA-256 and
     /// a fingerprint of every file on the NAS) that `run` requires: a NAS that changes after
@@ -47,13 +53,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check the target vCenter and print what `run` would do; deploys nothing.
     ///
-    /// Checks: the signature; a standard port group named exactly "VM Network" on every host
-    /// of the target (hosts lacking it are named); room on the datastore for every disk's
-    /// capacity plus a margin; the VM names are free.
+    /// Checks: the signature; that every VM's org (VDC, catalog) is one its signer may
+    /// target (--allow-org or --trust); a standard port group named exactly "VM Network" on
+    /// every host of the target (hosts lacking it are named); room on the datastore for every
+    /// disk's capacity plus a margin; the VM names are free.
     Plan(Box<PlanArgs>),
     /// Deploy the job's VMs into vCenter, then (with --vcd) register them in vCloud Director:
     /// as vApps with their NICs on the org VDC network, or as vApp templates in a catalog.
-    /// Writes a receipt of what landed where.
+    /// Writes a receipt of what landed where. A VM whose org its signer may not target
+    /// (--allow-org or --trust) stops the run before anything is uploaded.
     Run(Box<RunArgs>),
     /// Create the standard port group "VM Network" on hosts that lack it.
     ///
@@ -83,9 +91,8 @@ pub struct VerifyArgs {
     /// The job directory on the NAS.
     #[arg(long, value_name = "DIR")]
     pub nas: PathBuf,
-    /// The customer's public key (KEY.pub from `odt-export keygen`).
-    #[arg(long, value_name = "KEY.pub")]
-    pub trusted_key: PathBuf,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Also decrypt every file and check it against the OVF's .mf.
     #[arg(long)]
     pub deep: bool,
@@ -104,15 +111,38 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// Who may have signed the job: one customer's key, or the provider's trust file.
+#[derive(Debug, Args, Clone)]
+#[group(id = "signer", required = true, multiple = false)]
+pub struct SignerArgs {
+    /// The customer's public key (KEY.pub from `odt-export keygen`).
+    #[arg(long, value_name = "KEY.pub", help_heading = "Trust")]
+    pub trusted_key: Option<PathBuf>,
+    /// The provider's trust file (TOML): each customer's key and the vCD orgs (optionally
+    /// VDCs and catalogs) it may target. The job's signer is looked up in it by key id.
+    /// Instead of --trusted-key.
+    #[arg(long, value_name = "FILE", help_heading = "Trust")]
+    pub trust: Option<PathBuf>,
+}
+
 /// The job on the NAS and the key that vouches for it.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
     /// The job directory on the NAS.
     #[arg(long, value_name = "DIR")]
     pub nas: PathBuf,
-    /// The customer's public key (KEY.pub from `odt-export keygen`).
-    #[arg(long, value_name = "KEY.pub")]
-    pub trusted_key: PathBuf,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// With --trusted-key: an org that key may target (repeatable; any VDC and catalog of
+    /// it). A VM targeting any other org is refused before anything is uploaded. Required
+    /// with --vcd (or use --trust); without --vcd, checked when given.
+    #[arg(
+        long = "allow-org",
+        value_name = "ORG",
+        conflicts_with = "trust",
+        help_heading = "Trust"
+    )]
+    pub allow_org: Vec<String>,
 }
 
 /// The vCloud Director to register the VMs in.

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use odt_format::cli::progress::Bars;
 use odt_format::cli::secret::{read_secret, SecretSource};
 use odt_format::cli::verify as verify_cmd;
-use odt_format::keys::{Identity, SigningKey, VerifyingKey};
+use odt_format::keys::{Identity, SigningKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::JobManifest;
 use odt_format::progress::{human_bytes, Progress};
@@ -24,6 +24,7 @@ use crate::journal::{default_state_dir, Journal};
 use crate::plan::{plan as make_plan, Plan, VM_NETWORK};
 use crate::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
 use crate::register::{gather_vcd_facts, register_vm, Registered};
+use crate::tenancy::{self, Policy};
 use crate::vcd::VcdClient;
 use odt_format::cli::UsageError;
 use odt_format::vsphere::tls::TlsMode;
@@ -54,8 +55,12 @@ fn keygen(a: KeygenArgs) -> Result<bool> {
 /// fingerprinted before and after: a record only vouches for a NAS that held still.
 fn verify(a: VerifyArgs) -> Result<bool> {
     let req = verify_cmd::VerifyRequest {
+        trusted_key: Some(match (a.signer.trusted_key, &a.signer.trust) {
+            (Some(k), _) => k,
+            (None, Some(t)) => tenancy::verify_key_file(t, &a.nas, a.json)?,
+            (None, None) => unreachable!("clap requires --trusted-key or --trust"),
+        }),
         nas: a.nas,
-        trusted_key: Some(a.trusted_key),
         deep: a.deep,
         passphrase_file: a.passphrase_file,
         identity: a.identity,
@@ -140,13 +145,15 @@ fn nas_damaged(e: &anyhow::Error) -> bool {
 }
 
 /// The signature is checked before anything else touches the job. Also returns the exact
-/// manifest bytes that were checked (the receipt binds to their SHA-256).
-fn open_job(j: &JobArgs) -> Result<(Layout, JobManifest, Vec<u8>)> {
+/// manifest bytes that were checked (the receipt binds to their SHA-256), and what the signer
+/// may target (`registering`: `--vcd`, which requires it to be stated).
+type OpenJob = (Layout, JobManifest, Vec<u8>, Option<Policy>);
+fn open_job(j: &JobArgs, registering: bool) -> Result<OpenJob> {
     let layout = Layout::new(&j.nas);
-    let trusted = VerifyingKey::read(&j.trusted_key)?;
-    let (m, bytes) = open_manifest_bytes(&layout, &TrustAnchor::Trusted(&trusted))
+    let signer = tenancy::signer(j, &layout, registering)?;
+    let (m, bytes) = open_manifest_bytes(&layout, &TrustAnchor::Trusted(&signer.key))
         .context("the job's signature does not check out; nothing was done")?;
-    Ok((layout, m, bytes))
+    Ok((layout, m, bytes, signer.policy))
 }
 
 fn print_plan(p: &Plan) {
@@ -202,7 +209,7 @@ fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
 }
 
 fn plan(a: PlanArgs) -> Result<bool> {
-    let (layout, m, manifest_bytes) = open_job(&a.job)?;
+    let (layout, m, manifest_bytes, policy) = open_job(&a.job, a.vcd.vcd.is_some())?;
     let client = a.vcenter.connect()?;
     let vcd = connect_vcd(&a.vcd)?;
     let placement = a.vcenter.placement(&client)?;
@@ -214,6 +221,8 @@ fn plan(a: PlanArgs) -> Result<bool> {
         let _ = v.logout();
     }
     let mut p = make_plan(&m, &facts);
+    p.checks
+        .splice(0..0, tenancy::plan_checks(policy.as_ref(), &m));
     let _ = client.logout();
     // Run refuses a NAS that changed since it was verified; one not yet verified is only a
     // note here (`run --verify-now` can still do it).
@@ -269,7 +278,8 @@ struct RunReport {
 
 fn run(a: RunArgs) -> Result<bool> {
     let started = Instant::now();
-    let (layout, m, manifest_bytes) = open_job(&a.job)?;
+    let (layout, m, manifest_bytes, policy) = open_job(&a.job, a.vcd.vcd.is_some())?;
+    tenancy::enforce(policy.as_ref(), &m)?;
     let state = a.state.clone().unwrap_or_else(default_state_dir);
     let sha = manifest_sha(&manifest_bytes);
     if a.verify_now {

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod plan;
 pub mod receipt;
 pub mod register;
+pub mod tenancy;
 pub mod vcd;
 pub mod vcenter;
 

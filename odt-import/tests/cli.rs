@@ -47,3 +47,66 @@ fn keygen_writes_a_private_key_and_a_public_key() {
         .unwrap()
         .contains("odt-x25519-public-v1:"));
 }
+
+/// docs/SECURITY.md §S9: the provider must say which orgs a key may target before `--vcd`
+/// lands anything in one, and says it one way only (usage errors, exit 2, before any work).
+#[test]
+fn tenancy_flags_are_checked_before_any_work() {
+    let base = ["--nas", "/nonexistent", "--vcenter", "https://vc.invalid"];
+    let run = |sub: &str, extra: &[&str]| {
+        let mut a = vec![sub];
+        a.extend_from_slice(&base);
+        a.extend_from_slice(extra);
+        odt_import(&a)
+    };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    for sub in ["plan", "run"] {
+        // --vcd with a key but no orgs: say what to add.
+        let o = run(
+            sub,
+            &["--trusted-key", "/nonexistent.pub", "--vcd", "https://vcd"],
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        for w in ["--allow-org ORG", "--trust FILE"] {
+            assert!(stderr(&o).contains(w), "{sub}: {}", stderr(&o));
+        }
+        // Neither, both, or --allow-org with --trust.
+        let o = run(sub, &[]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("--trusted-key <KEY.pub>|--trust <FILE>"));
+        let o = run(sub, &["--trusted-key", "k.pub", "--trust", "t.toml"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+        let o = run(sub, &["--trust", "t.toml", "--allow-org", "acme"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+        // An empty org name.
+        let o = run(sub, &["--trusted-key", "k.pub", "--allow-org", ""]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    }
+    // verify takes --trust too, not both.
+    let o = odt_import(&[
+        "verify",
+        "--nas",
+        "/x",
+        "--trusted-key",
+        "k",
+        "--trust",
+        "t",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    // A trust file that is not there is a failure of the work (exit 1), named.
+    let o = odt_import(&[
+        "verify",
+        "--nas",
+        "/x",
+        "--trust",
+        "/nonexistent-trust.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent-trust.toml"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -374,6 +374,15 @@ pub fn reseal_as_customer(
     std::fs::write(layout.signature(), sig).unwrap();
 }
 
+/// Whether an `odt-import run` left an import journal in the scratch area's `state/` (the
+/// dock record that `verify` leaves there does not count).
+pub fn has_import_journal(s: &Scratch) -> bool {
+    std::fs::read_dir(s.path("state")).is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("import-"))
+    })
+}
+
 /// A tmpfs of `mib` MiB mounted at `dir`, unmounted on drop. `None` when mounting is not
 /// possible here (not root).
 pub struct Tmpfs(PathBuf);

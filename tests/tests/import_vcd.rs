@@ -37,32 +37,42 @@ fn sims() -> Option<Sims> {
     Some(Sims { vc, vcd })
 }
 
+/// `odt-import SUB` as the provider of customer `k.pub`, allowed the org acme.
 fn import(s: &Scratch, sims: &Sims, sub: &str, extra: &[&str]) -> std::process::Output {
-    let (nas, kp, id, st, rk) = (
-        s.nas(),
-        s.path("k.pub"),
-        s.path("p"),
-        s.path("state"),
-        s.path("receipt.key"),
+    let kp = s.path("k.pub");
+    let signer = ["--trusted-key", kp.to_str().unwrap(), "--allow-org", "acme"];
+    import_as(s, sims, sub, &signer, extra)
+}
+
+/// `odt-import SUB` with the job, both simulators, and `signer` (`--trusted-key` and
+/// `--allow-org`, or `--trust`).
+fn import_as(
+    s: &Scratch,
+    sims: &Sims,
+    sub: &str,
+    signer: &[&str],
+    extra: &[&str],
+) -> std::process::Output {
+    let (nas, id, st, rk) = (s.nas(), s.path("p"), s.path("state"), s.path("receipt.key"));
+    let mut args: Vec<String> = [sub, "--nas", nas.to_str().unwrap()]
+        .iter()
+        .chain(signer)
+        .map(|x| x.to_string())
+        .collect();
+    args.extend(
+        [
+            "--vcenter",
+            &sims.vc.url,
+            "--cluster",
+            "DC0_C0",
+            "--vcd",
+            &sims.vcd.url,
+            "--state",
+            st.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|x| x.to_string()),
     );
-    let mut args: Vec<String> = [
-        sub,
-        "--nas",
-        nas.to_str().unwrap(),
-        "--trusted-key",
-        kp.to_str().unwrap(),
-        "--vcenter",
-        &sims.vc.url,
-        "--cluster",
-        "DC0_C0",
-        "--vcd",
-        &sims.vcd.url,
-        "--state",
-        st.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
     if sub == "run" {
         args.extend([
             "--identity".into(),
@@ -345,4 +355,218 @@ fn a_vcd_task_error_is_reported_and_the_rerun_completes_without_reupload_or_dupl
         "only multi's three disks are new"
     );
     assert_landed_once(&sims);
+}
+
+/// A job of one VM, `single`, as a vApp in `org`/`vdc` on `network`.
+fn one_vm_job(org: &str, vdc: &str, network: &str) -> Scratch {
+    let s = Scratch::new();
+    let single = samples().join("single");
+    s.ok(&s.export_run(
+        &[&single],
+        &["--org", org, "--vdc", vdc, "--network", network],
+    ));
+    s
+}
+
+/// The customer key id of the job in `s` (`k.pub`).
+fn key_id(s: &Scratch) -> String {
+    odt_format::keys::VerifyingKey::read(&s.path("k.pub"))
+        .unwrap()
+        .key_id()
+}
+
+/// Writes `text` as the provider's trust file `trust.toml` in `s` and returns its path. Key
+/// paths in it are relative to `s`.
+fn trust_file(s: &Scratch, name: &str, text: &str) -> String {
+    let p = s.path(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// Nothing of the job in `s` reached vCenter or vCD, and no receipt was written.
+fn assert_nothing_deployed(s: &Scratch, sims: &Sims) {
+    use odt_format::vsphere::client::Client;
+    use odt_format::vsphere::inventory::{find_vm, Placement};
+    assert!(sims.vc.uploads().is_empty(), "{:?}", sims.vc.uploads());
+    let c = Client::connect(
+        &sims.vc.url,
+        USER,
+        PASSWORD,
+        odt_format::vsphere::tls::TlsMode::Verify,
+    )
+    .unwrap();
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    assert!(find_vm(&c, &p.vm_folder, "single").unwrap().is_none());
+    assert!(sims.vcd.vapps().is_empty(), "{:?}", sims.vcd.vapps());
+    assert!(sims.vcd.templates().is_empty());
+    assert!(sims.vcd.imported_morefs().is_empty());
+    let receipts = std::fs::read_dir(s.path("state"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("receipt-")
+            })
+            .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(receipts, 0, "a receipt was written");
+}
+
+/// docs/SECURITY.md §S9: a customer's key lands VMs only in the orgs the provider allowed for
+/// it. A manifest signed by acme's customer key that targets globex's org: `plan` fails naming
+/// the VM, the org and the key id, and `run` exits 1 before it connects to anything, with
+/// nothing deployed (no VM in vCenter, no vApp in vCD, no receipt). The same with a trust file
+/// that gives this key acme and another customer's key globex, and with a trust file in which
+/// no customer has the signing key.
+#[test]
+fn a_job_targeting_an_org_its_key_may_not_target_is_refused_and_deploys_nothing() {
+    let Some(sims) = sims() else { return };
+    let s = one_vm_job("globex", "globex-vdc", "globex-net");
+    let id = key_id(&s);
+    let refused = [
+        "VM \"single\" (vm-000)",
+        "org \"globex\"",
+        &format!("refused for key {id}"),
+        "may target only \"acme\"",
+    ];
+
+    // --trusted-key with --allow-org acme.
+    let o = import(&s, &sims, "plan", &[]);
+    assert_fails(&o, 1, &refused);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "[FAIL] org \"globex\" of VM \"single\" (vm-000): refused for key",
+            "plan FAILED",
+        ],
+    );
+    let before = sims.vcd.requests().len();
+    let o = import(&s, &sims, "run", &[]);
+    assert_fails(&o, 1, &refused);
+    assert_fails(&o, 1, &["nothing was deployed"]);
+    assert_eq!(sims.vcd.requests().len(), before, "run talked to vCD");
+    assert_nothing_deployed(&s, &sims);
+
+    // --trust: this key is Acme's (org acme), Globex has a key of its own.
+    s.ok(&s.export(&["keygen", "--out", s.path("globex.key").to_str().unwrap()]));
+    let trust = trust_file(
+        &s,
+        "trust.toml",
+        "[[customer]]\nname = \"Globex\"\nkey = \"globex.key.pub\"\n[[customer.org]]\nname = \"globex\"\n\n\
+         [[customer]]\nname = \"Acme Corp\"\nkey = \"k.pub\"\n[[customer.org]]\nname = \"acme\"\n",
+    );
+    let signer = ["--trust", trust.as_str()];
+    for sub in ["plan", "run"] {
+        let o = import_as(&s, &sims, sub, &signer, &[]);
+        assert_fails(&o, 1, &refused);
+        assert_fails(&o, 1, &["customer \"Acme Corp\" in trust file"]);
+    }
+    assert_nothing_deployed(&s, &sims);
+
+    // --trust, and no customer has the key that signed the job.
+    let trust = trust_file(
+        &s,
+        "globex-only.toml",
+        "[[customer]]\nname = \"Globex\"\nkey = \"globex.key.pub\"\n[[customer.org]]\nname = \"globex\"\n",
+    );
+    for sub in ["plan", "run"] {
+        let o = import_as(&s, &sims, sub, &["--trust", &trust], &[]);
+        assert_fails(
+            &o,
+            1,
+            &[
+                &format!("the job is signed by key {id}"),
+                "not the key of any of the 1 customer(s)",
+            ],
+        );
+    }
+    let o = s.import(&[
+        "verify",
+        "--nas",
+        s.nas().to_str().unwrap(),
+        "--trust",
+        &trust,
+    ]);
+    assert_fails(&o, 1, &[&format!("signed by key {id}")]);
+    assert_nothing_deployed(&s, &sims);
+}
+
+/// docs/SECURITY.md §S9: with `--trust`, the job's signer is found in the provider's trust
+/// file by its key id and its VMs land where that customer is allowed: verify names the
+/// customer, plan passes, run lands the vApp and the template. A trust file narrowing the
+/// customer to another VDC or catalog refuses the same job, naming the VDC or catalog.
+#[test]
+fn with_a_trust_file_the_signers_vms_land_in_its_allowed_org() {
+    let Some(sims) = sims() else { return };
+    let s = two_vm_job();
+    s.ok(&s.export(&["keygen", "--out", s.path("globex.key").to_str().unwrap()]));
+    let trust = |vdc: &str, catalog: &str| {
+        format!(
+            "[[customer]]\nname = \"Globex\"\nkey = \"globex.key.pub\"\n[[customer.org]]\nname = \"globex\"\n\n\
+             [[customer]]\nname = \"Acme Corp\"\nkey = \"k.pub\"\n[[customer.org]]\nname = \"ACME\"\n\
+             vdcs = [\"{vdc}\"]\ncatalogs = [\"{catalog}\"]\n"
+        )
+    };
+    let other_vdc = trust_file(&s, "other-vdc.toml", &trust("acme-vdc-2", "acme-catalog"));
+    let o = import_as(&s, &sims, "plan", &["--trust", &other_vdc], &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "org \"acme\" of VM \"single\" (vm-000)",
+            "org \"acme\" of VM \"multi\" (vm-001)",
+            "VDC \"acme-vdc\" of org \"acme\" is not allowed",
+            "only \"acme-vdc-2\" there",
+        ],
+    );
+    let other_catalog = trust_file(&s, "other-cat.toml", &trust("acme-vdc", "golden"));
+    let o = import_as(&s, &sims, "run", &["--trust", &other_catalog], &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "VM \"multi\" (vm-001)",
+            "catalog \"acme-catalog\" of org \"acme\" is not allowed",
+        ],
+    );
+    assert!(sims.vc.uploads().is_empty());
+
+    // Org names ignore case (the file says ACME), VDC and catalog are exact.
+    let good = trust_file(&s, "trust.toml", &trust("acme-vdc", "acme-catalog"));
+    let signer = ["--trust", good.as_str()];
+    let out = s.ok(&s.import(&[
+        "verify",
+        "--nas",
+        s.nas().to_str().unwrap(),
+        "--trust",
+        &good,
+    ]));
+    assert!(
+        out.contains(&format!(
+            "signer: key {} is customer \"Acme Corp\"",
+            key_id(&s)
+        )),
+        "{out}"
+    );
+    let plan = s.ok(&import_as(&s, &sims, "plan", &signer, &[]));
+    assert!(
+        plan.contains(&format!(
+            "[ ok ] every VM's org is allowed for key {}",
+            key_id(&s)
+        )) && plan.contains("plan OK"),
+        "{plan}"
+    );
+    let out = s.ok(&import_as(&s, &sims, "run", &signer, &["--json"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["ok"], true, "{out}");
+    assert_landed_once(&sims);
+    let vapps = sims.vcd.vapps();
+    assert_eq!(
+        vapps.iter().find(|v| v.name == "single").unwrap().vdc,
+        "acme-vdc"
+    );
 }

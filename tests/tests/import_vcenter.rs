@@ -34,21 +34,32 @@ fn import(
     extra: &[&str],
     password: &str,
 ) -> std::process::Output {
-    let nas = s.nas();
     let kp = s.path("k.pub");
+    import_as(
+        s,
+        vc,
+        sub,
+        &["--trusted-key", kp.to_str().unwrap()],
+        extra,
+        password,
+    )
+}
+
+/// [`import`] with `signer` (`--trusted-key KEY` or `--trust FILE`) instead of `k.pub`.
+fn import_as(
+    s: &Scratch,
+    vc: &Vcsim,
+    sub: &str,
+    signer: &[&str],
+    extra: &[&str],
+    password: &str,
+) -> std::process::Output {
+    let nas = s.nas();
     let id = s.path("p");
     let state = s.path("state");
-    let mut args = vec![
-        sub,
-        "--nas",
-        nas.to_str().unwrap(),
-        "--trusted-key",
-        kp.to_str().unwrap(),
-        "--vcenter",
-        &vc.url,
-        "--cluster",
-        "DC0_C0",
-    ];
+    let mut args = vec![sub, "--nas", nas.to_str().unwrap()];
+    args.extend_from_slice(signer);
+    args.extend(["--vcenter", &vc.url, "--cluster", "DC0_C0"]);
     let (id_s, state_s) = (
         id.to_str().unwrap().to_owned(),
         state.to_str().unwrap().to_owned(),
@@ -504,4 +515,57 @@ fn append(p: &std::path::Path, bytes: &[u8]) {
         .unwrap()
         .write_all(bytes)
         .unwrap();
+}
+
+/// docs/SECURITY.md §S9: without `--vcd` nothing lands in an org, but orgs the provider gave
+/// are still checked. A job for the org globex, signed by a key allowed only acme (by
+/// `--allow-org`, or by a trust file), is refused by `plan` (naming the VM, the org and the key
+/// id) and by `run`, which uploads nothing and leaves no VM; allowed, the same job lands.
+#[test]
+fn without_vcd_a_vm_outside_the_allowed_orgs_is_still_refused() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = Scratch::new();
+    let single = samples().join("single");
+    s.ok(&s.export_run(&[&single], &["--org", "globex", "--vdc", "globex-vdc"]));
+    let id = odt_format::keys::VerifyingKey::read(&s.path("k.pub"))
+        .unwrap()
+        .key_id();
+    let refused = [
+        "VM \"single\" (vm-000)",
+        "org \"globex\"",
+        &format!("refused for key {id}"),
+    ];
+    let allow_acme = ["--allow-org", "acme"];
+    assert_fails(&import(&s, &vc, "plan", &allow_acme, PASSWORD), 1, &refused);
+    let o = import(&s, &vc, "run", &allow_acme, PASSWORD);
+    assert_fails(&o, 1, &refused);
+    assert_fails(&o, 1, &["nothing was deployed"]);
+    std::fs::write(
+        s.path("trust.toml"),
+        "[[customer]]\nname = \"Acme Corp\"\nkey = \"k.pub\"\n[[customer.org]]\nname = \"acme\"\n",
+    )
+    .unwrap();
+    let trust = s.path("trust.toml");
+    let signer = ["--trust", trust.to_str().unwrap()];
+    let o = import_as(&s, &vc, "run", &signer, &[], PASSWORD);
+    assert_fails(&o, 1, &refused);
+    assert!(vc.uploads().is_empty(), "{:?}", vc.uploads());
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    assert!(find_vm(&c, &p.vm_folder, "single").unwrap().is_none());
+    assert!(
+        !odt_tests::has_import_journal(&s),
+        "run left an import journal"
+    );
+
+    // Allowed (org names ignore case), the same job lands in vCenter.
+    let out = s.ok(&import(
+        &s,
+        &vc,
+        "run",
+        &["--allow-org", "GLOBEX"],
+        PASSWORD,
+    ));
+    assert!(out.contains("deployed"), "{out}");
+    assert!(find_vm(&c, &p.vm_folder, "single").unwrap().is_some());
 }
