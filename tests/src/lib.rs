@@ -337,3 +337,135 @@ impl Drop for Tmpfs {
 }
 pub mod vcdsim;
 pub mod vcsim;
+
+/// Flips one byte in every `every` bytes of the file at `p` (at offsets `every / 2 + k·every`),
+/// then puts its modification time back: the same size and mtime, other content. Flipping
+/// twice restores the original bytes.
+pub fn flip_bytes_keeping_mtime(p: &Path, every: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .unwrap();
+    let meta = f.metadata().unwrap();
+    let mtime = meta.modified().unwrap();
+    let mut at = every / 2;
+    while at < meta.len() {
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        b[0] ^= 0xff;
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&b).unwrap();
+        at += every;
+    }
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let after = std::fs::metadata(p).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (meta.len(), mtime),
+        "{}: size and mtime kept",
+        p.display()
+    );
+}
+
+/// Every chunk ciphertext seen so far in a job folder's `data/`, by file and header. The header
+/// holds the salt the stream key is derived from, and a chunk's nonce is its index (and the last
+/// flag, fixed by the file's size), so one (file, header, chunk index) is one (key, nonce) pair.
+/// [`SealedChunks::observe`] checks that no such pair ever holds two different ciphertexts: under
+/// one key and nonce, a different ciphertext means a different plaintext (docs/SECURITY.md §S3).
+///
+/// Take an observation after an interrupted run, *before* the rerun cuts the file back to its
+/// last checkpoint: that is when the chunks written after the checkpoint (and a torn last one)
+/// are still there to be seen.
+#[derive(Default)]
+pub struct SealedChunks {
+    seen: std::collections::BTreeMap<(String, [u8; 32], u64), Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// The digest of the whole sealed chunk (ciphertext and tag).
+    whole: Option<[u8; 32]>,
+    /// Shorter pieces seen at the end of a file: a torn write, or a short final chunk.
+    pieces: Vec<Vec<u8>>,
+}
+
+impl SealedChunks {
+    /// An empty record.
+    pub fn new() -> SealedChunks {
+        SealedChunks::default()
+    }
+
+    /// Reads every `.odt` under `nas/data`, panics if some chunk under a header seen before now
+    /// holds other bytes, and records what it saw. Returns how many chunks it compared with an
+    /// earlier observation.
+    pub fn observe(&mut self, nas: &Path) -> u64 {
+        use odt_format::stream::{chunk_digest, HEADER_LEN, TAG_LEN};
+        use std::io::Read;
+        let mut compared = 0;
+        let Ok(vms) = std::fs::read_dir(nas.join("data")) else {
+            return 0;
+        };
+        let mut files: Vec<PathBuf> = vms
+            .flat_map(|vm| std::fs::read_dir(vm.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "odt"))
+            .collect();
+        files.sort();
+        for p in files {
+            let rel = p.strip_prefix(nas).unwrap().display().to_string();
+            let mut f = std::fs::File::open(&p).unwrap();
+            let mut header = [0u8; HEADER_LEN];
+            if f.read_exact(&mut header).is_err() || !(16..=24).contains(&header[8]) {
+                continue;
+            }
+            let sealed_len = (1usize << header[8]) + TAG_LEN;
+            let mut buf = vec![0u8; sealed_len];
+            for index in 0u64.. {
+                let mut got = 0;
+                while got < sealed_len {
+                    match f.read(&mut buf[got..]).unwrap() {
+                        0 => break,
+                        n => got += n,
+                    }
+                }
+                if got == 0 {
+                    break;
+                }
+                let bytes = &buf[..got];
+                let seen = self.seen.entry((rel.clone(), header, index)).or_default();
+                let twice = || {
+                    panic!(
+                        "{rel}: chunk {index} was sealed twice under one key and nonce with \
+                         different plaintexts (docs/SECURITY.md §S3)"
+                    )
+                };
+                if got == sealed_len {
+                    let d = chunk_digest(bytes);
+                    if seen.whole.is_some_and(|w| w != d) {
+                        twice();
+                    }
+                    compared += u64::from(seen.whole.is_some());
+                    seen.whole = Some(d);
+                }
+                for piece in &seen.pieces {
+                    let n = piece.len().min(got);
+                    if piece[..n] != bytes[..n] {
+                        twice();
+                    }
+                    compared += 1;
+                }
+                if got < sealed_len {
+                    if !seen.pieces.iter().any(|p| p[..] == *bytes) {
+                        seen.pieces.push(bytes.to_vec());
+                    }
+                    break;
+                }
+            }
+        }
+        compared
+    }
+}
