@@ -368,10 +368,8 @@ fn export_package(
         }
         let spec = cx.spec(&dir, &file.name, file.size);
         let partial = recover(&spec).with_context(|| format!("resume {stream}"))?;
-        if let Some(p) = partial {
-            if p.chunks_done > 0 {
-                progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
-            }
+        if let Some(p) = &partial {
+            progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
         }
         let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
         let mut hasher = alg.hasher();
