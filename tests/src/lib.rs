@@ -217,55 +217,81 @@ pub fn sha256_file(p: &Path) -> String {
 /// SHA256 `.mf`) into `dir`. The disk is not a real VMDK: the exporter moves bytes, and this
 /// makes large sources quickly.
 pub fn make_big_ovf(dir: &Path, name: &str, size: u64) -> PathBuf {
+    make_big_ovf_with(dir, name, &[size], true)
+}
+
+/// [`make_big_ovf`] with one disk `NAME-diskN.vmdk` (from 1) of each size, and with or without
+/// the `.mf` (without one, the exporter generates it).
+pub fn make_big_ovf_with(dir: &Path, name: &str, sizes: &[u64], with_mf: bool) -> PathBuf {
     use sha2::Digest;
     use std::io::Write;
     std::fs::create_dir_all(dir).unwrap();
-    let disk = format!("{name}-disk1.vmdk");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(&disk)).unwrap());
-    let mut h = sha2::Sha256::new();
-    // One pseudo-random MiB (a counter-mode SHA-256 stream), re-stamped per MiB so no two
-    // chunks are equal: incompressible, deterministic, and quick to make.
-    let mut base = Vec::with_capacity(1 << 20);
-    let mut block = [0u8; 32];
-    for counter in 0u64..(1 << 15) {
-        block = sha2::Sha256::digest([&block[..], &counter.to_le_bytes()].concat()).into();
-        base.extend_from_slice(&block);
+    let mut files = String::new();
+    let mut disks = String::new();
+    let mut items = String::new();
+    let mut mf_lines = vec![];
+    for (i, &size) in sizes.iter().enumerate() {
+        let n = i + 1;
+        let disk = format!("{name}-disk{n}.vmdk");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(&disk)).unwrap());
+        let mut h = sha2::Sha256::new();
+        // One pseudo-random MiB (a counter-mode SHA-256 stream), re-stamped per MiB so no two
+        // chunks are equal: incompressible, deterministic, and quick to make.
+        let mut base = Vec::with_capacity(1 << 20);
+        let mut block = [0u8; 32];
+        for counter in 0u64..(1 << 15) {
+            block = sha2::Sha256::digest([&block[..], &counter.to_le_bytes()].concat()).into();
+            base.extend_from_slice(&block);
+        }
+        let mut written = 0u64;
+        let mut mib = 0u64;
+        while written < size {
+            base[..8].copy_from_slice(&mib.to_le_bytes());
+            mib += 1;
+            let n = (size - written).min(base.len() as u64) as usize;
+            f.write_all(&base[..n]).unwrap();
+            h.update(&base[..n]);
+            written += n as u64;
+        }
+        f.flush().unwrap();
+        mf_lines.push(format!("SHA256({disk})= {}\n", hex::encode(h.finalize())));
+        files.push_str(&format!(
+            r#"<File ovf:id="file{n}" ovf:href="{disk}" ovf:size="{size}"/>"#
+        ));
+        disks.push_str(&format!(
+            r#"<Disk ovf:diskId="vmdisk{n}" ovf:fileRef="file{n}" ovf:capacity="{size}"/>"#
+        ));
+        items.push_str(&format!(
+            r#"
+      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk{n}</rasd:HostResource><rasd:InstanceID>{}</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>"#,
+            n + 1
+        ));
     }
-    let mut written = 0u64;
-    let mut mib = 0u64;
-    while written < size {
-        base[..8].copy_from_slice(&mib.to_le_bytes());
-        mib += 1;
-        let n = (size - written).min(base.len() as u64) as usize;
-        f.write_all(&base[..n]).unwrap();
-        h.update(&base[..n]);
-        written += n as u64;
-    }
-    f.flush().unwrap();
-    let disk_digest = hex::encode(h.finalize());
+    let nic_id = sizes.len() + 2;
     let ovf = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
-  <References><File ovf:id="file1" ovf:href="{disk}" ovf:size="{size}"/></References>
-  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{size}"/></DiskSection>
+  <References>{files}</References>
+  <DiskSection><Info>disks</Info>{disks}</DiskSection>
   <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
   <VirtualSystem ovf:id="{name}">
     <Info>vm</Info><Name>{name}</Name>
-    <VirtualHardwareSection><Info>hw</Info>
-      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>
-      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
+    <VirtualHardwareSection><Info>hw</Info>{items}
+      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>{nic_id}</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
     </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>
 "#
     );
     std::fs::write(dir.join(format!("{name}.ovf")), &ovf).unwrap();
-    let od = hex::encode(sha2::Sha256::digest(ovf.as_bytes()));
-    std::fs::write(
-        dir.join(format!("{name}.mf")),
-        format!("SHA256({name}.ovf)= {od}\nSHA256({disk})= {disk_digest}\n"),
-    )
-    .unwrap();
+    if with_mf {
+        let od = hex::encode(sha2::Sha256::digest(ovf.as_bytes()));
+        std::fs::write(
+            dir.join(format!("{name}.mf")),
+            format!("SHA256({name}.ovf)= {od}\n{}", mf_lines.concat()),
+        )
+        .unwrap();
+    }
     dir.to_owned()
 }
 
