@@ -123,6 +123,9 @@ fn header_of(s: &Scratch, disk: &str) -> Vec<u8> {
     b[..32].to_vec()
 }
 
+/// `kill -9` mid-disk, then the same command completes the job. The unchanged source resumes
+/// under its old key, and every chunk it seals again is the one sealed before
+/// (docs/SECURITY.md §S3).
 #[test]
 fn kill_9_mid_run_then_the_same_command_completes() {
     let s = Scratch::new();
