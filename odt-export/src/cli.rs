@@ -119,7 +119,8 @@ pub struct RunArgs {
     /// Argon2id passes (1..=16).
     #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Keys")]
     pub kdf_iterations: u32,
-    /// Discard an interrupted job for other sources found in --nas, instead of refusing.
+    /// Discard an interrupted job found in --nas and start afresh, instead of resuming it (same
+    /// sources) or refusing (other sources).
     #[arg(long)]
     pub restart: bool,
     /// Skip the free-space check (for NAS servers that report free space wrongly).

@@ -17,12 +17,13 @@ use odt_format::keys::{DataKey, Recipient, SigningKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use odt_format::nasfile::{
-    encrypt_file, recover, sync_dir, write_atomic, StreamSpec, WriteOptions,
+    encrypt_file, recover, sync_dir, write_atomic, Partial, StreamSpec, WriteOptions,
 };
 use odt_format::ovf::{Content, DigestAlg, Mf, MfEntry};
 use odt_format::progress::{human_bytes, Progress};
 use odt_format::stanza::{key_check, KdfParams, Stanza};
 use odt_format::stream::{Geometry, DEFAULT_CHUNK_LOG2};
+use odt_format::FormatError;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Serialize;
@@ -48,7 +49,7 @@ pub struct ExportRequest {
     pub use_passphrase: bool,
     /// Provider recipients.
     pub recipients: Vec<Recipient>,
-    /// Discard an interrupted job for other sources instead of refusing.
+    /// Discard an interrupted job (for these sources or others) instead of resuming or refusing.
     pub restart: bool,
     /// Check free space first.
     pub space_check: bool,
@@ -137,12 +138,12 @@ pub fn run(
     let signer_key_id = req.signing.verifying_key().key_id();
 
     let journal = match Journal::load(&layout)? {
-        Some(j) if j.plan_digest == plan_digest => Some(j),
         Some(j) if req.restart => {
             progress.note(&format!("discarding the interrupted job {} (--restart)", j.job_id));
             discard(&layout)?;
             None
         }
+        Some(j) if j.plan_digest == plan_digest => Some(j),
         Some(j) => bail!(
             "{} holds an interrupted job ({}) for other sources, targets or keys; rerun the original \
              command to finish it, or add --restart to discard it",
@@ -358,45 +359,84 @@ fn export_package(
             file.size = bytes.len() as u64;
             file.origin = Origin::Generated(bytes);
         }
-        if let Some(done) = cx.journal.done.get(&stream) {
-            if src.mf_generated && file.name != src.mf_name {
-                // Its digest is needed for the generated .mf: read it again (no writing).
-                mf_lines.push(hash_only(file, progress)?);
+        // A file a previous run finished stays as it was sealed. This run proves it is still
+        // what was sealed when it relies on its bytes: the descriptor and the source's `.mf`
+        // (small; every other file is checked against them), and a file whose digest a
+        // generated `.mf` needs (read again anyway, to digest it). The rest needs no re-read:
+        // it was checked against the same, proven `.mf` when it was sealed.
+        let done = cx.journal.done.get(&stream).cloned();
+        let checks_others =
+            file.name == src.descriptor || (!src.mf_generated && file.name == src.mf_name);
+        let digested = src.mf_generated && file.name != src.mf_name;
+        if let Some(d) = &done {
+            if !(checks_others || digested) {
+                entries.push(d.clone());
+                continue;
             }
-            entries.push(done.clone());
-            continue;
         }
         let spec = cx.spec(&dir, &file.name, file.size);
-        let partial = recover(&spec).with_context(|| format!("resume {stream}"))?;
-        if let Some(p) = partial {
-            if p.chunks_done > 0 {
+        let mut partial = match &done {
+            Some(d) => Some(Partial::finished(d, &stream)?),
+            None => recover(&spec).with_context(|| format!("resume {stream}"))?,
+        };
+        let mut was_done = done.is_some();
+        let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
+        let (entry, digest) = loop {
+            let resuming = partial.is_some();
+            if let (Some(p), false) = (&partial, was_done) {
                 progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
             }
-        }
-        let alg = file.expected.as_ref().map_or(DigestAlg::Sha256, |e| e.alg);
-        let mut hasher = alg.hasher();
-        let mut reader = file.open()?;
-        progress.start(&format!("{name}: {}", file.name), file.size);
-        let entry = encrypt_file(
-            &spec,
-            cx.key,
-            partial,
-            &mut reader,
-            &file.display_path(),
-            &mut |b| hasher.update(b),
-            &|d| progress.set(d),
-            cx.req.write,
-            &mut OsRng,
-        )
-        .with_context(|| {
-            format!(
-                "exporting {} of VM {name:?} to {}",
-                file.name,
-                cx.req.nas.display()
-            )
-        })?;
-        progress.finish();
-        let digest = hasher.finalize();
+            let mut hasher = alg.hasher();
+            let mut reader = file.open()?;
+            progress.start(&format!("{name}: {}", file.name), file.size);
+            let sealed = encrypt_file(
+                &spec,
+                cx.key,
+                partial.take(),
+                &mut reader,
+                &file.display_path(),
+                &mut |b| hasher.update(b),
+                &|d| progress.set(d),
+                cx.req.write,
+                &mut OsRng,
+            );
+            progress.finish();
+            match sealed {
+                Ok(entry) => break (entry, hasher.finalize()),
+                // The source does not continue what was sealed: nothing more was written under
+                // that key. Start the file again under a fresh one (`partial` is None now),
+                // unless the package the whole job was checked against changed.
+                Err(FormatError::Diverged { chunk, .. }) if resuming => {
+                    if was_done && checks_others {
+                        bail!(
+                            "{}: it changed since the interrupted export sealed it (chunk {chunk} \
+                             differs): the package is not the one this job began with. Put the \
+                             original back and rerun, or rerun with --restart to export the \
+                             package as it is now",
+                            file.display_path().display()
+                        );
+                    }
+                    progress.note(&format!(
+                        "{stream}: the source changed since the interrupted run sealed it (chunk \
+                         {chunk} differs): exporting it again from the start under a fresh key"
+                    ));
+                    if was_done {
+                        cx.journal.done.remove(&stream);
+                        cx.journal.save(layout)?;
+                        was_done = false;
+                    }
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "exporting {} of VM {name:?} to {}",
+                            file.name,
+                            cx.req.nas.display()
+                        )
+                    })
+                }
+            }
+        };
         if let Some(exp) = &file.expected {
             if exp.digest != digest {
                 let msg = format!(
@@ -419,8 +459,10 @@ fn export_package(
                 digest,
             });
         }
-        bytes += file.size;
-        cx.done(stream, &entry)?;
+        if !was_done {
+            bytes += file.size;
+            cx.done(stream, &entry)?;
+        }
         entries.push(entry);
     }
     // Manifest order: the package's own order (descriptor, .mf, References).
@@ -525,34 +567,6 @@ fn vm_report(vm: &VmEntry) -> VmReport {
         files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect(),
     }
 }
-
-fn hash_only(file: &PackageFile, progress: &dyn Progress) -> Result<MfEntry> {
-    let alg = DigestAlg::Sha256;
-    let mut h = alg.hasher();
-    let mut r = file.open()?;
-    let mut buf = vec![0u8; 1 << 20];
-    progress.start(&format!("{} (re-hash)", file.name), file.size);
-    let mut done = 0;
-    loop {
-        let n = r
-            .read(&mut buf)
-            .with_context(|| format!("read {}", file.display_path().display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        done += n as u64;
-        progress.set(done);
-    }
-    progress.finish();
-    Ok(MfEntry {
-        alg,
-        file: file.name.clone(),
-        digest: h.finalize(),
-    })
-}
-
-use std::io::Read;
 
 /// Bytes still to write, against the NAS's free space.
 /// Runs before a new job writes anything (its journal included).

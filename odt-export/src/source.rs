@@ -28,6 +28,28 @@ pub enum Origin {
     OvaMember { archive: PathBuf, offset: u64 },
     /// Bytes made by the exporter (a generated `.mf`).
     Generated(Vec<u8>),
+    /// A small file read whole when the source was opened (the descriptor, the `.mf`), at
+    /// `from`: sealed from these bytes, the very ones that were parsed and checked, so what the
+    /// bundle holds is what the export checked every other file against.
+    Held {
+        /// Where they were read.
+        from: Box<Origin>,
+        /// The bytes.
+        bytes: std::sync::Arc<[u8]>,
+    },
+}
+
+impl Origin {
+    fn shown(&self, name: &str) -> PathBuf {
+        match self {
+            Origin::File(p) => p.clone(),
+            Origin::OvaMember { archive, .. } => {
+                PathBuf::from(format!("{}:{name}", archive.display()))
+            }
+            Origin::Generated(_) => PathBuf::from(format!("<generated {name}>")),
+            Origin::Held { from, .. } => from.shown(name),
+        }
+    }
 }
 
 /// One file of an OVF package.
@@ -58,17 +80,12 @@ impl PackageFile {
                 Box::new(f.take(self.size))
             }
             Origin::Generated(b) => Box::new(std::io::Cursor::new(b.clone())),
+            Origin::Held { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
         })
     }
     /// A path for messages.
     pub fn display_path(&self) -> PathBuf {
-        match &self.origin {
-            Origin::File(p) => p.clone(),
-            Origin::OvaMember { archive, .. } => {
-                PathBuf::from(format!("{}:{}", archive.display(), self.name))
-            }
-            Origin::Generated(_) => PathBuf::from(format!("<generated {}>", self.name)),
-        }
+        self.origin.shown(&self.name)
     }
 }
 
@@ -308,7 +325,10 @@ impl Source {
                 let file = PackageFile {
                     name: name.clone(),
                     size: bytes.len() as u64,
-                    origin,
+                    origin: Origin::Held {
+                        from: Box::new(origin),
+                        bytes: bytes.into(),
+                    },
                     expected: None,
                 };
                 (name, Some(parsed), file)
@@ -356,7 +376,18 @@ impl Source {
         }
         let mut files = vec![];
         let mut mf_file = Some(mf_file);
-        for (name, size, origin) in present {
+        for (i, (name, size, origin)) in present.into_iter().enumerate() {
+            // The descriptor (first) is sealed from the bytes parsed and checked above.
+            let (size, origin) = match i {
+                0 => (
+                    desc_bytes.len() as u64,
+                    Origin::Held {
+                        from: Box::new(origin),
+                        bytes: desc_bytes.into(),
+                    },
+                ),
+                _ => (size, origin),
+            };
             let expected = parsed_mf.as_ref().and_then(|m| m.get(&name).cloned());
             files.push(PackageFile {
                 name,

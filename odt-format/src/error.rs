@@ -89,6 +89,19 @@ pub enum FormatError {
         /// Who holds it ("another odt-export run").
         what: String,
     },
+    /// Resuming a stream: the source no longer continues what an earlier run sealed (it changed
+    /// since, or the NAS copy was damaged). Nothing was written under the old key; the caller
+    /// starts the stream again with a fresh header, or refuses.
+    #[error(
+        "{file}: chunk {chunk} of the source is not what an earlier run sealed there (the source \
+         changed since that run, or the copy on the NAS was damaged)"
+    )]
+    Diverged {
+        /// The stream, `vm-NNN/NAME`.
+        file: String,
+        /// The first chunk found to differ.
+        chunk: u64,
+    },
     /// OVF / OVA / .mf parsing failed.
     #[error(transparent)]
     Ovf(#[from] crate::ovf::OvfError),

@@ -4,9 +4,24 @@
 //! Ordering rule (the resume invariant): chunk data is `fsync`ed *before* the digests of those
 //! chunks are appended to the `.sums` file, and the `.sums` file is `fsync`ed after. So every
 //! digest on disk describes durable ciphertext, and on restart the number of complete digests
-//! says how many chunks are good. Anything after that point is cut off and redone. A chunk is
-//! re-sealed with the same key and nonce only from the same plaintext (the source is checked
-//! unchanged first), so resuming never reuses a nonce on different data.
+//! says how many chunks are good. Anything after that point is cut off and redone.
+//!
+//! Resuming never seals two plaintexts under one key and nonce (docs/FORMAT.md §9), whatever
+//! happened to the source between the runs:
+//! - a stream with no checkpointed chunk is started afresh, with a fresh header (salt, hence
+//!   key), whatever the earlier run wrote after its header;
+//! - the checkpointed prefix is proven to continue the same source: the rerun re-reads it (it
+//!   does anyway, for the `.mf` digest), seals each chunk again in memory and compares its
+//!   digest with the one in `.sums`. One key and nonce map plaintexts to ciphertexts one to
+//!   one, so equal digests mean equal plaintexts;
+//! - the chunks the earlier run wrote after its last checkpoint (cut off by [`recover`], which
+//!   keeps their digests, and those of the bytes of a torn chunk) must come out of the rerun's
+//!   sealing byte for byte the same before they are written again;
+//! - at the first difference nothing more is written under the old key: [`encrypt_file`] fails
+//!   with [`FormatError::Diverged`], and the caller starts the stream again with a fresh header
+//!   (or refuses).
+//!
+//! A fresh stream pays nothing for this: the proof is made only of a rerun's re-read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -51,13 +66,45 @@ impl StreamSpec {
 }
 
 /// The durable state of a stream a previous run began.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partial {
     /// Its header (hence its key).
     pub header: FileHeader,
-    /// Chunks known good.
+    /// Chunks known good (checkpointed): at least one, or the stream starts afresh.
     pub chunks_done: u64,
+    /// What the earlier run wrote after its last checkpoint, which [`recover`] cut off.
+    pub cut_off: CutOff,
 }
+
+impl Partial {
+    /// A stream a previous run finished, as its journal entry records it: resuming it re-reads
+    /// the whole source and proves it is still what was sealed (nothing is written).
+    pub fn finished(entry: &FileEntry, stream: &str) -> Result<Partial> {
+        let bad = || FormatError::malformed(stream, "the journal's header is not 32 hex bytes");
+        let bytes = hex::decode(&entry.header).map_err(|_| bad())?;
+        Ok(Partial {
+            header: FileHeader::parse(&bytes, stream)?,
+            chunks_done: entry.chunks,
+            cut_off: CutOff::default(),
+        })
+    }
+}
+
+/// The chunks an earlier run wrote after its last checkpoint, as digests. They were sealed under
+/// the stream's key, so a rerun that keeps the key must seal exactly the same bytes at their
+/// indices again (or start afresh).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CutOff {
+    /// [`chunk_digest`] of each whole sealed chunk, from chunk `chunks_done` on.
+    pub whole: Vec<[u8; DIGEST]>,
+    /// The length and [`chunk_digest`] of the bytes of the torn chunk after those, if any.
+    pub torn: Option<(usize, [u8; DIGEST])>,
+}
+
+/// More chunks than this after the last checkpoint are not the lead of one interrupted writer
+/// (a few checkpoints' worth) but a damaged `.sums`: the stream starts afresh rather than keep
+/// that many digests in memory (2 MiB of them).
+const MAX_CUT_OFF: usize = 1 << 16;
 
 /// Tuning for [`encrypt_file`].
 #[derive(Clone, Copy, Debug)]
@@ -85,7 +132,10 @@ impl Default for WriteOptions {
 }
 
 /// Inspects what a previous attempt left of this stream and cuts both files back to their
-/// last durable checkpoint. `None` means start from scratch (any leftovers are removed).
+/// last durable checkpoint, keeping the digests of what it cuts off (see [`CutOff`]). `None`
+/// means start from scratch under a fresh header (any leftovers are removed). That is also
+/// the answer for a stream with no checkpointed chunk: with nothing to keep, it never keeps
+/// its old key either.
 pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
     let (enc, sums) = (spec.enc(), spec.sums());
     let remove_both = || -> Result<Option<Partial>> {
@@ -129,6 +179,14 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
         (enc_len - HEADER_LEN as u64) / (g.chunk_size + TAG_LEN as u64)
     };
     let k = (sums_len / DIGEST as u64).min(g.chunks()).min(in_enc);
+    if k == 0 {
+        drop(f);
+        return remove_both();
+    }
+    let Some(cut_off) = read_cut_off(&mut f, &enc, g, k, enc_len)? else {
+        drop(f);
+        return remove_both();
+    };
     let enc_end = if k == g.chunks() {
         g.encrypted_size()
     } else {
@@ -147,13 +205,53 @@ pub fn recover(spec: &StreamSpec) -> Result<Option<Partial>> {
     Ok(Some(Partial {
         header,
         chunks_done: k,
+        cut_off,
     }))
+}
+
+/// Digests of the chunks in `f` from chunk `k` to its end (`enc_len`): whole ones, then the
+/// bytes of a torn one. `None` when there are more than [`MAX_CUT_OFF`].
+fn read_cut_off(
+    f: &mut File,
+    path: &Path,
+    g: Geometry,
+    k: u64,
+    enc_len: u64,
+) -> Result<Option<CutOff>> {
+    let end = enc_len.min(g.encrypted_size());
+    let mut cut = CutOff::default();
+    let mut buf = vec![0u8; g.chunk_size as usize + TAG_LEN];
+    f.seek(SeekFrom::Start(g.chunk_offset(k)))
+        .ctx("seek", path)?;
+    for j in k..g.chunks() {
+        let at = g.chunk_offset(j);
+        if at >= end {
+            break;
+        }
+        let sealed = g.plain_len(j) as usize + TAG_LEN;
+        let n = (end - at).min(sealed as u64) as usize;
+        f.read_exact(&mut buf[..n]).ctx("read", path)?;
+        if n < sealed {
+            cut.torn = Some((n, chunk_digest(&buf[..n])));
+            break;
+        }
+        if cut.whole.len() == MAX_CUT_OFF {
+            return Ok(None);
+        }
+        cut.whole.push(chunk_digest(&buf[..n]));
+    }
+    Ok(Some(cut))
 }
 
 /// Encrypts `source` (read from its start) into the stream described by `spec`, resuming after
 /// `partial` when given. `hash` sees every plaintext byte in order (the prefix a previous run
-/// already sealed is read and hashed again, never re-sealed). `progress` gets plaintext bytes
-/// done so far. Returns the finished file's manifest entry.
+/// already sealed is read and hashed again, and proven to be what was sealed, never written
+/// again). `progress` gets plaintext bytes done so far. Returns the finished file's manifest
+/// entry.
+///
+/// [`FormatError::Diverged`]: the source does not continue what `partial` sealed. Nothing was
+/// written under the old key, and `hash` has seen part of the source: start again with a fresh
+/// hasher, the source reopened and `partial = None` (a fresh header), or refuse.
 #[allow(clippy::too_many_arguments)]
 pub fn encrypt_file(
     spec: &StreamSpec,
@@ -168,7 +266,7 @@ pub fn encrypt_file(
 ) -> Result<FileEntry> {
     let (enc_path, sums_path) = (spec.enc(), spec.sums());
     // A partial stream's files exist already; `start_fresh` makes the folder of a new one.
-    let (header, start, mut enc, mut sums) = match partial {
+    let (header, start, cut_off, mut enc, mut sums) = match partial {
         Some(p) => {
             let mut enc = OpenOptions::new()
                 .write(true)
@@ -179,11 +277,11 @@ pub fn encrypt_file(
                 .append(true)
                 .open(&sums_path)
                 .ctx("open", &sums_path)?;
-            (p.header, p.chunks_done, enc, sums)
+            (p.header, p.chunks_done, p.cut_off, enc, sums)
         }
         None => {
             let (header, enc, sums) = start_fresh(spec, rng)?;
-            (header, 0, enc, sums)
+            (header, 0, CutOff::default(), enc, sums)
         }
     };
     let g = Geometry {
@@ -192,19 +290,23 @@ pub fn encrypt_file(
     };
     let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
 
-    // Re-read (and hash) the prefix a previous run sealed.
+    // Re-read (and hash) the prefix a previous run sealed, proving it unchanged.
     // A complete stream's last chunk may be short: never re-read past the end.
+    let start = start.min(g.chunks());
     let prefix = (start * g.chunk_size).min(spec.plain_size);
-    if prefix > 0 {
-        let mut buf = vec![0u8; g.chunk_size as usize];
-        let mut left = prefix;
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            read_exact_or_short(source, &mut buf[..n], source_path, spec.plain_size)?;
-            hash(&buf[..n]);
-            left -= n as u64;
-            progress(prefix - left);
-        }
+    if start > 0 {
+        prove_prefix(
+            spec,
+            &sums_path,
+            &stream_key,
+            g,
+            start,
+            source,
+            source_path,
+            hash,
+            progress,
+            opts,
+        )?;
     }
 
     // A stream a previous run completed has nothing left to seal.
@@ -220,6 +322,7 @@ pub fn encrypt_file(
             &stream_key,
             g.chunk_size as usize,
             start,
+            &cut_off,
             opts,
             |i, buf| {
                 let n = g.plain_len(i) as usize;
@@ -276,6 +379,7 @@ pub fn encrypt_unsized(
         &stream_key,
         chunk,
         0,
+        &CutOff::default(),
         opts,
         |_, buf| {
             buf.resize(chunk, 0);
@@ -334,8 +438,71 @@ fn start_fresh(
     Ok((header, enc, sums))
 }
 
+/// Re-reads the first `chunks` chunks of `source` (each fed to `hash`), seals each again under
+/// the stream's key and nonce and compares its digest with the one `.sums` lists. Equal
+/// digests mean equal ciphertexts, hence equal plaintexts. The chunks sealed here are only
+/// compared, never written. Runs on the chunk pipeline: the re-read (and its `.mf` hash) stays
+/// the critical path, as on a fresh write.
+#[allow(clippy::too_many_arguments)]
+fn prove_prefix(
+    spec: &StreamSpec,
+    sums_path: &Path,
+    stream_key: &StreamKey,
+    g: Geometry,
+    chunks: u64,
+    source: &mut (dyn Read + Send),
+    source_path: &Path,
+    hash: &mut (dyn FnMut(&[u8]) + Send),
+    progress: &(dyn Fn(u64) + Sync),
+    opts: WriteOptions,
+) -> Result<()> {
+    let mut listed = std::io::BufReader::new(File::open(sums_path).ctx("open", sums_path)?);
+    let last = |i: u64| i + 1 == g.chunks();
+    let mut done = 0u64;
+    crate::pipeline::run(
+        0..chunks,
+        opts.workers,
+        g.chunk_size as usize + TAG_LEN,
+        |i, buf| {
+            buf.resize(g.plain_len(i) as usize, 0);
+            read_exact_or_short(source, buf, source_path, spec.plain_size)?;
+            hash(buf);
+            Ok(last(i))
+        },
+        // The pipeline marks the end of the range as last; the nonce needs the stream's own.
+        |i, _, buf| {
+            stream_key.seal(i, last(i), buf);
+            Ok::<_, FormatError>(chunk_digest(buf))
+        },
+        |i, _, buf, digest| {
+            let mut want = [0u8; DIGEST];
+            match listed.read_exact(&mut want) {
+                Ok(()) if want == digest => {}
+                // A shorter list than `recover` or the journal said: the NAS copy changed.
+                Ok(()) => return Err(diverged(spec, i)),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(diverged(spec, i))
+                }
+                Err(e) => return Err(FormatError::io("read", sums_path, e)),
+            }
+            done += (buf.len() - TAG_LEN) as u64;
+            progress(done);
+            Ok(())
+        },
+    )
+}
+
+fn diverged(spec: &StreamSpec, chunk: u64) -> FormatError {
+    FormatError::Diverged {
+        file: spec.stream_name(),
+        chunk,
+    }
+}
+
 /// Seals chunks from `start` on, as `produce` supplies them, writing them to `enc` and their
-/// digests to `sums` with durable checkpoints. Returns the plaintext bytes sealed.
+/// digests to `sums` with durable checkpoints. Returns the plaintext bytes sealed. The chunks
+/// in `cut_off` (an earlier run's, from `start` on) must come out the same, or nothing more is
+/// written ([`FormatError::Diverged`]).
 #[allow(clippy::too_many_arguments)]
 fn seal_chunks(
     spec: &StreamSpec,
@@ -346,6 +513,7 @@ fn seal_chunks(
     stream_key: &StreamKey,
     chunk_size: usize,
     start: u64,
+    cut_off: &CutOff,
     opts: WriteOptions,
     produce: impl FnMut(u64, &mut Vec<u8>) -> Result<bool> + Send,
     progress: &(dyn Fn(u64) + Sync),
@@ -378,7 +546,22 @@ fn seal_chunks(
                 stream_key.seal(i, last, buf);
                 Ok::<_, FormatError>(chunk_digest(buf))
             },
-            |_, _, buf, digest| {
+            |i, _, buf, digest| {
+                // Before writing: under this key and nonce an earlier run may have written
+                // other bytes, which would be two plaintexts under one nonce.
+                let j = (i - start) as usize;
+                let same = match cut_off.whole.get(j) {
+                    Some(want) => *want == digest,
+                    None => match cut_off.torn {
+                        Some((n, want)) if j == cut_off.whole.len() => {
+                            n <= buf.len() && chunk_digest(&buf[..n]) == want
+                        }
+                        _ => true,
+                    },
+                };
+                if !same {
+                    return Err(diverged(spec, i));
+                }
                 enc.write_all(buf).ctx("write", enc_path)?;
                 pending.extend_from_slice(&digest);
                 since_checkpoint += buf.len() as u64;

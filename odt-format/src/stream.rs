@@ -10,8 +10,9 @@
 //! - a chunk moved to another index, or another file, or another job, fails to authenticate;
 //! - a stream cut at a chunk boundary lacks its `last = 1` chunk and is reported truncated;
 //! - a stream extended past its last chunk is reported, never silently ignored;
-//! - a nonce is never reused under one key: indices are unique within a stream, and a stream
-//!   restarted from scratch gets a fresh salt, hence a fresh key.
+//! - a nonce is never reused under one key: indices are unique within a stream, a stream
+//!   restarted from scratch gets a fresh salt, hence a fresh key, and a resumed stream keeps its
+//!   key only while its source is proven to continue what was sealed (`nasfile`).
 
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};

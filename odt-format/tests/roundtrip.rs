@@ -1,6 +1,7 @@
 //! Stream round trips through the public writer (`nasfile::encrypt_file`, `nasfile::recover`)
 //! and reader (`reader::DecryptReader`): chunk-edge sizes, worker counts, resuming at chunk
-//! granularity after a failed read, recovery from leftovers, and how the reader names damage.
+//! granularity after a failed read, recovery from leftovers, resuming over a changed source
+//! (never two plaintexts under one key and nonce), and how the reader names damage.
 
 use std::io::Read;
 use std::path::Path;
@@ -215,7 +216,7 @@ impl Read for FailingReader<'_> {
 }
 
 /// Fails mid-chunk, recovers, resumes; returns (chunks_done after the failure, the resumed
-/// file's bytes, its entry).
+/// file's bytes, its entry). With no chunk checkpointed, the resume is a fresh start.
 fn interrupted_then_resumed(
     root: &Path,
     plain: &[u8],
@@ -241,25 +242,30 @@ fn interrupted_then_resumed(
         other => panic!("expected the read error, got {:?}", other.map(|_| ())),
     }
     let header_before = std::fs::read(enc_path(root)).unwrap()[..HEADER_LEN].to_vec();
-    let partial = recover(&s).unwrap().expect("a resumable partial stream");
-    assert_eq!(partial.header.to_bytes().to_vec(), header_before);
-    let g = geometry(size);
-    let enc_len = std::fs::metadata(enc_path(root)).unwrap().len();
-    assert_eq!(
-        enc_len,
-        g.chunk_offset(partial.chunks_done),
-        "cut back to the checkpoint"
-    );
-    assert_eq!(
-        std::fs::metadata(sums_path(root)).unwrap().len(),
-        partial.chunks_done * 32
-    );
-    let prefix = std::fs::read(enc_path(root)).unwrap();
+    let partial = recover(&s).unwrap();
+    let done = partial.as_ref().map_or(0, |p| p.chunks_done);
+    let prefix = match &partial {
+        Some(p) => {
+            assert_eq!(p.header.to_bytes().to_vec(), header_before);
+            let enc_len = std::fs::metadata(enc_path(root)).unwrap().len();
+            assert_eq!(
+                enc_len,
+                geometry(size).chunk_offset(done),
+                "cut back to the checkpoint"
+            );
+            assert_eq!(std::fs::metadata(sums_path(root)).unwrap().len(), done * 32);
+            std::fs::read(enc_path(root)).unwrap()
+        }
+        None => {
+            assert!(!enc_path(root).exists() && !sums_path(root).exists());
+            vec![]
+        }
+    };
 
     // Resume with a fresh reader from the start of the source.
     let run = encrypt(
         &s,
-        Some(partial),
+        partial,
         &mut &plain[..],
         opts(workers, checkpoint_bytes),
         99,
@@ -282,7 +288,7 @@ fn interrupted_then_resumed(
         decrypt(root, &entry) == plain,
         "resumed stream decrypts to the source"
     );
-    (partial.chunks_done, file, entry)
+    (done, file, entry)
 }
 
 #[test]
@@ -315,6 +321,20 @@ fn resume_at_chunk_granularity_after_a_failed_read() {
             interrupted_then_resumed(tmp.path(), &plain, fail_at, checkpoint, workers);
         let what = format!("fail at {fail_at}, checkpoint {checkpoint}, {workers} worker(s)");
         assert_eq!(done, want_done, "{what}: chunks_done");
+        if done == 0 {
+            // Nothing was checkpointed: written afresh, under a new header and key.
+            assert_ne!(file[..HEADER_LEN], whole_file[..HEADER_LEN], "{what}");
+            assert_eq!(
+                (entry.size, entry.chunks, entry.encrypted_size),
+                (
+                    whole_entry.size,
+                    whole_entry.chunks,
+                    whole_entry.encrypted_size
+                ),
+                "{what}"
+            );
+            continue;
+        }
         assert!(
             file == whole_file,
             "{what}: resumed file differs from an uninterrupted one"
@@ -373,18 +393,19 @@ fn recover_starts_fresh_on_garbage_short_header_or_other_chunk_size() {
     let tmp = tempfile::tempdir().unwrap();
     assert_eq!(recover(&spec(tmp.path(), size)).unwrap(), None);
 
-    // A crash right after the header: resumes at chunk 0 with that header.
+    // A crash right after the header: nothing was checkpointed, so it starts afresh under a
+    // new header (docs/SECURITY.md §S3: an old key with no proven prefix is never kept).
     let tmp = tempfile::tempdir().unwrap();
     let s = spec(tmp.path(), size);
     std::fs::create_dir_all(Layout::new(tmp.path()).vm_dir(DIR)).unwrap();
     std::fs::write(enc_path(tmp.path()), valid).unwrap();
-    let p = recover(&s).unwrap().expect("header-only file resumes");
-    assert_eq!((p.header.to_bytes(), p.chunks_done), (valid, 0));
+    assert_eq!(recover(&s).unwrap(), None);
+    assert!(!enc_path(tmp.path()).exists());
     let plain = data(size);
-    let entry = encrypt(&s, Some(p), &mut &plain[..], opts(1, C), 8)
+    let entry = encrypt(&s, None, &mut &plain[..], opts(1, C), 8)
         .result
         .unwrap();
-    assert_eq!(entry.header, hex::encode(valid));
+    assert_ne!(entry.header, hex::encode(valid));
     assert!(decrypt(tmp.path(), &entry) == plain);
 }
 
@@ -751,6 +772,187 @@ fn checked_reader_verifies_before_the_last_byte_even_when_read_only_to_its_lengt
             }
             assert!((got.len() as u64) < size);
             assert_eq!(proof.digest(), None);
+        }
+    }
+}
+
+/// Panics unless `after` keeps every byte of `before` wherever both hold the same header: one
+/// header is one stream key, and one offset is one chunk nonce (the size is the same, so the
+/// last flag is too), so a differing byte would be two plaintexts sealed under one (key, nonce).
+fn assert_never_resealed_differently(before: &[u8], after: &[u8], what: &str) {
+    if before.len() < HEADER_LEN || after.len() < HEADER_LEN || before[..32] != after[..32] {
+        return;
+    }
+    let n = before.len().min(after.len());
+    if let Some(at) = (0..n).find(|&i| before[i] != after[i]) {
+        let chunk = (at - HEADER_LEN) as u64 / (C + TAG_LEN as u64);
+        panic!(
+            "{what}: chunk {chunk} was sealed twice under one key and nonce with different \
+             plaintexts (docs/SECURITY.md §S3)"
+        );
+    }
+}
+
+/// Writes `plain` whole, then leaves what a crash would: `.sums` cut to `durable` digests and the
+/// `.odt` to `odt_len` bytes. Returns those `.odt` bytes (what a thief could have read).
+fn crashed(root: &Path, plain: &[u8], durable: u64, odt_len: u64) -> Vec<u8> {
+    let s = spec(root, plain.len() as u64);
+    encrypt(&s, None, &mut &plain[..], opts(1, C), 42)
+        .result
+        .unwrap();
+    let cut = |p: std::path::PathBuf, n: u64| {
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(n).unwrap();
+    };
+    cut(sums_path(root), durable * 32);
+    cut(enc_path(root), odt_len);
+    std::fs::read(enc_path(root)).unwrap()
+}
+
+/// docs/SECURITY.md §S3: a (key, nonce) pair never seals two different plaintexts, including
+/// across resumes. A write is interrupted (chunks 0 and 1 checkpointed, chunk 2 written after
+/// the checkpoint, sometimes torn), then the source changes before the resume. Wherever the
+/// change falls within what the earlier run wrote (the checkpointed prefix, the chunk after the
+/// checkpoint, the bytes of a torn chunk), the resume refuses to continue (`Diverged`) before
+/// writing anything under the old key, and the file is then written afresh under a new one.
+/// A change only where nothing was written yet resumes under the old key.
+#[test]
+fn a_resume_over_a_changed_source_never_seals_other_bytes_under_the_old_key() {
+    let size = 5 * C + 123;
+    let plain = data(size);
+    let g = geometry(size);
+    let off = |chunk: u64, at: u64| (chunk * C + at) as usize;
+    // (what, .odt length left by the crash, changed plaintext byte, resumes)
+    let cases = [
+        ("a change in chunk 0", g.chunk_offset(3), off(0, 7), false),
+        (
+            "a change in chunk 1",
+            g.chunk_offset(3),
+            off(1, C - 1),
+            false,
+        ),
+        (
+            "a change in the chunk after the checkpoint",
+            g.chunk_offset(3),
+            off(2, 10),
+            false,
+        ),
+        (
+            "a change in a torn chunk's bytes",
+            g.chunk_offset(2) + 100,
+            off(2, 50),
+            false,
+        ),
+        (
+            "a change past a torn chunk's bytes",
+            g.chunk_offset(2) + 100,
+            off(2, 5000),
+            true,
+        ),
+        (
+            "a change where nothing was written",
+            g.chunk_offset(3),
+            off(4, 1),
+            true,
+        ),
+        (
+            "a change past the checkpoint, no more written",
+            g.chunk_offset(2),
+            off(2, 0),
+            true,
+        ),
+    ];
+    for (what, odt_len, at, resumes) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(tmp.path(), size);
+        let before = crashed(tmp.path(), &plain, 2, odt_len);
+        let mut changed = plain.clone();
+        changed[at] ^= 0x20;
+
+        let partial = recover(&s).unwrap();
+        let run = encrypt(&s, partial, &mut &changed[..], opts(1, C), 43);
+        assert_never_resealed_differently(
+            &before,
+            &std::fs::read(enc_path(tmp.path())).unwrap(),
+            what,
+        );
+        let entry = match run.result {
+            Ok(entry) => {
+                assert!(resumes, "{what}: resumed over a changed source");
+                assert_eq!(entry.header, hex::encode(&before[..HEADER_LEN]), "{what}");
+                entry
+            }
+            Err(e) => {
+                assert!(!resumes, "{what}: {e}");
+                assert!(
+                    matches!(e, FormatError::Diverged { chunk, .. } if chunk == at as u64 / C),
+                    "{what}: {e}"
+                );
+                // The caller starts the file again, under a fresh key.
+                let run = encrypt(&s, None, &mut &changed[..], opts(1, C), 44);
+                let entry = run.result.unwrap();
+                assert_ne!(entry.header, hex::encode(&before[..HEADER_LEN]), "{what}");
+                assert!(run.hashed == changed, "{what}");
+                entry
+            }
+        };
+        assert!(decrypt(tmp.path(), &entry) == changed, "{what}");
+    }
+}
+
+/// docs/SECURITY.md §S3: a stream with no checkpointed chunk never keeps its header (hence its
+/// key). `recover` starts it afresh, whatever the earlier run wrote after the header, so a
+/// changed source can never meet its old nonces.
+#[test]
+fn a_stream_with_no_checkpointed_chunk_is_started_afresh_under_a_new_key() {
+    let size = 3 * C + 5;
+    let plain = data(size);
+    let g = geometry(size);
+    for odt_len in [HEADER_LEN as u64, g.chunk_offset(1) + 9, g.chunk_offset(2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(tmp.path(), size);
+        let before = crashed(tmp.path(), &plain, 0, odt_len);
+        let mut changed = plain.clone();
+        changed[3] ^= 1;
+        let partial = recover(&s).unwrap();
+        assert!(partial.is_none(), "{odt_len}: {partial:?}");
+        let entry = encrypt(&s, partial, &mut &changed[..], opts(1, C), 43)
+            .result
+            .unwrap();
+        assert_ne!(entry.header, hex::encode(&before[..HEADER_LEN]));
+        assert!(decrypt(tmp.path(), &entry) == changed);
+    }
+}
+/// docs/SECURITY.md §S3 and the `.mf` rule: re-reading a finished stream (the exporter does, to
+/// digest it again for a generated `.mf`) proves the source is still what was sealed. A changed
+/// source is `Diverged`, never hashed as if it were the sealed one.
+#[test]
+fn rereading_a_complete_stream_proves_the_source_unchanged() {
+    for size in [0, 1, C, 2 * C + 7] {
+        let plain = data(size);
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(tmp.path(), size);
+        encrypt(&s, None, &mut &plain[..], opts(2, C), 3)
+            .result
+            .unwrap();
+        let complete = std::fs::read(enc_path(tmp.path())).unwrap();
+        for at in [0, size / 2, size.saturating_sub(1)] {
+            if size == 0 {
+                // An empty source cannot change at the same size.
+                continue;
+            }
+            let mut changed = plain.clone();
+            changed[at as usize] ^= 4;
+            let p = recover(&s).unwrap().expect("complete stream");
+            let run = encrypt(&s, Some(p), &mut &changed[..], opts(2, C), 4);
+            match run.result {
+                Err(FormatError::Diverged { chunk, .. }) => assert_eq!(chunk, at / C),
+                other => panic!("size {size}, byte {at}: {:?}", other.map(|_| ())),
+            }
+            assert!(
+                std::fs::read(enc_path(tmp.path())).unwrap() == complete,
+                "size {size}: the finished stream is left as it was"
+            );
         }
     }
 }

@@ -225,55 +225,81 @@ pub fn sha256_file(p: &Path) -> String {
 /// SHA256 `.mf`) into `dir`. The disk is not a real VMDK: the exporter moves bytes, and this
 /// makes large sources quickly.
 pub fn make_big_ovf(dir: &Path, name: &str, size: u64) -> PathBuf {
+    make_big_ovf_with(dir, name, &[size], true)
+}
+
+/// [`make_big_ovf`] with one disk `NAME-diskN.vmdk` (from 1) of each size, and with or without
+/// the `.mf` (without one, the exporter generates it).
+pub fn make_big_ovf_with(dir: &Path, name: &str, sizes: &[u64], with_mf: bool) -> PathBuf {
     use sha2::Digest;
     use std::io::Write;
     std::fs::create_dir_all(dir).unwrap();
-    let disk = format!("{name}-disk1.vmdk");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(&disk)).unwrap());
-    let mut h = sha2::Sha256::new();
-    // One pseudo-random MiB (a counter-mode SHA-256 stream), re-stamped per MiB so no two
-    // chunks are equal: incompressible, deterministic, and quick to make.
-    let mut base = Vec::with_capacity(1 << 20);
-    let mut block = [0u8; 32];
-    for counter in 0u64..(1 << 15) {
-        block = sha2::Sha256::digest([&block[..], &counter.to_le_bytes()].concat()).into();
-        base.extend_from_slice(&block);
+    let mut files = String::new();
+    let mut disks = String::new();
+    let mut items = String::new();
+    let mut mf_lines = vec![];
+    for (i, &size) in sizes.iter().enumerate() {
+        let n = i + 1;
+        let disk = format!("{name}-disk{n}.vmdk");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(&disk)).unwrap());
+        let mut h = sha2::Sha256::new();
+        // One pseudo-random MiB (a counter-mode SHA-256 stream), re-stamped per MiB so no two
+        // chunks are equal: incompressible, deterministic, and quick to make.
+        let mut base = Vec::with_capacity(1 << 20);
+        let mut block = [0u8; 32];
+        for counter in 0u64..(1 << 15) {
+            block = sha2::Sha256::digest([&block[..], &counter.to_le_bytes()].concat()).into();
+            base.extend_from_slice(&block);
+        }
+        let mut written = 0u64;
+        let mut mib = 0u64;
+        while written < size {
+            base[..8].copy_from_slice(&mib.to_le_bytes());
+            mib += 1;
+            let n = (size - written).min(base.len() as u64) as usize;
+            f.write_all(&base[..n]).unwrap();
+            h.update(&base[..n]);
+            written += n as u64;
+        }
+        f.flush().unwrap();
+        mf_lines.push(format!("SHA256({disk})= {}\n", hex::encode(h.finalize())));
+        files.push_str(&format!(
+            r#"<File ovf:id="file{n}" ovf:href="{disk}" ovf:size="{size}"/>"#
+        ));
+        disks.push_str(&format!(
+            r#"<Disk ovf:diskId="vmdisk{n}" ovf:fileRef="file{n}" ovf:capacity="{size}"/>"#
+        ));
+        items.push_str(&format!(
+            r#"
+      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk{n}</rasd:HostResource><rasd:InstanceID>{}</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>"#,
+            n + 1
+        ));
     }
-    let mut written = 0u64;
-    let mut mib = 0u64;
-    while written < size {
-        base[..8].copy_from_slice(&mib.to_le_bytes());
-        mib += 1;
-        let n = (size - written).min(base.len() as u64) as usize;
-        f.write_all(&base[..n]).unwrap();
-        h.update(&base[..n]);
-        written += n as u64;
-    }
-    f.flush().unwrap();
-    let disk_digest = hex::encode(h.finalize());
+    let nic_id = sizes.len() + 2;
     let ovf = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
-  <References><File ovf:id="file1" ovf:href="{disk}" ovf:size="{size}"/></References>
-  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{size}"/></DiskSection>
+  <References>{files}</References>
+  <DiskSection><Info>disks</Info>{disks}</DiskSection>
   <NetworkSection><Info>nets</Info><Network ovf:name="corp-lan"><Description>lan</Description></Network></NetworkSection>
   <VirtualSystem ovf:id="{name}">
     <Info>vm</Info><Name>{name}</Name>
-    <VirtualHardwareSection><Info>hw</Info>
-      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>
-      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
+    <VirtualHardwareSection><Info>hw</Info>{items}
+      <Item><rasd:Connection>corp-lan</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>{nic_id}</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
     </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>
 "#
     );
     std::fs::write(dir.join(format!("{name}.ovf")), &ovf).unwrap();
-    let od = hex::encode(sha2::Sha256::digest(ovf.as_bytes()));
-    std::fs::write(
-        dir.join(format!("{name}.mf")),
-        format!("SHA256({name}.ovf)= {od}\nSHA256({disk})= {disk_digest}\n"),
-    )
-    .unwrap();
+    if with_mf {
+        let od = hex::encode(sha2::Sha256::digest(ovf.as_bytes()));
+        std::fs::write(
+            dir.join(format!("{name}.mf")),
+            format!("SHA256({name}.ovf)= {od}\n{}", mf_lines.concat()),
+        )
+        .unwrap();
+    }
     dir.to_owned()
 }
 
@@ -407,3 +433,135 @@ impl Drop for Tmpfs {
 }
 pub mod vcdsim;
 pub mod vcsim;
+
+/// Flips one byte in every `every` bytes of the file at `p` (at offsets `every / 2 + k·every`),
+/// then puts its modification time back: the same size and mtime, other content. Flipping
+/// twice restores the original bytes.
+pub fn flip_bytes_keeping_mtime(p: &Path, every: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .unwrap();
+    let meta = f.metadata().unwrap();
+    let mtime = meta.modified().unwrap();
+    let mut at = every / 2;
+    while at < meta.len() {
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        b[0] ^= 0xff;
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&b).unwrap();
+        at += every;
+    }
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let after = std::fs::metadata(p).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (meta.len(), mtime),
+        "{}: size and mtime kept",
+        p.display()
+    );
+}
+
+/// Every chunk ciphertext seen so far in a job folder's `data/`, by file and header. The header
+/// holds the salt the stream key is derived from, and a chunk's nonce is its index (and the last
+/// flag, fixed by the file's size), so one (file, header, chunk index) is one (key, nonce) pair.
+/// [`SealedChunks::observe`] checks that no such pair ever holds two different ciphertexts: under
+/// one key and nonce, a different ciphertext means a different plaintext (docs/SECURITY.md §S3).
+///
+/// Take an observation after an interrupted run, *before* the rerun cuts the file back to its
+/// last checkpoint: that is when the chunks written after the checkpoint (and a torn last one)
+/// are still there to be seen.
+#[derive(Default)]
+pub struct SealedChunks {
+    seen: std::collections::BTreeMap<(String, [u8; 32], u64), Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// The digest of the whole sealed chunk (ciphertext and tag).
+    whole: Option<[u8; 32]>,
+    /// Shorter pieces seen at the end of a file: a torn write, or a short final chunk.
+    pieces: Vec<Vec<u8>>,
+}
+
+impl SealedChunks {
+    /// An empty record.
+    pub fn new() -> SealedChunks {
+        SealedChunks::default()
+    }
+
+    /// Reads every `.odt` under `nas/data`, panics if some chunk under a header seen before now
+    /// holds other bytes, and records what it saw. Returns how many chunks it compared with an
+    /// earlier observation.
+    pub fn observe(&mut self, nas: &Path) -> u64 {
+        use odt_format::stream::{chunk_digest, HEADER_LEN, TAG_LEN};
+        use std::io::Read;
+        let mut compared = 0;
+        let Ok(vms) = std::fs::read_dir(nas.join("data")) else {
+            return 0;
+        };
+        let mut files: Vec<PathBuf> = vms
+            .flat_map(|vm| std::fs::read_dir(vm.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "odt"))
+            .collect();
+        files.sort();
+        for p in files {
+            let rel = p.strip_prefix(nas).unwrap().display().to_string();
+            let mut f = std::fs::File::open(&p).unwrap();
+            let mut header = [0u8; HEADER_LEN];
+            if f.read_exact(&mut header).is_err() || !(16..=24).contains(&header[8]) {
+                continue;
+            }
+            let sealed_len = (1usize << header[8]) + TAG_LEN;
+            let mut buf = vec![0u8; sealed_len];
+            for index in 0u64.. {
+                let mut got = 0;
+                while got < sealed_len {
+                    match f.read(&mut buf[got..]).unwrap() {
+                        0 => break,
+                        n => got += n,
+                    }
+                }
+                if got == 0 {
+                    break;
+                }
+                let bytes = &buf[..got];
+                let seen = self.seen.entry((rel.clone(), header, index)).or_default();
+                let twice = || {
+                    panic!(
+                        "{rel}: chunk {index} was sealed twice under one key and nonce with \
+                         different plaintexts (docs/SECURITY.md §S3)"
+                    )
+                };
+                if got == sealed_len {
+                    let d = chunk_digest(bytes);
+                    if seen.whole.is_some_and(|w| w != d) {
+                        twice();
+                    }
+                    compared += u64::from(seen.whole.is_some());
+                    seen.whole = Some(d);
+                }
+                for piece in &seen.pieces {
+                    let n = piece.len().min(got);
+                    if piece[..n] != bytes[..n] {
+                        twice();
+                    }
+                    compared += 1;
+                }
+                if got < sealed_len {
+                    if !seen.pieces.iter().any(|p| p[..] == *bytes) {
+                        seen.pieces.push(bytes.to_vec());
+                    }
+                    break;
+                }
+            }
+        }
+        compared
+    }
+}
