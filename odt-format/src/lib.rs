@@ -21,6 +21,7 @@ pub mod progress;
 pub mod reader;
 pub mod receipt;
 pub mod stream;
+pub mod text;
 pub mod verify;
 #[cfg(feature = "vmware")]
 pub mod vsphere;
