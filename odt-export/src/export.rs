@@ -128,6 +128,8 @@ pub fn run(
         }
         Some(vc) => {
             for (vm, target) in vc.resolve(&req.sources)? {
+                manifest::validate_display("the VM name", &vm.name)
+                    .map_err(|e| anyhow::anyhow!("vCenter {}: {e}", vm.vcenter))?;
                 crate::jobfile::check_target(&target, &vm.name)?;
                 sources.push((Input::Vcenter(vm), target));
             }
@@ -238,6 +240,12 @@ pub fn run(
         vms,
     };
     let mbytes = m.to_bytes();
+    // Never sign what no verifier would accept (docs/SECURITY.md §S6): the checks above catch
+    // every rule before anything is written; this is the last line.
+    JobManifest::parse(&mbytes).context(
+        "the finished job breaks a rule of docs/FORMAT.md, so no verifier would accept it; it \
+         was not signed",
+    )?;
     let sig = manifest::sign(&req.signing, &mbytes);
     // Signature first, manifest last: the manifest's appearance is what marks completion.
     write_atomic(&layout.signature(), &sig)?;

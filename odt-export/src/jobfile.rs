@@ -87,8 +87,22 @@ pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
         .collect())
 }
 
-/// Checks a target is coherent.
+/// Checks a target is coherent, and that its names may be shown (docs/FORMAT.md §2.1).
 pub fn check_target(t: &Target, what: &str) -> Result<()> {
+    for (field, v) in [
+        ("--org", &t.org),
+        ("--vdc", &t.vdc),
+        ("--network", &t.network),
+        ("--catalog", &t.catalog),
+    ] {
+        if let Some(v) = v {
+            if let Err(e) =
+                odt_format::manifest::validate_display(&format!("the target {field}"), v)
+            {
+                bail!("{what}: {e}");
+            }
+        }
+    }
     if t.as_template && t.catalog.is_none() {
         bail!("{what}: --as-template needs a --catalog (or `catalog` in the job file)");
     }

@@ -10,6 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use odt_format::manifest::{validate_display, validate_stored_name};
 use odt_format::ovf::{
     parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry,
 };
@@ -277,6 +278,7 @@ impl Source {
         present: Vec<(String, u64, Origin)>,
         fingerprint: Vec<(String, u64, i128)>,
     ) -> Result<Source> {
+        check_names(path, &descriptor, &envelope)?;
         for r in &envelope.files {
             if r.chunk_size.is_some() {
                 bail!(
@@ -330,6 +332,12 @@ impl Source {
         };
         let mf_generated = parsed_mf.is_none();
         validate_file_name(&mf_name)?;
+        for name in [&descriptor, &mf_name]
+            .into_iter()
+            .chain(envelope.files.iter().map(|r| &r.href))
+        {
+            validate_stored_name(name).with_context(|| format!("{}", path.display()))?;
+        }
         // The descriptor is small and read already: check it against the .mf now, so a
         // mismatching package is refused before anything is written.
         if let Some(mf) = &parsed_mf {
@@ -388,6 +396,48 @@ impl Source {
     pub fn source_name(&self) -> String {
         file_name(&self.path).unwrap_or_default()
     }
+}
+
+/// Refuses, before anything is written, a package the bundle cannot describe: names the
+/// provider's tools would show that hold control characters, bidi controls or line separators
+/// (docs/FORMAT.md §2.1), and References that list the descriptor or its `.mf` (the bundle
+/// lists each file once, so that job would never verify).
+fn check_names(path: &Path, descriptor: &str, env: &Envelope) -> Result<()> {
+    let mut shown = vec![("the VM name", env.display_name())];
+    for v in env.virtual_systems() {
+        shown.push(("the virtual system name", v.display_name()));
+    }
+    for n in &env.networks {
+        shown.push(("the network name", n.name.as_str()));
+    }
+    // `web.ovf: …` for a descriptor, `web.ova: web.ovf: …` for an archive.
+    let at = match path.file_name() {
+        Some(n) if n == descriptor => path.display().to_string(),
+        _ => format!("{}: {descriptor}", path.display()),
+    };
+    for (what, s) in shown {
+        if let Err(e) = validate_display(what, s) {
+            bail!("{at}: {e}; rename it in the descriptor (and update the .mf), then export again");
+        }
+    }
+    let mf = Path::new(descriptor).with_extension("mf");
+    for r in &env.files {
+        if r.href == descriptor || Path::new(&r.href) == mf {
+            bail!(
+                "{}: the descriptor lists {:?} in its References, but that is the package's own \
+                 {}, not one of its files: remove that File element (and update the .mf), then \
+                 export again",
+                path.display(),
+                r.href,
+                if r.href == descriptor {
+                    "descriptor"
+                } else {
+                    "manifest"
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn file_name(p: &Path) -> Result<String> {

@@ -141,7 +141,8 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
     };
     for d in rd {
         let d = d.ctx("list", &data)?;
-        let dir_name = d.file_name().to_string_lossy().into_owned();
+        // Names found on the NAS are untrusted text: escaped for display.
+        let dir_name = crate::text::printable(&d.file_name().to_string_lossy()).into_owned();
         let Ok(inner) = std::fs::read_dir(d.path()) else {
             out.push(Problem {
                 file: format!("data/{dir_name}"),
@@ -151,7 +152,10 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
         };
         for e in inner {
             let e = e.ctx("list", &d.path())?;
-            let rel = format!("{dir_name}/{}", e.file_name().to_string_lossy());
+            let rel = format!(
+                "{dir_name}/{}",
+                crate::text::printable(&e.file_name().to_string_lossy())
+            );
             if !expected.contains(&rel) {
                 out.push(Problem {
                     file: format!("data/{rel}"),

@@ -1,0 +1,321 @@
+//! Hostile inputs on both sides of the courier (issue 10): names that carry terminal escapes,
+//! FIFOs and oversized files where odt expects small regular files, descriptors and names the
+//! NAS cannot hold, secret files open to others, and files planted at the job root. Each test
+//! cites the guarantee of docs/SECURITY.md it checks. Commands that could hang run under a
+//! timeout (`cmd_within`), so a regression fails instead of stalling the suite.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use odt_tests::{assert_fails, text, Scratch, PASSPHRASE};
+
+/// Bytes no output of odt may carry from untrusted text: ESC, BEL, CSI (C1) and the bidi
+/// override/isolate controls (UTF-8).
+const RAW_CONTROLS: [&[u8]; 5] = [
+    b"\x1b",
+    b"\x07",
+    "\u{9b}".as_bytes(),
+    "\u{202e}".as_bytes(),
+    "\u{2066}".as_bytes(),
+];
+
+fn assert_no_raw_controls(o: &Output) {
+    for (what, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        for c in RAW_CONTROLS {
+            assert!(
+                !bytes.windows(c.len()).any(|w| w == c),
+                "{what} carries the raw bytes {c:?}:\n{}",
+                text(bytes).escape_debug()
+            );
+        }
+    }
+}
+
+/// A small OVF package in `dir`: `STEM.ovf` whose VM is `vm` with one NIC on `network`, one
+/// disk file `disk` (4 KiB), any `extra_refs` added to References (files that must exist), and
+/// a SHA256 `STEM.mf` covering all of them.
+fn package(
+    dir: &Path,
+    stem: &str,
+    vm: &str,
+    disk: &str,
+    network: &str,
+    extra_refs: &[&str],
+) -> PathBuf {
+    use sha2::Digest;
+    fs::create_dir_all(dir).unwrap();
+    let data = vec![0x5au8; 4096];
+    fs::write(dir.join(disk), &data).unwrap();
+    let extra: String = extra_refs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!(r#"<File ovf:id="extra{i}" ovf:href="{r}"/>"#))
+        .collect();
+    let ovf = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+  <References><File ovf:id="file1" ovf:href="{disk}" ovf:size="4096"/>{extra}</References>
+  <DiskSection><Info>disks</Info><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="1073741824"/></DiskSection>
+  <NetworkSection><Info>nets</Info><Network ovf:name="{network}"><Description>lan</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="vm1">
+    <Info>vm</Info><Name>{vm}</Name>
+    <VirtualHardwareSection><Info>hw</Info>
+      <Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:Connection>{network}</rasd:Connection><rasd:ElementName>nic</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+"#
+    );
+    let ovf_name = format!("{stem}.ovf");
+    fs::write(dir.join(&ovf_name), &ovf).unwrap();
+    let mut mf = String::new();
+    let sha = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    mf.push_str(&format!("SHA256({ovf_name})= {}\n", sha(ovf.as_bytes())));
+    mf.push_str(&format!("SHA256({disk})= {}\n", sha(&data)));
+    for r in extra_refs {
+        if let Ok(b) = fs::read(dir.join(r)) {
+            if *r != ovf_name {
+                mf.push_str(&format!("SHA256({r})= {}\n", sha(&b)));
+            }
+        }
+    }
+    fs::write(dir.join(format!("{stem}.mf")), mf).unwrap();
+    dir.to_owned()
+}
+
+/// A scratch area with one good package exported into its NAS.
+fn exported() -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let src = package(
+        &s.path("src"),
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &[],
+    );
+    s.ok(&s.export_run(&[&src], &["--org", "acme", "--vdc", "acme-vdc"]));
+    (s, src)
+}
+
+fn export_within(s: &Scratch, sources: &[&Path], extra: &[&str]) -> Output {
+    let args = s.export_run_args(sources, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.cmd_within("odt-export", &args, Some(PASSPHRASE))
+}
+
+fn nas_is_empty(s: &Scratch) -> bool {
+    fs::read_dir(s.nas()).unwrap().count() == 0
+}
+
+/// Rewrites the NAS's manifest through `edit` and signs it again with the customer's key, as
+/// a modified exporter would: the signature checks out, the content is hostile.
+fn resign(s: &Scratch, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mpath = s.nas().join("odt-job.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    edit(&mut v);
+    let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
+    bytes.push(b'\n');
+    let key = odt_format::keys::SigningKey::read(&s.path("k")).unwrap();
+    fs::write(&mpath, &bytes).unwrap();
+    fs::write(
+        s.nas().join("odt-job.json.sig"),
+        odt_format::manifest::sign(&key, &bytes),
+    )
+    .unwrap();
+}
+
+// ---------------------------------------------------------------- §S4: untrusted text
+
+/// docs/SECURITY.md §S4: untrusted text never reaches a terminal raw; names are validated. A
+/// VM `<Name>`, a network name or a target holding ESC, BEL, a C1 control or a bidi override
+/// is refused by `odt-export run` before anything is written, with a message that names the
+/// source and shows the character escaped.
+#[test]
+fn names_with_terminal_controls_are_refused_at_export() {
+    let s = Scratch::new();
+    for (i, (vm, network)) in [
+        ("evil\x1b]0;owned\x07vm", "corp-lan"),
+        ("evil&#x1b;[2Jvm", "corp-lan"),
+        ("evil\u{9b}31mvm", "corp-lan"),
+        ("evil\u{202e}mv", "corp-lan"),
+        ("web", "corp\u{2066}lan"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let src = package(
+            &s.path(&format!("src{i}")),
+            "web",
+            vm,
+            "web-disk1.vmdk",
+            network,
+            &[],
+        );
+        let o = export_within(&s, &[&src], &[]);
+        assert_fails(&o, 1, &["web.ovf", "\\u{"]);
+        assert_no_raw_controls(&o);
+        assert!(nas_is_empty(&s), "case {i}: the NAS must stay empty");
+    }
+    // Targets are shown by the provider's tools too.
+    let src = package(
+        &s.path("good"),
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &[],
+    );
+    for flag in ["--org", "--vdc", "--network", "--catalog"] {
+        let o = export_within(&s, &[&src], &[flag, "acme\u{202e}x\x1b[0m"]);
+        assert_fails(&o, 1, &["\\u{202e}"]);
+        assert_no_raw_controls(&o);
+        assert!(nas_is_empty(&s), "{flag}: the NAS must stay empty");
+    }
+}
+
+/// docs/SECURITY.md §S4: untrusted text never reaches a terminal raw; names are validated. A
+/// manifest signed by the customer's own key but written by a modified exporter, with control
+/// characters or bidi overrides in any string the tools show, is refused as malformed by
+/// `odt-import verify`, `odt-export verify` and `odt-import plan`, and the refusal shows the
+/// characters escaped.
+#[test]
+fn a_signed_manifest_with_hostile_names_is_refused_by_every_reader() {
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 7] = [
+        ("name", |v| {
+            v["vms"][0]["name"] = "web\x1b]0;pwned\x07".into()
+        }),
+        ("org", |v| {
+            v["vms"][0]["target"]["org"] = "ac\u{202e}me".into()
+        }),
+        ("network", |v| {
+            v["vms"][0]["summary"]["networks"][0] = "lan\u{9b}2J".into()
+        }),
+        ("virtual system", |v| {
+            v["vms"][0]["summary"]["virtual_systems"][0] = "vm\u{2066}".into()
+        }),
+        ("source", |v| {
+            v["vms"][0]["source_name"] = "web\x1b[2J".into()
+        }),
+        ("exporter", |v| v["exporter"] = "odt\x07".into()),
+        ("file", |v| {
+            v["vms"][0]["files"][1]["name"] = "web\u{202e}fm.".into();
+            v["vms"][0]["mf"] = "web\u{202e}fm.".into();
+        }),
+    ];
+    for (what, edit) in edits {
+        let (s, _) = exported();
+        resign(&s, edit);
+        let (nas, kp) = (s.nas(), s.path("k.pub"));
+        let (nas, kp) = (nas.to_str().unwrap(), kp.to_str().unwrap());
+        for o in [
+            s.cmd_within(
+                "odt-import",
+                &["verify", "--nas", nas, "--trusted-key", kp],
+                None,
+            ),
+            s.cmd_within(
+                "odt-export",
+                &["verify", "--nas", nas, "--trusted-key", kp],
+                None,
+            ),
+            s.cmd_within("odt-export", &["verify", "--nas", nas], None),
+            s.cmd_within(
+                "odt-import",
+                &[
+                    "plan",
+                    "--nas",
+                    nas,
+                    "--trusted-key",
+                    kp,
+                    "--vcenter",
+                    "https://127.0.0.1:9",
+                ],
+                None,
+            ),
+        ] {
+            assert_fails(&o, 1, &["odt-job.json", "\\u{"]);
+            assert_no_raw_controls(&o);
+            let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+            assert!(
+                all.contains("control character") || all.contains("bidirectional"),
+                "{what}: {all}"
+            );
+        }
+    }
+}
+
+/// docs/SECURITY.md §S4: untrusted text never reaches a terminal raw. A file planted on the
+/// NAS under a name holding terminal controls is reported by verify with the name escaped.
+#[test]
+fn a_planted_file_name_is_shown_escaped() {
+    let (s, _) = exported();
+    fs::write(
+        s.nas().join("data/vm-000/x\x1b[2J\u{202e}.sh"),
+        b"#!/bin/sh",
+    )
+    .unwrap();
+    for o in [
+        s.verify_import(&[]),
+        s.verify_export(&[]),
+        s.verify_import(&["--json"]),
+    ] {
+        assert_fails(&o, 1, &["not in the manifest"]);
+        assert_no_raw_controls(&o);
+    }
+}
+
+// ------------------------------------------------- §S6: nothing signed that fails verify
+
+/// docs/SECURITY.md §S6: the exporter never signs a job that verify would reject. A
+/// descriptor whose References list the descriptor itself is refused before anything is
+/// written (it used to export a job listing the file twice, which no verify accepts).
+#[test]
+fn a_descriptor_that_references_itself_is_refused() {
+    let s = Scratch::new();
+    let dir = s.path("self");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("web.ovf"), b"placeholder").unwrap();
+    let src = package(
+        &dir,
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &["web.ovf"],
+    );
+    let o = export_within(&s, &[&src], &[]);
+    assert_fails(&o, 1, &["web.ovf", "References"]);
+    assert!(nas_is_empty(&s), "the NAS must stay empty");
+}
+
+/// docs/SECURITY.md §S6: the exporter never signs a job that verify would reject: names too
+/// long for `NAME.odt.sums`. Package file names of 247 to 255 bytes are valid on the source
+/// file system but `NAME.odt.sums` is not: they are refused before anything is written; 246
+/// bytes still export and verify.
+#[test]
+fn names_too_long_for_the_nas_are_refused_before_writing() {
+    let s = Scratch::new();
+    for n in 247..=255 {
+        let disk = format!("{}.vmdk", "d".repeat(n - 5));
+        assert_eq!(disk.len(), n);
+        let src = package(
+            &s.path(&format!("src{n}")),
+            "web",
+            "web",
+            &disk,
+            "corp-lan",
+            &[],
+        );
+        let o = export_within(&s, &[&src], &[]);
+        assert_fails(&o, 1, &["246 bytes", &disk[..40]]);
+        assert!(nas_is_empty(&s), "{n} bytes: the NAS must stay empty");
+    }
+    let disk = format!("{}.vmdk", "d".repeat(241));
+    let src = package(&s.path("src246"), "web", "web", &disk, "corp-lan", &[]);
+    s.ok(&export_within(&s, &[&src], &[]));
+    assert!(s.ok(&s.verify_import(&[])).contains("OK"));
+}
