@@ -140,7 +140,8 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
 
 /// Reads a whole file of at most `cap` bytes (an untrusted input: never more).
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // A regular file only: a FIFO would block (docs/SECURITY.md §S5).
+    let f = odt_format::reader::open_regular(path)?;
     let mut bytes = vec![];
     f.take(cap + 1)
         .read_to_end(&mut bytes)

@@ -5,7 +5,6 @@
 //! claims, and the `.mf`, when present, must cover all of them. Big files are then streamed
 //! once, hashed while they are encrypted.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use odt_format::manifest::{validate_display, validate_stored_name};
 use odt_format::ovf::{
     parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry,
 };
+use odt_format::reader::open_regular;
 
 /// Largest descriptor accepted.
 const MAX_DESCRIPTOR: u64 = 16 << 20;
@@ -48,12 +48,9 @@ impl PackageFile {
     /// Opens the bytes for reading from the start.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         Ok(match &self.origin {
-            Origin::File(p) => {
-                Box::new(File::open(p).with_context(|| format!("open {}", p.display()))?)
-            }
+            Origin::File(p) => Box::new(open_regular(p)?),
             Origin::OvaMember { archive, offset } => {
-                let mut f =
-                    File::open(archive).with_context(|| format!("open {}", archive.display()))?;
+                let mut f = open_regular(archive)?;
                 f.seek(SeekFrom::Start(*offset))
                     .with_context(|| format!("seek in {}", archive.display()))?;
                 Box::new(f.take(self.size))
@@ -191,7 +188,7 @@ impl Source {
     }
 
     fn open_ova(ova: &Path) -> Result<Source> {
-        let mut f = File::open(ova).with_context(|| format!("open {}", ova.display()))?;
+        let mut f = open_regular(ova)?;
         let len = f.metadata()?.len();
         let index = read_index(&mut f, len).with_context(|| format!("OVA {}", ova.display()))?;
         let read_member = |name: &str, max: u64| -> Result<Vec<u8>> {
@@ -203,7 +200,7 @@ impl Source {
                     m.size
                 );
             }
-            let mut f = File::open(ova)?;
+            let mut f = open_regular(ova)?;
             f.seek(SeekFrom::Start(m.offset))?;
             let mut v = vec![0u8; m.size as usize];
             f.read_exact(&mut v)
@@ -451,7 +448,7 @@ fn file_name(p: &Path) -> Result<String> {
 }
 
 fn read_small(p: &Path, max: u64) -> Result<Vec<u8>> {
-    let f = File::open(p).with_context(|| format!("open {}", p.display()))?;
+    let f = open_regular(p)?;
     let mut v = vec![];
     f.take(max + 1)
         .read_to_end(&mut v)

@@ -14,7 +14,7 @@
 //! never overwritten.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -226,16 +226,29 @@ pub fn parse_key_text(
     Ok(out)
 }
 
+/// Largest key file read (a real one is about 150 bytes).
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
 fn read_key_file(path: &Path, prefix: &str) -> Result<Zeroizing<[u8; 32]>> {
-    let meta = std::fs::metadata(path).ctx("read key file", path)?;
-    if meta.len() > 4096 {
-        return Err(FormatError::KeyFile {
-            path: path.into(),
-            detail: "file is too large to be a key".into(),
-        });
+    let key_file = |detail: &str| FormatError::KeyFile {
+        path: path.into(),
+        detail: detail.into(),
+    };
+    // A regular file only (a FIFO would block), and never more than the limit read.
+    let f = crate::reader::open_regular(path)?;
+    if f.metadata().ctx("read key file", path)?.len() > MAX_KEY_FILE_BYTES {
+        return Err(key_file("file is too large to be a key"));
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).ctx("read key file", path)?);
-    parse_key_text(&text, prefix).map_err(|detail| FormatError::KeyFile {
+    // Room for all of it up front: no reallocation leaves copies of a secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize + 1));
+    f.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ctx("read key file", path)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(key_file("file is too large to be a key"));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| key_file("not a text file"))?;
+    parse_key_text(text, prefix).map_err(|detail| FormatError::KeyFile {
         path: path.into(),
         detail,
     })

@@ -4,7 +4,6 @@
 //! and the provider at the dock, before any key is near the data.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::Read;
 
 use serde::Serialize;
@@ -16,7 +15,8 @@ use crate::manifest::{FileEntry, JobManifest, VmEntry};
 use crate::ovf::{parse_descriptor, Mf};
 use crate::progress::Progress;
 use crate::reader::{
-    data_key, decrypt_small, open_manifest_with, unwrap_io, DecryptReader, TrustAnchor,
+    data_key, decrypt_small, open_manifest_with, open_regular, unwrap_io, DecryptReader,
+    TrustAnchor,
 };
 use crate::stanza::Unlock;
 use crate::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
@@ -181,12 +181,12 @@ pub fn check_file_keyless(
         what,
     };
     let path = layout.encrypted(&vm.dir, &f.name);
-    let mut file = match File::open(&path) {
+    let mut file = match open_regular(&path) {
         Ok(x) => x,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered("missing".into()))
         }
-        Err(e) => return Err(FormatError::io("open", &path, e)),
+        Err(e) => return Err(e),
     };
     let len = file.metadata().ctx("stat", &path)?.len();
     if len < f.encrypted_size {
@@ -209,6 +209,12 @@ pub fn check_file_keyless(
     let sums_path = layout.sums(&vm.dir, &f.name);
     let altered = || tampered(format!("its chunk digest list {}.sums was altered", f.name));
     let sums_len = match std::fs::metadata(&sums_path) {
+        Ok(m) if !m.is_file() => {
+            return Err(tampered(format!(
+                "its chunk digest list {}.sums is not a regular file",
+                f.name
+            )))
+        }
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered(format!(
@@ -218,7 +224,7 @@ pub fn check_file_keyless(
         }
         Err(e) => return Err(FormatError::io("stat", &sums_path, e)),
     };
-    let sums_file = || File::open(&sums_path).ctx("open", &sums_path);
+    let sums_file = || open_regular(&sums_path);
     if sums_len != f.chunks * DIGEST as u64
         || hex::encode(sha256_of(&mut sums_file()?).ctx("read", &sums_path)?)
             != f.chunk_digests_sha256

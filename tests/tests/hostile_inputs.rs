@@ -5,6 +5,7 @@
 //! timeout (`cmd_within`), so a regression fails instead of stalling the suite.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -108,6 +109,15 @@ fn export_within(s: &Scratch, sources: &[&Path], extra: &[&str]) -> Output {
 
 fn nas_is_empty(s: &Scratch) -> bool {
     fs::read_dir(s.nas()).unwrap().count() == 0
+}
+
+fn mkfifo(p: &Path) {
+    let _ = fs::remove_file(p);
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Rewrites the NAS's manifest through `edit` and signs it again with the customer's key, as
@@ -266,6 +276,341 @@ fn a_planted_file_name_is_shown_escaped() {
         assert_fails(&o, 1, &["not in the manifest"]);
         assert_no_raw_controls(&o);
     }
+}
+
+// ------------------------------------------------------------ §S5: FIFOs, bounded reads
+
+/// docs/SECURITY.md §S5: non-regular files are refused before opening; every read of an
+/// untrusted or local file is bounded. A FIFO in place of the manifest, its signature, an
+/// encrypted file or its digest list makes both verifiers fail at once, never wait.
+#[test]
+fn fifos_in_the_job_are_refused_not_waited_on() {
+    let (s, _) = exported();
+    let kp = s.path("k.pub");
+    for rel in [
+        "odt-job.json",
+        "odt-job.json.sig",
+        "data/vm-000/web-disk1.vmdk.odt",
+        "data/vm-000/web-disk1.vmdk.odt.sums",
+        "data/vm-000/web.ovf.odt",
+    ] {
+        let nas = s.path(&format!("copy-{}", rel.replace('/', "_")));
+        odt_tests::copy_tree(&s.nas(), &nas);
+        mkfifo(&nas.join(rel));
+        let (n, k) = (nas.to_str().unwrap(), kp.to_str().unwrap());
+        for o in [
+            s.cmd_within(
+                "odt-import",
+                &["verify", "--nas", n, "--trusted-key", k],
+                None,
+            ),
+            s.cmd_within(
+                "odt-export",
+                &["verify", "--nas", n, "--trusted-key", k],
+                None,
+            ),
+        ] {
+            assert_fails(&o, 1, &["not a regular file"]);
+        }
+        // Deep verification and the importer's reads go through the same checks.
+        let id = s.path("p");
+        let o = s.cmd_within(
+            "odt-import",
+            &[
+                "verify",
+                "--nas",
+                n,
+                "--trusted-key",
+                k,
+                "--deep",
+                "--identity",
+                id.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_fails(&o, 1, &["not a regular file"]);
+    }
+}
+
+/// docs/SECURITY.md §S5: non-regular files are refused before opening. A FIFO as the export
+/// journal, as the source descriptor, `.mf` or `.ova`, or as a disk, is refused at once.
+#[test]
+fn fifos_at_export_are_refused_not_waited_on() {
+    let s = Scratch::new();
+    // The journal of an "interrupted" job.
+    let src = package(
+        &s.path("src"),
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &[],
+    );
+    mkfifo(&s.nas().join("odt-journal.json"));
+    assert_fails(
+        &export_within(&s, &[&src], &[]),
+        1,
+        &["odt-journal.json", "not a regular file"],
+    );
+    fs::remove_file(s.nas().join("odt-journal.json")).unwrap();
+    // Each source file in turn.
+    for (i, f) in ["web.ovf", "web.mf", "web-disk1.vmdk"]
+        .into_iter()
+        .enumerate()
+    {
+        let src = package(
+            &s.path(&format!("src{i}")),
+            "web",
+            "web",
+            "web-disk1.vmdk",
+            "corp-lan",
+            &[],
+        );
+        mkfifo(&src.join(f));
+        for given in [src.clone(), src.join("web.ovf")] {
+            let o = export_within(&s, &[&given], &[]);
+            assert_fails(&o, 1, &[f, "not a regular file"]);
+            assert!(nas_is_empty(&s), "{f}: the NAS must stay empty");
+        }
+    }
+    let ova = s.path("web.ova");
+    mkfifo(&ova);
+    assert_fails(
+        &export_within(&s, &[&ova], &[]),
+        1,
+        &["web.ova", "not a regular file"],
+    );
+    assert!(nas_is_empty(&s));
+}
+
+/// docs/SECURITY.md §S5: non-regular files are refused before opening. FIFOs given as the
+/// signing key, a recipient, the trusted key, the identity, a passphrase file, a job file or
+/// a receipt are refused at once.
+#[test]
+fn fifo_keys_secrets_and_job_files_are_refused_not_waited_on() {
+    let (s, src) = exported();
+    let fifo = s.path("fifo");
+    mkfifo(&fifo);
+    let f = fifo.to_str().unwrap();
+    let (nas, k, kp, p, pp) = (
+        s.nas(),
+        s.path("k"),
+        s.path("k.pub"),
+        s.path("p"),
+        s.path("p.pub"),
+    );
+    let (nas, k, kp, p, pp) = (
+        nas.to_str().unwrap(),
+        k.to_str().unwrap(),
+        kp.to_str().unwrap(),
+        p.to_str().unwrap(),
+        pp.to_str().unwrap(),
+    );
+    let other = s.path("nas2");
+    fs::create_dir(&other).unwrap();
+    let other = other.to_str().unwrap();
+    let src = src.to_str().unwrap();
+    let run = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            "--nas",
+            other,
+            "--kdf-memory-mib",
+            "19",
+            "--kdf-iterations",
+            "1",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|x| x.to_string())
+        .collect();
+        a.push(src.into());
+        a
+    };
+    let cases: Vec<(&str, Vec<String>, Option<&str>)> = vec![
+        (
+            "odt-export",
+            run(&["--signing-key", f, "--recipient", pp]),
+            Some(PASSPHRASE),
+        ),
+        (
+            "odt-export",
+            run(&["--signing-key", k, "--recipient", f]),
+            Some(PASSPHRASE),
+        ),
+        (
+            "odt-export",
+            run(&["--signing-key", k, "--passphrase-file", f]),
+            None,
+        ),
+        (
+            "odt-export",
+            [
+                "run",
+                "--nas",
+                other,
+                "--signing-key",
+                k,
+                "--no-passphrase",
+                "--recipient",
+                pp,
+                "--job",
+                f,
+            ]
+            .map(String::from)
+            .to_vec(),
+            None,
+        ),
+        (
+            "odt-import",
+            ["verify", "--nas", nas, "--trusted-key", f]
+                .map(String::from)
+                .to_vec(),
+            None,
+        ),
+        (
+            "odt-import",
+            [
+                "verify",
+                "--nas",
+                nas,
+                "--trusted-key",
+                kp,
+                "--deep",
+                "--identity",
+                f,
+            ]
+            .map(String::from)
+            .to_vec(),
+            None,
+        ),
+        (
+            "odt-import",
+            [
+                "verify",
+                "--nas",
+                nas,
+                "--trusted-key",
+                kp,
+                "--deep",
+                "--passphrase-file",
+                f,
+            ]
+            .map(String::from)
+            .to_vec(),
+            None,
+        ),
+        (
+            "odt-export",
+            [
+                "verify-receipt",
+                "--receipt",
+                f,
+                "--provider-key",
+                kp,
+                "--manifest",
+                &format!("{nas}/odt-job.json"),
+                "--trusted-key",
+                kp,
+            ]
+            .map(String::from)
+            .to_vec(),
+            None,
+        ),
+    ];
+    let _ = p;
+    for (bin, args, pass) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = s.cmd_within(bin, &a, pass);
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(!o.status.success(), "{bin} {a:?} succeeded:\n{all}");
+        assert!(all.contains("not a regular file"), "{bin} {a:?}:\n{all}");
+        assert!(
+            all.contains("fifo"),
+            "{bin} {a:?} does not name the file:\n{all}"
+        );
+    }
+}
+
+/// docs/SECURITY.md §S5: every read of an untrusted or local file is bounded. An oversized
+/// journal, passphrase file or job file is refused by its size, not read whole.
+#[test]
+fn oversized_journal_passphrase_and_job_files_are_refused_unread() {
+    let s = Scratch::new();
+    let src = package(
+        &s.path("src"),
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &[],
+    );
+    let journal = s.nas().join("odt-journal.json");
+    fs::File::create(&journal)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    assert_fails(
+        &export_within(&s, &[&src], &[]),
+        1,
+        &["odt-journal.json", "larger than"],
+    );
+    fs::remove_file(&journal).unwrap();
+
+    let pass = s.path("pass");
+    fs::write(&pass, vec![b'a'; 1 << 20]).unwrap();
+    chmod(&pass, 0o600);
+    let o = export_within(&s, &[&src], &["--passphrase-file", pass.to_str().unwrap()]);
+    assert_fails(&o, 2, &["pass", "larger than"]);
+    assert!(nas_is_empty(&s));
+
+    let job = s.path("job.toml");
+    fs::File::create(&job)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    let o = export_within(&s, &[], &["--job", job.to_str().unwrap()]);
+    assert_fails(&o, 1, &["job.toml", "larger than"]);
+    assert!(nas_is_empty(&s));
+}
+
+/// docs/SECURITY.md §S5: non-regular files are refused before opening; every read is bounded.
+/// The import journal in the state folder is read the same way.
+#[test]
+fn a_fifo_or_oversized_import_journal_is_refused() {
+    use odt_import::journal::Journal;
+    let dir = tempfile::tempdir().unwrap();
+    let job = "ab".repeat(16);
+    let path = dir.path().join(format!("import-{job}.json"));
+    mkfifo(&path);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.path().to_owned();
+    let j = job.clone();
+    std::thread::spawn(move || {
+        let peek = Journal::peek(&d, &j)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"));
+        let open = Journal::open(&d, &j, "https://vc")
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"));
+        let _ = tx.send((peek, open));
+    });
+    let (peek, open) = rx
+        .recv_timeout(odt_tests::HANG_TIMEOUT)
+        .expect("reading a FIFO import journal hangs");
+    for r in [peek, open] {
+        assert!(
+            r.as_ref().is_err_and(|e| e.contains("not a regular file")),
+            "{r:?}"
+        );
+    }
+    fs::remove_file(&path).unwrap();
+    fs::File::create(&path)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let e = format!("{:#}", Journal::peek(dir.path(), &job).unwrap_err());
+    assert!(e.contains("larger than"), "{e}");
 }
 
 // ------------------------------------------------- §S6: nothing signed that fails verify
