@@ -664,3 +664,151 @@ fn names_too_long_for_the_nas_are_refused_before_writing() {
     s.ok(&export_within(&s, &[&src], &[]));
     assert!(s.ok(&s.verify_import(&[])).contains("OK"));
 }
+
+// ------------------------------------------------------------- §S7: secret files
+
+/// docs/SECURITY.md §S7: secret files must be 0600-ish like ssh. A signing key, an identity or
+/// a passphrase file that group or others may read is refused with the `chmod 600` to run;
+/// public keys stay readable.
+#[test]
+fn secret_files_open_to_others_are_refused_with_the_chmod_to_run() {
+    let (s, src) = exported();
+    let k = s.path("k");
+    chmod(&s.path("k.pub"), 0o644);
+    let other = s.path("nas2");
+    fs::create_dir(&other).unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o620] {
+        chmod(&k, mode);
+        let o = s.cmd_within(
+            "odt-export",
+            &[
+                "run",
+                "--nas",
+                other.to_str().unwrap(),
+                "--signing-key",
+                k.to_str().unwrap(),
+                "--no-passphrase",
+                "--recipient",
+                s.path("p.pub").to_str().unwrap(),
+                src.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_fails(
+            &o,
+            1,
+            &[
+                &format!("(mode 0{mode:o})"),
+                &format!("chmod 600 {}", k.display()),
+            ],
+        );
+    }
+    chmod(&k, 0o600);
+    let p = s.path("p");
+    chmod(&p, 0o640);
+    let o = s.verify_import(&["--deep", "--identity", p.to_str().unwrap()]);
+    assert_fails(
+        &o,
+        1,
+        &["(mode 0640)", &format!("chmod 600 {}", p.display())],
+    );
+    chmod(&p, 0o600);
+    s.ok(&s.verify_import(&["--deep", "--identity", p.to_str().unwrap()]));
+
+    let pass = s.path("pass");
+    fs::write(&pass, format!("{PASSPHRASE}\n")).unwrap();
+    chmod(&pass, 0o644);
+    let o = s.cmd_within(
+        "odt-import",
+        &[
+            "verify",
+            "--nas",
+            s.nas().to_str().unwrap(),
+            "--trusted-key",
+            s.path("k.pub").to_str().unwrap(),
+            "--deep",
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_fails(
+        &o,
+        2,
+        &["(mode 0644)", &format!("chmod 600 {}", pass.display())],
+    );
+    chmod(&pass, 0o600);
+    s.ok(&s.cmd_within(
+        "odt-import",
+        &[
+            "verify",
+            "--nas",
+            s.nas().to_str().unwrap(),
+            "--trusted-key",
+            s.path("k.pub").to_str().unwrap(),
+            "--deep",
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+        None,
+    ));
+}
+
+/// docs/SECURITY.md §S7: key-file errors never echo contents. A secret key, a passphrase file
+/// or any other text passed where a key is expected is refused without quoting it.
+#[test]
+fn key_file_errors_never_echo_the_file() {
+    let s = Scratch::new();
+    let nas = s.nas();
+    let pw = s.path("pw");
+    fs::write(&pw, "hunter2:correct-horse\n").unwrap();
+    chmod(&pw, 0o600);
+    let ssh = s.path("id.pub");
+    fs::write(
+        &ssh,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyBody:comment\n",
+    )
+    .unwrap();
+    for (file, secret) in [
+        (s.path("k"), key_body(&s.path("k"))),
+        (s.path("p"), key_body(&s.path("p"))),
+        (pw.clone(), "hunter2".into()),
+        (pw.clone(), "correct-horse".into()),
+        (ssh.clone(), "AAAAC3NzaC1lZDI1NTE5".into()),
+    ] {
+        let f = file.to_str().unwrap();
+        for o in [
+            s.cmd_within(
+                "odt-import",
+                &["verify", "--nas", nas.to_str().unwrap(), "--trusted-key", f],
+                None,
+            ),
+            s.cmd_within(
+                "odt-export",
+                &[
+                    "run",
+                    "--nas",
+                    nas.to_str().unwrap(),
+                    "--signing-key",
+                    s.path("k").to_str().unwrap(),
+                    "--no-passphrase",
+                    "--recipient",
+                    f,
+                    "/nonexistent.ovf",
+                ],
+                None,
+            ),
+        ] {
+            let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+            assert!(!o.status.success(), "{all}");
+            assert!(all.contains(f), "the error names the file: {all}");
+            assert!(!all.contains(&secret), "the error quotes {secret:?}: {all}");
+        }
+    }
+}
+
+fn key_body(p: &Path) -> String {
+    let t = fs::read_to_string(p).unwrap();
+    let line = t.lines().find(|l| !l.starts_with('#')).unwrap();
+    line.split_once(':').unwrap().1.to_owned()
+}

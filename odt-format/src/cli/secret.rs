@@ -63,8 +63,8 @@ pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageErr
     non_empty(first, src)
 }
 
-/// Reads a secret file: a regular file only (a FIFO would block), at most
-/// [`MAX_SECRET_FILE_BYTES`], UTF-8 (docs/SECURITY.md §S5).
+/// Reads a secret file: a regular file only (a FIFO would block), private (mode 0600 or
+/// stricter), at most [`MAX_SECRET_FILE_BYTES`], UTF-8 (docs/SECURITY.md §S5, §S7).
 fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageError> {
     use std::io::Read;
     let cannot = |why: String| UsageError(format!("cannot read {flag} {}: {why}", p.display()));
@@ -73,6 +73,12 @@ fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageErro
         crate::error::FormatError::Malformed { detail, .. } => cannot(detail),
         other => cannot(other.to_string()),
     })?;
+    // Like ssh: a secret others may read is refused (docs/SECURITY.md §S7), checked on the
+    // open file.
+    let meta = f.metadata().map_err(|e| cannot(e.to_string()))?;
+    if let Some(why) = crate::keys::private_file_problem(p, &meta) {
+        return Err(UsageError(format!("{flag} {} {why}", p.display())));
+    }
     // Room for all of it up front: no reallocation leaves copies of the secret behind.
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET_FILE_BYTES as usize + 1));
     f.take(MAX_SECRET_FILE_BYTES + 1)
