@@ -135,6 +135,19 @@ pub fn run(
             }
         }
     }
+    // Verify refuses a job with anything else at its root (docs/SECURITY.md §S8): never start,
+    // resume or finish one there (§S6).
+    let extra = layout
+        .unexpected_root_entries(true)
+        .with_context(|| format!("list {}", req.nas.display()))?;
+    if !extra.is_empty() {
+        bail!(
+            "{} holds {}, which no odt job has (verify would refuse the job): move it away, or \
+             export into an empty directory",
+            req.nas.display(),
+            extra.join(", ")
+        );
+    }
     let plan_digest = plan_digest(&sources, req);
     let signer_key_id = req.signing.verifying_key().key_id();
 
@@ -630,7 +643,7 @@ fn file_len(p: &Path) -> u64 {
 }
 
 /// Name of the lock file held while a run writes a job directory.
-const LOCK_FILE: &str = ".odt-run.lock";
+const LOCK_FILE: &str = odt_format::layout::RUN_LOCK;
 
 /// Takes the job directory's exclusive lock for this run.
 fn lock_job(layout: &Layout) -> Result<odt_format::nasfile::RunLock> {

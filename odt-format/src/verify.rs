@@ -125,8 +125,19 @@ fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {
     Problem { file, what }
 }
 
-/// Files under `data/` that the manifest does not list.
+/// Files at the job's root that no job has, and files under `data/` that the manifest does not
+/// list (docs/SECURITY.md §S8).
 fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
+    let root = layout.root();
+    let mut out: Vec<Problem> = layout
+        .unexpected_root_entries(false)
+        .ctx("list", root)?
+        .into_iter()
+        .map(|name| Problem {
+            file: name,
+            what: "unexpected file (not in the manifest)".into(),
+        })
+        .collect();
     let mut expected = BTreeSet::new();
     for vm in &m.vms {
         for f in &vm.files {
@@ -134,7 +145,6 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
             expected.insert(format!("{}/{}.odt.sums", vm.dir, f.name));
         }
     }
-    let mut out = vec![];
     let data = layout.data();
     let Ok(rd) = std::fs::read_dir(&data) else {
         return Ok(out);

@@ -812,3 +812,76 @@ fn key_body(p: &Path) -> String {
     let line = t.lines().find(|l| !l.starts_with('#')).unwrap();
     line.split_once(':').unwrap().1.to_owned()
 }
+
+// ------------------------------------------------------ §S8: nothing unexpected in a job
+
+/// docs/SECURITY.md §S8: verify refuses any unexpected file anywhere in the job, root
+/// included. A file or folder planted beside the manifest, or a journal left beside a finished
+/// job, fails verification by name; an empty `lost+found` (the root of a file system) does not.
+#[test]
+fn an_unexpected_file_at_the_job_root_fails_verify() {
+    let (s, _) = exported();
+    fs::create_dir(s.nas().join("lost+found")).unwrap();
+    assert!(s.ok(&s.verify_import(&[])).contains("OK"));
+    for (rel, dir) in [
+        ("evil.sh", false),
+        ("odt-journal.json", false),
+        ("extra", true),
+        ("lost+found/x", false),
+    ] {
+        let p = s.nas().join(rel);
+        if dir {
+            fs::create_dir(&p).unwrap();
+        } else {
+            fs::write(&p, b"{}").unwrap();
+        }
+        for o in [s.verify_import(&[]), s.verify_export(&[])] {
+            assert_fails(
+                &o,
+                1,
+                &[rel.split('/').next().unwrap(), "not in the manifest"],
+            );
+        }
+        if dir {
+            fs::remove_dir(&p).unwrap();
+        } else {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+    assert!(s.ok(&s.verify_export(&[])).contains("OK"));
+}
+
+/// docs/SECURITY.md §S6 and §S8: the exporter never signs a job that verify would reject, and
+/// verify refuses any unexpected file at the job root: so an export does not start (or go on)
+/// in a folder that holds anything else (an empty `lost+found` aside).
+#[test]
+fn a_new_job_does_not_start_beside_other_files() {
+    let s = Scratch::new();
+    let src = package(
+        &s.path("src"),
+        "web",
+        "web",
+        "web-disk1.vmdk",
+        "corp-lan",
+        &[],
+    );
+    fs::create_dir(s.nas().join("lost+found")).unwrap();
+    fs::write(s.nas().join("notes.txt"), b"hi").unwrap();
+    let o = export_within(&s, &[&src], &[]);
+    assert_fails(&o, 1, &["notes.txt", "empty directory"]);
+    assert!(!s.nas().join("data").exists() && !s.nas().join("odt-journal.json").exists());
+    fs::remove_file(s.nas().join("notes.txt")).unwrap();
+    s.ok(&export_within(&s, &[&src], &[]));
+    assert!(s.ok(&s.verify_import(&[])).contains("OK"));
+    // Nor does a rerun go on beside them.
+    fs::create_dir(s.nas().join("extra")).unwrap();
+    assert_fails(
+        &export_within(&s, &[&src], &[]),
+        1,
+        &["extra", "move it away"],
+    );
+    fs::remove_dir(s.nas().join("extra")).unwrap();
+    assert!(s
+        .ok(&export_within(&s, &[&src], &[]))
+        .contains("already complete"));
+}
