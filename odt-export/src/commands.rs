@@ -8,6 +8,7 @@ use odt_format::keys::{Recipient, SigningKey};
 use odt_format::manifest::Target;
 use odt_format::nasfile::WriteOptions;
 use odt_format::stanza::KdfParams;
+use odt_format::text::printable;
 use zeroize::Zeroizing;
 
 use crate::cli::{Command, KeygenArgs, RunArgs, VerifyArgs};
@@ -108,7 +109,7 @@ fn run(a: RunArgs) -> Result<bool> {
         for vm in &report.vms {
             println!(
                 "exported {} -> {}/data/{}/ ({} files)",
-                vm.name,
+                printable(&vm.name),
                 a.nas.display(),
                 vm.dir,
                 vm.files.len()

@@ -129,10 +129,25 @@ pub fn run(
         }
         Some(vc) => {
             for (vm, target) in vc.resolve(&req.sources)? {
+                manifest::validate_display("the VM name", &vm.name)
+                    .map_err(|e| anyhow::anyhow!("vCenter {}: {e}", vm.vcenter))?;
                 crate::jobfile::check_target(&target, &vm.name)?;
                 sources.push((Input::Vcenter(vm), target));
             }
         }
+    }
+    // Verify refuses a job with anything else at its root (docs/SECURITY.md §S8): never start,
+    // resume or finish one there (§S6).
+    let extra = layout
+        .unexpected_root_entries(true)
+        .with_context(|| format!("list {}", req.nas.display()))?;
+    if !extra.is_empty() {
+        bail!(
+            "{} holds {}, which no odt job has (verify would refuse the job): move it away, or \
+             export into an empty directory",
+            req.nas.display(),
+            extra.join(", ")
+        );
     }
     let plan_digest = plan_digest(&sources, req);
     let signer_key_id = req.signing.verifying_key().key_id();
@@ -239,6 +254,12 @@ pub fn run(
         vms,
     };
     let mbytes = m.to_bytes();
+    // Never sign what no verifier would accept (docs/SECURITY.md §S6): the checks above catch
+    // every rule before anything is written; this is the last line.
+    JobManifest::parse(&mbytes).context(
+        "the finished job breaks a rule of docs/FORMAT.md, so no verifier would accept it; it \
+         was not signed",
+    )?;
     let sig = manifest::sign(&req.signing, &mbytes);
     // Signature first, manifest last: the manifest's appearance is what marks completion.
     write_atomic(&layout.signature(), &sig)?;
@@ -636,7 +657,7 @@ fn file_len(p: &Path) -> u64 {
 }
 
 /// Name of the lock file held while a run writes a job directory.
-const LOCK_FILE: &str = ".odt-run.lock";
+const LOCK_FILE: &str = odt_format::layout::RUN_LOCK;
 
 /// Takes the job directory's exclusive lock for this run.
 fn lock_job(layout: &Layout) -> Result<odt_format::nasfile::RunLock> {

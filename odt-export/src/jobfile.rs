@@ -69,10 +69,16 @@ impl Fields {
     }
 }
 
+/// Largest job file read.
+pub const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
+
 /// Reads a job file into (source path, target) pairs; `flags` are the command-line defaults.
 pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
-    let text = std::fs::read_to_string(path)
+    // A regular file of at most 1 MiB (docs/SECURITY.md §S5): thousands of VMs.
+    let bytes = odt_format::reader::read_bounded(path, MAX_JOB_FILE_BYTES)
         .with_context(|| format!("read job file {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("job file {}: not UTF-8 text", path.display()))?;
     let job: JobFile =
         toml::from_str(&text).with_context(|| format!("job file {}", path.display()))?;
     if job.vm.is_empty() {
@@ -87,8 +93,22 @@ pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
         .collect())
 }
 
-/// Checks a target is coherent.
+/// Checks a target is coherent, and that its names may be shown (docs/FORMAT.md §2.1).
 pub fn check_target(t: &Target, what: &str) -> Result<()> {
+    for (field, v) in [
+        ("--org", &t.org),
+        ("--vdc", &t.vdc),
+        ("--network", &t.network),
+        ("--catalog", &t.catalog),
+    ] {
+        if let Some(v) = v {
+            if let Err(e) =
+                odt_format::manifest::validate_display(&format!("the target {field}"), v)
+            {
+                bail!("{what}: {e}");
+            }
+        }
+    }
     if t.as_template && t.catalog.is_none() {
         bail!("{what}: --as-template needs a --catalog (or `catalog` in the job file)");
     }

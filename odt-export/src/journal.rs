@@ -15,10 +15,13 @@ use odt_format::layout::Layout;
 use odt_format::manifest::FileEntry;
 use odt_format::nasfile::write_atomic;
 use odt_format::stanza::{open_key, seal_key, Stanza};
+use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
 /// Journal format identifier.
 pub const JOURNAL_FORMAT: &str = "odt-journal/v1";
+/// Largest journal read: it lists what the manifest will, so the manifest's limit.
+pub const MAX_JOURNAL_BYTES: u64 = odt_format::manifest::MAX_MANIFEST_BYTES;
 
 /// The journal's content.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -140,10 +143,11 @@ impl Journal {
             .map_err(|_| anyhow::anyhow!("journal job_id is not 16 bytes"))
     }
 
-    /// Loads the journal of `layout`, if any.
+    /// Loads the journal of `layout`, if any: a regular file of at most
+    /// [`MAX_JOURNAL_BYTES`] (docs/SECURITY.md §S5).
     pub fn load(layout: &Layout) -> Result<Option<Journal>> {
         let p = layout.journal();
-        match std::fs::read(&p) {
+        match odt_format::reader::read_bounded(&p, MAX_JOURNAL_BYTES) {
             Ok(b) => {
                 let j: Journal = serde_json::from_slice(&b).with_context(|| {
                     format!(
@@ -160,8 +164,12 @@ impl Journal {
                 }
                 Ok(Some(j))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+            Err(FormatError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).context("read the export journal"),
         }
     }
 

@@ -11,7 +11,9 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(e) => {
-            eprintln!("odt-export: error: {e:#}");
+            // Errors quote names and paths from the other side: never print them raw.
+            let msg = odt_format::text::printable_lines(&format!("{e:#}")).into_owned();
+            eprintln!("odt-export: error: {msg}");
             let usage = e.chain().any(is_usage);
             ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
         }

@@ -76,17 +76,22 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(true);
     }
+    // The receipt's text is the provider's: it is printed escaped (docs/SECURITY.md §S4).
+    use odt_format::text::printable;
     println!(
-        "receipt for job {}: signed by provider key {} (checked), imported into {}{}, {}",
-        receipt.job_id,
-        key.key_id(),
-        receipt.vcenter,
-        receipt
-            .vcd
-            .as_deref()
-            .map(|v| format!(" and {v}"))
-            .unwrap_or_default(),
-        receipt.created
+        "{}",
+        printable(&format!(
+            "receipt for job {}: signed by provider key {} (checked), imported into {}{}, {}",
+            receipt.job_id,
+            key.key_id(),
+            receipt.vcenter,
+            receipt
+                .vcd
+                .as_deref()
+                .map(|v| format!(" and {v}"))
+                .unwrap_or_default(),
+            receipt.created
+        ))
     );
     println!(
         "  about the manifest {} (SHA-256 {}{}): every VM and file matches",
@@ -119,7 +124,7 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
             None => "not registered in vCD".into(),
         };
         let checked = vm.files.iter().filter(|f| f.digest.is_some()).count();
-        println!(
+        let line = format!(
             "  {} ({}): vCenter {}; {}; {} file(s), {} with the .mf digest they were checked against",
             vm.name,
             vm.dir,
@@ -128,13 +133,15 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
             vm.files.len(),
             checked
         );
+        println!("{}", printable(&line));
     }
     Ok(true)
 }
 
 /// Reads a whole file of at most `cap` bytes (an untrusted input: never more).
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // A regular file only: a FIFO would block (docs/SECURITY.md §S5).
+    let f = odt_format::reader::open_regular(path)?;
     let mut bytes = vec![];
     f.take(cap + 1)
         .read_to_end(&mut bytes)

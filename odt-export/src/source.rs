@@ -5,14 +5,15 @@
 //! claims, and the `.mf`, when present, must cover all of them. Big files are then streamed
 //! once, hashed while they are encrypted.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use odt_format::manifest::{validate_display, validate_stored_name};
 use odt_format::ovf::{
     parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry,
 };
+use odt_format::reader::open_regular;
 
 /// Largest descriptor accepted.
 const MAX_DESCRIPTOR: u64 = 16 << 20;
@@ -69,12 +70,9 @@ impl PackageFile {
     /// Opens the bytes for reading from the start.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         Ok(match &self.origin {
-            Origin::File(p) => {
-                Box::new(File::open(p).with_context(|| format!("open {}", p.display()))?)
-            }
+            Origin::File(p) => Box::new(open_regular(p)?),
             Origin::OvaMember { archive, offset } => {
-                let mut f =
-                    File::open(archive).with_context(|| format!("open {}", archive.display()))?;
+                let mut f = open_regular(archive)?;
                 f.seek(SeekFrom::Start(*offset))
                     .with_context(|| format!("seek in {}", archive.display()))?;
                 Box::new(f.take(self.size))
@@ -207,7 +205,7 @@ impl Source {
     }
 
     fn open_ova(ova: &Path) -> Result<Source> {
-        let mut f = File::open(ova).with_context(|| format!("open {}", ova.display()))?;
+        let mut f = open_regular(ova)?;
         let len = f.metadata()?.len();
         let index = read_index(&mut f, len).with_context(|| format!("OVA {}", ova.display()))?;
         let read_member = |name: &str, max: u64| -> Result<Vec<u8>> {
@@ -219,7 +217,7 @@ impl Source {
                     m.size
                 );
             }
-            let mut f = File::open(ova)?;
+            let mut f = open_regular(ova)?;
             f.seek(SeekFrom::Start(m.offset))?;
             let mut v = vec![0u8; m.size as usize];
             f.read_exact(&mut v)
@@ -294,6 +292,7 @@ impl Source {
         present: Vec<(String, u64, Origin)>,
         fingerprint: Vec<(String, u64, i128)>,
     ) -> Result<Source> {
+        check_names(path, &descriptor, &envelope)?;
         for r in &envelope.files {
             if r.chunk_size.is_some() {
                 bail!(
@@ -350,6 +349,12 @@ impl Source {
         };
         let mf_generated = parsed_mf.is_none();
         validate_file_name(&mf_name)?;
+        for name in [&descriptor, &mf_name]
+            .into_iter()
+            .chain(envelope.files.iter().map(|r| &r.href))
+        {
+            validate_stored_name(name).with_context(|| format!("{}", path.display()))?;
+        }
         // The descriptor is small and read already: check it against the .mf now, so a
         // mismatching package is refused before anything is written.
         if let Some(mf) = &parsed_mf {
@@ -421,6 +426,48 @@ impl Source {
     }
 }
 
+/// Refuses, before anything is written, a package the bundle cannot describe: names the
+/// provider's tools would show that hold control characters, bidi controls or line separators
+/// (docs/FORMAT.md §2.1), and References that list the descriptor or its `.mf` (the bundle
+/// lists each file once, so that job would never verify).
+fn check_names(path: &Path, descriptor: &str, env: &Envelope) -> Result<()> {
+    let mut shown = vec![("the VM name", env.display_name())];
+    for v in env.virtual_systems() {
+        shown.push(("the virtual system name", v.display_name()));
+    }
+    for n in &env.networks {
+        shown.push(("the network name", n.name.as_str()));
+    }
+    // `web.ovf: …` for a descriptor, `web.ova: web.ovf: …` for an archive.
+    let at = match path.file_name() {
+        Some(n) if n == descriptor => path.display().to_string(),
+        _ => format!("{}: {descriptor}", path.display()),
+    };
+    for (what, s) in shown {
+        if let Err(e) = validate_display(what, s) {
+            bail!("{at}: {e}; rename it in the descriptor (and update the .mf), then export again");
+        }
+    }
+    let mf = Path::new(descriptor).with_extension("mf");
+    for r in &env.files {
+        if r.href == descriptor || Path::new(&r.href) == mf {
+            bail!(
+                "{}: the descriptor lists {:?} in its References, but that is the package's own \
+                 {}, not one of its files: remove that File element (and update the .mf), then \
+                 export again",
+                path.display(),
+                r.href,
+                if r.href == descriptor {
+                    "descriptor"
+                } else {
+                    "manifest"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn file_name(p: &Path) -> Result<String> {
     let n = p
         .file_name()
@@ -432,7 +479,7 @@ fn file_name(p: &Path) -> Result<String> {
 }
 
 fn read_small(p: &Path, max: u64) -> Result<Vec<u8>> {
-    let f = File::open(p).with_context(|| format!("open {}", p.display()))?;
+    let f = open_regular(p)?;
     let mut v = vec![];
     f.take(max + 1)
         .read_to_end(&mut v)

@@ -685,7 +685,9 @@ verifier API.
 
 Each directory is a complete job as it sits on a NAS (`odt-job.json`, `odt-job.json.sig`,
 `data/vm-000/NAME.odt` and `NAME.odt.sums`) holding a small fake OVF package (descriptor,
-SHA256 `.mf`, one disk of pseudo-random bytes) in 64 KiB chunks, plus `vector.toml`:
+SHA256 `.mf`, one disk of pseudo-random bytes) in 64 KiB chunks, plus `vector.toml`. A job
+holds nothing else at its root, so verify a copy of the job without `vector.toml` (verifiers
+report it as an unexpected file). `vector.toml` says:
 
 - `expect`: what a reader must conclude.
   - `ok`: keyless and deep verification find no problem, and every file decrypts to the

@@ -118,8 +118,11 @@ pub fn differences(then: &[Stamp], now: &[Stamp]) -> Vec<String> {
     let b: BTreeMap<&str, &Stamp> = now.iter().map(|s| (s.path.as_str(), s)).collect();
     let mut out = vec![];
     let paths: std::collections::BTreeSet<&str> = a.keys().chain(b.keys()).copied().collect();
-    for p in paths {
-        match (a.get(p), b.get(p)) {
+    for raw in paths {
+        // Names on the NAS are anyone's: never print them raw.
+        let p = crate::text::printable(raw);
+        let p = p.as_ref();
+        match (a.get(raw), b.get(raw)) {
             (Some(_), None) => out.push(format!("{p}: removed")),
             (None, Some(_)) => out.push(format!("{p}: added")),
             (Some(x), Some(y)) if x != y => {

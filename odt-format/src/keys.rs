@@ -14,7 +14,7 @@
 //! never overwritten.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -34,6 +34,37 @@ pub const SIGN_PUBLIC_PREFIX: &str = "odt-sign-public-v1";
 pub const X25519_SECRET_PREFIX: &str = "odt-x25519-secret-v1";
 /// Prefix of a provider X25519 recipient (public) file.
 pub const X25519_PUBLIC_PREFIX: &str = "odt-x25519-public-v1";
+
+/// Every key file prefix odt writes.
+const ALL_PREFIXES: [&str; 4] = [
+    SIGN_SECRET_PREFIX,
+    SIGN_PUBLIC_PREFIX,
+    X25519_SECRET_PREFIX,
+    X25519_PUBLIC_PREFIX,
+];
+
+/// Why a secret file (a secret key, a passphrase or password file) at `path` with metadata `m`
+/// must not be used, or `None`: like ssh, odt refuses one that group or others may read, write
+/// or run (`mode & 0o077`). The text follows the file's name: "is readable by others (mode
+/// 0644): run `chmod 600 PATH`" (docs/SECURITY.md §S7).
+pub fn private_file_problem(path: &Path, m: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = m.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let how = if mode & 0o044 != 0 {
+        "readable"
+    } else if mode & 0o022 != 0 {
+        "writable"
+    } else {
+        "accessible"
+    };
+    Some(format!(
+        "is {how} by others (mode {mode:04o}): run `chmod 600 {}`",
+        path.display()
+    ))
+}
 
 /// The random per-job data key. Everything in a bundle is encrypted under keys derived from it.
 ///
@@ -106,9 +137,9 @@ impl SigningKey {
             .expect("32 bytes is a valid HKDF length");
         out
     }
-    /// Reads a signing key file.
+    /// Reads a signing key file (private: see [`private_file_problem`]).
     pub fn read(path: &Path) -> Result<Self> {
-        let seed = read_key_file(path, SIGN_SECRET_PREFIX)?;
+        let seed = read_key_file(path, SIGN_SECRET_PREFIX, true)?;
         Ok(SigningKey::from_seed(&seed))
     }
 }
@@ -135,7 +166,7 @@ impl VerifyingKey {
     }
     /// Reads a public key file.
     pub fn read(path: &Path) -> Result<Self> {
-        let b = read_key_file(path, SIGN_PUBLIC_PREFIX)?;
+        let b = read_key_file(path, SIGN_PUBLIC_PREFIX, false)?;
         VerifyingKey::from_bytes(&b).map_err(|e| FormatError::KeyFile {
             path: path.to_owned(),
             detail: e.to_string(),
@@ -172,9 +203,9 @@ impl Identity {
         let pk = x25519_dalek::PublicKey::from(*their);
         Zeroizing::new(self.0.diffie_hellman(&pk).to_bytes())
     }
-    /// Reads an identity file.
+    /// Reads an identity file (private: see [`private_file_problem`]).
     pub fn read(path: &Path) -> Result<Self> {
-        let b = read_key_file(path, X25519_SECRET_PREFIX)?;
+        let b = read_key_file(path, X25519_SECRET_PREFIX, true)?;
         Ok(Identity::from_bytes(*b))
     }
 }
@@ -182,7 +213,7 @@ impl Identity {
 impl Recipient {
     /// Reads a recipient file.
     pub fn read(path: &Path) -> Result<Self> {
-        let b = read_key_file(path, X25519_PUBLIC_PREFIX)?;
+        let b = read_key_file(path, X25519_PUBLIC_PREFIX, false)?;
         Ok(Recipient(*b))
     }
     /// See [`key_id`].
@@ -208,13 +239,15 @@ pub fn parse_key_text(
         found = Some(line);
     }
     let line = found.ok_or("no key line found")?;
-    let (p, body) = line
-        .split_once(':')
-        .ok_or("not an odt key (no PREFIX:KEY line)")?;
+    // Nothing of the file is quoted unless it is one of odt's own prefixes: a wrong file may
+    // hold a secret (a passphrase, another tool's key), and errors are shown and logged.
+    let not_odt = || format!("not an odt key file: a `{prefix}:…` line is needed here");
+    let (p, body) = line.split_once(':').ok_or_else(not_odt)?;
     if p != prefix {
-        return Err(format!(
-            "this is a `{p}` key, but a `{prefix}` key is needed here"
-        ));
+        return Err(match ALL_PREFIXES.iter().find(|&&k| k == p) {
+            Some(k) => format!("this is a `{k}` key, but a `{prefix}` key is needed here"),
+            None => not_odt(),
+        });
     }
     let mut raw = Zeroizing::new(B64.decode(body).map_err(|_| "key is not valid base64")?);
     if raw.len() != 32 {
@@ -226,16 +259,39 @@ pub fn parse_key_text(
     Ok(out)
 }
 
-fn read_key_file(path: &Path, prefix: &str) -> Result<Zeroizing<[u8; 32]>> {
-    let meta = std::fs::metadata(path).ctx("read key file", path)?;
-    if meta.len() > 4096 {
-        return Err(FormatError::KeyFile {
-            path: path.into(),
-            detail: "file is too large to be a key".into(),
-        });
+/// Largest key file read (a real one is about 150 bytes).
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+fn read_key_file(path: &Path, prefix: &str, secret: bool) -> Result<Zeroizing<[u8; 32]>> {
+    let key_file = |detail: &str| FormatError::KeyFile {
+        path: path.into(),
+        detail: detail.into(),
+    };
+    // A regular file only (a FIFO would block), and never more than the limit read.
+    let f = crate::reader::open_regular(path)?;
+    let meta = f.metadata().ctx("read key file", path)?;
+    if secret {
+        // Checked on the open file: what is read is what was checked.
+        if let Some(why) = private_file_problem(path, &meta) {
+            return Err(FormatError::KeyFile {
+                path: path.into(),
+                detail: why,
+            });
+        }
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).ctx("read key file", path)?);
-    parse_key_text(&text, prefix).map_err(|detail| FormatError::KeyFile {
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(key_file("file is too large to be a key"));
+    }
+    // Room for all of it up front: no reallocation leaves copies of a secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize + 1));
+    f.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ctx("read key file", path)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(key_file("file is too large to be a key"));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| key_file("not a text file"))?;
+    parse_key_text(text, prefix).map_err(|detail| FormatError::KeyFile {
         path: path.into(),
         detail,
     })
@@ -313,6 +369,83 @@ mod tests {
         assert!(err.contains("odt-sign-public-v1"), "{err}");
         assert!(parse_key_text("# only a comment\n", SIGN_PUBLIC_PREFIX).is_err());
         assert!(parse_key_text("odt-sign-public-v1:AAAA\n", SIGN_PUBLIC_PREFIX).is_err());
+    }
+
+    /// docs/SECURITY.md §S7: key-file errors never echo contents. Only odt's own prefixes
+    /// are named; anything else in a wrong file (a passphrase, another tool's key) is not.
+    #[test]
+    fn errors_quote_nothing_but_odt_prefixes() {
+        for text in [
+            "hunter2:correct-horse\n",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI:comment\n",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+            "odt-sign-secret-v2:AAAA\n",
+        ] {
+            let e = parse_key_text(text, SIGN_PUBLIC_PREFIX).unwrap_err();
+            let first = text.split([':', '\n']).next().unwrap();
+            assert!(!e.contains(first), "{e}");
+            assert!(e.contains("not an odt key file"), "{e}");
+        }
+        let secret = key_line(SIGN_SECRET_PREFIX, &[7; 32]);
+        let e = parse_key_text(&secret, SIGN_PUBLIC_PREFIX).unwrap_err();
+        assert!(e.contains("`odt-sign-secret-v1` key"), "{e}");
+        assert!(!e.contains(secret.trim().split_once(':').unwrap().1), "{e}");
+    }
+
+    /// docs/SECURITY.md §S7: secret files must be 0600-ish like ssh; public keys stay readable.
+    #[test]
+    fn secret_key_files_open_to_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+        let vk = sk.verifying_key().to_bytes();
+        write_key_pair(
+            &p,
+            SIGN_SECRET_PREFIX,
+            &sk.seed(),
+            SIGN_PUBLIC_PREFIX,
+            &vk,
+            "t",
+        )
+        .unwrap();
+        let chmod = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        for mode in [0o600, 0o400, 0o700] {
+            chmod(&p, mode).unwrap();
+            SigningKey::read(&p).unwrap();
+        }
+        for (mode, how) in [
+            (0o644, "readable"),
+            (0o640, "readable"),
+            (0o604, "readable"),
+            (0o620, "writable"),
+            (0o610, "accessible"),
+        ] {
+            chmod(&p, mode).unwrap();
+            let e = SigningKey::read(&p).err().expect("refused").to_string();
+            let want = format!(
+                "is {how} by others (mode 0{mode:o}): run `chmod 600 {}`",
+                p.display()
+            );
+            assert!(e.contains(&want), "{e}");
+        }
+        chmod(&pub_path(&p), 0o644).unwrap();
+        VerifyingKey::read(&pub_path(&p)).unwrap();
+        let id = dir.path().join("id");
+        let i = Identity::generate(&mut rand::rngs::OsRng);
+        let r = i.recipient().0;
+        write_key_pair(
+            &id,
+            X25519_SECRET_PREFIX,
+            &i.secret_bytes(),
+            X25519_PUBLIC_PREFIX,
+            &r,
+            "t",
+        )
+        .unwrap();
+        chmod(&id, 0o640).unwrap();
+        assert!(Identity::read(&id).is_err());
+        Recipient::read(&pub_path(&id)).unwrap();
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod reader;
 pub mod receipt;
 pub mod stream;
+pub mod text;
 pub mod trust;
 pub mod verify;
 #[cfg(feature = "vmware")]

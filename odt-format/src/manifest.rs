@@ -22,6 +22,45 @@ pub const SIGNATURE_CONTEXT: &[u8] = b"odt-bundle/v1 manifest\0";
 /// Largest manifest a reader accepts (64 MiB).
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
+/// Longest package file name a bundle stores, in bytes: the longest name on the NAS is
+/// `NAME.odt.sums`, which must fit the 255-byte limit of one path component
+/// (docs/FORMAT.md §2).
+pub const MAX_STORED_NAME_BYTES: usize = 255 - ".odt.sums".len();
+
+/// Checks that `name` may be stored in a bundle: the package file-name rule
+/// ([`validate_file_name`]) and at most [`MAX_STORED_NAME_BYTES`] bytes.
+///
+/// # Errors
+///
+/// The file-name rule's error, or [`FormatError::Malformed`] naming the name and the limit.
+pub fn validate_stored_name(name: &str) -> Result<()> {
+    validate_file_name(name)?;
+    if name.len() > MAX_STORED_NAME_BYTES {
+        return Err(FormatError::malformed(
+            format!("file name {name:?}"),
+            format!(
+                "is {} bytes; odt stores it as NAME.odt.sums, which must fit in 255 bytes, so \
+                 package file names may be at most {MAX_STORED_NAME_BYTES} bytes: rename the \
+                 file (and its reference in the descriptor and .mf)",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a name or other text the tools show (docs/FORMAT.md §2.1): `what` names it in the
+/// error, which shows `s` escaped.
+pub fn validate_display(what: &str, s: &str) -> std::result::Result<(), String> {
+    match crate::text::display_problem(s) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "{what} {s:?} {why}; names may not hold control characters (C0, DEL, C1), \
+             Unicode bidirectional controls or line separators"
+        )),
+    }
+}
+
 /// The signed description of one job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +194,32 @@ impl VmEntry {
     }
 }
 
+/// The strings of a VM entry besides its name that the tools show, each with its field name.
+fn vm_texts(vm: &VmEntry) -> impl Iterator<Item = (&'static str, &str)> {
+    let t = &vm.target;
+    [
+        ("source_name", Some(&vm.source_name)),
+        ("target.org", t.org.as_ref()),
+        ("target.vdc", t.vdc.as_ref()),
+        ("target.network", t.network.as_ref()),
+        ("target.catalog", t.catalog.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(what, s)| s.map(|s| (what, s.as_str())))
+    .chain(
+        vm.summary
+            .virtual_systems
+            .iter()
+            .map(|s| ("summary.virtual_systems", s.as_str())),
+    )
+    .chain(
+        vm.summary
+            .networks
+            .iter()
+            .map(|s| ("summary.networks", s.as_str())),
+    )
+}
+
 /// `vm-` followed by at least three digits.
 pub fn valid_vm_dir(d: &str) -> bool {
     d.strip_prefix("vm-")
@@ -207,8 +272,28 @@ impl JobManifest {
         for s in &self.stanzas {
             s.check()?;
         }
+        for (what, s) in [("exporter", &self.exporter), ("created", &self.created)] {
+            validate_display(what, s).or_else(bad)?;
+        }
         let mut dirs = std::collections::HashSet::new();
         for vm in &self.vms {
+            validate_display("VM name", &vm.name).or_else(bad)?;
+            let shown = vm_texts(vm).try_for_each(|(what, s)| validate_display(what, s));
+            shown
+                .map_err(|e| format!("VM {:?}: {e}", vm.name))
+                .or_else(bad)?;
+            if vm
+                .summary
+                .disk_capacities
+                .iter()
+                .try_fold(0u64, |a, &b| a.checked_add(b))
+                .is_none()
+            {
+                return bad(format!(
+                    "VM {:?}: its disk capacities add up to more than 2^64 bytes (overflow)",
+                    vm.name
+                ));
+            }
             if !valid_vm_dir(&vm.dir) || !dirs.insert(&vm.dir) {
                 return bad(format!(
                     "VM {:?}: bad or duplicate dir {:?}",
@@ -217,7 +302,9 @@ impl JobManifest {
             }
             let mut names = std::collections::HashSet::new();
             for f in &vm.files {
-                validate_file_name(&f.name)?;
+                validate_stored_name(&f.name)
+                    .map_err(|e| format!("VM {:?}: {e}", vm.name))
+                    .or_else(bad)?;
                 if !names.insert(&f.name) {
                     return bad(format!("VM {:?}: file {:?} listed twice", vm.name, f.name));
                 }
@@ -389,4 +476,157 @@ pub fn verify_signed(
         ));
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{DataKey, Identity};
+
+    /// A well-formed manifest: one VM of three empty files.
+    fn good() -> JobManifest {
+        let key = DataKey::from_bytes([7; 32]);
+        let job_id = [1u8; 16];
+        let recipient = Identity::from_bytes([3; 32]).recipient();
+        let header = hex::encode(FileHeader::new(20, &mut rand::rngs::OsRng).to_bytes());
+        let file = |name: &str| FileEntry {
+            name: name.into(),
+            size: 0,
+            encrypted_size: 48,
+            chunks: 1,
+            header: header.clone(),
+            chunk_digests_sha256: "00".repeat(32),
+        };
+        JobManifest {
+            format: FORMAT.into(),
+            job_id: hex::encode(job_id),
+            created: "2026-01-01T00:00:00Z".into(),
+            exporter: "odt-export 0.1.0".into(),
+            signer_key_id: "00".repeat(8),
+            key_check: crate::stanza::key_check(&key, &job_id),
+            stanzas: vec![Stanza::x25519(
+                &key,
+                &job_id,
+                &recipient,
+                &mut rand::rngs::OsRng,
+            )],
+            vms: vec![VmEntry {
+                name: "web".into(),
+                dir: "vm-000".into(),
+                source_kind: "ovf".into(),
+                source_name: "web".into(),
+                descriptor: "web.ovf".into(),
+                mf: "web.mf".into(),
+                target: Target {
+                    org: Some("acme".into()),
+                    vdc: Some("acme-vdc".into()),
+                    network: Some("acme-net".into()),
+                    catalog: Some("golden".into()),
+                    as_template: false,
+                    power_on: false,
+                },
+                summary: VmSummary {
+                    virtual_systems: vec!["web".into()],
+                    disk_capacities: vec![1 << 30],
+                    networks: vec!["corp-lan".into()],
+                    is_vapp: false,
+                },
+                files: vec![file("web.ovf"), file("web.mf"), file("web-disk1.vmdk")],
+            }],
+        }
+    }
+
+    fn refused(m: &JobManifest) -> String {
+        match JobManifest::parse(&m.to_bytes()) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_fixture_is_accepted() {
+        let m = good();
+        assert_eq!(JobManifest::parse(&m.to_bytes()).unwrap(), m);
+    }
+
+    /// docs/SECURITY.md §S4: names are validated. A control character or a bidi control in
+    /// any string the tools show makes the manifest malformed, and the refusal names the field
+    /// with the character escaped.
+    #[test]
+    fn names_with_terminal_controls_are_refused() {
+        type Edit = fn(&mut JobManifest, &str);
+        let fields: [(&str, Edit); 10] = [
+            ("name", |m, s| m.vms[0].name = s.into()),
+            ("source_name", |m, s| m.vms[0].source_name = s.into()),
+            ("org", |m, s| m.vms[0].target.org = Some(s.into())),
+            ("vdc", |m, s| m.vms[0].target.vdc = Some(s.into())),
+            ("network", |m, s| m.vms[0].target.network = Some(s.into())),
+            ("catalog", |m, s| m.vms[0].target.catalog = Some(s.into())),
+            ("virtual_systems", |m, s| {
+                m.vms[0].summary.virtual_systems[0] = s.into()
+            }),
+            ("networks", |m, s| m.vms[0].summary.networks.push(s.into())),
+            ("exporter", |m, s| m.exporter = s.into()),
+            ("created", |m, s| m.created = s.into()),
+        ];
+        for (field, edit) in fields {
+            for bad in [
+                "x\x1b]0;t\x07",
+                "x\u{9b}2J",
+                "x\u{202e}y",
+                "x\u{2067}",
+                "x\u{200f}",
+            ] {
+                let mut m = good();
+                edit(&mut m, bad);
+                let e = refused(&m);
+                assert!(e.starts_with("odt-job.json: "), "{field}: {e}");
+                assert!(e.contains(field), "{field}: {e}");
+                assert!(e.contains("\\u{"), "{field}: {e}");
+                assert!(
+                    !e.chars().any(crate::text::is_unsafe_char),
+                    "{field}: {e:?}"
+                );
+            }
+        }
+        let mut m = good();
+        m.vms[0].files[2].name = "x\u{202e}kdmv.exe".into();
+        let e = refused(&m);
+        assert!(e.contains("bidirectional"), "{e}");
+        assert!(e.starts_with("odt-job.json: "), "{e}");
+    }
+
+    /// docs/SECURITY.md §S6: the exporter never signs a job that verify would reject: names too
+    /// long for NAME.odt.sums. Readers refuse them too.
+    #[test]
+    fn file_names_must_leave_room_for_the_sums_suffix() {
+        for n in [1, 100, MAX_STORED_NAME_BYTES] {
+            let mut m = good();
+            m.vms[0].files[2].name = "d".repeat(n);
+            JobManifest::parse(&m.to_bytes()).unwrap_or_else(|e| panic!("{n}: {e}"));
+            validate_stored_name(&"d".repeat(n)).unwrap();
+        }
+        for n in MAX_STORED_NAME_BYTES + 1..=255 {
+            let mut m = good();
+            m.vms[0].files[2].name = "d".repeat(n);
+            let e = refused(&m);
+            assert!(e.contains("at most 246 bytes"), "{n}: {e}");
+            assert!(validate_stored_name(&"d".repeat(n)).is_err());
+        }
+        let mut m = good();
+        m.vms[0].files[2].name = "d".repeat(256);
+        assert!(refused(&m).contains("longer than 255 bytes"));
+        assert_eq!(MAX_STORED_NAME_BYTES + ".odt.sums".len(), 255);
+    }
+
+    /// docs/SECURITY.md §S6: plan arithmetic never wraps. A VM whose disk capacities sum past
+    /// 2^64 bytes is malformed.
+    #[test]
+    fn capacities_that_overflow_are_refused() {
+        let mut m = good();
+        m.vms[0].summary.disk_capacities = vec![u64::MAX, 1];
+        assert!(refused(&m).contains("overflow"));
+        m.vms[0].summary.disk_capacities = vec![u64::MAX];
+        JobManifest::parse(&m.to_bytes()).unwrap();
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::path::Path;
 
 use crate::error::{FormatError, IoContext, Result};
 use crate::keys::{DataKey, VerifyingKey};
@@ -11,11 +12,17 @@ use crate::manifest::{verify_signed, FileEntry, JobManifest, VmEntry, MAX_MANIFE
 use crate::stanza::{unwrap_data_key, Unlock};
 use crate::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
 
-/// Reads a file of at most `max` bytes, naming it in errors.
-pub fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
-    let f = File::open(path).ctx("open", path)?;
+/// Reads a regular file ([`open_regular`]) of at most `max` bytes, naming it in errors: the
+/// one way odt reads a small file whole (docs/SECURITY.md §S5).
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    read_to_end_bounded(open_regular(path)?, path, max)
+}
+
+/// Reads what is left of `r` (opened from `path`), failing once it passes `max` bytes: never
+/// more than `max + 1` bytes are read.
+pub fn read_to_end_bounded(r: impl Read, path: &Path, max: u64) -> Result<Vec<u8>> {
     let mut v = Vec::new();
-    f.take(max + 1).read_to_end(&mut v).ctx("read", path)?;
+    r.take(max + 1).read_to_end(&mut v).ctx("read", path)?;
     if v.len() as u64 > max {
         return Err(FormatError::malformed(
             path.display().to_string(),
@@ -23,6 +30,57 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
         ));
     }
     Ok(v)
+}
+
+/// Opens `path` (symlinks followed) for reading, only if it is a regular file. A FIFO, a
+/// device, a socket or a directory is refused before it is opened. The open itself is
+/// non-blocking and the open file is checked again, so a FIFO swapped in between cannot make
+/// the open or the reads wait forever; reads are blocking again once it is known to be a
+/// regular file (docs/SECURITY.md §S5).
+///
+/// # Errors
+///
+/// [`FormatError::Io`] naming `path` (kind `NotFound` when it does not exist), or
+/// [`FormatError::Malformed`] ("PATH: is a FIFO, not a regular file") when it is not a
+/// regular file.
+pub fn open_regular(path: &Path) -> Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    check_regular(path, &std::fs::metadata(path).ctx("open", path)?)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .ctx("open", path)?;
+    check_regular(path, &f.metadata().ctx("stat", path)?)?;
+    let errno = |e: nix::errno::Errno| FormatError::io("open", path, e.into());
+    let flags = OFlag::from_bits_retain(fcntl(f.as_raw_fd(), FcntlArg::F_GETFL).map_err(errno)?);
+    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(errno)?;
+    Ok(f)
+}
+
+fn check_regular(path: &Path, m: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let kind = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    Err(FormatError::malformed(
+        path.display().to_string(),
+        format!("is {kind}, not a regular file; odt only reads regular files"),
+    ))
 }
 
 /// Which key a manifest's signature is checked against.
@@ -115,7 +173,7 @@ impl DecryptReader<BufReader<File>> {
         file: &FileEntry,
     ) -> Result<Self> {
         let path = layout.encrypted(&vm.dir, &file.name);
-        let f = File::open(&path).ctx("open", &path)?;
+        let f = open_regular(&path)?;
         DecryptReader::new(BufReader::with_capacity(1 << 20, f), m, key, vm, file)
     }
 }
@@ -375,5 +433,47 @@ impl<R: Read> Read for CheckedReader<R> {
             self.finish()?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/SECURITY.md §S5: non-regular files are refused before opening; every read is
+    /// bounded.
+    #[test]
+    fn only_regular_files_are_opened_and_reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        for p in [fifo.as_path(), dir.path(), Path::new("/dev/null")] {
+            let e = open_regular(p).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+            assert!(e.contains(&p.display().to_string()), "{e}");
+            let e = read_bounded(p, 10).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let missing = dir.path().join("missing");
+        assert!(matches!(open_regular(&missing),
+            Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound));
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&f, 10).unwrap(), b"0123456789");
+        let e = read_bounded(&f, 9).unwrap_err().to_string();
+        assert!(e.contains("larger than 9 bytes"), "{e}");
+        // A symlink to a regular file is followed; reads block again (no EAGAIN).
+        let l = dir.path().join("l");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let mut s = String::new();
+        let mut opened = open_regular(&l).unwrap();
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = fcntl(
+            std::os::unix::io::AsRawFd::as_raw_fd(&opened),
+            FcntlArg::F_GETFL,
+        );
+        assert!(!OFlag::from_bits_retain(flags.unwrap()).contains(OFlag::O_NONBLOCK));
+        opened.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "0123456789");
     }
 }

@@ -4,7 +4,6 @@
 //! and the provider at the dock, before any key is near the data.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::Read;
 
 use serde::Serialize;
@@ -16,7 +15,8 @@ use crate::manifest::{FileEntry, JobManifest, VmEntry};
 use crate::ovf::{parse_descriptor, Mf};
 use crate::progress::Progress;
 use crate::reader::{
-    data_key, decrypt_small, open_manifest_bytes, unwrap_io, DecryptReader, TrustAnchor,
+    data_key, decrypt_small, open_manifest_bytes, open_regular, unwrap_io, DecryptReader,
+    TrustAnchor,
 };
 use crate::stanza::Unlock;
 use crate::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
@@ -157,8 +157,19 @@ fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {
     Problem { file, what }
 }
 
-/// Files under `data/` that the manifest does not list.
+/// Files at the job's root that no job has, and files under `data/` that the manifest does not
+/// list (docs/SECURITY.md §S8).
 fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
+    let root = layout.root();
+    let mut out: Vec<Problem> = layout
+        .unexpected_root_entries(false)
+        .ctx("list", root)?
+        .into_iter()
+        .map(|name| Problem {
+            file: name,
+            what: "unexpected file (not in the manifest)".into(),
+        })
+        .collect();
     let mut expected = BTreeSet::new();
     for vm in &m.vms {
         for f in &vm.files {
@@ -166,14 +177,14 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
             expected.insert(format!("{}/{}.odt.sums", vm.dir, f.name));
         }
     }
-    let mut out = vec![];
     let data = layout.data();
     let Ok(rd) = std::fs::read_dir(&data) else {
         return Ok(out);
     };
     for d in rd {
         let d = d.ctx("list", &data)?;
-        let dir_name = d.file_name().to_string_lossy().into_owned();
+        // Names found on the NAS are untrusted text: escaped for display.
+        let dir_name = crate::text::printable(&d.file_name().to_string_lossy()).into_owned();
         let Ok(inner) = std::fs::read_dir(d.path()) else {
             out.push(Problem {
                 file: format!("data/{dir_name}"),
@@ -183,7 +194,10 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
         };
         for e in inner {
             let e = e.ctx("list", &d.path())?;
-            let rel = format!("{dir_name}/{}", e.file_name().to_string_lossy());
+            let rel = format!(
+                "{dir_name}/{}",
+                crate::text::printable(&e.file_name().to_string_lossy())
+            );
             if !expected.contains(&rel) {
                 out.push(Problem {
                     file: format!("data/{rel}"),
@@ -209,12 +223,12 @@ pub fn check_file_keyless(
         what,
     };
     let path = layout.encrypted(&vm.dir, &f.name);
-    let mut file = match File::open(&path) {
+    let mut file = match open_regular(&path) {
         Ok(x) => x,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered("missing".into()))
         }
-        Err(e) => return Err(FormatError::io("open", &path, e)),
+        Err(e) => return Err(e),
     };
     let len = file.metadata().ctx("stat", &path)?.len();
     if len < f.encrypted_size {
@@ -237,6 +251,12 @@ pub fn check_file_keyless(
     let sums_path = layout.sums(&vm.dir, &f.name);
     let altered = || tampered(format!("its chunk digest list {}.sums was altered", f.name));
     let sums_len = match std::fs::metadata(&sums_path) {
+        Ok(m) if !m.is_file() => {
+            return Err(tampered(format!(
+                "its chunk digest list {}.sums is not a regular file",
+                f.name
+            )))
+        }
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered(format!(
@@ -246,7 +266,7 @@ pub fn check_file_keyless(
         }
         Err(e) => return Err(FormatError::io("stat", &sums_path, e)),
     };
-    let sums_file = || File::open(&sums_path).ctx("open", &sums_path);
+    let sums_file = || open_regular(&sums_path);
     if sums_len != f.chunks * DIGEST as u64
         || hex::encode(sha256_of(&mut sums_file()?).ctx("read", &sums_path)?)
             != f.chunk_digests_sha256

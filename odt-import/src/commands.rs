@@ -12,6 +12,7 @@ use odt_format::manifest::JobManifest;
 use odt_format::progress::{human_bytes, Progress};
 use odt_format::reader::{data_key, open_manifest_bytes, TrustAnchor};
 use odt_format::stanza::Unlock;
+use odt_format::text::printable;
 use odt_format::vsphere::xml::XmlWriter;
 use serde::Serialize;
 
@@ -152,34 +153,43 @@ fn open_job(j: &JobArgs, registering: bool) -> Result<OpenJob> {
     let layout = Layout::new(&j.nas);
     let signer = tenancy::signer(j, &layout, registering)?;
     let (m, bytes) = open_manifest_bytes(&layout, &TrustAnchor::Trusted(&signer.key))
-        .context("the job's signature does not check out; nothing was done")?;
+        .context("the job's signed manifest does not check out; nothing was done")?;
     Ok((layout, m, bytes, signer.policy))
 }
 
+/// Prints the plan. Names come from the customer's manifest and from vCenter and vCD: all of
+/// it goes through `printable` (docs/SECURITY.md §S4).
 fn print_plan(p: &Plan) {
     let t = &p.target;
     println!(
-        "job {} -> {} / {} / {} / datastore {}",
-        p.job_id, t.vcenter, t.datacenter, t.compute, t.datastore
+        "{}",
+        printable(&format!(
+            "job {} -> {} / {} / {} / datastore {}",
+            p.job_id, t.vcenter, t.datacenter, t.compute, t.datastore
+        ))
     );
     for c in &p.checks {
         println!(
             "  [{}] {}: {}",
             if c.ok { " ok " } else { "FAIL" },
-            c.name,
-            c.detail
+            printable(&c.name),
+            printable(&c.detail)
         );
     }
     for v in &p.vms {
         println!(
             "  {:<24} {:<26} disks {:>10}, networks {} -> \"{VM_NETWORK}\"",
-            v.name,
+            printable(&v.name),
             v.action,
-            human_bytes(v.disk_bytes),
+            if v.disk_bytes == u64::MAX {
+                "overflow".into()
+            } else {
+                human_bytes(v.disk_bytes)
+            },
             if v.networks.is_empty() {
                 "(none)".into()
             } else {
-                v.networks.join(", ")
+                printable(&v.networks.join(", ")).into_owned()
             }
         );
     }
@@ -369,7 +379,9 @@ fn run(a: RunArgs) -> Result<bool> {
         if !a.json {
             println!(
                 "{:<24} {} as {}",
-                deployed.name, deployed.outcome, deployed.entity
+                printable(&deployed.name),
+                deployed.outcome,
+                printable(&deployed.entity)
             );
         }
         let registered = match (&vcd, &vim, parse_entity(&deployed.entity)) {
@@ -377,7 +389,7 @@ fn run(a: RunArgs) -> Result<bool> {
                 match register_vm(v, &client, vim, vm, &entity, &mut journal) {
                     Ok(r) => {
                         if !a.json {
-                            println!(
+                            let line = format!(
                                 "{:<24} registered in vCD as {} {} in {}/{}{}{}",
                                 "",
                                 r.kind,
@@ -393,6 +405,7 @@ fn run(a: RunArgs) -> Result<bool> {
                                     .map(|c| format!(", catalog {c}"))
                                     .unwrap_or_default()
                             );
+                            println!("{}", printable(&line));
                         }
                         Some(r)
                     }

@@ -147,7 +147,13 @@ pub fn verify_now(
 pub fn damaged(problems: &[Problem]) -> String {
     let lines: Vec<String> = problems
         .iter()
-        .map(|p| format!("{}: {}", p.file, p.what))
+        .map(|p| {
+            format!(
+                "{}: {}",
+                odt_format::text::printable(&p.file),
+                odt_format::text::printable(&p.what)
+            )
+        })
         .collect();
     format!(
         "the NAS is damaged ({} problem(s)):\n  {}\nrerunning will not help: have the customer \

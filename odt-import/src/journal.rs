@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use odt_format::nasfile::write_atomic;
+use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
 /// Per-VM state.
@@ -76,6 +77,14 @@ pub struct Journal {
     _lock: Option<std::sync::Arc<odt_format::nasfile::RunLock>>,
 }
 
+/// Largest import journal read (one record per VM: a few hundred bytes each).
+pub const MAX_JOURNAL_BYTES: u64 = 16 << 20;
+
+/// Reads a journal file: a regular file, bounded (docs/SECURITY.md §S5).
+fn read(path: &Path) -> Result<Vec<u8>, FormatError> {
+    odt_format::reader::read_bounded(path, MAX_JOURNAL_BYTES)
+}
+
 /// The default state folder: `$ODT_STATE_DIR`, else `$XDG_STATE_HOME/odt`, else
 /// `~/.local/state/odt`.
 pub fn default_state_dir() -> PathBuf {
@@ -99,19 +108,23 @@ impl Journal {
             "another odt-import run of this job",
         )?;
         let path = dir.join(format!("import-{job_id}.json"));
-        let mut j = match std::fs::read(&path) {
+        let mut j = match read(&path) {
             Ok(b) => serde_json::from_slice::<Journal>(&b).with_context(|| {
                 format!(
                     "{} is not a valid import journal; move it away to start over",
                     path.display()
                 )
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Journal {
-                job_id: job_id.into(),
-                vcenter: vcenter.into(),
-                ..Default::default()
-            },
-            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+            Err(FormatError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Journal {
+                    job_id: job_id.into(),
+                    vcenter: vcenter.into(),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(e).context("read the import journal"),
         };
         j.path = path;
         j._lock = Some(std::sync::Arc::new(lock));
@@ -121,12 +134,16 @@ impl Journal {
     /// The journal of `job_id` in `dir` if one exists, without creating anything (for `plan`).
     pub fn peek(dir: &Path, job_id: &str) -> Result<Option<Journal>> {
         let path = dir.join(format!("import-{job_id}.json"));
-        match std::fs::read(&path) {
+        match read(&path) {
             Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
                 format!("{} is not a valid import journal", path.display())
             })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+            Err(FormatError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).context("read the import journal"),
         }
     }
 

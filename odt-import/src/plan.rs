@@ -10,9 +10,12 @@ use serde::Serialize;
 pub const VM_NETWORK: &str = "VM Network";
 
 /// Headroom required on the datastore beyond the sum of disk capacities: 10% plus 1 GiB for
-/// VM configuration files, swap and logs.
+/// VM configuration files, swap and logs. Saturating: `u64::MAX` means "more than can be
+/// counted" (a hostile manifest), never a small wrapped number.
 pub fn required_space(disk_bytes: u64) -> u64 {
-    disk_bytes + disk_bytes / 10 + (1 << 30)
+    disk_bytes
+        .saturating_add(disk_bytes / 10)
+        .saturating_add(1 << 30)
 }
 
 /// What was read from vCenter for the plan.
@@ -155,7 +158,11 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
             } else {
                 "deploy".into()
             },
-            disk_bytes: vm.summary.disk_capacities.iter().sum(),
+            disk_bytes: vm
+                .summary
+                .disk_capacities
+                .iter()
+                .fold(0, |a, &b| a.saturating_add(b)),
             networks: vm.summary.networks.clone(),
         })
         .collect();
@@ -163,13 +170,16 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
         vms.iter()
             .filter(|v| v.action == "deploy")
             .map(|v| v.disk_bytes)
-            .sum(),
+            .fold(0, u64::saturating_add),
     );
+    let overflow = required == u64::MAX;
     checks.push(Check {
         name: format!("room on datastore {}", facts.datastore),
-        ok: facts.datastore_accessible && facts.datastore_free >= required,
+        ok: facts.datastore_accessible && !overflow && facts.datastore_free >= required,
         detail: if !facts.datastore_accessible {
             "the datastore is not accessible".into()
+        } else if overflow {
+            "the disk capacities in the manifest overflow 2^64 bytes: it cannot be deployed".into()
         } else {
             format!(
                 "{} free, {} needed (disk capacities + 10% + 1 GiB){}",
@@ -308,6 +318,33 @@ mod tests {
         assert!(failed[0].contains("missing on h2"));
         assert!(failed[1].contains("needed"));
         assert!(failed[2].contains("\"db\""));
+    }
+
+    /// docs/SECURITY.md §S6: plan arithmetic never wraps. Disk capacities that sum past 2^64
+    /// (a hostile manifest) must not wrap to a small number that passes the space check.
+    #[test]
+    fn capacities_that_overflow_fail_the_space_check() {
+        let mut m = manifest();
+        m.vms[0].summary.disk_capacities = vec![u64::MAX, 1 << 30, 1];
+        m.vms[1].summary.disk_capacities = vec![u64::MAX / 2 + 1];
+        let mut f = facts();
+        f.datastore_free = u64::MAX - 1;
+        let p = plan(&m, &f);
+        assert_eq!(p.vms[0].disk_bytes, u64::MAX);
+        assert_eq!(p.required_bytes, u64::MAX);
+        let failed: Vec<String> = p
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("overflow"), "{failed:?}");
+        // Two VMs that overflow only together.
+        let mut m = manifest();
+        m.vms[0].summary.disk_capacities = vec![u64::MAX / 2 + 1];
+        m.vms[1].summary.disk_capacities = vec![u64::MAX / 2 + 1];
+        let p = plan(&m, &f);
+        assert!(!p.ok());
+        assert_eq!(p.required_bytes, u64::MAX);
     }
 
     #[test]

@@ -91,6 +91,17 @@ impl Scratch {
     }
     /// Runs a binary with an optional passphrase in the environment.
     pub fn cmd(&self, name: &str, args: &[&str], passphrase: Option<&str>) -> Output {
+        self.command(name, args, passphrase)
+            .output()
+            .expect("spawn")
+    }
+    /// Like [`Scratch::cmd`], but the command must finish within [`HANG_TIMEOUT`]: it is killed
+    /// and the test fails if it does not (a command that blocks, e.g. on a FIFO, is a bug).
+    pub fn cmd_within(&self, name: &str, args: &[&str], passphrase: Option<&str>) -> Output {
+        output_within(&mut self.command(name, args, passphrase), HANG_TIMEOUT)
+    }
+    /// The command [`Scratch::cmd`] runs.
+    pub fn command(&self, name: &str, args: &[&str], passphrase: Option<&str>) -> Command {
         let mut c = Command::new(bin(name));
         // The importer's state (journal, dock record) stays in the scratch area.
         c.args(args)
@@ -100,14 +111,17 @@ impl Scratch {
         if let Some(p) = passphrase {
             c.env("ODT_PASSPHRASE", p);
         }
-        c.output().expect("spawn")
+        c
     }
     /// `odt-export run` of `sources` into the NAS with the fast test KDF and a recipient.
     pub fn export_run(&self, sources: &[&Path], extra: &[&str]) -> Output {
-        let nas = self.nas();
-        let k = self.path("k");
-        let p = self.path("p.pub");
-        let mut args: Vec<&str> = vec![
+        let args = self.export_run_args(sources, extra);
+        self.export(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+    /// The arguments [`Scratch::export_run`] passes to `odt-export`.
+    pub fn export_run_args(&self, sources: &[&Path], extra: &[&str]) -> Vec<String> {
+        let (nas, k, p) = (self.nas(), self.path("k"), self.path("p.pub"));
+        let mut args: Vec<String> = [
             "run",
             "--nas",
             nas.to_str().unwrap(),
@@ -119,14 +133,13 @@ impl Scratch {
             "19",
             "--kdf-iterations",
             "1",
-        ];
-        args.extend_from_slice(extra);
-        let srcs: Vec<String> = sources
-            .iter()
-            .map(|s| s.to_str().unwrap().to_owned())
-            .collect();
-        args.extend(srcs.iter().map(String::as_str));
-        self.export(&args)
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(sources.iter().map(|s| s.to_str().unwrap().to_owned()));
+        args
     }
     /// `odt-export verify --nas NAS --trusted-key k.pub EXTRA`.
     pub fn verify_export(&self, extra: &[&str]) -> Output {
@@ -176,6 +189,67 @@ impl Scratch {
 impl Default for Scratch {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// How long a command given to [`output_within`] by [`Scratch::cmd_within`] may run.
+pub const HANG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `c` with its output captured, like `Command::output`, but kills it and fails the test
+/// when it runs longer than `limit`: a test of "this must not hang" then fails instead of
+/// stalling the whole suite.
+pub fn output_within(c: &mut Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Drain both pipes while waiting, so that a chatty child never blocks on a full pipe.
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = vec![];
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (o, e) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "{c:?} still ran after {limit:?} (it hangs) and was killed\nstdout:\n{}\nstderr:\n{}",
+                text(&o),
+                text(&e)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
 }
 

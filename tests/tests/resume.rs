@@ -298,16 +298,21 @@ fn a_package_replaced_behind_its_fingerprint_is_refused_and_restart_exports_it_a
 #[test]
 fn a_full_nas_gives_a_clear_error_and_the_rerun_after_freeing_space_completes() {
     let s = Scratch::new();
-    let Some(_mount) = Tmpfs::mount(&s.nas(), 64) else {
+    let fs = s.path("fs");
+    let Some(_mount) = Tmpfs::mount(&fs, 64) else {
         skip("cannot mount a tmpfs (needs root): the full-NAS test did not run");
         return;
     };
+    // The job folder is on the tmpfs and the filler beside it: a job folder holds nothing else.
+    std::fs::create_dir(fs.join("nas")).unwrap();
+    std::fs::remove_dir(s.nas()).unwrap();
+    std::os::unix::fs::symlink(fs.join("nas"), s.nas()).unwrap();
     let src = make_big_ovf(&s.path("big"), "big", 40 * MIB);
     let args = run_args(&s, &src, &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // 1. Too little space for the job: refused up front, NAS untouched.
-    let filler = s.nas().join("filler");
+    let filler = fs.join("filler");
     std::fs::write(&filler, vec![1u8; 40 * MIB as usize]).unwrap();
     let o = s.cmd("odt-export", &argv, Some(PASSPHRASE));
     assert_fails(&o, 1, &["not enough space on the NAS", "free", "needs"]);

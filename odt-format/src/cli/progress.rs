@@ -36,7 +36,8 @@ impl Progress for Bars {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        pb.set_message(label.to_owned());
+        // Labels name VMs and files: untrusted text (docs/SECURITY.md §S4).
+        pb.set_message(crate::text::printable(label).into_owned());
         *self.bar.lock().expect("not poisoned") = Some(pb);
     }
     fn set(&self, done: u64) {
@@ -51,7 +52,7 @@ impl Progress for Bars {
     }
     fn note(&self, msg: &str) {
         if self.enabled {
-            eprintln!("{msg}");
+            eprintln!("{}", crate::text::printable_lines(msg));
         }
     }
 }

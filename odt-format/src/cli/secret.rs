@@ -23,16 +23,13 @@ pub struct SecretSource<'a> {
     pub confirm: bool,
 }
 
+/// Largest secret file read: a passphrase or a password, never a document.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 << 10;
+
 /// Reads a secret. Order: the file, then the environment, then a terminal prompt.
 pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageError> {
     if let Some(p) = src.file {
-        let mut s = Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
-            UsageError(format!(
-                "cannot read {} {}: {e}",
-                src.file_flag,
-                p.display()
-            ))
-        })?);
+        let mut s = read_secret_file(p, src.file_flag)?;
         // A trailing newline from `echo` or an editor is not part of the secret.
         while s.ends_with('\n') || s.ends_with('\r') {
             s.pop();
@@ -64,6 +61,41 @@ pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageErr
         }
     }
     non_empty(first, src)
+}
+
+/// Reads a secret file: a regular file only (a FIFO would block), private (mode 0600 or
+/// stricter), at most [`MAX_SECRET_FILE_BYTES`], UTF-8 (docs/SECURITY.md §S5, §S7).
+fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageError> {
+    use std::io::Read;
+    let cannot = |why: String| UsageError(format!("cannot read {flag} {}: {why}", p.display()));
+    let f = crate::reader::open_regular(p).map_err(|e| match e {
+        crate::error::FormatError::Io { source, .. } => cannot(source.to_string()),
+        crate::error::FormatError::Malformed { detail, .. } => cannot(detail),
+        other => cannot(other.to_string()),
+    })?;
+    // Like ssh: a secret others may read is refused (docs/SECURITY.md §S7), checked on the
+    // open file.
+    let meta = f.metadata().map_err(|e| cannot(e.to_string()))?;
+    if let Some(why) = crate::keys::private_file_problem(p, &meta) {
+        return Err(UsageError(format!("{flag} {} {why}", p.display())));
+    }
+    // Room for all of it up front: no reallocation leaves copies of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET_FILE_BYTES as usize + 1));
+    f.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(cannot(format!(
+            "larger than {MAX_SECRET_FILE_BYTES} bytes: not a passphrase or password file"
+        )));
+    }
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(s) => Ok(Zeroizing::new(s)),
+        Err(e) => {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Err(cannot("not UTF-8 text".into()))
+        }
+    }
 }
 
 fn non_empty(

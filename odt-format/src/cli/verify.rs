@@ -7,6 +7,7 @@ use crate::keys::{Identity, VerifyingKey};
 use crate::layout::Layout;
 use crate::reader::TrustAnchor;
 use crate::stanza::Unlock;
+use crate::text::{printable, printable_lines};
 use crate::verify::{verify_job, VerifyReport};
 
 use super::progress::Bars;
@@ -118,7 +119,12 @@ pub fn print(
             println!("OK: the NAS holds exactly what the manifest says");
         } else {
             for p in &report.problems {
-                eprintln!("FAILED {}: {}", p.file, p.what);
+                // Problems name files found on the NAS: untrusted text.
+                eprintln!(
+                    "FAILED {}: {}",
+                    printable(&p.file),
+                    printable_lines(&p.what)
+                );
             }
             eprintln!(
                 "verification failed: {} problem(s); the job must not be imported as is",

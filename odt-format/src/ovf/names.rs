@@ -3,7 +3,8 @@
 //! An OVF package is a flat set of files: the descriptor's `File ovf:href`s, the `.mf` lines and
 //! the OVA members all name files beside the descriptor. These names come from the customer's
 //! side and are later joined onto directories on the NAS and on the ODT node, so one check,
-//! shared by every reader, keeps `../x`, `/etc/passwd`, `a/b` and terminal-control tricks out.
+//! shared by every reader, keeps `../x`, `/etc/passwd`, `a/b` and terminal-control tricks
+//! (control characters, bidi overrides: see [`crate::text`]) out.
 
 use super::OvfError;
 
@@ -30,11 +31,18 @@ pub(crate) fn file_name_problem(name: &str) -> Option<&'static str> {
     if name.chars().any(char::is_control) {
         return Some("name contains a control character");
     }
+    if name.chars().any(crate::text::is_bidi_control) {
+        return Some("name contains a Unicode bidirectional control");
+    }
+    if name.chars().any(crate::text::is_unsafe_char) {
+        return Some("name contains a Unicode line or paragraph separator");
+    }
     None
 }
 
 /// Checks that `name` is a safe flat file name: non-empty, at most 255 bytes, not `.` or `..`,
-/// and free of `/`, `\`, NUL and control characters (C0, DEL and C1).
+/// and free of `/`, `\`, NUL, control characters (C0, DEL and C1), Unicode bidi controls and
+/// line or paragraph separators (docs/FORMAT.md §2.1).
 ///
 /// A leading `-` is allowed: names are always joined onto a directory, never passed to a
 /// command line on their own.
@@ -90,6 +98,10 @@ mod tests {
             "cr\r",
             "del\x7f",
             "c1\u{9b}",
+            "rlo\u{202e}gpj.exe",
+            "lri\u{2066}",
+            "rlm\u{200f}",
+            "ls\u{2028}",
             &"x".repeat(256),
         ] {
             let err = validate_file_name(n).unwrap_err();
