@@ -88,6 +88,8 @@ fn kill_9_mid_run_then_the_same_command_completes() {
     assert!(killed_mid_run, "could not interrupt the export mid-run");
     // Half a job never verifies.
     assert_fails(&s.verify_export(&[]), 1, &["interrupted", "rerun the same"]);
+    // A crash in the middle of a journal save leaves its temporary file: still resumable.
+    std::fs::write(s.nas().join("odt-journal.tmp"), b"{\"format\":").unwrap();
     // The same command again resumes (no passphrase needed, no re-encryption of done chunks).
     let o = s.cmd(
         "odt-export",
