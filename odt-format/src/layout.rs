@@ -70,9 +70,12 @@ impl Layout {
     }
     /// Entries at the root that are not part of a job (docs/FORMAT.md §2), sorted, their names
     /// escaped for display ([`crate::text::printable`]). A job holds `odt-job.json`,
-    /// `odt-job.json.sig` and `data/`; while an export runs (`in_progress`) also the journal
-    /// and the run lock. An empty `lost+found` (the root of a file system) is allowed.
+    /// `odt-job.json.sig` and `data/`; while an export is unfinished (`in_progress`) also the
+    /// journal, the run lock, and what an interrupted atomic write of the JSON files leaves
+    /// (`NAME.tmp`, see [`crate::nasfile::write_atomic`]). An empty `lost+found` (the root of a
+    /// file system) is allowed.
     pub fn unexpected_root_entries(&self, in_progress: bool) -> std::io::Result<Vec<String>> {
+        let temp = [MANIFEST, SIGNATURE, JOURNAL].map(|n| Path::new(n).with_extension("tmp"));
         let mut out = vec![];
         for e in std::fs::read_dir(&self.root)? {
             let e = e?;
@@ -81,6 +84,7 @@ impl Layout {
             let expected = match name.to_str() {
                 Some(MANIFEST | SIGNATURE) => !dir,
                 Some(JOURNAL | RUN_LOCK) => in_progress && !dir,
+                Some(n) if temp.iter().any(|t| t.as_os_str() == n) => in_progress && !dir,
                 Some(DATA) => dir,
                 Some(LOST_FOUND) => dir && std::fs::read_dir(e.path())?.next().is_none(),
                 _ => false,
@@ -95,5 +99,51 @@ impl Layout {
     /// Bundle-relative display path of an encrypted file.
     pub fn rel_encrypted(dir: &str, name: &str) -> String {
         format!("{DATA}/{dir}/{name}.odt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/SECURITY.md §S8: verify refuses any unexpected file anywhere in the job, root
+    /// included; an unfinished export may hold its journal, lock and temporary files.
+    #[test]
+    fn what_a_job_root_may_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::new(dir.path());
+        let put = |n: &str| std::fs::write(dir.path().join(n), b"x").unwrap();
+        std::fs::create_dir(l.data()).unwrap();
+        std::fs::create_dir(dir.path().join(LOST_FOUND)).unwrap();
+        put(MANIFEST);
+        put(SIGNATURE);
+        assert!(l.unexpected_root_entries(false).unwrap().is_empty());
+        for n in [
+            JOURNAL,
+            RUN_LOCK,
+            "odt-journal.tmp",
+            "odt-job.tmp",
+            "odt-job.json.tmp",
+        ] {
+            put(n);
+        }
+        assert!(l.unexpected_root_entries(true).unwrap().is_empty());
+        assert_eq!(
+            l.unexpected_root_entries(false).unwrap(),
+            [
+                RUN_LOCK,
+                "odt-job.json.tmp",
+                "odt-job.tmp",
+                "odt-journal.json",
+                "odt-journal.tmp"
+            ]
+        );
+        put("lost+found/x");
+        put("notes\x1b[2J.txt");
+        std::fs::create_dir(dir.path().join("extra")).unwrap();
+        assert_eq!(
+            l.unexpected_root_entries(true).unwrap(),
+            ["extra", "lost+found", "notes\\u{1b}[2J.txt"]
+        );
     }
 }

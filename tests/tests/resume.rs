@@ -135,6 +135,8 @@ fn kill_9_mid_run_then_the_same_command_completes() {
     // Kill once a good part of the disk is written, past at least one checkpoint.
     export_killed_when(&s, &args, "big-disk1.vmdk", |enc, _| enc > 300 * MIB);
     sealed.observe(&s.nas());
+    // A crash in the middle of a journal save leaves its temporary file: still resumable.
+    std::fs::write(s.nas().join("odt-journal.tmp"), b"{\"format\":").unwrap();
     // The same command again resumes (no passphrase needed, no re-encryption of done chunks).
     let o = rerun(&s, &args);
     let out = s.ok(&o);
