@@ -70,7 +70,7 @@ fn verify(a: VerifyArgs) -> Result<bool> {
     let layout = Layout::new(&req.nas);
     // Taken first, used only once the verification ran (its errors name the key or the
     // manifest better than a fingerprint's would).
-    let before = crate::dock::stamp_before(&layout);
+    let before = crate::dock::stamp_job(&layout);
     let report = verify_cmd::check(&req).context("verification failed")?;
     let mut extra = serde_json::Map::new();
     let mut notes = vec![];

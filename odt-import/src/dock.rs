@@ -23,8 +23,8 @@ pub fn record_path(state: &Path, job_id: &str) -> PathBuf {
     state.join(format!("dock-{job_id}.json"))
 }
 
-/// Fingerprints the job directory before a verification starts.
-pub fn stamp_before(layout: &Layout) -> Result<Vec<Stamp>> {
+/// Fingerprints the job directory (before and after a verification, and when `run` checks the record).
+pub fn stamp_job(layout: &Layout) -> Result<Vec<Stamp>> {
     stamp_tree(layout.root()).context("fingerprint the job directory on the NAS")
 }
 
@@ -36,7 +36,7 @@ pub fn record(
     before: Vec<Stamp>,
     report: &VerifyReport,
 ) -> Result<PathBuf> {
-    let after = stamp_before(layout)?;
+    let after = stamp_job(layout)?;
     let changed = odt_format::dock::differences(&before, &after);
     if !changed.is_empty() {
         bail!(
@@ -107,7 +107,7 @@ pub fn status(
         Err(e) => return Err(e.into()),
     };
     let r = DockRecord::parse(&bytes, &path.display().to_string())?;
-    let now = stamp_before(layout)?;
+    let now = stamp_job(layout)?;
     let wrong = r.mismatches(manifest_sha256, &now);
     Ok(if wrong.is_empty() {
         DockStatus::Verified(r)
@@ -125,7 +125,7 @@ pub fn verify_now(
     manifest_sha256: &str,
     progress: &dyn Progress,
 ) -> Result<PathBuf> {
-    let before = stamp_before(layout)?;
+    let before = stamp_job(layout)?;
     let checked = verify_files(layout, m, progress)?;
     if !checked.problems.is_empty() {
         bail!("{}\nnothing was deployed", damaged(&checked.problems));
