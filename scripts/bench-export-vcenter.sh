@@ -12,7 +12,7 @@ usage() {
 Usage: $PROG [--size-mib N] [--runs N] [--no-build] [--vcsim-bin FILE] [--keep]
 
 Time the customer's export-from-vCenter data path against a bare download with curl,
-both from one odt-vcsim (scripts/vcsim, http, with a user and password) started for
+both from one odt-vcsim (tests/vcsim, http, with a user and password) started for
 the whole bench.
 
 Set-up (untimed): one VM "bench" with one disk of N MiB of incompressible data

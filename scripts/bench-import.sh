@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark odt-import run (NAS -> decrypt -> .mf check -> NFC upload) against a plain curl
-# upload of the plaintext disk to the same simulated vCenter (scripts/vcsim).
+# upload of the plaintext disk to the same simulated vCenter (tests/vcsim).
 # Run with -h for usage.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ Usage: $PROG [--size-gib N | --size-mib N] [--runs N] [--keep] [--no-build]
           [--vcsim-bin FILE] [--vcsim-dir DIR]
 
 Time the provider's import data path against a bare NFC upload with curl, both into
-one odt-vcsim (scripts/vcsim, http, with a user and password) started for the whole
+one odt-vcsim (tests/vcsim, http, with a user and password) started for the whole
 bench. The source is one OVF folder: a descriptor in the style of make_big_ovf in
 tests/src/lib.rs (one VirtualSystem, a disk Item and a NIC on "corp-lan", plus the
 System and SCSI controller vcsim needs), a SHA256 .mf, and a disk of N GiB of
@@ -52,7 +52,7 @@ Options:
   --no-build     do not run 'cargo build --release -p odt-export -p odt-import'; use the
                  binaries in target/release (vcsim is still built when out of date)
   --vcsim-bin FILE  use this odt-vcsim binary instead of building one with
-                 scripts/build-vcsim.sh (e.g. while scripts/vcsim is being edited)
+                 scripts/build-vcsim.sh (e.g. while tests/vcsim is being edited)
   --vcsim-dir DIR   put vcsim's capture folder and datastore in a new folder under DIR
                  instead of the work folder; e.g. /dev/shm, so that the simulator's
                  own disk writes (3x the disk size per upload) and their writeback

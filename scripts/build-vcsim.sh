@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build odt's extended vCenter simulator (scripts/vcsim/, a Go main package on top of
+# Build odt's extended vCenter simulator (tests/vcsim/, a Go main package on top of
 # govmomi's vcsim 0.24.2 as packaged by Debian).
 #
 # Usage: scripts/build-vcsim.sh [OUT]      (default OUT: target/vcsim/odt-vcsim)
@@ -15,7 +15,7 @@ set -euo pipefail
 
 PROG=$(basename "$0")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SRC="$ROOT/scripts/vcsim"
+SRC="$ROOT/tests/vcsim"
 OUT=${1:-"$ROOT/target/vcsim/odt-vcsim"}
 case "$OUT" in
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Run the odt-format fuzz targets (fuzz/) with cargo-fuzz and libFuzzer. Run with -h for usage.
+# Run the odt-format fuzz targets (odt-format/fuzz/) with cargo-fuzz and libFuzzer. Run with -h for usage.
 set -euo pipefail
 
 PROG=$(basename "$0")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-FUZZ="$ROOT/fuzz"
+FUZZ="$ROOT/odt-format/fuzz"
 TOOLS="$ROOT/target/fuzz-tools"
 LOGS="$ROOT/target/fuzz-logs"
 
@@ -13,21 +13,21 @@ usage() {
 Usage: $PROG [TARGET|all] [SECONDS]
 
 Fuzz one target (or every target, one after the other) for SECONDS each (default 60),
-starting from the seeds in fuzz/seeds/TARGET/ plus whatever earlier runs kept in
-fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written there).
+starting from the seeds in odt-format/fuzz/seeds/TARGET/ plus whatever earlier runs kept in
+odt-format/fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written there).
 
-Targets (fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
-libFuzzer dictionaries in fuzz/dicts/):
+Targets (odt-format/fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
+libFuzzer dictionaries in odt-format/fuzz/dicts/):
   descriptor, mf, ova      odt_format::ovf::fuzz_entry::fuzz_{descriptor,mf,ova}
   manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, trust
                            odt_format::fuzzing::fuzz_<target>
 
 A crash (panic, failed invariant, sanitizer report, timeout or out-of-memory) leaves its
-input in fuzz/artifacts/TARGET/ and the log in target/fuzz-logs/TARGET.log; the script goes
+input in odt-format/fuzz/artifacts/TARGET/ and the log in target/fuzz-logs/TARGET.log; the script goes
 on with the remaining targets and exits 1 at the end. Replay a crash with
-  RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...
+  (cd odt-format && RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...)
 and shrink it with
-  RUSTC_BOOTSTRAP=1 cargo fuzz tmin TARGET fuzz/artifacts/TARGET/crash-...
+  (cd odt-format && RUSTC_BOOTSTRAP=1 cargo fuzz tmin TARGET fuzz/artifacts/TARGET/crash-...)
 (from the repository root, with $TOOLS/bin on PATH).
 
 cargo-fuzz is installed on first use into $TOOLS (cargo install --locked).
@@ -74,7 +74,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "$PROG: installing cargo-fuzz into $TOOLS (once)" >&2
     cargo install cargo-fuzz --locked --root "$TOOLS" || die "cargo install cargo-fuzz failed"
 fi
-cd "$ROOT"
+cd "$ROOT/odt-format"   # cargo fuzz looks for ./fuzz
 
 mapfile -t ALL < <(cargo fuzz list) || die "cargo fuzz list failed"
 [[ ${#ALL[@]} -gt 0 ]] || die "no fuzz targets found under $FUZZ"
@@ -144,7 +144,7 @@ for t in "${TARGETS[@]}"; do
         grep -m1 -B2 -A12 -E "^error" "$log" >&2 || tail -30 "$log" >&2
     elif [[ $rc -ne 0 || -n "$new" ]]; then
         crashed+=("$t")
-        summary+=("$t: CRASH (exit $rc) ${new:+-> $(echo "$new" | sed "s|^|fuzz/artifacts/$t/|" | tr '\n' ' ')}")
+        summary+=("$t: CRASH (exit $rc) ${new:+-> $(echo "$new" | sed "s|^|odt-format/fuzz/artifacts/$t/|" | tr '\n' ' ')}")
         echo "$PROG: $t crashed; the panic:" >&2
         grep -m1 -A12 -E "panicked at|ERROR: (libFuzzer|AddressSanitizer)" "$log" >&2 || tail -30 "$log" >&2
     else

@@ -41,7 +41,14 @@ if ((quick == 0)); then
     cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 echo "== shell scripts parse"
-for f in scripts/*.sh scripts/lib/*.sh scripts/vcsim/*.sh; do bash -n "$f"; done
+for f in scripts/*.sh scripts/lib/*.sh tests/vcsim/*.sh; do bash -n "$f"; done
+echo "== odt-format builds alone (no network, no terminal)"
+cargo build -p odt-format --locked
+for dep in reqwest rustls clap indicatif rpassword; do
+    if cargo tree -p odt-format -e normal --locked | grep -q "$dep v"; then
+        echo "test.sh: odt-format depends on $dep: the pure format must not" >&2; exit 1
+    fi
+done
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== all tests passed"

@@ -133,7 +133,7 @@ pub struct RunArgs {
     /// or inventory paths (`DC0/vm/web-01`) of powered-off VMs; each disk streams from the
     /// export lease into the bundle, with no staging copy.
     #[command(flatten)]
-    pub vcenter: odt_format::cli::vcenter::VcenterConn,
+    pub vcenter: odt_cli::vcenter::VcenterConn,
     /// With --vcenter: only look for VMs in this datacenter.
     #[arg(long, value_name = "NAME", help_heading = "vCenter")]
     pub datacenter: Option<String>,

@@ -1,9 +1,9 @@
 //! Subcommand bodies: build the request, call the library, render the result.
 
 use anyhow::{Context, Result};
-use odt_format::cli::progress::Bars;
-use odt_format::cli::secret::{read_secret, SecretSource};
-use odt_format::cli::{verify as verify_cmd, UsageError};
+use odt_cli::progress::Bars;
+use odt_cli::secret::{read_secret, SecretSource};
+use odt_cli::{verify as verify_cmd, UsageError};
 use odt_format::keys::{Recipient, SigningKey};
 use odt_format::manifest::Target;
 use odt_format::nasfile::WriteOptions;
@@ -25,7 +25,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<bool> {
-    odt_format::cli::keygen::keygen(odt_format::cli::keygen::KeyKind::Signing, &a.out, a.json)?;
+    odt_cli::keygen::keygen(odt_cli::keygen::KeyKind::Signing, &a.out, a.json)?;
     Ok(true)
 }
 

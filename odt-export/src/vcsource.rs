@@ -14,9 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use odt_format::manifest::{FileEntry, Target, VmEntry};
 use odt_format::nasfile::{encrypt_file, encrypt_unsized};
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
-use odt_format::vsphere::client::{Client, MoRef};
-use odt_format::vsphere::deploy::Lease;
-use odt_format::vsphere::export::{
+use odt_vmware::vsphere::client::{Client, MoRef};
+use odt_vmware::vsphere::deploy::Lease;
+use odt_vmware::vsphere::export::{
     create_descriptor, download, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
 use rand::rngs::OsRng;

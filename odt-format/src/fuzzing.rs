@@ -1410,7 +1410,7 @@ mod tests {
     #[test]
     #[ignore = "writes files: run by hand to refresh fuzz/seeds"]
     fn write_seed_files() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
         for (target, seeds) in [
             ("manifest", manifest_seeds()),
             ("signed_manifest", signed_manifest_seeds()),

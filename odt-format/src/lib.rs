@@ -10,9 +10,8 @@ pub mod ovf;
 pub mod stanza;
 
 pub use error::{FormatError, Result};
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod dock;
+#[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 pub mod layout;
 pub mod manifest;
@@ -25,5 +24,3 @@ pub mod stream;
 pub mod text;
 pub mod trust;
 pub mod verify;
-#[cfg(feature = "vmware")]
-pub mod vsphere;

@@ -15,7 +15,7 @@
 //! The file is the provider's own, but it is read as carefully as untrusted input: at most
 //! [`MAX_TRUST_FILE_BYTES`], bounded counts, unknown keys are errors (naming the valid ones),
 //! a syntax error names its line, and the parser has a fuzz target
-//! ([`crate::fuzzing::fuzz_trust`]). One key belongs to one customer: a key listed twice is an
+//! (`fuzzing::fuzz_trust`). One key belongs to one customer: a key listed twice is an
 //! error.
 //!
 //! **Names.** Org names compare ASCII-case-insensitively ([`same_org`]): vCloud Director treats

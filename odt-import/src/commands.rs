@@ -3,9 +3,9 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use odt_format::cli::progress::Bars;
-use odt_format::cli::secret::{read_secret, SecretSource};
-use odt_format::cli::verify as verify_cmd;
+use odt_cli::progress::Bars;
+use odt_cli::secret::{read_secret, SecretSource};
+use odt_cli::verify as verify_cmd;
 use odt_format::keys::{Identity, SigningKey};
 use odt_format::layout::Layout;
 use odt_format::manifest::JobManifest;
@@ -13,7 +13,7 @@ use odt_format::progress::{human_bytes, Progress};
 use odt_format::reader::{data_key, open_manifest_bytes, TrustAnchor};
 use odt_format::stanza::Unlock;
 use odt_format::text::printable;
-use odt_format::vsphere::xml::XmlWriter;
+use odt_vmware::vsphere::xml::XmlWriter;
 use serde::Serialize;
 
 use crate::cli::{
@@ -26,9 +26,9 @@ use crate::plan::{plan as make_plan, Plan, VM_NETWORK};
 use crate::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
 use crate::register::{gather_vcd_facts, register_vm, Registered};
 use crate::tenancy::{self, Policy};
-use crate::vcd::VcdClient;
-use odt_format::cli::UsageError;
-use odt_format::vsphere::tls::TlsMode;
+use odt_cli::UsageError;
+use odt_vmware::vcd::VcdClient;
+use odt_vmware::vsphere::tls::TlsMode;
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
 pub fn dispatch(cmd: Command) -> Result<bool> {
@@ -42,13 +42,13 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<bool> {
-    use odt_format::cli::keygen::KeyKind;
+    use odt_cli::keygen::KeyKind;
     let kind = if a.receipt {
         KeyKind::Signing
     } else {
         KeyKind::Recipient
     };
-    odt_format::cli::keygen::keygen(kind, &a.out, a.json)?;
+    odt_cli::keygen::keygen(kind, &a.out, a.json)?;
     Ok(true)
 }
 
@@ -508,9 +508,9 @@ struct RunVm {
     vcd: Option<Registered>,
 }
 
-fn parse_entity(s: &str) -> Option<odt_format::vsphere::client::MoRef> {
+fn parse_entity(s: &str) -> Option<odt_vmware::vsphere::client::MoRef> {
     s.split_once(':')
-        .map(|(k, v)| odt_format::vsphere::client::MoRef::new(k, v))
+        .map(|(k, v)| odt_vmware::vsphere::client::MoRef::new(k, v))
 }
 
 /// The receipt states, per file, only the digest its bytes were checked against on the way
@@ -519,7 +519,7 @@ fn build_receipt(
     m: &JobManifest,
     manifest_bytes: &[u8],
     vms: &[RunVm],
-    client: &odt_format::vsphere::client::Client,
+    client: &odt_vmware::vsphere::client::Client,
     vcd: Option<&VcdClient>,
     receipt_key: Option<&SigningKey>,
 ) -> Receipt {

@@ -16,11 +16,11 @@ use odt_format::manifest::{JobManifest, VmEntry};
 use odt_format::ovf::{parse_descriptor, Mf};
 use odt_format::progress::Progress;
 use odt_format::reader::{decrypt_small, CheckedReader, DecryptReader};
-use odt_format::vsphere::client::{Client, MoRef};
-use odt_format::vsphere::deploy::{
+use odt_vmware::vsphere::client::{Client, MoRef};
+use odt_vmware::vsphere::deploy::{
     create_import_spec, destroy_vm, import_vapp, reconfigure_extra_config, upload, Lease,
 };
-use odt_format::vsphere::inventory::Placement;
+use odt_vmware::vsphere::inventory::Placement;
 use serde::Serialize;
 
 use crate::journal::{Journal, VmState};
@@ -345,8 +345,8 @@ fn upload_all(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
     mf: &Mf,
-    items: &[odt_format::vsphere::deploy::FileItem],
-    info: &odt_format::vsphere::deploy::LeaseInfo,
+    items: &[odt_vmware::vsphere::deploy::FileItem],
+    info: &odt_vmware::vsphere::deploy::LeaseInfo,
     lease: &Lease,
     total: u64,
 ) -> Result<(u64, BTreeMap<String, String>)> {
@@ -407,7 +407,7 @@ fn upload_all(
             return Err(anyhow!(e)).context("keeping the lease alive failed");
         }
         r.map_err(|e| match e {
-            odt_format::vsphere::error::VimError::Body { source, .. } => {
+            odt_vmware::vsphere::error::VimError::Body { source, .. } => {
                 anyhow!(odt_format::reader::unwrap_io(source))
                     .context(format!("reading {} from the NAS", file.name))
             }

@@ -12,7 +12,6 @@ pub mod plan;
 pub mod receipt;
 pub mod register;
 pub mod tenancy;
-pub mod vcd;
 pub mod vcenter;
 
 /// Now, as RFC 3339 UTC.

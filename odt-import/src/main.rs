@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use odt_format::cli::{is_usage, EXIT_FAILURE, EXIT_USAGE};
+use odt_cli::{is_usage, EXIT_FAILURE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = odt_import::cli::Cli::parse();

@@ -6,10 +6,10 @@
 
 use anyhow::{bail, Context, Result};
 use odt_format::manifest::VmEntry;
-use odt_format::vsphere::client::{Client, MoRef};
+use odt_vmware::vsphere::client::{Client, MoRef};
 
 use crate::journal::Journal;
-use crate::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
+use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
 
 /// Where a VM landed in vCD, for the report and the receipt.
 pub use odt_format::receipt::Registered;
@@ -35,7 +35,7 @@ pub fn resolve_target(vcd: &VcdClient, vm: &VmEntry) -> Result<TargetRefs, Vec<S
             "the manifest names no org and VDC for it (export it with --org and --vdc)".into(),
         ]);
     };
-    let err = |e: crate::vcd::VcdError| vec![format!("vCD lookup failed: {e}")];
+    let err = |e: odt_vmware::vcd::VcdError| vec![format!("vCD lookup failed: {e}")];
     let Some(org) = vcd.find_org(org_name).map_err(err)? else {
         return Err(vec![format!("org {org_name:?} does not exist")]);
     };

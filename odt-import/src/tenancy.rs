@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use odt_format::cli::UsageError;
+use odt_cli::UsageError;
 use odt_format::keys::VerifyingKey;
 use odt_format::layout::Layout;
 use odt_format::manifest::{JobManifest, SignatureFile};
@@ -337,18 +337,18 @@ mod tests {
         let e = signer(&job(Some("/nonexistent.pub"), None, &[]), &layout, true)
             .err()
             .unwrap();
-        assert!(e.chain().any(odt_format::cli::is_usage));
+        assert!(e.chain().any(odt_cli::is_usage));
         assert!(e.to_string().contains("--allow-org ORG"), "{e}");
         assert!(e.to_string().contains("--trust FILE"), "{e}");
         // An empty org name is a usage error too; without --vcd the key is simply read.
         let e = signer(&job(Some("/nonexistent.pub"), None, &[""]), &layout, true)
             .err()
             .unwrap();
-        assert!(e.chain().any(odt_format::cli::is_usage), "{e}");
+        assert!(e.chain().any(odt_cli::is_usage), "{e}");
         let e = signer(&job(Some("/nonexistent.pub"), None, &[]), &layout, false)
             .err()
             .unwrap();
-        assert!(!e.chain().any(odt_format::cli::is_usage), "{e}");
+        assert!(!e.chain().any(odt_cli::is_usage), "{e}");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use odt_format::cli::vcenter::VcenterConn;
-use odt_format::vsphere::client::Client;
-use odt_format::vsphere::inventory::Placement;
+use odt_cli::vcenter::VcenterConn;
+use odt_vmware::vsphere::client::Client;
+use odt_vmware::vsphere::inventory::Placement;
 
 /// Options naming the target vCenter and where VMs go in it.
 #[derive(Debug, Args, Clone)]

@@ -195,7 +195,7 @@ make_keys() {
 # ---------------------------------------------------------------- the simulator
 # start_vcsim BASE: starts VCSIM with a random password (exported as ODT_VCENTER_USER /
 # ODT_VCENTER_PASSWORD), its capture in BASE/capture (CAP) and its datastores under
-# BASE/vcsim-tmp; sets VCPID and VC_URL, then logs SOAP (the raw client, scripts/vcsim/soap.py,
+# BASE/vcsim-tmp; sets VCPID and VC_URL, then logs SOAP (the raw client, tests/vcsim/soap.py,
 # as an array so /usr/bin/time can run it) in. One SOAP session serves the whole bench:
 # leases belong to the session that made them; its cookie is kept in WORK.
 start_vcsim() {
@@ -222,6 +222,6 @@ start_vcsim() {
     VC_URL=$(json_get "$WORK/vcsim.json" 'j["url"]')
     [[ -n "$VC_URL" ]] || die "no url in $(cat "$WORK/vcsim.json")"
     export ODT_SOAP_COOKIES="$WORK/soap.cookies"
-    SOAP=("$PYTHON" "$REPO/scripts/vcsim/soap.py" "$VC_URL")
+    SOAP=("$PYTHON" "$REPO/tests/vcsim/soap.py" "$VC_URL")
     "${SOAP[@]}" login >"$LOGS/login.log" 2>&1 || { cat "$LOGS/login.log" >&2; die "SOAP Login to $VC_URL failed"; }
 }

@@ -1,5 +1,5 @@
 //! A launcher for `odt-vcsim`, our extension of govmomi's vCenter simulator (vcsim 0.24.2,
-//! built from Debian packages by `scripts/build-vcsim.sh`; sources in `scripts/vcsim/`).
+//! built from Debian packages by `scripts/build-vcsim.sh`; sources in `tests/vcsim/`).
 //!
 //! [`Vcsim::start`] builds the binary once per test process (the script installs Go and
 //! govmomi with apt-get when it can), starts it on a free loopback port and reads the JSON

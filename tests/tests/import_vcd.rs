@@ -385,14 +385,14 @@ fn trust_file(s: &Scratch, name: &str, text: &str) -> String {
 
 /// Nothing of the job in `s` reached vCenter or vCD, and no receipt was written.
 fn assert_nothing_deployed(s: &Scratch, sims: &Sims) {
-    use odt_format::vsphere::client::Client;
-    use odt_format::vsphere::inventory::{find_vm, Placement};
+    use odt_vmware::vsphere::client::Client;
+    use odt_vmware::vsphere::inventory::{find_vm, Placement};
     assert!(sims.vc.uploads().is_empty(), "{:?}", sims.vc.uploads());
     let c = Client::connect(
         &sims.vc.url,
         USER,
         PASSWORD,
-        odt_format::vsphere::tls::TlsMode::Verify,
+        odt_vmware::vsphere::tls::TlsMode::Verify,
     )
     .unwrap();
     let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();

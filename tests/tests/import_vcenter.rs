@@ -1,14 +1,14 @@
-//! The provider side against vCenter (govmomi's vcsim, extended by scripts/vcsim): export a
+//! The provider side against vCenter (govmomi's vcsim, extended by tests/vcsim): export a
 //! multi-disk multi-NIC VM, then `odt-import plan` and `run` into vcsim; the failure cases of
 //! `plan`; and a connection cut mid-upload.
 
 use std::path::Path;
 
-use odt_format::vsphere::client::Client;
-use odt_format::vsphere::inventory::{find_vm, vm_info, NicBacking, Placement};
-use odt_format::vsphere::tls::TlsMode;
 use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{assert_fails, samples, sha256_file, Scratch, PASSPHRASE};
+use odt_vmware::vsphere::client::Client;
+use odt_vmware::vsphere::inventory::{find_vm, vm_info, NicBacking, Placement};
+use odt_vmware::vsphere::tls::TlsMode;
 
 const USER: &str = "odt-test";
 const PASSWORD: &str = "s3cret-vc-password";

@@ -1,16 +1,16 @@
-//! The importer's vCD client (`odt_import::vcd`) against the vCD simulator
+//! The importer's vCD client (`odt_vmware::vcd`) against the vCD simulator
 //! (`odt_tests::vcdsim`), and, for the whole register flow, with the simulator backed by
 //! the vCenter simulator (`odt_tests::vcsim`): logins both ways, lookups, the three imports,
 //! a failing task, network wiring, power-on, an expired token and 503 retries.
 
 use std::time::Duration;
 
-use odt_format::vsphere::TlsMode;
-use odt_import::vcd::{
-    ApiVersion, ConnectOptions, EntityRef, IpAllocation, Login, LoginMethod, VcdClient, VcdError,
-};
 use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::Vcsim;
+use odt_vmware::vcd::{
+    ApiVersion, ConnectOptions, EntityRef, IpAllocation, Login, LoginMethod, VcdClient, VcdError,
+};
+use odt_vmware::vsphere::TlsMode;
 
 const USER: &str = "administrator@System";
 const PASSWORD: &str = "vmware";
@@ -196,13 +196,13 @@ fn lookups() {
     assert_eq!(t.org.name, "acme");
     assert_eq!(
         t.vdc.uuid,
-        odt_import::vcd::xml::uuid_of(&sim.vdc_href("acme", "acme-vdc").unwrap()).unwrap()
+        odt_vmware::vcd::xml::uuid_of(&sim.vdc_href("acme", "acme-vdc").unwrap()).unwrap()
     );
-    assert!(odt_import::vcd::xml::same_entity(
+    assert!(odt_vmware::vcd::xml::same_entity(
         &t.net.href,
         &sim.network_href("acme", "acme-vdc", "acme-net").unwrap()
     ));
-    assert!(odt_import::vcd::xml::same_entity(
+    assert!(odt_vmware::vcd::xml::same_entity(
         &t.catalog.href,
         &sim.catalog_href("acme", "acme-catalog").unwrap()
     ));
@@ -245,7 +245,7 @@ fn import_as_vapp_wire_and_power_on() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let s2 = seen.clone();
     c.set_task_progress(Some(std::sync::Arc::new(
-        move |t: &odt_import::vcd::Task| {
+        move |t: &odt_vmware::vcd::Task| {
             s2.lock()
                 .unwrap()
                 .push(format!("{} {}", t.operation_name, t.status));
@@ -494,10 +494,10 @@ fn register_a_vcsim_vm() {
     let Some(vc) = Vcsim::start_or_skip(false) else {
         return;
     };
-    let client = odt_format::vsphere::Client::connect(&vc.url, "user", "pass", TlsMode::Verify)
+    let client = odt_vmware::vsphere::Client::connect(&vc.url, "user", "pass", TlsMode::Verify)
         .expect("vcsim login");
     let root = client.service_content().root_folder.clone();
-    let vm = odt_format::vsphere::find_vm(&client, &root, "DC0_H0_VM0")
+    let vm = odt_vmware::vsphere::find_vm(&client, &root, "DC0_H0_VM0")
         .expect("find_vm")
         .expect("vcsim's DC0_H0_VM0");
     let mut seed = Seed::default_seed();

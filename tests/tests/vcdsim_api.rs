@@ -11,12 +11,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use odt_format::vsphere::{wait_task, Client, MoRef, TlsMode};
 use odt_tests::vcdsim::testing::{
     import_into_body, import_template_body, import_vapp_body, Api, Reply,
 };
 use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::Vcsim;
+use odt_vmware::vsphere::{wait_task, Client, MoRef, TlsMode};
 
 const T_IMPORT_VAPP: &str = "application/vnd.vmware.admin.importVmAsVAppParams+xml";
 const T_IMPORT_TEMPLATE: &str = "application/vnd.vmware.admin.importVmAsVAppTemplateParams+xml";
@@ -108,7 +108,7 @@ fn create_vm(vc: &Vcsim, name: &str, network: &str, nics: usize) -> String {
 
 fn power_state(vc: &Vcsim, moref: &str) -> String {
     let c = vc_client(vc);
-    odt_format::vsphere::vm_info(&c, &MoRef::new("VirtualMachine", moref))
+    odt_vmware::vsphere::vm_info(&c, &MoRef::new("VirtualMachine", moref))
         .unwrap()
         .power_state
 }
@@ -1150,7 +1150,7 @@ fn extension_imports_and_strictness_with_vcsim() {
         .child("NetworkConnectionSection")
         .expect("NetworkConnectionSection");
     assert_eq!(ncs.text_of("PrimaryNetworkConnectionIndex"), Some("0"));
-    let conns: Vec<&odt_format::vsphere::xml::Element> = ncs
+    let conns: Vec<&odt_vmware::vsphere::xml::Element> = ncs
         .children
         .iter()
         .filter(|c| c.name == "NetworkConnection")

@@ -14,10 +14,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use odt_format::vsphere::{wait_task, Client, MoRef, TlsMode};
 use odt_tests::vcdsim::testing::{import_template_body, import_vapp_body, Api};
 use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::Vcsim;
+use odt_vmware::vsphere::{wait_task, Client, MoRef, TlsMode};
 
 const T_IMPORT_VAPP: &str = "application/vnd.vmware.admin.importVmAsVAppParams+xml";
 const T_IMPORT_TEMPLATE: &str = "application/vnd.vmware.admin.importVmAsVAppTemplateParams+xml";

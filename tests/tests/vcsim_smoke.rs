@@ -1,4 +1,4 @@
-//! The vCenter simulator (`odt-vcsim`, scripts/vcsim/) starts over http and https, answers
+//! The vCenter simulator (`odt-vcsim`, tests/vcsim/) starts over http and https, answers
 //! raw SOAP, captures NFC uploads into its index, records export downloads, injects upload
 //! and download failures on request, and stops when its handle is dropped.
 

@@ -11,10 +11,11 @@
 //! - [`ova`]: [`read_index`] lists an OVA's members and where their bytes are, without reading
 //!   member data.
 //! - [`validate_file_name`]: the one rule for names inside a package, shared by all three.
-//! - [`fuzz_entry`]: entry points for fuzz targets.
+//! - `fuzz_entry`: entry points for fuzz targets (only under `cfg(fuzzing)` and in tests).
 
 pub mod descriptor;
 pub mod error;
+#[cfg(any(fuzzing, test))]
 pub mod fuzz_entry;
 pub mod mf;
 mod names;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use odt_format::vsphere::xml::Element;
+use odt_vmware::vsphere::xml::Element;
 
 use super::model::{
     self, new_uuid, now_iso, Effect, IpScope, Nic, Owner, Parent, Session, State, Template, VApp,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use odt_format::vsphere::xml::Element;
+use odt_vmware::vsphere::xml::Element;
 
 /// `Accept` for the XML API.
 pub fn accept(version: &str) -> String {

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use odt_format::vsphere::{inventory, Client, MoRef, TlsMode};
+use odt_vmware::vsphere::{inventory, Client, MoRef, TlsMode};
 
 use super::seed::VmSeed;
 
@@ -97,7 +97,7 @@ impl Backend {
 
     fn with_client<T>(
         &self,
-        f: impl Fn(&Client) -> Result<T, odt_format::vsphere::VimError>,
+        f: impl Fn(&Client) -> Result<T, odt_vmware::vsphere::VimError>,
     ) -> Result<T, String> {
         let Backend::Vcsim { link, client } = self else {
             unreachable!("with_client on a seeded backend")
@@ -114,7 +114,7 @@ impl Backend {
                 Ok(v) => return Ok(v),
                 Err(e)
                     if attempt == 0
-                        && !matches!(e, odt_format::vsphere::VimError::NotFound { .. }) =>
+                        && !matches!(e, odt_vmware::vsphere::VimError::NotFound { .. }) =>
                 {
                     // The session may have expired: reconnect once.
                     *guard = None;
@@ -136,7 +136,7 @@ impl Backend {
                 let r = self.with_client(|c| {
                     match inventory::vm_info(c, &MoRef::new("VirtualMachine", moref)) {
                         Ok(i) => Ok(Some(i)),
-                        Err(odt_format::vsphere::VimError::NotFound { .. }) => Ok(None),
+                        Err(odt_vmware::vsphere::VimError::NotFound { .. }) => Ok(None),
                         Err(e) => Err(e),
                     }
                 })?;

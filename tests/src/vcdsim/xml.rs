@@ -4,10 +4,10 @@
 //! content was found starting with element …`).
 //!
 //! Request bodies are parsed with odt-format's namespace-aware tree
-//! ([`odt_format::vsphere::xml::Element`]), so prefixes are free and elements are matched by
+//! ([`odt_vmware::vsphere::xml::Element`]), so prefixes are free and elements are matched by
 //! (namespace URI, local name).
 
-use odt_format::vsphere::xml::{escape_attr, escape_text, Element};
+use odt_vmware::vsphere::xml::{escape_attr, escape_text, Element};
 
 /// `vcloud`.
 pub const VCLOUD: &str = "http://www.vmware.com/vcloud/v1.5";

@@ -22,9 +22,9 @@
 //! A typical run, per VM (after the vCenter deploy):
 //!
 //! ```no_run
-//! # fn main() -> Result<(), odt_import::vcd::VcdError> {
-//! use odt_format::vsphere::TlsMode;
-//! use odt_import::vcd::{IpAllocation, VcdClient};
+//! # fn main() -> Result<(), odt_vmware::vcd::VcdError> {
+//! use crate::vsphere::TlsMode;
+//! use odt_vmware::vcd::{IpAllocation, VcdClient};
 //! let vcd = VcdClient::connect("https://vcd.example", "admin@System", "pw", TlsMode::Verify)?;
 //! let vim = vcd.find_vim_server_for("https://vc.example/sdk")?;
 //! let org = vcd.find_org("acme")?.expect("org");

@@ -1,5 +1,5 @@
 """A tiny raw vSphere SOAP client for the benchmarks: the calls a no-SDK client makes (as
-scripts/vcsim/smoke.sh does with curl), so odt's own client can be timed against them.
+tests/vcsim/smoke.sh does with curl), so odt's own client can be timed against them.
 
 Usage: soap.py URL COMMAND [ARGS]
    login                  log in with ODT_VCENTER_USER / ODT_VCENTER_PASSWORD (do this first)

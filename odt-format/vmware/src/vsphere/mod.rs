@@ -1,7 +1,7 @@
 //! A vSphere Web Services (vim25 SOAP) client, without an SDK: what odt needs to deploy an
 //! OVF into vCenter through an HttpNfcLease, and to find and check the target inventory.
 //!
-//! Behind the `vmware` feature so pure-format users never pull in HTTP and TLS. Blocking
+//! In odt-vmware, so users of the pure format never pull in HTTP and TLS. Blocking
 //! (reqwest's blocking client): each call is one request/response, the lease keep-alive runs
 //! on its own thread, and the CPU-heavy decryption feeding an upload runs on threads anyway.
 //!

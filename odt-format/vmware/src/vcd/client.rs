@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::vsphere::tls::TlsMode;
+use crate::vsphere::xml::Element;
 use base64::Engine as _;
-use odt_format::vsphere::tls::TlsMode;
-use odt_format::vsphere::xml::Element;
 use reqwest::Method;
 use zeroize::Zeroizing;
 
@@ -106,7 +106,7 @@ pub fn parse_versions(url: &str, body: &[u8]) -> Result<Vec<VersionInfo>> {
                 version: ApiVersion::parse(v.text_of("Version")?)?,
                 deprecated: v
                     .attr("deprecated")
-                    .and_then(odt_format::vsphere::xml::parse_bool)
+                    .and_then(crate::vsphere::xml::parse_bool)
                     == Some(true),
                 login_url: v.text_of("LoginUrl").map(str::to_owned),
                 provider_login_url: v.text_of("ProviderLoginUrl").map(str::to_owned),

@@ -8,7 +8,7 @@
 //! order, plus our change at its schema position, and each PUT's task is waited for. Both
 //! are idempotent: when the section already says what we want, nothing is sent.
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 use reqwest::Method;
 
 use super::client::VcdClient;

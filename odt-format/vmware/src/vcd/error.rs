@@ -5,7 +5,7 @@
 //! vCD's own codes (`majorErrorCode`, `minorErrorCode` such as `DUPLICATE_NAME` or
 //! `BUSY_ENTITY`) so callers branch on [`VcdError::minor_code`] instead of parsing messages.
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 
 /// Result alias for the vCD client.
 pub type Result<T, E = VcdError> = std::result::Result<T, E>;
@@ -315,7 +315,7 @@ impl ApiErrorBody {
     }
 }
 
-use odt_format::vsphere::error::{chain, choices_suffix};
+use crate::vsphere::error::{chain, choices_suffix};
 
 fn code_suffix(minor: Option<&str>) -> String {
     minor.map(|m| format!(" {m}")).unwrap_or_default()

@@ -7,7 +7,7 @@
 //! `VApp`) in the `vmext` namespace, the inherited `Description` in `vcloud`, as the official
 //! example and the SDKs write them.
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 use reqwest::Method;
 
 use super::client::VcdClient;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::progress::Progress;
+use odt_format::progress::Progress;
 
 /// Progress bars on stderr when it is a terminal and `quiet` is false.
 pub struct Bars {
@@ -37,7 +37,7 @@ impl Progress for Bars {
             .progress_chars("=> "),
         );
         // Labels name VMs and files: untrusted text (docs/SECURITY.md §S4).
-        pb.set_message(crate::text::printable(label).into_owned());
+        pb.set_message(odt_format::text::printable(label).into_owned());
         *self.bar.lock().expect("not poisoned") = Some(pb);
     }
     fn set(&self, done: u64) {
@@ -52,7 +52,7 @@ impl Progress for Bars {
     }
     fn note(&self, msg: &str) {
         if self.enabled {
-            eprintln!("{}", crate::text::printable_lines(msg));
+            eprintln!("{}", odt_format::text::printable_lines(msg));
         }
     }
 }

@@ -1,9 +1,8 @@
-//! The vSphere client (`odt_format::vsphere`, feature `vmware`) against odt-vcsim, the
+//! The vSphere client (`odt_vmware::vsphere`) against odt-vcsim, the
 //! project's extended vCenter simulator: login, placement, OVF import through an NFC lease,
 //! abort and clean-up, TLS modes. The simulator is started here directly (odt-format cannot
 //! use the `tests` crate's launcher); it is built by `scripts/build-vcsim.sh`. Without it these
 //! tests skip loudly, or fail under `ODT_REQUIRE_ALL_TESTS=1`.
-#![cfg(feature = "vmware")]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -11,7 +10,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use odt_format::vsphere::{
+use odt_vmware::vsphere::{
     create_import_spec, destroy_vm, find_vm, import_vapp, reconfigure_extra_config, upload,
     vm_info, Client, MoRef, NicBacking, Placement, TlsMode, VimError,
 };
@@ -45,7 +44,7 @@ impl Drop for Sim {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The simulator: `$ODT_VCSIM`, else `scripts/build-vcsim.sh` (a no-op when the binary is up
@@ -190,7 +189,7 @@ fn spec_for(
     dir: &Path,
     kind: &str,
     name: &str,
-) -> odt_format::vsphere::ImportSpec {
+) -> odt_vmware::vsphere::ImportSpec {
     let descriptor = std::fs::read_to_string(dir.join(format!("{kind}.ovf"))).unwrap();
     let env = odt_format::ovf::parse_descriptor(descriptor.as_bytes()).unwrap();
     let vm_net = placement

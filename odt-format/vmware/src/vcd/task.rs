@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 
 use super::client::VcdClient;
 use super::error::{shown_url, ApiErrorBody, Result, TaskError, VcdError};

@@ -1,10 +1,9 @@
-//! Helpers shared by `odt-export` and `odt-import` (feature `cli`): secrets from the
+//! Bytes on the terminal: what `odt-export` and `odt-import` share. Secrets from the
 //! environment, a file or a prompt; progress bars; the verify command both programs offer.
 
 pub mod keygen;
 pub mod progress;
 pub mod secret;
-#[cfg(feature = "vmware")]
 pub mod vcenter;
 pub mod verify;
 
@@ -21,12 +20,11 @@ pub enum CliError {
     Usage(#[from] UsageError),
     /// The work failed.
     #[error(transparent)]
-    Format(#[from] crate::error::FormatError),
+    Format(#[from] odt_format::error::FormatError),
 }
 
 /// True when `e` (anywhere in an error chain) is a usage error: the caller exits with 2.
 pub fn is_usage(e: &(dyn std::error::Error + 'static)) -> bool {
-    #[cfg(feature = "vmware")]
     if let Some(vcenter::ConnectError::Cli(CliError::Usage(_))) = e.downcast_ref() {
         return true;
     }

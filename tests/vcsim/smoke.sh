@@ -13,7 +13,7 @@
 #   → vApp (VirtualSystemCollection): CreateImportSpec → ImportVApp → one lease, two VMs'
 #   disks uploaded and captured per VM → HttpNfcLeaseComplete → Destroy_Task → Logout.
 #
-# Usage: scripts/vcsim/smoke.sh [--tls] [--keep]
+# Usage: tests/vcsim/smoke.sh [--tls] [--keep]
 #   --tls    run the simulator with https
 #   --keep   keep the work folder (printed at the end)
 set -euo pipefail

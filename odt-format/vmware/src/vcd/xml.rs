@@ -9,7 +9,7 @@
 //! (`vmext`, `ovf`, …). So an edited section goes back with every unknown element, attribute
 //! and namespace it came with, in the order it came.
 //!
-//! The vim [`odt_format::vsphere::xml::XmlWriter`] is not used for bodies: it writes
+//! The vim [`crate::vsphere::xml::XmlWriter`] is not used for bodies: it writes
 //! unqualified names under an implied `urn:vim25` and cannot write attributes, while vCD
 //! bodies need attributes on most elements and two or three namespaces; its escaping
 //! functions are reused.
@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use odt_format::vsphere::xml::{escape_attr, escape_text, Attribute, Element, QualName, XSI_NS};
+use crate::vsphere::xml::{escape_attr, escape_text, Attribute, Element, QualName, XSI_NS};
 
 use super::error::{Result, VcdError};
 
@@ -71,7 +71,7 @@ pub mod media {
 pub fn parse(what: &str, url: &str, body: &[u8]) -> Result<Element> {
     Element::parse(body).map_err(|e| {
         let detail = match e {
-            odt_format::vsphere::VimError::Xml { detail, .. } => detail,
+            crate::vsphere::VimError::Xml { detail, .. } => detail,
             other => other.to_string(),
         };
         VcdError::malformed(what, url, detail)

@@ -8,7 +8,7 @@
 //! as a wildcard), and parents (org, VDC, catalog) by UUID, since vCD writes admin hrefs
 //! (`/api/admin/vdc/U`) where a caller may hold plain ones (`/api/vdc/U`).
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 
 use super::client::{encode_component, ApiVersion, VcdClient};
 use super::error::{Result, VcdError};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use odt_format::vsphere::tls::Verifier;
+pub(crate) use crate::vsphere::tls::Verifier;
 
 use super::error::{Result, VcdError};
 

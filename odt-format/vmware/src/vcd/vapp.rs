@@ -1,6 +1,6 @@
 //! Reading vApps and vApp templates, and powering a vApp on.
 
-use odt_format::vsphere::xml::Element;
+use crate::vsphere::xml::Element;
 use reqwest::Method;
 
 use super::client::VcdClient;
