@@ -4,10 +4,10 @@ use anyhow::{Context, Result};
 use odt_cli::progress::Bars;
 use odt_cli::secret::{read_secret, SecretSource};
 use odt_cli::{verify as verify_cmd, UsageError};
-use odt_format::keys::{Recipient, SigningKey};
-use odt_format::manifest::Target;
-use odt_format::nasfile::WriteOptions;
-use odt_format::stanza::KdfParams;
+use odt_format::crypto::keys::{Recipient, SigningKey};
+use odt_format::crypto::stanza::KdfParams;
+use odt_format::io::nasfile::WriteOptions;
+use odt_format::job::manifest::Target;
 use odt_format::text::printable;
 use zeroize::Zeroizing;
 

@@ -13,16 +13,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use odt_format::keys::{DataKey, Recipient, SigningKey};
-use odt_format::layout::Layout;
-use odt_format::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
-use odt_format::nasfile::{
+use odt_format::crypto::keys::{DataKey, Recipient, SigningKey};
+use odt_format::crypto::stanza::{key_check, KdfParams, Stanza};
+use odt_format::crypto::stream::{Geometry, DEFAULT_CHUNK_LOG2};
+use odt_format::io::nasfile::{
     encrypt_file, recover, sync_dir, write_atomic, Partial, StreamSpec, WriteOptions,
 };
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use odt_format::ovf::{Content, DigestAlg, Mf, MfEntry};
 use odt_format::progress::{human_bytes, Progress};
-use odt_format::stanza::{key_check, KdfParams, Stanza};
-use odt_format::stream::{Geometry, DEFAULT_CHUNK_LOG2};
 use odt_format::FormatError;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -168,7 +168,7 @@ pub fn run(
         None => None,
     };
     if journal.is_none() && layout.manifest().exists() {
-        let m = odt_format::reader::read_manifest_unverified(&layout)?;
+        let m = odt_format::job::reader::read_manifest_unverified(&layout)?;
         if same_job(&m, &sources) {
             return Ok(ExportReport {
                 job_id: m.job_id.clone(),
@@ -657,11 +657,11 @@ fn file_len(p: &Path) -> u64 {
 }
 
 /// Name of the lock file held while a run writes a job directory.
-const LOCK_FILE: &str = odt_format::layout::RUN_LOCK;
+const LOCK_FILE: &str = odt_format::job::layout::RUN_LOCK;
 
 /// Takes the job directory's exclusive lock for this run.
-fn lock_job(layout: &Layout) -> Result<odt_format::nasfile::RunLock> {
-    Ok(odt_format::nasfile::RunLock::acquire(
+fn lock_job(layout: &Layout) -> Result<odt_format::io::nasfile::RunLock> {
+    Ok(odt_format::io::nasfile::RunLock::acquire(
         &layout.root().join(LOCK_FILE),
         "another odt-export run",
     )?)

@@ -25,7 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use odt_format::manifest::Target;
+use odt_format::job::manifest::Target;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,7 +75,7 @@ pub const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
 /// Reads a job file into (source path, target) pairs; `flags` are the command-line defaults.
 pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
     // A regular file of at most 1 MiB (docs/SECURITY.md §S5): thousands of VMs.
-    let bytes = odt_format::reader::read_bounded(path, MAX_JOB_FILE_BYTES)
+    let bytes = odt_format::job::reader::read_bounded(path, MAX_JOB_FILE_BYTES)
         .with_context(|| format!("read job file {}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("job file {}: not UTF-8 text", path.display()))?;
@@ -103,7 +103,7 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
     ] {
         if let Some(v) = v {
             if let Err(e) =
-                odt_format::manifest::validate_display(&format!("the target {field}"), v)
+                odt_format::job::manifest::validate_display(&format!("the target {field}"), v)
             {
                 bail!("{what}: {e}");
             }

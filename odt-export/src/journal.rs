@@ -5,23 +5,23 @@
 //! the job id, the key stanzas, and the data key wrapped under a key derived from the
 //! customer's signing key (so only the customer who started the job can resume it, and no
 //! passphrase is asked for again). It records which files are finished; how far an
-//! unfinished file got is read from the file itself (see `odt_format::nasfile`).
+//! unfinished file got is read from the file itself (see `odt_format::io::nasfile`).
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use odt_format::keys::{DataKey, SigningKey};
-use odt_format::layout::Layout;
-use odt_format::manifest::FileEntry;
-use odt_format::nasfile::write_atomic;
-use odt_format::stanza::{open_key, seal_key, Stanza};
+use odt_format::crypto::keys::{DataKey, SigningKey};
+use odt_format::crypto::stanza::{open_key, seal_key, Stanza};
+use odt_format::io::nasfile::write_atomic;
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::FileEntry;
 use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
 /// Journal format identifier.
 pub const JOURNAL_FORMAT: &str = "odt-journal/v1";
 /// Largest journal read: it lists what the manifest will, so the manifest's limit.
-pub const MAX_JOURNAL_BYTES: u64 = odt_format::manifest::MAX_MANIFEST_BYTES;
+pub const MAX_JOURNAL_BYTES: u64 = odt_format::job::manifest::MAX_MANIFEST_BYTES;
 
 /// The journal's content.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl Journal {
         let key = open_key(&resume_kek(signing, &job_id), RESUME_AAD, &self.resume_key).context(
             "the interrupted job was started with another signing key; use that key to resume it",
         )?;
-        if odt_format::stanza::key_check(&key, &job_id) != self.key_check {
+        if odt_format::crypto::stanza::key_check(&key, &job_id) != self.key_check {
             bail!("the journal's resume key does not match its key check: the journal was altered");
         }
         Ok(key)
@@ -147,7 +147,7 @@ impl Journal {
     /// [`MAX_JOURNAL_BYTES`] (docs/SECURITY.md §S5).
     pub fn load(layout: &Layout) -> Result<Option<Journal>> {
         let p = layout.journal();
-        match odt_format::reader::read_bounded(&p, MAX_JOURNAL_BYTES) {
+        match odt_format::job::reader::read_bounded(&p, MAX_JOURNAL_BYTES) {
             Ok(b) => {
                 let j: Journal = serde_json::from_slice(&b).with_context(|| {
                     format!(

@@ -1,14 +1,14 @@
 //! `odt-export verify-receipt`: the customer's offline check of the provider's import receipt
-//! (`odt_format::receipt`): the signature with the provider's receipt key first, then that it
+//! (`odt_format::job::receipt`): the signature with the provider's receipt key first, then that it
 //! is about exactly the customer's job manifest, then where each VM landed.
 
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use odt_format::keys::VerifyingKey;
-use odt_format::manifest::{verify_signed, MAX_MANIFEST_BYTES};
-use odt_format::receipt::{Receipt, MAX_RECEIPT_BYTES};
+use odt_format::crypto::keys::VerifyingKey;
+use odt_format::job::manifest::{verify_signed, MAX_MANIFEST_BYTES};
+use odt_format::job::receipt::{Receipt, MAX_RECEIPT_BYTES};
 use serde::Serialize;
 
 use crate::cli::VerifyReceiptArgs;
@@ -141,7 +141,7 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
 /// Reads a whole file of at most `cap` bytes (an untrusted input: never more).
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     // A regular file only: a FIFO would block (docs/SECURITY.md §S5).
-    let f = odt_format::reader::open_regular(path)?;
+    let f = odt_format::job::reader::open_regular(path)?;
     let mut bytes = vec![];
     f.take(cap + 1)
         .read_to_end(&mut bytes)

@@ -9,11 +9,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use odt_format::manifest::{validate_display, validate_stored_name};
+use odt_format::job::manifest::{validate_display, validate_stored_name};
+use odt_format::job::reader::open_regular;
 use odt_format::ovf::{
     parse_descriptor, read_index, validate_file_name, DigestAlg, Envelope, Mf, MfEntry,
 };
-use odt_format::reader::open_regular;
 
 /// Largest descriptor accepted.
 const MAX_DESCRIPTOR: u64 = 16 << 20;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use odt_format::manifest::{FileEntry, Target, VmEntry};
-use odt_format::nasfile::{encrypt_file, encrypt_unsized};
+use odt_format::io::nasfile::{encrypt_file, encrypt_unsized};
+use odt_format::job::manifest::{FileEntry, Target, VmEntry};
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
 use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::deploy::Lease;

@@ -29,7 +29,7 @@ fn main() {
     });
     rate("blake3 1MiB chunks", buf.len(), || {
         for c in buf.chunks(1 << 20) {
-            std::hint::black_box(odt_format::stream::chunk_digest(c));
+            std::hint::black_box(odt_format::crypto::stream::chunk_digest(c));
         }
     });
     rate("sha1", buf.len(), || {

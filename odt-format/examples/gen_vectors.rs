@@ -19,12 +19,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use odt_format::keys::{key_line, DataKey, Identity, SigningKey, SIGN_PUBLIC_PREFIX};
-use odt_format::layout::Layout;
-use odt_format::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
-use odt_format::nasfile::{encrypt_file, StreamSpec, WriteOptions};
-use odt_format::stanza::{key_check, KdfParams, Stanza};
-use odt_format::stream::{Geometry, TAG_LEN};
+use odt_format::crypto::keys::{key_line, DataKey, Identity, SigningKey, SIGN_PUBLIC_PREFIX};
+use odt_format::crypto::stanza::{key_check, KdfParams, Stanza};
+use odt_format::crypto::stream::{Geometry, TAG_LEN};
+use odt_format::io::nasfile::{encrypt_file, StreamSpec, WriteOptions};
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};

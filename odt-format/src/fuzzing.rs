@@ -14,15 +14,17 @@ use std::sync::OnceLock;
 
 use rand::SeedableRng;
 
-use crate::keys::{
+use crate::crypto::keys::{
     self, DataKey, Identity, SigningKey, VerifyingKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX,
     X25519_PUBLIC_PREFIX, X25519_SECRET_PREFIX,
 };
-use crate::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
-use crate::reader::DecryptReader;
-use crate::receipt::{Receipt, RECEIPT_FORMAT};
-use crate::stanza::{self, KdfParams, Stanza, Unlock};
-use crate::stream::{FileHeader, Geometry, StreamKey, CHUNK_LOG2_RANGE, HEADER_LEN, TAG_LEN};
+use crate::crypto::stanza::{self, KdfParams, Stanza, Unlock};
+use crate::crypto::stream::{
+    FileHeader, Geometry, StreamKey, CHUNK_LOG2_RANGE, HEADER_LEN, TAG_LEN,
+};
+use crate::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use crate::job::reader::DecryptReader;
+use crate::job::receipt::{Receipt, RECEIPT_FORMAT};
 use crate::trust::{self, Grants, TrustFile, TrustPolicy};
 
 /// Seed of the fixed Ed25519 key that signs (and is trusted for) fuzzed manifests.
@@ -837,7 +839,7 @@ mod tests {
     //! `fuzz/seeds/` by [`write_seed_files`].
 
     use super::*;
-    use crate::receipt::{ReceiptFile, ReceiptVm, Registered};
+    use crate::job::receipt::{ReceiptFile, ReceiptVm, Registered};
     use base64::Engine;
 
     /// xorshift64: deterministic and dependency-free.

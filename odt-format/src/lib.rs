@@ -4,23 +4,15 @@
 //! This crate is pure: it reads and writes bytes through `std::io` traits and paths given to
 //! it, and never talks to the network. The CLIs depend on it; it depends on neither.
 
+pub mod crypto;
 pub mod error;
-pub mod keys;
-pub mod ovf;
-pub mod stanza;
-
-pub use error::{FormatError, Result};
-pub mod dock;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
-pub mod layout;
-pub mod manifest;
-pub mod nasfile;
-pub mod pipeline;
+pub mod io;
+pub mod job;
+pub mod ovf;
 pub mod progress;
-pub mod reader;
-pub mod receipt;
-pub mod stream;
 pub mod text;
 pub mod trust;
-pub mod verify;
+
+pub use error::{FormatError, Result};

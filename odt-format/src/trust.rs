@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::crypto::keys::VerifyingKey;
 use crate::error::{FormatError, Result};
-use crate::keys::VerifyingKey;
-use crate::manifest::Target;
+use crate::job::manifest::Target;
 
 /// Largest trust file read (1 MiB).
 pub const MAX_TRUST_FILE_BYTES: u64 = 1 << 20;
@@ -393,7 +393,7 @@ pub struct TrustPolicy {
 impl TrustPolicy {
     /// Reads the trust file at `path` and every key file it names.
     pub fn load(path: &Path) -> Result<TrustPolicy> {
-        let bytes = crate::reader::read_bounded(path, MAX_TRUST_FILE_BYTES)?;
+        let bytes = crate::job::reader::read_bounded(path, MAX_TRUST_FILE_BYTES)?;
         let file = TrustFile::parse(&bytes, &path.display().to_string())?;
         TrustPolicy::from_file(file, path, VerifyingKey::read)
     }
@@ -467,7 +467,7 @@ impl TrustPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SigningKey;
+    use crate::crypto::keys::SigningKey;
 
     const EXAMPLE: &str = r#"# /etc/odt/trust.toml
 [[customer]]

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use odt_format::keys::DataKey;
-use odt_format::layout::Layout;
-use odt_format::manifest::{FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
-use odt_format::nasfile::{encrypt_file, recover, Partial, StreamSpec, WriteOptions};
+use odt_format::crypto::keys::DataKey;
+use odt_format::crypto::stream::{FileHeader, Geometry, HEADER_LEN, TAG_LEN};
+use odt_format::io::nasfile::{encrypt_file, recover, Partial, StreamSpec, WriteOptions};
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::{FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use odt_format::job::reader::{unwrap_io, CheckedReader, DecryptReader};
 use odt_format::ovf::{DigestAlg, MfEntry};
-use odt_format::reader::{unwrap_io, CheckedReader, DecryptReader};
-use odt_format::stream::{FileHeader, Geometry, HEADER_LEN, TAG_LEN};
 use odt_format::FormatError;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -657,7 +657,7 @@ fn unsized_sources_give_the_same_stream_as_sized_ones() {
             let hashed = Mutex::new(Vec::new());
             // A reader that hands out a few bytes at a time, like a network body.
             let mut trickle = Trickle(&plain[..]);
-            let unsized_entry = odt_format::nasfile::encrypt_unsized(
+            let unsized_entry = odt_format::io::nasfile::encrypt_unsized(
                 &spec(b.path(), 0),
                 &key(),
                 &mut trickle,

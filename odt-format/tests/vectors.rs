@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use odt_format::keys::{parse_key_text, Identity, VerifyingKey, SIGN_PUBLIC_PREFIX};
-use odt_format::layout::Layout;
+use odt_format::crypto::keys::{parse_key_text, Identity, VerifyingKey, SIGN_PUBLIC_PREFIX};
+use odt_format::crypto::stanza::Unlock;
+use odt_format::job::layout::Layout;
+use odt_format::job::reader::{data_key, open_manifest, unwrap_io, DecryptReader, TrustAnchor};
+use odt_format::job::verify::{verify_job, VerifyReport};
 use odt_format::progress::NoProgress;
-use odt_format::reader::{data_key, open_manifest, unwrap_io, DecryptReader, TrustAnchor};
-use odt_format::stanza::Unlock;
-use odt_format::verify::{verify_job, VerifyReport};
 use odt_format::FormatError;
 use sha2::{Digest, Sha256};
 

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use odt_format::keys::DataKey;
-use odt_format::layout::Layout;
-use odt_format::manifest::{JobManifest, VmEntry};
+use odt_format::crypto::keys::DataKey;
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::{JobManifest, VmEntry};
+use odt_format::job::reader::{decrypt_small, CheckedReader, DecryptReader};
 use odt_format::ovf::{parse_descriptor, Mf};
 use odt_format::progress::Progress;
-use odt_format::reader::{decrypt_small, CheckedReader, DecryptReader};
 use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::deploy::{
     create_import_spec, destroy_vm, import_vapp, reconfigure_extra_config, upload, Lease,
@@ -374,7 +374,7 @@ fn upload_all(
             // A sized body of 0 bytes is never read: run the check here.
             reader
                 .read(&mut [0u8; 1])
-                .map_err(odt_format::reader::unwrap_io)?;
+                .map_err(odt_format::job::reader::unwrap_io)?;
         }
         cx.progress
             .start(&format!("{}: {}", vm.name, file.name), file.size);
@@ -408,7 +408,7 @@ fn upload_all(
         }
         r.map_err(|e| match e {
             odt_vmware::vsphere::error::VimError::Body { source, .. } => {
-                anyhow!(odt_format::reader::unwrap_io(source))
+                anyhow!(odt_format::job::reader::unwrap_io(source))
                     .context(format!("reading {} from the NAS", file.name))
             }
             other => anyhow!(other).context(format!("uploading {}", file.name)),

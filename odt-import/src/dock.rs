@@ -2,18 +2,18 @@
 //! leaves it when keyless verification passed and the NAS did not change while it ran;
 //! `odt-import run` requires it (or does the keyless pass itself with `--verify-now`), so a
 //! job that `verify` would refuse is never deployed, without reading terabytes twice. See
-//! `odt_format::dock` for what the fingerprints cover and why.
+//! `odt_format::job::dock` for what the fingerprints cover and why.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use odt_format::dock::{stamp_tree, DockRecord, Stamp, DOCK_FORMAT};
-use odt_format::layout::Layout;
-use odt_format::manifest::JobManifest;
-use odt_format::nasfile::write_atomic;
+use odt_format::io::nasfile::write_atomic;
+use odt_format::job::dock::{stamp_tree, DockRecord, Stamp, DOCK_FORMAT};
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::JobManifest;
+use odt_format::job::reader::read_bounded;
+use odt_format::job::verify::{verify_files, Problem, VerifyReport};
 use odt_format::progress::Progress;
-use odt_format::reader::read_bounded;
-use odt_format::verify::{verify_files, Problem, VerifyReport};
 
 /// Largest record read back (a job with a million files has a record of about 200 MiB).
 const MAX_RECORD_BYTES: u64 = 256 << 20;
@@ -37,7 +37,7 @@ pub fn record(
     report: &VerifyReport,
 ) -> Result<PathBuf> {
     let after = stamp_job(layout)?;
-    let changed = odt_format::dock::differences(&before, &after);
+    let changed = odt_format::job::dock::differences(&before, &after);
     if !changed.is_empty() {
         bail!(
             "the NAS changed while it was being verified, so this verification proves nothing \

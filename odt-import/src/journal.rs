@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use odt_format::nasfile::write_atomic;
+use odt_format::io::nasfile::write_atomic;
 use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +74,7 @@ pub struct Journal {
     path: PathBuf,
     /// Held while this run owns the journal: two imports of one job never run at once.
     #[serde(skip)]
-    _lock: Option<std::sync::Arc<odt_format::nasfile::RunLock>>,
+    _lock: Option<std::sync::Arc<odt_format::io::nasfile::RunLock>>,
 }
 
 /// Largest import journal read (one record per VM: a few hundred bytes each).
@@ -82,7 +82,7 @@ pub const MAX_JOURNAL_BYTES: u64 = 16 << 20;
 
 /// Reads a journal file: a regular file, bounded (docs/SECURITY.md §S5).
 fn read(path: &Path) -> Result<Vec<u8>, FormatError> {
-    odt_format::reader::read_bounded(path, MAX_JOURNAL_BYTES)
+    odt_format::job::reader::read_bounded(path, MAX_JOURNAL_BYTES)
 }
 
 /// The default state folder: `$ODT_STATE_DIR`, else `$XDG_STATE_HOME/odt`, else
@@ -103,7 +103,7 @@ impl Journal {
     pub fn open(dir: &Path, job_id: &str, vcenter: &str) -> Result<Journal> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create state folder {}", dir.display()))?;
-        let lock = odt_format::nasfile::RunLock::acquire(
+        let lock = odt_format::io::nasfile::RunLock::acquire(
             &dir.join(format!("import-{job_id}.lock")),
             "another odt-import run of this job",
         )?;

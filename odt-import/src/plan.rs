@@ -2,7 +2,7 @@
 //! target vCenter to the checks an operator sees and the actions `run` will take. Keeping it
 //! free of I/O makes every refusal testable without a server.
 
-use odt_format::manifest::JobManifest;
+use odt_format::job::manifest::JobManifest;
 use odt_format::progress::human_bytes;
 use serde::Serialize;
 
@@ -255,7 +255,7 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use odt_format::manifest::{Target, VmEntry, VmSummary};
+    use odt_format::job::manifest::{Target, VmEntry, VmSummary};
 
     fn manifest() -> JobManifest {
         let vm = |name: &str, dir: &str, cap: u64| VmEntry {

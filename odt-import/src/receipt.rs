@@ -1,13 +1,13 @@
-//! Writing the import receipt (`odt_format::receipt`, `odt-receipt/v1`) beside the journal,
+//! Writing the import receipt (`odt_format::job::receipt`, `odt-receipt/v1`) beside the journal,
 //! signed by the provider's receipt key when one is given. The customer checks it with
 //! `odt-export verify-receipt`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use odt_format::keys::SigningKey;
-use odt_format::nasfile::write_atomic;
-pub use odt_format::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
+use odt_format::crypto::keys::SigningKey;
+use odt_format::io::nasfile::write_atomic;
+pub use odt_format::job::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
 
 /// Writes `receipt-<job>.json` (and `.sig` when `key` is given) into `dir`; returns the
 /// receipt's path.

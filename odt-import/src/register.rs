@@ -5,14 +5,14 @@
 //! left, adopting a vApp an interrupted import created instead of making a duplicate.
 
 use anyhow::{bail, Context, Result};
-use odt_format::manifest::VmEntry;
+use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
 use crate::journal::Journal;
 use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
 
 /// Where a VM landed in vCD, for the report and the receipt.
-pub use odt_format::receipt::Registered;
+pub use odt_format::job::receipt::Registered;
 
 /// The resolved vCD objects a VM's target names.
 pub struct TargetRefs {
@@ -228,7 +228,7 @@ fn first_vm(vc: &Client, entity: &MoRef) -> Result<(String, MoRef)> {
 pub fn gather_vcd_facts(
     vcd: &VcdClient,
     vcenter_url: &str,
-    m: &odt_format::manifest::JobManifest,
+    m: &odt_format::job::manifest::JobManifest,
     journal: Option<&Journal>,
 ) -> Result<crate::plan::VcdFacts> {
     let (vim_server, vim_server_problem) = match vcd.find_vim_server_for(vcenter_url) {

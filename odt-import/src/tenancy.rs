@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use odt_cli::UsageError;
-use odt_format::keys::VerifyingKey;
-use odt_format::layout::Layout;
-use odt_format::manifest::{JobManifest, SignatureFile};
-use odt_format::reader::{open_manifest_bytes, read_bounded, TrustAnchor};
+use odt_format::crypto::keys::VerifyingKey;
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::{JobManifest, SignatureFile};
+use odt_format::job::reader::{open_manifest_bytes, read_bounded, TrustAnchor};
 use odt_format::trust::{Grants, TrustPolicy};
 use serde::Serialize;
 
@@ -233,7 +233,7 @@ fn signature_key_id(layout: &Layout) -> Result<String> {
 mod tests {
     use super::*;
     use crate::cli::SignerArgs;
-    use odt_format::manifest::{Target, VmEntry, VmSummary};
+    use odt_format::job::manifest::{Target, VmEntry, VmSummary};
 
     fn manifest(targets: &[(&str, Option<&str>, Option<&str>)]) -> JobManifest {
         let vm = |i: usize, (name, org, vdc): &(&str, Option<&str>, Option<&str>)| VmEntry {
@@ -353,12 +353,14 @@ mod tests {
 
     #[test]
     fn with_a_trust_file_the_signer_is_found_by_key_id_or_refused_by_it() {
-        use odt_format::keys::SigningKey;
+        use odt_format::crypto::keys::SigningKey;
         let dir = tempfile::tempdir().unwrap();
         let write_pub = |name: &str, seed: u8| {
             let k = SigningKey::from_seed(&[seed; 32]).verifying_key();
-            let line =
-                odt_format::keys::key_line(odt_format::keys::SIGN_PUBLIC_PREFIX, &k.to_bytes());
+            let line = odt_format::crypto::keys::key_line(
+                odt_format::crypto::keys::SIGN_PUBLIC_PREFIX,
+                &k.to_bytes(),
+            );
             std::fs::write(dir.path().join(name), line.as_bytes()).unwrap();
             k
         };

@@ -400,10 +400,10 @@ pub fn decrypt_digests(
     trusted: &Path,
     identity: &Path,
 ) -> Vec<(String, String, String)> {
-    use odt_format::keys::{Identity, VerifyingKey};
-    use odt_format::layout::Layout;
-    use odt_format::reader::{data_key, open_manifest, DecryptReader};
-    use odt_format::stanza::Unlock;
+    use odt_format::crypto::keys::{Identity, VerifyingKey};
+    use odt_format::crypto::stanza::Unlock;
+    use odt_format::job::layout::Layout;
+    use odt_format::job::reader::{data_key, open_manifest, DecryptReader};
     use sha2::Digest;
     let layout = Layout::new(nas);
     let m = open_manifest(&layout, &VerifyingKey::read(trusted).unwrap()).unwrap();
@@ -434,11 +434,11 @@ pub fn reseal_as_customer(
     file: &str,
     plaintext: &[u8],
 ) {
-    use odt_format::keys::{Identity, SigningKey};
-    use odt_format::layout::Layout;
-    use odt_format::nasfile::{encrypt_file, StreamSpec, WriteOptions};
-    use odt_format::reader::{data_key, open_manifest_with, TrustAnchor};
-    use odt_format::stanza::Unlock;
+    use odt_format::crypto::keys::{Identity, SigningKey};
+    use odt_format::crypto::stanza::Unlock;
+    use odt_format::io::nasfile::{encrypt_file, StreamSpec, WriteOptions};
+    use odt_format::job::layout::Layout;
+    use odt_format::job::reader::{data_key, open_manifest_with, TrustAnchor};
     let layout = Layout::new(nas);
     let mut m = open_manifest_with(&layout, &TrustAnchor::Embedded).unwrap();
     let key = data_key(&m, &Unlock::Identity(&Identity::read(identity).unwrap())).unwrap();
@@ -469,7 +469,7 @@ pub fn reseal_as_customer(
     )
     .unwrap();
     let bytes = m.to_bytes();
-    let sig = odt_format::manifest::sign(&SigningKey::read(signing_key).unwrap(), &bytes);
+    let sig = odt_format::job::manifest::sign(&SigningKey::read(signing_key).unwrap(), &bytes);
     std::fs::write(layout.manifest(), &bytes).unwrap();
     std::fs::write(layout.signature(), sig).unwrap();
 }
@@ -573,7 +573,7 @@ impl SealedChunks {
     /// holds other bytes, and records what it saw. Returns how many chunks it compared with an
     /// earlier observation.
     pub fn observe(&mut self, nas: &Path) -> u64 {
-        use odt_format::stream::{chunk_digest, HEADER_LEN, TAG_LEN};
+        use odt_format::crypto::stream::{chunk_digest, HEADER_LEN, TAG_LEN};
         use std::io::Read;
         let mut compared = 0;
         let Ok(vms) = std::fs::read_dir(nas.join("data")) else {

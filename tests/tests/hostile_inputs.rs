@@ -128,11 +128,11 @@ fn resign(s: &Scratch, edit: impl FnOnce(&mut serde_json::Value)) {
     edit(&mut v);
     let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
     bytes.push(b'\n');
-    let key = odt_format::keys::SigningKey::read(&s.path("k")).unwrap();
+    let key = odt_format::crypto::keys::SigningKey::read(&s.path("k")).unwrap();
     fs::write(&mpath, &bytes).unwrap();
     fs::write(
         s.nas().join("odt-job.json.sig"),
-        odt_format::manifest::sign(&key, &bytes),
+        odt_format::job::manifest::sign(&key, &bytes),
     )
     .unwrap();
 }

@@ -188,7 +188,7 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
         .starts_with("SHA256:"));
     let sig = std::fs::read(format!("{receipt_path}.sig")).unwrap();
     let sigf: serde_json::Value = serde_json::from_slice(&sig).unwrap();
-    let pk = odt_format::keys::VerifyingKey::read(&s.path("receipt.key.pub")).unwrap();
+    let pk = odt_format::crypto::keys::VerifyingKey::read(&s.path("receipt.key.pub")).unwrap();
     assert_eq!(sigf["key_id"], pk.key_id());
 
     // The customer checks it offline: the provider's key, then their own manifest.
@@ -370,7 +370,7 @@ fn one_vm_job(org: &str, vdc: &str, network: &str) -> Scratch {
 
 /// The customer key id of the job in `s` (`k.pub`).
 fn key_id(s: &Scratch) -> String {
-    odt_format::keys::VerifyingKey::read(&s.path("k.pub"))
+    odt_format::crypto::keys::VerifyingKey::read(&s.path("k.pub"))
         .unwrap()
         .key_id()
 }

@@ -527,7 +527,7 @@ fn without_vcd_a_vm_outside_the_allowed_orgs_is_still_refused() {
     let s = Scratch::new();
     let single = samples().join("single");
     s.ok(&s.export_run(&[&single], &["--org", "globex", "--vdc", "globex-vdc"]));
-    let id = odt_format::keys::VerifyingKey::read(&s.path("k.pub"))
+    let id = odt_format::crypto::keys::VerifyingKey::read(&s.path("k.pub"))
         .unwrap()
         .key_id();
     let refused = [

@@ -6,11 +6,11 @@ use std::path::Path;
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
 
-use odt_format::error::Result;
-use odt_format::keys::{
+use odt_format::crypto::keys::{
     write_key_pair, Identity, SigningKey, SIGN_PUBLIC_PREFIX, SIGN_SECRET_PREFIX,
     X25519_PUBLIC_PREFIX, X25519_SECRET_PREFIX,
 };
+use odt_format::error::Result;
 
 /// Which key pair.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +48,7 @@ pub fn keygen(kind: KeyKind, out: &Path, json: bool) -> Result<()> {
         }
     };
     let pub_path = write_key_pair(out, prefixes.0, &secret, prefixes.1, &public, comment)?;
-    let key_id = odt_format::keys::key_id(&public);
+    let key_id = odt_format::crypto::keys::key_id(&public);
     if json {
         println!(
             "{}",

@@ -68,7 +68,7 @@ pub fn read_secret(src: &SecretSource<'_>) -> Result<Zeroizing<String>, UsageErr
 fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageError> {
     use std::io::Read;
     let cannot = |why: String| UsageError(format!("cannot read {flag} {}: {why}", p.display()));
-    let f = odt_format::reader::open_regular(p).map_err(|e| match e {
+    let f = odt_format::job::reader::open_regular(p).map_err(|e| match e {
         odt_format::error::FormatError::Io { source, .. } => cannot(source.to_string()),
         odt_format::error::FormatError::Malformed { detail, .. } => cannot(detail),
         other => cannot(other.to_string()),
@@ -76,7 +76,7 @@ fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageErro
     // Like ssh: a secret others may read is refused (docs/SECURITY.md §S7), checked on the
     // open file.
     let meta = f.metadata().map_err(|e| cannot(e.to_string()))?;
-    if let Some(why) = odt_format::keys::private_file_problem(p, &meta) {
+    if let Some(why) = odt_format::crypto::keys::private_file_problem(p, &meta) {
         return Err(UsageError(format!("{flag} {} {why}", p.display())));
     }
     // Room for all of it up front: no reallocation leaves copies of the secret behind.

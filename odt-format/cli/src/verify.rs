@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use odt_format::keys::{Identity, VerifyingKey};
-use odt_format::layout::Layout;
-use odt_format::reader::TrustAnchor;
-use odt_format::stanza::Unlock;
+use odt_format::crypto::keys::{Identity, VerifyingKey};
+use odt_format::crypto::stanza::Unlock;
+use odt_format::job::layout::Layout;
+use odt_format::job::reader::TrustAnchor;
+use odt_format::job::verify::{verify_job, VerifyReport};
 use odt_format::text::{printable, printable_lines};
-use odt_format::verify::{verify_job, VerifyReport};
 
 use super::progress::Bars;
 use super::secret::{read_secret, SecretSource};

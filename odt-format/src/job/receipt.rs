@@ -10,9 +10,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crypto::keys::{SigningKey, VerifyingKey};
 use crate::error::{FormatError, Result};
-use crate::keys::{SigningKey, VerifyingKey};
-use crate::manifest::{sign_with_context, verify_with_context, JobManifest, SignedDoc};
+use crate::job::manifest::{sign_with_context, verify_with_context, JobManifest, SignedDoc};
 
 /// Receipt format identifier.
 pub const RECEIPT_FORMAT: &str = "odt-receipt/v1";
@@ -284,7 +284,7 @@ mod tests {
             "{e}"
         );
         // A manifest signature over the same bytes is not a receipt signature.
-        let as_manifest = crate::manifest::sign(&provider, &bytes);
+        let as_manifest = crate::job::manifest::sign(&provider, &bytes);
         let e = Receipt::verify(&bytes, &as_manifest, &provider.verifying_key()).unwrap_err();
         assert!(
             e.to_string().contains("does not match its signature"),

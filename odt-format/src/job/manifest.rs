@@ -9,11 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::keys::{SigningKey, VerifyingKey};
+use crate::crypto::stanza::Stanza;
+use crate::crypto::stream::{FileHeader, Geometry};
 use crate::error::{FormatError, Result};
-use crate::keys::{SigningKey, VerifyingKey};
 use crate::ovf::validate_file_name;
-use crate::stanza::Stanza;
-use crate::stream::{FileHeader, Geometry};
 
 /// The format identifier this crate writes and reads.
 pub const FORMAT: &str = "odt-bundle/v1";
@@ -75,7 +75,7 @@ pub struct JobManifest {
     pub exporter: String,
     /// Key id of the customer's signing key.
     pub signer_key_id: String,
-    /// See [`crate::stanza::key_check`].
+    /// See [`crate::crypto::stanza::key_check`].
     pub key_check: String,
     /// The data key, wrapped for each allowed opener.
     pub stanzas: Vec<Stanza>,
@@ -481,7 +481,7 @@ pub fn verify_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{DataKey, Identity};
+    use crate::crypto::keys::{DataKey, Identity};
 
     /// A well-formed manifest: one VM of three empty files.
     fn good() -> JobManifest {
@@ -503,7 +503,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             exporter: "odt-export 0.1.0".into(),
             signer_key_id: "00".repeat(8),
-            key_check: crate::stanza::key_check(&key, &job_id),
+            key_check: crate::crypto::stanza::key_check(&key, &job_id),
             stanzas: vec![Stanza::x25519(
                 &key,
                 &job_id,

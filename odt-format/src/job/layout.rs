@@ -72,7 +72,7 @@ impl Layout {
     /// escaped for display ([`crate::text::printable`]). A job holds `odt-job.json`,
     /// `odt-job.json.sig` and `data/`; while an export is unfinished (`in_progress`) also the
     /// journal, the run lock, and what an interrupted atomic write of the JSON files leaves
-    /// (`NAME.tmp`, see [`crate::nasfile::write_atomic`]). An empty `lost+found` (the root of a
+    /// (`NAME.tmp`, see [`crate::io::nasfile::write_atomic`]). An empty `lost+found` (the root of a
     /// file system) is allowed.
     pub fn unexpected_root_entries(&self, in_progress: bool) -> std::io::Result<Vec<String>> {
         let temp = [MANIFEST, SIGNATURE, JOURNAL].map(|n| Path::new(n).with_extension("tmp"));

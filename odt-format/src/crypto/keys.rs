@@ -268,7 +268,7 @@ fn read_key_file(path: &Path, prefix: &str, secret: bool) -> Result<Zeroizing<[u
         detail: detail.into(),
     };
     // A regular file only (a FIFO would block), and never more than the limit read.
-    let f = crate::reader::open_regular(path)?;
+    let f = crate::job::reader::open_regular(path)?;
     let meta = f.metadata().ctx("read key file", path)?;
     if secret {
         // Checked on the open file: what is read is what was checked.

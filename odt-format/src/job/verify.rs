@@ -9,17 +9,17 @@ use std::io::Read;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::crypto::stanza::Unlock;
+use crate::crypto::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
 use crate::error::{FormatError, IoContext, Result};
-use crate::layout::Layout;
-use crate::manifest::{FileEntry, JobManifest, VmEntry};
-use crate::ovf::{parse_descriptor, Mf};
-use crate::progress::Progress;
-use crate::reader::{
+use crate::job::layout::Layout;
+use crate::job::manifest::{FileEntry, JobManifest, VmEntry};
+use crate::job::reader::{
     data_key, decrypt_small, open_manifest_bytes, open_regular, unwrap_io, DecryptReader,
     TrustAnchor,
 };
-use crate::stanza::Unlock;
-use crate::stream::{chunk_digest, Geometry, CHUNK_DIGEST_LEN as DIGEST, TAG_LEN};
+use crate::ovf::{parse_descriptor, Mf};
+use crate::progress::Progress;
 
 /// Largest descriptor or `.mf` decrypted into memory.
 const MAX_SMALL_FILE: u64 = 16 << 20;
@@ -273,7 +273,7 @@ pub fn check_file_keyless(
     {
         return Err(altered());
     }
-    let mut hb = [0u8; crate::stream::HEADER_LEN];
+    let mut hb = [0u8; crate::crypto::stream::HEADER_LEN];
     file.read_exact(&mut hb).ctx("read", &path)?;
     if hex::encode(hb) != f.header {
         return Err(tampered(
@@ -296,7 +296,7 @@ pub fn check_file_keyless(
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 8);
-    crate::pipeline::run(
+    crate::io::pipeline::run(
         0..g.chunks(),
         workers,
         g.chunk_size as usize + TAG_LEN,
@@ -354,7 +354,7 @@ pub fn check_file_keyless(
 fn check_vm_deep(
     layout: &Layout,
     m: &JobManifest,
-    key: &crate::keys::DataKey,
+    key: &crate::crypto::keys::DataKey,
     vm: &VmEntry,
     progress: &dyn Progress,
 ) -> Result<()> {

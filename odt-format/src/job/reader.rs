@@ -5,12 +5,12 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use crate::crypto::keys::{DataKey, VerifyingKey};
+use crate::crypto::stanza::{unwrap_data_key, Unlock};
+use crate::crypto::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
 use crate::error::{FormatError, IoContext, Result};
-use crate::keys::{DataKey, VerifyingKey};
-use crate::layout::Layout;
-use crate::manifest::{verify_signed, FileEntry, JobManifest, VmEntry, MAX_MANIFEST_BYTES};
-use crate::stanza::{unwrap_data_key, Unlock};
-use crate::stream::{FileHeader, Geometry, StreamKey, HEADER_LEN, TAG_LEN};
+use crate::job::layout::Layout;
+use crate::job::manifest::{verify_signed, FileEntry, JobManifest, VmEntry, MAX_MANIFEST_BYTES};
 
 /// Reads a regular file ([`open_regular`]) of at most `max` bytes, naming it in errors: the
 /// one way odt reads a small file whole (docs/SECURITY.md §S5).
@@ -134,7 +134,9 @@ pub fn open_manifest_bytes(
     };
     let m = match anchor {
         TrustAnchor::Trusted(k) => verify_signed(&bytes, &sig, k),
-        TrustAnchor::Embedded => verify_signed(&bytes, &sig, &crate::manifest::embedded_key(&sig)?),
+        TrustAnchor::Embedded => {
+            verify_signed(&bytes, &sig, &crate::job::manifest::embedded_key(&sig)?)
+        }
     }?;
     Ok((m, bytes))
 }
@@ -188,7 +190,7 @@ impl<R: Read> DecryptReader<R> {
         file: &FileEntry,
     ) -> Result<Self> {
         let stream = vm.stream_name(file);
-        let rel = crate::layout::Layout::rel_encrypted(&vm.dir, &file.name);
+        let rel = crate::job::layout::Layout::rel_encrypted(&vm.dir, &file.name);
         let mut hb = [0u8; HEADER_LEN];
         inner
             .read_exact(&mut hb)

@@ -18,8 +18,8 @@ use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::crypto::keys::DataKey;
 use crate::error::{FormatError, Result};
-use crate::keys::DataKey;
 
 /// Magic bytes at the start of every encrypted file.
 pub const MAGIC: &[u8; 8] = b"ODTENC01";

@@ -27,13 +27,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{FormatError, IoContext, Result};
-use crate::keys::DataKey;
-use crate::layout::Layout;
-use crate::manifest::FileEntry;
-use crate::stream::{
+use crate::crypto::keys::DataKey;
+use crate::crypto::stream::{
     chunk_digest, FileHeader, Geometry, StreamKey, CHUNK_DIGEST_LEN as DIGEST, HEADER_LEN, TAG_LEN,
 };
+use crate::error::{FormatError, IoContext, Result};
+use crate::job::layout::Layout;
+use crate::job::manifest::FileEntry;
 
 /// What to write.
 #[derive(Clone, Debug)]
@@ -459,7 +459,7 @@ fn prove_prefix(
     let mut listed = std::io::BufReader::new(File::open(sums_path).ctx("open", sums_path)?);
     let last = |i: u64| i + 1 == g.chunks();
     let mut done = 0u64;
-    crate::pipeline::run(
+    crate::io::pipeline::run(
         0..chunks,
         opts.workers,
         g.chunk_size as usize + TAG_LEN,
@@ -537,7 +537,7 @@ fn seal_chunks(
         });
         // When the checkpointer has failed, its send fails: its own error is the one to report.
         let stopped = || FormatError::malformed(spec.stream_name(), "checkpoint thread stopped");
-        let written = crate::pipeline::run(
+        let written = crate::io::pipeline::run(
             start..u64::MAX,
             opts.workers,
             chunk_size + TAG_LEN,
@@ -599,7 +599,7 @@ fn finish_entry(spec: &StreamSpec, header: &FileHeader, plain_size: u64) -> Resu
     // Streamed, not read whole: a 10 TiB disk has 320 MiB of digests.
     let mut sums_file = File::open(&sums_path).ctx("open", &sums_path)?;
     let sums_len = sums_file.metadata().ctx("stat", &sums_path)?.len();
-    let sums_sha256 = crate::verify::sha256_of(&mut sums_file).ctx("read", &sums_path)?;
+    let sums_sha256 = crate::job::verify::sha256_of(&mut sums_file).ctx("read", &sums_path)?;
     let enc_len = std::fs::metadata(&enc_path).ctx("stat", &enc_path)?.len();
     if sums_len != g.chunks() * DIGEST as u64 || enc_len != g.encrypted_size() {
         return Err(FormatError::Tampered {

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::crypto::keys::{DataKey, Identity, Recipient};
 use crate::error::{FormatError, Result};
-use crate::keys::{DataKey, Identity, Recipient};
 
 /// Argon2id cost parameters, stored in the stanza.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
