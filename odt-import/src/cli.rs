@@ -43,36 +43,36 @@ pub enum Command {
     ///
     /// Customers pass KEY.pub to `odt-export run --recipient`; then no passphrase needs to
     /// travel with the NAS, and `--identity KEY` opens the job here.
-    Keygen(KeygenArgs),
+    Keygen(KeygenOptions),
     /// Verify the NAS at the dock: the signature against the customer's key (--trusted-key, or
     /// the signer's entry in --trust FILE), then every byte.
     ///
     /// When it passes, it leaves a dock record in --state (bound to the manifest's SHA-256 and
     /// a fingerprint of every file on the NAS) that `run` requires: a NAS that changes after
     /// this check is refused by `run` before anything is deployed.
-    Verify(VerifyArgs),
+    Verify(VerifyOptions),
     /// Check the target vCenter and print what `run` would do; deploys nothing.
     ///
     /// Checks: the signature; that every VM's org (VDC, catalog) is one its signer may
     /// target (--allow-org or --trust); a standard port group named exactly "VM Network" on
     /// every host of the target (hosts lacking it are named); room on the datastore for every
     /// disk's capacity plus a margin; the VM names are free.
-    Plan(Box<PlanArgs>),
+    Plan(Box<PlanOptions>),
     /// Deploy the job's VMs into vCenter, then (with --vcd) register them in vCloud Director:
     /// as vApps with their NICs on the org VDC network, or as vApp templates in a catalog.
     /// Writes a receipt of what landed where. A VM whose org its signer may not target
     /// (--allow-org or --trust) stops the run before anything is uploaded.
-    Run(Box<RunArgs>),
+    Run(Box<RunOptions>),
     /// Create the standard port group "VM Network" on hosts that lack it.
     ///
     /// The placeholder network every imported VM lands on first must exist on each host the
     /// VM may run on. This adds it to a standard vSwitch of each target host lacking it.
-    AddPortGroup(AddPortGroupArgs),
+    AddPortGroup(AddPortGroupOptions),
 }
 
-/// `keygen` arguments.
+/// `keygen` options.
 #[derive(Debug, Args)]
-pub struct KeygenArgs {
+pub struct KeygenOptions {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
     #[arg(long, value_name = "KEY")]
     pub out: PathBuf,
@@ -85,9 +85,9 @@ pub struct KeygenArgs {
     pub json: bool,
 }
 
-/// `verify` arguments.
+/// `verify` options.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub struct VerifyOptions {
     /// The job directory on the NAS.
     #[arg(long, value_name = "DIR")]
     pub nas: PathBuf,
@@ -175,9 +175,9 @@ pub struct VcdArgs {
     pub vcd_insecure: bool,
 }
 
-/// `plan` arguments.
+/// `plan` options.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct PlanOptions {
     #[command(flatten)]
     pub job: JobArgs,
     #[command(flatten)]
@@ -193,9 +193,9 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-/// `run` arguments.
+/// `run` options: what the operator asked for, before anything is read or connected.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct RunOptions {
     #[command(flatten)]
     pub job: JobArgs,
     #[command(flatten)]
@@ -226,9 +226,9 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// `add-port-group` arguments.
+/// `add-port-group` options.
 #[derive(Debug, Args)]
-pub struct AddPortGroupArgs {
+pub struct AddPortGroupOptions {
     #[command(flatten)]
     pub vcenter: VcenterArgs,
     /// The standard vSwitch to add the port group to.

@@ -1,7 +1,11 @@
-//! The provider-side importer: the command implementations behind `odt-import`.
+//! The provider-side importer: the glue behind `odt-import`.
 //!
-//! `main.rs` only parses arguments and maps errors to exit codes; each subcommand lives in
-//! `commands`, the pure plan in `plan`, the vCenter deploy in `deploy`.
+//! `main.rs` only parses arguments and maps errors to exit codes; `cli` is the clap
+//! definition (the `*Options` of each command); `commands/` holds one file per command. The
+//! domain steps are modules of their own: `tenancy` (what the signer may target), `dock`
+//! (the dock record), `plan` (pure: the manifest and the facts read from the targets, to
+//! checks and actions), `deploy` (into vCenter), `register` (into vCD), `journal` (what a
+//! rerun needs), `receipt`.
 
 pub mod cli;
 pub mod commands;

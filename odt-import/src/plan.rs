@@ -125,30 +125,36 @@ impl Plan {
     }
 }
 
-/// Builds the plan.
+/// Builds the plan: the checks in the order the operator reads them (vCenter, then vCD).
 pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
-    let mut checks = vec![];
-    let lacking = &facts.hosts_lacking_vm_network;
-    checks.push(Check {
-        name: format!(
-            "port group \"{VM_NETWORK}\" on every host of {}",
-            facts.compute
-        ),
-        ok: lacking.is_empty() && !facts.hosts.is_empty(),
-        detail: if facts.hosts.is_empty() {
-            format!("{} has no hosts", facts.compute)
-        } else if lacking.is_empty() {
-            format!("present on {}", facts.hosts.join(", "))
-        } else {
-            format!(
-                "missing on {}: create it with `odt-import add-port-group --vcenter … --host NAME` \
-                 (a standard port group named exactly \"{VM_NETWORK}\")",
-                lacking.join(", ")
-            )
-        },
-    });
-    let vms: Vec<PlannedVm> = m
-        .vms
+    let vms = planned_vms(m, facts);
+    let required: u64 = required_space(
+        vms.iter()
+            .filter(|v| v.action == "deploy")
+            .map(|v| v.disk_bytes)
+            .fold(0, u64::saturating_add),
+    );
+    let mut checks = vec![port_group_check(facts), datastore_check(facts, required)];
+    checks.extend(
+        vms.iter()
+            .filter(|v| v.action == "deploy")
+            .map(|v| name_check(facts, v)),
+    );
+    if let Some(v) = &facts.vcd {
+        checks.extend(vcd_checks(m, v));
+    }
+    Plan {
+        job_id: m.job_id.clone(),
+        target: facts.clone(),
+        checks,
+        vms,
+        required_bytes: required,
+    }
+}
+
+/// Each VM of the job: deployed already (by this job's marker) or to deploy, and its size.
+fn planned_vms(m: &JobManifest, facts: &TargetFacts) -> Vec<PlannedVm> {
+    m.vms
         .iter()
         .map(|vm| PlannedVm {
             name: vm.name.clone(),
@@ -165,15 +171,36 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
                 .fold(0, |a, &b| a.saturating_add(b)),
             networks: vm.summary.networks.clone(),
         })
-        .collect();
-    let required: u64 = required_space(
-        vms.iter()
-            .filter(|v| v.action == "deploy")
-            .map(|v| v.disk_bytes)
-            .fold(0, u64::saturating_add),
-    );
+        .collect()
+}
+
+/// Every VM lands on the placeholder port group first: each host it may run on needs it.
+fn port_group_check(facts: &TargetFacts) -> Check {
+    let lacking = &facts.hosts_lacking_vm_network;
+    Check {
+        name: format!(
+            "port group \"{VM_NETWORK}\" on every host of {}",
+            facts.compute
+        ),
+        ok: lacking.is_empty() && !facts.hosts.is_empty(),
+        detail: if facts.hosts.is_empty() {
+            format!("{} has no hosts", facts.compute)
+        } else if lacking.is_empty() {
+            format!("present on {}", facts.hosts.join(", "))
+        } else {
+            format!(
+                "missing on {}: create it with `odt-import add-port-group --vcenter … --host NAME` \
+                 (a standard port group named exactly \"{VM_NETWORK}\")",
+                lacking.join(", ")
+            )
+        },
+    }
+}
+
+/// Room for every disk's capacity still to deploy, plus the margin of [`required_space`].
+fn datastore_check(facts: &TargetFacts, required: u64) -> Check {
     let overflow = required == u64::MAX;
-    checks.push(Check {
+    Check {
         name: format!("room on datastore {}", facts.datastore),
         ok: facts.datastore_accessible && !overflow && facts.datastore_free >= required,
         detail: if !facts.datastore_accessible {
@@ -192,64 +219,64 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
                 }
             )
         },
-    });
-    for v in vms.iter().filter(|v| v.action == "deploy") {
-        let taken = facts.taken_names.contains(&v.name);
-        checks.push(Check {
-            name: format!("name \"{}\" is free in {}", v.name, facts.datacenter),
-            ok: !taken,
-            detail: if taken {
-                "a VM or vApp of that name exists and was not deployed by this job: rename or remove it".into()
-            } else {
-                "free".into()
-            },
-        });
     }
-    if let Some(v) = &facts.vcd {
+}
+
+/// A VM to deploy needs a name no VM or vApp of the datacenter has (unless this job made it).
+fn name_check(facts: &TargetFacts, v: &PlannedVm) -> Check {
+    let taken = facts.taken_names.contains(&v.name);
+    Check {
+        name: format!("name \"{}\" is free in {}", v.name, facts.datacenter),
+        ok: !taken,
+        detail: if taken {
+            "a VM or vApp of that name exists and was not deployed by this job: rename or remove it"
+                .into()
+        } else {
+            "free".into()
+        },
+    }
+}
+
+/// With `--vcd`: the vCenter is registered in vCD, and each VM not yet registered has its
+/// target (org, VDC, network or catalog) and a free name there.
+fn vcd_checks(m: &JobManifest, v: &VcdFacts) -> Vec<Check> {
+    let mut checks = vec![Check {
+        name: format!("target vCenter registered and connected in vCD {}", v.url),
+        ok: v.vim_server.is_some(),
+        detail: match (&v.vim_server, &v.vim_server_problem) {
+            (Some(n), _) => format!("registered as {n:?}"),
+            (None, Some(p)) => p.clone(),
+            (None, None) => "not registered".into(),
+        },
+    }];
+    for f in v.vms.iter().filter(|f| !f.registered) {
+        let name = m
+            .vms
+            .iter()
+            .find(|vm| vm.dir == f.dir)
+            .map_or(f.dir.as_str(), |vm| vm.name.as_str());
         checks.push(Check {
-            name: format!("target vCenter registered and connected in vCD {}", v.url),
-            ok: v.vim_server.is_some(),
-            detail: match (&v.vim_server, &v.vim_server_problem) {
-                (Some(n), _) => format!("registered as {n:?}"),
-                (None, Some(p)) => p.clone(),
-                (None, None) => "not registered".into(),
+            name: format!("vCD target of \"{name}\" ({})", f.destination),
+            ok: f.problems.is_empty(),
+            detail: if f.problems.is_empty() {
+                "exists".into()
+            } else {
+                f.problems.join("; ")
             },
         });
-        for f in v.vms.iter().filter(|f| !f.registered) {
-            let name = m
-                .vms
-                .iter()
-                .find(|vm| vm.dir == f.dir)
-                .map_or(f.dir.as_str(), |vm| vm.name.as_str());
+        if f.problems.is_empty() {
             checks.push(Check {
-                name: format!("vCD target of \"{name}\" ({})", f.destination),
-                ok: f.problems.is_empty(),
-                detail: if f.problems.is_empty() {
-                    "exists".into()
+                name: format!("name \"{name}\" is free in vCD ({})", f.destination),
+                ok: !f.name_taken,
+                detail: if f.name_taken {
+                    "taken: rename or remove the existing one".into()
                 } else {
-                    f.problems.join("; ")
+                    "free".into()
                 },
             });
-            if f.problems.is_empty() {
-                checks.push(Check {
-                    name: format!("name \"{name}\" is free in vCD ({})", f.destination),
-                    ok: !f.name_taken,
-                    detail: if f.name_taken {
-                        "taken: rename or remove the existing one".into()
-                    } else {
-                        "free".into()
-                    },
-                });
-            }
         }
     }
-    Plan {
-        job_id: m.job_id.clone(),
-        target: facts.clone(),
-        checks,
-        vms,
-        required_bytes: required,
-    }
+    checks
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
-use crate::journal::Journal;
+use crate::journal::{Journal, VcdRecord};
 use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
 
 /// Where a VM landed in vCD, for the report and the receipt.
@@ -93,7 +93,8 @@ pub fn name_taken(vcd: &VcdClient, vm: &VmEntry, refs: &TargetRefs) -> Result<bo
     })
 }
 
-/// Registers one deployed VM (or OVF vApp) in vCD, resuming from the journal.
+/// Registers one deployed VM (or OVF vApp) in vCD, resuming from the journal: import, the
+/// other VMs of an OVF vApp, NICs, power-on; each step is journalled once done.
 pub fn register_vm(
     vcd: &VcdClient,
     vc: &Client,
@@ -115,11 +116,69 @@ pub fn register_vm(
     } else {
         "vapp".into()
     };
-    let what = |s: &str| format!("VM {}: {s}", vm.name);
-
+    let step = Step { vcd, vm };
     if rec.href.is_none() {
-        // An earlier run sent the import and died: adopt what it created rather than
-        // importing twice.
+        step.import(vc, vim, entity, &refs, &mut rec, journal)?;
+    }
+    let href = rec.href.clone().expect("set above");
+    // The other VMs of an OVF vApp join the vApp the first one created.
+    if entity.kind == "VirtualApp" && !template {
+        step.join_vapp(vc, vim, entity, &href)?;
+    }
+    if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
+        vcd.wire_vapp_to_org_network(&href, net, &IpAllocation::Pool)
+            .with_context(|| step.what(&format!("connect NICs to {}", net.name)))?;
+        rec.wired = true;
+        journal.set_vcd(&vm.dir, rec.clone())?;
+    }
+    if vm.target.power_on && !template && !rec.powered_on {
+        vcd.power_on(&href).with_context(|| step.what("power on"))?;
+        rec.powered_on = true;
+        journal.set_vcd(&vm.dir, rec.clone())?;
+    }
+    rec.done = true;
+    journal.set_vcd(&vm.dir, rec.clone())?;
+    Ok(Registered {
+        kind: rec.kind,
+        org: refs.org.name,
+        vdc: refs.vdc.name,
+        catalog: refs.catalog.map(|c| c.name),
+        network: if template {
+            None
+        } else {
+            refs.network.map(|n| n.name)
+        },
+        href,
+        id: rec.id,
+        powered_on: rec.powered_on,
+    })
+}
+
+/// The registration steps of one VM.
+struct Step<'a> {
+    vcd: &'a VcdClient,
+    vm: &'a VmEntry,
+}
+
+impl Step<'_> {
+    /// An error's context: which VM, which step.
+    fn what(&self, s: &str) -> String {
+        format!("VM {}: {s}", self.vm.name)
+    }
+
+    /// Imports the (first) VM as a vApp or a template and journals the href. An earlier run
+    /// that sent the import and died left a vApp: it is adopted rather than imported twice.
+    fn import(
+        &self,
+        vc: &Client,
+        vim: &VimServer,
+        entity: &MoRef,
+        refs: &TargetRefs,
+        rec: &mut VcdRecord,
+        journal: &mut Journal,
+    ) -> Result<()> {
+        let (vcd, vm) = (self.vcd, self.vm);
+        let template = vm.target.as_template;
         let adopted = if rec.importing && !template {
             vcd.find_vapp(&refs.vdc, &vm.name)?
         } else {
@@ -140,10 +199,10 @@ pub fn register_vm(
                         &vm.name,
                         true,
                     )
-                    .with_context(|| what("importVmAsVAppTemplate"))?
+                    .with_context(|| self.what("importVmAsVAppTemplate"))?
                 } else {
                     vcd.import_vm_as_vapp(vim, &first.1.value, &refs.vdc, &vm.name, true)
-                        .with_context(|| what("importVmAsVApp"))?
+                        .with_context(|| self.what("importVmAsVApp"))?
                 };
                 (imported.href, Some(imported.id))
             }
@@ -151,50 +210,28 @@ pub fn register_vm(
         rec.href = Some(href);
         rec.id = id;
         journal.set_vcd(&vm.dir, rec.clone())?;
+        Ok(())
     }
-    let href = rec.href.clone().expect("set above");
-    // The other VMs of an OVF vApp join the vApp the first one created.
-    if entity.kind == "VirtualApp" && !template {
-        let present: Vec<String> = vcd
-            .get_vapp(&href)?
+
+    /// The other VMs of an OVF vApp join the vCD vApp the first one created, unless a
+    /// previous run already moved them.
+    fn join_vapp(&self, vc: &Client, vim: &VimServer, entity: &MoRef, href: &str) -> Result<()> {
+        let present: Vec<String> = self
+            .vcd
+            .get_vapp(href)?
             .vms
             .into_iter()
             .map(|v| v.name)
             .collect();
         for (name, moref) in child_vms(vc, entity)?.into_iter().skip(1) {
             if !present.contains(&name) {
-                vcd.import_vm_into_existing_vapp(vim, &moref.value, &href, &name, true)
-                    .with_context(|| what(&format!("importVmIntoExistingVApp {name}")))?;
+                self.vcd
+                    .import_vm_into_existing_vapp(vim, &moref.value, href, &name, true)
+                    .with_context(|| self.what(&format!("importVmIntoExistingVApp {name}")))?;
             }
         }
+        Ok(())
     }
-    if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
-        vcd.wire_vapp_to_org_network(&href, net, &IpAllocation::Pool)
-            .with_context(|| what(&format!("connect NICs to {}", net.name)))?;
-        rec.wired = true;
-        journal.set_vcd(&vm.dir, rec.clone())?;
-    }
-    if vm.target.power_on && !template && !rec.powered_on {
-        vcd.power_on(&href).with_context(|| what("power on"))?;
-        rec.powered_on = true;
-        journal.set_vcd(&vm.dir, rec.clone())?;
-    }
-    rec.done = true;
-    journal.set_vcd(&vm.dir, rec.clone())?;
-    Ok(Registered {
-        kind: rec.kind,
-        org: refs.org.name,
-        vdc: refs.vdc.name,
-        catalog: refs.catalog.map(|c| c.name),
-        network: if template {
-            None
-        } else {
-            refs.network.map(|n| n.name)
-        },
-        href,
-        id: rec.id,
-        powered_on: rec.powered_on,
-    })
 }
 
 /// The VMs of an entity, in order: itself, or a vApp's children (the first becomes the vCD

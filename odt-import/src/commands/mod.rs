@@ -1,0 +1,135 @@
+//! The subcommands. Each file is one command: it reads its options, asks the domain modules
+//! (`plan`, `deploy`, `register`, `journal`, `dock`, `tenancy`, `receipt`) for the work, and
+//! renders the result as text or `--json`. What several commands share (opening the job with
+//! its signature checked first, logging in to vCD, the dock status line) is here.
+
+mod add_port_group;
+mod plan;
+mod run;
+mod verify;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use odt_cli::secret::{read_secret, SecretSource};
+use odt_cli::UsageError;
+use odt_format::job::layout::Layout;
+use odt_format::job::manifest::JobManifest;
+use odt_format::job::reader::{open_manifest_bytes, TrustAnchor};
+use odt_vmware::vcd::VcdClient;
+use odt_vmware::vsphere::tls::TlsMode;
+
+use crate::cli::{Command, JobArgs, KeygenOptions, VcdArgs};
+use crate::dock::DockStatus;
+use crate::tenancy::{self, Policy};
+
+/// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
+pub fn dispatch(cmd: Command) -> Result<bool> {
+    match cmd {
+        Command::Keygen(o) => keygen(o),
+        Command::Verify(o) => verify::verify(o),
+        Command::Plan(o) => plan::plan(*o),
+        Command::Run(o) => run::run(*o),
+        Command::AddPortGroup(o) => add_port_group::add_port_group(o),
+    }
+}
+
+fn keygen(o: KeygenOptions) -> Result<bool> {
+    use odt_cli::keygen::KeyKind;
+    let kind = if o.receipt {
+        KeyKind::Signing
+    } else {
+        KeyKind::Recipient
+    };
+    odt_cli::keygen::keygen(kind, &o.out, o.json)?;
+    Ok(true)
+}
+
+/// A job whose signature checked out, with the exact manifest bytes that were checked (the
+/// dock record and the receipt bind to their SHA-256), and what its signer may target.
+struct OpenJob {
+    layout: Layout,
+    manifest: JobManifest,
+    manifest_bytes: Vec<u8>,
+    policy: Option<Policy>,
+}
+
+impl OpenJob {
+    /// The signature is checked before anything else touches the job. `registering` is
+    /// `--vcd`, which requires the signer's orgs to be stated.
+    fn open(j: &JobArgs, registering: bool) -> Result<OpenJob> {
+        let layout = Layout::new(&j.nas);
+        let signer = tenancy::signer(j, &layout, registering)?;
+        let (manifest, manifest_bytes) =
+            open_manifest_bytes(&layout, &TrustAnchor::Trusted(&signer.key))
+                .context("the job's signed manifest does not check out; nothing was done")?;
+        Ok(OpenJob {
+            layout,
+            manifest,
+            manifest_bytes,
+            policy: signer.policy,
+        })
+    }
+
+    /// The SHA-256 of the checked manifest bytes, as the dock record binds them.
+    fn manifest_sha(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&self.manifest_bytes))
+    }
+
+    /// What the dock record of this job says about the NAS as it is now.
+    fn dock_status(&self, state: &Path) -> Result<DockStatus> {
+        crate::dock::status(
+            state,
+            &self.layout,
+            &self.manifest_sha(),
+            &self.manifest.job_id,
+        )
+    }
+}
+
+/// The dock status as the operator reads it, with what to do when `run` would refuse.
+fn dock_line(status: &DockStatus, layout: &Layout, state: &Path) -> String {
+    match status {
+        DockStatus::Verified(r) => format!(
+            "verified at the dock on {} ({}); the {} entries of the job directory are unchanged since",
+            r.verified_at,
+            if r.deep { "deep" } else { "keyless" },
+            r.entries.len()
+        ),
+        DockStatus::Missing => format!(
+            "the NAS has not been verified at the dock on this node: run `odt-import verify --nas {} \
+             --trusted-key KEY.pub --state {}` first, or add --verify-now",
+            layout.root().display(),
+            state.display()
+        ),
+        DockStatus::Changed(d) => format!(
+            "the NAS changed since it was verified at the dock:\n  {}\nverify it again \
+             (`odt-import verify`); if the change was not yours, treat the NAS as tampered with",
+            d.join("\n  ")
+        ),
+    }
+}
+
+/// Logs in to vCD when `--vcd` is given.
+fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
+    let Some(url) = &a.vcd else { return Ok(None) };
+    let user = a.vcd_user.as_deref().ok_or_else(|| {
+        UsageError("the vCD user is required: --vcd-user or ODT_VCD_USER (name@System)".into())
+    })?;
+    let password = read_secret(&SecretSource {
+        env: "ODT_VCD_PASSWORD",
+        file: a.vcd_password_file.as_deref(),
+        file_flag: "--vcd-password-file",
+        prompt: &format!("Password for {user} at {url}"),
+        confirm: false,
+    })?;
+    let tls = match (&a.vcd_thumbprint, a.vcd_insecure) {
+        (Some(t), _) => TlsMode::Thumbprint(t.clone()),
+        (None, true) => TlsMode::Insecure,
+        (None, false) => TlsMode::Verify,
+    };
+    let c = VcdClient::connect(url, user, &password, tls)
+        .with_context(|| format!("cannot log in to vCloud Director {url} as {user}"))?;
+    Ok(Some(c))
+}

@@ -1,0 +1,124 @@
+//! `odt-import plan`: everything `run` checks, against the live vCenter (and vCD), and what
+//! `run` would do; deploys nothing.
+
+use anyhow::Result;
+use odt_format::progress::human_bytes;
+use odt_format::text::printable;
+
+use super::{connect_vcd, dock_line, OpenJob};
+use crate::cli::PlanOptions;
+use crate::deploy::gather_facts;
+use crate::dock::DockStatus;
+use crate::journal::{default_state_dir, Journal};
+use crate::plan::{plan as make_plan, Check, Plan, VM_NETWORK};
+use crate::register::gather_vcd_facts;
+use crate::tenancy;
+
+pub(super) fn plan(o: PlanOptions) -> Result<bool> {
+    let job = OpenJob::open(&o.job, o.vcd.vcd.is_some())?;
+    let state = o.state.clone().unwrap_or_else(default_state_dir);
+    let mut p = plan_against_targets(&o, &job, &state)?;
+    p.checks.splice(
+        0..0,
+        tenancy::plan_checks(job.policy.as_ref(), &job.manifest),
+    );
+    // Run refuses a NAS that changed since it was verified; one not yet verified is only a
+    // note here (`run --verify-now` can still do it).
+    let dock = job.dock_status(&state)?;
+    let line = dock_line(&dock, &job.layout, &state);
+    let dock_verified = matches!(dock, DockStatus::Verified(_));
+    let dock_note = match dock {
+        DockStatus::Missing => Some(line),
+        DockStatus::Verified(_) | DockStatus::Changed(_) => {
+            p.checks.push(Check {
+                name: "the NAS was verified at the dock".into(),
+                ok: dock_verified,
+                detail: line,
+            });
+            None
+        }
+    };
+    if o.json {
+        let mut v = serde_json::to_value(&p)?;
+        v["ok"] = p.ok().into();
+        v["dock_verified"] = dock_verified.into();
+        println!("{v}");
+    } else {
+        print_text(&p, dock_note.as_deref());
+    }
+    Ok(p.ok())
+}
+
+/// The facts read from vCenter (and vCD, with the journal so VMs already registered are not
+/// name clashes), turned into the pure plan.
+fn plan_against_targets(o: &PlanOptions, job: &OpenJob, state: &std::path::Path) -> Result<Plan> {
+    let client = o.vcenter.connect()?;
+    let vcd = connect_vcd(&o.vcd)?;
+    let placement = o.vcenter.placement(&client)?;
+    let mut facts = gather_facts(&client, &placement, &job.manifest)?;
+    if let Some(v) = &vcd {
+        let journal = Journal::peek(state, &job.manifest.job_id)?;
+        facts.vcd = Some(gather_vcd_facts(
+            v,
+            client.url(),
+            &job.manifest,
+            journal.as_ref(),
+        )?);
+        let _ = v.logout();
+    }
+    let _ = client.logout();
+    Ok(make_plan(&job.manifest, &facts))
+}
+
+fn print_text(p: &Plan, dock_note: Option<&str>) {
+    print_plan(p);
+    if let Some(n) = dock_note {
+        println!("  note: {n}");
+    }
+    if p.ok() {
+        println!(
+            "plan OK: `odt-import run` with the same options will deploy {} VM(s)",
+            p.vms.iter().filter(|v| v.action == "deploy").count()
+        );
+    } else {
+        eprintln!("plan FAILED: fix the checks marked FAIL; nothing was deployed");
+    }
+}
+
+/// Prints the plan. Names come from the customer's manifest and from vCenter and vCD: all of
+/// it goes through `printable` (docs/SECURITY.md §S4).
+pub(super) fn print_plan(p: &Plan) {
+    let t = &p.target;
+    println!(
+        "{}",
+        printable(&format!(
+            "job {} -> {} / {} / {} / datastore {}",
+            p.job_id, t.vcenter, t.datacenter, t.compute, t.datastore
+        ))
+    );
+    for c in &p.checks {
+        println!(
+            "  [{}] {}: {}",
+            if c.ok { " ok " } else { "FAIL" },
+            printable(&c.name),
+            printable(&c.detail)
+        );
+    }
+    for v in &p.vms {
+        println!(
+            "  {:<24} {:<26} disks {:>10}, networks {} -> \"{VM_NETWORK}\"",
+            printable(&v.name),
+            v.action,
+            if v.disk_bytes == u64::MAX {
+                "overflow".into()
+            } else {
+                human_bytes(v.disk_bytes)
+            },
+            if v.networks.is_empty() {
+                "(none)".into()
+            } else {
+                printable(&v.networks.join(", ")).into_owned()
+            }
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! `odt-import run`: [`RunOptions`] → [`RunPlan`] (the job opened and vouched for, the keys
+//! read, the targets logged in to and checked) → [`execute`] (deploy, then register, VM by
+//! VM, each step journalled) → [`RunStats`] (what is printed and what the receipt states).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use odt_cli::progress::Bars;
+use odt_cli::secret::{read_secret, SecretSource};
+use odt_format::crypto::keys::{DataKey, Identity, SigningKey};
+use odt_format::crypto::stanza::Unlock;
+use odt_format::job::reader::data_key;
+use odt_format::progress::{human_bytes, Progress};
+use odt_format::text::printable;
+use odt_vmware::vcd::{VcdClient, VimServer};
+use odt_vmware::vsphere::client::{Client, MoRef};
+use odt_vmware::vsphere::inventory::Placement;
+use serde::Serialize;
+
+use super::{connect_vcd, dock_line, OpenJob};
+use crate::cli::RunOptions;
+use crate::deploy::{deploy_vm, gather_facts, DeployContext};
+use crate::dock::DockStatus;
+use crate::journal::{default_state_dir, Journal};
+use crate::plan::plan as make_plan;
+use crate::receipt::{self, VmOutcome};
+use crate::register::{gather_vcd_facts, register_vm, Registered};
+use crate::tenancy;
+
+pub(super) fn run(o: RunOptions) -> Result<bool> {
+    let started = Instant::now();
+    let job = OpenJob::open(&o.job, o.vcd.vcd.is_some())?;
+    tenancy::enforce(job.policy.as_ref(), &job.manifest)?;
+    let state = o.state.clone().unwrap_or_else(default_state_dir);
+    require_dock(&o, &job, &state)?;
+    let keys = RunKeys::read(&o, &job)?;
+    let mut p = RunPlan::prepare(&o, &job, &state)?;
+    let bars = Bars::new(o.json);
+    let outcome = execute(&mut p, &job, &keys.data, &bars, o.json);
+    let _ = p.client.logout();
+    if let Some(v) = &p.vcd {
+        let _ = v.logout();
+    }
+    let receipt = match &outcome.failed {
+        None => Some(write_receipt(&job, &p, &outcome.vms, &keys, &state)?),
+        Some(_) => None,
+    };
+    let mut stats = RunStats::new(&job, &p, outcome.vms, outcome.failed.clone(), started);
+    stats.receipt = receipt.as_ref().map(|(_, path)| path.display().to_string());
+    stats.receipt_signed = keys.receipt.is_some() && receipt.is_some();
+    render(
+        &o,
+        &stats,
+        receipt.as_ref().map(|(r, _)| r),
+        &bars,
+        p.vcd.is_some(),
+    )?;
+    match outcome.failed {
+        Some(f) if outcome.damaged => bail!(
+            "{f}\nthe job on the NAS is damaged (or was exported inconsistent). Rerunning \
+             will not help: have the customer export the job again (or ship the NAS again); \
+             VMs deployed before this one are in place"
+        ),
+        Some(f) => bail!(
+            "{f}\n(rerun the same command: finished steps are skipped, nothing is uploaded or \
+             imported twice)"
+        ),
+        None => Ok(true),
+    }
+}
+
+/// `run` deploys only from a NAS whose every byte passed the keyless check on this node and
+/// that has not changed since (docs/SECURITY.md §S2): the dock record, or `--verify-now`.
+fn require_dock(o: &RunOptions, job: &OpenJob, state: &Path) -> Result<()> {
+    if o.verify_now {
+        let bars = Bars::new(o.json);
+        let path = crate::dock::verify_now(
+            state,
+            &job.layout,
+            &job.manifest,
+            &job.manifest_sha(),
+            &bars,
+        )?;
+        bars.note(&format!(
+            "verified every byte; dock record {}",
+            path.display()
+        ));
+        return Ok(());
+    }
+    let dock = job.dock_status(state)?;
+    if !matches!(dock, DockStatus::Verified(_)) {
+        bail!(
+            "{}\nnothing was deployed",
+            dock_line(&dock, &job.layout, state)
+        );
+    }
+    Ok(())
+}
+
+/// The secrets a run needs, read before any connection is made: the job's data key (from
+/// `--identity` or the passphrase) and the provider's receipt key.
+struct RunKeys {
+    data: DataKey,
+    receipt: Option<SigningKey>,
+}
+
+impl RunKeys {
+    fn read(o: &RunOptions, job: &OpenJob) -> Result<RunKeys> {
+        let identity = o.identity.as_deref().map(Identity::read).transpose()?;
+        let passphrase = match identity {
+            Some(_) => None,
+            None => Some(read_secret(&SecretSource {
+                env: "ODT_PASSPHRASE",
+                file: o.passphrase_file.as_deref(),
+                file_flag: "--passphrase-file",
+                prompt: "Bundle passphrase",
+                confirm: false,
+            })?),
+        };
+        let unlock = match (&identity, &passphrase) {
+            (Some(id), _) => Unlock::Identity(id),
+            (None, Some(p)) => Unlock::Passphrase(p.as_bytes()),
+            (None, None) => unreachable!("one of them is set"),
+        };
+        let data = data_key(&job.manifest, &unlock).context("cannot open the job's key")?;
+        let receipt = o.receipt_key.as_deref().map(SigningKey::read).transpose()?;
+        Ok(RunKeys { data, receipt })
+    }
+}
+
+/// The targets logged in to and checked against the job: a run starts only when its plan is
+/// clean.
+struct RunPlan {
+    client: Client,
+    vcd: Option<VcdClient>,
+    /// The target vCenter as vCD knows it (with `--vcd`).
+    vim: Option<VimServer>,
+    placement: Placement,
+    journal: Journal,
+}
+
+impl RunPlan {
+    fn prepare(o: &RunOptions, job: &OpenJob, state: &Path) -> Result<RunPlan> {
+        let m = &job.manifest;
+        let client = o.vcenter.connect()?;
+        let vcd = connect_vcd(&o.vcd)?;
+        let placement = o.vcenter.placement(&client)?;
+        let journal = Journal::open(state, &m.job_id, client.url())?;
+        let mut facts = gather_facts(&client, &placement, m)?;
+        if let Some(v) = &vcd {
+            facts.vcd = Some(gather_vcd_facts(v, client.url(), m, Some(&journal))?);
+        }
+        let p = make_plan(m, &facts);
+        if !p.ok() {
+            if !o.json {
+                super::plan::print_plan(&p);
+            }
+            let why: Vec<String> = p
+                .failures()
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect();
+            bail!(
+                "the target is not ready, nothing was deployed:\n  {}",
+                why.join("\n  ")
+            );
+        }
+        let vim = match &vcd {
+            Some(v) => Some(
+                v.find_vim_server_for(client.url())
+                    .context("find the target vCenter in vCD")?,
+            ),
+            None => None,
+        };
+        Ok(RunPlan {
+            client,
+            vcd,
+            vim,
+            placement,
+            journal,
+        })
+    }
+}
+
+/// What the VM loop did: the VMs done, and the first failure (which stops the loop).
+struct Outcome {
+    vms: Vec<VmOutcome>,
+    failed: Option<String>,
+    /// The failure says the NAS's bytes are not what the customer signed.
+    damaged: bool,
+}
+
+/// Deploys each VM (or recognises it as deployed), then registers it in vCD. Stops at the
+/// first failure: the journal lets the rerun go on from there.
+fn execute(p: &mut RunPlan, job: &OpenJob, key: &DataKey, bars: &Bars, json: bool) -> Outcome {
+    let cx = DeployContext {
+        client: &p.client,
+        placement: &p.placement,
+        layout: &job.layout,
+        manifest: &job.manifest,
+        key,
+        progress: bars,
+    };
+    let mut out = Outcome {
+        vms: vec![],
+        failed: None,
+        damaged: false,
+    };
+    for vm in &job.manifest.vms {
+        let deployed = match deploy_vm(&cx, vm, &mut p.journal) {
+            Ok(d) => d,
+            Err(e) => {
+                out.damaged = nas_damaged(&e);
+                out.failed = Some(format!("{e:#}"));
+                break;
+            }
+        };
+        if !json {
+            println!(
+                "{:<24} {} as {}",
+                printable(&deployed.name),
+                deployed.outcome,
+                printable(&deployed.entity)
+            );
+        }
+        let registered = match (&p.vcd, &p.vim, parse_entity(&deployed.entity)) {
+            (Some(v), Some(vim), Some(entity)) => {
+                match register_vm(v, &p.client, vim, vm, &entity, &mut p.journal) {
+                    Ok(r) => {
+                        if !json {
+                            print_registered(&r);
+                        }
+                        Some(r)
+                    }
+                    Err(e) => {
+                        out.vms.push(VmOutcome {
+                            deployed,
+                            vcd: None,
+                        });
+                        out.failed = Some(format!("{e:#}"));
+                        break;
+                    }
+                }
+            }
+            _ => None,
+        };
+        out.vms.push(VmOutcome {
+            deployed,
+            vcd: registered,
+        });
+    }
+    out
+}
+
+fn print_registered(r: &Registered) {
+    let line = format!(
+        "{:<24} registered in vCD as {} {} in {}/{}{}{}",
+        "",
+        r.kind,
+        r.href,
+        r.org,
+        r.vdc,
+        r.network
+            .as_deref()
+            .map(|n| format!(", NICs on {n}"))
+            .unwrap_or_default(),
+        r.catalog
+            .as_deref()
+            .map(|c| format!(", catalog {c}"))
+            .unwrap_or_default()
+    );
+    println!("{}", printable(&line));
+}
+
+/// True when `e` says the bytes on the NAS are not what the customer signed (so a rerun
+/// cannot help), as opposed to a fault of the target or the connection.
+fn nas_damaged(e: &anyhow::Error) -> bool {
+    use odt_format::FormatError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<FormatError>(),
+            Some(
+                FormatError::Tampered { .. }
+                    | FormatError::ChunkAuth { .. }
+                    | FormatError::Truncated { .. }
+            )
+        )
+    })
+}
+
+fn parse_entity(s: &str) -> Option<MoRef> {
+    s.split_once(':').map(|(k, v)| MoRef::new(k, v))
+}
+
+/// Writes the receipt (signed when a receipt key was given) beside the journal.
+fn write_receipt(
+    job: &OpenJob,
+    p: &RunPlan,
+    vms: &[VmOutcome],
+    keys: &RunKeys,
+    state: &Path,
+) -> Result<(receipt::Receipt, std::path::PathBuf)> {
+    let r = receipt::build(
+        &job.manifest,
+        &job.manifest_bytes,
+        vms,
+        p.client.url(),
+        p.vcd.as_ref().map(|v| v.url()),
+        keys.receipt.as_ref(),
+    );
+    let path = receipt::write(&r, state, keys.receipt.as_ref())?;
+    Ok((r, path))
+}
+
+/// What a run did, as `--json` prints it.
+#[derive(Serialize)]
+struct RunStats {
+    job_id: String,
+    ok: bool,
+    vms: Vec<VmOutcome>,
+    failed: Option<String>,
+    bytes: u64,
+    seconds: f64,
+    journal: String,
+    receipt: Option<String>,
+    receipt_signed: bool,
+}
+
+impl RunStats {
+    fn new(
+        job: &OpenJob,
+        p: &RunPlan,
+        vms: Vec<VmOutcome>,
+        failed: Option<String>,
+        started: Instant,
+    ) -> RunStats {
+        RunStats {
+            job_id: job.manifest.job_id.clone(),
+            ok: failed.is_none(),
+            bytes: vms.iter().map(|v| v.deployed.bytes).sum(),
+            vms,
+            failed,
+            seconds: started.elapsed().as_secs_f64(),
+            journal: p.journal.path().display().to_string(),
+            receipt: None,
+            receipt_signed: false,
+        }
+    }
+}
+
+fn render(
+    o: &RunOptions,
+    stats: &RunStats,
+    receipt: Option<&receipt::Receipt>,
+    bars: &Bars,
+    registered: bool,
+) -> Result<()> {
+    if o.json {
+        let mut v = serde_json::to_value(stats)?;
+        if let Some(r) = receipt {
+            v["receipt_content"] = serde_json::to_value(r)?;
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    if !stats.ok {
+        return Ok(());
+    }
+    bars.note("");
+    println!(
+        "job {}: {} VM(s) deployed{}; {} uploaded in {:.1} s",
+        stats.job_id,
+        stats.vms.len(),
+        if registered {
+            " and registered in vCD"
+        } else {
+            " in vCenter on \"VM Network\" (no --vcd: not registered)"
+        },
+        human_bytes(stats.bytes),
+        stats.seconds
+    );
+    if let Some(p) = &stats.receipt {
+        println!(
+            "receipt: {p}{}",
+            if stats.receipt_signed {
+                " (signed)"
+            } else {
+                " (unsigned: pass --receipt-key to sign it)"
+            }
+        );
+    }
+    Ok(())
+}
