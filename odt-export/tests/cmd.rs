@@ -1,0 +1,8 @@
+//! The help and error texts of `odt-export`, pinned byte for byte by the cases in `tests/cmd/`
+//! (one `.toml` per invocation, its expected output beside it). After an intended change to a
+//! text: `TRYCMD=overwrite cargo test -p odt-export --test cmd`, then review the diff.
+
+#[test]
+fn help_and_error_texts() {
+    trycmd::TestCases::new().case("tests/cmd/*.toml");
+}
