@@ -223,3 +223,46 @@ impl Journal {
         &self.path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/SECURITY.md §S5: non-regular files are refused before opening; every read is bounded.
+    /// The import journal in the state folder is read the same way.
+    #[test]
+    fn a_fifo_or_oversized_import_journal_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = "ab".repeat(16);
+        let path = dir.path().join(format!("import-{job}.json"));
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.path().to_owned();
+        let j = job.clone();
+        std::thread::spawn(move || {
+            let peek = Journal::peek(&d, &j)
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"));
+            let open = Journal::open(&d, &j, "https://vc")
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send((peek, open));
+        });
+        let (peek, open) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading a FIFO import journal hangs");
+        for r in [peek, open] {
+            assert!(
+                r.as_ref().is_err_and(|e| e.contains("not a regular file")),
+                "{r:?}"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len((64 << 20) + 1)
+            .unwrap();
+        let e = format!("{:#}", Journal::peek(dir.path(), &job).unwrap_err());
+        assert!(e.contains("larger than"), "{e}");
+    }
+}

@@ -794,7 +794,28 @@ fn extension_imports_and_strictness_with_vcsim() {
         return;
     };
     let api = admin(&sim);
+    let found = discover(&api, &vc, &sim);
+    refused_imports_create_nothing(&api, &sim, &found);
+    let vapp_href = import_as_vapp(&api, &vc, &sim, &found);
+    import_as_template(&api, &vc, &sim, &found);
+    import_into_existing_vapp(&api, &vc, &sim, &found, &vapp_href);
+}
 
+/// What the extension tree leads to, and a VM to import: the parts of
+/// [`extension_imports_and_strictness_with_vcsim`] share them.
+struct Found {
+    vs_href: String,
+    import_href: String,
+    template_href: String,
+    into_href: String,
+    moref: String,
+    vdc: String,
+    vdc2: String,
+    good: String,
+}
+
+/// Extension → references → vimServer → vmsList, and a VM like the ones odt-import deploys.
+fn discover(api: &Api, vc: &Vcsim, sim: &VcdSim) -> Found {
     // Extension → references → vimServer → vmsList, all vmext.
     let ext = api.get("/api/admin/extension").expect(200);
     assert_eq!(
@@ -873,6 +894,28 @@ fn extension_imports_and_strictness_with_vcsim() {
     let vdc2 = sim.vdc_href("acme", "acme-vdc-2").unwrap();
     let good = import_vapp_body("app1", &moref, &vdc, false, None);
 
+    Found {
+        vs_href,
+        import_href,
+        template_href,
+        into_href,
+        moref,
+        vdc,
+        vdc2,
+        good,
+    }
+}
+
+/// Strictness: media types, namespaces, XSD order, references, rights; nothing is created.
+fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
+    let Found {
+        import_href,
+        template_href,
+        moref,
+        vdc,
+        good,
+        ..
+    } = f;
     // ---- strictness failures (nothing is created by any of them) ----
     // Content-Type must be the exact media type.
     api.post(&import_href, "application/xml", &good)
@@ -1023,7 +1066,21 @@ fn extension_imports_and_strictness_with_vcsim() {
         sim.vapps().is_empty() && sim.tasks().is_empty(),
         "a failed request created something"
     );
+}
 
+/// importVmAsVApp: the task, the vApp it makes, duplicates, copy and move.
+fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
+    let Found {
+        vs_href,
+        import_href,
+        moref,
+        vdc,
+        vdc2,
+        ..
+    } = f;
+    let prof = sim
+        .storage_profile_href("acme", "acme-vdc", "silver")
+        .unwrap();
     // ---- importVmAsVApp ----
     let created = api
         .post(
@@ -1197,9 +1254,9 @@ fn extension_imports_and_strictness_with_vcsim() {
         Some("silver")
     );
     let view = sim.vapp("app1").unwrap();
-    assert_eq!(view.vms[0].moref, moref);
+    assert_eq!(&view.vms[0].moref, moref);
     assert_eq!(view.vms[0].nics[0].network, "VM Network");
-    assert_eq!(sim.imported_morefs(), std::slice::from_ref(&moref));
+    assert_eq!(sim.imported_morefs(), std::slice::from_ref(moref));
     // The VDC now lists it; the query sees it; a copy leaves the VM in vmsList.
     let vdcx = api.get(&vdc).expect(200);
     assert_eq!(names(&vdcx, "ResourceEntity"), ["app1"]);
@@ -1278,6 +1335,14 @@ fn extension_imports_and_strictness_with_vcsim() {
     assert_eq!(t.root_attr("status").as_deref(), Some("success"));
     assert!(!vmslist_morefs(&api, &vs_href).contains(&running));
 
+    vapp_href
+}
+
+/// importVmAsVAppTemplate into a catalog.
+fn import_as_template(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) {
+    let Found {
+        template_href, vdc, ..
+    } = f;
     // ---- importVmAsVAppTemplate into a catalog ----
     let tmoref = create_vm(&vc, "odt-template-vm", "VM Network", 1);
     let cat = sim.catalog_href("acme", "acme-catalog").unwrap();
@@ -1369,7 +1434,11 @@ fn extension_imports_and_strictness_with_vcsim() {
         &import_template_body("TPL1", &t2, &vdc, Some(&cat)),
     )
     .expect_error(400, "DUPLICATE_NAME", "TPL1");
+}
 
+/// importVmIntoExistingVApp, into the vApp [`import_as_vapp`] made.
+fn import_into_existing_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found, vapp_href: &str) {
+    let Found { into_href, .. } = f;
     // ---- importVmIntoExistingVApp ----
     let extra = create_vm(&vc, "odt-extra-vm", "VM Network", 1);
     let r = api
