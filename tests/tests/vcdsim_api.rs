@@ -866,7 +866,7 @@ fn discover(api: &Api, vc: &Vcsim, sim: &VcdSim) -> Found {
         .unwrap();
 
     // vmsList: vcsim's VMs, paged.
-    let listed = vmslist_morefs(&api, &vs_href);
+    let listed = vmslist_morefs(api, &vs_href);
     assert!(listed.len() >= 4, "{listed:?}");
     let p1 = api
         .get(&format!("{vms_href}?page=1&pageSize=2"))
@@ -884,10 +884,10 @@ fn discover(api: &Api, vc: &Vcsim, sim: &VcdSim) -> Found {
     );
 
     // A VM like the ones odt-import deploys: powered off, on "VM Network".
-    let moref = create_vm(&vc, "odt-app-vm", "VM Network", 2);
-    assert_eq!(power_state(&vc, &moref), "poweredOff");
+    let moref = create_vm(vc, "odt-app-vm", "VM Network", 2);
+    assert_eq!(power_state(vc, &moref), "poweredOff");
     assert_eq!(
-        vm_moref_by_name(&api, &vs_href, "odt-app-vm").as_deref(),
+        vm_moref_by_name(api, &vs_href, "odt-app-vm").as_deref(),
         Some(moref.as_str())
     );
     let vdc = sim.vdc_href("acme", "acme-vdc").unwrap();
@@ -918,23 +918,25 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
     } = f;
     // ---- strictness failures (nothing is created by any of them) ----
     // Content-Type must be the exact media type.
-    api.post(&import_href, "application/xml", &good)
-        .expect_error(415, "UNSUPPORTED_MEDIA_TYPE", "importVmAsVAppParams");
-    api.post(&import_href, T_IMPORT_TEMPLATE, &good).expect(415);
-    api.send("POST", &import_href, None, Some(&good))
-        .expect(415);
+    api.post(import_href, "application/xml", good).expect_error(
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "importVmAsVAppParams",
+    );
+    api.post(import_href, T_IMPORT_TEMPLATE, good).expect(415);
+    api.send("POST", import_href, None, Some(good)).expect(415);
     // The params type goes with its own action.
-    api.post(&template_href, T_IMPORT_VAPP, &good).expect(415);
+    api.post(template_href, T_IMPORT_VAPP, good).expect(415);
     // Body.
-    api.post(&import_href, T_IMPORT_VAPP, "")
+    api.post(import_href, T_IMPORT_VAPP, "")
         .expect_error(400, "BAD_REQUEST", "no body");
-    api.post(&import_href, T_IMPORT_VAPP, "<vmext:ImportVmAsVAppParams")
+    api.post(import_href, T_IMPORT_VAPP, "<vmext:ImportVmAsVAppParams")
         .expect_error(400, "BAD_REQUEST", "JAXB");
     // Root element namespace.
     let no_ns = format!(
         "<ImportVmAsVAppParams name=\"a\"><VmMoRef>{moref}</VmMoRef><Vdc href=\"{vdc}\"/></ImportVmAsVAppParams>"
     );
-    api.post(&import_href, T_IMPORT_VAPP, &no_ns).expect_error(
+    api.post(import_href, T_IMPORT_VAPP, &no_ns).expect_error(
         400,
         "BAD_REQUEST",
         "cvc-elt.1.a: Cannot find the declaration of element 'ImportVmAsVAppParams'",
@@ -945,20 +947,18 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
             "ImportVmAsVAppParams xmlns:vmext",
         )
         .replace("</vmext:ImportVmAsVAppParams>", "</ImportVmAsVAppParams>");
-    api.post(&import_href, T_IMPORT_VAPP, &vcloud_root)
+    api.post(import_href, T_IMPORT_VAPP, &vcloud_root)
         .expect_error(400, "BAD_REQUEST", "cvc-elt.1.a");
     // XSD order: Vdc before VmMoRef is wrong in ImportVmAsVAppParams...
     let swapped = format!(
         "<vmext:ImportVmAsVAppParams xmlns:vmext=\"{VMEXT}\" name=\"app1\"><vmext:Vdc href=\"{vdc}\"/>\
          <vmext:VmMoRef>{moref}</vmext:VmMoRef></vmext:ImportVmAsVAppParams>"
     );
-    let m = api
-        .post(&import_href, T_IMPORT_VAPP, &swapped)
-        .expect_error(
-            400,
-            "BAD_REQUEST",
-            "cvc-complex-type.2.4.a: Invalid content was found starting with element",
-        );
+    let m = api.post(import_href, T_IMPORT_VAPP, &swapped).expect_error(
+        400,
+        "BAD_REQUEST",
+        "cvc-complex-type.2.4.a: Invalid content was found starting with element",
+    );
     assert!(m.contains("Vdc}'") && m.contains("VmMoRef"), "{m}");
     // ... and VdcStorageProfile after Vdc too (the template params order), ...
     let prof = sim
@@ -968,20 +968,20 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
         "<vmext:ImportVmAsVAppParams xmlns:vmext=\"{VMEXT}\" name=\"app1\"><vmext:VmMoRef>{moref}</vmext:VmMoRef>\
          <vmext:Vdc href=\"{vdc}\"/><vmext:VdcStorageProfile href=\"{prof}\"/></vmext:ImportVmAsVAppParams>"
     );
-    api.post(&import_href, T_IMPORT_VAPP, &late_profile)
+    api.post(import_href, T_IMPORT_VAPP, &late_profile)
         .expect_error(400, "BAD_REQUEST", "cvc-complex-type.2.4");
     // ... while the template params want Vdc before VdcStorageProfile.
     let tpl_wrong = format!(
         "<vmext:ImportVmAsVAppTemplateParams xmlns:vmext=\"{VMEXT}\" name=\"t\"><vmext:VmMoRef>{moref}</vmext:VmMoRef>\
          <vmext:VdcStorageProfile href=\"{prof}\"/><vmext:Vdc href=\"{vdc}\"/></vmext:ImportVmAsVAppTemplateParams>"
     );
-    api.post(&template_href, T_IMPORT_TEMPLATE, &tpl_wrong)
+    api.post(template_href, T_IMPORT_TEMPLATE, &tpl_wrong)
         .expect_error(400, "BAD_REQUEST", "cvc-complex-type.2.4.a");
     // Missing required children; inherited Description must stay vcloud.
     let no_vdc = format!(
         "<vmext:ImportVmAsVAppParams xmlns:vmext=\"{VMEXT}\" name=\"app1\"><vmext:VmMoRef>{moref}</vmext:VmMoRef></vmext:ImportVmAsVAppParams>"
     );
-    api.post(&import_href, T_IMPORT_VAPP, &no_vdc).expect_error(
+    api.post(import_href, T_IMPORT_VAPP, &no_vdc).expect_error(
         400,
         "BAD_REQUEST",
         "cvc-complex-type.2.4.b",
@@ -990,11 +990,11 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
         "<Description>imported by a test</Description>",
         "<vmext:Description>x</vmext:Description>",
     );
-    api.post(&import_href, T_IMPORT_VAPP, &ext_desc)
+    api.post(import_href, T_IMPORT_VAPP, &ext_desc)
         .expect_error(400, "BAD_REQUEST", "cvc-complex-type.2.4.a");
     // Bad attribute value.
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
         &good.replace("sourceMove=\"false\"", "sourceMove=\"maybe\""),
     )
@@ -1003,9 +1003,9 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
     // unknown catalog (403), a VmMoRef vcsim does not have (400).
     let ghost_vdc = format!("{}/api/vdc/00000000-0000-4000-8000-00000000abcd", sim.url);
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("app1", &moref, &ghost_vdc, false, None),
+        &import_vapp_body("app1", moref, &ghost_vdc, false, None),
     )
     .expect_error(
         403,
@@ -1013,11 +1013,11 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
         "com.vmware.vcloud.entity.vdc",
     );
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
         &import_vapp_body(
             "app1",
-            &moref,
+            moref,
             &sim.catalog_href("acme", "acme-catalog").unwrap(),
             false,
             None,
@@ -1026,9 +1026,9 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
     .expect_error(400, "BAD_REQUEST", "is not a reference to a vdc");
     let other_prof = sim.storage_profile_href("acme", "acme-vdc-2", "*").unwrap();
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("app1", &moref, &vdc, false, Some(&other_prof)),
+        &import_vapp_body("app1", moref, vdc, false, Some(&other_prof)),
     )
     .expect_error(400, "BAD_REQUEST", "is not a storage profile of VDC");
     let ghost_cat = format!(
@@ -1036,22 +1036,22 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
         sim.url
     );
     api.post(
-        &template_href,
+        template_href,
         T_IMPORT_TEMPLATE,
-        &import_template_body("t", &moref, &vdc, Some(&ghost_cat)),
+        &import_template_body("t", moref, vdc, Some(&ghost_cat)),
     )
     .expect_error(403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "catalog");
     let globex_cat = sim.catalog_href("globex", "globex-catalog").unwrap();
     api.post(
-        &template_href,
+        template_href,
         T_IMPORT_TEMPLATE,
-        &import_template_body("t", &moref, &vdc, Some(&globex_cat)),
+        &import_template_body("t", moref, vdc, Some(&globex_cat)),
     )
     .expect_error(400, "BAD_REQUEST", "another organization");
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("app1", "vm-999999", &vdc, false, None),
+        &import_vapp_body("app1", "vm-999999", vdc, false, None),
     )
     .expect_error(
         400,
@@ -1059,8 +1059,8 @@ fn refused_imports_create_nothing(api: &Api, sim: &VcdSim, f: &Found) {
         "\"vm-999999\" does not exist in vCenter",
     );
     // A tenant may not import.
-    tenant(&sim)
-        .post(&import_href, T_IMPORT_VAPP, &good)
+    tenant(sim)
+        .post(import_href, T_IMPORT_VAPP, good)
         .expect(403);
     assert!(
         sim.vapps().is_empty() && sim.tasks().is_empty(),
@@ -1084,9 +1084,9 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
     // ---- importVmAsVApp ----
     let created = api
         .post(
-            &import_href,
+            import_href,
             T_IMPORT_VAPP,
-            &import_vapp_body("app1", &moref, &vdc, false, Some(&prof)),
+            &import_vapp_body("app1", moref, vdc, false, Some(&prof)),
         )
         .expect(201);
     assert_eq!(
@@ -1150,7 +1150,7 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
             "BUSY_ENTITY",
             "busy completing an operation IMPORT_SINGLETON_VAPP",
         );
-    power(&api, &vapp_href, "powerOn").expect_error(400, "BUSY_ENTITY", "");
+    power(api, &vapp_href, "powerOn").expect_error(400, "BUSY_ENTITY", "");
     let q = api
         .get("/api/query?type=adminVApp&format=records&filter=name==app1")
         .expect(200);
@@ -1258,7 +1258,7 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
     assert_eq!(view.vms[0].nics[0].network, "VM Network");
     assert_eq!(sim.imported_morefs(), std::slice::from_ref(moref));
     // The VDC now lists it; the query sees it; a copy leaves the VM in vmsList.
-    let vdcx = api.get(&vdc).expect(200);
+    let vdcx = api.get(vdc).expect(200);
     assert_eq!(names(&vdcx, "ResourceEntity"), ["app1"]);
     let rec = api
         .get("/api/query?type=adminVApp&filter=name==app1")
@@ -1274,26 +1274,26 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
         vmrec.first("AdminVMRecord").unwrap().attr("name"),
         Some("odt-app-vm")
     );
-    assert!(vmslist_morefs(&api, &vs_href).contains(&moref));
+    assert!(vmslist_morefs(api, vs_href).contains(moref));
 
     // Duplicates: the same vApp name in the VDC (any case), the same VM again.
-    let other = create_vm(&vc, "odt-other-vm", "VM Network", 1);
+    let other = create_vm(vc, "odt-other-vm", "VM Network", 1);
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("APP1", &other, &vdc, false, None),
+        &import_vapp_body("APP1", &other, vdc, false, None),
     )
     .expect_error(400, "DUPLICATE_NAME", "The VCD entity APP1 already exists.");
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("app1", &other, &vdc2, false, None),
+        &import_vapp_body("app1", &other, vdc2, false, None),
     )
     .expect(201);
     api.post(
-        &import_href,
+        import_href,
         T_IMPORT_VAPP,
-        &import_vapp_body("app2", &moref, &vdc, false, None),
+        &import_vapp_body("app2", moref, vdc, false, None),
     )
     .expect_error(
         400,
@@ -1304,13 +1304,13 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
 
     // Copying a powered-on VM fails in the task, and what the import made goes away; moving
     // it works and takes it out of vmsList.
-    let running = vm_moref_by_name(&api, &vs_href, "DC0_H0_VM0").expect("vcsim's DC0_H0_VM0");
-    assert_eq!(power_state(&vc, &running), "poweredOn");
+    let running = vm_moref_by_name(api, vs_href, "DC0_H0_VM0").expect("vcsim's DC0_H0_VM0");
+    assert_eq!(power_state(vc, &running), "poweredOn");
     let c = api
         .post(
-            &import_href,
+            import_href,
             T_IMPORT_VAPP,
-            &import_vapp_body("copy-on", &running, &vdc, false, None),
+            &import_vapp_body("copy-on", &running, vdc, false, None),
         )
         .expect(201);
     let (t, _) = api.wait_task(&task_href(&c), 10);
@@ -1326,14 +1326,14 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
     api.get(c.root_attr("href").as_deref().unwrap()).expect(403);
     let mv = api
         .post(
-            &import_href,
+            import_href,
             T_IMPORT_VAPP,
-            &import_vapp_body("moved", &running, &vdc, true, None),
+            &import_vapp_body("moved", &running, vdc, true, None),
         )
         .expect(201);
     let (t, _) = api.wait_task(&task_href(&mv), 10);
     assert_eq!(t.root_attr("status").as_deref(), Some("success"));
-    assert!(!vmslist_morefs(&api, &vs_href).contains(&running));
+    assert!(!vmslist_morefs(api, vs_href).contains(&running));
 
     vapp_href
 }
@@ -1344,13 +1344,13 @@ fn import_as_template(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) {
         template_href, vdc, ..
     } = f;
     // ---- importVmAsVAppTemplate into a catalog ----
-    let tmoref = create_vm(&vc, "odt-template-vm", "VM Network", 1);
+    let tmoref = create_vm(vc, "odt-template-vm", "VM Network", 1);
     let cat = sim.catalog_href("acme", "acme-catalog").unwrap();
     let tr = api
         .post(
-            &template_href,
+            template_href,
             T_IMPORT_TEMPLATE,
-            &import_template_body("tpl1", &tmoref, &vdc, Some(&cat)),
+            &import_template_body("tpl1", &tmoref, vdc, Some(&cat)),
         )
         .expect(201);
     assert_eq!(
@@ -1427,11 +1427,11 @@ fn import_as_template(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) {
     );
     assert_eq!(sim.catalog_items().len(), 1);
     assert_eq!(sim.templates()[0].catalog.as_deref(), Some("acme-catalog"));
-    let t2 = create_vm(&vc, "odt-template-vm-2", "VM Network", 1);
+    let t2 = create_vm(vc, "odt-template-vm-2", "VM Network", 1);
     api.post(
-        &template_href,
+        template_href,
         T_IMPORT_TEMPLATE,
-        &import_template_body("TPL1", &t2, &vdc, Some(&cat)),
+        &import_template_body("TPL1", &t2, vdc, Some(&cat)),
     )
     .expect_error(400, "DUPLICATE_NAME", "TPL1");
 }
@@ -1440,12 +1440,12 @@ fn import_as_template(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) {
 fn import_into_existing_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found, vapp_href: &str) {
     let Found { into_href, .. } = f;
     // ---- importVmIntoExistingVApp ----
-    let extra = create_vm(&vc, "odt-extra-vm", "VM Network", 1);
+    let extra = create_vm(vc, "odt-extra-vm", "VM Network", 1);
     let r = api
         .post(
-            &into_href,
+            into_href,
             T_IMPORT_INTO,
-            &import_into_body("extra", &extra, &vapp_href),
+            &import_into_body("extra", &extra, vapp_href),
         )
         .expect(202);
     assert_eq!(
@@ -1461,17 +1461,17 @@ fn import_into_existing_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found, vap
         "<vmext:ImportVmIntoExistingVAppParams xmlns:vmext=\"{VMEXT}\"><vmext:VApp href=\"{vapp_href}\"/>\
          <vmext:VmMoRef>{extra}</vmext:VmMoRef></vmext:ImportVmIntoExistingVAppParams>"
     );
-    api.post(&into_href, T_IMPORT_INTO, &wrong).expect_error(
+    api.post(into_href, T_IMPORT_INTO, &wrong).expect_error(
         400,
         "BAD_REQUEST",
         "cvc-complex-type.2.4.a",
     );
     // The target vApp is busy while the first one runs.
-    let extra2 = create_vm(&vc, "odt-extra-vm-2", "VM Network", 1);
+    let extra2 = create_vm(vc, "odt-extra-vm-2", "VM Network", 1);
     api.post(
-        &into_href,
+        into_href,
         T_IMPORT_INTO,
-        &import_into_body("extra2", &extra2, &vapp_href),
+        &import_into_body("extra2", &extra2, vapp_href),
     )
     .expect_error(400, "BUSY_ENTITY", "IMPORT_INTO_EXISTING_VAPP");
     let (t, _) = api.wait_task(&r.root_attr("href").unwrap(), 10);
@@ -1482,15 +1482,15 @@ fn import_into_existing_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found, vap
         sim.url
     );
     api.post(
-        &into_href,
+        into_href,
         T_IMPORT_INTO,
         &import_into_body("x", &extra2, &ghost_vapp),
     )
     .expect_error(403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "vapp-00000000");
     api.post(
-        &into_href,
+        into_href,
         T_IMPORT_INTO,
-        &import_into_body("extra", &extra2, &vapp_href),
+        &import_into_body("extra", &extra2, vapp_href),
     )
     .expect_error(400, "DUPLICATE_NAME", "extra");
 }
