@@ -20,7 +20,7 @@ const MAX_RECORD_BYTES: u64 = 256 << 20;
 
 /// Where the record of `job_id` lives.
 pub fn record_path(state: &Path, job_id: &str) -> PathBuf {
-    state.join(format!("dock-{job_id}.json"))
+    odt_format::job::state::StateDir::new(state).dock_record(job_id)
 }
 
 /// Fingerprints the job directory (before and after a verification, and when `run` checks the record).

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use odt_format::io::nasfile::write_atomic;
+use odt_format::job::state::StateDir;
 use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
@@ -104,10 +105,10 @@ impl Journal {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create state folder {}", dir.display()))?;
         let lock = odt_format::io::nasfile::RunLock::acquire(
-            &dir.join(format!("import-{job_id}.lock")),
+            &StateDir::new(dir).import_lock(job_id),
             "another odt-import run of this job",
         )?;
-        let path = dir.join(format!("import-{job_id}.json"));
+        let path = StateDir::new(dir).import_journal(job_id);
         let mut j = match read(&path) {
             Ok(b) => serde_json::from_slice::<Journal>(&b).with_context(|| {
                 format!(
@@ -133,7 +134,7 @@ impl Journal {
 
     /// The journal of `job_id` in `dir` if one exists, without creating anything (for `plan`).
     pub fn peek(dir: &Path, job_id: &str) -> Result<Option<Journal>> {
-        let path = dir.join(format!("import-{job_id}.json"));
+        let path = StateDir::new(dir).import_journal(job_id);
         match read(&path) {
             Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
                 format!("{} is not a valid import journal", path.display())
@@ -234,7 +235,7 @@ mod tests {
     fn a_fifo_or_oversized_import_journal_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let job = "ab".repeat(16);
-        let path = dir.path().join(format!("import-{job}.json"));
+        let path = StateDir::new(dir.path()).import_journal(&job);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let d = dir.path().to_owned();

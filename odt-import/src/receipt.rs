@@ -9,6 +9,7 @@ use odt_format::crypto::keys::SigningKey;
 use odt_format::io::nasfile::write_atomic;
 use odt_format::job::manifest::JobManifest;
 pub use odt_format::job::receipt::{Receipt, ReceiptFile, ReceiptVm, RECEIPT_FORMAT};
+use odt_format::job::state::StateDir;
 use serde::Serialize;
 
 use crate::deploy::DeployedVm;
@@ -72,14 +73,16 @@ pub fn build(
 /// Writes `receipt-<job>.json` (and `.sig` when `key` is given) into `dir`; returns the
 /// receipt's path.
 pub fn write(receipt: &Receipt, dir: &Path, key: Option<&SigningKey>) -> Result<PathBuf> {
-    let path = dir.join(format!("receipt-{}.json", receipt.job_id));
+    let state = StateDir::new(dir);
+    let path = state.receipt(&receipt.job_id);
     let bytes = receipt.to_bytes();
     write_atomic(&path, &bytes).context("write the receipt")?;
     if let Some(k) = key {
-        let mut sp = path.as_os_str().to_owned();
-        sp.push(".sig");
-        write_atomic(Path::new(&sp), &Receipt::sign(&bytes, k))
-            .context("write the receipt signature")?;
+        write_atomic(
+            &state.receipt_signature(&receipt.job_id),
+            &Receipt::sign(&bytes, k),
+        )
+        .context("write the receipt signature")?;
     }
     Ok(path)
 }
