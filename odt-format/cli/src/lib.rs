@@ -1,5 +1,10 @@
-//! Bytes on the terminal: what `odt-export` and `odt-import` share. Secrets from the
-//! environment, a file or a prompt; progress bars; the verify command both programs offer.
+//! Bytes on the terminal: what `odt-export` and `odt-import` share, written once. Secrets
+//! from the environment, a file or a prompt ([`secret`], never argv); progress bars on a
+//! terminal and silence elsewhere ([`progress`]); the vCenter connection options
+//! ([`vcenter`]); the `keygen` and `verify` commands both programs offer; usage errors and
+//! exit codes. The only library crate that prints or reads the terminal.
+
+#![deny(missing_docs)]
 
 pub mod keygen;
 pub mod progress;
