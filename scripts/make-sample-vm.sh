@@ -20,6 +20,8 @@ Build deterministic sample VMs in VMware ovftool style under OUTDIR:
   multi.ova                                         USTAR: .ovf, .mf, disks in References order
   vapp/vapp.ovf, vapp-disk{1,2}.vmdk, vapp.mf       VirtualSystemCollection of two VMs
                                                     ("web" on corp-lan, "db" on backup-net)
+  vapp3/vapp3.ovf, vapp3-disk{1,2,3}.vmdk, .mf      VirtualSystemCollection of three VMs
+                                                    ("fe", "api", "store"; built with vapp)
 
 Disks are streamOptimized VMDKs converted with qemu-img from raw images made of a
 fixed-seed mix of random (incompressible), text (compressible) and zero runs: two
@@ -28,7 +30,8 @@ runs with the same options give byte-identical files (OVA included).
 Options:
   --disk-mib N    size in MiB of the first disk of each VM package (default 8);
                   the other disks are min(N,4) and min(N,2) MiB
-  --kind KIND     what to build: single (also builds single2), multi, vapp, all
+  --kind KIND     what to build: single (also builds single2), multi, vapp (also builds
+                  vapp3), all
                   (default all); a comma-separated list is accepted
   -h, --help      show this help
 
@@ -450,9 +453,34 @@ $(vs_xml "    " db 101 otherLinux64Guest 2 2048 "1" "backup-net")
     write_mf "$OUTDIR/vapp" vapp SHA256
 }
 
+build_vapp3() {
+    reset_package
+    fresh_dir vapp3
+    add_disk "$OUTDIR/vapp3" vapp3-disk1.vmdk "$SMALL_A"
+    add_disk "$OUTDIR/vapp3" vapp3-disk2.vmdk "$SMALL_B"
+    add_disk "$OUTDIR/vapp3" vapp3-disk3.vmdk "$SMALL_B"
+    NETS=("corp-lan" "backup-net")
+    VS_XML="  <VirtualSystemCollection ovf:id=\"vapp3\">
+    <Info>A collection of virtual machines</Info>
+    <Name>vapp3</Name>
+    <StartupSection>
+      <Info>VApp startup section</Info>
+      <Item ovf:id=\"store\" ovf:order=\"0\" ovf:startAction=\"powerOn\" ovf:startDelay=\"0\" ovf:stopAction=\"powerOff\" ovf:stopDelay=\"0\"/>
+      <Item ovf:id=\"api\" ovf:order=\"1\" ovf:startAction=\"powerOn\" ovf:startDelay=\"0\" ovf:stopAction=\"powerOff\" ovf:stopDelay=\"0\"/>
+      <Item ovf:id=\"fe\" ovf:order=\"2\" ovf:startAction=\"powerOn\" ovf:startDelay=\"0\" ovf:stopAction=\"powerOff\" ovf:stopDelay=\"0\"/>
+    </StartupSection>
+$(vs_xml "    " fe 101 otherLinux64Guest 1 1024 "0" "corp-lan")
+$(vs_xml "    " api 101 otherLinux64Guest 1 1024 "1" "corp-lan")
+$(vs_xml "    " store 101 otherLinux64Guest 1 1024 "2" "backup-net")
+  </VirtualSystemCollection>
+"
+    write_ovf "$OUTDIR/vapp3/vapp3.ovf" 1
+    write_mf "$OUTDIR/vapp3" vapp3 SHA256
+}
+
 if (( BUILD_SINGLE )); then build_single; fi
 if (( BUILD_MULTI )); then build_multi; fi
-if (( BUILD_VAPP )); then build_vapp; fi
+if (( BUILD_VAPP )); then build_vapp; build_vapp3; fi
 
 echo "Made under $OUTDIR (first disk ${DISK_MIB} MiB, kinds: $KINDS):"
 for m in "${MADE[@]}"; do

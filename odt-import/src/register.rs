@@ -9,7 +9,7 @@ use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
 use crate::journal::{Journal, VcdRecord};
-use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer};
+use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer, FAILED_CREATION};
 
 /// Where a VM landed in vCD, for the report and the receipt.
 pub use odt_format::job::receipt::Registered;
@@ -180,7 +180,7 @@ impl Step<'_> {
         let (vcd, vm) = (self.vcd, self.vm);
         let template = vm.target.as_template;
         let adopted = if rec.importing && !template {
-            vcd.find_vapp(&refs.vdc, &vm.name)?
+            self.adoptable_vapp(&refs.vdc)?
         } else {
             None
         };
@@ -211,6 +211,23 @@ impl Step<'_> {
         rec.id = id;
         journal.set_vcd(&vm.dir, rec.clone())?;
         Ok(())
+    }
+
+    /// The vApp an interrupted import of this VM made, once its tasks ended, if it may be
+    /// adopted. One that a failed import left in FAILED_CREATION is deleted instead, so the
+    /// import runs again (vcd-api.md §11).
+    fn adoptable_vapp(&self, vdc: &EntityRef) -> Result<Option<EntityRef>> {
+        let Some(found) = self.vcd.find_vapp(vdc, &self.vm.name)? else {
+            return Ok(None);
+        };
+        let info = self.vcd.settle_vapp(&found.href)?;
+        if info.status != FAILED_CREATION {
+            return Ok(Some(found));
+        }
+        self.vcd
+            .delete_vapp(&found.href)
+            .with_context(|| self.what("delete the vApp a failed import left (FAILED_CREATION)"))?;
+        Ok(None)
     }
 
     /// The other VMs of an OVF vApp join the vCD vApp the first one created, unless a

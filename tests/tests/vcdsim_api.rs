@@ -1302,8 +1302,9 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
     );
     sim.finish_all_tasks();
 
-    // Copying a powered-on VM fails in the task, and what the import made goes away; moving
-    // it works and takes it out of vmsList.
+    // Copying a powered-on VM fails in the task, and the vApp the import made stays in
+    // FAILED_CREATION (status -1), as vCD leaves it (vcd-api.md §11); moving it works and
+    // takes it out of vmsList.
     let running = vm_moref_by_name(api, vs_href, "DC0_H0_VM0").expect("vcsim's DC0_H0_VM0");
     assert_eq!(power_state(vc, &running), "poweredOn");
     let c = api
@@ -1322,8 +1323,10 @@ fn import_as_vapp(api: &Api, vc: &Vcsim, sim: &VcdSim, f: &Found) -> String {
         t.body
     );
     assert_eq!(err.attr("majorErrorCode"), Some("500"));
-    assert!(sim.vapp("copy-on").is_none());
-    api.get(c.root_attr("href").as_deref().unwrap()).expect(403);
+    assert_eq!(sim.vapp("copy-on").map(|a| a.status), Some(-1));
+    let failed = api.get(c.root_attr("href").as_deref().unwrap()).expect(200);
+    assert_eq!(failed.root_attr("status").as_deref(), Some("-1"));
+    assert!(!sim.imported_morefs().contains(&running));
     let mv = api
         .post(
             import_href,
@@ -1848,9 +1851,10 @@ fn fault_knobs() {
     let e = t.first("Error").unwrap();
     assert_eq!(e.attr("message"), Some("datastore on fire"));
     assert_eq!(e.attr("minorErrorCode"), Some("INTERNAL_SERVER_ERROR"));
-    assert!(
-        sim.vapp("doomed").is_none(),
-        "a failed import leaves nothing behind"
+    assert_eq!(
+        sim.vapp("doomed").map(|a| a.status),
+        Some(-1),
+        "a failed import leaves its vApp in FAILED_CREATION (vcd-api.md §11)"
     );
     assert!(
         sim.imported_morefs().is_empty(),
@@ -2095,7 +2099,7 @@ fn vcd_sim_binary_and_http_knobs() {
         .post(
             &format!("{vs}/importVmAsVApp"),
             T_IMPORT_VAPP,
-            &import_vapp_body("b", "vm-1001", &vdc, false, None),
+            &import_vapp_body("b2", "vm-1001", &vdc, false, None),
         )
         .expect(201);
     let (_, seen) = api.wait_task(&task_href(&r), 10);

@@ -196,7 +196,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup|Destroy_Task`)
+var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup|Destroy_Task|RelocateVM_Task`)
 
 func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -227,6 +227,16 @@ func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 		defer unwrap()
 	case "AddPortGroup", "RemovePortGroup":
 		wrapNetworkSystem(method.This) // hosts added after start (install wrapped the others)
+	case "RelocateVM_Task":
+		// A move into another resource pool goes to a helper (relocate.go).
+		if req, ok := method.Body.(*types.RelocateVM_Task); ok && isPoolMove(req) {
+			if nb := redirectVMThis(body, method.This); nb != nil {
+				r.Body = ioutil.NopCloser(bytes.NewReader(nb))
+				r.ContentLength = int64(len(nb))
+			} else {
+				log.Printf("%s: cannot find _this in the request; left to vcsim", method.Name)
+			}
+		}
 	case "ImportVApp", "Destroy_Task":
 		// vApp import and destroy go to a helper (vapp.go).
 		redirect := false

@@ -16,6 +16,8 @@
 //   - vApps (OVF VirtualSystemCollection): CreateImportSpec returns a VirtualAppImportSpec,
 //     ImportVApp creates the VirtualApp and its VMs with one lease for all their disks, and
 //     Destroy_Task on a VirtualApp removes its VMs too (see vapp.go);
+//   - RelocateVM_Task into another resource pool takes the VM out of its old pool or vApp
+//     (vcsim's keeps it listed there), as vCloud Director's move-import needs (relocate.go);
 //   - with -tls, a fresh ECDSA P-256 certificate instead of vcsim's 1024-bit RSA one.
 //
 // Build with scripts/build-vcsim.sh. On start it prints one JSON line on stdout:

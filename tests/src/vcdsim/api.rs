@@ -43,7 +43,9 @@ pub(crate) fn handle(inner: &Arc<Inner>, req: Req) -> Resp {
         _ => request_id,
     };
     if let Some(rest) = path.strip_prefix("/odt-sim/") {
-        return control(inner, &req, rest).with("X-VMWARE-VCLOUD-REQUEST-ID", request_id);
+        let resp = control(inner, &req, rest);
+        take_over_moved_vms(inner);
+        return resp.with("X-VMWARE-VCLOUD-REQUEST-ID", request_id);
     }
     let version = accept_version(&req);
     let cloudapi = path.starts_with("/cloudapi/");
@@ -51,6 +53,7 @@ pub(crate) fn handle(inner: &Arc<Inner>, req: Req) -> Resp {
         Ok(r) => r,
         Err(e) => error_resp(&e, cloudapi, version.as_deref()),
     };
+    take_over_moved_vms(inner);
     let resp = resp.with("X-VMWARE-VCLOUD-REQUEST-ID", request_id);
     let mut st = inner.lock();
     if st.log.len() >= 100_000 {
@@ -65,6 +68,21 @@ pub(crate) fn handle(inner: &Arc<Inner>, req: Req) -> Resp {
         status: resp.status,
     });
     resp
+}
+
+/// Does in vCenter what the move-imports this request saw succeed require (the VM moves into
+/// the VDC's pool and is renamed), before the reply that says so is sent: a client that reads
+/// vCenter after seeing the task succeed sees what it would see with real vCD.
+pub(crate) fn take_over_moved_vms(inner: &Arc<Inner>) {
+    let due = std::mem::take(&mut inner.lock().take_overs);
+    for t in due {
+        if let Err(e) = inner.backend.take_over(&t.moref, &t.name, &t.pool) {
+            eprintln!(
+                "vcd-sim: could not move {} into pool {:?} as {:?} in vCenter: {e}",
+                t.moref, t.pool, t.name
+            );
+        }
+    }
 }
 
 fn error_resp(e: &ApiError, cloudapi: bool, version: Option<&str>) -> Resp {

@@ -12,7 +12,10 @@
 //! - Tasks move queued → running (first GET) → success or error (after
 //!   `task_running_polls` more GETs, or by themselves after `task_auto_finish_ms`); their
 //!   effect (vApp status 8, new NICs, power state, …) lands when they succeed, and what an
-//!   import created is removed when it fails.
+//!   import created is removed when it fails, except a vApp import's vApp, which stays in
+//!   FAILED_CREATION (status -1) as in vCD. A move-import (`sourceMove="true"`) that succeeds
+//!   moves the VM in vcsim into the VDC's resource pool and renames it "NAME (UUID)", as vCD
+//!   does (vcd-api.md §11; `RelocateVM_Task` extended in tests/vcsim/relocate.go).
 //! - Fault knobs: [`VcdSim::fail_next_task`], [`VcdSim::respond_503_next`],
 //!   [`VcdSim::slow_tasks`], [`VcdSim::expire_tokens`], also over HTTP under `/odt-sim/`
 //!   (for the `vcd-sim` binary): `POST /odt-sim/fail-next-task?op=NAME|any&message=M`,
@@ -373,6 +376,7 @@ impl VcdSim {
     /// Ends every open task now (success, or error where a failure was injected).
     pub fn finish_all_tasks(&self) {
         self.st().finish_all();
+        api::take_over_moved_vms(&self.inner);
     }
 
     /// Clears every fault knob.
@@ -568,7 +572,13 @@ impl VcdSim {
 
     /// The vCenter MoRefs that vCD VMs were imported from (vApps and templates).
     pub fn imported_morefs(&self) -> Vec<String> {
-        self.st().vms.iter().map(|v| v.moref.clone()).collect()
+        // A failed import's VM (FAILED_CREATION) holds nothing.
+        self.st()
+            .vms
+            .iter()
+            .filter(|v| v.status != -1)
+            .map(|v| v.moref.clone())
+            .collect()
     }
 
     /// Every task, oldest first.

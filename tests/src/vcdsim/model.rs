@@ -453,6 +453,20 @@ pub struct State {
     pub auto_finish: Option<Duration>,
     pub log: Vec<Logged>,
     pub seq: u64,
+    /// What vCenter must still do for move-imports that succeeded (see [`TakeOver`]): done by
+    /// the request that finished the task, before its reply is sent.
+    pub take_overs: Vec<TakeOver>,
+}
+
+/// A VM vCD took over from vCenter with a move-import (`sourceMove="true"`): vCD migrates it
+/// into the org VDC's resource pool and renames it "NAME (UUID)" (vcd-api.md §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakeOver {
+    pub moref: String,
+    /// The vCenter name it gets: the vCD VM's name and id.
+    pub name: String,
+    /// The VDC's resource pool: "VDC (id)".
+    pub pool: String,
 }
 
 impl State {
@@ -486,6 +500,7 @@ impl State {
                 .then(|| Duration::from_millis(seed.sim.task_auto_finish_ms)),
             log: vec![],
             seq: 0,
+            take_overs: vec![],
         };
         let id_or = |id: &Option<String>, key: String| {
             id.as_deref()
@@ -675,7 +690,8 @@ impl State {
     }
     /// The vCD entity that manages vCenter VM `moref`, if any (name, href-ish description).
     pub fn imported(&self, moref: &str) -> Option<&Vm> {
-        self.vms.iter().find(|v| v.moref == moref)
+        // A VM of a failed import (FAILED_CREATION) does not hold its vCenter VM.
+        self.vms.iter().find(|v| v.moref == moref && v.status != -1)
     }
 
     /// Creates a task (status queued), applying the fault knobs.
@@ -802,8 +818,61 @@ impl State {
             Err(msg) => {
                 t.status = TaskStatus::Error;
                 t.error = Some(msg);
-                self.rollback(&effect);
+                self.fail(&effect);
             }
+        }
+        if self.tasks[i].status == TaskStatus::Success {
+            self.queue_take_overs(&effect);
+        }
+    }
+
+    /// A move-import that succeeded: what vCenter must now do to its VMs.
+    fn queue_take_overs(&mut self, effect: &Effect) {
+        let parent = match effect {
+            Effect::ImportVApp { vapp } => Some(Parent::VApp(vapp.clone())),
+            Effect::ImportTemplate { template, .. } => Some(Parent::Template(template.clone())),
+            _ => None,
+        };
+        let moved: Vec<&Vm> = match effect {
+            Effect::ImportIntoVApp { vm, .. } => self.vms.iter().filter(|v| &v.id == vm).collect(),
+            _ => match &parent {
+                Some(p) => self.vms.iter().filter(|v| &v.parent == p).collect(),
+                None => vec![],
+            },
+        };
+        let mut out = vec![];
+        for v in moved.into_iter().filter(|v| v.source_move) {
+            let vdc = match &v.parent {
+                Parent::VApp(a) => self.vapp(a).map(|a| a.vdc.clone()),
+                Parent::Template(t) => self.template(t).map(|t| t.vdc.clone()),
+            }
+            .and_then(|id| self.vdc(&id).map(|d| format!("{} ({})", d.name, d.id)))
+            .unwrap_or_default();
+            out.push(TakeOver {
+                moref: v.moref.clone(),
+                name: format!("{} ({})", v.name, v.id),
+                pool: vdc,
+            });
+        }
+        self.take_overs.extend(out);
+    }
+
+    /// What a failed task leaves: a vApp import leaves the vApp and its VM in FAILED_CREATION
+    /// (status -1), as vCD does (vcd-api.md §11), for the client to delete; other imports
+    /// leave nothing.
+    fn fail(&mut self, effect: &Effect) {
+        match effect {
+            Effect::ImportVApp { vapp } => {
+                if let Some(a) = self.vapp_mut(vapp) {
+                    a.status = -1;
+                }
+                for v in self.vms.iter_mut() {
+                    if v.parent == Parent::VApp(vapp.clone()) {
+                        v.status = -1;
+                    }
+                }
+            }
+            _ => self.rollback(effect),
         }
     }
 

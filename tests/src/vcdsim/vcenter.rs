@@ -3,7 +3,8 @@
 
 use std::sync::Mutex;
 
-use odt_vmware::vsphere::{inventory, Client, MoRef, TlsMode};
+use odt_vmware::vsphere::xml::escape_text;
+use odt_vmware::vsphere::{inventory, Client, MoRef, TlsMode, VimError};
 
 use super::seed::VmSeed;
 
@@ -164,6 +165,29 @@ impl Backend {
         }
     }
 
+    /// What vCloud Director does in vCenter when a move-import (`sourceMove="true"`) of the
+    /// VM `moref` succeeds: it migrates the VM into the org VDC's resource pool (`pool`, made
+    /// under the root pool of the VM's cluster or host when missing), out of the vSphere vApp it
+    /// sat in, and renames it `new_name` ("NAME (UUID)"). Each step is idempotent, so the
+    /// session retry of [`Backend::with_client`] cannot do it twice. A seeded backend has no
+    /// inventory to change.
+    pub fn take_over(&self, moref: &str, new_name: &str, pool: &str) -> Result<(), String> {
+        if let Backend::Seeded(_) = self {
+            return Ok(());
+        }
+        self.with_client(|c| {
+            let vm = MoRef::new("VirtualMachine", moref);
+            let pool = vdc_pool(c, &vm, pool)?;
+            let relocate = format!(
+                "<spec><pool type=\"ResourcePool\">{}</pool></spec>",
+                escape_text(&pool.value)
+            );
+            run_task(c, "RelocateVM_Task", &vm, &relocate)?;
+            let rename = format!("<newName>{}</newName>", escape_text(new_name));
+            run_task(c, "Rename_Task", &vm, &rename)
+        })
+    }
+
     /// Every VM (moref, name), templates excluded.
     pub fn list(&self) -> Result<Vec<(String, String)>, String> {
         match self {
@@ -198,4 +222,78 @@ impl Backend {
             }
         }
     }
+}
+
+/// The resource pool named `name` under the root pool of `vm`'s cluster (or host), made
+/// when missing: vCD keeps one per org VDC.
+fn vdc_pool(c: &Client, vm: &MoRef, name: &str) -> Result<MoRef, VimError> {
+    let missing = |what: &str| VimError::NotFound {
+        what: what.to_owned(),
+        choices: vec![],
+    };
+    let first = |objs: Vec<odt_vmware::vsphere::ObjectContent>, prop: &str| {
+        objs.into_iter().next().and_then(|o| o.moref(prop))
+    };
+    let host = first(
+        c.retrieve(
+            std::slice::from_ref(vm),
+            "VirtualMachine",
+            &["runtime.host"],
+        )?,
+        "runtime.host",
+    )
+    .ok_or_else(|| missing(&format!("the host of {}", vm.value)))?;
+    let compute = first(
+        c.retrieve(std::slice::from_ref(&host), "HostSystem", &["parent"])?,
+        "parent",
+    )
+    .ok_or_else(|| missing(&format!("the cluster of host {}", host.value)))?;
+    let root = first(
+        c.retrieve(
+            std::slice::from_ref(&compute),
+            &compute.kind,
+            &["resourcePool"],
+        )?,
+        "resourcePool",
+    )
+    .ok_or_else(|| missing(&format!("the root resource pool of {}", compute.value)))?;
+    let children = c
+        .retrieve(
+            std::slice::from_ref(&root),
+            "ResourcePool",
+            &["resourcePool"],
+        )?
+        .first()
+        .map(|o| o.morefs("resourcePool"))
+        .unwrap_or_default();
+    let named = c.retrieve(&children, "ResourcePool", &["name"])?;
+    if let Some(p) = named.iter().find(|o| o.text("name") == Some(name)) {
+        return Ok(p.obj.clone());
+    }
+    let alloc = "<expandableReservation>true</expandableReservation><limit>-1</limit>\
+                 <reservation>0</reservation><shares><shares>0</shares><level>normal</level></shares>";
+    let body = format!(
+        "<name>{}</name><spec><cpuAllocation>{alloc}</cpuAllocation>\
+         <memoryAllocation>{alloc}</memoryAllocation></spec>",
+        escape_text(name)
+    );
+    let reply = c.call("CreateResourcePool", &root, &body)?;
+    reply
+        .child("returnval")
+        .map(|r| MoRef::new("ResourcePool", r.text_trim()))
+        .ok_or_else(|| missing("the pool CreateResourcePool made"))
+}
+
+/// Calls a vim method that returns a task and waits for it.
+fn run_task(c: &Client, method: &str, this: &MoRef, body: &str) -> Result<(), VimError> {
+    let reply = c.call(method, this, body)?;
+    let task = reply
+        .child("returnval")
+        .map(|r| MoRef::new("Task", r.text_trim()))
+        .ok_or_else(|| VimError::NotFound {
+            what: format!("the task of {method}"),
+            choices: vec![],
+        })?;
+    odt_vmware::vsphere::wait_task(c, &task, std::time::Duration::from_secs(30))?;
+    Ok(())
 }

@@ -58,4 +58,4 @@ pub use extension::{
 pub use network::IpAllocation;
 pub use query::{Clause, EntityRef, Record};
 pub use task::Task;
-pub use vapp::{NicInfo, VAppInfo, VmInfo};
+pub use vapp::{NicInfo, VAppInfo, VmInfo, FAILED_CREATION};

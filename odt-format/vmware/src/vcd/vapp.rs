@@ -164,6 +164,9 @@ pub fn status_name(status: i32) -> &'static str {
 
 /// `status` of a powered-on vApp.
 pub const POWERED_ON: i32 = 4;
+/// `status` of a vApp whose creation failed (a failed import leaves one behind): it must be
+/// deleted, never adopted (vcd-api.md §11).
+pub const FAILED_CREATION: i32 = -1;
 
 impl VcdClient {
     /// Reads the vApp at `href`: status, vApp networks, VMs and their NICs.
@@ -198,6 +201,30 @@ impl VcdClient {
             self.finish_tasks_in(&t)?;
         }
         Ok(true)
+    }
+
+    /// Deletes the vApp at `href` (`DELETE`, a task) and waits for it to go. For a vApp a
+    /// failed import left in [`FAILED_CREATION`], before the import is tried again.
+    pub fn delete_vapp(&self, href: &str) -> Result<()> {
+        let reply = self.request(Method::DELETE, href, None)?;
+        if !reply.body.iter().all(u8::is_ascii_whitespace) {
+            let t = reply.element("Task")?;
+            self.finish_tasks_in(&t)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the tasks still running on the vApp at `href` (an import a previous run sent
+    /// may still be going), then reads it again. A task that ends in error is no error here:
+    /// what it left (a vApp in [`FAILED_CREATION`]) is in the status read afterwards.
+    pub fn settle_vapp(&self, href: &str) -> Result<VAppInfo> {
+        let e = self.get("VApp", href)?;
+        expect_root(&e, "VApp", href)?;
+        match self.finish_tasks_in(&e) {
+            Ok(()) | Err(VcdError::Task(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.get_vapp(href)
     }
 }
 
