@@ -28,7 +28,7 @@ use crate::register::{gather_vcd_facts, register_vm, Registered};
 use crate::tenancy::{self, Policy};
 use odt_cli::UsageError;
 use odt_vmware::vcd::VcdClient;
-use odt_vmware::vsphere::tls::TlsMode;
+use odt_vmware::wire::TlsMode;
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
 pub fn dispatch(cmd: Command) -> Result<bool> {

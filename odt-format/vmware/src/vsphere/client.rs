@@ -10,15 +10,16 @@
 //! `SOAPAction` is `urn:vim25/<about.apiVersion>`. Calls are not retried automatically: most
 //! vim methods change state, and [`VimError::is_retryable`] lets the caller decide.
 
-use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::error::{excerpt, redact_url, Result, VimError};
+use super::error::{Result, VimError};
 use super::soap::{envelope, parse_response, LocalizedFault};
-pub use super::tls::TlsMode;
-use super::tls::{Pin, Verifier};
 use super::xml::{Element, XmlWriter, MAX_REPLY_BYTES};
+use crate::wire::{
+    excerpt, explain, http_client, read_capped, redact_url, HttpOptions, Pin, SendFailure, TlsMode,
+    Verifier,
+};
 
 /// How long to wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -346,18 +347,18 @@ pub fn sdk_url(input: &str) -> Result<reqwest::Url> {
     Ok(u)
 }
 
+/// The HTTP client of a session (`timeout` bounds each call) or of its NFC transfers
+/// (`None`: a disk takes as long as it takes).
 fn build_http(
     verifier: &Arc<Verifier>,
     timeout: Option<Duration>,
 ) -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .use_preconfigured_tls(verifier.client_config()?)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("odt/", env!("CARGO_PKG_VERSION"), " (vim25)"))
-        .build()
-        .map_err(|e| VimError::invalid("HTTP client", e.to_string()))
+    let opts = HttpOptions {
+        connect_timeout: CONNECT_TIMEOUT,
+        timeout,
+        user_agent: concat!("odt/", env!("CARGO_PKG_VERSION"), " (vim25)"),
+    };
+    Ok(http_client(verifier, &opts)?)
 }
 
 impl Transport {
@@ -366,22 +367,24 @@ impl Transport {
     }
 
     fn map_error(&self, verifier: &Verifier, url: &str, e: reqwest::Error) -> VimError {
-        if let Some(r) = verifier.take_refusal() {
-            return VimError::Tls {
+        match explain(verifier, e) {
+            SendFailure::Refused(r) => VimError::Tls {
                 url: redact_url(url),
                 detail: r.detail,
                 sha1: Some(r.sha1),
                 sha256: Some(r.sha256),
                 pinnable: r.pinnable,
-            };
-        }
-        VimError::Transport {
-            url: redact_url(url),
-            source: Box::new(e.without_url()),
+            },
+            SendFailure::Transport(e) => VimError::Transport {
+                url: redact_url(url),
+                source: Box::new(e),
+            },
         }
     }
 
-    /// One SOAP call. Returns the `<methodResponse>` and any `Set-Cookie` session value.
+    /// One SOAP call, sent once (the retry table never resends a vim method:
+    /// [`Call::VimSoap`](crate::wire::Call::VimSoap)). Returns the `<methodResponse>` and any
+    /// `Set-Cookie` session value.
     fn call(
         &self,
         action: &str,
@@ -412,13 +415,10 @@ impl Transport {
             .map(str::trim)
             .find(|v| v.starts_with("vmware_soap_session="))
             .map(str::to_string);
-        let mut buf = Vec::new();
-        resp.take(MAX_REPLY_BYTES as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| VimError::Transport {
-                url: self.shown_url.clone(),
-                source: Box::new(e),
-            })?;
+        let buf = read_capped(resp, MAX_REPLY_BYTES as u64).map_err(|e| VimError::Transport {
+            url: self.shown_url.clone(),
+            source: Box::new(e),
+        })?;
         match status {
             200 => Ok((parse_response(method, &buf)?, cookie)),
             500 => match parse_response(method, &buf) {

@@ -23,10 +23,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, MoRef};
-use super::error::{excerpt, redact_url, Result, VimError};
+use super::error::{Result, VimError};
 use super::inventory::Placement;
 use super::soap::{system_error_fault, LocalizedFault};
 use super::xml::{Element, XmlWriter};
+use crate::wire::{excerpt, redact_url};
 
 /// How long [`wait_task`] waits by default in the helpers of this module.
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);

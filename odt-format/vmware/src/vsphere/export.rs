@@ -7,9 +7,10 @@ use std::io::Read;
 
 use super::client::{Client, MoRef};
 use super::deploy::{DeviceUrl, Lease};
-use super::error::{excerpt, redact_url, Result, VimError};
+use super::error::{Result, VimError};
 use super::soap::LocalizedFault;
 use super::xml::XmlWriter;
+use crate::wire::{excerpt, redact_url};
 
 /// ExportVm: returns the lease (wait for it with [`Lease::wait_ready`]).
 pub fn export_vm(client: &Client, vm: &MoRef) -> Result<Lease> {

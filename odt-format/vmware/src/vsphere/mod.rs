@@ -5,11 +5,11 @@
 //! (reqwest's blocking client): each call is one request/response, the lease keep-alive runs
 //! on its own thread, and the CPU-heavy decryption feeding an upload runs on threads anyway.
 //!
-//! Layers, bottom up (as in object_store):
+//! Layers, bottom up (as in object_store), over the shared [`wire`](crate::wire) layer (HTTP
+//! client, certificate checks with thumbprint pinning, redaction, the retry table):
 //!
 //! - [`xml`]: a namespace-aware element tree (replies) and a writer (requests);
 //! - [`soap`]: envelopes, replies and faults — pure, tested on recorded XML;
-//! - [`tls`]: certificate checking with thumbprint pinning, and thumbprints for errors;
 //! - [`client`]: the session ([`Client`]), calls, the PropertyCollector, [`MoRef`];
 //! - [`inventory`]: choosing where a VM lands ([`Placement`]) and reading VMs ([`vm_info`]);
 //! - [`deploy`]: CreateImportSpec, ImportVApp, the lease and its keep-alive, NFC upload,
@@ -24,9 +24,9 @@ pub mod error;
 pub mod export;
 pub mod inventory;
 pub mod soap;
-pub mod tls;
 pub mod xml;
 
+pub use crate::wire::{thumbprints, TlsMode};
 pub use client::{inventory_path_escape, About, Client, MoRef, ObjectContent, ServiceContent};
 pub use deploy::{
     create_import_spec, create_import_spec_with, destroy_vm, import_vapp, reconfigure_extra_config,
@@ -39,5 +39,4 @@ pub use inventory::{
     VmDisk, VmInfo, VmNic,
 };
 pub use soap::LocalizedFault;
-pub use tls::{thumbprints, TlsMode};
 pub use xml::{Element, XmlWriter};
