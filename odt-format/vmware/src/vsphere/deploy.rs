@@ -200,7 +200,6 @@ pub fn import_vapp(client: &Client, placement: &Placement, spec: &ImportSpec) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vsphere::client::rewrite_star_host;
     use crate::vsphere::soap::parse_response;
 
     /// CreateImportSpec's reply as vcsim 0.24.2 writes it (shortened device list): the
