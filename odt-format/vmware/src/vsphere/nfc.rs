@@ -434,6 +434,8 @@ pub struct LeaseGuard {
     lease: Lease,
     info: LeaseInfo,
     direction: Direction,
+    /// The keep-alive's percentage, shared with whatever counts the bytes.
+    percent: Arc<AtomicU8>,
     /// `None` once the lease was completed or aborted.
     keep: Option<KeepAlive>,
 }
@@ -457,6 +459,7 @@ impl LeaseGuard {
                 lease,
                 info,
                 direction,
+                percent: keep.percent(),
                 keep: Some(keep),
             }),
             Err(e) => {
@@ -479,10 +482,7 @@ impl LeaseGuard {
 
     /// The percentage the next renewal reports, shared with whatever counts the bytes.
     pub fn percent(&self) -> Arc<AtomicU8> {
-        match &self.keep {
-            Some(k) => k.percent(),
-            None => Arc::new(AtomicU8::new(100)),
-        }
+        self.percent.clone()
     }
 
     /// The error of the latest renewal, if it failed (it is retried on the next tick).

@@ -1,6 +1,6 @@
-//! The plain data of vim25 that every layer above the XML names: managed object references
-//! and what a session starts from. Here, below `soap` and `client`, so that those depend on
-//! it and not on each other.
+//! The plain data of vim25 that every layer above the XML names: managed object references,
+//! what a session starts from, the files an import asks for. Here, below `soap` and `client`,
+//! so that those depend on it and not on each other.
 
 use super::error::{Result, VimError};
 use super::xml::{Element, XmlWriter};
@@ -102,9 +102,7 @@ impl ServiceContent {
             choices: Vec::new(),
         })
     }
-}
 
-impl ServiceContent {
     /// Reads a `RetrieveServiceContentResponse`.
     pub fn from_response(resp: &Element) -> Result<ServiceContent> {
         let what = "RetrieveServiceContent reply";
