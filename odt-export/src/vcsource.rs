@@ -15,10 +15,10 @@ use odt_format::io::nasfile::{encrypt_file, encrypt_unsized};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
 use odt_vmware::vsphere::client::{Client, MoRef};
-use odt_vmware::vsphere::deploy::Lease;
 use odt_vmware::vsphere::export::{
-    create_descriptor, download, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
+    create_descriptor, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
+use odt_vmware::vsphere::nfc::{DeviceUrl, Direction, Lease, LeaseGuard};
 use rand::rngs::OsRng;
 use sha1::Digest as _;
 
@@ -147,28 +147,24 @@ impl VcenterSource {
         let progress = cx.progress;
         let lease =
             export_vm(client, &vm.moref).with_context(|| format!("ExportVm {}", vm.name))?;
-        let info = match lease.wait_ready(LEASE_READY_TIMEOUT) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = lease.abort(&e.to_string());
-                return Err(anyhow!(e)).context(format!(
+        let nfc = LeaseGuard::ready(lease, Direction::Export, LEASE_READY_TIMEOUT, KEEP_ALIVE)
+            .map_err(|e| {
+                anyhow!(e).context(format!(
                     "the export lease of {} did not become ready",
                     vm.name
-                ));
-            }
-        };
-        let keep = lease
-            .keep_alive(KEEP_ALIVE)
-            .context("start the lease keep-alive")?;
-        let disks: Vec<_> = info
+                ))
+            })?;
+        let disks: Vec<DeviceUrl> = nfc
+            .info()
             .device_urls
             .iter()
             .filter(|d| d.disk && d.target_id.is_some())
+            .cloned()
             .collect();
         // With SHA-256 in the server's manifest, the digest computed for the .mf is enough to
         // check the download; otherwise SHA-1 is computed too.
         let keys: Vec<String> = disks.iter().map(|d| d.key.clone()).collect();
-        let server_sha256 = request_sha256_manifest(client, &lease, &keys).unwrap_or(false);
+        let server_sha256 = request_sha256_manifest(client, nfc.lease(), &keys).unwrap_or(false);
         let mut files: Vec<FileEntry> = vec![];
         let mut ovf_files: Vec<OvfFile> = vec![];
         let mut mf = Mf { entries: vec![] };
@@ -183,14 +179,16 @@ impl VcenterSource {
                     return Ok((done.clone(), cx.journal.open_digest(cx.key, &stream)?));
                 }
                 let spec = cx.spec(&dir, &name, 0);
-                let mut body = download(client, d).with_context(|| format!("download {name}"))?;
+                let mut body = nfc
+                    .download(d)
+                    .with_context(|| format!("download {name}"))?;
                 let mut sha256 = sha2::Sha256::new();
                 let mut sha1 = (!server_sha256).then(sha1::Sha1::new);
                 progress.start(
                     &format!("{}: {name}", vm.name),
                     d.file_size.unwrap_or(vm.committed_bytes),
                 );
-                let percent = keep.percent();
+                let percent = nfc.percent();
                 let expected = vm.committed_bytes.max(1);
                 let entry = encrypt_unsized(
                     &spec,
@@ -244,7 +242,7 @@ impl VcenterSource {
                     files.push(entry);
                 }
                 Err(e) => {
-                    let _ = lease.abort(&format!("{e:#}"));
+                    let _ = nfc.abort(&format!("{e:#}"));
                     let spec = cx.spec(&dir, &name, 0);
                     let _ = std::fs::remove_file(spec.layout.encrypted(&dir, &name));
                     let _ = std::fs::remove_file(spec.layout.sums(&dir, &name));
@@ -255,14 +253,17 @@ impl VcenterSource {
                 }
             }
         }
-        if let Some(e) = keep.take_error() {
-            let _ = lease.abort(&e.to_string());
+        if let Some(e) = nfc.keep_alive_error() {
+            let _ = nfc.abort(&e.to_string());
             return Err(anyhow!(e)).context("keeping the export lease alive failed");
         }
-        check_server_manifest(client, &lease, &downloaded_digests, &vm.name)?;
-        keep.stop();
-        lease
-            .complete()
+        if let Some(mismatch) =
+            check_server_manifest(client, nfc.lease(), &downloaded_digests, &vm.name)?
+        {
+            let _ = nfc.abort("digest mismatch");
+            bail!(mismatch);
+        }
+        nfc.complete()
             .with_context(|| format!("HttpNfcLeaseComplete for {}", vm.name))?;
 
         let descriptor = create_descriptor(client, &vm.moref, &vm.name, &ovf_files)
@@ -317,19 +318,19 @@ impl VcenterSource {
     }
 }
 
-/// Compares the SHA-1s computed while downloading with HttpNfcLeaseGetManifest, where the
-/// server has it.
+/// Compares the digests computed while downloading with HttpNfcLeaseGetManifest, where the
+/// server has it; `Some` names the first disk whose download does not match.
 fn check_server_manifest(
     client: &Client,
     lease: &Lease,
     ours: &[(String, &str, String)],
     vm: &str,
-) -> Result<()> {
+) -> Result<Option<String>> {
     if ours.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(theirs) = lease_manifest(client, lease).context("HttpNfcLeaseGetManifest")? else {
-        return Ok(());
+        return Ok(None);
     };
     for (key, alg, ours) in ours {
         let Some(t) = theirs.iter().find(|t| &t.key == key) else {
@@ -341,14 +342,13 @@ fn check_server_manifest(
             _ => continue,
         };
         if theirs != ours {
-            let _ = lease.abort("digest mismatch");
-            bail!(
+            return Ok(Some(format!(
                 "{vm}: disk {key} downloaded with {alg} {ours} but vCenter's manifest says {theirs}: \
                  the download was corrupted; rerun to export it again"
-            );
+            )));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The package name of a downloaded disk: `<vm>-<targetId>` as govc writes it.

@@ -17,10 +17,11 @@ use odt_format::job::reader::{decrypt_small, CheckedReader, DecryptReader};
 use odt_format::ovf::{parse_descriptor, Mf};
 use odt_format::progress::Progress;
 use odt_vmware::vsphere::client::{Client, MoRef};
-use odt_vmware::vsphere::deploy::{
-    create_import_spec, destroy_vm, import_vapp, reconfigure_extra_config, upload, Lease,
-};
+use odt_vmware::vsphere::deploy::{create_import_spec, import_vapp};
 use odt_vmware::vsphere::inventory::Placement;
+use odt_vmware::vsphere::nfc::{Direction, LeaseGuard};
+use odt_vmware::vsphere::task::{destroy_vm, reconfigure_extra_config};
+use odt_vmware::vsphere::FileItem;
 use serde::Serialize;
 
 use crate::journal::{Journal, VmState};
@@ -273,21 +274,19 @@ pub fn deploy_vm(
     journal.set(&vm.dir, &vm.name, VmState::Importing, None)?;
     let lease = import_vapp(client, cx.placement, &spec)
         .with_context(|| format!("VM {}: ImportVApp", vm.name))?;
-    let info = match lease.wait_ready(LEASE_READY_TIMEOUT) {
-        Ok(i) => i,
-        Err(e) => {
-            let _ = lease.abort(&e.to_string());
-            return Err(anyhow!(e)).context(format!(
+    let nfc = LeaseGuard::ready(lease, Direction::Import, LEASE_READY_TIMEOUT, KEEP_ALIVE)
+        .map_err(|e| {
+            anyhow!(e).context(format!(
                 "VM {}: the import lease did not become ready",
                 vm.name
-            ));
-        }
-    };
+            ))
+        })?;
+    let entity = nfc.info().entity.clone();
     journal.set(
         &vm.dir,
         &vm.name,
         VmState::Importing,
-        Some(moref_text(&info.entity)),
+        Some(moref_text(&entity)),
     )?;
 
     let total: u64 = spec
@@ -296,24 +295,18 @@ pub fn deploy_vm(
         .filter_map(|f| vm.file(&f.path))
         .map(|f| f.size)
         .sum();
-    let result = upload_all(cx, vm, &mf, &spec.file_items, &info, &lease, total);
+    let result = upload_all(cx, vm, &mf, &spec.file_items, &nfc, total);
     match result {
         Ok((bytes, uploaded)) => {
             verified.extend(uploaded);
-            lease
-                .complete()
+            nfc.complete()
                 .with_context(|| format!("VM {}: HttpNfcLeaseComplete", vm.name))?;
-            mark(client, &info.entity, &cx.manifest.job_id, &vm.dir)?;
-            journal.set_deployed(
-                &vm.dir,
-                &vm.name,
-                moref_text(&info.entity),
-                verified.clone(),
-            )?;
+            mark(client, &entity, &cx.manifest.job_id, &vm.dir)?;
+            journal.set_deployed(&vm.dir, &vm.name, moref_text(&entity), verified.clone())?;
             Ok(DeployedVm {
                 name: vm.name.clone(),
                 dir: vm.dir.clone(),
-                entity: moref_text(&info.entity),
+                entity: moref_text(&entity),
                 outcome: "deployed".into(),
                 bytes,
                 seconds: started.elapsed().as_secs_f64(),
@@ -321,8 +314,8 @@ pub fn deploy_vm(
             })
         }
         Err(e) => {
-            let _ = lease.abort(&format!("{e:#}"));
-            let cleanup = destroy_vm(client, &info.entity);
+            // Aborts the lease, then destroys the half-made VM.
+            let cleanup = nfc.abort(&format!("{e:#}"));
             if cleanup.is_ok() {
                 journal.clear(&vm.dir)?;
             }
@@ -334,7 +327,7 @@ pub fn deploy_vm(
                 Err(c) => Err(e.context(format!(
                     "VM {}: upload failed; the lease was aborted, but removing the half-made VM {} \
                      failed too ({c}); a rerun removes it",
-                    vm.name, info.entity.value
+                    vm.name, entity.value
                 ))),
             }
         }
@@ -345,21 +338,18 @@ fn upload_all(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
     mf: &Mf,
-    items: &[odt_vmware::vsphere::deploy::FileItem],
-    info: &odt_vmware::vsphere::deploy::LeaseInfo,
-    lease: &Lease,
+    items: &[FileItem],
+    nfc: &LeaseGuard,
     total: u64,
 ) -> Result<(u64, BTreeMap<String, String>)> {
-    let keep = lease
-        .keep_alive(KEEP_ALIVE)
-        .context("start the lease keep-alive")?;
     let done = Arc::new(AtomicU64::new(0));
     let mut verified = BTreeMap::new();
     for item in items {
         let file = vm.file(&item.path).with_context(|| {
             format!("vCenter wants {:?}, which is not in the bundle", item.path)
         })?;
-        let target = info
+        let target = nfc
+            .info()
             .device_url_for(item)
             .with_context(|| format!("the lease has no upload URL for {:?}", item.path))?;
         let expected = mf
@@ -382,7 +372,7 @@ fn upload_all(
             inner: reader,
             done: done.clone(),
             total: total.max(1),
-            percent: keep.percent(),
+            percent: nfc.percent(),
         };
         let progress_done = done.clone();
         let start = progress_done.load(Ordering::Relaxed);
@@ -398,12 +388,12 @@ fn upload_all(
                     std::thread::sleep(Duration::from_millis(200));
                 }
             });
-            let r = upload(cx.client, target, counting, file.size, item.create);
+            let r = nfc.upload(target, counting, file.size, item.create);
             stop.store(true, Ordering::Relaxed);
             r
         });
         cx.progress.finish();
-        if let Some(e) = keep.take_error() {
+        if let Some(e) = nfc.keep_alive_error() {
             return Err(anyhow!(e)).context("keeping the lease alive failed");
         }
         r.map_err(|e| match e {
@@ -422,7 +412,6 @@ fn upload_all(
         })?;
         verified.insert(file.name.clone(), digest.to_owned());
     }
-    keep.stop();
     Ok((done.load(Ordering::Relaxed), verified))
 }
 

@@ -392,7 +392,7 @@ fn assert_nothing_deployed(s: &Scratch, sims: &Sims) {
         &sims.vc.url,
         USER,
         PASSWORD,
-        odt_vmware::vsphere::tls::TlsMode::Verify,
+        odt_vmware::wire::TlsMode::Verify,
     )
     .unwrap();
     let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();

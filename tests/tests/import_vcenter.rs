@@ -8,7 +8,7 @@ use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{assert_fails, samples, sha256_file, Scratch, PASSPHRASE};
 use odt_vmware::vsphere::client::Client;
 use odt_vmware::vsphere::inventory::{find_vm, vm_info, NicBacking, Placement};
-use odt_vmware::vsphere::tls::TlsMode;
+use odt_vmware::wire::TlsMode;
 
 const USER: &str = "odt-test";
 const PASSWORD: &str = "s3cret-vc-password";

@@ -9,7 +9,7 @@ use super::secret::{read_secret, SecretSource};
 use super::CliError;
 use odt_vmware::vsphere::client::Client;
 use odt_vmware::vsphere::error::VimError;
-use odt_vmware::vsphere::tls::TlsMode;
+use odt_vmware::wire::TlsMode;
 
 /// How to reach and log in to a vCenter.
 #[derive(Debug, Args, Clone)]

@@ -1,6 +1,10 @@
+#![deny(missing_docs)]
 //! Bytes on the wire: odt's clients for vCenter ([`vsphere`]: vim25 SOAP, the inventory, OVF
 //! import and export through an HttpNfcLease) and for vCloud Director ([`vcd`]: login, the
 //! query service, the vimServer import actions, networks, tasks).
+//!
+//! Both run over one [`wire`] layer: the HTTP client builder, the TLS verifier with
+//! thumbprint pinning, URL redaction and the retry table.
 //!
 //! Neither client sees a key or knows the odt format: transfers take a `Read` or a `Write`
 //! and report progress, and the callers (the two binaries) decide what flows through them.
@@ -9,3 +13,4 @@
 
 pub mod vcd;
 pub mod vsphere;
+pub mod wire;

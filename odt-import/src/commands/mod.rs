@@ -17,7 +17,7 @@ use odt_format::job::layout::Layout;
 use odt_format::job::manifest::JobManifest;
 use odt_format::job::reader::{open_manifest_bytes, TrustAnchor};
 use odt_vmware::vcd::VcdClient;
-use odt_vmware::vsphere::tls::TlsMode;
+use odt_vmware::wire::TlsMode;
 
 use crate::cli::{Command, JobArgs, KeygenOptions, VcdArgs};
 use crate::dock::DockStatus;

@@ -10,25 +10,27 @@
 //! query: the token never goes to any other host.
 //!
 //! **Retries.** `GET`s that meet HTTP 503 (or a connect/timeout error) are retried a few
-//! times with a doubling backoff; nothing that changes state is resent, except after a 401:
+//! times with a doubling backoff, as the [`wire`](crate::wire::retry) retry table says;
+//! nothing that changes state is resent, except after a 401:
 //! a 401 on any call but the login means the token expired, so the client logs in once
 //! more with the same method and resends the request (vCD did not act on a request it
 //! refused as unauthenticated).
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::vsphere::tls::TlsMode;
 use crate::vsphere::xml::Element;
+use crate::wire::{
+    excerpt, explain, http_client, read_capped, redact_url_keep_query, Backoff, Call, HttpOptions,
+    Retries, SendFailure, TlsMode, Verifier,
+};
 use base64::Engine as _;
 use reqwest::Method;
 use zeroize::Zeroizing;
 
-use super::error::{excerpt, shown_url, ApiError, ApiErrorBody, Result, VcdError};
-use super::task::Task;
-use super::tls::{http_client, Verifier};
+use super::error::{ApiError, ApiErrorBody, Result, VcdError};
+use super::task::TaskProgress;
 use super::xml::{self, links, media, Link};
 
 /// Largest reply read, in bytes.
@@ -268,9 +270,6 @@ impl SessionInfo {
     }
 }
 
-/// Called with each polled task state while an operation waits for its task.
-pub type TaskProgress = Arc<dyn Fn(&Task) + Send + Sync>;
-
 #[derive(Default)]
 struct Auth {
     /// Header name and value (`x-vcloud-authorization: T` or `Authorization: Bearer T`).
@@ -333,7 +332,12 @@ pub fn base_url(input: &str) -> Result<reqwest::Url> {
     } else {
         format!("https://{input}")
     };
-    let bad = |d: String| VcdError::invalid(format!("vCD URL {}", shown_url(&with_scheme)), d);
+    let bad = |d: String| {
+        VcdError::invalid(
+            format!("vCD URL {}", redact_url_keep_query(&with_scheme)),
+            d,
+        )
+    };
     let mut u = reqwest::Url::parse(&with_scheme)
         .map_err(|e| bad(format!("{e}; give https://HOST[:PORT]")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
@@ -366,7 +370,12 @@ impl VcdClient {
         let base = base_url(url)?;
         let verifier = Verifier::new(&tls)
             .map_err(|e| VcdError::invalid("vCD certificate thumbprint", e.to_string()))?;
-        let http = http_client(&verifier, opts.connect_timeout, opts.request_timeout)?;
+        let http_opts = HttpOptions {
+            connect_timeout: opts.connect_timeout,
+            timeout: Some(opts.request_timeout),
+            user_agent: concat!("odt/", env!("CARGO_PKG_VERSION"), " (vcd)"),
+        };
+        let http = http_client(&verifier, &http_opts)?;
         let mut c = VcdClient {
             http,
             verifier,
@@ -387,40 +396,7 @@ impl VcdClient {
             opts,
             progress: RwLock::new(None),
         };
-        let versions_url = c.absolute("/api/versions")?;
-        let reply = c.request_raw(
-            &Method::GET,
-            &versions_url,
-            None,
-            "application/*+xml",
-            false,
-        )?;
-        let offered = parse_versions(&reply.url, &reply.body)?;
-        c.version =
-            choose_version(&offered, c.opts.api_version).map_err(|detail| VcdError::Version {
-                url: reply.url.clone(),
-                detail,
-            })?;
-        c.login = match (c.opts.login, c.version >= CLOUDAPI_LOGIN_SINCE) {
-            (LoginMethod::Auto, true) | (LoginMethod::CloudApi, true) => Login::CloudApi,
-            (LoginMethod::Auto, false) | (LoginMethod::Legacy, false) => Login::Legacy,
-            (LoginMethod::Legacy, true) if c.version.major <= MAX_KNOWN_MAJOR => Login::Legacy,
-            (LoginMethod::Legacy, true) => {
-                return Err(VcdError::Version {
-                    url: reply.url,
-                    detail: format!(
-                        "API {} has no /api/sessions login; use the cloudapi login",
-                        c.version
-                    ),
-                })
-            }
-            (LoginMethod::CloudApi, false) => {
-                return Err(VcdError::Version {
-                    url: reply.url,
-                    detail: format!("API {} has no cloudapi login (it needs 33.0+)", c.version),
-                })
-            }
-        };
+        c.negotiate()?;
         let from_login = c.log_in()?;
         c.session = match c.login {
             Login::Legacy => from_login.expect("the legacy login returns the Session"),
@@ -435,6 +411,48 @@ impl VcdClient {
             return Err(e);
         }
         Ok(c)
+    }
+
+    /// Reads `GET /api/versions` and chooses the version to speak and the login to use
+    /// (see [`choose_version`] and [`LoginMethod`]).
+    fn negotiate(&mut self) -> Result<()> {
+        let versions_url = self.absolute("/api/versions")?;
+        let reply = self.request_raw(
+            &Method::GET,
+            &versions_url,
+            None,
+            "application/*+xml",
+            false,
+        )?;
+        let offered = parse_versions(&reply.url, &reply.body)?;
+        self.version = choose_version(&offered, self.opts.api_version).map_err(|detail| {
+            VcdError::Version {
+                url: reply.url.clone(),
+                detail,
+            }
+        })?;
+        let refused = |detail: String| VcdError::Version {
+            url: reply.url.clone(),
+            detail,
+        };
+        self.login = match (self.opts.login, self.version >= CLOUDAPI_LOGIN_SINCE) {
+            (LoginMethod::Auto, true) | (LoginMethod::CloudApi, true) => Login::CloudApi,
+            (LoginMethod::Auto, false) | (LoginMethod::Legacy, false) => Login::Legacy,
+            (LoginMethod::Legacy, true) if self.version.major <= MAX_KNOWN_MAJOR => Login::Legacy,
+            (LoginMethod::Legacy, true) => {
+                return Err(refused(format!(
+                    "API {} has no /api/sessions login; use the cloudapi login",
+                    self.version
+                )))
+            }
+            (LoginMethod::CloudApi, false) => {
+                return Err(refused(format!(
+                    "API {} has no cloudapi login (it needs 33.0+)",
+                    self.version
+                )))
+            }
+        };
+        Ok(())
     }
 
     /// The API version spoken.
@@ -525,6 +543,54 @@ impl VcdClient {
 
     /// Logs in with the chosen method. Returns the Session of a legacy login.
     fn log_in(&self) -> Result<Option<SessionInfo>> {
+        let (path, accept) = match self.login {
+            Login::Legacy => ("/api/sessions", self.accept_xml()),
+            Login::CloudApi => ("/cloudapi/1.0.0/sessions/provider", self.accept_any()),
+        };
+        let url = self.absolute(path)?;
+        let shown = redact_url_keep_query(&url);
+        let reply = self.post_credentials(&url, &accept, &shown)?;
+        if reply.status == 401 {
+            return Err(VcdError::Login {
+                url: shown,
+                user: self.user.clone(),
+                message: ApiErrorBody::parse(&reply.body)
+                    .map(|e| e.message)
+                    .unwrap_or_default(),
+            });
+        }
+        if !(200..300).contains(&reply.status) {
+            let LoginReply {
+                status,
+                body,
+                request_id,
+                ..
+            } = reply;
+            return Err(error_from("POST", &shown, status, &body, request_id));
+        }
+        let LoginReply {
+            legacy_token,
+            jwt,
+            body,
+            ..
+        } = reply;
+        let auth = auth_from(self.login, legacy_token, jwt, &body);
+        if auth.header.is_none() {
+            return Err(VcdError::malformed(
+                "login reply",
+                &shown,
+                "no X-VMWARE-VCLOUD-ACCESS-TOKEN or x-vcloud-authorization header: there is no token to use",
+            ));
+        }
+        if let Ok(mut a) = self.auth.lock() {
+            *a = auth;
+        }
+        login_session(self.login, &shown, &body).map(Some)
+    }
+
+    /// `POST`s the user's Basic credentials to the login URL (once: a login is not a read)
+    /// and keeps the tokens vCD set.
+    fn post_credentials(&self, url: &str, accept: &str, shown: &str) -> Result<LoginReply> {
         let basic = Zeroizing::new(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!(
@@ -533,19 +599,13 @@ impl VcdClient {
                 self.password.as_str()
             ))
         ));
-        let (path, accept) = match self.login {
-            Login::Legacy => ("/api/sessions", self.accept_xml()),
-            Login::CloudApi => ("/cloudapi/1.0.0/sessions/provider", self.accept_any()),
-        };
-        let url = self.absolute(path)?;
-        let shown = shown_url(&url);
         let resp = self
             .http
-            .post(&url)
+            .post(url)
             .header(reqwest::header::ACCEPT, accept)
             .header(reqwest::header::AUTHORIZATION, basic.as_str())
             .send()
-            .map_err(|e| self.transport_error("POST", &url, e))?;
+            .map_err(|e| self.transport_error("POST", url, e))?;
         let status = resp.status().as_u16();
         let header = |n: &str| {
             resp.headers()
@@ -557,79 +617,14 @@ impl VcdClient {
         let legacy_token = header("x-vcloud-authorization");
         let jwt = header("x-vmware-vcloud-access-token");
         let request_id = header("x-vmware-vcloud-request-id").map(|v| v.to_string());
-        let body = read_body(resp, "POST", &shown)?;
-        if status == 401 {
-            return Err(VcdError::Login {
-                url: shown,
-                user: self.user.clone(),
-                message: ApiErrorBody::parse(&body)
-                    .map(|e| e.message)
-                    .unwrap_or_default(),
-            });
-        }
-        if !(200..300).contains(&status) {
-            return Err(error_from("POST", &shown, status, &body, request_id));
-        }
-        let mut auth = Auth::default();
-        match self.login {
-            Login::Legacy => {
-                auth.header = match (legacy_token, jwt) {
-                    (Some(t), _) => Some(("x-vcloud-authorization", t)),
-                    (None, Some(j)) => Some((
-                        "authorization",
-                        Zeroizing::new(format!("Bearer {}", j.as_str())),
-                    )),
-                    (None, None) => None,
-                };
-            }
-            Login::CloudApi => {
-                auth.header = match (jwt, legacy_token) {
-                    (Some(j), _) => Some((
-                        "authorization",
-                        Zeroizing::new(format!("Bearer {}", j.as_str())),
-                    )),
-                    (None, Some(t)) => Some(("x-vcloud-authorization", t)),
-                    (None, None) => None,
-                };
-                auth.cloudapi_id = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
-            }
-        }
-        if auth.header.is_none() {
-            return Err(VcdError::malformed(
-                "login reply",
-                &shown,
-                "no X-VMWARE-VCLOUD-ACCESS-TOKEN or x-vcloud-authorization header: there is no token to use",
-            ));
-        }
-        if let Ok(mut a) = self.auth.lock() {
-            *a = auth;
-        }
-        match self.login {
-            Login::Legacy => {
-                let root = xml::parse_root("Session", &shown, &body, "Session")?;
-                Ok(Some(session_from(&root)))
-            }
-            Login::CloudApi => {
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                Ok(Some(SessionInfo {
-                    user: v
-                        .get("user")
-                        .and_then(|u| u.get("name"))
-                        .and_then(|n| n.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    org: v
-                        .get("org")
-                        .and_then(|u| u.get("name"))
-                        .and_then(|n| n.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    ..SessionInfo::default()
-                }))
-            }
-        }
+        let body = read_body(resp, "POST", shown)?;
+        Ok(LoginReply {
+            status,
+            legacy_token,
+            jwt,
+            request_id,
+            body,
+        })
     }
 
     /// `GET /api/session` after a cloudapi login: the XML Session with the well-known links.
@@ -711,23 +706,26 @@ impl VcdClient {
     }
 
     fn transport_error(&self, method: &str, url: &str, e: reqwest::Error) -> VcdError {
-        if let Some(r) = self.verifier.take_refusal() {
-            return VcdError::Tls {
-                url: shown_url(url),
+        let url = redact_url_keep_query(url);
+        match explain(&self.verifier, e) {
+            SendFailure::Refused(r) => VcdError::Tls {
+                url,
                 detail: r.detail,
                 sha1: r.sha1,
                 sha256: r.sha256,
-            };
-        }
-        VcdError::Transport {
-            method: method.to_owned(),
-            url: shown_url(url),
-            source: Box::new(e.without_url()),
+                pinnable: r.pinnable,
+            },
+            SendFailure::Transport(e) => VcdError::Transport {
+                method: method.to_owned(),
+                url,
+                source: Box::new(e),
+            },
         }
     }
 
-    /// One request: auth header, Accept, body; 503/connect retries for GET; one re-login
-    /// on 401 when `authenticated`.
+    /// One request: auth header, Accept, body; retried as the retry table says for its
+    /// method ([`Call::VcdRead`]: connect errors, timeouts and 503); one re-login on 401 when
+    /// `authenticated`.
     fn request_raw(
         &self,
         method: &Method,
@@ -736,89 +734,65 @@ impl VcdClient {
         accept: &str,
         authenticated: bool,
     ) -> Result<Reply> {
-        let shown = shown_url(url);
-        let retry_ok = *method == Method::GET;
-        let mut retries = 0u32;
+        let shown = redact_url_keep_query(url);
+        let backoff = Backoff {
+            retries: self.opts.retries,
+            first: self.opts.retry_backoff,
+        };
+        let mut retries = Retries::new(Call::vcd(method), backoff);
         let mut relogged = false;
         loop {
             let generation = self.relogins.load(Ordering::Acquire);
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .header(reqwest::header::ACCEPT, accept);
-            if authenticated {
-                if let Some((name, value)) = self.auth.lock().ok().and_then(|a| a.header.clone()) {
-                    req = req.header(name, value.as_str());
-                }
-            }
-            if let Some((ct, b)) = body {
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, ct)
-                    .body(b.to_owned());
-            }
-            let resp = match req.send() {
+            let resp = match self.build(method, url, body, accept, authenticated).send() {
                 Ok(r) => r,
-                Err(e) => {
-                    if retry_ok && retries < self.opts.retries && (e.is_connect() || e.is_timeout())
-                    {
-                        self.backoff(&mut retries, None);
-                        continue;
-                    }
-                    return Err(self.transport_error(method.as_str(), url, e));
-                }
+                Err(e) if retries.after_send_error(&e) => continue,
+                Err(e) => return Err(self.transport_error(method.as_str(), url, e)),
             };
-            let status = resp.status().as_u16();
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let request_id = resp
-                .headers()
-                .get("x-vmware-vcloud-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let data = read_body(resp, method.as_str(), &shown)?;
-            match status {
-                200..=299 => {
-                    return Ok(Reply {
-                        status,
-                        location,
-                        body: data,
-                        url: shown,
-                    })
-                }
+            let got = Received::read(resp, method.as_str(), &shown)?;
+            match got.reply.status {
+                200..=299 => return Ok(got.reply),
                 401 if authenticated && !relogged && !self.logged_out.load(Ordering::Relaxed) => {
                     relogged = true;
                     self.relogin(generation)?;
                 }
-                503 if retry_ok && retries < self.opts.retries => {
-                    self.backoff(&mut retries, retry_after)
-                }
-                _ => {
+                status if retries.after_status(status, got.retry_after) => {}
+                status => {
                     return Err(error_from(
                         method.as_str(),
                         &shown,
                         status,
-                        &data,
-                        request_id,
+                        &got.reply.body,
+                        got.request_id,
                     ))
                 }
             }
         }
     }
 
-    fn backoff(&self, retries: &mut u32, hint: Option<Duration>) {
-        let own = self.opts.retry_backoff * 2u32.saturating_pow(*retries);
-        let wait = hint.map_or(own, |h| h.min(Duration::from_secs(30)).max(own));
-        *retries += 1;
-        std::thread::sleep(wait);
+    /// The request itself: Accept, the session's token when `authenticated`, the body.
+    fn build(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<(&str, &str)>,
+        accept: &str,
+        authenticated: bool,
+    ) -> reqwest::blocking::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::ACCEPT, accept);
+        if authenticated {
+            if let Some((name, value)) = self.auth.lock().ok().and_then(|a| a.header.clone()) {
+                req = req.header(name, value.as_str());
+            }
+        }
+        if let Some((ct, b)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, ct)
+                .body(b.to_owned());
+        }
+        req
     }
 
     /// Logs in again (the token expired), unless another thread already did since the
@@ -837,7 +811,7 @@ impl VcdClient {
 /// `href` on `base`'s scheme, host and port (a path is joined to `base`), without user
 /// info: what [`VcdClient`] sends requests to.
 pub fn rebase(base: &reqwest::Url, href: &str) -> Result<String> {
-    let bad = |d: String| VcdError::invalid(format!("href {}", shown_url(href)), d);
+    let bad = |d: String| VcdError::invalid(format!("href {}", redact_url_keep_query(href)), d);
     let mut u = if href.contains("://") {
         reqwest::Url::parse(href).map_err(|e| bad(e.to_string()))?
     } else {
@@ -856,6 +830,72 @@ pub fn rebase(base: &reqwest::Url, href: &str) -> Result<String> {
     Ok(u.to_string())
 }
 
+/// What the login request got back.
+struct LoginReply {
+    status: u16,
+    /// `x-vcloud-authorization`.
+    legacy_token: Option<Zeroizing<String>>,
+    /// `X-VMWARE-VCLOUD-ACCESS-TOKEN`.
+    jwt: Option<Zeroizing<String>>,
+    request_id: Option<String>,
+    body: Vec<u8>,
+}
+
+/// The token to send from now on: the one `login` documents, else the other one vCD set
+/// (some versions set both, some only one); and the cloudapi session id, for the logout.
+fn auth_from(
+    login: Login,
+    legacy_token: Option<Zeroizing<String>>,
+    jwt: Option<Zeroizing<String>>,
+    body: &[u8],
+) -> Auth {
+    let legacy = |t: Zeroizing<String>| ("x-vcloud-authorization", t);
+    let bearer = |j: Zeroizing<String>| {
+        (
+            "authorization",
+            Zeroizing::new(format!("Bearer {}", j.as_str())),
+        )
+    };
+    match login {
+        Login::Legacy => Auth {
+            header: legacy_token.map(legacy).or_else(|| jwt.map(bearer)),
+            cloudapi_id: None,
+        },
+        Login::CloudApi => Auth {
+            header: jwt.map(bearer).or_else(|| legacy_token.map(legacy)),
+            cloudapi_id: serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("id")?.as_str().map(str::to_owned)),
+        },
+    }
+}
+
+/// The session a login reply describes: the XML `Session` of a legacy login; the user and
+/// org of the cloudapi JSON (its links come from `GET /api/session` afterwards).
+fn login_session(login: Login, shown: &str, body: &[u8]) -> Result<SessionInfo> {
+    match login {
+        Login::Legacy => {
+            let root = xml::parse_root("Session", shown, body, "Session")?;
+            Ok(session_from(&root))
+        }
+        Login::CloudApi => {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let name_of = |k: &str| {
+                v.get(k)
+                    .and_then(|u| u.get("name"))
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Ok(SessionInfo {
+                user: name_of("user"),
+                org: name_of("org"),
+                ..SessionInfo::default()
+            })
+        }
+    }
+}
+
 fn find_link_in(links: &[Link], rel: &str) -> Option<String> {
     links
         .iter()
@@ -872,15 +912,52 @@ fn session_from(root: &Element) -> SessionInfo {
     }
 }
 
+/// A reply as read off the wire, before it is judged.
+struct Received {
+    reply: Reply,
+    /// `Retry-After` in seconds, for a 503.
+    retry_after: Option<Duration>,
+    /// `X-VMWARE-VCLOUD-REQUEST-ID`, for error messages.
+    request_id: Option<String>,
+}
+
+impl Received {
+    fn read(resp: reqwest::blocking::Response, method: &str, shown: &str) -> Result<Received> {
+        let header = |n: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let status = resp.status().as_u16();
+        let location = header(reqwest::header::LOCATION);
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let request_id = header(reqwest::header::HeaderName::from_static(
+            "x-vmware-vcloud-request-id",
+        ));
+        let body = read_body(resp, method, shown)?;
+        Ok(Received {
+            reply: Reply {
+                status,
+                location,
+                body,
+                url: shown.to_owned(),
+            },
+            retry_after,
+            request_id,
+        })
+    }
+}
+
+/// Reads a reply body, refusing one over [`MAX_REPLY_BYTES`].
 fn read_body(resp: reqwest::blocking::Response, method: &str, shown: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    resp.take(MAX_REPLY_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| VcdError::Transport {
-            method: method.to_owned(),
-            url: shown.to_owned(),
-            source: Box::new(e),
-        })?;
+    let buf = read_capped(resp, MAX_REPLY_BYTES).map_err(|e| VcdError::Transport {
+        method: method.to_owned(),
+        url: shown.to_owned(),
+        source: Box::new(e),
+    })?;
     if buf.len() as u64 > MAX_REPLY_BYTES {
         return Err(VcdError::malformed(
             "reply",

@@ -5,7 +5,9 @@
 //! vCD's own codes (`majorErrorCode`, `minorErrorCode` such as `DUPLICATE_NAME` or
 //! `BUSY_ENTITY`) so callers branch on [`VcdError::minor_code`] instead of parsing messages.
 
+use crate::vsphere::error::choices_suffix;
 use crate::vsphere::xml::Element;
+use crate::wire::{chain, thumbprint_advice, WireError};
 
 /// Result alias for the vCD client.
 pub type Result<T, E = VcdError> = std::result::Result<T, E>;
@@ -44,7 +46,7 @@ pub enum VcdError {
     /// The server's TLS certificate was not accepted.
     #[error(
         "{url}: TLS certificate not accepted: {detail}{}",
-        thumbprint_advice(sha1, sha256)
+        thumbprint_advice(Some(sha1), Some(sha256), *pinnable)
     )]
     Tls {
         /// The URL, without credentials.
@@ -55,6 +57,9 @@ pub enum VcdError {
         sha1: String,
         /// SHA-256 thumbprint of the certificate presented.
         sha256: String,
+        /// Whether pinning the thumbprint would get past this (false when the certificate
+        /// was accepted but the server could not prove it holds its key).
+        pinnable: bool,
     },
     /// Logging in failed: wrong user or password (HTTP 401 on the login request).
     #[error(
@@ -259,6 +264,15 @@ impl VcdError {
     }
 }
 
+impl From<WireError> for VcdError {
+    fn from(e: WireError) -> Self {
+        VcdError::Invalid {
+            what: e.what,
+            detail: e.detail,
+        }
+    }
+}
+
 /// vCD's `Error` element (or the cloudapi JSON error), as parsed from a reply or a task.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiErrorBody {
@@ -315,8 +329,6 @@ impl ApiErrorBody {
     }
 }
 
-use crate::vsphere::error::{chain, choices_suffix};
-
 fn code_suffix(minor: Option<&str>) -> String {
     minor.map(|m| format!(" {m}")).unwrap_or_default()
 }
@@ -354,50 +366,6 @@ fn api_hint(status: u16, minor: Option<&str>) -> &'static str {
         }
         (401, _) => " (the session expired or was ended: log in again)",
         _ => "",
-    }
-}
-
-fn thumbprint_advice(sha1: &str, sha256: &str) -> String {
-    format!(
-        ". The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 {sha1}); \
-         if that is the expected certificate (check it on the server), pin that thumbprint, or \
-         turn certificate verification off (insecure)"
-    )
-}
-
-/// A short, printable excerpt of a reply body for error messages.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 300;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.chars().count() >= MAX {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A URL made safe to show: no user info, no fragment. The query is kept (vCD query URLs
-/// carry the query type and filter, which say what was looked up, and no secrets).
-pub fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => {
-            let cut = url.split('#').next().unwrap_or("");
-            match (cut.find("://"), cut.rfind('@')) {
-                (Some(s), Some(at)) if at > s => format!("{}{}", &cut[..s + 3], &cut[at + 1..]),
-                (None, Some(at)) => cut[at + 1..].to_string(),
-                _ => cut.to_string(),
-            }
-        }
     }
 }
 
@@ -451,15 +419,5 @@ mod tests {
         }));
         assert_eq!(t.minor_code(), Some("INTERNAL_SERVER_ERROR"));
         assert!(t.to_string().contains("datastore full"), "{t}");
-    }
-
-    #[test]
-    fn urls_lose_credentials() {
-        assert_eq!(
-            shown_url("https://admin:pw@vcd.example/api/query?type=vApp#x"),
-            "https://vcd.example/api/query?type=vApp"
-        );
-        assert!(!shown_url("weird admin:pw@host").contains("pw"));
-        assert!(!shown_url("https://u:pw@:bad").contains("pw"));
     }
 }

@@ -8,10 +8,11 @@
 //! example and the SDKs write them.
 
 use crate::vsphere::xml::Element;
+use crate::wire::redact_url_keep_query;
 use reqwest::Method;
 
 use super::client::VcdClient;
-use super::error::{shown_url, Result, VcdError};
+use super::error::{Result, VcdError};
 use super::query::EntityRef;
 use super::xml::{self, el, find_link, leaf, links, media, Build, Link, VCLOUD_NS, VMEXT_NS};
 
@@ -160,7 +161,7 @@ pub fn match_vim_server(servers: &[VimServer], vcenter_url: &str) -> Result<VimS
     Err(VcdError::not_found(
         format!(
             "vCenter {} registered in vCD (attach it to vCD, or give --vcenter the address vCD knows it by)",
-            shown_url(vcenter_url)
+            redact_url_keep_query(vcenter_url)
         ),
         servers.iter().map(|s| format!("{} ({})", s.name, s.url)).collect(),
     ))

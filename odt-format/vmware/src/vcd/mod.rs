@@ -11,9 +11,10 @@
 //!   namespaces (bodies are element trees, so sections round-trip intact);
 //! - [`error`]: [`VcdError`], which keeps vCD's `majorErrorCode`/`minorErrorCode`;
 //! - [`client`]: [`VcdClient`] — versions, login (cloudapi from 33.0, `/api/sessions`
-//!   below or on request), the request pipeline (Accept with the version, 503 retries for
-//!   GETs, one re-login on 401), logout;
-//! - [`task`]: [`Task`] and [`VcdClient::wait_task`];
+//!   below or on request), the request pipeline (Accept with the version, GETs retried as
+//!   the [`wire`](crate::wire) retry table says, one re-login on 401), logout;
+//! - [`task`]: [`Task`], its states and outcome;
+//! - [`wait`]: [`VcdClient::wait_task`] and the operations' task waits;
 //! - [`query`]: the query service and the lookups (`find_org`, `find_vdc`, …);
 //! - [`extension`]: vimServers, matching the importer's vCenter, the three imports;
 //! - [`network`]: the bridged vApp network and the NIC rewiring;
@@ -23,7 +24,7 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), odt_vmware::vcd::VcdError> {
-//! use crate::vsphere::TlsMode;
+//! use odt_vmware::wire::TlsMode;
 //! use odt_vmware::vcd::{IpAllocation, VcdClient};
 //! let vcd = VcdClient::connect("https://vcd.example", "admin@System", "pw", TlsMode::Verify)?;
 //! let vim = vcd.find_vim_server_for("https://vc.example/sdk")?;
@@ -43,13 +44,11 @@ pub mod extension;
 pub mod network;
 pub mod query;
 pub mod task;
-mod tls;
 pub mod vapp;
+pub mod wait;
 pub mod xml;
 
-pub use client::{
-    ApiVersion, ConnectOptions, Login, LoginMethod, SessionInfo, TaskProgress, VcdClient,
-};
+pub use client::{ApiVersion, ConnectOptions, Login, LoginMethod, SessionInfo, VcdClient};
 pub use error::{ApiError, ApiErrorBody, Result, TaskError, VcdError};
 pub use extension::{
     match_vim_server, ImportVmAsVApp, ImportVmAsVAppTemplate, ImportVmIntoExistingVApp, Imported,
@@ -57,5 +56,5 @@ pub use extension::{
 };
 pub use network::IpAllocation;
 pub use query::{Clause, EntityRef, Record};
-pub use task::Task;
+pub use task::{Task, TaskProgress};
 pub use vapp::{NicInfo, VAppInfo, VmInfo, FAILED_CREATION};

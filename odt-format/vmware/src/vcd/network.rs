@@ -9,6 +9,7 @@
 //! are idempotent: when the section already says what we want, nothing is sent.
 
 use crate::vsphere::xml::Element;
+use crate::wire::redact_url_keep_query;
 use reqwest::Method;
 
 use super::client::VcdClient;
@@ -239,7 +240,7 @@ fn section(
             let s = client.get(name, &fallback)?;
             if s.name != name {
                 return Err(VcdError::not_found(
-                    format!("{name} of {}", super::error::shown_url(entity_href)),
+                    format!("{name} of {}", redact_url_keep_query(entity_href)),
                     vec![],
                 ));
             }

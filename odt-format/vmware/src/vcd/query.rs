@@ -9,6 +9,7 @@
 //! (`/api/admin/vdc/U`) where a caller may hold plain ones (`/api/vdc/U`).
 
 use crate::vsphere::xml::Element;
+use crate::wire::redact_url_keep_query;
 
 use super::client::{encode_component, ApiVersion, VcdClient};
 use super::error::{Result, VcdError};
@@ -145,7 +146,7 @@ impl VcdClient {
             if page.name != "QueryResultRecords" {
                 return Err(VcdError::malformed(
                     "query result",
-                    super::error::shown_url(&url),
+                    redact_url_keep_query(&url),
                     format!("expected <QueryResultRecords>, got <{}>", page.name),
                 ));
             }
@@ -162,7 +163,7 @@ impl VcdClient {
         }
         Err(VcdError::malformed(
             "query result",
-            super::error::shown_url(&url),
+            redact_url_keep_query(&url),
             format!("more than {MAX_PAGES} pages"),
         ))
     }

@@ -1,6 +1,7 @@
 //! Reading vApps and vApp templates, and powering a vApp on.
 
 use crate::vsphere::xml::Element;
+use crate::wire::redact_url_keep_query;
 use reqwest::Method;
 
 use super::client::VcdClient;
@@ -234,7 +235,7 @@ fn expect_root(e: &Element, root: &str, href: &str) -> Result<()> {
     } else {
         Err(VcdError::malformed(
             root,
-            super::error::shown_url(href),
+            redact_url_keep_query(href),
             format!("expected <{root}>, got <{}>", e.name),
         ))
     }

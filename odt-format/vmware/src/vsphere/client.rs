@@ -10,15 +10,17 @@
 //! `SOAPAction` is `urn:vim25/<about.apiVersion>`. Calls are not retried automatically: most
 //! vim methods change state, and [`VimError::is_retryable`] lets the caller decide.
 
-use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::error::{excerpt, redact_url, Result, VimError};
+use super::error::{Result, VimError};
 use super::soap::{envelope, parse_response, LocalizedFault};
-pub use super::tls::TlsMode;
-use super::tls::{Pin, Verifier};
+use super::types::ServiceContent;
 use super::xml::{Element, XmlWriter, MAX_REPLY_BYTES};
+use crate::wire::{
+    excerpt, explain, http_client, read_capped, redact_url, HttpOptions, Pin, SendFailure, TlsMode,
+    Verifier,
+};
 
 /// How long to wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,145 +31,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// returning tokens would otherwise loop forever).
 pub const MAX_RETRIEVE_PAGES: usize = 100_000;
 
-/// A ManagedObjectReference: the type of a server-side object and its opaque id.
-///
-/// The value is opaque (vcsim uses values such as `session[…]…` and paths with `/` and `@`)
-/// and is always XML-escaped when written.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MoRef {
-    /// The managed object type (`VirtualMachine`, `Folder`, `HttpNfcLease`, …).
-    pub kind: String,
-    /// The id (`vm-42`).
-    pub value: String,
-}
-
-impl MoRef {
-    /// A reference to `value` of type `kind`.
-    pub fn new(kind: impl Into<String>, value: impl Into<String>) -> MoRef {
-        MoRef {
-            kind: kind.into(),
-            value: value.into(),
-        }
-    }
-
-    /// Reads `<x type="Kind">value</x>`.
-    pub fn from_element(el: &Element) -> Result<MoRef> {
-        let kind = el.attr("type").ok_or_else(|| {
-            VimError::xml(
-                format!("<{}>", el.name),
-                "a managed object reference without a type attribute",
-            )
-        })?;
-        let value = el.text_trim();
-        if value.is_empty() || kind.is_empty() {
-            return Err(VimError::xml(
-                format!("<{}>", el.name),
-                "an empty managed object reference",
-            ));
-        }
-        Ok(MoRef::new(kind, value))
-    }
-
-    /// The body of a `<name type="…">…</name>` element, escaped.
-    pub fn to_xml(&self, name: &str) -> String {
-        let mut w = XmlWriter::new();
-        w.moref(name, self);
-        w.finish()
-    }
-}
-
-impl std::fmt::Display for MoRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.kind, self.value)
-    }
-}
-
-/// `ServiceContent.about`: what the server is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct About {
-    /// Product name ("VMware vCenter Server").
-    pub name: String,
-    /// Full name with version and build.
-    pub full_name: String,
-    /// Product version ("8.0.2").
-    pub version: String,
-    /// API version ("6.5", "8.0.2.0"); sent as `SOAPAction: urn:vim25/<apiVersion>`.
-    pub api_version: String,
-    /// `VirtualCenter` or `HostAgent` (direct ESXi).
-    pub api_type: String,
-    /// The vCenter's instance UUID, when it has one.
-    pub instance_uuid: Option<String>,
-}
-
-/// The managed objects a session starts from (`RetrieveServiceContent`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceContent {
-    /// The inventory's root folder.
-    pub root_folder: MoRef,
-    /// The PropertyCollector.
-    pub property_collector: MoRef,
-    /// The SessionManager (Login, Logout).
-    pub session_manager: MoRef,
-    /// The ViewManager (container views), when the server has one.
-    pub view_manager: Option<MoRef>,
-    /// The SearchIndex (FindByInventoryPath), when the server has one.
-    pub search_index: Option<MoRef>,
-    /// The OvfManager (CreateImportSpec), when the server has one.
-    pub ovf_manager: Option<MoRef>,
-    /// What the server is.
-    pub about: About,
-}
-
-impl ServiceContent {
-    /// The OvfManager, which every vCenter and ESXi has (an error names its absence).
-    pub fn ovf_manager(&self) -> Result<MoRef> {
-        self.ovf_manager.clone().ok_or_else(|| VimError::NotFound {
-            what: "the OvfManager of this server".into(),
-            choices: Vec::new(),
-        })
-    }
-}
-
-impl ServiceContent {
-    /// Reads a `RetrieveServiceContentResponse`.
-    pub fn from_response(resp: &Element) -> Result<ServiceContent> {
-        let what = "RetrieveServiceContent reply";
-        let rv = resp
-            .child("returnval")
-            .ok_or_else(|| VimError::xml(what, "no returnval"))?;
-        let need = |name: &str| -> Result<MoRef> {
-            let el = rv
-                .child(name)
-                .ok_or_else(|| VimError::xml(what, format!("no {name}")))?;
-            MoRef::from_element(el)
-        };
-        let opt = |name: &str| rv.child(name).and_then(|e| MoRef::from_element(e).ok());
-        let about = rv
-            .child("about")
-            .ok_or_else(|| VimError::xml(what, "no about"))?;
-        let s = |n: &str| about.text_of(n).unwrap_or("").to_string();
-        let about = About {
-            name: s("name"),
-            full_name: s("fullName"),
-            version: s("version"),
-            api_version: s("apiVersion"),
-            api_type: s("apiType"),
-            instance_uuid: about.text_of("instanceUuid").map(str::to_string),
-        };
-        if about.api_version.is_empty() {
-            return Err(VimError::xml(what, "no about.apiVersion"));
-        }
-        Ok(ServiceContent {
-            root_folder: need("rootFolder")?,
-            property_collector: need("propertyCollector")?,
-            session_manager: need("sessionManager")?,
-            view_manager: opt("viewManager"),
-            search_index: opt("searchIndex"),
-            ovf_manager: opt("ovfManager"),
-            about,
-        })
-    }
-}
+// The reference type is named here too, where callers (and `xml`'s writer) have always found it.
+pub use super::types::MoRef;
 
 /// One object's properties from the PropertyCollector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,18 +211,18 @@ pub fn sdk_url(input: &str) -> Result<reqwest::Url> {
     Ok(u)
 }
 
+/// The HTTP client of a session (`timeout` bounds each call) or of its NFC transfers
+/// (`None`: a disk takes as long as it takes).
 fn build_http(
     verifier: &Arc<Verifier>,
     timeout: Option<Duration>,
 ) -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .use_preconfigured_tls(verifier.client_config()?)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("odt/", env!("CARGO_PKG_VERSION"), " (vim25)"))
-        .build()
-        .map_err(|e| VimError::invalid("HTTP client", e.to_string()))
+    let opts = HttpOptions {
+        connect_timeout: CONNECT_TIMEOUT,
+        timeout,
+        user_agent: concat!("odt/", env!("CARGO_PKG_VERSION"), " (vim25)"),
+    };
+    Ok(http_client(verifier, &opts)?)
 }
 
 impl Transport {
@@ -366,22 +231,24 @@ impl Transport {
     }
 
     fn map_error(&self, verifier: &Verifier, url: &str, e: reqwest::Error) -> VimError {
-        if let Some(r) = verifier.take_refusal() {
-            return VimError::Tls {
+        match explain(verifier, e) {
+            SendFailure::Refused(r) => VimError::Tls {
                 url: redact_url(url),
                 detail: r.detail,
                 sha1: Some(r.sha1),
                 sha256: Some(r.sha256),
                 pinnable: r.pinnable,
-            };
-        }
-        VimError::Transport {
-            url: redact_url(url),
-            source: Box::new(e.without_url()),
+            },
+            SendFailure::Transport(e) => VimError::Transport {
+                url: redact_url(url),
+                source: Box::new(e),
+            },
         }
     }
 
-    /// One SOAP call. Returns the `<methodResponse>` and any `Set-Cookie` session value.
+    /// One SOAP call, sent once (the retry table never resends a vim method:
+    /// [`Call::VimSoap`](crate::wire::Call::VimSoap)). Returns the `<methodResponse>` and any
+    /// `Set-Cookie` session value.
     fn call(
         &self,
         action: &str,
@@ -412,13 +279,10 @@ impl Transport {
             .map(str::trim)
             .find(|v| v.starts_with("vmware_soap_session="))
             .map(str::to_string);
-        let mut buf = Vec::new();
-        resp.take(MAX_REPLY_BYTES as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| VimError::Transport {
-                url: self.shown_url.clone(),
-                source: Box::new(e),
-            })?;
+        let buf = read_capped(resp, MAX_REPLY_BYTES as u64).map_err(|e| VimError::Transport {
+            url: self.shown_url.clone(),
+            source: Box::new(e),
+        })?;
         match status {
             200 => Ok((parse_response(method, &buf)?, cookie)),
             500 => match parse_response(method, &buf) {
@@ -758,23 +622,6 @@ mod tests {
         assert!(e.contains("http(s)://"), "{e}");
         let e = sdk_url("https://user:secret@[bad").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
-    }
-
-    #[test]
-    fn moref_xml() {
-        let m = MoRef::new("Datastore", "/tmp/govcsim-DC0-LocalDS_0-1@folder-5 <&>");
-        assert_eq!(
-            m.to_xml("datastore"),
-            "<datastore type=\"Datastore\">/tmp/govcsim-DC0-LocalDS_0-1@folder-5 &lt;&amp;&gt;</datastore>"
-        );
-        let el = Element::parse(m.to_xml("d").as_bytes()).unwrap();
-        assert_eq!(MoRef::from_element(&el).unwrap(), m);
-        assert!(MoRef::from_element(&Element::parse(b"<d>x</d>").unwrap()).is_err());
-        assert!(MoRef::from_element(&Element::parse(b"<d type=\"VM\"> </d>").unwrap()).is_err());
-        assert_eq!(
-            m.to_string(),
-            "Datastore:/tmp/govcsim-DC0-LocalDS_0-1@folder-5 <&>"
-        );
     }
 
     #[test]

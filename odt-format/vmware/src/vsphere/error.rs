@@ -10,6 +10,7 @@
 //! so callers can branch on [`VimError::fault_type`] without parsing messages.
 
 use super::xml::Element;
+use crate::wire::{chain, thumbprint_advice, WireError};
 
 /// Result alias for the vSphere client.
 pub type Result<T, E = VimError> = std::result::Result<T, E>;
@@ -151,22 +152,6 @@ pub enum VimError {
     },
 }
 
-/// An error and its causes, `a: b: c`, skipping causes whose text the previous one already
-/// contains (reqwest and hyper repeat themselves).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = c.source();
-    }
-    out
-}
-
 fn excerpt_suffix(body: &str) -> String {
     if body.is_empty() {
         String::new()
@@ -199,24 +184,6 @@ fn fault_hint(fault_type: &str) -> &'static str {
         "NotAuthenticated" => " (the session ended or was never opened: log in again)",
         "NoPermission" => " (the user lacks a privilege for this: grant it or use another user)",
         _ => "",
-    }
-}
-
-fn thumbprint_advice(sha1: Option<&str>, sha256: Option<&str>, pinnable: bool) -> String {
-    match (sha1, sha256) {
-        (Some(s1), Some(s256)) if !pinnable => format!(
-            ". The server presented a certificate with SHA-256 thumbprint {s256} (SHA-1 {s1}); \
-             pinning it does not help, only turning certificate verification off (insecure) \
-             does"
-        ),
-        (Some(s1), Some(s256)) => format!(
-            ". The server presented a certificate with SHA-256 thumbprint {s256} (SHA-1 {s1}); \
-             if that is the expected certificate (check it on the server), pin that thumbprint, \
-             or turn certificate verification off (insecure)"
-        ),
-        _ => ". Pin the server certificate's thumbprint, or turn certificate verification \
-               off (insecure)"
-            .to_string(),
     }
 }
 
@@ -284,77 +251,18 @@ impl VimError {
     }
 }
 
-/// Makes a URL safe to show: drops user info, the query and fragment, and replaces the ticket
-/// segment of NFC paths (`/nfc/<ticket>/file`) with `…`. Unparseable input is cut at the
-/// first `@`-free prefix, so a credential is never echoed.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            let path = u.path().to_string();
-            let mut segs: Vec<&str> = path.split('/').collect();
-            for i in 0..segs.len() {
-                if segs[i].starts_with("nfc") && i + 2 < segs.len() {
-                    segs[i + 1] = "…";
-                }
-            }
-            let red = segs.join("/");
-            let mut out = format!("{}://", u.scheme());
-            if let Some(h) = u.host_str() {
-                out.push_str(h);
-            }
-            if let Some(p) = u.port() {
-                out.push_str(&format!(":{p}"));
-            }
-            out.push_str(&red);
-            out
-        }
-        Err(_) => {
-            // Keep the scheme and host only when there is no user info to leak.
-            let cut = url.split(['?', '#']).next().unwrap_or("");
-            match cut.rfind('@') {
-                Some(at) => format!("<url>{}", &cut[at..]),
-                None => cut.to_string(),
-            }
+impl From<WireError> for VimError {
+    fn from(e: WireError) -> Self {
+        VimError::Invalid {
+            what: e.what,
+            detail: e.detail,
         }
     }
-}
-
-/// A short, printable excerpt of a reply body for error messages.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 300;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.chars().count() >= MAX {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    let collapsed: Vec<&str> = out.split_whitespace().collect();
-    collapsed.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_and_tickets() {
-        assert_eq!(
-            redact_url("https://user:secret@vc.example:8443/sdk?x=1"),
-            "https://vc.example:8443/sdk"
-        );
-        assert_eq!(
-            redact_url("https://esx01/nfc/52a3-ticket/disk-0.vmdk"),
-            "https://esx01/nfc/…/disk-0.vmdk"
-        );
-        assert!(!redact_url("not a url with user:pw@host").contains("pw"));
-    }
 
     #[test]
     fn auth_classification() {
@@ -371,13 +279,5 @@ mod tests {
         let msg = f("InvalidLogin").to_string();
         assert!(msg.contains("Login: InvalidLogin"), "{msg}");
         assert!(msg.contains("password"), "{msg}");
-    }
-
-    #[test]
-    fn excerpt_is_short_and_clean() {
-        let body = format!("<a>\n\t{}</a>", "x".repeat(1000));
-        let e = excerpt(body.as_bytes());
-        assert!(e.chars().count() <= 301 + 1);
-        assert!(!e.contains('\n'));
     }
 }

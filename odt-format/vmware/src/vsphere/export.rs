@@ -1,17 +1,18 @@
 //! Exporting a VM through vCenter (reference §4): ExportVm gives a lease whose deviceUrls
 //! are the VM's disks as streamOptimized VMDKs; each is downloaded as a stream (length known
-//! only at its end); HttpNfcLeaseGetManifest, where the server has it, gives SHA-1s to check
-//! against; CreateDescriptor then writes the OVF with the sizes actually downloaded.
+//! only at its end) through [`nfc`](super::nfc)'s guard; HttpNfcLeaseGetManifest, where
+//! the server has it, gives SHA-1s to check against; CreateDescriptor then writes the OVF
+//! with the sizes actually downloaded.
 
-use std::io::Read;
-
-use super::client::{Client, MoRef};
-use super::deploy::{DeviceUrl, Lease};
-use super::error::{excerpt, redact_url, Result, VimError};
+use super::client::Client;
+use super::error::{Result, VimError};
+use super::nfc::Lease;
 use super::soap::LocalizedFault;
+use super::types::MoRef;
 use super::xml::XmlWriter;
 
-/// ExportVm: returns the lease (wait for it with [`Lease::wait_ready`]).
+/// ExportVm: returns the lease (hand it to
+/// [`LeaseGuard::ready`](super::nfc::LeaseGuard::ready)).
 pub fn export_vm(client: &Client, vm: &MoRef) -> Result<Lease> {
     let resp = client.call("ExportVm", vm, "")?;
     let lease = resp
@@ -19,33 +20,6 @@ pub fn export_vm(client: &Client, vm: &MoRef) -> Result<Lease> {
         .ok_or_else(|| VimError::xml("ExportVm reply", "no returnval"))
         .and_then(MoRef::from_element)?;
     Ok(Lease::from_moref(client, lease))
-}
-
-/// Starts downloading one device's file; the returned reader streams the body.
-pub fn download(client: &Client, target: &DeviceUrl) -> Result<Box<dyn Read + Send>> {
-    if let Some(tp) = &target.ssl_thumbprint {
-        let _ = client.trust_thumbprint(tp);
-    }
-    let (http, _) = client.transfer_http()?;
-    let resp = http
-        .get(&target.url)
-        .header(
-            reqwest::header::ACCEPT,
-            "application/x-vnd.vmware-streamVmdk",
-        )
-        .send()
-        .map_err(|e| client.transfer_error(&target.url, e))?;
-    let status = resp.status().as_u16();
-    if status != 200 {
-        let mut buf = Vec::new();
-        let _ = resp.take(4096).read_to_end(&mut buf);
-        return Err(VimError::Http {
-            url: redact_url(&target.url),
-            status,
-            body: excerpt(&buf),
-        });
-    }
-    Ok(Box::new(resp))
 }
 
 /// One entry of HttpNfcLeaseGetManifest.

@@ -14,8 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use super::client::{Client, MoRef, ObjectContent};
+use super::client::{Client, ObjectContent};
 use super::error::{Result, VimError};
+use super::types::MoRef;
 use super::xml::Element;
 
 /// An inventory object and its name.
@@ -132,110 +133,10 @@ impl Placement {
             "ComputeResource",
             &["name", "resourcePool", "host", "datastore"],
         )?;
-        let is_cluster = |o: &&ObjectContent| o.obj.kind == "ClusterComputeResource";
-        let (compute, chosen_host): (&ObjectContent, Option<Named>) = match (cluster, host) {
-            (Some(c), h) => {
-                let clusters: Vec<&ObjectContent> = crs.iter().filter(is_cluster).collect();
-                let found: Vec<&ObjectContent> = clusters
-                    .iter()
-                    .copied()
-                    .filter(|o| o.text("name") == Some(c))
-                    .collect();
-                let cr = match found.as_slice() {
-                    [one] => *one,
-                    [] => {
-                        return Err(VimError::NotFound {
-                            what: format!("cluster \"{c}\"{in_dc}"),
-                            choices: names(&clusters),
-                        })
-                    }
-                    _ => {
-                        return Err(VimError::Ambiguous {
-                            what: format!("cluster named \"{c}\"{in_dc}"),
-                            choices: found.iter().map(|o| o.obj.value.clone()).collect(),
-                        })
-                    }
-                };
-                let chosen = match h {
-                    None => None,
-                    Some(h) => {
-                        let members =
-                            client.retrieve(&cr.morefs("host"), "HostSystem", &["name"])?;
-                        let m = members
-                            .iter()
-                            .find(|m| m.text("name") == Some(h))
-                            .ok_or_else(|| VimError::NotFound {
-                                what: format!("host \"{h}\" in cluster \"{c}\""),
-                                choices: names(&members.iter().collect::<Vec<_>>()),
-                            })?;
-                        Some(Named {
-                            name: h.to_string(),
-                            moref: m.obj.clone(),
-                        })
-                    }
-                };
-                (cr, chosen)
-            }
-            (None, Some(h)) => {
-                let hosts = client.retrieve_in(&host_folder, "HostSystem", &["name", "parent"])?;
-                let found: Vec<&ObjectContent> =
-                    hosts.iter().filter(|o| o.text("name") == Some(h)).collect();
-                let hs = match found.as_slice() {
-                    [one] => *one,
-                    [] => {
-                        return Err(VimError::NotFound {
-                            what: format!("host \"{h}\"{in_dc}"),
-                            choices: names(&hosts.iter().collect::<Vec<_>>()),
-                        })
-                    }
-                    _ => {
-                        return Err(VimError::Ambiguous {
-                            what: format!("host named \"{h}\"{in_dc}"),
-                            choices: found.iter().map(|o| o.obj.value.clone()).collect(),
-                        })
-                    }
-                };
-                let parent = hs.moref("parent");
-                let cr = crs
-                    .iter()
-                    .find(|o| Some(&o.obj) == parent.as_ref())
-                    .ok_or_else(|| VimError::NotFound {
-                        what: format!("the compute resource of host \"{h}\""),
-                        choices: Vec::new(),
-                    })?;
-                (
-                    cr,
-                    Some(Named {
-                        name: h.to_string(),
-                        moref: hs.obj.clone(),
-                    }),
-                )
-            }
-            (None, None) => match crs.as_slice() {
-                [one] => (one, None),
-                [] => {
-                    return Err(VimError::NotFound {
-                        what: format!("a cluster or host{in_dc}"),
-                        choices: Vec::new(),
-                    })
-                }
-                many => {
-                    return Err(VimError::Ambiguous {
-                        what: format!("cluster or standalone host{in_dc}"),
-                        choices: many
-                            .iter()
-                            .map(|o| {
-                                let kind = if o.obj.kind == "ClusterComputeResource" {
-                                    "cluster"
-                                } else {
-                                    "host"
-                                };
-                                format!("{kind} {}", o.text("name").unwrap_or(&o.obj.value))
-                            })
-                            .collect(),
-                    })
-                }
-            },
+        let (compute, chosen_host) = match (cluster, host) {
+            (Some(c), h) => in_cluster(client, &crs, c, h, &in_dc)?,
+            (None, Some(h)) => host_by_name(client, &crs, &host_folder, h, &in_dc)?,
+            (None, None) => (only_compute(&crs, &in_dc)?, None),
         };
         let compute_name = compute.text("name").unwrap_or_default().to_string();
         let resource_pool = compute.moref("resourcePool").ok_or_else(|| {
@@ -250,31 +151,7 @@ impl Placement {
             None => compute.morefs("host"),
         };
         let hosts = host_networks(client, &host_refs)?;
-
-        let ds_refs = compute.morefs("datastore");
-        let ds = client.retrieve(
-            &ds_refs,
-            "Datastore",
-            &[
-                "name",
-                "summary.capacity",
-                "summary.freeSpace",
-                "summary.accessible",
-            ],
-        )?;
-        let ds_obj = pick(
-            &ds,
-            datastore,
-            "datastore",
-            &format!(" reachable from {compute_name}"),
-        )?;
-        let datastore = DatastoreInfo {
-            name: ds_obj.text("name").unwrap_or_default().to_string(),
-            moref: ds_obj.obj.clone(),
-            capacity: ds_obj.number("summary.capacity").unwrap_or(0),
-            free_space: ds_obj.number("summary.freeSpace").unwrap_or(0),
-            accessible: ds_obj.boolean("summary.accessible").unwrap_or(true),
-        };
+        let datastore = datastore_of(client, compute, &compute_name, datastore)?;
 
         Ok(Placement {
             datacenter: Named {
@@ -319,6 +196,119 @@ impl Placement {
     }
 }
 
+/// `--cluster c`, and with `--host h` also that host among the cluster's members.
+fn in_cluster<'a>(
+    client: &Client,
+    crs: &'a [ObjectContent],
+    c: &str,
+    h: Option<&str>,
+    in_dc: &str,
+) -> Result<(&'a ObjectContent, Option<Named>)> {
+    let clusters: Vec<&ObjectContent> = crs
+        .iter()
+        .filter(|o| o.obj.kind == "ClusterComputeResource")
+        .collect();
+    let cr = pick_among(&clusters, Some(c), "cluster", in_dc)?;
+    let Some(h) = h else {
+        return Ok((cr, None));
+    };
+    let members = client.retrieve(&cr.morefs("host"), "HostSystem", &["name"])?;
+    let m = members
+        .iter()
+        .find(|m| m.text("name") == Some(h))
+        .ok_or_else(|| VimError::NotFound {
+            what: format!("host \"{h}\" in cluster \"{c}\""),
+            choices: names(&members.iter().collect::<Vec<_>>()),
+        })?;
+    let chosen = Named {
+        name: h.to_string(),
+        moref: m.obj.clone(),
+    };
+    Ok((cr, Some(chosen)))
+}
+
+/// `--host h` alone: a standalone host, or a host of a cluster (whose pool is then used).
+fn host_by_name<'a>(
+    client: &Client,
+    crs: &'a [ObjectContent],
+    host_folder: &MoRef,
+    h: &str,
+    in_dc: &str,
+) -> Result<(&'a ObjectContent, Option<Named>)> {
+    let hosts = client.retrieve_in(host_folder, "HostSystem", &["name", "parent"])?;
+    let hs = pick(&hosts, Some(h), "host", in_dc)?;
+    let parent = hs.moref("parent");
+    let cr = crs
+        .iter()
+        .find(|o| Some(&o.obj) == parent.as_ref())
+        .ok_or_else(|| VimError::NotFound {
+            what: format!("the compute resource of host \"{h}\""),
+            choices: Vec::new(),
+        })?;
+    let chosen = Named {
+        name: h.to_string(),
+        moref: hs.obj.clone(),
+    };
+    Ok((cr, Some(chosen)))
+}
+
+/// Neither `--cluster` nor `--host`: the only compute resource there is.
+fn only_compute<'a>(crs: &'a [ObjectContent], in_dc: &str) -> Result<&'a ObjectContent> {
+    match crs {
+        [one] => Ok(one),
+        [] => Err(VimError::NotFound {
+            what: format!("a cluster or host{in_dc}"),
+            choices: Vec::new(),
+        }),
+        many => Err(VimError::Ambiguous {
+            what: format!("cluster or standalone host{in_dc}"),
+            choices: many
+                .iter()
+                .map(|o| {
+                    let kind = if o.obj.kind == "ClusterComputeResource" {
+                        "cluster"
+                    } else {
+                        "host"
+                    };
+                    format!("{kind} {}", o.text("name").unwrap_or(&o.obj.value))
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// The datastore `want` (or the only one) among those `compute` reaches, with its space.
+fn datastore_of(
+    client: &Client,
+    compute: &ObjectContent,
+    compute_name: &str,
+    want: Option<&str>,
+) -> Result<DatastoreInfo> {
+    let ds = client.retrieve(
+        &compute.morefs("datastore"),
+        "Datastore",
+        &[
+            "name",
+            "summary.capacity",
+            "summary.freeSpace",
+            "summary.accessible",
+        ],
+    )?;
+    let ds_obj = pick(
+        &ds,
+        want,
+        "datastore",
+        &format!(" reachable from {compute_name}"),
+    )?;
+    Ok(DatastoreInfo {
+        name: ds_obj.text("name").unwrap_or_default().to_string(),
+        moref: ds_obj.obj.clone(),
+        capacity: ds_obj.number("summary.capacity").unwrap_or(0),
+        free_space: ds_obj.number("summary.freeSpace").unwrap_or(0),
+        accessible: ds_obj.boolean("summary.accessible").unwrap_or(true),
+    })
+}
+
 /// Names of objects that have a `name` property.
 fn names(objs: &[&ObjectContent]) -> Vec<String> {
     objs.iter()
@@ -333,7 +323,16 @@ fn pick<'a>(
     what: &str,
     where_: &str,
 ) -> Result<&'a ObjectContent> {
-    let all: Vec<&ObjectContent> = objs.iter().collect();
+    pick_among(&objs.iter().collect::<Vec<_>>(), want, what, where_)
+}
+
+/// [`pick`] over a selection of objects.
+fn pick_among<'a>(
+    all: &[&'a ObjectContent],
+    want: Option<&str>,
+    what: &str,
+    where_: &str,
+) -> Result<&'a ObjectContent> {
     match want {
         Some(n) => {
             let found: Vec<&ObjectContent> = all
@@ -345,7 +344,7 @@ fn pick<'a>(
                 [one] => Ok(one),
                 [] => Err(VimError::NotFound {
                     what: format!("{what} \"{n}\"{where_}"),
-                    choices: names(&all),
+                    choices: names(all),
                 }),
                 _ => Err(VimError::Ambiguous {
                     what: format!("{what} named \"{n}\"{where_}"),
@@ -353,7 +352,7 @@ fn pick<'a>(
                 }),
             }
         }
-        None => match all.as_slice() {
+        None => match all {
             [one] => Ok(one),
             [] => Err(VimError::NotFound {
                 what: format!("a {what}{where_}"),
@@ -361,7 +360,7 @@ fn pick<'a>(
             }),
             _ => Err(VimError::Ambiguous {
                 what: format!("{what}{where_}"),
-                choices: names(&all),
+                choices: names(all),
             }),
         },
     }

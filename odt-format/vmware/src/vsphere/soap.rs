@@ -10,8 +10,8 @@
 //! - the `xsi` prefix of a fault's type may be spelt anything (vcsim:
 //!   `XMLSchema-instance:type`), so the type is read through [`Element::xsi_type`].
 
-use super::client::MoRef;
 use super::error::{Result, VimError};
+use super::types::MoRef;
 use super::xml::{escape_text, Element, XmlWriter, VIM25_NS, XSD_NS, XSI_NS};
 
 /// The SOAP 1.1 envelope namespace.

@@ -1,5 +1,5 @@
-//! Certificate checking for vCenter and ESXi: normal verification, thumbprint pinning, or
-//! none.
+//! Certificate checking for vCenter, ESXi and vCD: normal verification, thumbprint pinning,
+//! or none. One policy for every server odt talks to.
 //!
 //! Why our own verifier: vCenter and ESXi usually present certificates signed by the VMware
 //! Certificate Authority (or self-signed), which no public root store knows. The vSphere
@@ -22,7 +22,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha1::Digest as _;
 
-use super::error::{Result, VimError};
+use super::{Result, WireError};
 
 /// How to check the server's TLS certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Pin {
             .filter(|c| !matches!(c, ':' | ' ' | '-'))
             .collect();
         let bytes = hex::decode(&cleaned).map_err(|e| {
-            VimError::invalid(
+            WireError::new(
                 "certificate thumbprint",
                 format!(
                     "{s:?} is not hex ({e}); give the SHA-1 or SHA-256 thumbprint, e.g. AB:CD:…"
@@ -76,7 +76,7 @@ impl Pin {
                 a.copy_from_slice(&bytes);
                 Ok(Pin::Sha256(a))
             }
-            n => Err(VimError::invalid(
+            n => Err(WireError::new(
                 "certificate thumbprint",
                 format!(
                     "{s:?} is {n} bytes; a SHA-1 thumbprint is 20 bytes (40 hex digits) and a \
@@ -128,9 +128,9 @@ pub struct Refusal {
     pub pinnable: bool,
 }
 
-/// The certificate verifier of one HTTP client (vCenter's, and the vCD client's too): the
-/// mode, extra pins learnt at run time (NFC `sslThumbprint`s), and the last refusal, kept so
-/// that an error can show the server's thumbprints.
+/// The certificate verifier of one HTTP client (a vCenter session's, its NFC transfers', or a
+/// vCD session's): the mode, extra pins learnt at run time (NFC `sslThumbprint`s), and the last
+/// refusal, kept so that an error can show the server's thumbprints.
 pub struct Verifier {
     mode: TlsMode,
     pins: Vec<Pin>,
@@ -183,7 +183,7 @@ impl Verifier {
     pub fn client_config(self: &Arc<Self>) -> Result<rustls::ClientConfig> {
         let cfg = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| VimError::invalid("TLS configuration", e.to_string()))?
+            .map_err(|e| WireError::new("TLS configuration", e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(self.clone())
             .with_no_client_auth();
