@@ -60,6 +60,24 @@ pub struct VcdRecord {
     pub powered_on: bool,
     /// Everything the manifest asked for is done.
     pub done: bool,
+    /// The VMs of the entity in vCenter, in order, recorded before the first import: the
+    /// first becomes the vCD vApp (or template), the others join it. vCD moves each VM it
+    /// imports out of the vSphere vApp (and renames it), so a live listing of the vApp's
+    /// children cannot say which are left (vcd-api.md §11).
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+/// One VM of a deployed entity, as vCenter had it before vCD took any of them over.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// Its name in vCenter before the import (the name vCD gives its VM).
+    pub name: String,
+    /// Its moref value (`vm-42`), which a move-import keeps.
+    pub moref: String,
+    /// vCD holds it.
+    #[serde(default)]
+    pub imported: bool,
 }
 
 /// The journal of one job.

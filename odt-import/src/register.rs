@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
-use crate::journal::{Journal, VcdRecord};
+use crate::journal::{Journal, Member, VcdRecord};
 use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer, FAILED_CREATION};
 
 /// Where a VM landed in vCD, for the report and the receipt.
@@ -118,12 +118,17 @@ pub fn register_vm(
     };
     let step = Step { vcd, vm };
     if rec.href.is_none() {
-        step.import(vc, vim, entity, &refs, &mut rec, journal)?;
+        if rec.members.is_empty() {
+            rec.members = members(vc, entity)?;
+            journal.set_vcd(&vm.dir, rec.clone())?;
+        }
+        step.import(vim, &refs, &mut rec, journal)?;
     }
     let href = rec.href.clone().expect("set above");
-    // The other VMs of an OVF vApp join the vApp the first one created.
-    if entity.kind == "VirtualApp" && !template {
-        step.join_vapp(vc, vim, entity, &href)?;
+    // The other VMs of an OVF vApp join the vApp the first one created (a journal written
+    // before members were recorded has none: its vApp was joined then).
+    if !template && !rec.members.is_empty() {
+        step.join_vapp(vim, &href, &mut rec, journal)?;
     }
     if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
         vcd.wire_vapp_to_org_network(&href, net, &IpAllocation::Pool)
@@ -166,13 +171,11 @@ impl Step<'_> {
         format!("VM {}: {s}", self.vm.name)
     }
 
-    /// Imports the (first) VM as a vApp or a template and journals the href. An earlier run
+    /// Imports the first VM as a vApp or a template and journals the href. An earlier run
     /// that sent the import and died left a vApp: it is adopted rather than imported twice.
     fn import(
         &self,
-        vc: &Client,
         vim: &VimServer,
-        entity: &MoRef,
         refs: &TargetRefs,
         rec: &mut VcdRecord,
         journal: &mut Journal,
@@ -189,11 +192,11 @@ impl Step<'_> {
             None => {
                 rec.importing = true;
                 journal.set_vcd(&vm.dir, rec.clone())?;
-                let first = first_vm(vc, entity)?;
+                let first = rec.members[0].moref.clone();
                 let imported = if template {
                     vcd.import_vm_as_vapp_template(
                         vim,
-                        &first.1.value,
+                        &first,
                         &refs.vdc,
                         refs.catalog.as_ref(),
                         &vm.name,
@@ -201,7 +204,7 @@ impl Step<'_> {
                     )
                     .with_context(|| self.what("importVmAsVAppTemplate"))?
                 } else {
-                    vcd.import_vm_as_vapp(vim, &first.1.value, &refs.vdc, &vm.name, true)
+                    vcd.import_vm_as_vapp(vim, &first, &refs.vdc, &vm.name, true)
                         .with_context(|| self.what("importVmAsVApp"))?
                 };
                 (imported.href, Some(imported.id))
@@ -209,6 +212,7 @@ impl Step<'_> {
         };
         rec.href = Some(href);
         rec.id = id;
+        rec.members[0].imported = true;
         journal.set_vcd(&vm.dir, rec.clone())?;
         Ok(())
     }
@@ -230,9 +234,20 @@ impl Step<'_> {
         Ok(None)
     }
 
-    /// The other VMs of an OVF vApp join the vCD vApp the first one created, unless a
-    /// previous run already moved them.
-    fn join_vapp(&self, vc: &Client, vim: &VimServer, entity: &MoRef, href: &str) -> Result<()> {
+    /// The other VMs of an OVF vApp join the vCD vApp the first one created, each once:
+    /// from the members recorded before the first import, never from what the vSphere vApp
+    /// lists now (vCD moved the imported ones out of it). A member vCD already holds (an
+    /// earlier run died after its import) is only marked.
+    fn join_vapp(
+        &self,
+        vim: &VimServer,
+        href: &str,
+        rec: &mut VcdRecord,
+        journal: &mut Journal,
+    ) -> Result<()> {
+        if rec.members.iter().skip(1).all(|m| m.imported) {
+            return Ok(());
+        }
         let present: Vec<String> = self
             .vcd
             .get_vapp(href)?
@@ -240,22 +255,32 @@ impl Step<'_> {
             .into_iter()
             .map(|v| v.name)
             .collect();
-        for (name, moref) in child_vms(vc, entity)?.into_iter().skip(1) {
-            if !present.contains(&name) {
-                self.vcd
-                    .import_vm_into_existing_vapp(vim, &moref.value, href, &name, true)
-                    .with_context(|| self.what(&format!("importVmIntoExistingVApp {name}")))?;
+        for i in 1..rec.members.len() {
+            let m = rec.members[i].clone();
+            if m.imported {
+                continue;
             }
+            if !present.contains(&m.name) {
+                self.vcd
+                    .import_vm_into_existing_vapp(vim, &m.moref, href, &m.name, true)
+                    .with_context(|| self.what(&format!("importVmIntoExistingVApp {}", m.name)))?;
+            }
+            rec.members[i].imported = true;
+            journal.set_vcd(&self.vm.dir, rec.clone())?;
         }
         Ok(())
     }
 }
 
 /// The VMs of an entity, in order: itself, or a vApp's children (the first becomes the vCD
-/// vApp, the others join it).
-fn child_vms(vc: &Client, entity: &MoRef) -> Result<Vec<(String, MoRef)>> {
+/// vApp, the others join it). Read once, before the first import (see [`Member`]).
+fn members(vc: &Client, entity: &MoRef) -> Result<Vec<Member>> {
     if entity.kind != "VirtualApp" {
-        return Ok(vec![(String::new(), entity.clone())]);
+        return Ok(vec![Member {
+            name: String::new(),
+            moref: entity.value.clone(),
+            imported: false,
+        }]);
     }
     let vms = vc
         .retrieve(std::slice::from_ref(entity), "VirtualApp", &["vm"])?
@@ -271,11 +296,14 @@ fn child_vms(vc: &Client, entity: &MoRef) -> Result<Vec<(String, MoRef)>> {
     if out.is_empty() {
         bail!("vApp {} has no VMs in vCenter", entity.value);
     }
-    Ok(out)
-}
-
-fn first_vm(vc: &Client, entity: &MoRef) -> Result<(String, MoRef)> {
-    Ok(child_vms(vc, entity)?.remove(0))
+    Ok(out
+        .into_iter()
+        .map(|(name, m)| Member {
+            name,
+            moref: m.value,
+            imported: false,
+        })
+        .collect())
 }
 
 /// Reads what `plan` checks in vCD: the vCenter's registration, and each VM's target.

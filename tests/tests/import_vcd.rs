@@ -570,3 +570,119 @@ fn with_a_trust_file_the_signers_vms_land_in_its_allowed_org() {
         "acme-vdc"
     );
 }
+
+/// An OVF vApp of two VMs (`vapp`: web, db) and one of three (`vapp3`: fe, api, store), each
+/// as a vApp on acme-net.
+fn vapps_job() -> Scratch {
+    let s = Scratch::new();
+    let job = s.path("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n[[vm]]\nsource = \"{}\"\n\n\
+             [[vm]]\nsource = \"{}\"\n",
+            samples().join("vapp").display(),
+            samples().join("vapp3").display()
+        ),
+    )
+    .unwrap();
+    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
+    s
+}
+
+/// Each OVF vApp is one vCD vApp holding every one of its VMs once, nothing is left in
+/// FAILED_CREATION, and vCenter shows what vCD did: the vSphere vApps are empty and every VM
+/// was renamed "NAME (UUID)" (vcd-api.md §11).
+fn assert_vapps_whole(sims: &Sims) {
+    use odt_vmware::vsphere::client::Client;
+    let vapps = sims.vcd.vapps();
+    assert!(vapps.iter().all(|a| a.status != -1), "{vapps:#?}");
+    for (name, want) in [
+        ("vapp", vec!["db", "web"]),
+        ("vapp3", vec!["api", "fe", "store"]),
+    ] {
+        let found: Vec<_> = vapps.iter().filter(|a| a.name == name).collect();
+        assert_eq!(found.len(), 1, "one vCD vApp {name}: {vapps:#?}");
+        let mut got: Vec<&str> = found[0].vms.iter().map(|v| v.name.as_str()).collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "the VMs of vApp {name}");
+    }
+    let mut held = sims.vcd.imported_morefs();
+    let n = held.len();
+    held.sort();
+    held.dedup();
+    assert_eq!((n, held.len()), (5, 5), "each VM is held once: {held:?}");
+    let c = Client::connect(
+        &sims.vc.url,
+        USER,
+        PASSWORD,
+        odt_vmware::wire::TlsMode::Insecure,
+    )
+    .unwrap();
+    for name in ["vapp", "vapp3"] {
+        let vapp = c
+            .find_by_inventory_path(&format!("DC0/vm/{name}"))
+            .unwrap()
+            .expect("the vSphere vApp");
+        let left = c
+            .retrieve(std::slice::from_ref(&vapp), "VirtualApp", &["vm"])
+            .unwrap()
+            .first()
+            .map(|o| o.morefs("vm"))
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "vCD moved every VM out of {name}: {left:?}"
+        );
+    }
+    let names: Vec<String> = c
+        .retrieve(
+            &held
+                .iter()
+                .map(|m| odt_vmware::vsphere::client::MoRef::new("VirtualMachine", m))
+                .collect::<Vec<_>>(),
+            "VirtualMachine",
+            &["name"],
+        )
+        .unwrap()
+        .iter()
+        .map(|o| o.text("name").unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.ends_with(')') && n.contains(" (")),
+        "renamed NAME (UUID): {names:?}"
+    );
+}
+
+/// vcd-api.md §11: vCD moves each VM it imports with sourceMove="true" out of the vSphere vApp,
+/// so the importer must work from the VMs it recorded before the first import, never from a
+/// live listing of the vApp's children (which once dropped the second VM silently).
+#[test]
+fn ovf_vapps_land_whole_although_vcd_moves_each_vm_out_of_its_vsphere_vapp() {
+    let Some(sims) = sims() else { return };
+    let s = vapps_job();
+    s.ok(&import(&s, &sims, "run", &[]));
+    assert_vapps_whole(&sims);
+}
+
+/// A failure importing the second VM of a vApp: the rerun imports what is left, and nothing
+/// twice.
+#[test]
+fn a_vapps_failed_second_vm_is_imported_by_the_rerun_once() {
+    let Some(sims) = sims() else { return };
+    let s = vapps_job();
+    sims.vcd.fail_next_task(
+        "importIntoExistingVapp",
+        "simulated failure: the host is in maintenance mode",
+    );
+    let o = import(&s, &sims, "run", &[]);
+    assert_fails(&o, 1, &["in maintenance mode", "rerun the same command"]);
+    s.ok(&import(&s, &sims, "run", &[]));
+    assert_vapps_whole(&sims);
+}

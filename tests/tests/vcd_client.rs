@@ -408,10 +408,15 @@ fn a_failed_task_is_a_clear_error() {
     assert!(te.message.contains("The datastore is full"), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("/api/task/"), "{msg}");
-    assert!(
-        sim.vapp("doomed").is_none(),
-        "the sim removes what a failed import made"
-    );
+    // What a failed import made stays, in FAILED_CREATION, as vCD leaves it (vcd-api.md §11);
+    // the client can see it and delete it.
+    let left = sim.vapp("doomed").expect("the failed import's vApp");
+    assert_eq!(left.status, -1);
+    assert!(c.vapp_exists(&t.vdc, "doomed").unwrap());
+    let info = c.settle_vapp(&left.href).unwrap();
+    assert_eq!(info.status, odt_vmware::vcd::FAILED_CREATION);
+    c.delete_vapp(&left.href).unwrap();
+    assert!(sim.vapp("doomed").is_none());
     assert!(!c.vapp_exists(&t.vdc, "doomed").unwrap());
 
     // A task that never ends: the wait gives up naming it.
