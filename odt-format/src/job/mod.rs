@@ -1,11 +1,14 @@
 //! A job on the NAS (docs/FORMAT.md §2): where each file lives ([`layout`]), the signed job
-//! manifest ([`manifest`]), opening a job and decrypting its files ([`reader`]), keyless and
-//! deep verification ([`verify`]), the dock record that binds a verification to the bytes it
-//! ran on ([`dock`]), and the provider's signed import receipt ([`receipt`]).
+//! manifest ([`manifest`]), writing a job ([`writer`]) with its resume journal ([`journal`]),
+//! opening a job and decrypting its files ([`reader`]), keyless and deep verification
+//! ([`verify`]), the dock record that binds a verification to the bytes it ran on ([`dock`]),
+//! and the provider's signed import receipt ([`receipt`]).
 
 pub mod dock;
+pub mod journal;
 pub mod layout;
 pub mod manifest;
 pub mod reader;
 pub mod receipt;
 pub mod verify;
+pub mod writer;
