@@ -276,7 +276,10 @@ mod tests {
     #[test]
     fn resume_key_and_sealed_digests() {
         let mut rng = rand::rngs::OsRng;
-        let (signing, other) = (SigningKey::generate(&mut rng), SigningKey::generate(&mut rng));
+        let (signing, other) = (
+            SigningKey::generate(&mut rng),
+            SigningKey::generate(&mut rng),
+        );
         let key = DataKey::generate(&mut rng);
         let mut j = journal(&signing, &key);
         assert_eq!(j.resume_key(&signing).unwrap().expose(), key.expose());

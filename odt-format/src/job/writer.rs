@@ -458,7 +458,10 @@ mod tests {
         let job_id = job.journal().job_id.clone();
         drop(job);
         let w = JobWriter::open(dir.path()).unwrap();
-        assert!(matches!(w.plan("p", false, |_| true).unwrap(), JobPlan::Resume(_)));
+        assert!(matches!(
+            w.plan("p", false, |_| true).unwrap(),
+            JobPlan::Resume(_)
+        ));
         assert!(matches!(
             w.plan("q", false, |_| true).unwrap(),
             JobPlan::Refuse(Refusal::OtherInterrupted { .. })
@@ -494,27 +497,42 @@ mod tests {
     #[test]
     fn resume_finish_and_complete() {
         let dir = tempfile::tempdir().unwrap();
-        let (signing, other) = (SigningKey::generate(&mut OsRng), SigningKey::generate(&mut OsRng));
+        let (signing, other) = (
+            SigningKey::generate(&mut OsRng),
+            SigningKey::generate(&mut OsRng),
+        );
         let w = JobWriter::open(dir.path()).unwrap();
         assert!(matches!(
             JobWriter::open(dir.path()),
             Err(JobError::Format(FormatError::Busy { .. }))
         ));
         drop(w.create(new_job(&signing, "p")).unwrap());
-        let journal = || match JobWriter::open(dir.path()).unwrap().plan("p", false, |_| true) {
+        let journal = || match JobWriter::open(dir.path())
+            .unwrap()
+            .plan("p", false, |_| true)
+        {
             Ok(JobPlan::Resume(j)) => *j,
             p => panic!("{p:?}"),
         };
+        let j = journal();
         let w = JobWriter::open(dir.path()).unwrap();
         assert!(matches!(
-            w.resume(journal(), &other),
+            w.resume(j, &other),
             Err(JobError::Journal(JournalError::OtherSigner))
         ));
-        let w = JobWriter::open(dir.path()).unwrap();
-        let job = w.resume(journal(), &signing).unwrap();
+        let j = journal();
+        let job = JobWriter::open(dir.path())
+            .unwrap()
+            .resume(j, &signing)
+            .unwrap();
         assert!(job.resumed());
         let m = job
-            .finish(&signing, "test".into(), "2026-01-01T00:00:00Z".into(), vec![])
+            .finish(
+                &signing,
+                "test".into(),
+                "2026-01-01T00:00:00Z".into(),
+                vec![],
+            )
             .unwrap_err();
         assert!(matches!(m, JobError::Unsignable(_)), "a job with no VM");
         assert!(!dir.path().join(RUN_LOCK).exists());
