@@ -140,14 +140,13 @@ impl<'a> ExportPlan<'a> {
             JobPlan::Refuse(r) => return Err(r.into()),
             job => job,
         };
-        let resume = match &job {
-            JobPlan::Refuse(_) | JobPlan::Complete(_) => None,
-            JobPlan::Resume(j) => Some(Some(&**j)),
-            JobPlan::Fresh { .. } => Some(None),
-        };
-        let space_needed = match resume {
-            Some(resume) if opts.space_check => {
-                Some(space_needed(writer.layout(), &inputs, resume))
+        // A finished job needs no room; a fresh one has no data yet, or discards it first.
+        let space_needed = match &job {
+            JobPlan::Resume(j) if opts.space_check => {
+                Some(space_needed(writer.layout(), &inputs, Some(j)))
+            }
+            JobPlan::Fresh { .. } if opts.space_check => {
+                Some(space_needed(writer.layout(), &inputs, None))
             }
             _ => None,
         };

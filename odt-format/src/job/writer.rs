@@ -42,9 +42,6 @@ pub enum JobError {
     /// The journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
-    /// What the NAS holds forbids this run.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
     /// The job directory could not be listed.
     #[error("list {}", path.display())]
     List {
@@ -71,7 +68,8 @@ pub enum JobError {
     Unsignable(#[source] FormatError),
 }
 
-/// Why a run must not touch what the NAS holds.
+/// Why a run must not touch what the NAS holds ([`JobPlan::Refuse`]): an error the caller
+/// returns as it is.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
