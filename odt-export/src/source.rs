@@ -192,16 +192,17 @@ impl Source {
                 fingerprint.push((name.clone(), m.len(), mtime));
             }
         }
-        Self::assemble(
-            ovf,
-            "ovf",
+        Opened {
+            path: ovf,
+            kind: "ovf",
             envelope,
             descriptor,
-            &desc_bytes,
+            desc_bytes,
             mf,
             present,
             fingerprint,
-        )
+        }
+        .assemble()
     }
 
     fn open_ova(ova: &Path) -> Result<Source> {
@@ -269,116 +270,71 @@ impl Source {
         let m = std::fs::metadata(ova)?;
         let mtime = mtime_nanos(&m);
         let fingerprint = vec![(file_name(ova)?, m.len(), mtime)];
-        Self::assemble(
-            ova,
-            "ova",
+        Opened {
+            path: ova,
+            kind: "ova",
             envelope,
             descriptor,
-            &desc_bytes,
+            desc_bytes,
             mf,
             present,
             fingerprint,
-        )
+        }
+        .assemble()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        path: &Path,
-        kind: &'static str,
-        envelope: Envelope,
-        descriptor: String,
-        desc_bytes: &[u8],
-        mf: Option<(String, Vec<u8>, Origin)>,
-        present: Vec<(String, u64, Origin)>,
-        fingerprint: Vec<(String, u64, i128)>,
-    ) -> Result<Source> {
-        check_names(path, &descriptor, &envelope)?;
-        for r in &envelope.files {
-            if r.chunk_size.is_some() {
-                bail!(
-                    "{}: {:?} is split into ovf:chunkSize pieces, which odt does not export; \
-                     re-export the VM without chunking",
-                    path.display(),
-                    r.href
-                );
-            }
-            let actual = present
-                .iter()
-                .find(|p| p.0 == r.href)
-                .map(|p| p.1)
-                .expect("collected");
-            if let Some(claimed) = r.size {
-                if claimed != actual {
-                    bail!(
-                        "{}: the descriptor says {:?} is {claimed} bytes but it is {actual}: the package is incomplete or altered",
-                        path.display(),
-                        r.href
-                    );
-                }
-            }
-        }
-        let (mf_name, parsed_mf, mf_file) = match mf {
-            Some((name, bytes, origin)) => {
-                let parsed = Mf::parse(&bytes)
-                    .with_context(|| format!("{}: manifest {name}", path.display()))?;
-                let file = PackageFile {
-                    name: name.clone(),
-                    size: bytes.len() as u64,
-                    origin: Origin::Held {
-                        from: Box::new(origin),
-                        bytes: bytes.into(),
-                    },
-                    expected: None,
-                };
-                (name, Some(parsed), file)
-            }
-            None => {
-                let name = Path::new(&descriptor)
-                    .with_extension("mf")
-                    .to_string_lossy()
-                    .into_owned();
-                // Filled in with the digests computed while exporting.
-                let file = PackageFile {
-                    name: name.clone(),
-                    size: 0,
-                    origin: Origin::Generated(vec![]),
-                    expected: None,
-                };
-                (name, None, file)
-            }
-        };
+    /// The digest algorithm for files without an expected digest (generated `.mf`).
+    pub fn default_alg() -> DigestAlg {
+        DigestAlg::Sha256
+    }
+
+    /// The source's file name, for the manifest (no directories).
+    pub fn source_name(&self) -> String {
+        file_name(&self.path).unwrap_or_default()
+    }
+}
+
+/// What opening a package read, before it is checked: the descriptor (parsed, and its bytes),
+/// the `.mf` if the package has one (name, bytes, where), every file present (the descriptor
+/// first, then References order: name, size, where) and the fingerprint.
+struct Opened<'a> {
+    path: &'a Path,
+    kind: &'static str,
+    envelope: Envelope,
+    descriptor: String,
+    desc_bytes: Vec<u8>,
+    mf: Option<(String, Vec<u8>, Origin)>,
+    present: Vec<(String, u64, Origin)>,
+    fingerprint: Vec<(String, u64, i128)>,
+}
+
+impl Opened<'_> {
+    /// Checks what was read and makes the source of it.
+    fn assemble(self) -> Result<Source> {
+        check_names(self.path, &self.descriptor, &self.envelope)?;
+        self.check_references()?;
+        let (mf_name, parsed_mf, mf_file) = self.mf_file()?;
         let mf_generated = parsed_mf.is_none();
         validate_file_name(&mf_name)?;
-        for name in [&descriptor, &mf_name]
+        for name in [&self.descriptor, &mf_name]
             .into_iter()
-            .chain(envelope.files.iter().map(|r| &r.href))
+            .chain(self.envelope.files.iter().map(|r| &r.href))
         {
-            validate_stored_name(name).with_context(|| format!("{}", path.display()))?;
+            validate_stored_name(name).with_context(|| format!("{}", self.path.display()))?;
         }
-        // The descriptor is small and read already: check it against the .mf now, so a
-        // mismatching package is refused before anything is written.
         if let Some(mf) = &parsed_mf {
-            let e = mf.get(&descriptor).with_context(|| {
-                format!("{}: {mf_name} has no digest for the descriptor {descriptor}; refusing an unchecked package", path.display())
-            })?;
-            let mut h = e.alg.hasher();
-            h.update(desc_bytes);
-            if h.finalize() != e.digest {
-                bail!(
-                    "{}: {descriptor} does not match its {} digest in {mf_name}: the package is corrupt or altered; nothing was written",
-                    path.display(),
-                    e.alg.name()
-                );
-            }
-            for (name, ..) in present.iter().skip(1) {
-                if mf.get(name).is_none() {
-                    bail!(
-                        "{}: {mf_name} has no digest for {name}; refusing an unchecked package",
-                        path.display()
-                    );
-                }
-            }
+            self.check_against(mf, &mf_name)?;
         }
+        let Opened {
+            path,
+            kind,
+            envelope,
+            descriptor,
+            desc_bytes,
+            present,
+            fingerprint,
+            ..
+        } = self;
         let mut files = vec![];
         let mut mf_file = Some(mf_file);
         for (i, (name, size, origin)) in present.into_iter().enumerate() {
@@ -388,7 +344,7 @@ impl Source {
                     desc_bytes.len() as u64,
                     Origin::Held {
                         from: Box::new(origin),
-                        bytes: desc_bytes.into(),
+                        bytes: desc_bytes[..].into(),
                     },
                 ),
                 _ => (size, origin),
@@ -415,14 +371,97 @@ impl Source {
         })
     }
 
-    /// The digest algorithm for files without an expected digest (generated `.mf`).
-    pub fn default_alg() -> DigestAlg {
-        DigestAlg::Sha256
+    /// Every referenced file is whole (no `ovf:chunkSize`) and has the size the descriptor
+    /// claims.
+    fn check_references(&self) -> Result<()> {
+        for r in &self.envelope.files {
+            if r.chunk_size.is_some() {
+                bail!(
+                    "{}: {:?} is split into ovf:chunkSize pieces, which odt does not export; \
+                     re-export the VM without chunking",
+                    self.path.display(),
+                    r.href
+                );
+            }
+            let actual = self
+                .present
+                .iter()
+                .find(|p| p.0 == r.href)
+                .map(|p| p.1)
+                .expect("collected");
+            if let Some(claimed) = r.size {
+                if claimed != actual {
+                    bail!(
+                        "{}: the descriptor says {:?} is {claimed} bytes but it is {actual}: the package is incomplete or altered",
+                        self.path.display(),
+                        r.href
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// The source's file name, for the manifest (no directories).
-    pub fn source_name(&self) -> String {
-        file_name(&self.path).unwrap_or_default()
+    /// The `.mf`: the package's (parsed, sealed from the bytes read), or one generated.
+    fn mf_file(&self) -> Result<(String, Option<Mf>, PackageFile)> {
+        Ok(match &self.mf {
+            Some((name, bytes, origin)) => {
+                let parsed = Mf::parse(bytes)
+                    .with_context(|| format!("{}: manifest {name}", self.path.display()))?;
+                let file = PackageFile {
+                    name: name.clone(),
+                    size: bytes.len() as u64,
+                    origin: Origin::Held {
+                        from: Box::new(origin.clone()),
+                        bytes: bytes[..].into(),
+                    },
+                    expected: None,
+                };
+                (name.clone(), Some(parsed), file)
+            }
+            None => {
+                let name = Path::new(&self.descriptor)
+                    .with_extension("mf")
+                    .to_string_lossy()
+                    .into_owned();
+                // Filled in with the digests computed while exporting.
+                let file = PackageFile {
+                    name: name.clone(),
+                    size: 0,
+                    origin: Origin::Generated(vec![]),
+                    expected: None,
+                };
+                (name, None, file)
+            }
+        })
+    }
+
+    /// The descriptor is small and read already: check it against the `.mf` now, and that the
+    /// `.mf` covers every file, so a mismatching package is refused before anything is
+    /// written.
+    fn check_against(&self, mf: &Mf, mf_name: &str) -> Result<()> {
+        let (path, descriptor) = (self.path, &self.descriptor);
+        let e = mf.get(descriptor).with_context(|| {
+            format!("{}: {mf_name} has no digest for the descriptor {descriptor}; refusing an unchecked package", path.display())
+        })?;
+        let mut h = e.alg.hasher();
+        h.update(&self.desc_bytes);
+        if h.finalize() != e.digest {
+            bail!(
+                "{}: {descriptor} does not match its {} digest in {mf_name}: the package is corrupt or altered; nothing was written",
+                path.display(),
+                e.alg.name()
+            );
+        }
+        for (name, ..) in self.present.iter().skip(1) {
+            if mf.get(name).is_none() {
+                bail!(
+                    "{}: {mf_name} has no digest for {name}; refusing an unchecked package",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

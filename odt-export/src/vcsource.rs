@@ -8,10 +8,14 @@
 //! `.mf`), and a rerun exports the VM again from the first unfinished disk.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use odt_format::io::nasfile::{encrypt_file, encrypt_unsized};
+use odt_format::job::journal::Journal;
+use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
 use odt_vmware::vsphere::client::{Client, MoRef};
@@ -22,7 +26,7 @@ use odt_vmware::vsphere::nfc::{DeviceUrl, Direction, Lease, LeaseGuard};
 use rand::rngs::OsRng;
 use sha1::Digest as _;
 
-use crate::export::{summary, Ctx};
+use crate::input::{summary, Ctx, Input};
 
 /// How long to wait for an export lease.
 const LEASE_READY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -136,7 +140,7 @@ impl VcenterSource {
     }
 
     /// Exports one VM into `dir`; returns its manifest entry and the bytes downloaded.
-    pub fn export(
+    fn export(
         &self,
         cx: &mut Ctx<'_>,
         vm: &VcVm,
@@ -144,7 +148,6 @@ impl VcenterSource {
         dir: String,
     ) -> Result<(VmEntry, u64)> {
         let client = &self.client;
-        let progress = cx.progress;
         let lease =
             export_vm(client, &vm.moref).with_context(|| format!("ExportVm {}", vm.name))?;
         let nfc = LeaseGuard::ready(lease, Direction::Export, LEASE_READY_TIMEOUT, KEEP_ALIVE)
@@ -165,82 +168,20 @@ impl VcenterSource {
         // check the download; otherwise SHA-1 is computed too.
         let keys: Vec<String> = disks.iter().map(|d| d.key.clone()).collect();
         let server_sha256 = request_sha256_manifest(client, nfc.lease(), &keys).unwrap_or(false);
-        let mut files: Vec<FileEntry> = vec![];
-        let mut ovf_files: Vec<OvfFile> = vec![];
-        let mut mf = Mf { entries: vec![] };
-        // (deviceUrl key, algorithm, digest) of this run's downloads, for the server manifest.
-        let mut downloaded_digests: Vec<(String, &str, String)> = vec![];
-        let mut bytes = 0;
+        let mut got = Downloads::default();
         for (i, d) in disks.iter().enumerate() {
             let name = disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i);
-            let stream = format!("{dir}/{name}");
-            let r = (|| -> Result<(FileEntry, Vec<u8>)> {
-                if let Some(done) = cx.journal.done.get(&stream) {
-                    return Ok((done.clone(), cx.journal.open_digest(cx.key, &stream)?));
-                }
-                let spec = cx.spec(&dir, &name, 0);
-                let mut body = nfc
-                    .download(d)
-                    .with_context(|| format!("download {name}"))?;
-                let mut sha256 = sha2::Sha256::new();
-                let mut sha1 = (!server_sha256).then(sha1::Sha1::new);
-                progress.start(
-                    &format!("{}: {name}", vm.name),
-                    d.file_size.unwrap_or(vm.committed_bytes),
-                );
-                let percent = nfc.percent();
-                let expected = vm.committed_bytes.max(1);
-                let entry = encrypt_unsized(
-                    &spec,
-                    cx.key,
-                    &mut body,
-                    Path::new(&d.url),
-                    &mut |b| {
-                        sha256.update(b);
-                        if let Some(h) = sha1.as_mut() {
-                            h.update(b);
-                        }
-                    },
-                    &|n| {
-                        progress.set(n);
-                        percent.store(
-                            ((n * 100) / expected).min(99) as u8,
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                    },
-                    cx.req.write,
-                    &mut OsRng,
-                )
-                .with_context(|| format!("download {name} of {} into the bundle", vm.name))?;
-                progress.finish();
-                let digest = sha256.finalize().to_vec();
-                match sha1 {
-                    Some(h) => {
-                        downloaded_digests.push((d.key.clone(), "sha1", hex::encode(h.finalize())))
-                    }
-                    None => {
-                        downloaded_digests.push((d.key.clone(), "sha256", hex::encode(&digest)))
-                    }
-                }
-                cx.journal.seal_digest(cx.key, &stream, &digest)?;
-                cx.done(stream.clone(), &entry)?;
-                bytes += entry.size;
-                Ok((entry, digest))
-            })();
-            match r {
-                Ok((entry, digest)) => {
-                    ovf_files.push(OvfFile {
-                        device_id: d.key.clone(),
-                        path: name.clone(),
-                        size: entry.size,
-                    });
-                    mf.entries.push(MfEntry {
-                        alg: DigestAlg::Sha256,
-                        file: name,
-                        digest,
-                    });
-                    files.push(entry);
-                }
+            let disk = Disk {
+                nfc: &nfc,
+                vm,
+                device: d,
+                name: &name,
+                dir: &dir,
+                sha1: !server_sha256,
+                percent: nfc.percent(),
+            };
+            match disk.export(cx) {
+                Ok(done) => got.add(d, name, done),
                 Err(e) => {
                     let _ = nfc.abort(&format!("{e:#}"));
                     let spec = cx.spec(&dir, &name, 0);
@@ -257,22 +198,33 @@ impl VcenterSource {
             let _ = nfc.abort(&e.to_string());
             return Err(anyhow!(e)).context("keeping the export lease alive failed");
         }
-        if let Some(mismatch) =
-            check_server_manifest(client, nfc.lease(), &downloaded_digests, &vm.name)?
+        if let Some(mismatch) = check_server_manifest(client, nfc.lease(), &got.reported, &vm.name)?
         {
             let _ = nfc.abort("digest mismatch");
             bail!(mismatch);
         }
         nfc.complete()
             .with_context(|| format!("HttpNfcLeaseComplete for {}", vm.name))?;
+        self.finish_vm(cx, vm, target, dir, got)
+    }
 
-        let descriptor = create_descriptor(client, &vm.moref, &vm.name, &ovf_files)
+    /// After the disks: the descriptor vCenter writes for the sizes downloaded, and the `.mf`
+    /// of it all, sealed into `dir`; then the VM's manifest entry.
+    fn finish_vm(
+        &self,
+        cx: &mut Ctx<'_>,
+        vm: &VcVm,
+        target: &Target,
+        dir: String,
+        mut got: Downloads,
+    ) -> Result<(VmEntry, u64)> {
+        let descriptor = create_descriptor(&self.client, &vm.moref, &vm.name, &got.ovf_files)
             .with_context(|| format!("CreateDescriptor for {}", vm.name))?;
         let env =
             parse_descriptor(descriptor.as_bytes()).context("the descriptor vCenter wrote")?;
         let base = safe_name(&vm.name, "vm");
         let (desc_name, mf_name) = (format!("{base}.ovf"), format!("{base}.mf"));
-        mf.entries.insert(
+        got.mf.entries.insert(
             0,
             MfEntry {
                 alg: DigestAlg::Sha256,
@@ -283,43 +235,206 @@ impl VcenterSource {
         let mut small = vec![];
         for (name, content) in [
             (desc_name.clone(), descriptor.into_bytes()),
-            (mf_name.clone(), mf.to_bytes()),
+            (mf_name.clone(), got.mf.to_bytes()),
         ] {
             let spec = cx.spec(&dir, &name, content.len() as u64);
             let entry = encrypt_file(
                 &spec,
-                cx.key,
+                cx.job.key(),
                 None,
                 &mut &content[..],
                 Path::new(&name),
                 &mut |_| {},
                 &|_| {},
-                cx.req.write,
+                cx.write,
                 &mut OsRng,
             )?;
-            cx.done(format!("{dir}/{name}"), &entry)?;
+            cx.done(stream_name(&dir, &name), &entry)?;
             small.push(entry);
         }
-        small.extend(files);
-        Ok((
-            VmEntry {
-                name: vm.name.clone(),
-                dir,
-                source_kind: "vcenter".into(),
-                source_name: vm.name.clone(),
-                descriptor: desc_name,
-                mf: mf_name,
-                target: target.clone(),
-                summary: summary(&env),
-                files: small,
-            },
-            bytes,
-        ))
+        small.extend(got.files);
+        let entry = VmEntry {
+            name: vm.name.clone(),
+            dir,
+            source_kind: VCENTER_KIND.into(),
+            source_name: vm.name.clone(),
+            descriptor: desc_name,
+            mf: mf_name,
+            target: target.clone(),
+            summary: summary(&env),
+            files: small,
+        };
+        Ok((entry, got.bytes))
     }
 }
 
-/// Compares the digests computed while downloading with HttpNfcLeaseGetManifest, where the
-/// server has it; `Some` names the first disk whose download does not match.
+/// The `source_kind` of a VM exported from vCenter.
+const VCENTER_KIND: &str = "vcenter";
+
+/// A VM of a source vCenter, as the run exports it.
+pub struct VcInput<'a> {
+    /// The vCenter it is in.
+    pub source: &'a VcenterSource,
+    /// The VM.
+    pub vm: VcVm,
+}
+
+impl Input for VcInput<'_> {
+    fn identity(&self) -> serde_json::Value {
+        let v = &self.vm;
+        serde_json::json!(["vcenter", v.vcenter, v.moref.value, v.change_version])
+    }
+
+    fn source_name(&self) -> String {
+        self.vm.name.clone()
+    }
+
+    fn same_as(&self, vm: &VmEntry) -> bool {
+        vm.source_kind == VCENTER_KIND
+    }
+
+    fn space_needed(&self, _: &Layout, dir: &str, resume: Option<&Journal>) -> u64 {
+        // The download's size is known only at its end: the VM's committed storage bounds it
+        // (streamOptimized VMDKs are compressed).
+        let done: u64 = resume
+            .map(|j| {
+                j.done
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&format!("{dir}/")))
+                    .map(|(_, e)| e.size)
+                    .sum()
+            })
+            .unwrap_or(0);
+        self.vm.committed_bytes.saturating_sub(done)
+    }
+
+    fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)> {
+        self.source.export(cx, &self.vm, target, dir)
+    }
+}
+
+/// What the disks of one VM gave.
+#[derive(Default)]
+struct Downloads {
+    files: Vec<FileEntry>,
+    ovf_files: Vec<OvfFile>,
+    mf: Mf,
+    /// (deviceUrl key, algorithm, digest) of this run's downloads, for the server manifest.
+    reported: Vec<(String, &'static str, String)>,
+    bytes: u64,
+}
+
+impl Downloads {
+    fn add(&mut self, d: &DeviceUrl, name: String, done: DiskDone) {
+        self.ovf_files.push(OvfFile {
+            device_id: d.key.clone(),
+            path: name.clone(),
+            size: done.entry.size,
+        });
+        self.mf.entries.push(MfEntry {
+            alg: DigestAlg::Sha256,
+            file: name,
+            digest: done.digest,
+        });
+        self.files.push(done.entry);
+        if let Some(r) = done.reported {
+            self.bytes += done.downloaded;
+            self.reported.push(r);
+        }
+    }
+}
+
+/// One disk of a VM under export.
+struct Disk<'a> {
+    /// The export lease, ready.
+    nfc: &'a LeaseGuard,
+    vm: &'a VcVm,
+    device: &'a DeviceUrl,
+    name: &'a str,
+    dir: &'a str,
+    /// Also compute SHA-1, to check against a server manifest without SHA-256.
+    sha1: bool,
+    /// The lease's progress, which the keep-alive reports.
+    percent: Arc<AtomicU8>,
+}
+
+/// A disk exported: its entry, its plaintext SHA-256, and for one this run downloaded, what
+/// to check against the server's manifest and the bytes.
+struct DiskDone {
+    entry: FileEntry,
+    digest: Vec<u8>,
+    reported: Option<(String, &'static str, String)>,
+    downloaded: u64,
+}
+
+impl Disk<'_> {
+    /// Downloads the disk into the bundle, or takes it from the journal if an earlier run
+    /// finished it.
+    fn export(&self, cx: &mut Ctx<'_>) -> Result<DiskDone> {
+        let (vm, d, name) = (self.vm, self.device, self.name);
+        let stream = stream_name(self.dir, name);
+        if let Some(done) = cx.job.finished(&stream) {
+            let entry = done.clone();
+            let digest = cx.job.open_digest(&stream)?;
+            return Ok(DiskDone {
+                entry,
+                digest,
+                reported: None,
+                downloaded: 0,
+            });
+        }
+        let spec = cx.spec(self.dir, name, 0);
+        let mut body = self
+            .nfc
+            .download(d)
+            .with_context(|| format!("download {name}"))?;
+        let mut sha256 = sha2::Sha256::new();
+        let mut sha1 = self.sha1.then(sha1::Sha1::new);
+        let progress = cx.progress;
+        progress.start(
+            &format!("{}: {name}", vm.name),
+            d.file_size.unwrap_or(vm.committed_bytes),
+        );
+        let expected = vm.committed_bytes.max(1);
+        let entry = encrypt_unsized(
+            &spec,
+            cx.job.key(),
+            &mut body,
+            Path::new(&d.url),
+            &mut |b| {
+                sha256.update(b);
+                if let Some(h) = sha1.as_mut() {
+                    h.update(b);
+                }
+            },
+            &|n| {
+                progress.set(n);
+                self.percent
+                    .store(((n * 100) / expected).min(99) as u8, Ordering::Relaxed);
+            },
+            cx.write,
+            &mut OsRng,
+        )
+        .with_context(|| format!("download {name} of {} into the bundle", vm.name))?;
+        progress.finish();
+        let digest = sha256.finalize().to_vec();
+        let reported = match sha1 {
+            Some(h) => (d.key.clone(), "sha1", hex::encode(h.finalize())),
+            None => (d.key.clone(), "sha256", hex::encode(&digest)),
+        };
+        cx.job.seal_digest(&stream, &digest)?;
+        cx.done(stream, &entry)?;
+        Ok(DiskDone {
+            downloaded: entry.size,
+            entry,
+            digest,
+            reported: Some(reported),
+        })
+    }
+}
+
+/// Compares the SHA-1s computed while downloading with HttpNfcLeaseGetManifest, where the
+/// server has it: the mismatch, if any, for the caller to abort the lease with.
 fn check_server_manifest(
     client: &Client,
     lease: &Lease,

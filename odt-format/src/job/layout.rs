@@ -25,6 +25,16 @@ pub const RUN_LOCK: &str = ".odt-run.lock";
 /// What a file system keeps at its root: a job directory may be one (allowed when empty).
 pub const LOST_FOUND: &str = "lost+found";
 
+/// The data folder of the VM at `index` in the job: `vm-000`, `vm-001`, ...
+pub fn vm_dir_name(index: usize) -> String {
+    format!("vm-{index:03}")
+}
+
+/// A stream's name, `vm-NNN/NAME`: how the journal and messages name a file of the job.
+pub fn stream_name(dir: &str, name: &str) -> String {
+    format!("{dir}/{name}")
+}
+
 /// A job directory.
 #[derive(Clone, Debug)]
 pub struct Layout {

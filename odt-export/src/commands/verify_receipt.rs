@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use odt_format::crypto::keys::VerifyingKey;
 use odt_format::job::manifest::{verify_signed, MAX_MANIFEST_BYTES};
-use odt_format::job::receipt::{Receipt, MAX_RECEIPT_BYTES};
+use odt_format::job::receipt::{Receipt, ReceiptVm, MAX_RECEIPT_BYTES};
 use serde::Serialize;
 
 use crate::cli::VerifyReceiptArgs;
@@ -28,6 +28,25 @@ struct Report<'a> {
 
 /// Runs `verify-receipt`; an error means the receipt must not be trusted (exit 1).
 pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
+    let (receipt, key) = check(&a)?;
+    if a.json {
+        let report = Report {
+            ok: true,
+            job_id: &receipt.job_id,
+            provider_key_id: key.key_id(),
+            manifest_signature_checked: a.trusted_key.is_some(),
+            receipt: &receipt,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(true);
+    }
+    print_text(&a, &receipt, &key);
+    Ok(true)
+}
+
+/// The receipt's signature with the provider's key first, then the manifest's with the
+/// customer's (with `--trusted-key`), then the receipt against the manifest.
+fn check(a: &VerifyReceiptArgs) -> Result<(Receipt, VerifyingKey)> {
     let key = VerifyingKey::read(&a.provider_key)
         .with_context(|| format!("read the provider key {}", a.provider_key.display()))?;
     let bytes = read_capped(&a.receipt, MAX_RECEIPT_BYTES)?;
@@ -65,17 +84,11 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
             a.manifest.display()
         )
     })?;
-    if a.json {
-        let report = Report {
-            ok: true,
-            job_id: &receipt.job_id,
-            provider_key_id: key.key_id(),
-            manifest_signature_checked: a.trusted_key.is_some(),
-            receipt: &receipt,
-        };
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(true);
-    }
+    Ok((receipt, key))
+}
+
+/// "What landed where", one line per VM.
+fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &VerifyingKey) {
     // The receipt's text is the provider's: it is printed escaped (docs/SECURITY.md §S4).
     use odt_format::text::printable;
     println!(
@@ -104,25 +117,7 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
         }
     );
     for vm in &receipt.vms {
-        let place = match &vm.vcd {
-            Some(v) if v.kind == "template" => format!(
-                "vCD template in {}/{}, catalog {}",
-                v.org,
-                v.vdc,
-                v.catalog.as_deref().unwrap_or("?")
-            ),
-            Some(v) => format!(
-                "vCD vApp in {}/{}{}{}",
-                v.org,
-                v.vdc,
-                v.network
-                    .as_deref()
-                    .map(|n| format!(", network {n}"))
-                    .unwrap_or_default(),
-                if v.powered_on { ", powered on" } else { "" }
-            ),
-            None => "not registered in vCD".into(),
-        };
+        let place = place(vm);
         let checked = vm.files.iter().filter(|f| f.digest.is_some()).count();
         let line = format!(
             "  {} ({}): vCenter {}; {}; {} file(s), {} with the .mf digest they were checked against",
@@ -135,7 +130,29 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
         );
         println!("{}", printable(&line));
     }
-    Ok(true)
+}
+
+/// Where a VM landed in vCD.
+fn place(vm: &ReceiptVm) -> String {
+    match &vm.vcd {
+        Some(v) if v.kind == "template" => format!(
+            "vCD template in {}/{}, catalog {}",
+            v.org,
+            v.vdc,
+            v.catalog.as_deref().unwrap_or("?")
+        ),
+        Some(v) => format!(
+            "vCD vApp in {}/{}{}{}",
+            v.org,
+            v.vdc,
+            v.network
+                .as_deref()
+                .map(|n| format!(", network {n}"))
+                .unwrap_or_default(),
+            if v.powered_on { ", powered on" } else { "" }
+        ),
+        None => "not registered in vCD".into(),
+    }
 }
 
 /// Reads a whole file of at most `cap` bytes (an untrusted input: never more).

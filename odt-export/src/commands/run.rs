@@ -1,0 +1,144 @@
+//! `odt-export run`: the arguments made into [`ExportOptions`], the export planned and
+//! executed, its [`ExportStats`] printed.
+
+use anyhow::{Context, Result};
+use odt_cli::progress::Bars;
+use odt_cli::secret::{read_secret, SecretSource};
+use odt_cli::UsageError;
+use odt_format::crypto::keys::{Recipient, SigningKey};
+use odt_format::crypto::stanza::KdfParams;
+use odt_format::io::nasfile::WriteOptions;
+use odt_format::job::manifest::Target;
+use odt_format::text::printable;
+use zeroize::Zeroizing;
+
+use crate::cli::RunArgs;
+use crate::export::{ExportOptions, ExportPlan, ExportStats};
+
+/// Runs the export and prints its summary.
+pub fn run(a: RunArgs) -> Result<bool> {
+    let kdf = KdfParams {
+        memory_kib: a.kdf_memory_mib.saturating_mul(1024),
+        iterations: a.kdf_iterations,
+        parallelism: 4,
+    };
+    let opts = options(&a, kdf)?;
+    let passphrase = || -> Result<Zeroizing<String>> {
+        Ok(read_secret(&SecretSource {
+            env: "ODT_PASSPHRASE",
+            file: a.passphrase_file.as_deref(),
+            file_flag: "--passphrase-file",
+            prompt: "New bundle passphrase",
+            confirm: true,
+        })?)
+    };
+    let bars = Bars::new(a.json);
+    let stats = ExportPlan::new(&opts, &bars)
+        .and_then(|plan| plan.execute(&passphrase, kdf, &bars))
+        .context("odt-export run failed")?;
+    if a.json {
+        println!("{}", serde_json::to_string(&stats)?);
+    } else {
+        print_summary(&a, &stats);
+    }
+    Ok(true)
+}
+
+/// The options of the run: sources with their targets (the flags, then `--job`), keys, and
+/// the source vCenter if one is named. Usage errors first, then the key files.
+fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
+    let flags = Target {
+        org: a.org.clone(),
+        vdc: a.vdc.clone(),
+        network: a.network.clone(),
+        catalog: a.catalog.clone(),
+        as_template: a.as_template,
+        power_on: a.power_on,
+    };
+    let mut sources: Vec<_> = a
+        .sources
+        .iter()
+        .map(|s| (s.clone(), flags.clone()))
+        .collect();
+    if let Some(job) = &a.job {
+        sources.extend(crate::jobfile::load(job, &flags)?);
+    }
+    if sources.is_empty() {
+        return Err(UsageError(
+            "no SOURCE given: name OVF folders, .ovf or .ova files, or pass --job FILE".into(),
+        )
+        .into());
+    }
+    kdf.check()
+        .map_err(|e| UsageError(format!("--kdf-memory-mib/--kdf-iterations: {e}")))?;
+    let signing = SigningKey::read(&a.signing_key)?;
+    let recipients = a
+        .recipient
+        .iter()
+        .map(|p| Recipient::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let vcenter = match a.vcenter.vcenter {
+        Some(_) => Some(crate::vcsource::VcenterSource {
+            client: a
+                .vcenter
+                .connect()
+                .context("connect to the source vCenter")?,
+            datacenter: a.datacenter.clone(),
+        }),
+        None => None,
+    };
+    Ok(ExportOptions {
+        vcenter,
+        nas: a.nas.clone(),
+        signing,
+        sources,
+        use_passphrase: !a.no_passphrase,
+        recipients,
+        restart: a.restart,
+        space_check: !a.no_space_check,
+        write: WriteOptions::default(),
+    })
+}
+
+fn print_summary(a: &RunArgs, stats: &ExportStats) {
+    if stats.already_complete {
+        println!(
+            "job {} in {} is already complete; nothing to do",
+            stats.job_id,
+            a.nas.display()
+        );
+        return;
+    }
+    for vm in &stats.vms {
+        println!(
+            "exported {} -> {}/data/{}/ ({} files)",
+            printable(&vm.name),
+            a.nas.display(),
+            vm.dir,
+            vm.files.len()
+        );
+    }
+    if stats.kdf_seconds > 0.0 {
+        println!(
+            "passphrase key derivation (Argon2id, once per job): {:.2} s",
+            stats.kdf_seconds
+        );
+    }
+    println!(
+        "job {} {}: {} in {:.1} s ({:.0} MiB/s); signed by key {}",
+        stats.job_id,
+        if stats.resumed {
+            "resumed and finished"
+        } else {
+            "finished"
+        },
+        odt_format::progress::human_bytes(stats.bytes),
+        stats.seconds,
+        stats.mib_per_second,
+        stats.signer_key_id
+    );
+    println!(
+        "next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub",
+        a.nas.display()
+    );
+}

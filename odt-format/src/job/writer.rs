@@ -1,0 +1,538 @@
+//! The lifecycle of a job an exporter writes (docs/FORMAT.md §2, §9): one writer per job
+//! directory, a plan decided before anything is written, then the files, the signed manifest,
+//! and the journal dropped last.
+//!
+//! Why a plan first: whether a run starts afresh, resumes, has nothing to do or must refuse
+//! depends only on the journal and on what the NAS holds, and a refusal must leave the NAS as
+//! it was. So [`JobWriter::plan`] only reads; the caller (which knows its sources) decides
+//! what to do with the answer, and only [`JobWriter::discard`], [`JobWriter::create`] and
+//! [`JobWriter::resume`] write.
+//!
+//! ```text
+//! JobWriter::open (the run lock) → plan → Fresh | Resume | Complete | Refuse
+//!   Fresh:  [discard] → create (journal) → ActiveJob
+//!   Resume: resume (the resume key) → ActiveJob
+//! ActiveJob: spec / done per file … → finish (signature, manifest, journal removed)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+use crate::crypto::keys::{DataKey, Recipient, SigningKey};
+use crate::crypto::stanza::{key_check, KdfParams, Stanza};
+use crate::crypto::stream::DEFAULT_CHUNK_LOG2;
+use crate::io::nasfile::{sync_dir, write_atomic, RunLock, StreamSpec};
+use crate::job::journal::{Journal, JournalError, JOURNAL_FORMAT};
+use crate::job::layout::{Layout, RUN_LOCK};
+use crate::job::manifest::{self, FileEntry, JobManifest, VmEntry, FORMAT};
+use crate::FormatError;
+
+/// Who holds a job's run lock, as [`FormatError::Busy`] names it.
+const LOCK_HOLDER: &str = "another odt-export run";
+
+/// What can go wrong writing a job. The texts say what the operator can do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// Reading or writing a file of the job (the lock, a JSON file, the manifest).
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The journal.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The job directory could not be listed.
+    #[error("list {}", path.display())]
+    List {
+        /// The job directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something could not be removed while discarding a job.
+    #[error("remove {}", path.display())]
+    Remove {
+        /// What.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The manifest built at the end breaks a rule of the format: it is not signed.
+    #[error(
+        "the finished job breaks a rule of docs/FORMAT.md, so no verifier would accept it; it \
+         was not signed"
+    )]
+    Unsignable(#[source] FormatError),
+}
+
+/// Why a run must not touch what the NAS holds ([`JobPlan::Refuse`]): an error the caller
+/// returns as it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Verify refuses a job with anything else at its root (docs/SECURITY.md §S8).
+    #[error(
+        "{} holds {}, which no odt job has (verify would refuse the job): move it away, or \
+         export into an empty directory",
+        root.display(),
+        entries.join(", ")
+    )]
+    Unexpected {
+        /// The job directory.
+        root: PathBuf,
+        /// The entries, escaped for display.
+        entries: Vec<String>,
+    },
+    /// An interrupted job of another plan.
+    #[error(
+        "{} holds an interrupted job ({job_id}) for other sources, targets or keys; rerun the \
+         original command to finish it, or add --restart to discard it",
+        root.display()
+    )]
+    OtherInterrupted {
+        /// The job directory.
+        root: PathBuf,
+        /// Its job id.
+        job_id: String,
+    },
+    /// A finished job of other sources.
+    #[error(
+        "{} already holds a finished job ({job_id}) for other sources; export into an empty \
+         directory",
+        root.display()
+    )]
+    OtherFinished {
+        /// The job directory.
+        root: PathBuf,
+        /// Its job id.
+        job_id: String,
+    },
+    /// Data with neither journal nor manifest.
+    #[error(
+        "{} has a data/ folder but no journal or manifest (left from another tool or a removed \
+         journal); use an empty directory, or add --restart to clear it",
+        root.display()
+    )]
+    StrayData {
+        /// The job directory.
+        root: PathBuf,
+    },
+}
+
+/// What a run will do, decided before anything is written.
+#[derive(Debug)]
+pub enum JobPlan {
+    /// Start a new job, after discarding what the NAS holds, if anything.
+    Fresh {
+        /// What must go first.
+        discard: Option<Discard>,
+    },
+    /// Continue the interrupted job of the same plan.
+    Resume(Box<Journal>),
+    /// The job is finished already: nothing to do.
+    Complete(Box<JobManifest>),
+    /// Touch nothing.
+    Refuse(Refusal),
+}
+
+/// What a fresh job discards first (`--restart`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discard {
+    /// An interrupted job: its journal and data.
+    Interrupted {
+        /// Its job id.
+        job_id: String,
+    },
+    /// A `data/` folder with neither journal nor manifest.
+    Leftover,
+}
+
+/// What a new job is made of.
+pub struct NewJob<'a> {
+    /// The run's plan digest ([`crate::job::journal::plan_digest`]).
+    pub plan_digest: &'a str,
+    /// The customer's signing key: it signs the manifest and wraps the resume key.
+    pub signing: &'a SigningKey,
+    /// The passphrase and its Argon2id parameters, for a passphrase stanza.
+    pub passphrase: Option<(&'a [u8], KdfParams)>,
+    /// Provider recipients, one X25519 stanza each.
+    pub recipients: &'a [Recipient],
+}
+
+/// The single writer of one job directory, from its run lock to the plan.
+#[derive(Debug)]
+pub struct JobWriter {
+    layout: Layout,
+    lock: RunLock,
+}
+
+impl JobWriter {
+    /// Takes the run lock of the job directory `root`: a second run on the same directory would
+    /// interleave chunks of the same files. Fails at once with [`FormatError::Busy`] if
+    /// another run holds it.
+    pub fn open(root: &Path) -> Result<JobWriter, JobError> {
+        let layout = Layout::new(root);
+        let lock = RunLock::acquire(&layout.root().join(RUN_LOCK), LOCK_HOLDER)?;
+        Ok(JobWriter { layout, lock })
+    }
+
+    /// The job directory.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// False when the file system could not lock at all (an NFS mount with `nolock`): nothing
+    /// then stops a second run, and the caller should say so.
+    pub fn lock_held(&self) -> bool {
+        self.lock.is_held()
+    }
+
+    /// Decides what this run does, reading only: from the journal (its plan digest against
+    /// `plan_digest`), a finished manifest (`same_job` says whether it is this run's job) and a
+    /// leftover `data/`. `restart` discards an interrupted job or leftover data instead of
+    /// refusing; it never discards a finished job.
+    pub fn plan(
+        &self,
+        plan_digest: &str,
+        restart: bool,
+        same_job: impl FnOnce(&JobManifest) -> bool,
+    ) -> Result<JobPlan, JobError> {
+        let root = self.layout.root().to_owned();
+        // Never start, resume or finish a job verify would refuse (docs/SECURITY.md §S6).
+        let entries = self
+            .layout
+            .unexpected_root_entries(true)
+            .map_err(|source| JobError::List {
+                path: root.clone(),
+                source,
+            })?;
+        if !entries.is_empty() {
+            return Ok(JobPlan::Refuse(Refusal::Unexpected { root, entries }));
+        }
+        match Journal::load(&self.layout)? {
+            Some(j) if restart => {
+                return Ok(JobPlan::Fresh {
+                    discard: Some(Discard::Interrupted { job_id: j.job_id }),
+                })
+            }
+            Some(j) if j.plan_digest == plan_digest => return Ok(JobPlan::Resume(Box::new(j))),
+            Some(j) => {
+                let job_id = j.job_id;
+                return Ok(JobPlan::Refuse(Refusal::OtherInterrupted { root, job_id }));
+            }
+            None => {}
+        }
+        if self.layout.manifest().exists() {
+            let m = crate::job::reader::read_manifest_unverified(&self.layout)?;
+            if same_job(&m) {
+                return Ok(JobPlan::Complete(Box::new(m)));
+            }
+            let job_id = m.job_id;
+            return Ok(JobPlan::Refuse(Refusal::OtherFinished { root, job_id }));
+        }
+        if self.layout.data().exists() {
+            if restart {
+                return Ok(JobPlan::Fresh {
+                    discard: Some(Discard::Leftover),
+                });
+            }
+            return Ok(JobPlan::Refuse(Refusal::StrayData { root }));
+        }
+        Ok(JobPlan::Fresh { discard: None })
+    }
+
+    /// Removes an interrupted job's journal and data (what a [`Discard`] plans).
+    pub fn discard(&self) -> Result<(), JobError> {
+        discard(&self.layout)
+    }
+
+    /// Starts a new job: a job id, a data key and its stanzas, and the journal, which is the
+    /// first thing written.
+    pub fn create(self, new: NewJob<'_>) -> Result<ActiveJob, JobError> {
+        let mut job_id = [0u8; 16];
+        OsRng.fill_bytes(&mut job_id);
+        let key = DataKey::generate(&mut OsRng);
+        let mut stanzas = vec![];
+        let mut kdf_seconds = 0.0;
+        if let Some((passphrase, kdf)) = new.passphrase {
+            let (s, took) = Stanza::passphrase(&key, &job_id, passphrase, kdf, &mut OsRng)?;
+            kdf_seconds = took.as_secs_f64();
+            stanzas.push(s);
+        }
+        for r in new.recipients {
+            stanzas.push(Stanza::x25519(&key, &job_id, r, &mut OsRng));
+        }
+        let journal = Journal {
+            format: JOURNAL_FORMAT.to_owned(),
+            job_id: hex::encode(job_id),
+            plan_digest: new.plan_digest.to_owned(),
+            signer_key_id: new.signing.verifying_key().key_id(),
+            chunk_log2: DEFAULT_CHUNK_LOG2,
+            key_check: key_check(&key, &job_id),
+            stanzas,
+            resume_key: Journal::wrap_resume_key(new.signing, &job_id, &key),
+            kdf_seconds,
+            done: Default::default(),
+            sealed_digests: Default::default(),
+        };
+        journal.save(&self.layout)?;
+        Ok(self.active(journal, key, job_id, false))
+    }
+
+    /// Continues the interrupted job of `journal`; only the signing key that started it opens
+    /// its resume key.
+    pub fn resume(self, journal: Journal, signing: &SigningKey) -> Result<ActiveJob, JobError> {
+        let key = journal.resume_key(signing)?;
+        let job_id = journal.job_id_bytes()?;
+        Ok(self.active(journal, key, job_id, true))
+    }
+
+    fn active(self, journal: Journal, key: DataKey, job_id: [u8; 16], resumed: bool) -> ActiveJob {
+        ActiveJob {
+            layout: self.layout,
+            _lock: self.lock,
+            journal,
+            key,
+            job_id,
+            resumed,
+        }
+    }
+}
+
+/// A job being written: its files go through [`crate::io::nasfile`] with [`ActiveJob::spec`],
+/// each finished one recorded with [`ActiveJob::done`]; [`ActiveJob::finish`] signs it.
+pub struct ActiveJob {
+    layout: Layout,
+    _lock: RunLock,
+    journal: Journal,
+    key: DataKey,
+    job_id: [u8; 16],
+    resumed: bool,
+}
+
+impl ActiveJob {
+    /// The job directory.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    /// The data key.
+    pub fn key(&self) -> &DataKey {
+        &self.key
+    }
+    /// The journal as saved.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+    /// Whether this run continues an earlier one.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+    /// The spec of a new stream `dir/name` of `plain_size` bytes.
+    pub fn spec(&self, dir: &str, name: &str, plain_size: u64) -> StreamSpec {
+        StreamSpec {
+            layout: self.layout.clone(),
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            job_id: self.job_id,
+            plain_size,
+            chunk_log2: self.journal.chunk_log2,
+        }
+    }
+    /// The entry of `stream` if an earlier run (or this one) finished it.
+    pub fn finished(&self, stream: &str) -> Option<&FileEntry> {
+        self.journal.done.get(stream)
+    }
+    /// Records a finished file, durably.
+    pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<(), JobError> {
+        self.journal.done.insert(stream, entry.clone());
+        Ok(self.journal.save(&self.layout)?)
+    }
+    /// Forgets that `stream` was finished (it is written again), durably.
+    pub fn undone(&mut self, stream: &str) -> Result<(), JobError> {
+        self.journal.done.remove(stream);
+        Ok(self.journal.save(&self.layout)?)
+    }
+    /// Seals the plaintext digest of `stream` into the journal (saved with the next
+    /// [`ActiveJob::done`]).
+    pub fn seal_digest(&mut self, stream: &str, digest: &[u8]) -> Result<(), JobError> {
+        Ok(self.journal.seal_digest(&self.key, stream, digest)?)
+    }
+    /// Opens the sealed digest of `stream`.
+    pub fn open_digest(&self, stream: &str) -> Result<Vec<u8>, JobError> {
+        Ok(self.journal.open_digest(&self.key, stream)?)
+    }
+    /// A source failed its own digest: leave nothing of a fresh job behind (a resumed job keeps
+    /// what earlier runs finished, since those files were checked).
+    pub fn refuse(&self) -> Result<(), JobError> {
+        if self.resumed {
+            return Ok(());
+        }
+        discard(&self.layout)
+    }
+    /// Signs the finished job: the manifest of `vms` (made by `exporter` at `created`, RFC
+    /// 3339), its signature first and the manifest last (the manifest's appearance is what
+    /// marks completion), then drops the journal.
+    pub fn finish(
+        self,
+        signing: &SigningKey,
+        exporter: String,
+        created: String,
+        vms: Vec<VmEntry>,
+    ) -> Result<JobManifest, JobError> {
+        let m = JobManifest {
+            format: FORMAT.to_owned(),
+            job_id: self.journal.job_id.clone(),
+            created,
+            exporter,
+            signer_key_id: signing.verifying_key().key_id(),
+            key_check: self.journal.key_check.clone(),
+            stanzas: self.journal.stanzas.clone(),
+            vms,
+        };
+        let mbytes = m.to_bytes();
+        // Never sign what no verifier would accept (docs/SECURITY.md §S6): the caller's checks
+        // catch every rule before anything is written; this is the last line.
+        JobManifest::parse(&mbytes).map_err(JobError::Unsignable)?;
+        let sig = manifest::sign(signing, &mbytes);
+        write_atomic(&self.layout.signature(), &sig)?;
+        write_atomic(&self.layout.manifest(), &mbytes)?;
+        let journal = self.layout.journal();
+        std::fs::remove_file(&journal).map_err(|source| JobError::Remove {
+            path: journal,
+            source,
+        })?;
+        sync_dir(self.layout.root())?;
+        Ok(m)
+    }
+}
+
+/// Removes an interrupted job's journal and data.
+fn discard(layout: &Layout) -> Result<(), JobError> {
+    let remove = |path: PathBuf, r: std::io::Result<()>| {
+        r.map_err(|source| JobError::Remove { path, source })
+    };
+    let data = layout.data();
+    if data.exists() {
+        let r = std::fs::remove_dir_all(&data);
+        remove(data, r)?;
+    }
+    for p in [layout.journal(), layout.manifest(), layout.signature()] {
+        if p.exists() {
+            let r = std::fs::remove_file(&p);
+            remove(p, r)?;
+        }
+    }
+    sync_dir(layout.root())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job<'a>(signing: &'a SigningKey, plan_digest: &'a str) -> NewJob<'a> {
+        NewJob {
+            plan_digest,
+            signing,
+            passphrase: None,
+            recipients: &[],
+        }
+    }
+
+    /// The plan follows the journal, the manifest and `data/`, and writes nothing.
+    #[test]
+    fn plans_from_what_the_nas_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let signing = SigningKey::generate(&mut OsRng);
+        let w = JobWriter::open(dir.path()).unwrap();
+        assert!(matches!(
+            w.plan("p", false, |_| true).unwrap(),
+            JobPlan::Fresh { discard: None }
+        ));
+        let job = w.create(new_job(&signing, "p")).unwrap();
+        let job_id = job.journal().job_id.clone();
+        drop(job);
+        let w = JobWriter::open(dir.path()).unwrap();
+        assert!(matches!(
+            w.plan("p", false, |_| true).unwrap(),
+            JobPlan::Resume(_)
+        ));
+        assert!(matches!(
+            w.plan("q", false, |_| true).unwrap(),
+            JobPlan::Refuse(Refusal::OtherInterrupted { .. })
+        ));
+        match w.plan("q", true, |_| true).unwrap() {
+            JobPlan::Fresh { discard } => {
+                assert_eq!(discard, Some(Discard::Interrupted { job_id }))
+            }
+            p => panic!("{p:?}"),
+        }
+        assert!(w.layout().journal().exists(), "planning writes nothing");
+        w.discard().unwrap();
+        std::fs::create_dir(w.layout().data()).unwrap();
+        assert!(matches!(
+            w.plan("p", false, |_| true).unwrap(),
+            JobPlan::Refuse(Refusal::StrayData { .. })
+        ));
+        assert!(matches!(
+            w.plan("p", true, |_| true).unwrap(),
+            JobPlan::Fresh {
+                discard: Some(Discard::Leftover)
+            }
+        ));
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        assert!(matches!(
+            w.plan("p", true, |_| true).unwrap(),
+            JobPlan::Refuse(Refusal::Unexpected { .. })
+        ));
+    }
+
+    /// Only the key that started a job resumes it; a finished job is complete for its own
+    /// sources and refused for others, and the lock file goes with the writer.
+    #[test]
+    fn resume_finish_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (signing, other) = (
+            SigningKey::generate(&mut OsRng),
+            SigningKey::generate(&mut OsRng),
+        );
+        let w = JobWriter::open(dir.path()).unwrap();
+        assert!(matches!(
+            JobWriter::open(dir.path()),
+            Err(JobError::Format(FormatError::Busy { .. }))
+        ));
+        drop(w.create(new_job(&signing, "p")).unwrap());
+        let journal = || match JobWriter::open(dir.path())
+            .unwrap()
+            .plan("p", false, |_| true)
+        {
+            Ok(JobPlan::Resume(j)) => *j,
+            p => panic!("{p:?}"),
+        };
+        let j = journal();
+        let w = JobWriter::open(dir.path()).unwrap();
+        assert!(matches!(
+            w.resume(j, &other),
+            Err(JobError::Journal(JournalError::OtherSigner))
+        ));
+        let j = journal();
+        let job = JobWriter::open(dir.path())
+            .unwrap()
+            .resume(j, &signing)
+            .unwrap();
+        assert!(job.resumed());
+        let m = job
+            .finish(
+                &signing,
+                "test".into(),
+                "2026-01-01T00:00:00Z".into(),
+                vec![],
+            )
+            .unwrap_err();
+        assert!(matches!(m, JobError::Unsignable(_)), "a job with no VM");
+        assert!(!dir.path().join(RUN_LOCK).exists());
+    }
+}
