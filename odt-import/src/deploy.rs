@@ -17,7 +17,7 @@ use odt_format::job::reader::{decrypt_small, CheckedReader, DecryptReader};
 use odt_format::ovf::{parse_descriptor, Mf};
 use odt_format::progress::Progress;
 use odt_vmware::vsphere::client::{Client, MoRef};
-use odt_vmware::vsphere::deploy::{create_import_spec, import_vapp};
+use odt_vmware::vsphere::deploy::{create_import_spec, import_vapp, ImportSpec};
 use odt_vmware::vsphere::inventory::Placement;
 use odt_vmware::vsphere::nfc::{Direction, LeaseGuard};
 use odt_vmware::vsphere::task::{destroy_vm, reconfigure_extra_config};
@@ -167,112 +167,14 @@ pub fn deploy_vm(
     journal: &mut Journal,
 ) -> Result<DeployedVm> {
     let started = Instant::now();
-    let client = cx.client;
-    if let Some((_, _, moref)) = marked_vms(client, cx.placement, &cx.manifest.job_id)?
-        .into_iter()
-        .find(|(d, _, _)| d == &vm.dir)
-    {
-        // For a vApp the marker is on its VMs: report the entity the journal recorded.
-        let entity = journal
-            .vms
-            .get(&vm.dir)
-            .filter(|r| r.state == VmState::Deployed)
-            .and_then(|r| r.entity.clone())
-            .unwrap_or_else(|| moref_text(&moref));
-        let verified = journal
-            .vms
-            .get(&vm.dir)
-            .map(|r| r.verified.clone())
-            .unwrap_or_default();
-        journal.set(&vm.dir, &vm.name, VmState::Deployed, Some(entity.clone()))?;
-        return Ok(DeployedVm {
-            name: vm.name.clone(),
-            dir: vm.dir.clone(),
-            entity,
-            outcome: "skipped (already deployed)".into(),
-            bytes: 0,
-            seconds: 0.0,
-            verified,
-        });
+    if let Some(done) = already_deployed(cx, vm, journal)? {
+        return Ok(done);
     }
-    // A previous run died mid-import: its VM has no marker; remove it before starting again.
-    if let Some(rec) = journal
-        .vms
-        .get(&vm.dir)
-        .filter(|r| r.state == VmState::Importing)
-        .cloned()
-    {
-        if let Some(entity) = rec.entity.as_deref().and_then(parse_moref) {
-            cx.progress.note(&format!(
-                "{}: removing the half-made VM {} left by an interrupted run",
-                vm.name, entity.value
-            ));
-            match destroy_vm(client, &entity) {
-                Ok(()) => {}
-                Err(e) if e.fault_type() == Some("ManagedObjectNotFound") => {}
-                Err(e) => {
-                    return Err(anyhow!(e))
-                        .context(format!("remove the half-made VM {}", entity.value))
-                }
-            }
-        }
-        journal.clear(&vm.dir)?;
-    }
-
-    let mf = Mf::parse(&decrypt_small(
-        cx.layout,
-        cx.manifest,
-        cx.key,
-        vm,
-        &vm.mf,
-        MAX_SMALL,
-    )?)
-    .with_context(|| format!("VM {}: its .mf", vm.name))?;
-    let descriptor = decrypt_small(
-        cx.layout,
-        cx.manifest,
-        cx.key,
-        vm,
-        &vm.descriptor,
-        MAX_SMALL,
-    )?;
-    let entry = mf
-        .get(&vm.descriptor)
-        .with_context(|| format!("VM {}: {} has no digest for the descriptor", vm.name, vm.mf))?;
-    if entry.alg.digest(&descriptor) != entry.digest {
-        bail!(
-            "VM {}: the descriptor does not match its .mf digest",
-            vm.name
-        );
-    }
-    let mut verified = BTreeMap::from([(
-        vm.descriptor.clone(),
-        format!("{}:{}", entry.alg.name(), hex::encode(&entry.digest)),
-    )]);
-    let env =
-        parse_descriptor(&descriptor).with_context(|| format!("VM {}: OVF descriptor", vm.name))?;
-    let vm_network = cx.placement.vm_network_moref(VM_NETWORK).with_context(|| {
-        format!(
-            "no standard port group \"{VM_NETWORK}\" on the target hosts: run `odt-import plan`"
-        )
-    })?;
-    let network_map: Vec<(String, MoRef)> = env
-        .networks
-        .iter()
-        .map(|n| (n.name.clone(), vm_network.clone()))
-        .collect();
-    let text = std::str::from_utf8(&descriptor).context("the OVF descriptor is not UTF-8")?;
-    let spec = create_import_spec(client, cx.placement, text, &vm.name, &network_map)
-        .with_context(|| format!("VM {}: CreateImportSpec", vm.name))?;
-    for w in &spec.warnings {
-        cx.progress
-            .note(&format!("{}: vCenter warning: {w}", vm.name));
-    }
-    if let Some(e) = spec.errors.first() {
-        bail!("VM {}: vCenter rejected the OVF: {e}", vm.name);
-    }
+    remove_half_made(cx, vm, journal)?;
+    let package = Package::read(cx, vm)?;
+    let spec = import_spec(cx, vm, &package)?;
     journal.set(&vm.dir, &vm.name, VmState::Importing, None)?;
-    let lease = import_vapp(client, cx.placement, &spec)
+    let lease = import_vapp(cx.client, cx.placement, &spec)
         .with_context(|| format!("VM {}: ImportVApp", vm.name))?;
     let nfc = LeaseGuard::ready(lease, Direction::Import, LEASE_READY_TIMEOUT, KEEP_ALIVE)
         .map_err(|e| {
@@ -288,20 +190,19 @@ pub fn deploy_vm(
         VmState::Importing,
         Some(moref_text(&entity)),
     )?;
-
     let total: u64 = spec
         .file_items
         .iter()
         .filter_map(|f| vm.file(&f.path))
         .map(|f| f.size)
         .sum();
-    let result = upload_all(cx, vm, &mf, &spec.file_items, &nfc, total);
-    match result {
+    match upload_all(cx, vm, &package.mf, &spec.file_items, &nfc, total) {
         Ok((bytes, uploaded)) => {
+            let mut verified = package.verified;
             verified.extend(uploaded);
             nfc.complete()
                 .with_context(|| format!("VM {}: HttpNfcLeaseComplete", vm.name))?;
-            mark(client, &entity, &cx.manifest.job_id, &vm.dir)?;
+            mark(cx.client, &entity, &cx.manifest.job_id, &vm.dir)?;
             journal.set_deployed(&vm.dir, &vm.name, moref_text(&entity), verified.clone())?;
             Ok(DeployedVm {
                 name: vm.name.clone(),
@@ -313,24 +214,161 @@ pub fn deploy_vm(
                 verified,
             })
         }
-        Err(e) => {
-            // Aborts the lease, then destroys the half-made VM.
-            let cleanup = nfc.abort(&format!("{e:#}"));
-            if cleanup.is_ok() {
-                journal.clear(&vm.dir)?;
-            }
-            match cleanup {
-                Ok(()) => Err(e.context(format!(
-                    "VM {}: upload failed; the lease was aborted and the half-made VM removed",
-                    vm.name
-                ))),
-                Err(c) => Err(e.context(format!(
-                    "VM {}: upload failed; the lease was aborted, but removing the half-made VM {} \
-                     failed too ({c}); a rerun removes it",
-                    vm.name, entity.value
-                ))),
+        Err(e) => Err(abandon(nfc, e, vm, &entity, journal)),
+    }
+}
+
+/// A VM this job's marker is on is deployed: reported from the journal, nothing is sent.
+fn already_deployed(
+    cx: &DeployContext<'_>,
+    vm: &VmEntry,
+    journal: &mut Journal,
+) -> Result<Option<DeployedVm>> {
+    let Some((_, _, moref)) = marked_vms(cx.client, cx.placement, &cx.manifest.job_id)?
+        .into_iter()
+        .find(|(d, _, _)| d == &vm.dir)
+    else {
+        return Ok(None);
+    };
+    // For a vApp the marker is on its VMs: report the entity the journal recorded.
+    let entity = journal
+        .vms
+        .get(&vm.dir)
+        .filter(|r| r.state == VmState::Deployed)
+        .and_then(|r| r.entity.clone())
+        .unwrap_or_else(|| moref_text(&moref));
+    let verified = journal
+        .vms
+        .get(&vm.dir)
+        .map(|r| r.verified.clone())
+        .unwrap_or_default();
+    journal.set(&vm.dir, &vm.name, VmState::Deployed, Some(entity.clone()))?;
+    Ok(Some(DeployedVm {
+        name: vm.name.clone(),
+        dir: vm.dir.clone(),
+        entity,
+        outcome: "skipped (already deployed)".into(),
+        bytes: 0,
+        seconds: 0.0,
+        verified,
+    }))
+}
+
+/// A previous run died mid-import: its VM has no marker; it is removed before starting again.
+fn remove_half_made(cx: &DeployContext<'_>, vm: &VmEntry, journal: &mut Journal) -> Result<()> {
+    let Some(rec) = journal
+        .vms
+        .get(&vm.dir)
+        .filter(|r| r.state == VmState::Importing)
+        .cloned()
+    else {
+        return Ok(());
+    };
+    if let Some(entity) = rec.entity.as_deref().and_then(parse_moref) {
+        cx.progress.note(&format!(
+            "{}: removing the half-made VM {} left by an interrupted run",
+            vm.name, entity.value
+        ));
+        match destroy_vm(cx.client, &entity) {
+            Ok(()) => {}
+            Err(e) if e.fault_type() == Some("ManagedObjectNotFound") => {}
+            Err(e) => {
+                return Err(anyhow!(e)).context(format!("remove the half-made VM {}", entity.value))
             }
         }
+    }
+    journal.clear(&vm.dir)?;
+    Ok(())
+}
+
+/// The VM's `.mf` and descriptor, decrypted, the descriptor checked against the `.mf`.
+struct Package {
+    mf: Mf,
+    descriptor: Vec<u8>,
+    /// The descriptor's `.mf` digest (`ALG:hex`), the first file attested.
+    verified: BTreeMap<String, String>,
+}
+
+impl Package {
+    fn read(cx: &DeployContext<'_>, vm: &VmEntry) -> Result<Package> {
+        let small = |name: &str| decrypt_small(cx.layout, cx.manifest, cx.key, vm, name, MAX_SMALL);
+        let mf = Mf::parse(&small(&vm.mf)?).with_context(|| format!("VM {}: its .mf", vm.name))?;
+        let descriptor = small(&vm.descriptor)?;
+        let entry = mf.get(&vm.descriptor).with_context(|| {
+            format!("VM {}: {} has no digest for the descriptor", vm.name, vm.mf)
+        })?;
+        if entry.alg.digest(&descriptor) != entry.digest {
+            bail!(
+                "VM {}: the descriptor does not match its .mf digest",
+                vm.name
+            );
+        }
+        let verified = BTreeMap::from([(
+            vm.descriptor.clone(),
+            format!("{}:{}", entry.alg.name(), hex::encode(&entry.digest)),
+        )]);
+        Ok(Package {
+            mf,
+            descriptor,
+            verified,
+        })
+    }
+}
+
+/// CreateImportSpec with every OVF network mapped to the placeholder port group; vCenter's
+/// warnings are shown, its errors refuse the VM.
+fn import_spec(cx: &DeployContext<'_>, vm: &VmEntry, package: &Package) -> Result<ImportSpec> {
+    let env = parse_descriptor(&package.descriptor)
+        .with_context(|| format!("VM {}: OVF descriptor", vm.name))?;
+    let vm_network = cx.placement.vm_network_moref(VM_NETWORK).with_context(|| {
+        format!(
+            "no standard port group \"{VM_NETWORK}\" on the target hosts: run `odt-import plan`"
+        )
+    })?;
+    let network_map: Vec<(String, MoRef)> = env
+        .networks
+        .iter()
+        .map(|n| (n.name.clone(), vm_network.clone()))
+        .collect();
+    let text =
+        std::str::from_utf8(&package.descriptor).context("the OVF descriptor is not UTF-8")?;
+    let spec = create_import_spec(cx.client, cx.placement, text, &vm.name, &network_map)
+        .with_context(|| format!("VM {}: CreateImportSpec", vm.name))?;
+    for w in &spec.warnings {
+        cx.progress
+            .note(&format!("{}: vCenter warning: {w}", vm.name));
+    }
+    if let Some(e) = spec.errors.first() {
+        bail!("VM {}: vCenter rejected the OVF: {e}", vm.name);
+    }
+    Ok(spec)
+}
+
+/// After a failed upload: the lease is aborted and the half-made VM destroyed (the guard
+/// does both); the journal forgets the VM once that worked.
+fn abandon(
+    nfc: LeaseGuard,
+    e: anyhow::Error,
+    vm: &VmEntry,
+    entity: &MoRef,
+    journal: &mut Journal,
+) -> anyhow::Error {
+    let cleanup = nfc.abort(&format!("{e:#}"));
+    if cleanup.is_ok() {
+        if let Err(j) = journal.clear(&vm.dir) {
+            return j;
+        }
+    }
+    match cleanup {
+        Ok(()) => e.context(format!(
+            "VM {}: upload failed; the lease was aborted and the half-made VM removed",
+            vm.name
+        )),
+        Err(c) => e.context(format!(
+            "VM {}: upload failed; the lease was aborted, but removing the half-made VM {} \
+             failed too ({c}); a rerun removes it",
+            vm.name, entity.value
+        )),
     }
 }
 
