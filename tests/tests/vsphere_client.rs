@@ -1,14 +1,14 @@
-//! The vSphere client (`odt_vmware::vsphere`) against odt-vcsim, the
-//! project's extended vCenter simulator: login, placement, OVF import through an NFC lease,
-//! abort and clean-up, TLS modes. The simulator is started here directly (odt-format cannot
-//! use the `tests` crate's launcher); it is built by `scripts/build-vcsim.sh`. Without it these
-//! tests skip loudly, or fail under `ODT_REQUIRE_ALL_TESTS=1`.
+//! The vSphere client (`odt_vmware::vsphere`) against odt-vcsim, the project's extended
+//! vCenter simulator: login, placement, OVF import through an NFC lease, abort and clean-up,
+//! TLS modes. The simulator is started by the tests' launcher (`odt_tests::vcsim`) and built
+//! by `scripts/build-vcsim.sh`. Without it these tests skip loudly, or fail under
+//! `ODT_REQUIRE_ALL_TESTS=1`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use odt_tests::vcsim::{Options, Vcsim};
 
 use odt_vmware::vsphere::{
     create_import_spec, destroy_vm, find_vm, import_vapp, reconfigure_extra_config, upload,
@@ -19,163 +19,44 @@ use sha2::Digest;
 const USER: &str = "odt";
 const PASSWORD: &str = "secret-pw";
 
-struct Sim {
-    url: String,
-    thumbprint: String,
-    capture: PathBuf,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    tmp: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        drop(self.stdin.take()); // odt-vcsim exits when stdin closes
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Starts odt-vcsim (only `USER`/`PASSWORD` may log in) with the tests' one launcher, or
+/// skips loudly.
+fn start(tls: bool) -> Option<Vcsim> {
+    if let Err(why) = odt_tests::vcsim::available() {
+        odt_tests::skip(&why);
+        return None;
     }
+    Some(
+        Vcsim::start_with(&Options {
+            tls,
+            login: Some((USER.into(), PASSWORD.into())),
+            ..Default::default()
+        })
+        .expect("start odt-vcsim"),
+    )
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+fn connect(sim: &Vcsim, tls: TlsMode) -> Client {
+    Client::connect(&sim.url, USER, PASSWORD, tls).unwrap()
 }
 
-/// The simulator: `$ODT_VCSIM`, else `scripts/build-vcsim.sh` (a no-op when the binary is up
-/// to date; it installs Go and govmomi with apt-get as root). `Err` says why there is none.
-fn binary() -> Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("ODT_VCSIM") {
-            return Ok(PathBuf::from(p));
-        }
-        let out = Command::new("bash")
-            .arg(workspace().join("scripts/build-vcsim.sh"))
-            .current_dir(workspace())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run scripts/build-vcsim.sh: {e}"))?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        match out.status.code() {
-            Some(0) => {
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                let p = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-                if p.is_file() {
-                    Ok(p)
-                } else {
-                    panic!("build-vcsim.sh printed no binary path:\n{stderr}")
-                }
-            }
-            // 3: this machine cannot provide Go/govmomi.
-            Some(3) => Err(format!("odt-vcsim cannot be built here: {stderr}")),
-            _ => panic!("scripts/build-vcsim.sh failed ({}):\n{stderr}", out.status),
-        }
-    })
-    .clone()
-}
-
-fn skip(why: &str) {
-    if std::env::var_os("ODT_REQUIRE_ALL_TESTS").is_some_and(|v| v == "1") {
-        panic!("required test cannot run: {why}");
-    }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: {why} (set ODT_REQUIRE_ALL_TESTS=1 to make this a failure) \
-         !!!!!!!!\n"
-    );
-}
-
-/// Starts odt-vcsim (only `USER`/`PASSWORD` may log in), or skips.
-fn start(tls: bool) -> Option<Sim> {
-    let bin = match binary() {
-        Ok(b) => b,
-        Err(why) => {
-            skip(&why);
-            return None;
-        }
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let capture = tmp.path().join("capture");
-    let dstmp = tmp.path().join("datastores");
-    std::fs::create_dir_all(&dstmp).unwrap();
-    let log = std::fs::File::create(tmp.path().join("vcsim.log")).unwrap();
-    let mut cmd = Command::new(&bin);
-    cmd.arg("-capture")
-        .arg(&capture)
-        .args([
-            "-listen",
-            "127.0.0.1:0",
-            "-user",
-            USER,
-            "-password",
-            PASSWORD,
-        ])
-        .env("TMPDIR", &dstmp)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    if tls {
-        cmd.arg("-tls");
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = tx.send(r.read_line(&mut line).map(|_| line));
-        let _ = std::io::copy(&mut r, &mut std::io::sink());
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(l)) if !l.trim().is_empty() => l,
-        other => {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(tmp.path().join("vcsim.log")).unwrap_or_default();
-            panic!("odt-vcsim did not start ({other:?}):\n{log}");
-        }
-    };
-    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    Some(Sim {
-        url: v["url"].as_str().unwrap().to_string(),
-        thumbprint: v["thumbprint"].as_str().unwrap_or("").to_string(),
-        capture,
-        child,
-        stdin,
-        tmp,
-    })
-}
-
-impl Sim {
-    fn connect(&self, tls: TlsMode) -> Client {
-        Client::connect(&self.url, USER, PASSWORD, tls).unwrap()
-    }
-
-    fn index(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.capture.join("index.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Builds the sample VMs (`scripts/make-sample-vm.sh`) into this simulator's tempdir.
-    fn sample(&self, kind: &str) -> PathBuf {
-        let out = self.tmp.path().join("samples");
-        let st = Command::new("bash")
-            .arg(workspace().join("scripts/make-sample-vm.sh"))
-            .arg(&out)
-            .args(["--kind", kind, "--disk-mib", "1"])
-            .stdout(Stdio::null())
+/// A sample VM package (`scripts/make-sample-vm.sh`) with 1 MiB disks: the tests here pin the
+/// capacities and offsets that size gives.
+fn sample(kind: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("bash")
+            .arg(odt_tests::workspace().join("scripts/make-sample-vm.sh"))
+            .arg(d.path())
+            .args(["--disk-mib", "1"])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(st.success(), "make-sample-vm.sh failed");
-        out.join(kind)
-    }
+        d
+    });
+    dir.path().join(kind)
 }
 
 fn sha256_file(p: &Path) -> String {
@@ -206,7 +87,7 @@ fn spec_for(
 #[test]
 fn import_an_ovf_end_to_end() {
     let Some(sim) = start(false) else { return };
-    let client = sim.connect(TlsMode::Verify);
+    let client = connect(&sim, TlsMode::Verify);
     assert_eq!(client.service_content().about.api_type, "VirtualCenter");
 
     // DC0 has a cluster and a standalone host: leaving both out is ambiguous.
@@ -267,7 +148,7 @@ fn import_an_ovf_end_to_end() {
         "compute is asked first: {err:?}"
     );
 
-    let dir = sim.sample("multi");
+    let dir = sample("multi");
     let spec = spec_for(&client, &p, &dir, "multi", "odt-multi");
     assert!(spec.errors.is_empty(), "{:?}", spec.errors);
     assert_eq!(spec.spec.xsi_type(), Some("VirtualMachineImportSpec"));
@@ -421,9 +302,9 @@ fn wrong_password_is_invalid_login() {
 #[test]
 fn abort_then_destroy_leaves_no_vm() {
     let Some(sim) = start(false) else { return };
-    let client = sim.connect(TlsMode::Insecure);
+    let client = connect(&sim, TlsMode::Insecure);
     let p = Placement::resolve(&client, None, None, Some("DC0_H0"), None).unwrap();
-    let dir = sim.sample("single");
+    let dir = sample("single");
     let spec = spec_for(&client, &p, &dir, "single", "odt-aborted");
     let lease = import_vapp(&client, &p, &spec).unwrap();
     let info = lease.wait_ready(Duration::from_secs(60)).unwrap();
@@ -565,13 +446,16 @@ fn tls_verify_pin_and_insecure() {
 
     // Insecure works; and a whole import over https (the NFC URL is https too).
     sim_ok(&sim, TlsMode::Insecure);
-    let client = sim.connect(if strong {
-        TlsMode::Thumbprint(sha1)
-    } else {
-        TlsMode::Insecure
-    });
+    let client = connect(
+        &sim,
+        if strong {
+            TlsMode::Thumbprint(sha1)
+        } else {
+            TlsMode::Insecure
+        },
+    );
     let p = Placement::resolve(&client, None, Some("DC0_C0"), None, None).unwrap();
-    let dir = sim.sample("single");
+    let dir = sample("single");
     let spec = spec_for(&client, &p, &dir, "single", "odt-tls");
     let lease = import_vapp(&client, &p, &spec).unwrap();
     let info = lease.wait_ready(Duration::from_secs(60)).unwrap();
@@ -600,7 +484,7 @@ fn tls_verify_pin_and_insecure() {
     assert_eq!(vm.nic_network_name(&vm.nics[0]), Some("VM Network"));
 }
 
-fn sim_ok(sim: &Sim, tls: TlsMode) {
+fn sim_ok(sim: &Vcsim, tls: TlsMode) {
     let c = Client::connect(&sim.url, USER, PASSWORD, tls.clone())
         .unwrap_or_else(|e| panic!("{tls:?}: {e}"));
     c.logout().unwrap();
