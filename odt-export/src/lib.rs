@@ -6,6 +6,8 @@
 //! exports them) and VMs of a source vCenter (`vcsource`), and `jobfile` (per-VM targets).
 //! The job's lifecycle on the NAS is `odt_format::job::writer`'s.
 
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
+
 pub mod cli;
 pub mod commands;
 pub mod export;

@@ -7,6 +7,8 @@
 //! checks and actions), `deploy` (into vCenter), `register` (into vCD), `journal` (what a
 //! rerun needs), `receipt`.
 
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
+
 pub mod cli;
 pub mod commands;
 pub mod deploy;

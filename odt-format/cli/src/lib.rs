@@ -5,6 +5,7 @@
 //! exit codes. The only library crate that prints or reads the terminal.
 
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
 pub mod keygen;
 pub mod progress;

@@ -1,4 +1,5 @@
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
 //! Bytes on the wire: odt's clients for vCenter ([`vsphere`]: vim25 SOAP, the inventory, OVF
 //! import and export through an HttpNfcLease) and for vCloud Director ([`vcd`]: login, the
 //! query service, the vimServer import actions, networks, tasks).
