@@ -434,6 +434,16 @@ impl Vcsim {
         Ok(())
     }
 
+    /// Bounds each NFC upload and export download stream started from now on to `mibps` MiB/s
+    /// (0: unlimited), as an ESXi host's NFC service bounds each connection.
+    pub fn set_nfc_stream_rate(&self, mibps: u64) -> Result<(), String> {
+        let (code, body) = self.http("POST", &format!("/odt-test/nfc-rate?mibps={mibps}"), None)?;
+        if code != 200 {
+            return Err(format!("nfc-rate: HTTP {code}: {body}"));
+        }
+        Ok(())
+    }
+
     /// Makes the next `count` export downloads (GETs on `/nfc-export/...` of a live export
     /// lease's file) fail: the server sends the headers (200, the full Content-Length) and
     /// `after` bytes of the body, then drops the connection; or answers `status` (no body)

@@ -938,3 +938,35 @@ fn vapp_import_one_lease_for_all_vms() {
     assert_eq!(s.task_result(&r).0, "success");
     assert_eq!(s.try_find("DC0/vm/vapp/db"), None);
 }
+
+/// The per-stream bandwidth knob (tests/vcsim/rate.go) holds an upload to its rate, so the
+/// import benchmark can model a real host's NFC service. A lower bound only: pacing sleeps.
+#[test]
+fn nfc_uploads_are_paced_to_the_stream_rate() {
+    let Some(vc) = Vcsim::start_or_skip(false) else {
+        return;
+    };
+    let s = Session::login(&vc);
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 94 + 33) as u8).collect();
+    vc.set_nfc_stream_rate(2).unwrap();
+    let (lease, url) = s.import("paced");
+    let path = url.strip_prefix(&vc.base()).unwrap();
+    let started = std::time::Instant::now();
+    let (status, body) = vc
+        .request(
+            "POST",
+            path,
+            &["Content-Type: application/x-vnd.vmware-streamVmdk".to_owned()],
+            Some(&data),
+        )
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "1 MiB at 2 MiB/s took {took:?}"
+    );
+    s.lease_call("HttpNfcLeaseComplete", &lease);
+    assert_eq!(vc.uploads().pop().unwrap().bytes, 1 << 20);
+    vc.set_nfc_stream_rate(0).unwrap();
+}

@@ -486,7 +486,7 @@ func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	h := sha256.New()
-	cr := &countingReader{r: r.Body}
+	cr := &countingReader{r: &pacedReader{r: r.Body, p: newPacer()}}
 	tee := io.TeeReader(cr, io.MultiWriter(tmp, h))
 
 	if flt != nil {
@@ -640,6 +640,13 @@ func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 		return n, true
 	}
 	switch {
+	case r.URL.Path == "/odt-test/nfc-rate" && r.Method == http.MethodPost:
+		mibps, ok := num("mibps", 0)
+		if !ok {
+			return
+		}
+		setStreamRateMiB(mibps)
+		fmt.Fprintf(w, "{\"nfc_stream_mibps\":%d}\n", mibps)
 	case r.URL.Path == "/odt-test/fail-next-upload" && r.Method == http.MethodPost:
 		after, ok1 := num("after", 0)
 		status, ok2 := num("status", 0)

@@ -142,7 +142,7 @@ func (e *extension) serveDownload(w http.ResponseWriter, r *http.Request, lease,
 		h1, h256 := sha1.New(), sha256.New()
 		cw.Header().Set("Content-Length", strconv.FormatInt(rec.Size, 10))
 		cw.WriteHeader(http.StatusOK)
-		n, _ := io.Copy(io.MultiWriter(cw, h1, h256), fh)
+		n, _ := io.Copy(&pacedWriter{w: io.MultiWriter(cw, h1, h256), p: newPacer()}, fh)
 		if n == rec.Size {
 			e.exports.storeDigests(lease, name, n, hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h256.Sum(nil)))
 		}

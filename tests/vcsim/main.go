@@ -18,6 +18,8 @@
 //     Destroy_Task on a VirtualApp removes its VMs too (see vapp.go);
 //   - RelocateVM_Task into another resource pool takes the VM out of its old pool or vApp
 //     (vcsim's keeps it listed there), as vCloud Director's move-import needs (relocate.go);
+//   - a per-stream bandwidth limit for NFC uploads and downloads, as an ESXi host's NFC
+//     service imposes: -nfc-stream-mibps N or POST /odt-test/nfc-rate?mibps=N (rate.go);
 //   - with -tls, a fresh ECDSA P-256 certificate instead of vcsim's 1024-bit RSA one.
 //
 // Build with scripts/build-vcsim.sh. On start it prints one JSON line on stdout:
@@ -64,12 +66,17 @@ func main() {
 	password := flag.String("password", "", "the password for -user")
 	stdinEOF := flag.Bool("exit-on-stdin-eof", true, "exit when stdin reaches EOF (false when run in the background from a shell)")
 	verbose := flag.Bool("v", false, "log every SOAP request and response to stderr")
+	streamMiB := flag.Int64("nfc-stream-mibps", 0, "bound each NFC upload and export download to `MIB` MiB/s (0 = unlimited; also POST /odt-test/nfc-rate?mibps=N)")
 	noVMNetwork := flag.String("hosts-without-vm-network", "", "comma-separated host `NAMES` (e.g. DC0_C0_H1) that lack the \"VM Network\" port group")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: %s -capture DIR [options]\n\nvCenter simulator for odt's tests.\n\nOptions:\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *streamMiB < 0 {
+		usageError("-nfc-stream-mibps must be 0 or more")
+	}
+	setStreamRateMiB(*streamMiB)
 	if flag.NArg() != 0 {
 		usageError("unexpected argument %q", flag.Arg(0))
 	}
