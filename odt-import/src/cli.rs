@@ -221,6 +221,12 @@ pub struct RunOptions {
     /// more).
     #[arg(long)]
     pub verify_now: bool,
+    /// Deploy up to N VMs at once, each over its own NFC lease, spread over the target's
+    /// hosts (default: the number of hosts, at most 4). A real host bounds each NFC stream far
+    /// below the NAS, so several streams finish sooner. A VM that fails does not stop the
+    /// others; the rerun does what is left.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
     /// Print a JSON report on stdout (and no progress bars).
     #[arg(long)]
     pub json: bool,

@@ -24,7 +24,7 @@ use odt_vmware::vsphere::task::{destroy_vm, reconfigure_extra_config};
 use odt_vmware::vsphere::FileItem;
 use serde::Serialize;
 
-use crate::journal::{Journal, VmState};
+use crate::journal::{SharedJournal, VmState};
 use crate::plan::{TargetFacts, VM_NETWORK};
 
 /// extraConfig key holding the job id on every VM the importer finished.
@@ -164,7 +164,7 @@ pub struct DeployContext<'a> {
 pub fn deploy_vm(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
-    journal: &mut Journal,
+    journal: &SharedJournal<'_>,
 ) -> Result<DeployedVm> {
     let started = Instant::now();
     if let Some(done) = already_deployed(cx, vm, journal)? {
@@ -222,7 +222,7 @@ pub fn deploy_vm(
 fn already_deployed(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
-    journal: &mut Journal,
+    journal: &SharedJournal<'_>,
 ) -> Result<Option<DeployedVm>> {
     let Some((_, _, moref)) = marked_vms(cx.client, cx.placement, &cx.manifest.job_id)?
         .into_iter()
@@ -231,17 +231,13 @@ fn already_deployed(
         return Ok(None);
     };
     // For a vApp the marker is on its VMs: report the entity the journal recorded.
-    let entity = journal
-        .vms
-        .get(&vm.dir)
+    let rec = journal.vm(&vm.dir);
+    let entity = rec
+        .as_ref()
         .filter(|r| r.state == VmState::Deployed)
         .and_then(|r| r.entity.clone())
         .unwrap_or_else(|| moref_text(&moref));
-    let verified = journal
-        .vms
-        .get(&vm.dir)
-        .map(|r| r.verified.clone())
-        .unwrap_or_default();
+    let verified = rec.map(|r| r.verified).unwrap_or_default();
     journal.set(&vm.dir, &vm.name, VmState::Deployed, Some(entity.clone()))?;
     Ok(Some(DeployedVm {
         name: vm.name.clone(),
@@ -255,12 +251,14 @@ fn already_deployed(
 }
 
 /// A previous run died mid-import: its VM has no marker; it is removed before starting again.
-fn remove_half_made(cx: &DeployContext<'_>, vm: &VmEntry, journal: &mut Journal) -> Result<()> {
+fn remove_half_made(
+    cx: &DeployContext<'_>,
+    vm: &VmEntry,
+    journal: &SharedJournal<'_>,
+) -> Result<()> {
     let Some(rec) = journal
-        .vms
-        .get(&vm.dir)
+        .vm(&vm.dir)
         .filter(|r| r.state == VmState::Importing)
-        .cloned()
     else {
         return Ok(());
     };
@@ -351,7 +349,7 @@ fn abandon(
     e: anyhow::Error,
     vm: &VmEntry,
     entity: &MoRef,
-    journal: &mut Journal,
+    journal: &SharedJournal<'_>,
 ) -> anyhow::Error {
     let cleanup = nfc.abort(&format!("{e:#}"));
     if cleanup.is_ok() {

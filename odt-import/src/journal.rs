@@ -243,6 +243,50 @@ impl Journal {
     }
 }
 
+/// The journal shared by the deployments a run makes at once (`run --parallel`): each
+/// update takes the lock for one change and its atomic save, so concurrent VMs never lose
+/// each other's records, and no lock is held while bytes move.
+pub struct SharedJournal<'a>(pub &'a std::sync::Mutex<Journal>);
+
+impl SharedJournal<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
+        // A worker that panicked mid-update left the record as it was before (saves are
+        // atomic): the journal is still usable.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record of `dir`, as it is now.
+    pub fn vm(&self, dir: &str) -> Option<VmRecord> {
+        self.lock().vms.get(dir).cloned()
+    }
+
+    /// See [`Journal::set`].
+    pub fn set(&self, dir: &str, name: &str, state: VmState, entity: Option<String>) -> Result<()> {
+        self.lock().set(dir, name, state, entity)
+    }
+
+    /// See [`Journal::set_deployed`].
+    pub fn set_deployed(
+        &self,
+        dir: &str,
+        name: &str,
+        entity: String,
+        verified: BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.lock().set_deployed(dir, name, entity, verified)
+    }
+
+    /// See [`Journal::set_vcd`].
+    pub fn set_vcd(&self, dir: &str, vcd: VcdRecord) -> Result<()> {
+        self.lock().set_vcd(dir, vcd)
+    }
+
+    /// See [`Journal::clear`].
+    pub fn clear(&self, dir: &str) -> Result<()> {
+        self.lock().clear(dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

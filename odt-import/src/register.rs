@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
-use crate::journal::{Journal, Member, VcdRecord};
+use crate::journal::{Journal, Member, SharedJournal, VcdRecord};
 use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer, FAILED_CREATION};
 
 /// Where a VM landed in vCD, for the report and the receipt.
@@ -101,16 +101,12 @@ pub fn register_vm(
     vim: &VimServer,
     vm: &VmEntry,
     entity: &MoRef,
-    journal: &mut Journal,
+    journal: &SharedJournal<'_>,
 ) -> Result<Registered> {
     let refs =
         resolve_target(vcd, vm).map_err(|m| anyhow::anyhow!("VM {}: {}", vm.name, m.join("; ")))?;
     let template = vm.target.as_template;
-    let mut rec = journal
-        .vms
-        .get(&vm.dir)
-        .and_then(|r| r.vcd.clone())
-        .unwrap_or_default();
+    let mut rec = journal.vm(&vm.dir).and_then(|r| r.vcd).unwrap_or_default();
     rec.kind = if template {
         "template".into()
     } else {
@@ -178,7 +174,7 @@ impl Step<'_> {
         vim: &VimServer,
         refs: &TargetRefs,
         rec: &mut VcdRecord,
-        journal: &mut Journal,
+        journal: &SharedJournal<'_>,
     ) -> Result<()> {
         let (vcd, vm) = (self.vcd, self.vm);
         let template = vm.target.as_template;
@@ -243,7 +239,7 @@ impl Step<'_> {
         vim: &VimServer,
         href: &str,
         rec: &mut VcdRecord,
-        journal: &mut Journal,
+        journal: &SharedJournal<'_>,
     ) -> Result<()> {
         if rec.members.iter().skip(1).all(|m| m.imported) {
             return Ok(());

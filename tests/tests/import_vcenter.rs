@@ -569,3 +569,55 @@ fn without_vcd_a_vm_outside_the_allowed_orgs_is_still_refused() {
     assert!(out.contains("deployed"), "{out}");
     assert!(find_vm(&c, &p.vm_folder, "single").unwrap().is_some());
 }
+
+/// Issue 14: with `--parallel 3` the three VMs deploy at once over their own leases; a
+/// connection cut in one upload aborts that VM's lease only (its half-made VM removed), the
+/// others finish, and the rerun deploys just the one left, each VM landing once.
+#[test]
+fn a_failure_in_one_of_three_parallel_deployments_aborts_only_it_and_the_rerun_finishes() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[
+        &samples().join("single"),
+        &samples().join("single2"),
+        &samples().join("multi"),
+    ]);
+    vc.fail_next_uploads(500_000, None, 1).unwrap();
+    let o = import(&s, &vc, "run", &["--parallel", "3"], PASSWORD);
+    assert_fails(&o, 1, &["upload failed", "lease was aborted", "rerun"]);
+    let leases = vc.leases();
+    assert_eq!(
+        leases.iter().filter(|l| l["state"] == "aborted").count(),
+        1,
+        "only the failed VM's lease is aborted: {leases:?}"
+    );
+    assert_eq!(
+        leases.iter().filter(|l| l["state"] == "done").count(),
+        2,
+        "the other two finished: {leases:?}"
+    );
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    let present = |n: &str| find_vm(&c, &p.vm_folder, n).unwrap().is_some();
+    let missing: Vec<&str> = ["single", "single2", "multi"]
+        .into_iter()
+        .filter(|n| !present(n))
+        .collect();
+    assert_eq!(missing.len(), 1, "the failed VM's half-made VM was removed");
+    let disks_of_failed = if missing[0] == "multi" { 3 } else { 1 };
+    let done_before = vc.uploads().iter().filter(|u| u.status == 200).count();
+    let out = s.ok(&import(&s, &vc, "run", &["--parallel", "3"], PASSWORD));
+    assert_eq!(
+        out.matches("skipped (already deployed)").count(),
+        2,
+        "{out}"
+    );
+    for n in ["single", "single2", "multi"] {
+        assert!(present(n), "{n} landed");
+    }
+    let new = vc.uploads().iter().filter(|u| u.status == 200).count() - done_before;
+    assert_eq!(
+        new, disks_of_failed,
+        "only the disks of the failed VM {} were uploaded again",
+        missing[0]
+    );
+}

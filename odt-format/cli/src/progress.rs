@@ -1,15 +1,17 @@
 //! Progress bars on a terminal (bytes, rate, ETA); silence otherwise.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use odt_format::progress::Progress;
 
 /// Progress bars on stderr when it is a terminal and `quiet` is false.
 pub struct Bars {
     enabled: bool,
+    /// Where every stream's bar is drawn, one line each (see [`Bars::stream`]).
+    multi: Arc<MultiProgress>,
     bar: Mutex<Option<ProgressBar>>,
 }
 
@@ -18,6 +20,17 @@ impl Bars {
     pub fn new(quiet: bool) -> Self {
         Bars {
             enabled: !quiet && std::io::stderr().is_terminal(),
+            multi: Arc::new(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Bars for one of several transfers running at once: its own bar, drawn on its own line
+    /// below the others.
+    pub fn stream(&self) -> Bars {
+        Bars {
+            enabled: self.enabled,
+            multi: self.multi.clone(),
             bar: Mutex::new(None),
         }
     }
@@ -28,7 +41,7 @@ impl Progress for Bars {
         if !self.enabled {
             return;
         }
-        let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let pb = self.multi.add(ProgressBar::new(total));
         pb.set_style(
             ProgressStyle::with_template(
                 "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -52,7 +65,11 @@ impl Progress for Bars {
     }
     fn note(&self, msg: &str) {
         if self.enabled {
-            eprintln!("{}", odt_format::text::printable_lines(msg));
+            // Above the bars, which are redrawn below it.
+            let line = odt_format::text::printable_lines(msg).into_owned();
+            if self.multi.println(&line).is_err() {
+                eprintln!("{line}");
+            }
         }
     }
 }

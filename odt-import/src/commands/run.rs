@@ -3,6 +3,7 @@
 //! VM, each step journalled) → [`RunStats`] (what is printed and what the receipt states).
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -22,7 +23,7 @@ use super::{connect_vcd, dock_line, OpenJob};
 use crate::cli::RunOptions;
 use crate::deploy::{deploy_vm, gather_facts, DeployContext};
 use crate::dock::DockStatus;
-use crate::journal::{default_state_dir, Journal};
+use crate::journal::{default_state_dir, Journal, SharedJournal};
 use crate::plan::plan as make_plan;
 use crate::receipt::{self, VmOutcome};
 use crate::register::{gather_vcd_facts, register_vm, Registered};
@@ -137,7 +138,9 @@ struct RunPlan {
     /// The target vCenter as vCD knows it (with `--vcd`).
     vim: Option<VimServer>,
     placement: Placement,
-    journal: Journal,
+    journal: Mutex<Journal>,
+    /// How many VMs are deployed at once.
+    parallel: usize,
 }
 
 impl RunPlan {
@@ -172,84 +175,184 @@ impl RunPlan {
             ),
             None => None,
         };
+        let parallel = match o.parallel {
+            Some(n) => usize::from(n),
+            None => placement.hosts.len().clamp(1, 4),
+        };
         Ok(RunPlan {
             client,
             vcd,
             vim,
             placement,
-            journal,
+            journal: Mutex::new(journal),
+            parallel: parallel.min(job.manifest.vms.len().max(1)),
         })
     }
 }
 
-/// What the VM loop did: the VMs done, and the first failure (which stops the loop).
+/// What the VM loop did: the VMs done, and the failures.
 struct Outcome {
     vms: Vec<VmOutcome>,
+    /// The failures, in manifest order; one at most when VMs go one at a time (the loop
+    /// stops at the first).
     failed: Option<String>,
-    /// The failure says the NAS's bytes are not what the customer signed.
+    /// A failure says the NAS's bytes are not what the customer signed.
     damaged: bool,
 }
 
-/// Deploys each VM (or recognises it as deployed), then registers it in vCD. Stops at the
-/// first failure: the journal lets the rerun go on from there.
+/// What happened to one VM.
+enum VmResult {
+    Done(VmOutcome),
+    /// Deployed, but its vCD registration failed.
+    Unregistered(VmOutcome, anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+/// Deploys each VM (or recognises it as deployed), then registers it in vCD. One at a time
+/// the loop stops at the first failure; with `--parallel N` the VMs go N at a time and a
+/// failed one does not stop the others. Either way the journal lets the rerun go on.
 fn execute(p: &mut RunPlan, job: &OpenJob, key: &DataKey, bars: &Bars, json: bool) -> Outcome {
-    let cx = DeployContext {
-        client: &p.client,
-        placement: &p.placement,
-        layout: &job.layout,
-        manifest: &job.manifest,
-        key,
-        progress: bars,
+    let n = job.manifest.vms.len();
+    let results: Vec<Option<VmResult>> = if p.parallel <= 1 {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let r = one_vm(p, job, key, bars, json, i, &p.placement);
+            let stop = !matches!(r, VmResult::Done(_));
+            out.push(Some(r));
+            if stop {
+                break;
+            }
+        }
+        out
+    } else {
+        in_parallel(p, job, key, bars, json)
     };
     let mut out = Outcome {
         vms: vec![],
         failed: None,
         damaged: false,
     };
-    for vm in &job.manifest.vms {
-        let deployed = match deploy_vm(&cx, vm, &mut p.journal) {
-            Ok(d) => d,
-            Err(e) => {
-                out.damaged = nas_damaged(&e);
-                out.failed = Some(format!("{e:#}"));
-                break;
+    let mut failures = vec![];
+    for r in results.into_iter().flatten() {
+        match r {
+            VmResult::Done(v) => out.vms.push(v),
+            VmResult::Unregistered(v, e) => {
+                out.vms.push(v);
+                failures.push(format!("{e:#}"));
             }
-        };
-        if !json {
-            println!(
-                "{:<24} {} as {}",
-                printable(&deployed.name),
-                deployed.outcome,
-                printable(&deployed.entity)
-            );
+            VmResult::Failed(e) => {
+                out.damaged |= nas_damaged(&e);
+                failures.push(format!("{e:#}"));
+            }
         }
-        let registered = match (&p.vcd, &p.vim, parse_entity(&deployed.entity)) {
-            (Some(v), Some(vim), Some(entity)) => {
-                match register_vm(v, &p.client, vim, vm, &entity, &mut p.journal) {
-                    Ok(r) => {
-                        if !json {
-                            print_registered(&r);
-                        }
-                        Some(r)
-                    }
-                    Err(e) => {
-                        out.vms.push(VmOutcome {
-                            deployed,
-                            vcd: None,
-                        });
-                        out.failed = Some(format!("{e:#}"));
-                        break;
-                    }
-                }
-            }
-            _ => None,
-        };
-        out.vms.push(VmOutcome {
-            deployed,
-            vcd: registered,
-        });
+    }
+    if !failures.is_empty() {
+        out.failed = Some(failures.join("\n"));
     }
     out
+}
+
+/// `p.parallel` workers take the VMs in manifest order, each deploying over its own lease on
+/// the next host of the target (unless the operator named one), with its own progress bar.
+fn in_parallel(
+    p: &RunPlan,
+    job: &OpenJob,
+    key: &DataKey,
+    bars: &Bars,
+    json: bool,
+) -> Vec<Option<VmResult>> {
+    let n = job.manifest.vms.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<VmResult>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for w in 0..p.parallel {
+            let (next, results) = (&next, &results);
+            let placement = spread(&p.placement, w);
+            let stream = bars.stream();
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = one_vm(p, job, key, &stream, json, i, &placement);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The placement for worker `w`: the operator's host if one was named, else the cluster's
+/// hosts in turn, so concurrent leases land on different hosts' NFC services.
+fn spread(placement: &Placement, w: usize) -> Placement {
+    let mut p = placement.clone();
+    if p.host.is_none() && p.hosts.len() > 1 {
+        let h = &p.hosts[w % p.hosts.len()];
+        p.host = Some(odt_vmware::vsphere::inventory::Named {
+            name: h.name.clone(),
+            moref: h.moref.clone(),
+        });
+    }
+    p
+}
+
+/// Deploys VM `i` of the job, then registers it in vCD (with `--vcd`).
+fn one_vm(
+    p: &RunPlan,
+    job: &OpenJob,
+    key: &DataKey,
+    progress: &Bars,
+    json: bool,
+    i: usize,
+    placement: &Placement,
+) -> VmResult {
+    let vm = &job.manifest.vms[i];
+    let journal = SharedJournal(&p.journal);
+    let cx = DeployContext {
+        client: &p.client,
+        placement,
+        layout: &job.layout,
+        manifest: &job.manifest,
+        key,
+        progress,
+    };
+    let deployed = match deploy_vm(&cx, vm, &journal) {
+        Ok(d) => d,
+        Err(e) => return VmResult::Failed(e),
+    };
+    if !json {
+        println!(
+            "{:<24} {} as {}",
+            printable(&deployed.name),
+            deployed.outcome,
+            printable(&deployed.entity)
+        );
+    }
+    let (Some(v), Some(vim), Some(entity)) = (&p.vcd, &p.vim, parse_entity(&deployed.entity))
+    else {
+        return VmResult::Done(VmOutcome {
+            deployed,
+            vcd: None,
+        });
+    };
+    match register_vm(v, &p.client, vim, vm, &entity, &journal) {
+        Ok(r) => {
+            if !json {
+                print_registered(&r);
+            }
+            VmResult::Done(VmOutcome {
+                deployed,
+                vcd: Some(r),
+            })
+        }
+        Err(e) => VmResult::Unregistered(
+            VmOutcome {
+                deployed,
+                vcd: None,
+            },
+            e,
+        ),
+    }
 }
 
 fn print_registered(r: &Registered) {
@@ -341,7 +444,13 @@ impl RunStats {
             vms,
             failed,
             seconds: started.elapsed().as_secs_f64(),
-            journal: p.journal.path().display().to_string(),
+            journal: p
+                .journal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .path()
+                .display()
+                .to_string(),
             receipt: None,
             receipt_signed: false,
         }
