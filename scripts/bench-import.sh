@@ -11,6 +11,7 @@ usage() {
     cat <<EOF
 Usage: $PROG [--size-gib N | --size-mib N] [--runs N] [--keep] [--no-build]
           [--vcsim-bin FILE] [--vcsim-dir DIR]
+       $PROG --vms N [--stream-mibps R] [--size-mib N] [--runs N] [--keep] [--no-build] ...
 
 Time the provider's import data path against a bare NFC upload with curl, both into
 one odt-vcsim (tests/vcsim, http, with a user and password) started for the whole
@@ -44,7 +45,15 @@ SHA-256 vcsim recorded for the first odt upload next to the source disk's; a mem
 flatness line (odt-import run once more on a 256 MiB disk job, both peak RSS values);
 vcsim's own peak RSS.
 
+With --vms N (parallel transfers): N VMs of one disk each (--size-mib each, default 256)
+in one job; vcsim bounds each NFC stream to --stream-mibps R MiB/s (default 40, as one
+ESXi host's NFC service roughly does). Timed: odt-import run --parallel 1 and --parallel
+N (every VM destroyed between runs). Printed side by side: wall time, MiB/s, the ideal
+(total bytes / (streams x R)), the ratio to it (target: within 1.2x), and peak RSS.
+
 Options:
+  --vms N        the parallel-transfer bench with N VMs (see above)
+  --stream-mibps R  with --vms: vcsim's per-stream NFC limit in MiB/s (default 40)
   --size-gib N   size of the disk in GiB, decimals allowed (default 2)
   --size-mib N   size of the disk in MiB (integer; overrides --size-gib; e.g. 16 for a
                  quick plumbing test)
@@ -75,7 +84,7 @@ need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
 . "$REPO/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- arguments
-SIZE_GIB=2 SIZE_MIB_OPT="" RUNS=3 KEEP=0 NO_BUILD=0 VCSIM="" VCSIM_PARENT=""
+SIZE_GIB=2 SIZE_MIB_OPT="" RUNS=3 KEEP=0 NO_BUILD=0 VCSIM="" VCSIM_PARENT="" VMS=0 STREAM_MIBPS=40
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -86,6 +95,10 @@ while [[ $# -gt 0 ]]; do
         --runs) need_arg "$@"; RUNS=$2; shift 2 ;;
         --runs=*) RUNS=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --vms) need_arg "$@"; VMS=$2; shift 2 ;;
+        --vms=*) VMS=${1#*=}; shift ;;
+        --stream-mibps) need_arg "$@"; STREAM_MIBPS=$2; shift 2 ;;
+        --stream-mibps=*) STREAM_MIBPS=${1#*=}; shift ;;
         --no-build) NO_BUILD=1; shift ;;
         --vcsim-bin) need_arg "$@"; VCSIM=$2; shift 2 ;;
         --vcsim-dir) need_arg "$@"; VCSIM_PARENT=$2; shift 2 ;;
@@ -94,6 +107,9 @@ while [[ $# -gt 0 ]]; do
         *) usage_error "unknown argument '$1'" ;;
     esac
 done
+[[ "$VMS" =~ ^[0-9]+$ ]] || usage_error "--vms must be a positive integer, got '$VMS'"
+[[ "$STREAM_MIBPS" =~ ^[1-9][0-9]*$ ]] || usage_error "--stream-mibps must be a positive integer, got '$STREAM_MIBPS'"
+if (( VMS > 0 )) && [[ -z "$SIZE_MIB_OPT" ]]; then SIZE_MIB_OPT=256; fi
 if [[ -n "$SIZE_MIB_OPT" ]]; then
     [[ "$SIZE_MIB_OPT" =~ ^[1-9][0-9]*$ ]] || usage_error "--size-mib must be a positive integer, got '$SIZE_MIB_OPT'"
     SIZE_MIB=$SIZE_MIB_OPT
@@ -110,6 +126,73 @@ bench_require_tools
 # ---------------------------------------------------------------- work area, builds
 bench_work_area odt-bench-import
 bench_build
+
+# forget VM: destroy it in vcsim (frees its datastore files) and delete its capture files.
+forget() {
+    "${SOAP[@]}" destroy "$1" >>"$LOGS/destroy.log" 2>&1 || { tail -n 5 "$LOGS/destroy.log" >&2; die "could not destroy VM $1"; }
+    rm -rf "${CAP:?}/$1"
+}
+
+# ---------------------------------------------------------------- parallel transfers (--vms)
+# parallel_bench: N VMs in one job, vcsim bounding each NFC stream; --parallel 1 vs N.
+parallel_bench() {
+    local srcs=() i nas="$WORK/nas-vms" names=() p r
+    echo "Generating $VMS VMs of one ${SIZE_MIB} MiB random disk each in $WORK ..."
+    for (( i = 1; i <= VMS; i++ )); do
+        make_source "$WORK/src/vm$i" "vm$i" "$SIZE_MIB" mf
+        srcs+=("$WORK/src/vm$i")
+        names+=("vm$i")
+    done
+    make_keys
+    mkdir -p "$nas"
+    run_timed export-vms env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$nas" \
+        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json "${srcs[@]}"
+    printf '  odt-export run (%d VMs): %.3f s\n' "$VMS" "$LAST_WALL"
+    VCSIM_ARGS=(-nfc-stream-mibps "$STREAM_MIBPS")
+    start_vcsim "$WORK"
+    echo "odt-vcsim: $VC_URL (pid $VCPID), each NFC stream bounded to $STREAM_MIBPS MiB/s"
+    local total=$(( VMS * SIZE_MIB ))
+    declare -A WALLS RSS
+    for (( r = 1; r <= RUNS; r++ )); do
+        for p in 1 "$VMS"; do
+            for n in "${names[@]}"; do forget "$n"; done
+            local state="$WORK/state/p$p.$r"
+            rm -rf "$state"; mkdir -p "$state"
+            sync; find "$nas" -type f -exec cat {} + >/dev/null
+            "$ODT_IMPORT" verify --nas "$nas" --trusted-key "$WORK/signing.key.pub" --state "$state" --json >/dev/null \
+                || die "odt-import verify refused the job"
+            run_timed "odt-p$p.$r" "$ODT_IMPORT" run --nas "$nas" --trusted-key "$WORK/signing.key.pub" \
+                --vcenter "$VC_URL" --cluster DC0_C0 --identity "$WORK/provider.key" --state "$state" \
+                --parallel "$p" --json
+            [[ $(json_get "$LAST_OUT" 'sum(1 for v in j["vms"] if v["outcome"] == "deployed")') == "$VMS" ]] \
+                || die "--parallel $p: not every VM deployed: $(head -c 600 "$LAST_OUT")"
+            WALLS[$p]+="$LAST_WALL "
+            if (( LAST_RSS_KB > ${RSS[$p]:-0} )); then RSS[$p]=$LAST_RSS_KB; fi
+            printf '  run %d/%d  odt-import run --parallel %-3d %8.3f s  %7s MiB RSS\n' "$r" "$RUNS" "$p" "$LAST_WALL" "$(mib "$LAST_RSS_KB")"
+        done
+    done
+    for n in "${names[@]}"; do forget "$n"; done
+    echo
+    echo "Results ($VMS VMs x ${SIZE_MIB} MiB = $total MiB; vcsim bounds each NFC stream to $STREAM_MIBPS MiB/s;"
+    echo "median of $RUNS; ideal = total / (streams x $STREAM_MIBPS MiB/s); x ideal = median / ideal)"
+    printf '%-28s %10s %10s %10s %9s %14s\n' "odt-import run" "median s" "MiB/s" "ideal s" "x ideal" "peak RSS MiB"
+    for p in 1 "$VMS"; do
+        local med streams ideal
+        med=$(printf '%s\n' ${WALLS[$p]} | median)
+        streams=$(( p < VMS ? p : VMS ))
+        ideal=$(awk -v t="$total" -v s="$streams" -v r="$STREAM_MIBPS" 'BEGIN { printf "%.3f", t / (s * r) }')
+        awk -v p="$p" -v m="$med" -v t="$total" -v i="$ideal" -v rss="${RSS[$p]}" 'BEGIN {
+            printf "--parallel %-17d %10.3f %10.1f %10.3f %9.2f %14.1f\n", p, m, t / m, i, m / i, rss / 1024 }'
+    done
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "Done."
+}
+
+if (( VMS > 0 )); then
+    parallel_bench
+    exit 0
+fi
 
 # ---------------------------------------------------------------- sources, keys, export
 echo "Generating a ${SIZE_MIB} MiB random disk and a ${FLAT_MIB} MiB one in $WORK ..."
@@ -178,11 +261,6 @@ print(u.get("status"), u.get("sha256"), u.get("bytes"), u.get("path", "-"))
 PY
 }
 
-# forget VM: destroy it in vcsim (frees its datastore files) and delete its capture files.
-forget() {
-    "${SOAP[@]}" destroy "$1" >>"$LOGS/destroy.log" 2>&1 || { tail -n 5 "$LOGS/destroy.log" >&2; die "could not destroy VM $1"; }
-    rm -rf "${CAP:?}/$1"
-}
 
 SIZE_BYTES=$(( SIZE_MIB * 1048576 ))
 W_STREAM=() W_SOAP=() W_DATA=() W_ODT=() R_STREAM=() R_SOAP=() R_DATA=() R_ODT=() ODT_SELF=()

@@ -198,8 +198,11 @@ make_keys() {
 # BASE/vcsim-tmp; sets VCPID and VC_URL, then logs SOAP (the raw client, tests/vcsim/soap.py,
 # as an array so /usr/bin/time can run it) in. One SOAP session serves the whole bench:
 # leases belong to the session that made them; its cookie is kept in WORK.
+# start_vcsim BASE: odt-vcsim with its capture and datastore under BASE, plus VCSIM_ARGS
+# (an array, e.g. (-nfc-stream-mibps 40)).
 start_vcsim() {
     local base=$1
+    if [[ -z ${VCSIM_ARGS+x} ]]; then VCSIM_ARGS=(); fi
     VC_USER=odt-bench
     VC_PASSWORD="bench-$RANDOM$RANDOM"
     export ODT_VCENTER_USER="$VC_USER" ODT_VCENTER_PASSWORD="$VC_PASSWORD"
@@ -208,7 +211,7 @@ start_vcsim() {
     mkfifo "$WORK/vcsim.stdin"
     # vcsim exits when its stdin reaches EOF: fd 7 is the only writer, so it stops with us.
     TMPDIR="$base/vcsim-tmp" "$VCSIM" -listen 127.0.0.1:0 -capture "$CAP" -user "$VC_USER" -password "$VC_PASSWORD" \
-        <"$WORK/vcsim.stdin" >"$WORK/vcsim.json" 2>"$LOGS/vcsim.log" &
+        "${VCSIM_ARGS[@]}" <"$WORK/vcsim.stdin" >"$WORK/vcsim.json" 2>"$LOGS/vcsim.log" &
     VCPID=$!
     exec 7>"$WORK/vcsim.stdin"
     VCIN_OPEN=1
