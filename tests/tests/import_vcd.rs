@@ -106,20 +106,11 @@ fn assert_landed_once(sims: &Sims) {
     assert_eq!(items.iter().filter(|i| i.name == "multi").count(), 1);
 }
 
-/// A job of two VMs: `single` as a vApp on acme-net (powered on), `multi` as a template.
-fn two_vm_job() -> Scratch {
+/// Exports the job file `toml` (as `job.toml`) and makes the provider's receipt key.
+fn exported_job(toml: &str) -> Scratch {
     let s = Scratch::new();
     let job = s.path("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            "org = \"acme\"\nvdc = \"acme-vdc\"\n\n[[vm]]\nsource = \"{}\"\nnetwork = \"acme-net\"\npower_on = true\n\n\
-             [[vm]]\nsource = \"{}\"\ncatalog = \"acme-catalog\"\nas_template = true\n",
-            samples().join("single").display(),
-            samples().join("multi").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&job, toml).unwrap();
     s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
     s.ok(&s.import(&[
         "keygen",
@@ -128,6 +119,16 @@ fn two_vm_job() -> Scratch {
         s.path("receipt.key").to_str().unwrap(),
     ]));
     s
+}
+
+/// A job of two VMs: `single` as a vApp on acme-net (powered on), `multi` as a template.
+fn two_vm_job() -> Scratch {
+    exported_job(&format!(
+            "org = \"acme\"\nvdc = \"acme-vdc\"\n\n[[vm]]\nsource = \"{}\"\nnetwork = \"acme-net\"\npower_on = true\n\n\
+             [[vm]]\nsource = \"{}\"\ncatalog = \"acme-catalog\"\nas_template = true\n",
+            samples().join("single").display(),
+            samples().join("multi").display()
+        ))
 }
 
 #[test]
@@ -575,26 +576,12 @@ fn with_a_trust_file_the_signers_vms_land_in_its_allowed_org() {
 /// An OVF vApp of two VMs (`vapp`: web, db) and one of three (`vapp3`: fe, api, store), each
 /// as a vApp on acme-net.
 fn vapps_job() -> Scratch {
-    let s = Scratch::new();
-    let job = s.path("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n[[vm]]\nsource = \"{}\"\n\n\
+    exported_job(&format!(
+        "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n[[vm]]\nsource = \"{}\"\n\n\
              [[vm]]\nsource = \"{}\"\n",
-            samples().join("vapp").display(),
-            samples().join("vapp3").display()
-        ),
-    )
-    .unwrap();
-    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
-    s.ok(&s.import(&[
-        "keygen",
-        "--receipt",
-        "--out",
-        s.path("receipt.key").to_str().unwrap(),
-    ]));
-    s
+        samples().join("vapp").display(),
+        samples().join("vapp3").display()
+    ))
 }
 
 /// Each OVF vApp is one vCD vApp holding every one of its VMs once, nothing is left in
