@@ -14,5 +14,6 @@ pub mod ovf;
 pub mod progress;
 pub mod text;
 pub mod trust;
+pub mod xml;
 
 pub use error::{FormatError, Result};
