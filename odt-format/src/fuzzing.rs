@@ -566,13 +566,19 @@ fn seal_stream(key: &DataKey, stream: &str, header: &FileHeader, plain: &[u8]) -
         chunk_size: header.chunk_size() as u64,
     };
     let sk = StreamKey::new(key, &JOB_ID, stream, header);
+    let mut sealer = sk.sealer();
     let mut out = header.to_bytes().to_vec();
     let mut buf = Vec::new();
     for i in 0..g.chunks() {
         let start = (i * g.chunk_size) as usize;
         buf.clear();
         buf.extend_from_slice(&plain[start..start + g.plain_len(i) as usize]);
-        sk.seal(i, i + 1 == g.chunks(), &mut buf);
+        let sealed = sealer.seal_next(i + 1 == g.chunks(), &mut buf);
+        assert_eq!(
+            sealed,
+            Ok(i),
+            "chunks are sealed in order, the last one last"
+        );
         out.extend_from_slice(&buf);
     }
     out
