@@ -471,107 +471,127 @@ impl<'a> Parser<'a> {
     /// Reacts to an element opening: reads attributes of the elements we keep.
     fn open(&mut self, kind: Kind, e: &BytesStart<'_>, line: usize) -> Result<(), OvfError> {
         match kind {
-            Kind::File => {
-                let a = self.attrs(e, line)?;
-                let id = required(&a, line, "File", "id")?;
-                let href = required(&a, line, "File", "href")?;
-                if let Some(reason) = file_name_problem(&href) {
-                    return Err(OvfError::UnsafeHref { line, href, reason });
-                }
-                let size = optional_u64(&a, line, "File", "size")?;
-                let chunk_size = optional_u64(&a, line, "File", "chunkSize")?;
-                if chunk_size == Some(0) {
-                    return Err(invalid(line, "File", "chunkSize", "0", "must be positive"));
-                }
-                let compression = a.get("compression").map(str::to_owned);
-                unique(&mut self.file_ids, &id, line, "File ovf:id")?;
-                unique(&mut self.file_hrefs, &href, line, "File ovf:href")?;
-                self.files.push(FileRef {
-                    id,
-                    href,
-                    size,
-                    compression,
-                    chunk_size,
-                });
-                Self::too_many(line, "File elements", self.files.len())?;
-            }
-            Kind::Disk => {
-                let a = self.attrs(e, line)?;
-                let disk_id = required(&a, line, "Disk", "diskId")?;
-                let capacity = required(&a, line, "Disk", "capacity")?;
-                let units = a.get("capacityAllocationUnits");
-                let capacity_bytes =
-                    capacity_bytes(&capacity, units).map_err(|(attr, reason)| {
-                        let value = if attr == "capacity" {
-                            capacity.clone()
-                        } else {
-                            units.unwrap_or_default().to_owned()
-                        };
-                        invalid(line, "Disk", attr, &value, &reason)
-                    })?;
-                let populated_size = optional_u64(&a, line, "Disk", "populatedSize")?;
-                let file_ref = a.get("fileRef").map(str::to_owned);
-                let format = a.get("format").map(str::to_owned);
-                unique(&mut self.disk_ids, &disk_id, line, "Disk ovf:diskId")?;
-                self.disks.push(Disk {
-                    disk_id,
-                    file_ref,
-                    capacity_bytes,
-                    populated_size,
-                    format,
-                });
-                self.disk_lines.push(line);
-                Self::too_many(line, "Disk elements", self.disks.len())?;
-            }
-            Kind::Network => {
-                let a = self.attrs(e, line)?;
-                let name = required(&a, line, "Network", "name")?;
-                unique(&mut self.network_names, &name, line, "Network ovf:name")?;
-                self.networks.push(Network {
-                    name,
-                    description: None,
-                });
-                Self::too_many(line, "Network elements", self.networks.len())?;
-            }
-            Kind::System | Kind::Collection => {
-                let element = if kind == Kind::System {
-                    "VirtualSystem"
-                } else {
-                    "VirtualSystemCollection"
-                };
-                if self.nodes.is_empty() && self.content.is_some() {
-                    return Err(OvfError::MultipleContent { line });
-                }
-                let a = self.attrs(e, line)?;
-                let id = required(&a, line, element, "id")?;
-                unique(&mut self.content_ids, &id, line, "VirtualSystem ovf:id")?;
-                Self::too_many(
-                    line,
-                    "VirtualSystem/VirtualSystemCollection elements",
-                    self.content_ids.len(),
-                )?;
-                self.nodes.push(if kind == Kind::System {
-                    Node::System(VirtualSystem {
-                        id,
-                        name: None,
-                        nics: Vec::new(),
-                        disk_refs: Vec::new(),
-                    })
-                } else {
-                    Node::Collection(VirtualSystemCollection {
-                        id,
-                        name: None,
-                        children: Vec::new(),
-                    })
-                });
-            }
+            Kind::File => self.open_file(e, line),
+            Kind::Disk => self.open_disk(e, line),
+            Kind::Network => self.open_network(e, line),
+            Kind::System | Kind::Collection => self.open_content(kind, e, line),
             Kind::Item => {
                 self.items += 1;
                 Self::too_many(line, "virtual hardware items", self.items)?;
                 self.item = Some(ItemBuilder::default());
+                Ok(())
             }
-            _ => {}
+            _ => Ok(()),
         }
+    }
+
+    /// A `References/File`: a safe, unique href and a unique id.
+    fn open_file(&mut self, e: &BytesStart<'_>, line: usize) -> Result<(), OvfError> {
+        let a = self.attrs(e, line)?;
+        let id = required(&a, line, "File", "id")?;
+        let href = required(&a, line, "File", "href")?;
+        if let Some(reason) = file_name_problem(&href) {
+            return Err(OvfError::UnsafeHref { line, href, reason });
+        }
+        let size = optional_u64(&a, line, "File", "size")?;
+        let chunk_size = optional_u64(&a, line, "File", "chunkSize")?;
+        if chunk_size == Some(0) {
+            return Err(invalid(line, "File", "chunkSize", "0", "must be positive"));
+        }
+        let compression = a.get("compression").map(str::to_owned);
+        unique(&mut self.file_ids, &id, line, "File ovf:id")?;
+        unique(&mut self.file_hrefs, &href, line, "File ovf:href")?;
+        self.files.push(FileRef {
+            id,
+            href,
+            size,
+            compression,
+            chunk_size,
+        });
+        Self::too_many(line, "File elements", self.files.len())?;
+        Ok(())
+    }
+
+    /// A `DiskSection/Disk`: a unique id and a capacity in bytes.
+    fn open_disk(&mut self, e: &BytesStart<'_>, line: usize) -> Result<(), OvfError> {
+        let a = self.attrs(e, line)?;
+        let disk_id = required(&a, line, "Disk", "diskId")?;
+        let capacity = required(&a, line, "Disk", "capacity")?;
+        let units = a.get("capacityAllocationUnits");
+        let capacity_bytes = capacity_bytes(&capacity, units).map_err(|(attr, reason)| {
+            let value = if attr == "capacity" {
+                capacity.clone()
+            } else {
+                units.unwrap_or_default().to_owned()
+            };
+            invalid(line, "Disk", attr, &value, &reason)
+        })?;
+        let populated_size = optional_u64(&a, line, "Disk", "populatedSize")?;
+        let file_ref = a.get("fileRef").map(str::to_owned);
+        let format = a.get("format").map(str::to_owned);
+        unique(&mut self.disk_ids, &disk_id, line, "Disk ovf:diskId")?;
+        self.disks.push(Disk {
+            disk_id,
+            file_ref,
+            capacity_bytes,
+            populated_size,
+            format,
+        });
+        self.disk_lines.push(line);
+        Self::too_many(line, "Disk elements", self.disks.len())?;
+        Ok(())
+    }
+
+    /// A `NetworkSection/Network`: a unique name.
+    fn open_network(&mut self, e: &BytesStart<'_>, line: usize) -> Result<(), OvfError> {
+        let a = self.attrs(e, line)?;
+        let name = required(&a, line, "Network", "name")?;
+        unique(&mut self.network_names, &name, line, "Network ovf:name")?;
+        self.networks.push(Network {
+            name,
+            description: None,
+        });
+        Self::too_many(line, "Network elements", self.networks.len())?;
+        Ok(())
+    }
+
+    /// A `VirtualSystem` or `VirtualSystemCollection`: a unique id, and only one at the top.
+    fn open_content(
+        &mut self,
+        kind: Kind,
+        e: &BytesStart<'_>,
+        line: usize,
+    ) -> Result<(), OvfError> {
+        let element = if kind == Kind::System {
+            "VirtualSystem"
+        } else {
+            "VirtualSystemCollection"
+        };
+        if self.nodes.is_empty() && self.content.is_some() {
+            return Err(OvfError::MultipleContent { line });
+        }
+        let a = self.attrs(e, line)?;
+        let id = required(&a, line, element, "id")?;
+        unique(&mut self.content_ids, &id, line, "VirtualSystem ovf:id")?;
+        Self::too_many(
+            line,
+            "VirtualSystem/VirtualSystemCollection elements",
+            self.content_ids.len(),
+        )?;
+        self.nodes.push(if kind == Kind::System {
+            Node::System(VirtualSystem {
+                id,
+                name: None,
+                nics: Vec::new(),
+                disk_refs: Vec::new(),
+            })
+        } else {
+            Node::Collection(VirtualSystemCollection {
+                id,
+                name: None,
+                children: Vec::new(),
+            })
+        });
         Ok(())
     }
 
