@@ -4,6 +4,8 @@
 //! This crate is pure: it reads and writes bytes through `std::io` traits and paths given to
 //! it, and never talks to the network. The CLIs depend on it; it depends on neither.
 
+#![deny(missing_docs)]
+
 pub mod crypto;
 pub mod error;
 #[cfg(any(fuzzing, test))]

@@ -6,7 +6,7 @@
 //!   entities refused; one root). The OVF parser streams through it; the tree is built on it.
 //! - [`tree`]: [`Element`], a namespace-aware element tree parsed whole, with `xsi:type`
 //!   resolved, for API replies.
-//! - [`write`]: escaping, and [`to_document`] to write a tree back with its namespaces.
+//! - [`write`](mod@write): escaping, and [`to_document`] to write a tree back with its namespaces.
 //!
 //! Protocol specifics stay with the protocols: vim25 namespaces, envelopes and the request
 //! body writer in odt-vmware's `vsphere`, vCloud namespaces and media types in its `vcd`.
