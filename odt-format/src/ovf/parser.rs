@@ -324,7 +324,7 @@ impl<'a> Parser<'a> {
 
     fn run(mut self) -> Result<Envelope, OvfError> {
         loop {
-            let event = match self.reader.next() {
+            let event = match self.reader.read_event() {
                 Ok(ev) => ev,
                 Err(e) => return Err(self.xml_error(e)),
             };
@@ -333,26 +333,23 @@ impl<'a> Parser<'a> {
                 Event::Start(e) => self.start(&e, line, false)?,
                 Event::Empty(e) => self.start(&e, line, true)?,
                 Event::End(_) => self.end()?,
-                Event::Text(t) => {
-                    if self.capturing() {
-                        let s = t.unescape().map_err(|e| OvfError::Xml {
-                            line,
-                            message: e.to_string(),
-                        })?;
-                        self.text.push_str(&s);
-                    }
+                Event::Text(t) if self.capturing() => {
+                    let s = t.unescape().map_err(|e| OvfError::Xml {
+                        line,
+                        message: e.to_string(),
+                    })?;
+                    self.text.push_str(&s);
                 }
-                Event::CData(c) => {
-                    if self.capturing() {
-                        let s = c.decode().map_err(|e| OvfError::Xml {
-                            line,
-                            message: e.to_string(),
-                        })?;
-                        self.text.push_str(&s);
-                    }
+                Event::CData(c) if self.capturing() => {
+                    let s = c.decode().map_err(|e| OvfError::Xml {
+                        line,
+                        message: e.to_string(),
+                    })?;
+                    self.text.push_str(&s);
                 }
                 Event::Eof => break,
-                // The hardened reader refuses DOCTYPEs and skips the rest.
+                // Text we do not keep; the hardened reader refuses DOCTYPEs and skips the
+                // declaration, comments and processing instructions.
                 _ => {}
             }
         }

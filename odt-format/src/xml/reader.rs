@@ -168,7 +168,7 @@ pub enum XmlErrorKind {
 
 /// A hardened, namespace-aware pull reader over a complete document in memory.
 ///
-/// [`Reader::next`] returns only `Start`, `Empty`, `End`, `Text`, `CData` and `Eof` events,
+/// [`Reader::read_event`] returns only `Start`, `Empty`, `End`, `Text`, `CData` and `Eof` events,
 /// each already checked against the [`Limits`]; the namespace resolution methods are
 /// quick-xml's, for the element or attribute just returned.
 pub struct Reader<'a> {
@@ -212,7 +212,7 @@ impl<'a> Reader<'a> {
         &self.limits
     }
 
-    /// Byte offset where the event last returned by [`Reader::next`] starts.
+    /// Byte offset where the event last returned by [`Reader::read_event`] starts.
     pub fn event_position(&self) -> u64 {
         self.event_pos
     }
@@ -228,7 +228,7 @@ impl<'a> Reader<'a> {
     ///
     /// Any [`XmlErrorKind`] but `TooLarge`, `Truncated` and `NoRoot` (which are the
     /// caller's to decide at `Eof`).
-    pub fn next(&mut self) -> Result<Event<'a>, XmlError> {
+    pub fn read_event(&mut self) -> Result<Event<'a>, XmlError> {
         // An empty element's declarations are never added to the count: they leave scope with
         // it, before the next event.
         loop {

@@ -165,7 +165,7 @@ impl Element {
         let mut stack: Vec<Element> = Vec::new();
         let mut root: Option<Element> = None;
         loop {
-            let ev = reader.next()?;
+            let ev = reader.read_event()?;
             let pos = reader.event_position();
             match ev {
                 Event::Start(ref e) | Event::Empty(ref e) => {
