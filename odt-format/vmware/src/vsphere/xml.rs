@@ -18,8 +18,6 @@ pub use odt_format::xml::{
     escape_attr, escape_text, parse_bool, Attribute, Element, QualName, XSD_NS, XSI_NS,
 };
 
-use super::client::MoRef;
-
 /// The vim25 namespace of every vSphere API element and type.
 pub const VIM25_NS: &str = "urn:vim25";
 
@@ -75,17 +73,6 @@ impl XmlWriter {
             "<{name} xsi:type=\"{}\">{}</{name}>",
             escape_attr(ty),
             escape_text(text)
-        );
-        self
-    }
-
-    /// `<name type="Kind">value</name>`, a ManagedObjectReference.
-    pub fn moref(&mut self, name: &str, mo: &MoRef) -> &mut Self {
-        let _ = write!(
-            self.out,
-            "<{name} type=\"{}\">{}</{name}>",
-            escape_attr(&mo.kind),
-            escape_text(&mo.value)
         );
         self
     }
@@ -171,6 +158,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+    use crate::vsphere::types::MoRef;
 
     #[test]
     fn escaping() {
