@@ -207,19 +207,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The limits this reader applies.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Byte offset where the event last returned by [`Reader::read_event`] starts.
     pub fn event_position(&self) -> u64 {
         self.event_pos
-    }
-
-    /// Elements open now (after a `Start`, the element itself counts).
-    pub fn depth(&self) -> usize {
-        self.open.len()
     }
 
     /// The next event that matters, checked against the limits.
