@@ -5,6 +5,7 @@
 //! it, and never talks to the network. The CLIs depend on it; it depends on neither.
 
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
 pub mod crypto;
 pub mod error;
