@@ -19,7 +19,7 @@ odt-format/fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written 
 Targets (odt-format/fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
 libFuzzer dictionaries in odt-format/fuzz/dicts/):
   descriptor, mf, ova      odt_format::ovf::fuzz_entry::fuzz_{descriptor,mf,ova}
-  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, trust
+  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, trust, xml_tree
                            odt_format::fuzzing::fuzz_<target>
 
 A crash (panic, failed invariant, sanitizer report, timeout or out-of-memory) leaves its

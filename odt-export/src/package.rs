@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use odt_format::crypto::stream::{Geometry, DEFAULT_CHUNK_LOG2};
-use odt_format::io::nasfile::{encrypt_file, recover, Partial};
+use odt_format::io::nasfile::{encrypt_file, recover, Partial, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
@@ -217,9 +217,11 @@ impl Sealing<'_> {
                 &spec,
                 cx.job.key(),
                 partial.take(),
-                &mut reader,
-                &file.display_path(),
-                &mut |b| hasher.update(b),
+                Plaintext {
+                    reader: &mut reader,
+                    path: &file.display_path(),
+                    hash: &mut |b| hasher.update(b),
+                },
                 &|d| progress.set(d),
                 cx.write,
                 &mut OsRng,

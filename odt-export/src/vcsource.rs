@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use odt_format::io::nasfile::{encrypt_file, encrypt_unsized};
+use odt_format::io::nasfile::{encrypt_file, encrypt_unsized, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
@@ -242,9 +242,11 @@ impl VcenterSource {
                 &spec,
                 cx.job.key(),
                 None,
-                &mut &content[..],
-                Path::new(&name),
-                &mut |_| {},
+                Plaintext {
+                    reader: &mut &content[..],
+                    path: Path::new(&name),
+                    hash: &mut |_| {},
+                },
                 &|_| {},
                 cx.write,
                 &mut OsRng,
@@ -399,13 +401,15 @@ impl Disk<'_> {
         let entry = encrypt_unsized(
             &spec,
             cx.job.key(),
-            &mut body,
-            Path::new(&d.url),
-            &mut |b| {
-                sha256.update(b);
-                if let Some(h) = sha1.as_mut() {
-                    h.update(b);
-                }
+            Plaintext {
+                reader: &mut body,
+                path: Path::new(&d.url),
+                hash: &mut |b| {
+                    sha256.update(b);
+                    if let Some(h) = sha1.as_mut() {
+                        h.update(b);
+                    }
+                },
             },
             &|n| {
                 progress.set(n);

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use odt_format::crypto::keys::{key_line, DataKey, Identity, SigningKey, SIGN_PUBLIC_PREFIX};
 use odt_format::crypto::stanza::{key_check, KdfParams, Stanza};
 use odt_format::crypto::stream::{Geometry, TAG_LEN};
-use odt_format::io::nasfile::{encrypt_file, StreamSpec, WriteOptions};
+use odt_format::io::nasfile::{encrypt_file, Plaintext, StreamSpec, WriteOptions};
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use rand::{RngCore, SeedableRng};
@@ -307,9 +307,11 @@ fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
             &stream,
             &key,
             None,
-            &mut &plain[..],
-            Path::new(file),
-            &mut |_| {},
+            Plaintext {
+                reader: &mut &plain[..],
+                path: Path::new(file),
+                hash: &mut |_| {},
+            },
             &|_| {},
             WriteOptions {
                 workers: 1,

@@ -7,7 +7,8 @@
 //! doc comment. The secrets used here (signing key, identity, data key, passphrase) are fixed,
 //! public constants so that every run is reproducible; they protect nothing.
 //!
-//! The OVF, `.mf` and OVA entries live in [`crate::ovf::fuzz_entry`].
+//! The OVF, `.mf` and OVA entries live in [`crate::ovf::fuzz_entry`]; the generic XML tree
+//! parser (the one odt-vmware reads SOAP and vCD replies with) is [`fuzz_xml_tree`] here.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -26,6 +27,7 @@ use crate::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSumm
 use crate::job::reader::DecryptReader;
 use crate::job::receipt::{Receipt, RECEIPT_FORMAT};
 use crate::trust::{self, Grants, TrustFile, TrustPolicy};
+use crate::xml::{self, Element, Limits, NamespaceStyle};
 
 /// Seed of the fixed Ed25519 key that signs (and is trusted for) fuzzed manifests.
 const SIGNING_SEED: [u8; 32] = [0x5a; 32];
@@ -564,13 +566,19 @@ fn seal_stream(key: &DataKey, stream: &str, header: &FileHeader, plain: &[u8]) -
         chunk_size: header.chunk_size() as u64,
     };
     let sk = StreamKey::new(key, &JOB_ID, stream, header);
+    let mut sealer = sk.sealer();
     let mut out = header.to_bytes().to_vec();
     let mut buf = Vec::new();
     for i in 0..g.chunks() {
         let start = (i * g.chunk_size) as usize;
         buf.clear();
         buf.extend_from_slice(&plain[start..start + g.plain_len(i) as usize]);
-        sk.seal(i, i + 1 == g.chunks(), &mut buf);
+        let sealed = sealer.seal_next(i + 1 == g.chunks(), &mut buf);
+        assert_eq!(
+            sealed,
+            Ok(i),
+            "chunks are sealed in order, the last one last"
+        );
         out.extend_from_slice(&buf);
     }
     out
@@ -830,6 +838,92 @@ pub fn fuzz_decrypt(data: &[u8]) {
             "released bytes that are not the genuine plaintext"
         );
     }
+}
+
+// ------------------------------------------------------------------------------ xml tree
+
+/// Fuzzes [`Element::parse`] (the tree under [`Limits::API_REPLY`]).
+///
+/// Invariants: parsing never panics; an accepted tree keeps to the limits (depth, attributes
+/// per element, element count) and holds no namespace declarations as attributes; and
+/// [`xml::to_document`] writes it to a document that parses again to an equal tree, up to the
+/// spelling of `xsi:type` values (their prefixes are renamed; the resolved
+/// [`Element::xsi_type`] must match). Trees with two attributes of the same expanded name
+/// (`p:a` and `q:a`, both prefixes bound to one URI) are exempt from the round trip: the
+/// writer gives a namespace one prefix, so it cannot write them. So are trees with a namespace
+/// URI that needs escaping (`&`, `<`, `>`, quotes, CR, LF, tab): quick-xml resolves a URI to
+/// its declaration's raw bytes, never unescaped, so no escaping the writer chooses reads back
+/// the same (real namespace URIs never hold these).
+pub fn fuzz_xml_tree(data: &[u8]) {
+    let Ok(root) = Element::parse(data) else {
+        return;
+    };
+    let limits = Limits::API_REPLY;
+    let mut elements = 0;
+    let mut writable = true;
+    check_tree(&root, 1, &limits, &mut elements, &mut writable);
+    assert!(elements <= limits.max_elements, "{elements} elements");
+    if !writable {
+        return;
+    }
+    // A default namespace no input uses, so every namespace is written with a prefix: an
+    // unprefixed `xsi:type` QName must keep meaning "no namespace" when read back.
+    let style = NamespaceStyle {
+        default: "urn:odt:fuzz:unused-default",
+        prefixes: &[(xml::XSI_NS, "xsi")],
+    };
+    let text = xml::to_document(&root, style);
+    let again = Element::parse(text.as_bytes())
+        .unwrap_or_else(|e| panic!("written tree does not parse ({e}): {text}"));
+    assert_eq!(
+        without_xsi_type_attrs(&again),
+        without_xsi_type_attrs(&root),
+        "{text}"
+    );
+}
+
+fn check_tree(e: &Element, depth: usize, limits: &Limits, count: &mut usize, writable: &mut bool) {
+    *count += 1;
+    assert!(depth <= limits.max_depth, "depth {depth}");
+    assert!(
+        e.attrs.len() <= limits.max_attributes,
+        "{} attributes",
+        e.attrs.len()
+    );
+    let escapes = |ns: &Option<String>| {
+        ns.as_deref()
+            .is_some_and(|u| xml::escape_attr(u) != u || u.contains('\''))
+    };
+    if escapes(&e.ns) || e.xsi_type.as_ref().is_some_and(|t| escapes(&t.ns)) {
+        *writable = false;
+    }
+    for (i, a) in e.attrs.iter().enumerate() {
+        if escapes(&a.ns) {
+            *writable = false;
+        }
+        assert!(
+            !(a.ns.is_none() && a.name == "xmlns"),
+            "a namespace declaration kept as an attribute"
+        );
+        if e.attrs[..i]
+            .iter()
+            .any(|b| b.ns == a.ns && b.name == a.name)
+        {
+            *writable = false;
+        }
+    }
+    for c in &e.children {
+        check_tree(c, depth + 1, limits, count, writable);
+    }
+}
+
+/// `e` without its `xsi:type` attributes, whose values the writer re-prefixes.
+fn without_xsi_type_attrs(e: &Element) -> Element {
+    let mut e = e.clone();
+    e.attrs
+        .retain(|a| !(a.ns.as_deref() == Some(xml::XSI_NS) && a.name == "type"));
+    e.children = e.children.iter().map(without_xsi_type_attrs).collect();
+    e
 }
 
 #[cfg(test)]
@@ -1380,6 +1474,62 @@ mod tests {
         );
     }
 
+    /// Tokens worth splicing into XML inputs.
+    const XML_DICT: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"/>",
+        b"</",
+        b"=\"",
+        b"\"",
+        b":",
+        b" xmlns=\"urn:a\"",
+        b" xmlns:p=\"urn:a\"",
+        b" xmlns:q=\"urn:a\"",
+        b" xmlns=\"\"",
+        b" p:a=\"1\"",
+        b" xsi:type=\"p:T\"",
+        b" xsi:type=\"T\"",
+        b" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"",
+        b"xml:lang",
+        b"&amp;",
+        b"&#13;",
+        b"&#x10FFFF;",
+        b"&x;",
+        b"<![CDATA[",
+        b"]]>",
+        b"<!DOCTYPE a>",
+        b"<?pi?>",
+        b"<!---->",
+        b"\r\n",
+        b"\xef\xbb\xbf",
+    ];
+
+    /// The XML documents the `xml_tree` target starts from: a vim reply with vcsim's odd
+    /// prefixes and a vCD section with foreign namespaces.
+    fn xml_tree_seeds() -> Vec<(String, Vec<u8>)> {
+        [
+            (
+                "vim-reply.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="xsd:string">DC0 &amp; co</val><v2 xsi:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="Network">network-7</ManagedObjectReference></v2></R></soapenv:Body></soapenv:Envelope>"#,
+            ),
+            (
+                "vcd-section.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<NetworkConfigSection xmlns="http://www.vmware.com/vcloud/v1.5" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:x="urn:unknown" href="h" ovf:required="false" x:extra="1"><ovf:Info>The configuration parameters</ovf:Info><Link rel="edit" href="h"/><x:Thing a="b" xml:lang="en">t &amp; u<![CDATA[<raw>]]></x:Thing><NetworkConfig networkName="VM Network"><Configuration><FenceMode>bridged</FenceMode></Configuration><IsDeployed>false</IsDeployed></NetworkConfig></NetworkConfigSection>"#,
+            ),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s.as_bytes().to_vec()))
+        .collect()
+    }
+
+    #[test]
+    fn xml_tree_mutations_hold_invariants() {
+        replay(8, &xml_tree_seeds(), XML_DICT, 5000, fuzz_xml_tree);
+    }
+
     /// Regression (found while building these targets): a file entry with `size` near
     /// `u64::MAX` made `JobManifest::parse` overflow computing the encrypted size; it must be
     /// rejected as malformed instead.
@@ -1422,6 +1572,7 @@ mod tests {
             ("decrypt", decrypt_seeds()),
             ("receipt", receipt_seeds()),
             ("trust", trust_seeds()),
+            ("xml_tree", xml_tree_seeds()),
         ] {
             let dir = root.join(target);
             std::fs::create_dir_all(&dir).unwrap();

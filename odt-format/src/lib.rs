@@ -4,6 +4,9 @@
 //! This crate is pure: it reads and writes bytes through `std::io` traits and paths given to
 //! it, and never talks to the network. The CLIs depend on it; it depends on neither.
 
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
+
 pub mod crypto;
 pub mod error;
 #[cfg(any(fuzzing, test))]
@@ -14,5 +17,6 @@ pub mod ovf;
 pub mod progress;
 pub mod text;
 pub mod trust;
+pub mod xml;
 
 pub use error::{FormatError, Result};

@@ -278,91 +278,129 @@ impl TrustFile {
         if raw.customer.len() > MAX_CUSTOMERS {
             return Err(bad(format!("more than {MAX_CUSTOMERS} customers")));
         }
-        let at = |s: std::ops::Range<usize>| line_of(text, s.start);
-        // Every error names one line (the most specific) and the entry it is in.
-        let err = |line: usize, d: String| bad(format!("line {line}: {d}"));
+        let file = Lines { text, name };
         let mut customers: Vec<CustomerEntry> = Vec::with_capacity(raw.customer.len());
         for c in raw.customer {
-            let line = at(c.name.span());
-            let cname = c.name.into_inner();
-            check_name("customer", &cname).map_err(|e| err(line, e))?;
-            if let Some(first) = customers.iter().find(|x| x.name == cname) {
-                return Err(err(
-                    line,
-                    format!(
-                        "customer {cname:?} is listed twice (first at line {})",
-                        first.line
-                    ),
-                ));
-            }
-            let key_line = at(c.key.span());
-            let key = c.key.into_inner();
-            if key.is_empty() || key.chars().any(char::is_control) {
-                return Err(err(
-                    key_line,
-                    format!(
-                        "customer {cname:?}: key must name its public key file \
-                         (KEY.pub from `odt-export keygen`)"
-                    ),
-                ));
-            }
-            if c.org.len() > MAX_ORGS {
-                return Err(err(
-                    line,
-                    format!("customer {cname:?}: more than {MAX_ORGS} orgs"),
-                ));
-            }
-            let mut grants = Grants::default();
-            for o in c.org {
-                let oline = at(o.name.span());
-                let oname = o.name.into_inner();
-                let ctx = format!("customer {cname:?}, org {oname:?}");
-                check_name("org", &oname)
-                    .map_err(|e| err(oline, format!("customer {cname:?}: {e}")))?;
-                if grants.org(&oname).is_some() {
-                    return Err(err(
-                        oline,
-                        format!("{ctx}: listed twice (org names ignore case)"),
-                    ));
-                }
-                let list = |key: &str, what: &str, l: Option<Spanned<Vec<String>>>| {
-                    let Some(l) = l else { return Ok(None) };
-                    let lline = at(l.span());
-                    let v = l.into_inner();
-                    let here = |d: String| err(lline, format!("{ctx}: {d}"));
-                    if v.is_empty() {
-                        return Err(here(format!(
-                            "{key} = [] allows nothing: leave it out to allow any {what} of the org"
-                        )));
-                    }
-                    if v.len() > MAX_NAMES {
-                        return Err(here(format!("more than {MAX_NAMES} {key}")));
-                    }
-                    for (i, n) in v.iter().enumerate() {
-                        check_name(what, n).map_err(here)?;
-                        if v[..i].contains(n) {
-                            return Err(here(format!("{what} {n:?} is listed twice")));
-                        }
-                    }
-                    Ok(Some(v))
-                };
-                let vdcs = list("vdcs", "VDC", o.vdcs)?;
-                let catalogs = list("catalogs", "catalog", o.catalogs)?;
-                grants.orgs.push(OrgGrant {
-                    name: oname,
-                    vdcs,
-                    catalogs,
-                });
-            }
-            customers.push(CustomerEntry {
-                name: cname,
-                key: PathBuf::from(key),
-                line,
-                key_line,
-                grants,
-            });
+            let entry = file.customer(c, &customers)?;
+            customers.push(entry);
         }
         Ok(TrustFile { customers })
+    }
+}
+
+/// The text of one trust file, to turn spans into lines in its errors. Every error names one
+/// line (the most specific) and the entry it is in.
+struct Lines<'a> {
+    text: &'a str,
+    /// How errors name the file.
+    name: &'a str,
+}
+
+impl Lines<'_> {
+    fn at(&self, span: std::ops::Range<usize>) -> usize {
+        line_of(self.text, span.start)
+    }
+
+    fn err(&self, line: usize, d: String) -> FormatError {
+        FormatError::malformed(
+            format!("trust file {}", self.name),
+            format!("line {line}: {d}"),
+        )
+    }
+
+    /// One `[[customer]]`, checked against the entries before it.
+    fn customer(&self, c: RawCustomer, earlier: &[CustomerEntry]) -> Result<CustomerEntry> {
+        let line = self.at(c.name.span());
+        let cname = c.name.into_inner();
+        check_name("customer", &cname).map_err(|e| self.err(line, e))?;
+        if let Some(first) = earlier.iter().find(|x| x.name == cname) {
+            return Err(self.err(
+                line,
+                format!(
+                    "customer {cname:?} is listed twice (first at line {})",
+                    first.line
+                ),
+            ));
+        }
+        let key_line = self.at(c.key.span());
+        let key = c.key.into_inner();
+        if key.is_empty() || key.chars().any(char::is_control) {
+            return Err(self.err(
+                key_line,
+                format!(
+                    "customer {cname:?}: key must name its public key file \
+                     (KEY.pub from `odt-export keygen`)"
+                ),
+            ));
+        }
+        if c.org.len() > MAX_ORGS {
+            return Err(self.err(
+                line,
+                format!("customer {cname:?}: more than {MAX_ORGS} orgs"),
+            ));
+        }
+        let mut grants = Grants::default();
+        for o in c.org {
+            let org = self.org(&cname, o, &grants)?;
+            grants.orgs.push(org);
+        }
+        Ok(CustomerEntry {
+            name: cname,
+            key: PathBuf::from(key),
+            line,
+            key_line,
+            grants,
+        })
+    }
+
+    /// One `[[customer.org]]` of customer `cname`, checked against its orgs before it.
+    fn org(&self, cname: &str, o: RawOrg, earlier: &Grants) -> Result<OrgGrant> {
+        let oline = self.at(o.name.span());
+        let oname = o.name.into_inner();
+        let ctx = format!("customer {cname:?}, org {oname:?}");
+        check_name("org", &oname)
+            .map_err(|e| self.err(oline, format!("customer {cname:?}: {e}")))?;
+        if earlier.org(&oname).is_some() {
+            return Err(self.err(
+                oline,
+                format!("{ctx}: listed twice (org names ignore case)"),
+            ));
+        }
+        Ok(OrgGrant {
+            vdcs: self.names(&ctx, "vdcs", "VDC", o.vdcs)?,
+            catalogs: self.names(&ctx, "catalogs", "catalog", o.catalogs)?,
+            name: oname,
+        })
+    }
+
+    /// An org's optional `vdcs` or `catalogs` list (`key`, of `what`s): absent allows any,
+    /// empty is refused (it would allow nothing), names are checked and unique.
+    fn names(
+        &self,
+        ctx: &str,
+        key: &str,
+        what: &str,
+        l: Option<Spanned<Vec<String>>>,
+    ) -> Result<Option<Vec<String>>> {
+        let Some(l) = l else { return Ok(None) };
+        let lline = self.at(l.span());
+        let v = l.into_inner();
+        let here = |d: String| self.err(lline, format!("{ctx}: {d}"));
+        if v.is_empty() {
+            return Err(here(format!(
+                "{key} = [] allows nothing: leave it out to allow any {what} of the org"
+            )));
+        }
+        if v.len() > MAX_NAMES {
+            return Err(here(format!("more than {MAX_NAMES} {key}")));
+        }
+        for (i, n) in v.iter().enumerate() {
+            check_name(what, n).map_err(here)?;
+            if v[..i].contains(n) {
+                return Err(here(format!("{what} {n:?} is listed twice")));
+            }
+        }
+        Ok(Some(v))
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 
 use odt_format::crypto::keys::DataKey;
 use odt_format::crypto::stream::{FileHeader, Geometry, HEADER_LEN, TAG_LEN};
-use odt_format::io::nasfile::{encrypt_file, recover, Partial, StreamSpec, WriteOptions};
+use odt_format::io::nasfile::{
+    encrypt_file, recover, Partial, Plaintext, StreamSpec, WriteOptions,
+};
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
 use odt_format::job::reader::{unwrap_io, CheckedReader, DecryptReader};
@@ -81,9 +83,11 @@ fn encrypt(
         spec,
         &key(),
         partial,
-        source,
-        Path::new("/source/disk1.vmdk"),
-        &mut |b| hashed.lock().unwrap().extend_from_slice(b),
+        Plaintext {
+            reader: source,
+            path: Path::new("/source/disk1.vmdk"),
+            hash: &mut |b| hashed.lock().unwrap().extend_from_slice(b),
+        },
         &|d| progress.store(d, Ordering::SeqCst),
         opts,
         &mut rng(seed),
@@ -660,9 +664,11 @@ fn unsized_sources_give_the_same_stream_as_sized_ones() {
             let unsized_entry = odt_format::io::nasfile::encrypt_unsized(
                 &spec(b.path(), 0),
                 &key(),
-                &mut trickle,
-                Path::new("download"),
-                &mut |d: &[u8]| hashed.lock().unwrap().extend_from_slice(d),
+                Plaintext {
+                    reader: &mut trickle,
+                    path: Path::new("download"),
+                    hash: &mut |d: &[u8]| hashed.lock().unwrap().extend_from_slice(d),
+                },
                 &|_| {},
                 opts(workers, C),
                 &mut rng(9),

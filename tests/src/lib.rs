@@ -436,7 +436,7 @@ pub fn reseal_as_customer(
 ) {
     use odt_format::crypto::keys::{Identity, SigningKey};
     use odt_format::crypto::stanza::Unlock;
-    use odt_format::io::nasfile::{encrypt_file, StreamSpec, WriteOptions};
+    use odt_format::io::nasfile::{encrypt_file, Plaintext, StreamSpec, WriteOptions};
     use odt_format::job::layout::Layout;
     use odt_format::job::reader::{data_key, open_manifest_with, TrustAnchor};
     let layout = Layout::new(nas);
@@ -460,9 +460,11 @@ pub fn reseal_as_customer(
         &spec,
         &key,
         None,
-        &mut std::io::Cursor::new(plaintext.to_vec()),
-        Path::new(file),
-        &mut |_| {},
+        Plaintext {
+            reader: &mut std::io::Cursor::new(plaintext.to_vec()),
+            path: Path::new(file),
+            hash: &mut |_| {},
+        },
         &|_| {},
         WriteOptions::default(),
         &mut rand::rngs::OsRng,

@@ -146,12 +146,72 @@ impl Geometry {
     }
 }
 
-/// The nonce of chunk `index`: three zero bytes, the 64-bit big-endian index, the last flag.
-pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
-    let mut n = [0u8; 12];
-    n[3..11].copy_from_slice(&index.to_be_bytes());
-    n[11] = last as u8;
-    n
+/// Why a chunk nonce could not be formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NonceError {
+    /// A chunk after the one flagged last: the stream is finished, and sealing more would
+    /// make a stream whose end a reader cannot tell.
+    #[error("no chunk may follow the last chunk of a stream")]
+    AfterLast,
+    /// The 64-bit chunk counter would wrap around and reuse a nonce.
+    #[error("the chunk counter would overflow")]
+    CounterOverflow,
+}
+
+/// The nonce of one chunk, as age's STREAM nonce: three zero bytes, the 64-bit big-endian
+/// chunk counter, and the last flag. Private so that every nonce is made here, where the two
+/// rules that keep a nonce unique under a stream key are enforced: nothing comes after the
+/// last chunk, and the counter never wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChunkNonce {
+    counter: u64,
+    last: bool,
+}
+
+impl ChunkNonce {
+    /// The nonce of chunk `index`, not (yet) flagged last.
+    fn at(index: u64) -> Self {
+        ChunkNonce {
+            counter: index,
+            last: false,
+        }
+    }
+
+    /// Flags this chunk as the stream's last.
+    fn set_last(&mut self) -> Result<(), NonceError> {
+        if self.last {
+            return Err(NonceError::AfterLast);
+        }
+        self.last = true;
+        Ok(())
+    }
+
+    /// Moves on to the next chunk.
+    fn increment(&mut self) -> Result<(), NonceError> {
+        if self.last {
+            return Err(NonceError::AfterLast);
+        }
+        self.counter = self
+            .counter
+            .checked_add(1)
+            .ok_or(NonceError::CounterOverflow)?;
+        Ok(())
+    }
+
+    /// The 12 bytes given to AES-GCM.
+    fn to_bytes(self) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[3..11].copy_from_slice(&self.counter.to_be_bytes());
+        n[11] = self.last as u8;
+        n
+    }
+
+    /// The nonce of chunk `index`, flagged last when `last`.
+    fn of_chunk(index: u64, last: bool) -> Self {
+        let mut n = ChunkNonce::at(index);
+        n.last = last;
+        n
+    }
 }
 
 /// Associated data of every chunk of one stream:
@@ -192,7 +252,7 @@ impl StreamKey {
         let tag: Tag = self
             .key
             .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(chunk_nonce(index, last)),
+                Nonce::assume_unique_for_key(ChunkNonce::of_chunk(index, last).to_bytes()),
                 Aad::from(self.aad),
                 buf,
             )
@@ -200,17 +260,55 @@ impl StreamKey {
         buf.extend_from_slice(tag.as_ref());
     }
 
+    /// A sealer for this stream's chunks in order, from chunk 0: the chunk counter is kept
+    /// for the caller, and a chunk after the last one is refused.
+    pub fn sealer(&self) -> Sealer<'_> {
+        Sealer {
+            key: self,
+            next: Ok(ChunkNonce::at(0)),
+        }
+    }
+
     /// Decrypts `buf` (ciphertext ‖ tag of chunk `index`) in place; returns the plaintext length.
     /// `None` means the chunk does not authenticate at this index and position.
     pub fn open(&self, index: u64, last: bool, buf: &mut [u8]) -> Option<usize> {
         self.key
             .open_in_place(
-                Nonce::assume_unique_for_key(chunk_nonce(index, last)),
+                Nonce::assume_unique_for_key(ChunkNonce::of_chunk(index, last).to_bytes()),
                 Aad::from(self.aad),
                 buf,
             )
             .ok()
             .map(|p| p.len())
+    }
+}
+
+/// Seals one stream's chunks in order (see [`StreamKey::sealer`]).
+pub struct Sealer<'k> {
+    key: &'k StreamKey,
+    /// The nonce of the next chunk, or why there is none (the last chunk was sealed, or the
+    /// counter is exhausted).
+    next: Result<ChunkNonce, NonceError>,
+}
+
+impl Sealer<'_> {
+    /// Seals `buf` in place as the next chunk (the last one when `last`), appending its tag;
+    /// returns the chunk's index.
+    ///
+    /// # Errors
+    ///
+    /// [`NonceError::AfterLast`] once a chunk was sealed as last, [`NonceError::CounterOverflow`]
+    /// after 2^64 chunks. `buf` is left untouched.
+    pub fn seal_next(&mut self, last: bool, buf: &mut Vec<u8>) -> Result<u64, NonceError> {
+        let mut nonce = self.next?;
+        if last {
+            nonce.set_last()?;
+        }
+        self.key.seal(nonce.counter, nonce.last, buf);
+        // The nonce after this one; an error here is the next call's to report.
+        let mut after = nonce;
+        self.next = after.increment().map(|()| after);
+        Ok(nonce.counter)
     }
 }
 
@@ -283,6 +381,44 @@ mod tests {
         );
         let n = k.open(7, false, &mut c).unwrap();
         assert_eq!(&c[..n], b"hello");
+    }
+
+    #[test]
+    fn nonce_layout_is_counter_then_last_flag() {
+        let n = ChunkNonce::of_chunk(0x0102_0304_0506_0708, true).to_bytes();
+        assert_eq!(n, [0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1]);
+        assert_eq!(ChunkNonce::at(0).to_bytes(), [0; 12]);
+    }
+
+    #[test]
+    fn nonce_refuses_anything_after_the_last_chunk() {
+        let mut n = ChunkNonce::at(5);
+        n.increment().unwrap();
+        assert_eq!(n.counter, 6);
+        n.set_last().unwrap();
+        assert_eq!(n.increment(), Err(NonceError::AfterLast));
+        assert_eq!(n.set_last(), Err(NonceError::AfterLast));
+        let mut top = ChunkNonce::at(u64::MAX);
+        assert_eq!(top.increment(), Err(NonceError::CounterOverflow));
+        assert_eq!(top.counter, u64::MAX, "a failed increment changes nothing");
+    }
+
+    #[test]
+    fn sealer_counts_and_stops_at_the_last_chunk() {
+        let (k, _) = key();
+        let mut s = k.sealer();
+        let mut a = b"one".to_vec();
+        assert_eq!(s.seal_next(false, &mut a), Ok(0));
+        let mut b = b"two".to_vec();
+        assert_eq!(s.seal_next(true, &mut b), Ok(1));
+        // Same bytes as sealing by index.
+        let mut b2 = b"two".to_vec();
+        k.seal(1, true, &mut b2);
+        assert_eq!(b, b2);
+        let mut c = b"three".to_vec();
+        assert_eq!(s.seal_next(false, &mut c), Err(NonceError::AfterLast));
+        assert_eq!(s.seal_next(true, &mut c), Err(NonceError::AfterLast));
+        assert_eq!(c, b"three", "a refused chunk is not sealed");
     }
 
     #[test]

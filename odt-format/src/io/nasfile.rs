@@ -243,92 +243,133 @@ fn read_cut_off(
     Ok(Some(cut))
 }
 
+/// The plaintext of one stream: where its bytes come from, the path that names it in errors,
+/// and the hasher that must see every byte of it in order (the caller's `.mf` digest).
+pub struct Plaintext<'a> {
+    /// The plaintext, read from its start.
+    pub reader: &'a mut (dyn Read + Send),
+    /// Its path, for errors.
+    pub path: &'a Path,
+    /// Sees every plaintext byte once, in order.
+    pub hash: &'a mut (dyn FnMut(&[u8]) + Send),
+}
+
+/// A stream open for writing: what it is, its header and key, and its two files, positioned
+/// at their ends.
+struct OpenStream<'a> {
+    spec: &'a StreamSpec,
+    header: FileHeader,
+    key: StreamKey,
+    enc_path: PathBuf,
+    sums_path: PathBuf,
+    enc: File,
+    sums: File,
+}
+
+impl<'a> OpenStream<'a> {
+    /// A fresh stream: new header (fresh salt, hence a fresh key), made durable.
+    fn fresh(
+        spec: &'a StreamSpec,
+        key: &DataKey,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+    ) -> Result<Self> {
+        let (header, enc, sums) = start_fresh(spec, rng)?;
+        Ok(OpenStream::new(spec, key, header, enc, sums))
+    }
+
+    /// The stream an earlier run began with `header`: its files reopened for appending.
+    fn reopen(spec: &'a StreamSpec, key: &DataKey, header: FileHeader) -> Result<Self> {
+        let (enc_path, sums_path) = (spec.enc(), spec.sums());
+        let mut enc = OpenOptions::new()
+            .write(true)
+            .open(&enc_path)
+            .ctx("open", &enc_path)?;
+        enc.seek(SeekFrom::End(0)).ctx("seek", &enc_path)?;
+        let sums = OpenOptions::new()
+            .append(true)
+            .open(&sums_path)
+            .ctx("open", &sums_path)?;
+        Ok(OpenStream::new(spec, key, header, enc, sums))
+    }
+
+    fn new(spec: &'a StreamSpec, key: &DataKey, header: FileHeader, enc: File, sums: File) -> Self {
+        OpenStream {
+            spec,
+            key: StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header),
+            header,
+            enc_path: spec.enc(),
+            sums_path: spec.sums(),
+            enc,
+            sums,
+        }
+    }
+}
+
+/// Where sealing starts: the first chunk to seal, and what an earlier run wrote from there on
+/// (which must come out of this run's sealing the same).
+#[derive(Default)]
+struct Resume {
+    start: u64,
+    cut_off: CutOff,
+}
+
 /// Encrypts `source` (read from its start) into the stream described by `spec`, resuming after
-/// `partial` when given. `hash` sees every plaintext byte in order (the prefix a previous run
-/// already sealed is read and hashed again, and proven to be what was sealed, never written
-/// again). `progress` gets plaintext bytes done so far. Returns the finished file's manifest
-/// entry.
+/// `partial` when given. `source.hash` sees every plaintext byte in order (the prefix a
+/// previous run already sealed is read and hashed again, and proven to be what was sealed,
+/// never written again). `progress` gets plaintext bytes done so far. Returns the finished
+/// file's manifest entry.
 ///
 /// [`FormatError::Diverged`]: the source does not continue what `partial` sealed. Nothing was
-/// written under the old key, and `hash` has seen part of the source: start again with a fresh
-/// hasher, the source reopened and `partial = None` (a fresh header), or refuse.
-#[allow(clippy::too_many_arguments)]
+/// written under the old key, and the hasher has seen part of the source: start again with a
+/// fresh hasher, the source reopened and `partial = None` (a fresh header), or refuse.
 pub fn encrypt_file(
     spec: &StreamSpec,
     key: &DataKey,
     partial: Option<Partial>,
-    source: &mut (dyn Read + Send),
-    source_path: &Path,
-    hash: &mut (dyn FnMut(&[u8]) + Send),
+    mut source: Plaintext<'_>,
     progress: &(dyn Fn(u64) + Sync),
     opts: WriteOptions,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<FileEntry> {
-    let (enc_path, sums_path) = (spec.enc(), spec.sums());
-    // A partial stream's files exist already; `start_fresh` makes the folder of a new one.
-    let (header, start, cut_off, mut enc, mut sums) = match partial {
-        Some(p) => {
-            let mut enc = OpenOptions::new()
-                .write(true)
-                .open(&enc_path)
-                .ctx("open", &enc_path)?;
-            enc.seek(SeekFrom::End(0)).ctx("seek", &enc_path)?;
-            let sums = OpenOptions::new()
-                .append(true)
-                .open(&sums_path)
-                .ctx("open", &sums_path)?;
-            (p.header, p.chunks_done, p.cut_off, enc, sums)
-        }
-        None => {
-            let (header, enc, sums) = start_fresh(spec, rng)?;
-            (header, 0, CutOff::default(), enc, sums)
-        }
+    // A partial stream's files exist already; `fresh` makes the folder of a new one.
+    let (mut stream, resume) = match partial {
+        Some(p) => (
+            OpenStream::reopen(spec, key, p.header)?,
+            Resume {
+                start: p.chunks_done,
+                cut_off: p.cut_off,
+            },
+        ),
+        None => (OpenStream::fresh(spec, key, rng)?, Resume::default()),
     };
     let g = Geometry {
         plain_size: spec.plain_size,
-        chunk_size: header.chunk_size() as u64,
+        chunk_size: stream.header.chunk_size() as u64,
     };
-    let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
 
     // Re-read (and hash) the prefix a previous run sealed, proving it unchanged.
     // A complete stream's last chunk may be short: never re-read past the end.
-    let start = start.min(g.chunks());
+    let start = resume.start.min(g.chunks());
     let prefix = (start * g.chunk_size).min(spec.plain_size);
     if start > 0 {
-        prove_prefix(
-            spec,
-            &sums_path,
-            &stream_key,
-            g,
-            start,
-            source,
-            source_path,
-            hash,
-            progress,
-            opts,
-        )?;
+        prove_prefix(&stream, g, start, &mut source, progress, opts)?;
     }
 
     // A stream a previous run completed has nothing left to seal.
     let sealed = if start >= g.chunks() {
         0
     } else {
+        let src = &mut source;
         seal_chunks(
-            spec,
-            &enc_path,
-            &sums_path,
-            &mut enc,
-            &mut sums,
-            &stream_key,
+            &mut stream,
             g.chunk_size as usize,
-            start,
-            &cut_off,
+            &Resume { start, ..resume },
             opts,
             |i, buf| {
                 let n = g.plain_len(i) as usize;
                 buf.resize(n, 0);
-                read_exact_or_short(source, buf, source_path, spec.plain_size)?;
-                hash(buf);
+                read_exact_or_short(src.reader, buf, src.path, spec.plain_size)?;
+                (src.hash)(buf);
                 Ok(i + 1 == g.chunks())
             },
             &|d| progress(prefix + d),
@@ -336,16 +377,17 @@ pub fn encrypt_file(
     };
     debug_assert_eq!(prefix + sealed, spec.plain_size);
     let mut extra = [0u8; 1];
-    if source.read(&mut extra).ctx("read", source_path)? != 0 {
+    if source.reader.read(&mut extra).ctx("read", source.path)? != 0 {
         return Err(FormatError::malformed(
-            source_path.display().to_string(),
+            source.path.display().to_string(),
             format!(
                 "is longer than the {} bytes it had when the export began (changed while reading?)",
                 spec.plain_size
             ),
         ));
     }
-    drop(enc);
+    let header = stream.header;
+    drop(stream);
     finish_entry(spec, &header, spec.plain_size)
 }
 
@@ -353,33 +395,23 @@ pub fn encrypt_file(
 /// export lease) into a fresh stream. The last chunk is recognised by reading one byte ahead.
 /// Such a stream cannot resume mid-way (the server cannot restart a download in the middle),
 /// so any leftovers of an earlier attempt are replaced. `spec.plain_size` is ignored.
-#[allow(clippy::too_many_arguments)]
 pub fn encrypt_unsized(
     spec: &StreamSpec,
     key: &DataKey,
-    source: &mut (dyn Read + Send),
-    source_path: &Path,
-    hash: &mut (dyn FnMut(&[u8]) + Send),
+    source: Plaintext<'_>,
     progress: &(dyn Fn(u64) + Sync),
     opts: WriteOptions,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<FileEntry> {
-    let (enc_path, sums_path) = (spec.enc(), spec.sums());
-    let (header, mut enc, mut sums) = start_fresh(spec, rng)?;
-    let chunk = header.chunk_size();
-    let stream_key = StreamKey::new(key, &spec.job_id, &spec.stream_name(), &header);
+    let mut stream = OpenStream::fresh(spec, key, rng)?;
+    let chunk = stream.header.chunk_size();
+    let Plaintext { reader, path, hash } = source;
     // One byte read ahead of the current chunk tells whether it is the last one.
     let mut ahead: Option<u8> = None;
     let total = seal_chunks(
-        spec,
-        &enc_path,
-        &sums_path,
-        &mut enc,
-        &mut sums,
-        &stream_key,
+        &mut stream,
         chunk,
-        0,
-        &CutOff::default(),
+        &Resume::default(),
         opts,
         |_, buf| {
             buf.resize(chunk, 0);
@@ -389,11 +421,11 @@ pub fn encrypt_unsized(
                 got = 1;
             }
             while got < chunk {
-                match source.read(&mut buf[got..]) {
+                match reader.read(&mut buf[got..]) {
                     Ok(0) => break,
                     Ok(n) => got += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(FormatError::io("read", source_path, e)),
+                    Err(e) => return Err(FormatError::io("read", path, e)),
                 }
             }
             buf.truncate(got);
@@ -403,20 +435,21 @@ pub fn encrypt_unsized(
             }
             let mut one = [0u8; 1];
             loop {
-                match source.read(&mut one) {
+                match reader.read(&mut one) {
                     Ok(0) => return Ok(true),
                     Ok(_) => {
                         ahead = Some(one[0]);
                         return Ok(false);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(FormatError::io("read", source_path, e)),
+                    Err(e) => return Err(FormatError::io("read", path, e)),
                 }
             }
         },
         progress,
     )?;
-    drop(enc);
+    let header = stream.header;
+    drop(stream);
     finish_entry(spec, &header, total)
 }
 
@@ -443,19 +476,15 @@ fn start_fresh(
 /// digests mean equal ciphertexts, hence equal plaintexts. The chunks sealed here are only
 /// compared, never written. Runs on the chunk pipeline: the re-read (and its `.mf` hash) stays
 /// the critical path, as on a fresh write.
-#[allow(clippy::too_many_arguments)]
 fn prove_prefix(
-    spec: &StreamSpec,
-    sums_path: &Path,
-    stream_key: &StreamKey,
+    stream: &OpenStream<'_>,
     g: Geometry,
     chunks: u64,
-    source: &mut (dyn Read + Send),
-    source_path: &Path,
-    hash: &mut (dyn FnMut(&[u8]) + Send),
+    source: &mut Plaintext<'_>,
     progress: &(dyn Fn(u64) + Sync),
     opts: WriteOptions,
 ) -> Result<()> {
+    let (spec, sums_path) = (stream.spec, &stream.sums_path);
     let mut listed = std::io::BufReader::new(File::open(sums_path).ctx("open", sums_path)?);
     let last = |i: u64| i + 1 == g.chunks();
     let mut done = 0u64;
@@ -465,13 +494,13 @@ fn prove_prefix(
         g.chunk_size as usize + TAG_LEN,
         |i, buf| {
             buf.resize(g.plain_len(i) as usize, 0);
-            read_exact_or_short(source, buf, source_path, spec.plain_size)?;
-            hash(buf);
+            read_exact_or_short(source.reader, buf, source.path, spec.plain_size)?;
+            (source.hash)(buf);
             Ok(last(i))
         },
         // The pipeline marks the end of the range as last; the nonce needs the stream's own.
         |i, _, buf| {
-            stream_key.seal(i, last(i), buf);
+            stream.key.seal(i, last(i), buf);
             Ok::<_, FormatError>(chunk_digest(buf))
         },
         |i, _, buf, digest| {
@@ -499,25 +528,29 @@ fn diverged(spec: &StreamSpec, chunk: u64) -> FormatError {
     }
 }
 
-/// Seals chunks from `start` on, as `produce` supplies them, writing them to `enc` and their
-/// digests to `sums` with durable checkpoints. Returns the plaintext bytes sealed. The chunks
-/// in `cut_off` (an earlier run's, from `start` on) must come out the same, or nothing more is
-/// written ([`FormatError::Diverged`]).
-#[allow(clippy::too_many_arguments)]
+/// Seals chunks from `resume.start` on, as `produce` supplies them, appending them to the
+/// stream's file and their digests to its `.sums` with durable checkpoints. Returns the
+/// plaintext bytes sealed. The chunks in `resume.cut_off` (an earlier run's, from `start` on)
+/// must come out the same, or nothing more is written ([`FormatError::Diverged`]).
 fn seal_chunks(
-    spec: &StreamSpec,
-    enc_path: &Path,
-    sums_path: &Path,
-    enc: &mut File,
-    sums: &mut File,
-    stream_key: &StreamKey,
+    stream: &mut OpenStream<'_>,
     chunk_size: usize,
-    start: u64,
-    cut_off: &CutOff,
+    resume: &Resume,
     opts: WriteOptions,
     produce: impl FnMut(u64, &mut Vec<u8>) -> Result<bool> + Send,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64> {
+    let OpenStream {
+        spec,
+        key: stream_key,
+        enc_path,
+        sums_path,
+        enc,
+        sums,
+        ..
+    } = stream;
+    let (spec, enc_path, sums_path) = (*spec, &*enc_path, &*sums_path);
+    let (start, cut_off) = (resume.start, &resume.cut_off);
     let enc_for_sync = enc.try_clone().ctx("open", enc_path)?;
     let mut pending: Vec<u8> = Vec::with_capacity(4096);
     let mut since_checkpoint = 0u64;
@@ -549,17 +582,7 @@ fn seal_chunks(
             |i, _, buf, digest| {
                 // Before writing: under this key and nonce an earlier run may have written
                 // other bytes, which would be two plaintexts under one nonce.
-                let j = (i - start) as usize;
-                let same = match cut_off.whole.get(j) {
-                    Some(want) => *want == digest,
-                    None => match cut_off.torn {
-                        Some((n, want)) if j == cut_off.whole.len() => {
-                            n <= buf.len() && chunk_digest(&buf[..n]) == want
-                        }
-                        _ => true,
-                    },
-                };
-                if !same {
+                if !cut_off.allows((i - start) as usize, buf, &digest) {
                     return Err(diverged(spec, i));
                 }
                 enc.write_all(buf).ctx("write", enc_path)?;
@@ -587,6 +610,23 @@ fn seal_chunks(
         synced.and(written)
     })?;
     Ok(done)
+}
+
+impl CutOff {
+    /// Whether sealing `sealed` (digest `digest`) as the `j`-th chunk after the resume point
+    /// writes what an earlier run wrote there, if it wrote anything: a whole chunk must have
+    /// the same digest, a torn one the same leading bytes.
+    fn allows(&self, j: usize, sealed: &[u8], digest: &[u8; DIGEST]) -> bool {
+        match self.whole.get(j) {
+            Some(want) => want == digest,
+            None => match self.torn {
+                Some((n, want)) if j == self.whole.len() => {
+                    n <= sealed.len() && chunk_digest(&sealed[..n]) == want
+                }
+                _ => true,
+            },
+        }
+    }
 }
 
 /// Checks what is on disk against the geometry of `plain_size` bytes and builds the entry.

@@ -300,31 +300,7 @@ impl JobManifest {
                     vm.name, vm.dir
                 ));
             }
-            let mut names = std::collections::HashSet::new();
-            for f in &vm.files {
-                validate_stored_name(&f.name)
-                    .map_err(|e| format!("VM {:?}: {e}", vm.name))
-                    .or_else(bad)?;
-                if !names.insert(&f.name) {
-                    return bad(format!("VM {:?}: file {:?} listed twice", vm.name, f.name));
-                }
-                let stream = vm.stream_name(f);
-                let h = f.parsed_header(&stream)?;
-                let g = Geometry {
-                    plain_size: f.size,
-                    chunk_size: h.chunk_size() as u64,
-                };
-                if g.chunks() != f.chunks || g.checked_encrypted_size() != Some(f.encrypted_size) {
-                    return bad(format!("{stream}: sizes and chunk count disagree"));
-                }
-                if f.chunk_digests_sha256.len() != 64
-                    || hex::decode(&f.chunk_digests_sha256).is_err()
-                {
-                    return bad(format!(
-                        "{stream}: chunk_digests_sha256 must be 32 bytes of hex"
-                    ));
-                }
-            }
+            check_files(vm)?;
             for (what, n) in [("descriptor", &vm.descriptor), ("mf", &vm.mf)] {
                 if vm.file(n).is_none() {
                     return bad(format!(
@@ -476,6 +452,36 @@ pub fn verify_signed(
         ));
     }
     Ok(m)
+}
+
+/// The file entries of one VM: safe, unique names, and sizes, chunk counts and digests that
+/// agree with each file's header.
+fn check_files(vm: &VmEntry) -> Result<()> {
+    let bad = |d: String| Err(FormatError::malformed("odt-job.json", d));
+    let mut names = std::collections::HashSet::new();
+    for f in &vm.files {
+        validate_stored_name(&f.name)
+            .map_err(|e| format!("VM {:?}: {e}", vm.name))
+            .or_else(bad)?;
+        if !names.insert(&f.name) {
+            return bad(format!("VM {:?}: file {:?} listed twice", vm.name, f.name));
+        }
+        let stream = vm.stream_name(f);
+        let h = f.parsed_header(&stream)?;
+        let g = Geometry {
+            plain_size: f.size,
+            chunk_size: h.chunk_size() as u64,
+        };
+        if g.chunks() != f.chunks || g.checked_encrypted_size() != Some(f.encrypted_size) {
+            return bad(format!("{stream}: sizes and chunk count disagree"));
+        }
+        if f.chunk_digests_sha256.len() != 64 || hex::decode(&f.chunk_digests_sha256).is_err() {
+            return bad(format!(
+                "{stream}: chunk_digests_sha256 must be 32 bytes of hex"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::keys::{SigningKey, VerifyingKey};
 use crate::error::{FormatError, Result};
-use crate::job::manifest::{sign_with_context, verify_with_context, JobManifest, SignedDoc};
+use crate::job::manifest::{
+    sign_with_context, verify_with_context, JobManifest, SignedDoc, VmEntry,
+};
 
 /// Receipt format identifier.
 pub const RECEIPT_FORMAT: &str = "odt-receipt/v1";
@@ -178,30 +180,7 @@ impl Receipt {
                 wrong.push(format!("VM {} ({}) is not in the receipt", vm.name, vm.dir));
                 continue;
             };
-            if r.name != vm.name {
-                wrong.push(format!(
-                    "{} is VM {} in the manifest but {} in the receipt",
-                    vm.dir, vm.name, r.name
-                ));
-            }
-            for f in &vm.files {
-                match r.files.iter().find(|x| x.name == f.name) {
-                    None => wrong.push(format!("{}/{} is not in the receipt", vm.dir, f.name)),
-                    Some(x) if x.size != f.size => wrong.push(format!(
-                        "{}/{} has {} bytes in the manifest but {} in the receipt",
-                        vm.dir, f.name, f.size, x.size
-                    )),
-                    Some(_) => {}
-                }
-            }
-            for x in &r.files {
-                if vm.file(&x.name).is_none() {
-                    wrong.push(format!(
-                        "{}/{} is in the receipt but not in the manifest",
-                        vm.dir, x.name
-                    ));
-                }
-            }
+            vm_differences(vm, r, &mut wrong);
         }
         let mut dirs = std::collections::BTreeSet::new();
         for r in &self.vms {
@@ -231,6 +210,35 @@ impl Receipt {
                 "the receipt",
                 format!("does not match the manifest: {}", wrong.join("; ")),
             ))
+        }
+    }
+}
+
+/// What differs between a VM of the manifest and its entry in the receipt: its name, and
+/// files missing from either side or of another size.
+fn vm_differences(vm: &VmEntry, r: &ReceiptVm, wrong: &mut Vec<String>) {
+    if r.name != vm.name {
+        wrong.push(format!(
+            "{} is VM {} in the manifest but {} in the receipt",
+            vm.dir, vm.name, r.name
+        ));
+    }
+    for f in &vm.files {
+        match r.files.iter().find(|x| x.name == f.name) {
+            None => wrong.push(format!("{}/{} is not in the receipt", vm.dir, f.name)),
+            Some(x) if x.size != f.size => wrong.push(format!(
+                "{}/{} has {} bytes in the manifest but {} in the receipt",
+                vm.dir, f.name, f.size, x.size
+            )),
+            Some(_) => {}
+        }
+    }
+    for x in &r.files {
+        if vm.file(&x.name).is_none() {
+            wrong.push(format!(
+                "{}/{} is in the receipt but not in the manifest",
+                vm.dir, x.name
+            ));
         }
     }
 }

@@ -4,7 +4,9 @@
 //! and the provider at the dock, before any key is near the data.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::Read;
+use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -223,49 +225,14 @@ pub fn check_file_keyless(
         what,
     };
     let path = layout.encrypted(&vm.dir, &f.name);
-    let mut file = match open_regular(&path) {
-        Ok(x) => x,
-        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Err(tampered("missing".into()))
-        }
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata().ctx("stat", &path)?.len();
-    if len < f.encrypted_size {
-        return Err(FormatError::Truncated {
-            file: rel,
-            got: len,
-            want: f.encrypted_size,
-        });
-    }
-    if len > f.encrypted_size {
-        return Err(tampered(format!(
-            "{} bytes longer than the manifest says",
-            len - f.encrypted_size
-        )));
-    }
+    let mut file = open_with_length(&path, &rel, f.encrypted_size)?;
     // The digest list is checked against the manifest before any chunk is read (a quick
     // answer for an altered list), then read again, one entry per chunk, and hashed again as
     // it is used, so that what the chunks are compared with is what the manifest signs even if
     // the file changes in between. Never held whole in memory: a 10 TiB disk has 320 MiB of it.
     let sums_path = layout.sums(&vm.dir, &f.name);
     let altered = || tampered(format!("its chunk digest list {}.sums was altered", f.name));
-    let sums_len = match std::fs::metadata(&sums_path) {
-        Ok(m) if !m.is_file() => {
-            return Err(tampered(format!(
-                "its chunk digest list {}.sums is not a regular file",
-                f.name
-            )))
-        }
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(tampered(format!(
-                "its chunk digest list {}.sums is missing",
-                f.name
-            )))
-        }
-        Err(e) => return Err(FormatError::io("stat", &sums_path, e)),
-    };
+    let sums_len = sums_list_len(&sums_path, &f.name, &tampered)?;
     let sums_file = || open_regular(&sums_path);
     if sums_len != f.chunks * DIGEST as u64
         || hex::encode(sha256_of(&mut sums_file()?).ctx("read", &sums_path)?)
@@ -288,10 +255,7 @@ pub fn check_file_keyless(
     progress.start(&rel, f.encrypted_size);
     let mut sums = std::io::BufReader::new(sums_file()?);
     let mut sums_hash = Sha256::new();
-    // The first damaged chunks are named, the rest only counted: memory stays flat however
-    // much of a huge disk is damaged.
-    let mut bad: Vec<u64> = vec![];
-    let mut bad_count = 0u64;
+    let mut damaged = Damaged::default();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -311,10 +275,7 @@ pub fn check_file_keyless(
             sums.read_exact(&mut listed).ctx("read", &sums_path)?;
             sums_hash.update(listed);
             if listed != digest {
-                bad_count += 1;
-                if bad.len() < MAX_BAD_CHUNKS_LISTED {
-                    bad.push(i);
-                }
+                damaged.add(i);
             }
             progress.set(g.chunk_offset(i + 1).min(g.encrypted_size()));
             Ok(())
@@ -324,30 +285,104 @@ pub fn check_file_keyless(
     if hex::encode(sums_hash.finalize()) != f.chunk_digests_sha256 {
         return Err(altered());
     }
-    if bad_count == 0 {
-        return Ok(());
+    match damaged.count {
+        0 => Ok(()),
+        _ => Err(tampered(damaged.describe(g))),
     }
-    let listed: Vec<String> = bad
-        .iter()
-        .map(|&i| {
-            format!(
-                "{i} (bytes {}..{})",
-                g.chunk_offset(i),
-                g.chunk_offset(i) + g.plain_len(i) + TAG_LEN as u64
-            )
-        })
-        .collect();
-    let more = bad_count - bad.len() as u64;
-    Err(tampered(format!(
-        "{bad_count} damaged chunk{}: {}{}",
-        if bad_count == 1 { "" } else { "s" },
-        listed.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
+}
+
+/// Opens the encrypted file `path` (`rel` in errors), refusing it unless it is a regular file
+/// of exactly `want` bytes.
+fn open_with_length(path: &Path, rel: &str, want: u64) -> Result<File> {
+    let tampered = |what: String| FormatError::Tampered {
+        file: rel.to_owned(),
+        what,
+    };
+    let file = match open_regular(path) {
+        Ok(x) => x,
+        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(tampered("missing".into()))
         }
-    )))
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata().ctx("stat", path)?.len();
+    if len < want {
+        return Err(FormatError::Truncated {
+            file: rel.to_owned(),
+            got: len,
+            want,
+        });
+    }
+    if len > want {
+        return Err(tampered(format!(
+            "{} bytes longer than the manifest says",
+            len - want
+        )));
+    }
+    Ok(file)
+}
+
+/// The length of the digest list of `name`, which must be a regular file; `tampered` words
+/// a problem with it as tampering with the encrypted file it belongs to.
+fn sums_list_len(
+    sums_path: &Path,
+    name: &str,
+    tampered: &dyn Fn(String) -> FormatError,
+) -> Result<u64> {
+    match std::fs::metadata(sums_path) {
+        Ok(m) if !m.is_file() => Err(tampered(format!(
+            "its chunk digest list {name}.sums is not a regular file"
+        ))),
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(tampered(format!(
+            "its chunk digest list {name}.sums is missing"
+        ))),
+        Err(e) => Err(FormatError::io("stat", sums_path, e)),
+    }
+}
+
+/// The chunks whose digest does not match: the first ones named, the rest only counted, so
+/// memory stays flat however much of a huge disk is damaged.
+#[derive(Default)]
+struct Damaged {
+    first: Vec<u64>,
+    count: u64,
+}
+
+impl Damaged {
+    fn add(&mut self, chunk: u64) {
+        self.count += 1;
+        if self.first.len() < MAX_BAD_CHUNKS_LISTED {
+            self.first.push(chunk);
+        }
+    }
+
+    /// `3 damaged chunks: 0 (bytes 32..65584), … and 1 more`.
+    fn describe(&self, g: Geometry) -> String {
+        let listed: Vec<String> = self
+            .first
+            .iter()
+            .map(|&i| {
+                format!(
+                    "{i} (bytes {}..{})",
+                    g.chunk_offset(i),
+                    g.chunk_offset(i) + g.plain_len(i) + TAG_LEN as u64
+                )
+            })
+            .collect();
+        let more = self.count - self.first.len() as u64;
+        format!(
+            "{} damaged chunk{}: {}{}",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    }
 }
 
 /// Decrypts every file of `vm` and checks it against the package's own `.mf`.

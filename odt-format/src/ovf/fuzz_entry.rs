@@ -121,8 +121,8 @@ mod tests {
 <Item><rasd:HostResource>ovf:/disk/d</rasd:HostResource><rasd:ResourceType>17</rasd:ResourceType></Item>
 <Item><rasd:Connection>n</rasd:Connection><rasd:ResourceType>10</rasd:ResourceType></Item>
 </VirtualHardwareSection></VirtualSystem></Envelope>"#,
-            ns = super::super::descriptor::OVF1_NAMESPACE,
-            rasd = super::super::descriptor::RASD_NAMESPACE,
+            ns = super::super::model::OVF1_NAMESPACE,
+            rasd = super::super::model::RASD_NAMESPACE,
         );
         fuzz_descriptor(seed.as_bytes());
         assert!(Envelope::parse(seed.as_bytes()).is_ok());

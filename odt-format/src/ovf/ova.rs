@@ -155,6 +155,48 @@ fn is_descriptor_name(name: &str) -> bool {
     b.len() > 4 && b[b.len() - 4..].eq_ignore_ascii_case(b".ovf")
 }
 
+/// The flat name of member `index` (`./` stripped), or `None` for the archive's own `./`
+/// directory entry, which is skipped.
+///
+/// # Errors
+///
+/// A name that is not UTF-8, absolute, climbs out with `..`, has a directory part or is
+/// unsafe ([`OvfError::OvaBadName`]), or a member that is not a regular file
+/// ([`OvfError::OvaNotAFile`]).
+fn member_name(index: usize, raw_name: &[u8], ty: EntryType) -> Result<Option<&str>, OvfError> {
+    let lossy = || String::from_utf8_lossy(raw_name).into_owned();
+    let bad = |reason: &'static str| OvfError::OvaBadName {
+        index,
+        name: lossy(),
+        reason,
+    };
+    let full = std::str::from_utf8(raw_name).map_err(|_| bad("name is not UTF-8"))?;
+    let name = full.strip_prefix("./").unwrap_or(full);
+    if ty.is_dir() && (name.is_empty() || name == ".") {
+        return Ok(None);
+    }
+    if full.starts_with('/') {
+        return Err(bad("absolute path"));
+    }
+    if name.split(['/', '\\']).any(|part| part == "..") {
+        return Err(bad("path climbs out with '..'"));
+    }
+    if !(ty == EntryType::Regular || ty == EntryType::Continuous) {
+        return Err(OvfError::OvaNotAFile {
+            index,
+            name: lossy(),
+            kind: entry_kind(ty),
+        });
+    }
+    if name.contains('/') {
+        return Err(bad("name has a directory part, but OVA members are flat"));
+    }
+    if let Some(reason) = file_name_problem(name) {
+        return Err(bad(reason));
+    }
+    Ok(Some(name))
+}
+
 fn read_index_limited<R: Read + Seek>(
     r: R,
     archive_len: u64,
@@ -182,37 +224,9 @@ fn read_index_limited<R: Read + Seek>(
             continue;
         }
         let raw_name = entry.path_bytes();
-        let lossy = String::from_utf8_lossy(&raw_name).into_owned();
-        let bad = |reason: &'static str| OvfError::OvaBadName {
-            index,
-            name: lossy.clone(),
-            reason,
-        };
-        let full = std::str::from_utf8(&raw_name).map_err(|_| bad("name is not UTF-8"))?;
-        let name = full.strip_prefix("./").unwrap_or(full);
-
-        if ty.is_dir() && (name.is_empty() || name == ".") {
+        let Some(name) = member_name(index, &raw_name, ty)? else {
             continue;
-        }
-        if full.starts_with('/') {
-            return Err(bad("absolute path"));
-        }
-        if name.split(['/', '\\']).any(|part| part == "..") {
-            return Err(bad("path climbs out with '..'"));
-        }
-        if !(ty == EntryType::Regular || ty == EntryType::Continuous) {
-            return Err(OvfError::OvaNotAFile {
-                index,
-                name: lossy,
-                kind: entry_kind(ty),
-            });
-        }
-        if name.contains('/') {
-            return Err(bad("name has a directory part, but OVA members are flat"));
-        }
-        if let Some(reason) = file_name_problem(name) {
-            return Err(bad(reason));
-        }
+        };
         if members.is_empty() && !is_descriptor_name(name) {
             return Err(OvfError::OvaDescriptorNotFirst {
                 first: name.to_owned(),

@@ -33,8 +33,9 @@ use super::error::{ApiError, ApiErrorBody, Result, VcdError};
 use super::task::TaskProgress;
 use super::xml::{self, links, media, Link};
 
-/// Largest reply read, in bytes.
-pub const MAX_REPLY_BYTES: u64 = 64 << 20;
+/// Largest reply read, in bytes: what the tree parser accepts
+/// ([`odt_format::xml::Limits::API_REPLY`]), so a body is refused before it is buffered whole.
+pub const MAX_REPLY_BYTES: u64 = odt_format::xml::Limits::API_REPLY.max_bytes as u64;
 /// The lowest API version chosen automatically: 33.0 (vCD 10.0).
 pub const MIN_AUTO_VERSION: ApiVersion = ApiVersion {
     major: 33,

@@ -11,13 +11,12 @@
 //!
 //! The vim [`crate::vsphere::xml::XmlWriter`] is not used for bodies: it writes
 //! unqualified names under an implied `urn:vim25` and cannot write attributes, while vCD
-//! bodies need attributes on most elements and two or three namespaces; its escaping
-//! functions are reused.
+//! bodies need attributes on most elements and two or three namespaces. The tree, its hardened
+//! parser and the document writer are [`odt_format::xml`]'s; what is vCD's here is the
+//! namespaces, their usual prefixes and the media types.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use crate::vsphere::xml::{escape_attr, escape_text, Attribute, Element, QualName, XSI_NS};
+pub use odt_format::xml::XML_NS;
+use odt_format::xml::{to_document, Attribute, Element, NamespaceStyle, XSI_NS};
 
 use super::error::{Result, VcdError};
 
@@ -29,8 +28,6 @@ pub const VMEXT_NS: &str = "http://www.vmware.com/vcloud/extension/v1.5";
 pub const OVF_NS: &str = "http://schemas.dmtf.org/ovf/envelope/1";
 /// The namespace of `GET /api/versions`.
 pub const VERSIONS_NS: &str = "http://www.vmware.com/vcloud/versions";
-/// The `xml:` namespace (bound without a declaration).
-pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// Media types (the `Content-Type` of bodies sent, and the `type` of links followed).
 pub mod media {
@@ -69,13 +66,7 @@ pub mod media {
 
 /// Parses a reply body. `what` and `url` name it in errors.
 pub fn parse(what: &str, url: &str, body: &[u8]) -> Result<Element> {
-    Element::parse(body).map_err(|e| {
-        let detail = match e {
-            crate::vsphere::VimError::Xml { detail, .. } => detail,
-            other => other.to_string(),
-        };
-        VcdError::malformed(what, url, detail)
-    })
+    Element::parse(body).map_err(|e| VcdError::malformed(what, url, e.to_string()))
 }
 
 /// Parses a reply and checks its root element's local name.
@@ -93,11 +84,7 @@ pub fn parse_root(what: &str, url: &str, body: &[u8], root: &str) -> Result<Elem
 
 /// A new empty element `name` in namespace `ns`.
 pub fn el(ns: &str, name: &str) -> Element {
-    Element {
-        ns: Some(ns.to_owned()),
-        name: name.to_owned(),
-        ..Element::default()
-    }
+    Element::new(ns, name)
 }
 
 /// A vcloud element holding `text`.
@@ -236,7 +223,7 @@ pub fn remove_children(parent: &mut Element, name: &str) {
 }
 
 /// Well-known prefixes, so bodies look like the ones vCD and its SDKs write.
-const KNOWN_PREFIXES: &[(&str, &str)] = &[
+pub const KNOWN_PREFIXES: &[(&str, &str)] = &[
     (VCLOUD_NS, "vcloud"),
     (VMEXT_NS, "vmext"),
     (OVF_NS, "ovf"),
@@ -253,137 +240,18 @@ const KNOWN_PREFIXES: &[(&str, &str)] = &[
     (VERSIONS_NS, "versions"),
 ];
 
-/// Writes `root` as a complete document (with the XML declaration). Namespaces: `vcloud`
-/// is the default namespace when the tree uses it; every other namespace (and `vcloud`
-/// too, when an attribute needs it) is declared once on the root with its usual prefix,
-/// or `ns1`, `ns2`, … for unknown ones. Elements without a namespace undeclare the default.
+/// Writes `root` as a complete document (with the XML declaration), in vCD's style: `vcloud`
+/// is the default namespace when the tree uses it, every other namespace is declared once on
+/// the root with its usual prefix ([`KNOWN_PREFIXES`]), `ns1`, `ns2`, … for unknown ones
+/// (see [`to_document`]).
 pub fn to_xml(root: &Element) -> String {
-    let mut used: Vec<String> = Vec::new();
-    let mut attr_ns: Vec<String> = Vec::new();
-    collect_ns(root, &mut used, &mut attr_ns);
-    let default = used.iter().any(|n| n == VCLOUD_NS).then_some(VCLOUD_NS);
-    let mut prefixes: BTreeMap<String, String> = BTreeMap::new();
-    let mut decls = String::new();
-    if let Some(d) = default {
-        let _ = write!(decls, " xmlns=\"{}\"", escape_attr(d));
-    }
-    let mut n = 0;
-    for ns in &used {
-        let needs_prefix = Some(ns.as_str()) != default || attr_ns.contains(ns);
-        if !needs_prefix || ns == XML_NS || prefixes.contains_key(ns) {
-            continue;
-        }
-        let prefix = match KNOWN_PREFIXES.iter().find(|(u, _)| u == ns) {
-            Some((_, p)) => (*p).to_owned(),
-            None => loop {
-                n += 1;
-                let p = format!("ns{n}");
-                if !KNOWN_PREFIXES.iter().any(|(_, k)| *k == p) {
-                    break p;
-                }
-            },
-        };
-        let _ = write!(decls, " xmlns:{prefix}=\"{}\"", escape_attr(ns));
-        prefixes.insert(ns.clone(), prefix);
-    }
-    prefixes.insert(XML_NS.to_owned(), "xml".to_owned());
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    write_el(&mut out, root, default, &prefixes, Some(&decls));
-    out
-}
-
-fn collect_ns(e: &Element, used: &mut Vec<String>, attr_ns: &mut Vec<String>) {
-    let add = |v: &mut Vec<String>, ns: &str| {
-        if !v.iter().any(|n| n == ns) {
-            v.push(ns.to_owned());
-        }
-    };
-    if let Some(ns) = &e.ns {
-        add(used, ns);
-    }
-    for a in &e.attrs {
-        if let Some(ns) = &a.ns {
-            add(used, ns);
-            add(attr_ns, ns);
-        }
-    }
-    if let Some(QualName { ns: Some(ns), .. }) = &e.xsi_type {
-        add(used, ns);
-        add(attr_ns, ns);
-    }
-    for c in &e.children {
-        collect_ns(c, used, attr_ns);
-    }
-}
-
-fn qname(
-    ns: Option<&str>,
-    local: &str,
-    default: Option<&str>,
-    p: &BTreeMap<String, String>,
-) -> String {
-    match ns {
-        Some(n) if Some(n) == default => local.to_owned(),
-        Some(n) => match p.get(n) {
-            Some(pre) => format!("{pre}:{local}"),
-            None => local.to_owned(),
+    to_document(
+        root,
+        NamespaceStyle {
+            default: VCLOUD_NS,
+            prefixes: KNOWN_PREFIXES,
         },
-        None => local.to_owned(),
-    }
-}
-
-fn write_el(
-    out: &mut String,
-    e: &Element,
-    default: Option<&str>,
-    p: &BTreeMap<String, String>,
-    root_decls: Option<&str>,
-) {
-    let name = qname(e.ns.as_deref(), &e.name, default, p);
-    let _ = write!(out, "<{name}");
-    if let Some(d) = root_decls {
-        out.push_str(d);
-    }
-    let mut inner_default = default;
-    if e.ns.is_none() && default.is_some() {
-        out.push_str(" xmlns=\"\"");
-        inner_default = None;
-    }
-    if let Some(t) = &e.xsi_type {
-        let v = match t.ns.as_deref() {
-            Some(n) => match p.get(n) {
-                Some(pre) => format!("{pre}:{}", t.name),
-                None => t.name.clone(),
-            },
-            None => t.name.clone(),
-        };
-        let _ = write!(
-            out,
-            " {}=\"{}\"",
-            qname(Some(XSI_NS), "type", None, p),
-            escape_attr(&v)
-        );
-    }
-    for a in &e.attrs {
-        if a.ns.as_deref() == Some(XSI_NS) && a.name == "type" && e.xsi_type.is_some() {
-            continue;
-        }
-        let an = match a.ns.as_deref() {
-            None => a.name.clone(),
-            Some(n) => qname(Some(n), &a.name, None, p),
-        };
-        let _ = write!(out, " {an}=\"{}\"", escape_attr(&a.value));
-    }
-    if e.children.is_empty() && e.text.is_empty() {
-        out.push_str("/>");
-        return;
-    }
-    out.push('>');
-    out.push_str(&escape_text(&e.text));
-    for c in &e.children {
-        write_el(out, c, inner_default, p, None);
-    }
-    let _ = write!(out, "</{name}>");
+    )
 }
 
 /// The UUID in an href or URN: the last `8-4-4-4-12` hex group

@@ -23,7 +23,7 @@ use super::inventory::Placement;
 use super::nfc::Lease;
 use super::soap::LocalizedFault;
 use super::types::{FileItem, MoRef};
-use super::xml::{Element, XmlWriter};
+use super::xml::{Element, XmlWriter, VIM25_NS};
 
 /// What to ask CreateImportSpec for, beyond the placement.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -154,7 +154,7 @@ pub fn parse_import_spec(resp: Element) -> Result<ImportSpec> {
     let spec = match spec {
         Some(s) => s,
         // No spec is only acceptable when the server said why.
-        None if !errors.is_empty() => Element::new("importSpec"),
+        None if !errors.is_empty() => Element::new(VIM25_NS, "importSpec"),
         None => return Err(VimError::xml(what, "no importSpec and no error")),
     };
     if spec.xsi_type().is_none() && errors.is_empty() {

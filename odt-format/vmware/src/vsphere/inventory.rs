@@ -687,6 +687,7 @@ mod tests {
     use super::*;
     use crate::vsphere::client::parse_retrieve_result;
     use crate::vsphere::soap::parse_response;
+    use crate::vsphere::xml::VIM25_NS;
 
     /// A VirtualMachine's properties as vcsim returns them after an OVF import (shortened:
     /// one controller, one disk, two NICs — one on a standard port group, one on a DVPG).
@@ -789,7 +790,7 @@ mod tests {
         let obj = |v: &str, n: &str| ObjectContent {
             obj: MoRef::new("Datastore", v),
             props: vec![("name".into(), {
-                let mut e = Element::new("val");
+                let mut e = Element::new(VIM25_NS, "val");
                 e.text = n.into();
                 e
             })],

@@ -49,10 +49,7 @@ pub fn envelope(method: &str, this: &MoRef, body: &str) -> String {
 /// statuses to hand over).
 pub fn parse_response(method: &str, xml: &[u8]) -> Result<Element> {
     let what = || format!("{method} reply");
-    let root = Element::parse(xml).map_err(|e| match e {
-        VimError::Xml { detail, .. } => VimError::xml(what(), detail),
-        other => other,
-    })?;
+    let root = Element::parse(xml).map_err(|e| VimError::xml(what(), e.to_string()))?;
     if !root.is(SOAPENV_NS, "Envelope") {
         return Err(VimError::xml(
             what(),

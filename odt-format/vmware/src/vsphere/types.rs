@@ -3,7 +3,7 @@
 //! so that those depend on it and not on each other.
 
 use super::error::{Result, VimError};
-use super::xml::{Element, XmlWriter};
+use super::xml::{escape_attr, escape_text, Element, XmlWriter};
 
 /// A ManagedObjectReference: the type of a server-side object and its opaque id.
 ///
@@ -49,6 +49,19 @@ impl MoRef {
         let mut w = XmlWriter::new();
         w.moref(name, self);
         w.finish()
+    }
+}
+
+/// Writing a reference is the writer's job, but it lives here, beside [`MoRef`], so that
+/// `xml` stays below `types` and names nothing above it.
+impl XmlWriter {
+    /// `<name type="Kind">value</name>`, a ManagedObjectReference.
+    pub fn moref(&mut self, name: &str, mo: &MoRef) -> &mut Self {
+        self.raw(&format!(
+            "<{name} type=\"{}\">{}</{name}>",
+            escape_attr(&mo.kind),
+            escape_text(&mo.value)
+        ))
     }
 }
 

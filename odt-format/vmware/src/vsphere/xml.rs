@@ -1,372 +1,29 @@
-//! A small namespace-aware XML element tree for SOAP replies, and a writer for request bodies.
+//! The vim25 side of XML: the namespace of every vSphere element, and [`XmlWriter`], the
+//! builder of request bodies. Parsing replies is [`odt_format::xml`]'s namespace-aware
+//! [`Element`] tree under [`odt_format::xml::Limits::API_REPLY`] (re-exported here, so the
+//! rest of the client reads `xml::Element`): one hardened reader for OVF, SOAP and vCD, with
+//! `<!DOCTYPE>` refused and size, depth, element and attribute counts capped, since replies
+//! are semi-trusted (the server is the one we chose to talk to, but it may be a proxy, or
+//! broken).
 //!
-//! Why a tree and not serde: vim replies are polymorphic (`xsi:type` decides what a `val` or a
-//! `device` is), property values arrive as `anyType`, and an `importSpec` must be sent back
-//! exactly as received, xsi:types included. A generic tree handles all three; typed views are
-//! built on top of it in the other modules.
-//!
-//! Why namespace-aware: prefixes are arbitrary. vcsim writes
-//! `xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance"
-//! XMLSchema-instance:type="xsd:string"`, vCenter writes `xsi:type`, and the *value* of the
-//! type attribute is itself a QName whose prefix must be resolved against the declarations in
-//! scope at that element (`xsd:` on the Envelope). So elements and attributes are matched by
-//! (namespace URI, local name), and [`Element::xsi_type`] is resolved while parsing.
-//!
-//! Replies are semi-trusted (the server is the one we chose to talk to, but it may be a
-//! proxy, or broken), so parsing caps the input size, depth, element count and attributes
-//! per element, and refuses `<!DOCTYPE>` so entity tricks never start.
+//! What is vim-specific here: request bodies live in the default namespace `urn:vim25` with
+//! `xsi` and `xsd` declared on the envelope, so the writer writes unqualified names and
+//! `xsi:type="xsd:string"` directly, and re-serialises parsed elements (an `importSpec`)
+//! relative to that default namespace.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::NsReader;
+use odt_format::xml::Limits;
+pub use odt_format::xml::{
+    escape_attr, escape_text, parse_bool, Attribute, Element, QualName, XSD_NS, XSI_NS,
+};
 
-use super::client::MoRef;
-use super::error::{Result, VimError};
-
-/// XML Schema instance namespace (`xsi:`), home of the `type` attribute.
-pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
-/// XML Schema namespace (`xsd:`), home of `string`, `long`, `int`, `boolean`, ….
-pub const XSD_NS: &str = "http://www.w3.org/2001/XMLSchema";
 /// The vim25 namespace of every vSphere API element and type.
 pub const VIM25_NS: &str = "urn:vim25";
 
-/// Largest reply accepted, in bytes. A RetrievePropertiesEx over a large inventory is a few
-/// MiB; OVF descriptors echoed back are smaller.
-pub const MAX_REPLY_BYTES: usize = 64 << 20;
-/// Deepest element nesting accepted. vim replies nest about 20 deep (a device backing inside
-/// a config spec inside an import spec inside a property value).
-pub const MAX_DEPTH: usize = 128;
-/// Most elements in one reply.
-pub const MAX_ELEMENTS: usize = 2_000_000;
-/// Most attributes on one element (bounds quick-xml's duplicate check).
-pub const MAX_ATTRIBUTES: usize = 64;
-
-/// A namespace-qualified name: a namespace URI (or none) and a local name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct QualName {
-    /// The namespace URI, `None` for no namespace.
-    pub ns: Option<String>,
-    /// The local part.
-    pub name: String,
-}
-
-impl QualName {
-    /// True when this is `local` in namespace `ns`.
-    pub fn is(&self, ns: &str, local: &str) -> bool {
-        self.ns.as_deref() == Some(ns) && self.name == local
-    }
-}
-
-/// One attribute, its name resolved to a namespace (`None` for plain attributes such as a
-/// MoRef's `type`). Namespace declarations (`xmlns`, `xmlns:p`) are not kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
-    /// Namespace URI of the attribute name, `None` when unprefixed.
-    pub ns: Option<String>,
-    /// Local name.
-    pub name: String,
-    /// Unescaped value.
-    pub value: String,
-}
-
-/// One element of a parsed reply.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Element {
-    /// Namespace URI of the element, `None` when it has none.
-    pub ns: Option<String>,
-    /// Local name (no prefix).
-    pub name: String,
-    /// Attributes other than namespace declarations, in document order.
-    pub attrs: Vec<Attribute>,
-    /// Child elements, in document order.
-    pub children: Vec<Element>,
-    /// The element's character data, concatenated and unescaped (whitespace kept; empty for
-    /// elements that only hold children, since whitespace-only runs between children are
-    /// dropped).
-    pub text: String,
-    /// The `xsi:type` attribute's value, its QName prefix resolved against the namespace
-    /// declarations in scope where it appeared.
-    pub xsi_type: Option<QualName>,
-}
-
-impl Element {
-    /// A new element in the vim25 namespace with no content.
-    pub fn new(name: impl Into<String>) -> Self {
-        Element {
-            ns: Some(VIM25_NS.to_string()),
-            name: name.into(),
-            ..Element::default()
-        }
-    }
-
-    /// True when this element is `local` in namespace `ns`.
-    pub fn is(&self, ns: &str, local: &str) -> bool {
-        self.ns.as_deref() == Some(ns) && self.name == local
-    }
-
-    /// The first child element whose local name is `local` (any namespace: vim replies keep
-    /// every element in `urn:vim25`).
-    pub fn child(&self, local: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == local)
-    }
-
-    /// Every child element whose local name is `local`, in order.
-    pub fn children<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == local)
-    }
-
-    /// The text of the first child named `local`, trimmed; `None` when there is no such
-    /// child.
-    pub fn text_of(&self, local: &str) -> Option<&str> {
-        self.child(local).map(|c| c.text.trim())
-    }
-
-    /// Follows a path of child names (`"summary/capacity"` style, as a slice).
-    pub fn path(&self, names: &[&str]) -> Option<&Element> {
-        let mut cur = self;
-        for n in names {
-            cur = cur.child(n)?;
-        }
-        Some(cur)
-    }
-
-    /// The element's own text, trimmed.
-    pub fn text_trim(&self) -> &str {
-        self.text.trim()
-    }
-
-    /// The local name of the resolved `xsi:type` (`"InvalidLogin"`, `"string"`,
-    /// `"ArrayOfManagedObjectReference"`), whatever prefix the server used.
-    pub fn xsi_type(&self) -> Option<&str> {
-        self.xsi_type.as_ref().map(|q| q.name.as_str())
-    }
-
-    /// The value of the attribute `local` that has no namespace (such as a MoRef's `type`).
-    pub fn attr(&self, local: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|a| a.ns.is_none() && a.name == local)
-            .map(|a| a.value.as_str())
-    }
-
-    /// The value of the attribute `local` in namespace `ns`.
-    pub fn attr_ns(&self, ns: &str, local: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|a| a.ns.as_deref() == Some(ns) && a.name == local)
-            .map(|a| a.value.as_str())
-    }
-
-    /// Parses the child `local` as a number (`xsd:long`, `xsd:int`, …).
-    pub fn parse_of<T: std::str::FromStr>(&self, local: &str) -> Option<T> {
-        self.text_of(local).and_then(|t| t.parse().ok())
-    }
-
-    /// Parses the child `local` as an `xsd:boolean` (`true`/`false`/`1`/`0`).
-    pub fn bool_of(&self, local: &str) -> Option<bool> {
-        self.text_of(local).and_then(parse_bool)
-    }
-
-    /// Parses a whole reply into its root element, enforcing the caps above.
-    pub fn parse(xml: &[u8]) -> Result<Element> {
-        parse_document(xml)
-    }
-}
-
-/// Parses an `xsd:boolean`.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-fn xml_err(detail: impl std::fmt::Display, pos: u64) -> VimError {
-    VimError::xml("SOAP reply", format!("{detail} (at byte {pos})"))
-}
-
-fn ns_of(r: &ResolveResult) -> Result<Option<String>, String> {
-    match r {
-        ResolveResult::Bound(ns) => Ok(Some(String::from_utf8_lossy(ns.0).into_owned())),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(p) => Err(format!(
-            "undeclared namespace prefix '{}'",
-            String::from_utf8_lossy(p)
-        )),
-    }
-}
-
-fn parse_document(xml: &[u8]) -> Result<Element> {
-    if xml.len() > MAX_REPLY_BYTES {
-        return Err(VimError::xml(
-            "SOAP reply",
-            format!(
-                "{} bytes is more than the {MAX_REPLY_BYTES} accepted",
-                xml.len()
-            ),
-        ));
-    }
-    let mut reader = NsReader::from_reader(xml);
-    reader.config_mut().trim_text(false);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut count = 0usize;
-    loop {
-        let pos = reader.buffer_position();
-        let (res, ev) = reader.read_resolved_event().map_err(|e| xml_err(e, pos))?;
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(ev, Event::Empty(_));
-                if root.is_some() {
-                    return Err(xml_err("content after the root element", pos));
-                }
-                count += 1;
-                if count > MAX_ELEMENTS {
-                    return Err(xml_err(format!("more than {MAX_ELEMENTS} elements"), pos));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(xml_err(format!("nested deeper than {MAX_DEPTH}"), pos));
-                }
-                let ns = ns_of(&res).map_err(|d| xml_err(d, pos))?;
-                let el = start_element(&reader, ns, e).map_err(|d| xml_err(d, pos))?;
-                if empty {
-                    finish(el, &mut stack, &mut root);
-                } else {
-                    stack.push(el);
-                }
-            }
-            Event::End(_) => match stack.pop() {
-                Some(mut el) => {
-                    if !el.children.is_empty() && el.text.trim().is_empty() {
-                        el.text.clear();
-                    }
-                    finish(el, &mut stack, &mut root)
-                }
-                None => return Err(xml_err("unbalanced end tag", pos)),
-            },
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    let s = t.unescape().map_err(|e| xml_err(e, pos))?;
-                    top.text.push_str(&s);
-                } else if !t.iter().all(|b| b.is_ascii_whitespace()) {
-                    return Err(xml_err("text outside the root element", pos));
-                }
-            }
-            Event::CData(c) => {
-                let Some(top) = stack.last_mut() else {
-                    return Err(xml_err("CDATA outside the root element", pos));
-                };
-                let s = c.decode().map_err(|e| xml_err(e, pos))?;
-                top.text.push_str(&s);
-            }
-            Event::DocType(_) => {
-                return Err(xml_err("DOCTYPE is not allowed in a SOAP reply", pos))
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-    }
-    if !stack.is_empty() {
-        return Err(VimError::xml(
-            "SOAP reply",
-            "ended inside an element (truncated?)",
-        ));
-    }
-    root.ok_or_else(|| VimError::xml("SOAP reply", "no root element (empty reply)"))
-}
-
-fn finish(el: Element, stack: &mut [Element], root: &mut Option<Element>) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(el),
-        None => *root = Some(el),
-    }
-}
-
-fn start_element(
-    reader: &NsReader<&[u8]>,
-    ns: Option<String>,
-    e: &BytesStart<'_>,
-) -> Result<Element, String> {
-    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-    let mut el = Element {
-        ns,
-        name,
-        ..Element::default()
-    };
-    for (i, attr) in e.attributes().enumerate() {
-        if i >= MAX_ATTRIBUTES {
-            return Err(format!(
-                "more than {MAX_ATTRIBUTES} attributes on <{}>",
-                el.name
-            ));
-        }
-        let attr = attr.map_err(|e| e.to_string())?;
-        let key = attr.key.as_ref();
-        if key == b"xmlns" || key.starts_with(b"xmlns:") {
-            continue;
-        }
-        let (ares, local) = reader.resolve_attribute(attr.key);
-        let ans = ns_of(&ares)?;
-        let value = attr
-            .unescape_value()
-            .map_err(|e| e.to_string())?
-            .into_owned();
-        let local = String::from_utf8_lossy(local.as_ref()).into_owned();
-        if ans.as_deref() == Some(XSI_NS) && local == "type" {
-            // The value is a QName: resolve its prefix with the declarations in scope here
-            // (an unprefixed value takes the default namespace, per XML Schema).
-            let (tres, tlocal) = reader.resolve_element(QName(value.trim().as_bytes()));
-            el.xsi_type = Some(QualName {
-                ns: ns_of(&tres)?,
-                name: String::from_utf8_lossy(tlocal.as_ref()).into_owned(),
-            });
-        }
-        el.attrs.push(Attribute {
-            ns: ans,
-            name: local,
-            value,
-        });
-    }
-    Ok(el)
-}
-
-/// Escapes character data for use as element text.
-pub fn escape_text(s: &str) -> Cow<'_, str> {
-    escape(s, false)
-}
-
-/// Escapes a value for use inside a double-quoted attribute.
-pub fn escape_attr(s: &str) -> Cow<'_, str> {
-    escape(s, true)
-}
-
-fn escape(s: &str, attr: bool) -> Cow<'_, str> {
-    let needs = s.bytes().any(|b| {
-        matches!(b, b'&' | b'<' | b'>' | b'\r') || (attr && matches!(b, b'"' | b'\n' | b'\t'))
-    });
-    if !needs {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // A raw CR would be normalised away by the receiving parser.
-            '\r' => out.push_str("&#13;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\n' if attr => out.push_str("&#10;"),
-            '\t' if attr => out.push_str("&#9;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+/// Largest reply accepted, in bytes (the limit the tree parser applies, read up front by the
+/// HTTP layer so an oversized body is never buffered whole).
+pub const MAX_REPLY_BYTES: usize = Limits::API_REPLY.max_bytes;
 
 /// Builds the body of a vim request: the children of the method element, which the envelope
 /// puts in the default namespace `urn:vim25`. The `xsi` and `xsd` prefixes are declared on the
@@ -416,17 +73,6 @@ impl XmlWriter {
             "<{name} xsi:type=\"{}\">{}</{name}>",
             escape_attr(ty),
             escape_text(text)
-        );
-        self
-    }
-
-    /// `<name type="Kind">value</name>`, a ManagedObjectReference.
-    pub fn moref(&mut self, name: &str, mo: &MoRef) -> &mut Self {
-        let _ = write!(
-            self.out,
-            "<{name} type=\"{}\">{}</{name}>",
-            escape_attr(&mo.kind),
-            escape_text(&mo.value)
         );
         self
     }
@@ -509,53 +155,10 @@ fn write_element(out: &mut String, name: &str, el: &Element, default_ns: Option<
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
-
-    const VCSIM_VAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="xsd:string">DC0 &amp; co</val><v2 xsi:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="Network">network-7</ManagedObjectReference></v2></R></soapenv:Body></soapenv:Envelope>"#;
-
-    #[test]
-    fn resolves_xsi_type_whatever_the_prefix() {
-        let root = Element::parse(VCSIM_VAL.as_bytes()).unwrap();
-        assert!(root.is("http://schemas.xmlsoap.org/soap/envelope/", "Envelope"));
-        let r = &root.children[0].children[0];
-        assert!(r.is(VIM25_NS, "R"));
-        let val = r.child("val").unwrap();
-        assert_eq!(val.text, "DC0 & co");
-        assert_eq!(
-            val.xsi_type,
-            Some(QualName {
-                ns: Some(XSD_NS.into()),
-                name: "string".into()
-            })
-        );
-        let v2 = r.child("v2").unwrap();
-        assert_eq!(v2.xsi_type(), Some("ArrayOfManagedObjectReference"));
-        assert_eq!(v2.xsi_type.as_ref().unwrap().ns.as_deref(), Some(VIM25_NS));
-        let m = v2.child("ManagedObjectReference").unwrap();
-        assert_eq!(m.attr("type"), Some("Network"));
-        assert_eq!(m.text, "network-7");
-    }
-
-    #[test]
-    fn refuses_doctype_and_garbage() {
-        let bomb = br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#;
-        assert!(Element::parse(bomb).is_err());
-        assert!(Element::parse(b"").is_err());
-        assert!(Element::parse(b"<a><b></a>").is_err());
-        assert!(Element::parse(b"<a>").is_err());
-        assert!(Element::parse(b"<p:a/>").is_err(), "undeclared prefix");
-        assert!(Element::parse(b"<a/><b/>").is_err());
-    }
-
-    #[test]
-    fn caps_depth() {
-        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
-        let err = Element::parse(deep.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("deeper"), "{err}");
-        let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
-        assert!(Element::parse(ok.as_bytes()).is_ok());
-    }
+    use crate::vsphere::types::MoRef;
 
     #[test]
     fn escaping() {
