@@ -60,7 +60,11 @@ impl Ctx<'_> {
 /// target that sets `ip_mode` (docs/FORMAT.md §6), so other manifests keep their bytes.
 pub fn summary(env: &Envelope, target: &Target) -> VmSummary {
     let nics = match target.ip_mode {
-        Some(_) => env.virtual_systems().iter().map(|v| v.nics.len() as u32).collect(),
+        Some(_) => env
+            .virtual_systems()
+            .iter()
+            .map(|v| v.nics.len() as u32)
+            .collect(),
         None => vec![],
     };
     VmSummary {

@@ -107,8 +107,12 @@ pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
 /// Checks a target's IP settings against the NICs the OVF has (`nics`, when known): a usage
 /// error (exit 2) naming the VM.
 pub fn check_ip(t: &Target, nics: Option<usize>, what: &str) -> Result<()> {
-    odt_format::job::manifest::check_ip_target(t, nics)
-        .map_err(|e| UsageError(format!("{what}: {e} (--ip-mode, --ip-address or the job file)")).into())
+    odt_format::job::manifest::check_ip_target(t, nics).map_err(|e| {
+        UsageError(format!(
+            "{what}: {e} (--ip-mode, --ip-address or the job file)"
+        ))
+        .into()
+    })
 }
 
 /// No MANUAL address is given to two NICs of the job: vCD would refuse the second.
@@ -116,7 +120,7 @@ pub fn check_ips_unique<'a>(targets: impl Iterator<Item = (String, &'a Target)>)
     let mut seen: std::collections::HashMap<&str, String> = Default::default();
     for (what, t) in targets {
         for a in &t.ip_addresses {
-            if let Some(first) = seen.insert(a, what.clone()) {
+            if let Some(first) = seen.insert(a.as_str(), what.clone()) {
                 return Err(UsageError(format!(
                     "{what}: IP address {a} is also given to {first}; each NIC needs its own"
                 ))

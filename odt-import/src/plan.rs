@@ -359,7 +359,14 @@ fn network_checks(r: &NetworkRoom) -> Vec<Check> {
         let each: Vec<String> = r
             .pool
             .iter()
-            .map(|p| format!("{} {}{}", p.vm, if p.exact { "" } else { "at least " }, p.nics))
+            .map(|p| {
+                format!(
+                    "{} {}{}",
+                    p.vm,
+                    if p.exact { "" } else { "at least " },
+                    p.nics
+                )
+            })
             .collect();
         let ok = needed <= free;
         checks.push(Check {
@@ -374,9 +381,15 @@ fn network_checks(r: &NetworkRoom) -> Vec<Check> {
     }
     for m in &r.manual {
         checks.push(Check {
-            name: format!("MANUAL address {} of \"{}\" on \"{}\"", m.address, m.vm, r.network),
+            name: format!(
+                "MANUAL address {} of \"{}\" on \"{}\"",
+                m.address, m.vm, r.network
+            ),
             ok: m.problem.is_none(),
-            detail: m.problem.clone().unwrap_or_else(|| "in the subnet, not allocated".into()),
+            detail: m
+                .problem
+                .clone()
+                .unwrap_or_else(|| "in the subnet, not allocated".into()),
         });
     }
     checks

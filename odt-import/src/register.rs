@@ -414,7 +414,10 @@ fn pool_nics(vm: &VmEntry) -> (u64, bool) {
 /// (pool ranges minus allocated minus the MANUAL addresses of this job inside the pool), the
 /// POOL NICs each VM needs, and each MANUAL address checked against the network's subnets and
 /// allocated addresses.
-fn network_rooms(vcd: &VcdClient, wiring: &[(&VmEntry, EntityRef)]) -> Vec<crate::plan::NetworkRoom> {
+fn network_rooms(
+    vcd: &VcdClient,
+    wiring: &[(&VmEntry, EntityRef)],
+) -> Vec<crate::plan::NetworkRoom> {
     use odt_format::job::manifest::IpMode;
     let mut rooms: Vec<(EntityRef, crate::plan::NetworkRoom)> = vec![];
     for (vm, net) in wiring {
@@ -433,11 +436,19 @@ fn network_rooms(vcd: &VcdClient, wiring: &[(&VmEntry, EntityRef)]) -> Vec<crate
         match vm.target.ip_mode {
             None | Some(IpMode::Pool) => {
                 let (nics, exact) = pool_nics(vm);
-                room.pool.push(crate::plan::PoolNeed { vm: vm.name.clone(), nics, exact });
+                room.pool.push(crate::plan::PoolNeed {
+                    vm: vm.name.clone(),
+                    nics,
+                    exact,
+                });
             }
             Some(IpMode::Dhcp) => {}
             Some(IpMode::Manual) => room.manual.extend(vm.target.ip_addresses.iter().map(|a| {
-                crate::plan::ManualAddress { vm: vm.name.clone(), address: a.clone(), problem: None }
+                crate::plan::ManualAddress {
+                    vm: vm.name.clone(),
+                    address: a.clone(),
+                    problem: None,
+                }
             })),
         }
     }

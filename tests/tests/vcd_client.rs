@@ -8,7 +8,8 @@ use std::time::Duration;
 use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::Vcsim;
 use odt_vmware::vcd::{
-    ApiVersion, ConnectOptions, EntityRef, IpAllocation, IpRequest, Login, LoginMethod, VcdClient, VcdError,
+    ApiVersion, ConnectOptions, EntityRef, IpAllocation, IpRequest, Login, LoginMethod, VcdClient,
+    VcdError,
 };
 use odt_vmware::vsphere::TlsMode;
 
@@ -381,19 +382,31 @@ fn allocated_addresses_and_an_exhausted_pool() {
     let t = target(&c);
     let ips = c.network_ips(&t.net).unwrap();
     assert_eq!(ips.ranges.len(), 1);
-    assert_eq!(ips.allocated, ["192.168.10.100".parse::<std::net::Ipv4Addr>().unwrap()]);
+    assert_eq!(
+        ips.allocated,
+        ["192.168.10.100".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
     assert_eq!(ips.free_in_pool(), 1);
-    let vim = c.find_vim_server_for("https://vcenter.example.test:443").unwrap();
-    let one = c.import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "one", true).unwrap();
+    let vim = c
+        .find_vim_server_for("https://vcenter.example.test:443")
+        .unwrap();
+    let one = c
+        .import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "one", true)
+        .unwrap();
     c.wire_vapp_to_org_network(&one.href, &t.net, &IpRequest::Pool, &[])
         .unwrap();
     let nic = &sim.vapp("one").unwrap().vms[0].nics[0];
-    assert_eq!((nic.mode.as_str(), nic.ip.as_deref()), ("POOL", Some("192.168.10.101")));
+    assert_eq!(
+        (nic.mode.as_str(), nic.ip.as_deref()),
+        ("POOL", Some("192.168.10.101"))
+    );
     let ips = c.network_ips(&t.net).unwrap();
     assert_eq!(ips.allocated.len(), 2, "{ips:?}");
     assert_eq!(ips.free_in_pool(), 0);
     // The second VM's NIC finds the pool full: the task fails with vCD's words.
-    let two = c.import_vm_as_vapp(&vim, "vm-1002", &t.vdc, "two", true).unwrap();
+    let two = c
+        .import_vm_as_vapp(&vim, "vm-1002", &t.vdc, "two", true)
+        .unwrap();
     let e = c
         .wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Pool, &[])
         .unwrap_err();
@@ -401,13 +414,27 @@ fn allocated_addresses_and_an_exhausted_pool() {
     assert_ne!(sim.vapp("two").unwrap().vms[0].nics[0].network, "acme-net");
     // MANUAL outside the subnet is refused by vCD; DHCP needs no pool.
     let e = c
-        .wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Manual(vec!["10.9.9.9".into()]), &[])
+        .wire_vapp_to_org_network(
+            &two.href,
+            &t.net,
+            &IpRequest::Manual(vec!["10.9.9.9".into()]),
+            &[],
+        )
         .unwrap_err();
     assert!(e.to_string().contains("is invalid"), "{e}");
     let e = c
-        .wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Manual(vec!["192.168.10.5".into(), "192.168.10.6".into()]), &[])
+        .wire_vapp_to_org_network(
+            &two.href,
+            &t.net,
+            &IpRequest::Manual(vec!["192.168.10.5".into(), "192.168.10.6".into()]),
+            &[],
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("2 MANUAL address(es) but its VMs have 1 NIC"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("2 MANUAL address(es) but its VMs have 1 NIC"),
+        "{e}"
+    );
     c.wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Dhcp, &[])
         .unwrap();
     let nic = &sim.vapp("two").unwrap().vms[0].nics[0];
@@ -422,8 +449,12 @@ fn a_vapp_network_converted_to_bridged_is_clean() {
     let sim = sim();
     let c = connect(&sim);
     let t = target(&c);
-    let vim = c.find_vim_server_for("https://vcenter.example.test:443").unwrap();
-    let vapp = c.import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "conv", true).unwrap();
+    let vim = c
+        .find_vim_server_for("https://vcenter.example.test:443")
+        .unwrap();
+    let vapp = c
+        .import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "conv", true)
+        .unwrap();
     // What the client sent before: the isolated "VM Network" with FenceMode bridged and its
     // own IpScopes kept. The simulator refuses it as vCD's validation does.
     let sec_url = format!("{}/networkConfigSection/", vapp.href.trim_end_matches('/'));
@@ -432,20 +463,45 @@ fn a_vapp_network_converted_to_bridged_is_clean() {
     let old = api.get(&sec_url).expect(200).body;
     let stale = old.replace(
         "<FenceMode>isolated</FenceMode>",
-        &format!("<ParentNetwork href=\"{}\"/><FenceMode>bridged</FenceMode>", t.net.href),
+        &format!(
+            "<ParentNetwork href=\"{}\"/><FenceMode>bridged</FenceMode>",
+            t.net.href
+        ),
     );
     assert_ne!(stale, old);
-    let r = api.put(&sec_url, "application/vnd.vmware.vcloud.networkConfigSection+xml", &stale);
+    let r = api.put(
+        &sec_url,
+        "application/vnd.vmware.vcloud.networkConfigSection+xml",
+        &stale,
+    );
     r.expect_error(400, "BAD_REQUEST", "cannot have IpScopes");
     // The client's conversion is accepted and leaves a clean bridged network.
-    let same_name = EntityRef { name: "VM Network".into(), href: t.net.href.clone() };
-    assert!(c.connect_vapp_to_org_network(&vapp.href, &same_name).unwrap());
+    let same_name = EntityRef {
+        name: "VM Network".into(),
+        ..t.net.clone()
+    };
+    assert!(c
+        .connect_vapp_to_org_network(&vapp.href, &same_name)
+        .unwrap());
     let view = sim.vapp("conv").unwrap();
-    let net = view.networks.iter().find(|n| n.name == "VM Network").unwrap();
+    let net = view
+        .networks
+        .iter()
+        .find(|n| n.name == "VM Network")
+        .unwrap();
     assert_eq!(net.fence_mode, "bridged");
     assert_eq!(net.parent.as_deref(), Some("acme-net"));
-    let puts = requested(&sim, "PUT", &sec_url.replace(&sim.url, "").trim_end_matches('/').to_owned());
-    assert_eq!(puts.last(), Some(&202), "{puts:?}");
+    let statuses: Vec<u16> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("networkConfigSection"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [400, 202],
+        "the stale body refused, the clean one taken"
+    );
 }
 
 #[test]

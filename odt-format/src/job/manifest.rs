@@ -387,6 +387,7 @@ impl JobManifest {
             let shown = vm_texts(vm).try_for_each(|(what, s)| validate_display(what, s));
             shown
                 .map_err(|e| format!("VM {:?}: {e}", vm.name))
+                .and_then(|()| check_vm_ip(vm))
                 .or_else(bad)?;
             if vm
                 .summary
@@ -400,7 +401,6 @@ impl JobManifest {
                     vm.name
                 ));
             }
-            check_vm_ip(vm).or_else(bad)?;
             if !valid_vm_dir(&vm.dir) || !dirs.insert(&vm.dir) {
                 return bad(format!(
                     "VM {:?}: bad or duplicate dir {:?}",
@@ -758,7 +758,9 @@ mod tests {
         assert_eq!(JobManifest::parse(&bytes).unwrap(), m);
         m.vms[0].target.ip_mode = Some(IpMode::Dhcp);
         m.vms[0].target.ip_addresses.clear();
-        assert!(String::from_utf8(m.to_bytes()).unwrap().contains("\"dhcp\""));
+        assert!(String::from_utf8(m.to_bytes())
+            .unwrap()
+            .contains("\"dhcp\""));
         JobManifest::parse(&m.to_bytes()).unwrap();
     }
 
@@ -767,8 +769,14 @@ mod tests {
     fn bad_ip_targets_are_refused() {
         type Edit = fn(&mut Target, &mut VmSummary);
         let cases: [(Edit, &str); 9] = [
-            (|t, _| t.ip_mode = Some(IpMode::Manual), "needs ip_addresses"),
-            (|t, _| t.ip_addresses = vec!["10.0.0.5".into()], "ip_mode is not"),
+            (
+                |t, _| t.ip_mode = Some(IpMode::Manual),
+                "needs ip_addresses",
+            ),
+            (
+                |t, _| t.ip_addresses = vec!["10.0.0.5".into()],
+                "ip_mode is not",
+            ),
             (
                 |t, _| {
                     t.ip_mode = Some(IpMode::Manual);
@@ -781,7 +789,7 @@ mod tests {
                     t.ip_mode = Some(IpMode::Manual);
                     t.ip_addresses = vec!["10.0.0.05".into()];
                 },
-                "canonically",
+                "not an IPv4 address",
             ),
             (
                 |t, _| {
@@ -815,7 +823,9 @@ mod tests {
             (
                 |t, _| {
                     t.ip_mode = Some(IpMode::Manual);
-                    t.ip_addresses = (0..=MAX_IP_ADDRESSES).map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1)).collect();
+                    t.ip_addresses = (0..=MAX_IP_ADDRESSES)
+                        .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
+                        .collect();
                 },
                 "more than 1024",
             ),
@@ -828,9 +838,10 @@ mod tests {
             assert!(e.contains(why) && e.contains("VM \"web\""), "{why}: {e}");
         }
         // An unknown mode is a parse error.
-        let text = String::from_utf8(good().to_bytes())
-            .unwrap()
-            .replace("\"power_on\": false", "\"power_on\": false, \"ip_mode\": \"static\"");
+        let text = String::from_utf8(good().to_bytes()).unwrap().replace(
+            "\"power_on\": false",
+            "\"power_on\": false, \"ip_mode\": \"static\"",
+        );
         assert!(JobManifest::parse(text.as_bytes()).is_err());
     }
 }

@@ -647,7 +647,12 @@ impl State {
     /// exhausted pool with vCD's own words (quoted in vmware/terraform-provider-vcd#49), a
     /// MANUAL address outside the subnet with vCD's "Specified IP address ... is invalid"
     /// (terraform-provider-vcd#807); the in-use text is ours.
-    fn allocate(&self, vm: &str, nics: &mut [Nic], parents: &[Option<String>]) -> Result<(), String> {
+    fn allocate(
+        &self,
+        vm: &str,
+        nics: &mut [Nic],
+        parents: &[Option<String>],
+    ) -> Result<(), String> {
         let mut taken: Vec<(String, u32)> = vec![];
         for (n, parent) in nics.iter_mut().zip(parents) {
             if n.mode == "NONE" || n.mode == "DHCP" {
@@ -656,12 +661,18 @@ impl State {
             let Some(net) = parent.as_deref().and_then(|p| self.net(p)) else {
                 continue;
             };
-            let mut used: Vec<u32> = self.allocated(&net.id, Some(vm)).into_iter().map(|a| a.0).collect();
+            let mut used: Vec<u32> = self
+                .allocated(&net.id, Some(vm))
+                .into_iter()
+                .map(|a| a.0)
+                .collect();
             used.extend(taken.iter().filter(|t| t.0 == net.id).map(|t| t.1));
             let ip = match (n.mode.as_str(), n.ip.as_deref().and_then(ipv4)) {
                 ("POOL", Some(ip)) if !used.contains(&ip) => ip,
                 ("POOL", _) => {
-                    let free = net.pool.and_then(|(a, b)| (a..=b).find(|ip| !used.contains(ip)));
+                    let free = net
+                        .pool
+                        .and_then(|(a, b)| (a..=b).find(|ip| !used.contains(ip)));
                     free.ok_or_else(|| {
                         "Following errors occurred while updating network connections:\nThere are insufficient IP addresses to complete operation. You need to add IP addresses to the network that is associated with the object being created or deployed.".to_owned()
                     })?
@@ -669,10 +680,17 @@ impl State {
                 ("MANUAL", Some(ip)) => {
                     let mask = ipv4(&net.netmask).unwrap_or(0);
                     if ipv4(&net.gateway).unwrap_or(0) & mask != ip & mask {
-                        return Err(format!("Invalid network parameter: Specified IP address \"{}\" is invalid.", ipv4_str(ip)));
+                        return Err(format!(
+                            "Invalid network parameter: Specified IP address \"{}\" is invalid.",
+                            ipv4_str(ip)
+                        ));
                     }
                     if used.contains(&ip) {
-                        return Err(format!("The IP address {} is already in use on network \"{}\".", ipv4_str(ip), net.name));
+                        return Err(format!(
+                            "The IP address {} is already in use on network \"{}\".",
+                            ipv4_str(ip),
+                            net.name
+                        ));
                     }
                     ip
                 }

@@ -461,8 +461,16 @@ pub fn org_net(st: &State, id: &str, admin: bool) -> String {
 pub fn allocated_addresses(st: &State, id: &str) -> String {
     let mut o = Out::new();
     let h = href(st, &format!("/api/network/{id}/allocatedAddresses/"));
-    o.open("AllocatedIpAddresses", &[("href", &h), ("type", T_ALLOCATED)]);
-    o.link("up", Some(T_ORG_VDC_NET), &href(st, &format!("/api/network/{id}")), None);
+    o.open(
+        "AllocatedIpAddresses",
+        &[("href", &h), ("type", T_ALLOCATED)],
+    );
+    o.link(
+        "up",
+        Some(T_ORG_VDC_NET),
+        &href(st, &format!("/api/network/{id}")),
+        None,
+    );
     for (ip, vm) in st.allocated(id, None) {
         let (kind, deployed) = match vm.as_deref().and_then(|v| st.vm(v)) {
             Some(v) => ("vmAllocated", v.deployed),
@@ -470,7 +478,10 @@ pub fn allocated_addresses(st: &State, id: &str) -> String {
         };
         o.open(
             "IpAddress",
-            &[("allocationType", kind), ("isDeployed", &deployed.to_string())],
+            &[
+                ("allocationType", kind),
+                ("isDeployed", &deployed.to_string()),
+            ],
         );
         o.leaf("IpAddress", &super::model::ipv4_str(ip));
         o.close("IpAddress");

@@ -164,6 +164,36 @@ pub fn nic_count(section: &Element) -> usize {
     section.children("NetworkConnection").count()
 }
 
+/// Which allocation each NIC (by `NetworkConnectionIndex`) gets: one entry for all, or the
+/// k-th for the NIC with the k-th lowest index.
+fn allocation_per_nic<'a>(
+    section: &Element,
+    allocations: &'a [IpAllocation],
+) -> Result<Vec<(Option<u32>, &'a IpAllocation)>> {
+    let nics = nic_count(section);
+    let manual_shared =
+        allocations.len() == 1 && matches!(allocations[0], IpAllocation::Manual(_)) && nics > 1;
+    if manual_shared || (allocations.len() != 1 && allocations.len() != nics) {
+        return Err(VcdError::invalid(
+            "NIC wiring",
+            format!(
+                "{} IP allocation(s) cannot be given to {nics} NICs: give one per NIC",
+                allocations.len()
+            ),
+        ));
+    }
+    let mut order: Vec<Option<u32>> = section
+        .children("NetworkConnection")
+        .map(|c| c.parse_of::<u32>("NetworkConnectionIndex"))
+        .collect();
+    order.sort_unstable();
+    Ok(order
+        .into_iter()
+        .enumerate()
+        .map(|(k, i)| (i, &allocations[if allocations.len() == 1 { 0 } else { k }]))
+        .collect())
+}
+
 /// Re-points every `NetworkConnection` of a `NetworkConnectionSection` to `network_name`,
 /// connected, the NIC with the k-th lowest `NetworkConnectionIndex` with `allocations[k]`
 /// (one entry: every NIC; `IpAddress` only for `MANUAL`), keeping `MACAddress`,
@@ -181,29 +211,18 @@ pub fn rewire_connections(
     if nics == 0 {
         return Ok(false);
     }
-    let manual_shared = allocations.len() == 1
-        && matches!(allocations[0], IpAllocation::Manual(_))
-        && nics > 1;
-    if manual_shared || (allocations.len() != 1 && allocations.len() != nics) {
-        return Err(VcdError::invalid(
-            "NIC wiring",
-            format!("{} IP allocation(s) cannot be given to {nics} NICs: give one per NIC", allocations.len()),
-        ));
-    }
-    let mut order: Vec<u32> = section
-        .children("NetworkConnection")
-        .map(|c| c.parse_of::<u32>("NetworkConnectionIndex").unwrap_or(u32::MAX))
-        .collect();
-    order.sort_unstable();
+    let per_nic = allocation_per_nic(section, allocations)?;
     let mut indexes = Vec::new();
     for nc in section
         .children
         .iter_mut()
         .filter(|c| c.name == "NetworkConnection")
     {
-        let index = nc.parse_of::<u32>("NetworkConnectionIndex").unwrap_or(u32::MAX);
-        let k = order.iter().position(|&i| i == index).unwrap_or(0);
-        let allocation = &allocations[if allocations.len() == 1 { 0 } else { k }];
+        let index = nc.parse_of::<u32>("NetworkConnectionIndex");
+        let allocation = per_nic
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(&allocations[0], |p| p.1);
         // An address vCD gave for this very network and mode (POOL, DHCP) stays; one from
         // another network or mode would be a wrong request, so it goes.
         let same = nc.attr("network") == Some(network_name)
@@ -257,8 +276,13 @@ pub fn rewire_connections(
 /// Splits `ip` into one allocation list per VM (`nics[i]` NICs each): POOL and DHCP for
 /// every NIC, MANUAL addresses dealt out in order. A MANUAL list whose length is not the
 /// number of NICs is refused (the sentence says both counts).
-pub fn deal_addresses(ip: &IpRequest, nics: &[usize]) -> std::result::Result<Vec<Vec<IpAllocation>>, String> {
-    let same = |a: IpAllocation| Ok(nics.iter().map(|_| vec![a.clone()]).collect());
+pub fn deal_addresses(
+    ip: &IpRequest,
+    nics: &[usize],
+) -> std::result::Result<Vec<Vec<IpAllocation>>, String> {
+    let same = |a: IpAllocation| -> std::result::Result<Vec<Vec<IpAllocation>>, String> {
+        Ok(nics.iter().map(|_| vec![a.clone()]).collect())
+    };
     match ip {
         IpRequest::Pool => same(IpAllocation::Pool),
         IpRequest::Dhcp => same(IpAllocation::Dhcp),
@@ -273,7 +297,12 @@ pub fn deal_addresses(ip: &IpRequest, nics: &[usize]) -> std::result::Result<Vec
             let mut it = addrs.iter();
             Ok(nics
                 .iter()
-                .map(|&n| it.by_ref().take(n).map(|a| IpAllocation::Manual(a.clone())).collect())
+                .map(|&n| {
+                    it.by_ref()
+                        .take(n)
+                        .map(|a| IpAllocation::Manual(a.clone()))
+                        .collect()
+                })
                 .collect())
         }
     }
@@ -335,7 +364,8 @@ impl NetworkIps {
             .path(&["Configuration", "IpScopes"])
             .into_iter()
             .flat_map(|s| s.children("IpScope"));
-        let ip = |e: &Element, n: &str| e.text_of(n).and_then(|t| t.trim().parse::<Ipv4Addr>().ok());
+        let ip =
+            |e: &Element, n: &str| e.text_of(n).and_then(|t| t.trim().parse::<Ipv4Addr>().ok());
         for sc in scopes {
             if let (Some(g), Some(m)) = (ip(sc, "Gateway"), ip(sc, "Netmask")) {
                 out.subnets.push((g, m));
@@ -366,7 +396,11 @@ impl NetworkIps {
 
     /// Pool addresses not allocated (overlapping ranges counted once).
     pub fn free_in_pool(&self) -> u64 {
-        let mut r: Vec<(u32, u32)> = self.ranges.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+        let mut r: Vec<(u32, u32)> = self
+            .ranges
+            .iter()
+            .map(|&(a, b)| (a.into(), b.into()))
+            .collect();
         r.sort_unstable();
         let mut total = 0u64;
         let mut next = 0u64;
@@ -377,7 +411,12 @@ impl NetworkIps {
                 next = b as u64 + 1;
             }
         }
-        let mut used: Vec<Ipv4Addr> = self.allocated.iter().copied().filter(|&a| self.in_pool(a)).collect();
+        let mut used: Vec<Ipv4Addr> = self
+            .allocated
+            .iter()
+            .copied()
+            .filter(|&a| self.in_pool(a))
+            .collect();
         used.sort_unstable();
         used.dedup();
         total.saturating_sub(used.len() as u64)
@@ -390,12 +429,13 @@ impl VcdClient {
     pub fn network_ips(&self, net: &EntityRef) -> Result<NetworkIps> {
         let body = self.get("OrgVdcNetwork", &net.href)?;
         let mut ips = NetworkIps::from_network(&body);
-        let link = find_link(&body, "down", Some(media::ALLOCATED_NETWORK_ADDRESS)).ok_or_else(|| {
-            VcdError::not_found(
-                format!("allocatedAddresses link of network {:?}", net.name),
-                vec![],
-            )
-        })?;
+        let link =
+            find_link(&body, "down", Some(media::ALLOCATED_NETWORK_ADDRESS)).ok_or_else(|| {
+                VcdError::not_found(
+                    format!("allocatedAddresses link of network {:?}", net.name),
+                    vec![],
+                )
+            })?;
         let list = self.get("AllocatedIpAddresses", &link.href)?;
         ips.allocated = list
             .children("IpAddress")
@@ -462,7 +502,12 @@ impl VcdClient {
     ) -> Result<Vec<String>> {
         self.connect_vapp_to_org_network(vapp_href, org_net)?;
         let mut vms = self.get_vapp(vapp_href)?.vms;
-        vms.sort_by_key(|v| order.iter().position(|n| *n == v.name).unwrap_or(usize::MAX));
+        vms.sort_by_key(|v| {
+            order
+                .iter()
+                .position(|n| *n == v.name)
+                .unwrap_or(usize::MAX)
+        });
         let mut sections = Vec::new();
         for vm in &vms {
             let (sec, edit) = section(
@@ -473,8 +518,13 @@ impl VcdClient {
             )?;
             sections.push((vm.name.clone(), sec, edit));
         }
-        let plans = deal_addresses(ip, &sections.iter().map(|s| nic_count(&s.1)).collect::<Vec<_>>())
-            .map_err(|why| VcdError::invalid(format!("vApp {}", redact_url_keep_query(vapp_href)), why))?;
+        let plans = deal_addresses(
+            ip,
+            &sections.iter().map(|s| nic_count(&s.1)).collect::<Vec<_>>(),
+        )
+        .map_err(|why| {
+            VcdError::invalid(format!("vApp {}", redact_url_keep_query(vapp_href)), why)
+        })?;
         let mut changed = Vec::new();
         for ((name, mut sec, edit), allocations) in sections.into_iter().zip(plans) {
             if rewire_connections(&mut sec, &org_net.name, &allocations)? {
@@ -569,14 +619,24 @@ mod tests {
         // The isolated network's IpScopes, and anything else its mode had, are gone: a clean
         // bridged configuration as pyvcloud sends it, the retain flag kept.
         let net = &sec.children[2];
-        assert_eq!(names(net), ["Link", "Description", "Configuration", "IsDeployed"]);
+        assert_eq!(
+            names(net),
+            ["Link", "Description", "Configuration", "IsDeployed"]
+        );
         let conf = net.child("Configuration").unwrap();
         assert_eq!(
             names(conf),
-            ["ParentNetwork", "FenceMode", "RetainNetInfoAcrossDeployments"]
+            [
+                "ParentNetwork",
+                "FenceMode",
+                "RetainNetInfoAcrossDeployments"
+            ]
         );
         assert_eq!(conf.text_of("FenceMode"), Some("bridged"));
-        assert_eq!(conf.text_of("RetainNetInfoAcrossDeployments"), Some("false"));
+        assert_eq!(
+            conf.text_of("RetainNetInfoAcrossDeployments"),
+            Some("false")
+        );
         // Features and RouterInfo of a routed network go as well.
         let routed = CONFIG_SECTION.replace(
             "<vmw:Future a=\"1\">kept</vmw:Future>",
@@ -587,7 +647,11 @@ mod tests {
         let conf = sec.children[2].child("Configuration").unwrap();
         assert_eq!(
             names(conf),
-            ["ParentNetwork", "FenceMode", "RetainNetInfoAcrossDeployments"]
+            [
+                "ParentNetwork",
+                "FenceMode",
+                "RetainNetInfoAcrossDeployments"
+            ]
         );
     }
 
@@ -696,7 +760,8 @@ mod tests {
         let mut sec = Element::parse(one.as_bytes()).unwrap();
         // A primary index out of place and naming no NIC (7) is corrected and moved.
         assert!(
-            rewire_connections(&mut sec, "corp", &[IpAllocation::Manual("10.1.1.9".into())]).unwrap()
+            rewire_connections(&mut sec, "corp", &[IpAllocation::Manual("10.1.1.9".into())])
+                .unwrap()
         );
         let nc = sec.child("NetworkConnection").unwrap();
         assert_eq!(nc.text_of("IpAddress"), Some("10.1.1.9"));
@@ -747,7 +812,11 @@ mod tests {
     #[test]
     fn manual_addresses_are_dealt_out_in_vm_then_nic_order() {
         let m = |a: &str| IpAllocation::Manual(a.into());
-        let ip = IpRequest::Manual(vec!["10.0.0.1".into(), "10.0.0.2".into(), "10.0.0.3".into()]);
+        let ip = IpRequest::Manual(vec![
+            "10.0.0.1".into(),
+            "10.0.0.2".into(),
+            "10.0.0.3".into(),
+        ]);
         assert_eq!(
             deal_addresses(&ip, &[2, 1]).unwrap(),
             vec![vec![m("10.0.0.1"), m("10.0.0.2")], vec![m("10.0.0.3")]]
