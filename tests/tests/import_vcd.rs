@@ -832,8 +832,8 @@ fn an_exhausted_pool_is_caught_by_plan() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vcd-seed.toml"))
         .unwrap()
         .replace(
-            "pool = \"192.168.10.100-192.168.10.199\"",
-            "pool = \"192.168.10.100-192.168.10.102\"\nallocated = [\"192.168.10.100\", \"192.168.10.102\"]",
+            "\npool = \"192.168.10.100-192.168.10.199\"\n",
+            "\npool = \"192.168.10.100-192.168.10.102\"\nallocated = [\"192.168.10.100\", \"192.168.10.102\"]\n",
         );
     let Some(sims) = sims_with(Seed::parse(&text).unwrap()) else {
         return;

@@ -367,8 +367,8 @@ fn small_pool_sim(pool: &str, held: &[&str]) -> VcdSim {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vcd-seed.toml"))
         .unwrap()
         .replace(
-            "pool = \"192.168.10.100-192.168.10.199\"",
-            &format!("pool = \"{pool}\"\nallocated = {held:?}"),
+            "\npool = \"192.168.10.100-192.168.10.199\"\n",
+            &format!("\npool = \"{pool}\"\nallocated = {held:?}\n"),
         );
     VcdSim::start(VcdOptions::new(Seed::parse(&text).unwrap())).expect("start vcd-sim")
 }
