@@ -95,6 +95,17 @@ pub struct RunArgs {
     /// Power the vApps on after import.
     #[arg(long, help_heading = "Targets (defaults for every SOURCE)")]
     pub power_on: bool,
+    /// How the NICs get their IP addresses on --network: pool (the network's static pool,
+    /// the default), dhcp, or manual (the --ip-address list).
+    #[arg(long, value_name = "MODE", value_parser = ["pool", "dhcp", "manual"], help_heading = "Targets (defaults for every SOURCE)")]
+    pub ip_mode: Option<String>,
+    /// For --ip-mode manual: an IPv4 address per NIC, in NIC order (repeat the flag).
+    #[arg(
+        long = "ip-address",
+        value_name = "ADDR",
+        help_heading = "Targets (defaults for every SOURCE)"
+    )]
+    pub ip_addresses: Vec<String>,
     /// A TOML file mapping each VM to its own target (schema: README, "Job files").
     #[arg(long, value_name = "FILE")]
     pub job: Option<PathBuf>,

@@ -250,7 +250,10 @@ fn open_inputs(opts: &ExportOptions) -> Result<Inputs<'_>> {
         None => {
             for (path, target) in &opts.sources {
                 let s = Source::open(path)?;
-                crate::jobfile::check_target(target, &path.display().to_string())?;
+                let what = path.display().to_string();
+                crate::jobfile::check_target(target, &what)?;
+                let nics = crate::input::nic_count(&s.envelope);
+                crate::jobfile::check_ip(target, Some(nics), &what)?;
                 inputs.push((Box::new(s), target.clone()));
             }
         }
@@ -259,10 +262,12 @@ fn open_inputs(opts: &ExportOptions) -> Result<Inputs<'_>> {
                 manifest::validate_display("the VM name", &vm.name)
                     .map_err(|e| anyhow!("vCenter {}: {e}", vm.vcenter))?;
                 crate::jobfile::check_target(&target, &vm.name)?;
+                crate::jobfile::check_ip(&target, None, &vm.name)?;
                 inputs.push((Box::new(VcInput { source: vc, vm }), target));
             }
         }
     }
+    crate::jobfile::check_ips_unique(inputs.iter().map(|(i, t)| (i.source_name(), t)))?;
     Ok(inputs)
 }
 

@@ -56,8 +56,17 @@ impl Ctx<'_> {
     }
 }
 
-/// The manifest's readable summary of an OVF.
-pub fn summary(env: &Envelope) -> VmSummary {
+/// The manifest's readable summary of an OVF. The NIC counts are recorded only for a
+/// target that sets `ip_mode` (docs/FORMAT.md §6), so other manifests keep their bytes.
+pub fn summary(env: &Envelope, target: &Target) -> VmSummary {
+    let nics = match target.ip_mode {
+        Some(_) => env
+            .virtual_systems()
+            .iter()
+            .map(|v| v.nics.len() as u32)
+            .collect(),
+        None => vec![],
+    };
     VmSummary {
         virtual_systems: env
             .virtual_systems()
@@ -67,5 +76,11 @@ pub fn summary(env: &Envelope) -> VmSummary {
         disk_capacities: env.disks.iter().map(|d| d.capacity_bytes).collect(),
         networks: env.networks.iter().map(|n| n.name.clone()).collect(),
         is_vapp: matches!(env.content, Content::Collection(_)),
+        nics,
     }
+}
+
+/// How many NICs the OVF's virtual systems have in all.
+pub fn nic_count(env: &Envelope) -> usize {
+    env.virtual_systems().iter().map(|v| v.nics.len()).sum()
 }

@@ -8,10 +8,13 @@
 //! catalog = "acme-templates"
 //! as_template = false
 //! power_on = false
+//! ip_mode = "pool"            # pool | dhcp | manual: how the NICs get their addresses
 //!
 //! [[vm]]
 //! source = "web.ova"          # relative to this file's folder
 //! power_on = true
+//! ip_mode = "manual"
+//! ip_addresses = ["10.0.0.5"] # one per NIC, in NIC order (a vApp: its VMs in OVF order)
 //!
 //! [[vm]]
 //! source = "db"               # an OVF folder
@@ -25,7 +28,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use odt_format::job::manifest::Target;
+use odt_cli::UsageError;
+use odt_format::job::manifest::{IpMode, Target};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,6 +41,8 @@ struct Fields {
     catalog: Option<String>,
     as_template: Option<bool>,
     power_on: Option<bool>,
+    ip_mode: Option<IpMode>,
+    ip_addresses: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +71,11 @@ impl Fields {
             catalog: self.catalog.clone().or_else(|| base.catalog.clone()),
             as_template: self.as_template.unwrap_or(base.as_template),
             power_on: self.power_on.unwrap_or(base.power_on),
+            ip_mode: self.ip_mode.or(base.ip_mode),
+            ip_addresses: self
+                .ip_addresses
+                .clone()
+                .unwrap_or_else(|| base.ip_addresses.clone()),
         }
     }
 }
@@ -91,6 +102,33 @@ pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
         .iter()
         .map(|v| (dir.join(&v.source), v.fields.over(&base)))
         .collect())
+}
+
+/// Checks a target's IP settings against the NICs the OVF has (`nics`, when known): a usage
+/// error (exit 2) naming the VM.
+pub fn check_ip(t: &Target, nics: Option<usize>, what: &str) -> Result<()> {
+    odt_format::job::manifest::check_ip_target(t, nics).map_err(|e| {
+        UsageError(format!(
+            "{what}: {e} (--ip-mode, --ip-address or the job file)"
+        ))
+        .into()
+    })
+}
+
+/// No MANUAL address is given to two NICs of the job: vCD would refuse the second.
+pub fn check_ips_unique<'a>(targets: impl Iterator<Item = (String, &'a Target)>) -> Result<()> {
+    let mut seen: std::collections::HashMap<&str, String> = Default::default();
+    for (what, t) in targets {
+        for a in &t.ip_addresses {
+            if let Some(first) = seen.insert(a.as_str(), what.clone()) {
+                return Err(UsageError(format!(
+                    "{what}: IP address {a} is also given to {first}; each NIC needs its own"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a target is coherent, and that its names may be shown (docs/FORMAT.md §2.1).

@@ -130,7 +130,7 @@ impl Input for Source {
             descriptor: self.descriptor.clone(),
             mf: self.mf_name.clone(),
             target: target.clone(),
-            summary: summary(&self.envelope),
+            summary: summary(&self.envelope, target),
             files: entries,
         };
         Ok((vm, bytes))

@@ -255,6 +255,8 @@ impl VcenterSource {
             small.push(entry);
         }
         small.extend(got.files);
+        // The descriptor vCenter wrote is the first time its NICs are known.
+        crate::jobfile::check_ip(target, Some(crate::input::nic_count(&env)), &vm.name)?;
         let entry = VmEntry {
             name: vm.name.clone(),
             dir,
@@ -263,7 +265,7 @@ impl VcenterSource {
             descriptor: desc_name,
             mf: mf_name,
             target: target.clone(),
-            summary: summary(&env),
+            summary: summary(&env, target),
             files: small,
         };
         Ok((entry, got.bytes))

@@ -345,12 +345,14 @@ fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
                 catalog: None,
                 as_template: false,
                 power_on: false,
+                ..Default::default()
             },
             summary: VmSummary {
                 virtual_systems: vec!["vector-vm".into()],
                 disk_capacities: vec![1 << 30],
                 networks: vec!["corp-lan".into()],
                 is_vapp: false,
+                ..Default::default()
             },
             files,
         }],

@@ -367,6 +367,7 @@ fn check_grants(g: &Grants) {
             catalog: first(&o.catalogs).or_else(|| Some("any-catalog".into())),
             as_template: true,
             power_on: false,
+            ..Default::default()
         };
         if let Some(d) = g.refusal(&good) {
             panic!("refused an allowed target {good:?}: {}", d.reason);
@@ -638,12 +639,14 @@ fn fixture() -> &'static Fixture {
                 catalog: None,
                 as_template: false,
                 power_on: true,
+                ..Default::default()
             },
             summary: VmSummary {
                 virtual_systems: vec!["vm".into()],
                 disk_capacities: vec![1 << 30],
                 networks: vec!["corp-lan".into()],
                 is_vapp: false,
+                ..Default::default()
             },
             files: files.iter().map(|f| f.entry.clone()).collect(),
         };
@@ -953,7 +956,12 @@ mod tests {
 
     /// Tokens worth splicing into JSON inputs.
     const JSON_DICT: &[&[u8]] = &[
-        b"\"",
+        b"\"ip_mode\":\"manual\"",
+        b"\"ip_mode\":\"dhcp\"",
+        b"\"ip_addresses\":[\"10.0.0.5\"]",
+        b"\"nics\":[2]",
+        b"255.255.255.255",
+        b"010.0.0.5",
         b"{",
         b"}",
         b"[]",
@@ -1166,10 +1174,16 @@ mod tests {
         two.vms.push(vm2);
         let mut small = m.clone();
         small.vms[0].files.truncate(2);
+        // The optional IP fields (docs/FORMAT.md §6): MANUAL with its NIC counts.
+        let mut manual = small.clone();
+        manual.vms[0].target.ip_mode = Some(crate::job::manifest::IpMode::Manual);
+        manual.vms[0].target.ip_addresses = vec!["10.0.0.5".into()];
+        manual.vms[0].summary.nics = vec![1];
         vec![
             ("fixture.json".into(), m.to_bytes()),
             ("two-vms.json".into(), two.to_bytes()),
             ("small.json".into(), small.to_bytes()),
+            ("ip-manual.json".into(), manual.to_bytes()),
         ]
     }
 

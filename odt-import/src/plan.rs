@@ -56,6 +56,67 @@ pub struct VcdFacts {
     pub vim_server_problem: Option<String>,
     /// Per VM.
     pub vms: Vec<VcdVmFacts>,
+    /// The org VDC networks the VMs still to wire go to, and their addresses.
+    pub networks: Vec<NetworkRoom>,
+}
+
+/// One org VDC network's room for the NICs this job puts on it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NetworkRoom {
+    /// Its name.
+    pub network: String,
+    /// Free static pool addresses (pool minus allocated minus this job's MANUAL addresses in
+    /// the pool), once read.
+    pub free: Option<u64>,
+    /// Why its addresses could not be read.
+    pub problem: Option<String>,
+    /// The VMs whose NICs take POOL addresses.
+    pub pool: Vec<PoolNeed>,
+    /// The MANUAL addresses given to it.
+    pub manual: Vec<ManualAddress>,
+}
+
+/// A VM's POOL NICs on a network.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PoolNeed {
+    /// The VM.
+    pub vm: String,
+    /// How many NICs.
+    pub nics: u64,
+    /// Whether counted from the manifest's NIC counts (else a lower bound).
+    pub exact: bool,
+}
+
+/// A MANUAL address and what is wrong with it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ManualAddress {
+    /// The VM.
+    pub vm: String,
+    /// The address.
+    pub address: String,
+    /// Outside the network's subnets, or allocated already.
+    pub problem: Option<String>,
+}
+
+impl NetworkRoom {
+    /// Fills in `free` and each MANUAL address's problem from what vCD says of the network.
+    pub fn judge(&mut self, ips: &odt_vmware::vcd::NetworkIps) {
+        let mut in_pool = 0u64;
+        for m in &mut self.manual {
+            let Ok(a) = m.address.parse::<std::net::Ipv4Addr>() else {
+                m.problem = Some("is not an IPv4 address".into());
+                continue;
+            };
+            if !ips.in_subnet(a) {
+                m.problem = Some(format!("is outside the subnet(s) of {:?}", self.network));
+            } else if ips.allocated.contains(&a) {
+                m.problem = Some("is allocated already in vCD".into());
+            } else if ips.in_pool(a) {
+                in_pool += 1;
+            }
+        }
+        self.free = Some(ips.free_in_pool().saturating_sub(in_pool));
+    }
 }
 
 /// What vCD says about one VM's target.
@@ -275,6 +336,61 @@ fn vcd_checks(m: &JobManifest, v: &VcdFacts) -> Vec<Check> {
                 },
             });
         }
+    }
+    checks.extend(v.networks.iter().flat_map(network_checks));
+    checks
+}
+
+/// The static pool of one org VDC network has room for the POOL NICs going to it, and each
+/// MANUAL address fits it.
+fn network_checks(r: &NetworkRoom) -> Vec<Check> {
+    let mut checks = vec![];
+    if let Some(p) = &r.problem {
+        checks.push(Check {
+            name: format!("IP addresses of org VDC network \"{}\"", r.network),
+            ok: false,
+            detail: p.clone(),
+        });
+        return checks;
+    }
+    if !r.pool.is_empty() {
+        let needed: u64 = r.pool.iter().map(|p| p.nics).fold(0, u64::saturating_add);
+        let free = r.free.unwrap_or(0);
+        let each: Vec<String> = r
+            .pool
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}{}",
+                    p.vm,
+                    if p.exact { "" } else { "at least " },
+                    p.nics
+                )
+            })
+            .collect();
+        let ok = needed <= free;
+        checks.push(Check {
+            name: format!("static IP pool of org VDC network \"{}\" has room", r.network),
+            ok,
+            detail: format!(
+                "{free} free, {needed} needed for POOL NICs ({}){}",
+                each.join(", "),
+                if ok { "" } else { ": add addresses to the network's static pool, or export with --ip-mode dhcp or manual" }
+            ),
+        });
+    }
+    for m in &r.manual {
+        checks.push(Check {
+            name: format!(
+                "MANUAL address {} of \"{}\" on \"{}\"",
+                m.address, m.vm, r.network
+            ),
+            ok: m.problem.is_none(),
+            detail: m
+                .problem
+                .clone()
+                .unwrap_or_else(|| "in the subnet, not allocated".into()),
+        });
     }
     checks
 }

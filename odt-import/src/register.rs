@@ -9,7 +9,7 @@ use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
 use crate::journal::{Journal, Member, SharedJournal, VcdRecord};
-use odt_vmware::vcd::{EntityRef, IpAllocation, VcdClient, VimServer, FAILED_CREATION};
+use odt_vmware::vcd::{EntityRef, IpRequest, VcdClient, VimServer, FAILED_CREATION};
 
 /// Where a VM landed in vCD, for the report and the receipt.
 pub use odt_format::job::receipt::Registered;
@@ -127,7 +127,8 @@ pub fn register_vm(
         step.join_vapp(vim, &href, &mut rec, journal)?;
     }
     if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
-        vcd.wire_vapp_to_org_network(&href, net, &IpAllocation::Pool)
+        let order: Vec<String> = rec.members.iter().map(|m| m.name.clone()).collect();
+        vcd.wire_vapp_to_org_network(&href, net, &ip_request(&vm.target), &order)
             .with_context(|| step.what(&format!("connect NICs to {}", net.name)))?;
         rec.wired = true;
         journal.set_vcd(&vm.dir, rec.clone())?;
@@ -153,6 +154,16 @@ pub fn register_vm(
         id: rec.id,
         powered_on: rec.powered_on,
     })
+}
+
+/// What the target asks of the NICs (no `ip_mode`: POOL, as before the field existed).
+pub fn ip_request(t: &odt_format::job::manifest::Target) -> IpRequest {
+    use odt_format::job::manifest::IpMode;
+    match t.ip_mode {
+        None | Some(IpMode::Pool) => IpRequest::Pool,
+        Some(IpMode::Dhcp) => IpRequest::Dhcp,
+        Some(IpMode::Manual) => IpRequest::Manual(t.ip_addresses.clone()),
+    }
 }
 
 /// The registration steps of one VM.
@@ -322,7 +333,12 @@ pub fn gather_vcd_facts(
         Err(e) => return Err(e).context("list the vCenters registered in vCD"),
     };
     let mut vms = vec![];
+    let mut wiring: Vec<(&VmEntry, EntityRef)> = vec![];
     for vm in &m.vms {
+        let wired = journal
+            .and_then(|j| j.vms.get(&vm.dir))
+            .and_then(|r| r.vcd.as_ref())
+            .is_some_and(|v| v.wired || v.done);
         let registered = journal
             .and_then(|j| j.vms.get(&vm.dir))
             .and_then(|r| r.vcd.as_ref())
@@ -354,6 +370,9 @@ pub fn gather_vcd_facts(
                         .and_then(|j| j.vms.get(&vm.dir))
                         .and_then(|r| r.vcd.as_ref())
                         .is_some_and(|v| v.importing || v.href.is_some());
+                    if let (Some(net), false, false) = (&refs.network, t.as_template, wired) {
+                        wiring.push((vm, net.clone()));
+                    }
                     (vec![], !ours && name_taken(vcd, vm, &refs)?)
                 }
                 Err(p) => (p, false),
@@ -372,5 +391,72 @@ pub fn gather_vcd_facts(
         vim_server,
         vim_server_problem,
         vms,
+        networks: network_rooms(vcd, &wiring),
     })
+}
+
+/// The POOL NICs of a VM: from the manifest's NIC counts, else at least one per OVF network
+/// (and one for a VM without any); `true` when exact.
+fn pool_nics(vm: &VmEntry) -> (u64, bool) {
+    let s = &vm.summary;
+    if s.nics.is_empty() {
+        (s.networks.len().max(1) as u64, false)
+    } else {
+        (s.nics.iter().map(|&n| n as u64).sum(), true)
+    }
+}
+
+/// For each org VDC network the VMs still to wire go to: its free static pool addresses
+/// (pool ranges minus allocated minus the MANUAL addresses of this job inside the pool), the
+/// POOL NICs each VM needs, and each MANUAL address checked against the network's subnets and
+/// allocated addresses.
+fn network_rooms(
+    vcd: &VcdClient,
+    wiring: &[(&VmEntry, EntityRef)],
+) -> Vec<crate::plan::NetworkRoom> {
+    use odt_format::job::manifest::IpMode;
+    let mut rooms: Vec<(EntityRef, crate::plan::NetworkRoom)> = vec![];
+    for (vm, net) in wiring {
+        let i = match rooms.iter().position(|(n, _)| n.href == net.href) {
+            Some(i) => i,
+            None => {
+                let room = crate::plan::NetworkRoom {
+                    network: net.name.clone(),
+                    ..Default::default()
+                };
+                rooms.push((net.clone(), room));
+                rooms.len() - 1
+            }
+        };
+        let room = &mut rooms[i].1;
+        match vm.target.ip_mode {
+            None | Some(IpMode::Pool) => {
+                let (nics, exact) = pool_nics(vm);
+                room.pool.push(crate::plan::PoolNeed {
+                    vm: vm.name.clone(),
+                    nics,
+                    exact,
+                });
+            }
+            Some(IpMode::Dhcp) => {}
+            Some(IpMode::Manual) => room.manual.extend(vm.target.ip_addresses.iter().map(|a| {
+                crate::plan::ManualAddress {
+                    vm: vm.name.clone(),
+                    address: a.clone(),
+                    problem: None,
+                }
+            })),
+        }
+    }
+    rooms
+        .into_iter()
+        .filter(|(_, r)| !r.pool.is_empty() || !r.manual.is_empty())
+        .map(|(net, mut room)| {
+            match vcd.network_ips(&net) {
+                Ok(ips) => room.judge(&ips),
+                Err(e) => room.problem = Some(format!("cannot read its IP pool: {e}")),
+            }
+            room
+        })
+        .collect()
 }

@@ -18,6 +18,10 @@ struct Sims {
 }
 
 fn sims() -> Option<Sims> {
+    sims_with(Seed::default_seed())
+}
+
+fn sims_with(seed: Seed) -> Option<Sims> {
     if let Err(why) = odt_tests::vcsim::available() {
         odt_tests::skip(&why);
         return None;
@@ -27,7 +31,7 @@ fn sims() -> Option<Sims> {
         ..Default::default()
     })
     .expect("start vcsim");
-    let mut opts = VcdOptions::new(Seed::default_seed());
+    let mut opts = VcdOptions::new(seed);
     opts.vcsim = Some(VcsimLink {
         url: vc.url.clone(),
         user: USER.into(),
@@ -681,4 +685,167 @@ fn a_vapps_failed_second_vm_is_imported_by_the_rerun_once() {
     assert_fails(&o, 1, &["in maintenance mode", "rerun the same command"]);
     s.ok(&import(&s, &sims, "run", &[]));
     assert_vapps_whole(&sims);
+}
+
+/// A job from a TOML text (`{single}`, `{multi}`, `{vapp}` stand for the samples), exported,
+/// with a receipt key made.
+fn job_of(toml: &str) -> Scratch {
+    let s = Scratch::new();
+    let job = s.path("job.toml");
+    let text = ["single", "multi", "vapp"]
+        .iter()
+        .fold(toml.to_owned(), |t, n| {
+            t.replace(
+                &format!("{{{n}}}"),
+                &samples().join(n).display().to_string(),
+            )
+        });
+    std::fs::write(&job, text).unwrap();
+    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
+    s
+}
+
+/// Issue 12 item 3: each VM's NICs get the allocation its target asks for: MANUAL with the
+/// given address, DHCP with none, POOL (the default) from acme-net's static pool; read back
+/// from the simulator's view of each VM's NICs.
+#[test]
+fn pool_dhcp_and_manual_nics_land_as_asked() {
+    let Some(sims) = sims() else { return };
+    let s = job_of(
+        "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n\
+         [[vm]]\nsource = \"{single}\"\nip_mode = \"manual\"\nip_addresses = [\"192.168.10.20\"]\n\n\
+         [[vm]]\nsource = \"{multi}\"\nip_mode = \"dhcp\"\n\n\
+         [[vm]]\nsource = \"{vapp}\"\n",
+    );
+    let plan = s.ok(&import(&s, &sims, "plan", &[]));
+    assert!(
+        plan.contains("static IP pool of org VDC network \"acme-net\" has room")
+            && plan.contains("100 free, 2 needed for POOL NICs (vapp at least 2)")
+            && plan.contains("MANUAL address 192.168.10.20 of \"single\" on \"acme-net\""),
+        "{plan}"
+    );
+    s.ok(&import(&s, &sims, "run", &[]));
+    let vapps = sims.vcd.vapps();
+    let nics = |name: &str| -> Vec<(String, Option<String>)> {
+        let v = vapps
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("{name}: {vapps:?}"));
+        v.vms
+            .iter()
+            .flat_map(|vm| &vm.nics)
+            .map(|n| {
+                assert_eq!(n.network, "acme-net", "{name}: {n:?}");
+                assert!(n.connected, "{name}: {n:?}");
+                (n.mode.clone(), n.ip.clone())
+            })
+            .collect()
+    };
+    assert_eq!(
+        nics("single"),
+        [("MANUAL".into(), Some("192.168.10.20".into()))]
+    );
+    assert_eq!(
+        nics("multi"),
+        [("DHCP".into(), None), ("DHCP".into(), None)]
+    );
+    let pool = nics("vapp");
+    assert_eq!(pool.len(), 2, "{pool:?}");
+    for (mode, ip) in &pool {
+        assert_eq!(mode, "POOL");
+        let ip = ip.as_deref().expect("a pool address");
+        assert!(ip.starts_with("192.168.10.1"), "{ip}");
+    }
+    assert_ne!(pool[0].1, pool[1].1);
+}
+
+/// Bad IP targets are usage errors at export (exit 2) naming the VM, and nothing is signed.
+#[test]
+fn bad_ip_targets_are_refused_at_export() {
+    let single = samples().join("single");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--ip-mode", "manual"], "needs ip_addresses"),
+        (
+            &["--ip-mode", "manual", "--ip-address", "192.168.10.300"],
+            "is not an IPv4 address",
+        ),
+        (
+            &["--ip-mode", "manual", "--ip-address", "192.168.010.5"],
+            "is not an IPv4 address",
+        ),
+        (
+            &[
+                "--ip-mode",
+                "manual",
+                "--ip-address",
+                "10.0.0.5",
+                "--ip-address",
+                "10.0.0.6",
+            ],
+            "lists 2 address(es) but the OVF has 1 NIC(s)",
+        ),
+        (
+            &["--ip-mode", "dhcp", "--ip-address", "10.0.0.5"],
+            "ip_mode is not \"manual\"",
+        ),
+    ];
+    for (flags, why) in cases {
+        let s = Scratch::new();
+        let mut extra = vec![
+            "--org",
+            "acme",
+            "--vdc",
+            "acme-vdc",
+            "--network",
+            "acme-net",
+        ];
+        extra.extend_from_slice(flags);
+        let o = s.export_run(&[single.as_path()], &extra);
+        assert_fails(&o, 2, &[why, "single"]);
+        assert!(!s.nas().join("odt-job.json").exists(), "{flags:?}");
+    }
+}
+
+/// Issue 12 item 3: `plan` counts the free addresses of acme-net's static pool (pool minus
+/// allocated) against the POOL NICs of the VMs still to register, and fails naming the
+/// network, free vs needed; `run` stops on the same check before anything is deployed.
+#[test]
+fn an_exhausted_pool_is_caught_by_plan() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vcd-seed.toml"))
+        .unwrap()
+        .replace(
+            "\npool = \"192.168.10.100-192.168.10.199\"\n",
+            "\npool = \"192.168.10.100-192.168.10.102\"\nallocated = [\"192.168.10.100\", \"192.168.10.102\"]\n",
+        );
+    let Some(sims) = sims_with(Seed::parse(&text).unwrap()) else {
+        return;
+    };
+    // multi has two NICs, counted exactly because its target sets ip_mode.
+    let s = job_of(
+        "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n\
+         [[vm]]\nsource = \"{multi}\"\nip_mode = \"pool\"\n\n\
+         [[vm]]\nsource = \"{single}\"\nip_mode = \"manual\"\nip_addresses = [\"192.168.10.102\"]\n",
+    );
+    let o = import(&s, &sims, "plan", &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "FAIL",
+            "static IP pool of org VDC network \"acme-net\" has room",
+            "1 free, 2 needed for POOL NICs (multi 2)",
+            "MANUAL address 192.168.10.102 of \"single\" on \"acme-net\"",
+            "is allocated already in vCD",
+        ],
+    );
+    let o = import(&s, &sims, "run", &[]);
+    assert_fails(&o, 1, &["1 free, 2 needed"]);
+    assert!(sims.vcd.vapps().is_empty(), "{:?}", sims.vcd.vapps());
+    assert!(sims.vc.uploads().is_empty(), "nothing deployed");
 }

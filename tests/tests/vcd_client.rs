@@ -8,7 +8,8 @@ use std::time::Duration;
 use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::Vcsim;
 use odt_vmware::vcd::{
-    ApiVersion, ConnectOptions, EntityRef, IpAllocation, Login, LoginMethod, VcdClient, VcdError,
+    ApiVersion, ConnectOptions, EntityRef, IpAllocation, IpRequest, Login, LoginMethod, VcdClient,
+    VcdError,
 };
 use odt_vmware::vsphere::TlsMode;
 
@@ -278,7 +279,7 @@ fn import_as_vapp_wire_and_power_on() {
     let before = c.get_vapp(&vapp.href).unwrap();
     let mac = before.vms[0].nics[0].mac.clone();
     let changed = c
-        .wire_vapp_to_org_network(&vapp.href, &t.net, &IpAllocation::Pool)
+        .wire_vapp_to_org_network(&vapp.href, &t.net, &IpRequest::Pool, &[])
         .unwrap();
     assert_eq!(changed, ["seed-vm-1"]);
     let view = sim.vapp("web").unwrap();
@@ -309,7 +310,7 @@ fn import_as_vapp_wire_and_power_on() {
         .connect_vapp_to_org_network(&vapp.href, &t.net)
         .is_ok_and(|c| !c));
     assert!(c
-        .wire_vapp_to_org_network(&vapp.href, &t.net, &IpAllocation::Pool)
+        .wire_vapp_to_org_network(&vapp.href, &t.net, &IpRequest::Pool, &[])
         .unwrap()
         .is_empty());
     assert_eq!(
@@ -346,7 +347,7 @@ fn manual_address_and_import_into_an_existing_vapp() {
         .connect_vm_nics(
             &vm.href,
             "acme-net",
-            &IpAllocation::Manual("192.168.10.150".into())
+            &[IpAllocation::Manual("192.168.10.150".into())]
         )
         .unwrap());
     let view = sim.vapp("app").unwrap();
@@ -355,9 +356,152 @@ fn manual_address_and_import_into_an_existing_vapp() {
     assert_eq!(second.nics[0].ip.as_deref(), Some("192.168.10.150"));
     // A NIC cannot name a network the vApp does not have: vCD's error comes through.
     let e = c
-        .connect_vm_nics(&vm.href, "acme-isolated", &IpAllocation::Dhcp)
+        .connect_vm_nics(&vm.href, "acme-isolated", &[IpAllocation::Dhcp])
         .unwrap_err();
     assert_eq!(e.status(), Some(400), "{e}");
+}
+
+/// A seed whose acme-net has a static pool of `pool` addresses, the first `held` of them
+/// allocated by something else.
+fn small_pool_sim(pool: &str, held: &[&str]) -> VcdSim {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vcd-seed.toml"))
+        .unwrap()
+        .replace(
+            "\npool = \"192.168.10.100-192.168.10.199\"\n",
+            &format!("\npool = \"{pool}\"\nallocated = {held:?}\n"),
+        );
+    VcdSim::start(VcdOptions::new(Seed::parse(&text).unwrap())).expect("start vcd-sim")
+}
+
+/// The pool, its allocated addresses and their exhaustion, as `plan` reads them and as vCD
+/// fails a NIC asking POOL on a full pool.
+#[test]
+fn allocated_addresses_and_an_exhausted_pool() {
+    let sim = small_pool_sim("192.168.10.100-192.168.10.101", &["192.168.10.100"]);
+    let c = connect(&sim);
+    let t = target(&c);
+    let ips = c.network_ips(&t.net).unwrap();
+    assert_eq!(ips.ranges.len(), 1);
+    assert_eq!(
+        ips.allocated,
+        ["192.168.10.100".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    assert_eq!(ips.free_in_pool(), 1);
+    let vim = c
+        .find_vim_server_for("https://vcenter.example.test:443")
+        .unwrap();
+    let one = c
+        .import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "one", true)
+        .unwrap();
+    c.wire_vapp_to_org_network(&one.href, &t.net, &IpRequest::Pool, &[])
+        .unwrap();
+    let nic = &sim.vapp("one").unwrap().vms[0].nics[0];
+    assert_eq!(
+        (nic.mode.as_str(), nic.ip.as_deref()),
+        ("POOL", Some("192.168.10.101"))
+    );
+    let ips = c.network_ips(&t.net).unwrap();
+    assert_eq!(ips.allocated.len(), 2, "{ips:?}");
+    assert_eq!(ips.free_in_pool(), 0);
+    // The second VM's NIC finds the pool full: the task fails with vCD's words.
+    let two = c
+        .import_vm_as_vapp(&vim, "vm-1002", &t.vdc, "two", true)
+        .unwrap();
+    let e = c
+        .wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Pool, &[])
+        .unwrap_err();
+    assert!(e.to_string().contains("insufficient IP addresses"), "{e}");
+    assert_ne!(sim.vapp("two").unwrap().vms[0].nics[0].network, "acme-net");
+    // MANUAL outside the subnet is refused by vCD; DHCP needs no pool.
+    let e = c
+        .wire_vapp_to_org_network(
+            &two.href,
+            &t.net,
+            &IpRequest::Manual(vec!["10.9.9.9".into()]),
+            &[],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("is invalid"), "{e}");
+    let e = c
+        .wire_vapp_to_org_network(
+            &two.href,
+            &t.net,
+            &IpRequest::Manual(vec!["192.168.10.5".into(), "192.168.10.6".into()]),
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("2 MANUAL address(es) but its VMs have 1 NIC"),
+        "{e}"
+    );
+    c.wire_vapp_to_org_network(&two.href, &t.net, &IpRequest::Dhcp, &[])
+        .unwrap();
+    let nic = &sim.vapp("two").unwrap().vms[0].nics[0];
+    assert_eq!((nic.mode.as_str(), nic.ip.as_deref()), ("DHCP", None));
+}
+
+/// Converting the imported vApp network in place to bridged (an org network of the same
+/// name): vCD refuses a bridged network that keeps its isolated IpScopes; the client sends a
+/// clean one (ParentNetwork, FenceMode, as pyvcloud).
+#[test]
+fn a_vapp_network_converted_to_bridged_is_clean() {
+    let sim = sim();
+    let c = connect(&sim);
+    let t = target(&c);
+    let vim = c
+        .find_vim_server_for("https://vcenter.example.test:443")
+        .unwrap();
+    let vapp = c
+        .import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "conv", true)
+        .unwrap();
+    // What the client sent before: the isolated "VM Network" with FenceMode bridged and its
+    // own IpScopes kept. The simulator refuses it as vCD's validation does.
+    let sec_url = format!("{}/networkConfigSection/", vapp.href.trim_end_matches('/'));
+    let mut api = odt_tests::vcdsim::testing::Api::new(&sim.url);
+    api.login(USER, PASSWORD).expect(200);
+    let old = api.get(&sec_url).expect(200).body;
+    let stale = old.replace(
+        "<FenceMode>isolated</FenceMode>",
+        &format!(
+            "<ParentNetwork href=\"{}\"/><FenceMode>bridged</FenceMode>",
+            t.net.href
+        ),
+    );
+    assert_ne!(stale, old);
+    let r = api.put(
+        &sec_url,
+        "application/vnd.vmware.vcloud.networkConfigSection+xml",
+        &stale,
+    );
+    r.expect_error(400, "BAD_REQUEST", "cannot have IpScopes");
+    // The client's conversion is accepted and leaves a clean bridged network.
+    let same_name = EntityRef {
+        name: "VM Network".into(),
+        ..t.net.clone()
+    };
+    assert!(c
+        .connect_vapp_to_org_network(&vapp.href, &same_name)
+        .unwrap());
+    let view = sim.vapp("conv").unwrap();
+    let net = view
+        .networks
+        .iter()
+        .find(|n| n.name == "VM Network")
+        .unwrap();
+    assert_eq!(net.fence_mode, "bridged");
+    assert_eq!(net.parent.as_deref(), Some("acme-net"));
+    let statuses: Vec<u16> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("networkConfigSection"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [400, 202],
+        "the stale body refused, the clean one taken"
+    );
 }
 
 #[test]
@@ -520,7 +664,7 @@ fn register_a_vcsim_vm() {
     let vapp = c
         .import_vm_as_vapp(&vim, &vm.value, &t.vdc, "from-vcsim", true)
         .unwrap();
-    c.wire_vapp_to_org_network(&vapp.href, &t.net, &IpAllocation::Dhcp)
+    c.wire_vapp_to_org_network(&vapp.href, &t.net, &IpRequest::Dhcp, &[])
         .unwrap();
     c.power_on(&vapp.href).unwrap();
     let view = sim.vapp("from-vcsim").unwrap();

@@ -8,7 +8,7 @@ use odt_cli::UsageError;
 use odt_format::crypto::keys::{Recipient, SigningKey};
 use odt_format::crypto::stanza::KdfParams;
 use odt_format::io::nasfile::WriteOptions;
-use odt_format::job::manifest::Target;
+use odt_format::job::manifest::{IpMode, Target};
 use odt_format::text::printable;
 use zeroize::Zeroizing;
 
@@ -54,6 +54,8 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
         catalog: a.catalog.clone(),
         as_template: a.as_template,
         power_on: a.power_on,
+        ip_mode: a.ip_mode.as_deref().and_then(IpMode::parse),
+        ip_addresses: a.ip_addresses.clone(),
     };
     let mut sources: Vec<_> = a
         .sources

@@ -101,6 +101,92 @@ pub struct Target {
     /// Power the vApp on after import.
     #[serde(default)]
     pub power_on: bool,
+    /// How the NICs get their addresses on `network` (absent: [`IpMode::Pool`], what odt
+    /// did before the field existed). Skipped when absent, so a manifest that does not use
+    /// it has the bytes it had before (docs/FORMAT.md §6, §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_mode: Option<IpMode>,
+    /// For [`IpMode::Manual`]: one IPv4 address per NIC of the entity, in NIC order (the
+    /// virtual systems in OVF order, each one's NICs in its hardware section's order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+}
+
+/// How a VM's NICs get their IP addresses in vCD (`IpAddressAllocationMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpMode {
+    /// From the org VDC network's static pool (`POOL`).
+    Pool,
+    /// From a DHCP server on the network (`DHCP`).
+    Dhcp,
+    /// The addresses in `ip_addresses` (`MANUAL`).
+    Manual,
+}
+
+impl IpMode {
+    /// Parses `pool`, `dhcp` or `manual` (the job file's and `--ip-mode`'s spelling).
+    pub fn parse(s: &str) -> Option<IpMode> {
+        match s {
+            "pool" => Some(IpMode::Pool),
+            "dhcp" => Some(IpMode::Dhcp),
+            "manual" => Some(IpMode::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// Most addresses one target may list (a VM has at most 10 NICs in vSphere; a vApp a few
+/// dozen VMs).
+pub const MAX_IP_ADDRESSES: usize = 1024;
+
+/// Checks a target's IP settings on their own (without the OVF): `manual` names at least
+/// one address and the other modes none; each address is a dotted IPv4 address written
+/// canonically (`10.0.0.5`, not `010.0.0.5`), not unspecified, broadcast, loopback or
+/// multicast, and none is listed twice. `nics`, when known, is how many NICs the entity has:
+/// `manual` must then list exactly that many. Returns the problem as a sentence.
+pub fn check_ip_target(t: &Target, nics: Option<usize>) -> std::result::Result<(), String> {
+    let manual = t.ip_mode == Some(IpMode::Manual);
+    if !manual {
+        return match t.ip_addresses.is_empty() {
+            true => Ok(()),
+            false => Err("ip_addresses are given but ip_mode is not \"manual\"".into()),
+        };
+    }
+    if t.ip_addresses.is_empty() {
+        return Err("ip_mode \"manual\" needs ip_addresses, one per NIC in NIC order".into());
+    }
+    if t.ip_addresses.len() > MAX_IP_ADDRESSES {
+        return Err(format!("more than {MAX_IP_ADDRESSES} ip_addresses"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for a in &t.ip_addresses {
+        let ip = parse_ipv4(a)?;
+        if !seen.insert(ip) {
+            return Err(format!("IP address {a} is listed twice"));
+        }
+    }
+    match nics {
+        Some(n) if n != t.ip_addresses.len() => Err(format!(
+            "ip_mode \"manual\" lists {} address(es) but the OVF has {n} NIC(s): give one per NIC, in NIC order",
+            t.ip_addresses.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Parses an address of `ip_addresses` (see [`check_ip_target`]).
+pub fn parse_ipv4(a: &str) -> std::result::Result<std::net::Ipv4Addr, String> {
+    let ip: std::net::Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("{a:?} is not an IPv4 address (a.b.c.d)"))?;
+    if ip.to_string() != a {
+        return Err(format!("{a:?} is not written canonically (write {ip})"));
+    }
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_loopback() || ip.is_multicast() {
+        return Err(format!("{a} cannot be a NIC's address"));
+    }
+    Ok(ip)
 }
 
 /// A summary of the OVF, readable without any secret so the provider can plan.
@@ -115,6 +201,11 @@ pub struct VmSummary {
     pub networks: Vec<String>,
     /// True for a VirtualSystemCollection.
     pub is_vapp: bool,
+    /// NICs per virtual system, in `virtual_systems` order. Written only when the target
+    /// sets `ip_mode`, so other manifests keep their bytes; `plan` counts pool addresses
+    /// from it (without it, from `networks`, at least one per VM).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<u32>,
 }
 
 /// One exported VM (an OVF package).
@@ -220,6 +311,21 @@ fn vm_texts(vm: &VmEntry) -> impl Iterator<Item = (&'static str, &str)> {
     )
 }
 
+/// A VM entry's IP target against its own summary (the importer's check of untrusted input).
+fn check_vm_ip(vm: &VmEntry) -> std::result::Result<(), String> {
+    let s = &vm.summary;
+    if !s.nics.is_empty() && s.nics.len() != s.virtual_systems.len() {
+        return Err(format!(
+            "VM {:?}: summary.nics has {} entries for {} virtual systems",
+            vm.name,
+            s.nics.len(),
+            s.virtual_systems.len()
+        ));
+    }
+    let nics = (!s.nics.is_empty()).then(|| s.nics.iter().map(|&n| n as usize).sum());
+    check_ip_target(&vm.target, nics).map_err(|e| format!("VM {:?}: target: {e}", vm.name))
+}
+
 /// `vm-` followed by at least three digits.
 pub fn valid_vm_dir(d: &str) -> bool {
     d.strip_prefix("vm-")
@@ -281,6 +387,7 @@ impl JobManifest {
             let shown = vm_texts(vm).try_for_each(|(what, s)| validate_display(what, s));
             shown
                 .map_err(|e| format!("VM {:?}: {e}", vm.name))
+                .and_then(|()| check_vm_ip(vm))
                 .or_else(bad)?;
             if vm
                 .summary
@@ -530,12 +637,14 @@ mod tests {
                     catalog: Some("golden".into()),
                     as_template: false,
                     power_on: false,
+                    ..Default::default()
                 },
                 summary: VmSummary {
                     virtual_systems: vec!["web".into()],
                     disk_capacities: vec![1 << 30],
                     networks: vec!["corp-lan".into()],
                     is_vapp: false,
+                    ..Default::default()
                 },
                 files: vec![file("web.ovf"), file("web.mf"), file("web-disk1.vmdk")],
             }],
@@ -634,5 +743,111 @@ mod tests {
         assert!(refused(&m).contains("overflow"));
         m.vms[0].summary.disk_capacities = vec![u64::MAX];
         JobManifest::parse(&m.to_bytes()).unwrap();
+    }
+
+    /// docs/FORMAT.md §6, §11: the IP fields are skipped when absent, so a manifest that does
+    /// not use them has the bytes it had before they existed; and one that does round-trips.
+    #[test]
+    fn ip_fields_are_absent_unless_used() {
+        let m = good();
+        let text = String::from_utf8(m.to_bytes()).unwrap();
+        for key in ["ip_mode", "ip_addresses", "\"nics\""] {
+            assert!(!text.contains(key), "{key} written: {text}");
+        }
+        let mut m = good();
+        m.vms[0].target.ip_mode = Some(IpMode::Manual);
+        m.vms[0].target.ip_addresses = vec!["10.0.0.5".into()];
+        m.vms[0].summary.nics = vec![1];
+        let bytes = m.to_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"ip_mode\": \"manual\""), "{text}");
+        assert_eq!(JobManifest::parse(&bytes).unwrap(), m);
+        m.vms[0].target.ip_mode = Some(IpMode::Dhcp);
+        m.vms[0].target.ip_addresses.clear();
+        assert!(String::from_utf8(m.to_bytes())
+            .unwrap()
+            .contains("\"dhcp\""));
+        JobManifest::parse(&m.to_bytes()).unwrap();
+    }
+
+    /// The importer re-checks the IP target of the untrusted manifest.
+    #[test]
+    fn bad_ip_targets_are_refused() {
+        type Edit = fn(&mut Target, &mut VmSummary);
+        let cases: [(Edit, &str); 9] = [
+            (
+                |t, _| t.ip_mode = Some(IpMode::Manual),
+                "needs ip_addresses",
+            ),
+            (
+                |t, _| t.ip_addresses = vec!["10.0.0.5".into()],
+                "ip_mode is not",
+            ),
+            (
+                |t, _| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = vec!["10.0.0.256".into()];
+                },
+                "not an IPv4 address",
+            ),
+            (
+                |t, _| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = vec!["10.0.0.05".into()];
+                },
+                "not an IPv4 address",
+            ),
+            (
+                |t, _| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = vec!["255.255.255.255".into()];
+                },
+                "cannot be a NIC's address",
+            ),
+            (
+                |t, _| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = vec!["10.0.0.5".into(), "10.0.0.5".into()];
+                },
+                "listed twice",
+            ),
+            (
+                |t, s| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = vec!["10.0.0.5".into(), "10.0.0.6".into()];
+                    s.nics = vec![1];
+                },
+                "lists 2 address(es) but the OVF has 1 NIC(s)",
+            ),
+            (
+                |t, s| {
+                    t.ip_mode = Some(IpMode::Pool);
+                    s.nics = vec![1, 1];
+                },
+                "summary.nics has 2 entries for 1 virtual systems",
+            ),
+            (
+                |t, _| {
+                    t.ip_mode = Some(IpMode::Manual);
+                    t.ip_addresses = (0..=MAX_IP_ADDRESSES)
+                        .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
+                        .collect();
+                },
+                "more than 1024",
+            ),
+        ];
+        for (edit, why) in cases {
+            let mut m = good();
+            let vm = &mut m.vms[0];
+            edit(&mut vm.target, &mut vm.summary);
+            let e = refused(&m);
+            assert!(e.contains(why) && e.contains("VM \"web\""), "{why}: {e}");
+        }
+        // An unknown mode is a parse error.
+        let text = String::from_utf8(good().to_bytes()).unwrap().replace(
+            "\"power_on\": false",
+            "\"power_on\": false, \"ip_mode\": \"static\"",
+        );
+        assert!(JobManifest::parse(text.as_bytes()).is_err());
     }
 }

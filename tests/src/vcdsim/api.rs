@@ -524,6 +524,17 @@ fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
                 _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
             }
         }
+        ["api", "network", id, "allocatedAddresses"] => {
+            only(m, "GET")?;
+            let st = inner.lock();
+            let id = lower(id);
+            match st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
+                Some(v) if ctx.sees(&v.org) => {
+                    Ok(xml(ctx, r::T_ALLOCATED, r::allocated_addresses(&st, &id)))
+                }
+                _ => Err(ApiError::forbidden("network", &id)),
+            }
+        }
         ["api", "network", id] | ["api", "admin", "network", id] => {
             only(m, "GET")?;
             let admin = segs[1] == "admin";
@@ -996,6 +1007,34 @@ fn resolve_parent(st: &State, href_: &str, vdc: &str) -> Result<String, ApiError
     Ok(id)
 }
 
+/// A bridged vApp network takes its addressing from the org VDC network: vCD refuses one
+/// that carries its own IP scope, network services or router (what an isolated or routed
+/// network had). An inherited scope, as vCD itself shows a bridged network, is fine. The
+/// text is ours; the rule follows pyvcloud's `connect_org_vdc_network`, which sends only
+/// ParentNetwork, FenceMode and RetainNetInfoAcrossDeployments.
+fn bridged_is_clean(cfg: &Element, name: &str) -> Result<(), ApiError> {
+    let own_scope = x::child(cfg, "IpScopes", C)
+        .into_iter()
+        .flat_map(|s| x::children(s, "IpScope", C))
+        .any(|s| x::text(s, "IsInherited", C) != Some("true"));
+    let leftovers: Vec<&str> = [
+        ("IpScopes", own_scope),
+        ("IpScope", x::child(cfg, "IpScope", C).is_some()),
+        ("Features", x::child(cfg, "Features", C).is_some()),
+        ("RouterInfo", x::child(cfg, "RouterInfo", C).is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, bad)| bad.then_some(n))
+    .collect();
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "vApp network \"{name}\" is bridged: it inherits its IP settings from its parent network and cannot have {}.",
+        leftovers.join(", ")
+    )))
+}
+
 fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
     content_type_is(req, r::T_NET_CONFIG)?;
     let el = parse_body(req)?;
@@ -1023,6 +1062,9 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
             }
             None => None,
         };
+        if fence == "bridged" {
+            bridged_is_clean(cfg, &name)?;
+        }
         if fence != "isolated" && parent.is_none() {
             return Err(ApiError::bad_request(format!(
                 "vApp network \"{name}\" with fence mode {fence} needs a ParentNetwork (an org VDC network)."

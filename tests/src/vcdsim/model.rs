@@ -151,7 +151,8 @@ pub struct OrgNet {
     pub netmask: String,
     pub pool: Option<(u32, u32)>,
     pub shared: bool,
-    /// Pool addresses handed out (POOL allocation).
+    /// Addresses held by something outside the simulator's VMs (seed `allocated`); the
+    /// VMs' own are read off their NICs ([`State::allocated`]).
     pub used: Vec<u32>,
 }
 
@@ -542,7 +543,7 @@ impl State {
                         netmask: n.netmask.clone(),
                         pool: n.pool.as_deref().and_then(parse_pool),
                         shared: n.shared,
-                        used: vec![],
+                        used: n.allocated.iter().filter_map(|a| ipv4(a)).collect(),
                     });
                 }
             }
@@ -617,6 +618,90 @@ impl State {
         let o = &self.org_named(org)?.id;
         self.vdcs.iter().find(|v| &v.org == o && v.name == vdc)
     }
+    /// The addresses of org VDC network `net` in use: those the seed says others hold, and
+    /// the NICs' of every VM (but `except`) on a vApp network bridged to it.
+    pub fn allocated(&self, net: &str, except: Option<&str>) -> Vec<(u32, Option<String>)> {
+        let mut out: Vec<(u32, Option<String>)> = self
+            .net(net)
+            .map(|n| n.used.iter().map(|&a| (a, None)).collect())
+            .unwrap_or_default();
+        for v in self.vms.iter().filter(|v| Some(v.id.as_str()) != except) {
+            let Parent::VApp(a) = &v.parent else { continue };
+            let Some(app) = self.vapp(a) else { continue };
+            for n in &v.nics {
+                let bridged = app
+                    .networks
+                    .iter()
+                    .any(|c| c.name == n.network && c.parent.as_deref() == Some(net));
+                if let (true, Some(ip)) = (bridged, n.ip.as_deref().and_then(ipv4)) {
+                    out.push((ip, Some(v.id.clone())));
+                }
+            }
+        }
+        out
+    }
+
+    /// Gives the NICs of `vm` their addresses on the org VDC networks (`parents`, per NIC)
+    /// their vApp networks are bridged to: POOL takes the lowest free pool address, MANUAL
+    /// must lie in the network's subnet and be free. Fails as vCD fails the task: an
+    /// exhausted pool with vCD's own words (quoted in vmware/terraform-provider-vcd#49), a
+    /// MANUAL address outside the subnet with vCD's "Specified IP address ... is invalid"
+    /// (terraform-provider-vcd#807); the in-use text is ours.
+    fn allocate(
+        &self,
+        vm: &str,
+        nics: &mut [Nic],
+        parents: &[Option<String>],
+    ) -> Result<(), String> {
+        let mut taken: Vec<(String, u32)> = vec![];
+        for (n, parent) in nics.iter_mut().zip(parents) {
+            if n.mode == "NONE" || n.mode == "DHCP" {
+                n.ip = None;
+            }
+            let Some(net) = parent.as_deref().and_then(|p| self.net(p)) else {
+                continue;
+            };
+            let mut used: Vec<u32> = self
+                .allocated(&net.id, Some(vm))
+                .into_iter()
+                .map(|a| a.0)
+                .collect();
+            used.extend(taken.iter().filter(|t| t.0 == net.id).map(|t| t.1));
+            let ip = match (n.mode.as_str(), n.ip.as_deref().and_then(ipv4)) {
+                ("POOL", Some(ip)) if !used.contains(&ip) => ip,
+                ("POOL", _) => {
+                    let free = net
+                        .pool
+                        .and_then(|(a, b)| (a..=b).find(|ip| !used.contains(ip)));
+                    free.ok_or_else(|| {
+                        "Following errors occurred while updating network connections:\nThere are insufficient IP addresses to complete operation. You need to add IP addresses to the network that is associated with the object being created or deployed.".to_owned()
+                    })?
+                }
+                ("MANUAL", Some(ip)) => {
+                    let mask = ipv4(&net.netmask).unwrap_or(0);
+                    if ipv4(&net.gateway).unwrap_or(0) & mask != ip & mask {
+                        return Err(format!(
+                            "Invalid network parameter: Specified IP address \"{}\" is invalid.",
+                            ipv4_str(ip)
+                        ));
+                    }
+                    if used.contains(&ip) {
+                        return Err(format!(
+                            "The IP address {} is already in use on network \"{}\".",
+                            ipv4_str(ip),
+                            net.name
+                        ));
+                    }
+                    ip
+                }
+                _ => continue,
+            };
+            n.ip = Some(ipv4_str(ip));
+            taken.push((net.id.clone(), ip));
+        }
+        Ok(())
+    }
+
     pub fn net(&self, id: &str) -> Option<&OrgNet> {
         self.networks.iter().find(|o| o.id == id)
     }
@@ -931,23 +1016,7 @@ impl State {
                         })
                         .collect()
                 };
-                for (n, parent) in nics.iter_mut().zip(parents) {
-                    if n.mode == "POOL" && n.ip.is_none() {
-                        if let Some(net) =
-                            parent.and_then(|p| self.networks.iter_mut().find(|x| x.id == p))
-                        {
-                            if let Some((a, b)) = net.pool {
-                                if let Some(ip) = (a..=b).find(|ip| !net.used.contains(ip)) {
-                                    net.used.push(ip);
-                                    n.ip = Some(ipv4_str(ip));
-                                }
-                            }
-                        }
-                    }
-                    if n.mode == "NONE" || n.mode == "DHCP" {
-                        n.ip = None;
-                    }
-                }
+                self.allocate(vm, &mut nics, &parents)?;
                 let (primary, nics) = (*primary, nics);
                 if let Some(v) = self.vm_mut(vm) {
                     v.nics = nics;

@@ -19,6 +19,8 @@ pub const T_CATALOG_ITEM: &str = "application/vnd.vmware.vcloud.catalogItem+xml"
 pub const T_TASK: &str = "application/vnd.vmware.vcloud.task+xml";
 pub const T_NET_CONFIG: &str = "application/vnd.vmware.vcloud.networkConfigSection+xml";
 pub const T_NET_CONN: &str = "application/vnd.vmware.vcloud.networkConnectionSection+xml";
+/// pyvcloud's `EntityType.ALLOCATED_NETWORK_ADDRESS`.
+pub const T_ALLOCATED: &str = "application/vnd.vmware.vcloud.allocatedNetworkAddress+xml";
 pub const T_ORG_VDC_NET: &str = "application/vnd.vmware.vcloud.orgVdcNetwork+xml";
 pub const T_VAPP_NET: &str = "application/vnd.vmware.vcloud.vAppNetwork+xml";
 pub const T_QUERY_LIST: &str = "application/vnd.vmware.vcloud.query.queryList+xml";
@@ -435,6 +437,13 @@ pub fn org_net(st: &State, id: &str, admin: bool) -> String {
         (T_VDC, format!("/api/vdc/{}", n.vdc))
     };
     o.link("up", Some(up.0), &href(st, &up.1), None);
+    // As pyvcloud's `VdcNetwork.list_allocated_ip_address` follows it.
+    o.link(
+        "down",
+        Some(T_ALLOCATED),
+        &href(st, &format!("/api/network/{id}/allocatedAddresses/")),
+        None,
+    );
     o.leaf("Description", "");
     o.open("Configuration", &[]);
     ip_scope(&mut o, false, &n.gateway, &n.netmask, n.pool);
@@ -443,6 +452,41 @@ pub fn org_net(st: &State, id: &str, admin: bool) -> String {
     o.close("Configuration");
     o.leaf("IsShared", &n.shared.to_string());
     o.close("OrgVdcNetwork");
+    o.finish()
+}
+
+/// `AllocatedIpAddresses` of an org VDC network: each `IpAddress` with its
+/// `allocationType` (`vsmAllocated` for what the seed lists, `vmAllocated` for a VM's NIC)
+/// and `isDeployed`, as pyvcloud's `list_allocated_ip_address` reads them.
+pub fn allocated_addresses(st: &State, id: &str) -> String {
+    let mut o = Out::new();
+    let h = href(st, &format!("/api/network/{id}/allocatedAddresses/"));
+    o.open(
+        "AllocatedIpAddresses",
+        &[("href", &h), ("type", T_ALLOCATED)],
+    );
+    o.link(
+        "up",
+        Some(T_ORG_VDC_NET),
+        &href(st, &format!("/api/network/{id}")),
+        None,
+    );
+    for (ip, vm) in st.allocated(id, None) {
+        let (kind, deployed) = match vm.as_deref().and_then(|v| st.vm(v)) {
+            Some(v) => ("vmAllocated", v.deployed),
+            None => ("vsmAllocated", true),
+        };
+        o.open(
+            "IpAddress",
+            &[
+                ("allocationType", kind),
+                ("isDeployed", &deployed.to_string()),
+            ],
+        );
+        o.leaf("IpAddress", &super::model::ipv4_str(ip));
+        o.close("IpAddress");
+    }
+    o.close("AllocatedIpAddresses");
     o.finish()
 }
 

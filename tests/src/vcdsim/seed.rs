@@ -199,6 +199,10 @@ pub struct NetworkSeed {
     pub netmask: String,
     /// Static pool `first-last`.
     pub pool: Option<String>,
+    /// Addresses already allocated by something outside the simulator's VMs (an edge
+    /// gateway, VMs of other tenants): listed by `allocatedAddresses`, never handed out.
+    #[serde(default)]
+    pub allocated: Vec<String>,
     /// Shared with the org's other VDCs.
     #[serde(default)]
     pub shared: bool,
@@ -319,6 +323,9 @@ impl Seed {
                     if let Some(p) = &n.pool {
                         super::model::parse_pool(p)
                             .ok_or_else(|| format!("network {:?}: bad pool {p:?}", n.name))?;
+                    }
+                    if let Some(a) = n.allocated.iter().find(|a| super::model::ipv4(a).is_none()) {
+                        return Err(format!("network {:?}: bad allocated address {a:?}", n.name));
                     }
                 }
             }

@@ -25,14 +25,14 @@
 //! ```no_run
 //! # fn main() -> Result<(), odt_vmware::vcd::VcdError> {
 //! use odt_vmware::wire::TlsMode;
-//! use odt_vmware::vcd::{IpAllocation, VcdClient};
+//! use odt_vmware::vcd::{IpRequest, VcdClient};
 //! let vcd = VcdClient::connect("https://vcd.example", "admin@System", "pw", TlsMode::Verify)?;
 //! let vim = vcd.find_vim_server_for("https://vc.example/sdk")?;
 //! let org = vcd.find_org("acme")?.expect("org");
 //! let vdc = vcd.find_vdc(&org, "acme-vdc")?.expect("vdc");
 //! let net = vcd.find_org_vdc_network(&vdc, "acme-lan")?.expect("network");
 //! let vapp = vcd.import_vm_as_vapp(&vim, "vm-42", &vdc, "web", true)?;
-//! vcd.wire_vapp_to_org_network(&vapp.href, &net, &IpAllocation::Pool)?;
+//! vcd.wire_vapp_to_org_network(&vapp.href, &net, &IpRequest::Pool, &[])?;
 //! vcd.power_on(&vapp.href)?;
 //! vcd.logout()?;
 //! # Ok(()) }
@@ -54,7 +54,7 @@ pub use extension::{
     match_vim_server, ImportVmAsVApp, ImportVmAsVAppTemplate, ImportVmIntoExistingVApp, Imported,
     VimServer,
 };
-pub use network::IpAllocation;
+pub use network::{IpAllocation, IpRequest, NetworkIps};
 pub use query::{Clause, EntityRef, Record};
 pub use task::{Task, TaskProgress};
 pub use vapp::{NicInfo, VAppInfo, VmInfo, FAILED_CREATION};

@@ -11,6 +11,7 @@
 use crate::vsphere::xml::Element;
 use crate::wire::redact_url_keep_query;
 use reqwest::Method;
+use std::net::Ipv4Addr;
 
 use super::client::VcdClient;
 use super::error::{Result, VcdError};
@@ -108,21 +109,23 @@ pub fn add_bridged_network(
         if bridged_to_it {
             return Ok(false);
         }
-        if existing.children.iter().all(|c| c.name != "Configuration") {
-            insert_ordered(
-                existing,
-                el(VCLOUD_NS, "Configuration"),
-                NETWORK_CONFIG_ORDER,
-            );
+        // A clean bridged configuration, as pyvcloud's `VApp.connect_org_vdc_network`
+        // (pyvcloud/vcd/vapp.py) sends it: ParentNetwork and FenceMode, and
+        // RetainNetInfoAcrossDeployments when there was one. The old mode's IpScopes,
+        // Features and RouterInfo are not kept: a bridged network inherits its scope from
+        // the org network, and vCD refuses them (vcdsim models the refusal).
+        let retain = existing
+            .child("Configuration")
+            .and_then(|c| c.child("RetainNetInfoAcrossDeployments"))
+            .cloned();
+        let mut conf = el(VCLOUD_NS, "Configuration")
+            .with_child(parent(network_name, parent_href))
+            .with_child(leaf(VCLOUD_NS, "FenceMode", "bridged"));
+        if let Some(r) = retain {
+            conf = conf.with_child(r);
         }
-        let conf = existing
-            .children
-            .iter_mut()
-            .find(|c| c.name == "Configuration")
-            .expect("inserted above");
-        remove_children(conf, "ParentNetwork");
-        insert_ordered(conf, parent(network_name, parent_href), CONFIGURATION_ORDER);
-        set_child_text(conf, VCLOUD_NS, "FenceMode", "bridged", CONFIGURATION_ORDER);
+        remove_children(existing, "Configuration");
+        insert_ordered(existing, conf, NETWORK_CONFIG_ORDER);
         return Ok(true);
     }
     let config = el(VCLOUD_NS, "NetworkConfig")
@@ -143,37 +146,83 @@ fn parent(name: &str, href: &str) -> Element {
         .with_attr("name", name)
 }
 
+/// What a whole vApp's NICs are to get: every NIC the same mode, or one MANUAL address per
+/// NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpRequest {
+    /// Every NIC `POOL`.
+    Pool,
+    /// Every NIC `DHCP`.
+    Dhcp,
+    /// `MANUAL`, one address per NIC: the VMs in the order the caller gives, each VM's NICs
+    /// by `NetworkConnectionIndex`.
+    Manual(Vec<String>),
+}
+
+/// How many `NetworkConnection`s a section has.
+pub fn nic_count(section: &Element) -> usize {
+    section.children("NetworkConnection").count()
+}
+
+/// Which allocation each NIC (by `NetworkConnectionIndex`) gets: one entry for all, or the
+/// k-th for the NIC with the k-th lowest index.
+fn allocation_per_nic<'a>(
+    section: &Element,
+    allocations: &'a [IpAllocation],
+) -> Result<Vec<(Option<u32>, &'a IpAllocation)>> {
+    let nics = nic_count(section);
+    let manual_shared =
+        allocations.len() == 1 && matches!(allocations[0], IpAllocation::Manual(_)) && nics > 1;
+    if manual_shared || (allocations.len() != 1 && allocations.len() != nics) {
+        return Err(VcdError::invalid(
+            "NIC wiring",
+            format!(
+                "{} IP allocation(s) cannot be given to {nics} NICs: give one per NIC",
+                allocations.len()
+            ),
+        ));
+    }
+    let mut order: Vec<Option<u32>> = section
+        .children("NetworkConnection")
+        .map(|c| c.parse_of::<u32>("NetworkConnectionIndex"))
+        .collect();
+    order.sort_unstable();
+    Ok(order
+        .into_iter()
+        .enumerate()
+        .map(|(k, i)| (i, &allocations[if allocations.len() == 1 { 0 } else { k }]))
+        .collect())
+}
+
 /// Re-points every `NetworkConnection` of a `NetworkConnectionSection` to `network_name`,
-/// connected, with `allocation` (`IpAddress` only for `MANUAL`), keeping `MACAddress`,
+/// connected, the NIC with the k-th lowest `NetworkConnectionIndex` with `allocations[k]`
+/// (one entry: every NIC; `IpAddress` only for `MANUAL`), keeping `MACAddress`,
 /// `NetworkConnectionIndex` and anything else; keeps a valid
 /// `PrimaryNetworkConnectionIndex` (else sets the lowest index); puts `Link`s last. Returns
-/// whether anything changed; `MANUAL` on a VM with several NICs is refused.
+/// whether anything changed; a list that is neither one entry nor one per NIC, or one
+/// `MANUAL` address for several NICs, is refused.
 pub fn rewire_connections(
     section: &mut Element,
     network_name: &str,
-    allocation: &IpAllocation,
+    allocations: &[IpAllocation],
 ) -> Result<bool> {
     let before = section.clone();
-    let nics = section
-        .children
-        .iter()
-        .filter(|c| c.name == "NetworkConnection")
-        .count();
+    let nics = nic_count(section);
     if nics == 0 {
         return Ok(false);
     }
-    if matches!(allocation, IpAllocation::Manual(_)) && nics > 1 {
-        return Err(VcdError::invalid(
-            "NIC wiring",
-            format!("one MANUAL address cannot be given to {nics} NICs: use POOL or DHCP, or wire the NICs one by one"),
-        ));
-    }
+    let per_nic = allocation_per_nic(section, allocations)?;
     let mut indexes = Vec::new();
     for nc in section
         .children
         .iter_mut()
         .filter(|c| c.name == "NetworkConnection")
     {
+        let index = nc.parse_of::<u32>("NetworkConnectionIndex");
+        let allocation = per_nic
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(&allocations[0], |p| p.1);
         // An address vCD gave for this very network and mode (POOL, DHCP) stays; one from
         // another network or mode would be a wrong request, so it goes.
         let same = nc.attr("network") == Some(network_name)
@@ -224,6 +273,41 @@ pub fn rewire_connections(
     Ok(*section != before)
 }
 
+/// Splits `ip` into one allocation list per VM (`nics[i]` NICs each): POOL and DHCP for
+/// every NIC, MANUAL addresses dealt out in order. A MANUAL list whose length is not the
+/// number of NICs is refused (the sentence says both counts).
+pub fn deal_addresses(
+    ip: &IpRequest,
+    nics: &[usize],
+) -> std::result::Result<Vec<Vec<IpAllocation>>, String> {
+    let same = |a: IpAllocation| -> std::result::Result<Vec<Vec<IpAllocation>>, String> {
+        Ok(nics.iter().map(|_| vec![a.clone()]).collect())
+    };
+    match ip {
+        IpRequest::Pool => same(IpAllocation::Pool),
+        IpRequest::Dhcp => same(IpAllocation::Dhcp),
+        IpRequest::Manual(addrs) => {
+            let total: usize = nics.iter().sum();
+            if total != addrs.len() {
+                return Err(format!(
+                    "the manifest gives {} MANUAL address(es) but its VMs have {total} NIC(s) in vCD",
+                    addrs.len()
+                ));
+            }
+            let mut it = addrs.iter();
+            Ok(nics
+                .iter()
+                .map(|&n| {
+                    it.by_ref()
+                        .take(n)
+                        .map(|a| IpAllocation::Manual(a.clone()))
+                        .collect()
+                })
+                .collect())
+        }
+    }
+}
+
 /// The section `name` embedded in `entity`, or fetched from `{href}/{path}/`; and the URL
 /// to PUT it back to: its `rel="edit"` link, else its `href`, else that path.
 fn section(
@@ -258,7 +342,109 @@ fn section(
     Ok((sec, edit))
 }
 
+/// What `plan` needs to know of an org VDC network's addresses: its subnets (`IpScope`s),
+/// their static pools (`IpRanges`) and the addresses vCD has handed out
+/// (`allocatedAddresses`), read as pyvcloud's `VdcNetwork.list_allocated_ip_address` reads
+/// them (pyvcloud/vcd/vdc_network.py).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkIps {
+    /// (gateway, netmask) of each IP scope.
+    pub subnets: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Inclusive static pool ranges.
+    pub ranges: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Allocated addresses (of any allocation type).
+    pub allocated: Vec<Ipv4Addr>,
+}
+
+impl NetworkIps {
+    /// Parses an `OrgVdcNetwork` body's IP scopes and pools (unparsable entries are skipped).
+    pub fn from_network(net: &Element) -> NetworkIps {
+        let mut out = NetworkIps::default();
+        let scopes = net
+            .path(&["Configuration", "IpScopes"])
+            .into_iter()
+            .flat_map(|s| s.children("IpScope"));
+        let ip =
+            |e: &Element, n: &str| e.text_of(n).and_then(|t| t.trim().parse::<Ipv4Addr>().ok());
+        for sc in scopes {
+            if let (Some(g), Some(m)) = (ip(sc, "Gateway"), ip(sc, "Netmask")) {
+                out.subnets.push((g, m));
+            }
+            for r in sc.children("IpRanges").flat_map(|r| r.children("IpRange")) {
+                if let (Some(a), Some(b)) = (ip(r, "StartAddress"), ip(r, "EndAddress")) {
+                    if a <= b {
+                        out.ranges.push((a, b));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `a` lies in one of the network's subnets.
+    pub fn in_subnet(&self, a: Ipv4Addr) -> bool {
+        self.subnets.iter().any(|&(g, m)| {
+            let m = u32::from(m);
+            u32::from(g) & m == u32::from(a) & m
+        })
+    }
+
+    /// Whether `a` lies in the static pool.
+    pub fn in_pool(&self, a: Ipv4Addr) -> bool {
+        self.ranges.iter().any(|&(s, e)| s <= a && a <= e)
+    }
+
+    /// Pool addresses not allocated (overlapping ranges counted once).
+    pub fn free_in_pool(&self) -> u64 {
+        let mut r: Vec<(u32, u32)> = self
+            .ranges
+            .iter()
+            .map(|&(a, b)| (a.into(), b.into()))
+            .collect();
+        r.sort_unstable();
+        let mut total = 0u64;
+        let mut next = 0u64;
+        for (a, b) in r {
+            let a = (a as u64).max(next);
+            if a <= b as u64 {
+                total += b as u64 - a + 1;
+                next = b as u64 + 1;
+            }
+        }
+        let mut used: Vec<Ipv4Addr> = self
+            .allocated
+            .iter()
+            .copied()
+            .filter(|&a| self.in_pool(a))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        total.saturating_sub(used.len() as u64)
+    }
+}
+
 impl VcdClient {
+    /// The IP scopes, static pools and allocated addresses of the org VDC network `net`:
+    /// its `Configuration/IpScopes`, then the `rel="down"` `allocatedAddresses` link.
+    pub fn network_ips(&self, net: &EntityRef) -> Result<NetworkIps> {
+        let body = self.get("OrgVdcNetwork", &net.href)?;
+        let mut ips = NetworkIps::from_network(&body);
+        let link =
+            find_link(&body, "down", Some(media::ALLOCATED_NETWORK_ADDRESS)).ok_or_else(|| {
+                VcdError::not_found(
+                    format!("allocatedAddresses link of network {:?}", net.name),
+                    vec![],
+                )
+            })?;
+        let list = self.get("AllocatedIpAddresses", &link.href)?;
+        ips.allocated = list
+            .children("IpAddress")
+            .filter_map(|a| a.text_of("IpAddress"))
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        Ok(ips)
+    }
+
     /// Adds to the vApp at `vapp_href` a vApp network bridged to `org_net` (named like it),
     /// keeping the existing vApp networks, and waits for the task. `false` when it was
     /// there already.
@@ -281,12 +467,13 @@ impl VcdClient {
     }
 
     /// Re-points every NIC of the VM at `vm_href` to the vApp network `network_name`
-    /// (connected, `allocation`), and waits for the task. `false` when they were already so.
+    /// (connected, `allocations` as [`rewire_connections`] takes them), and waits for the
+    /// task. `false` when they were already so.
     pub fn connect_vm_nics(
         &self,
         vm_href: &str,
         network_name: &str,
-        allocation: &IpAllocation,
+        allocations: &[IpAllocation],
     ) -> Result<bool> {
         let (mut sec, edit) = section(
             self,
@@ -294,7 +481,7 @@ impl VcdClient {
             "NetworkConnectionSection",
             "networkConnectionSection",
         )?;
-        if !rewire_connections(&mut sec, network_name, allocation)? {
+        if !rewire_connections(&mut sec, network_name, allocations)? {
             return Ok(false);
         }
         self.put_section(&edit, media::NETWORK_CONNECTION_SECTION, &sec)?;
@@ -302,19 +489,47 @@ impl VcdClient {
     }
 
     /// Both steps for a whole vApp: the bridged vApp network, then every NIC of every VM
-    /// on it. Returns the names of the VMs whose NICs changed.
+    /// on it as `ip` asks. `order` names the VMs in the order MANUAL addresses are dealt
+    /// out (VMs it does not name come after, as vCD lists them). Every VM's NICs are read
+    /// and counted before the first NIC is changed, so a MANUAL list of the wrong length
+    /// changes nothing. Returns the names of the VMs whose NICs changed.
     pub fn wire_vapp_to_org_network(
         &self,
         vapp_href: &str,
         org_net: &EntityRef,
-        allocation: &IpAllocation,
+        ip: &IpRequest,
+        order: &[String],
     ) -> Result<Vec<String>> {
         self.connect_vapp_to_org_network(vapp_href, org_net)?;
-        let vapp = self.get_vapp(vapp_href)?;
+        let mut vms = self.get_vapp(vapp_href)?.vms;
+        vms.sort_by_key(|v| {
+            order
+                .iter()
+                .position(|n| *n == v.name)
+                .unwrap_or(usize::MAX)
+        });
+        let mut sections = Vec::new();
+        for vm in &vms {
+            let (sec, edit) = section(
+                self,
+                &vm.href,
+                "NetworkConnectionSection",
+                "networkConnectionSection",
+            )?;
+            sections.push((vm.name.clone(), sec, edit));
+        }
+        let plans = deal_addresses(
+            ip,
+            &sections.iter().map(|s| nic_count(&s.1)).collect::<Vec<_>>(),
+        )
+        .map_err(|why| {
+            VcdError::invalid(format!("vApp {}", redact_url_keep_query(vapp_href)), why)
+        })?;
         let mut changed = Vec::new();
-        for vm in &vapp.vms {
-            if self.connect_vm_nics(&vm.href, &org_net.name, allocation)? {
-                changed.push(vm.name.clone());
+        for ((name, mut sec, edit), allocations) in sections.into_iter().zip(plans) {
+            if rewire_connections(&mut sec, &org_net.name, &allocations)? {
+                self.put_section(&edit, media::NETWORK_CONNECTION_SECTION, &sec)?;
+                changed.push(name);
             }
         }
         Ok(changed)
@@ -401,18 +616,43 @@ mod tests {
         let mut sec = Element::parse(CONFIG_SECTION.as_bytes()).unwrap();
         assert!(add_bridged_network(&mut sec, "VM Network", ORG_NET).unwrap());
         assert_eq!(names(&sec), ["Info", "Link", "NetworkConfig", "Trailer"]);
+        // The isolated network's IpScopes, and anything else its mode had, are gone: a clean
+        // bridged configuration as pyvcloud sends it, the retain flag kept.
+        let net = &sec.children[2];
+        assert_eq!(
+            names(net),
+            ["Link", "Description", "Configuration", "IsDeployed"]
+        );
+        let conf = net.child("Configuration").unwrap();
+        assert_eq!(
+            names(conf),
+            [
+                "ParentNetwork",
+                "FenceMode",
+                "RetainNetInfoAcrossDeployments"
+            ]
+        );
+        assert_eq!(conf.text_of("FenceMode"), Some("bridged"));
+        assert_eq!(
+            conf.text_of("RetainNetInfoAcrossDeployments"),
+            Some("false")
+        );
+        // Features and RouterInfo of a routed network go as well.
+        let routed = CONFIG_SECTION.replace(
+            "<vmw:Future a=\"1\">kept</vmw:Future>",
+            "<Features><FirewallService><IsEnabled>true</IsEnabled></FirewallService></Features><RouterInfo><ExternalIp>10.0.0.1</ExternalIp></RouterInfo>",
+        );
+        let mut sec = Element::parse(routed.as_bytes()).unwrap();
+        assert!(add_bridged_network(&mut sec, "VM Network", ORG_NET).unwrap());
         let conf = sec.children[2].child("Configuration").unwrap();
         assert_eq!(
             names(conf),
             [
-                "IpScopes",
                 "ParentNetwork",
                 "FenceMode",
-                "RetainNetInfoAcrossDeployments",
-                "Future"
+                "RetainNetInfoAcrossDeployments"
             ]
         );
-        assert_eq!(conf.text_of("FenceMode"), Some("bridged"));
     }
 
     const CONNECTION_SECTION: &str = r#"<NetworkConnectionSection xmlns="http://www.vmware.com/vcloud/v1.5" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" href="https://vcd/api/vApp/vm-1/networkConnectionSection/" type="application/vnd.vmware.vcloud.networkConnectionSection+xml" ovf:required="false">
@@ -437,7 +677,7 @@ mod tests {
     #[test]
     fn nics_are_repointed_in_schema_order() {
         let mut sec = Element::parse(CONNECTION_SECTION.as_bytes()).unwrap();
-        assert!(rewire_connections(&mut sec, "corp", &IpAllocation::Pool).unwrap());
+        assert!(rewire_connections(&mut sec, "corp", &[IpAllocation::Pool]).unwrap());
         assert_eq!(
             names(&sec),
             [
@@ -483,7 +723,7 @@ mod tests {
         let text = xml::to_xml(&sec);
         assert_eq!(Element::parse(text.as_bytes()).unwrap(), sec);
         // Idempotent, also once vCD has filled in the pool address.
-        assert!(!rewire_connections(&mut sec, "corp", &IpAllocation::Pool).unwrap());
+        assert!(!rewire_connections(&mut sec, "corp", &[IpAllocation::Pool]).unwrap());
         let nc = sec
             .children
             .iter_mut()
@@ -496,9 +736,9 @@ mod tests {
             "10.9.9.9",
             NETWORK_CONNECTION_ORDER,
         );
-        assert!(!rewire_connections(&mut sec, "corp", &IpAllocation::Pool).unwrap());
+        assert!(!rewire_connections(&mut sec, "corp", &[IpAllocation::Pool]).unwrap());
         // A different mode drops it.
-        assert!(rewire_connections(&mut sec, "corp", &IpAllocation::Dhcp).unwrap());
+        assert!(rewire_connections(&mut sec, "corp", &[IpAllocation::Dhcp]).unwrap());
         assert!(sec
             .child("NetworkConnection")
             .unwrap()
@@ -520,7 +760,8 @@ mod tests {
         let mut sec = Element::parse(one.as_bytes()).unwrap();
         // A primary index out of place and naming no NIC (7) is corrected and moved.
         assert!(
-            rewire_connections(&mut sec, "corp", &IpAllocation::Manual("10.1.1.9".into())).unwrap()
+            rewire_connections(&mut sec, "corp", &[IpAllocation::Manual("10.1.1.9".into())])
+                .unwrap()
         );
         let nc = sec.child("NetworkConnection").unwrap();
         assert_eq!(nc.text_of("IpAddress"), Some("10.1.1.9"));
@@ -541,9 +782,64 @@ mod tests {
         );
         // MANUAL with two NICs is refused.
         let mut two = Element::parse(CONNECTION_SECTION.as_bytes()).unwrap();
-        let e = rewire_connections(&mut two, "corp", &IpAllocation::Manual("10.1.1.9".into()))
+        let e = rewire_connections(&mut two, "corp", &[IpAllocation::Manual("10.1.1.9".into())])
             .unwrap_err();
         assert!(e.to_string().contains("2 NICs"), "{e}");
+        // One address per NIC: each NIC gets its own, by NetworkConnectionIndex.
+        let addrs = [
+            IpAllocation::Manual("10.1.1.9".into()),
+            IpAllocation::Manual("10.1.1.10".into()),
+        ];
+        assert!(rewire_connections(&mut two, "corp", &addrs).unwrap());
+        let got: Vec<_> = two
+            .children("NetworkConnection")
+            .map(|n| n.text_of("IpAddress").unwrap().to_owned())
+            .collect();
+        assert_eq!(got, ["10.1.1.9", "10.1.1.10"]);
+        // Mixed modes per NIC.
+        let mixed = [IpAllocation::Dhcp, IpAllocation::Pool];
+        assert!(rewire_connections(&mut two, "corp", &mixed).unwrap());
+        let modes: Vec<_> = two
+            .children("NetworkConnection")
+            .map(|n| n.text_of("IpAddressAllocationMode").unwrap().to_owned())
+            .collect();
+        assert_eq!(modes, ["DHCP", "POOL"]);
+        // Three allocations for two NICs: refused.
+        let three = [IpAllocation::Dhcp, IpAllocation::Dhcp, IpAllocation::Dhcp];
+        assert!(rewire_connections(&mut two, "corp", &three).is_err());
+    }
+
+    #[test]
+    fn manual_addresses_are_dealt_out_in_vm_then_nic_order() {
+        let m = |a: &str| IpAllocation::Manual(a.into());
+        let ip = IpRequest::Manual(vec![
+            "10.0.0.1".into(),
+            "10.0.0.2".into(),
+            "10.0.0.3".into(),
+        ]);
+        assert_eq!(
+            deal_addresses(&ip, &[2, 1]).unwrap(),
+            vec![vec![m("10.0.0.1"), m("10.0.0.2")], vec![m("10.0.0.3")]]
+        );
+        let e = deal_addresses(&ip, &[2, 2]).unwrap_err();
+        assert!(e.contains("3 MANUAL") && e.contains("4 NIC"), "{e}");
+        assert!(deal_addresses(&ip, &[1]).is_err());
+        assert_eq!(
+            deal_addresses(&IpRequest::Dhcp, &[2, 0]).unwrap(),
+            vec![vec![IpAllocation::Dhcp], vec![IpAllocation::Dhcp]]
+        );
+    }
+
+    #[test]
+    fn network_ips_count_the_free_pool() {
+        let net = Element::parse(br#"<OrgVdcNetwork xmlns="http://www.vmware.com/vcloud/v1.5"><Configuration><IpScopes><IpScope><IsInherited>false</IsInherited><Gateway>10.1.0.1</Gateway><Netmask>255.255.255.0</Netmask><IpRanges><IpRange><StartAddress>10.1.0.10</StartAddress><EndAddress>10.1.0.12</EndAddress></IpRange><IpRange><StartAddress>10.1.0.11</StartAddress><EndAddress>10.1.0.13</EndAddress></IpRange></IpRanges></IpScope></IpScopes><FenceMode>bridged</FenceMode></Configuration></OrgVdcNetwork>"#).unwrap();
+        let mut ips = NetworkIps::from_network(&net);
+        assert_eq!(ips.free_in_pool(), 4, "overlapping ranges count once");
+        ips.allocated = vec!["10.1.0.10".parse().unwrap(), "10.1.0.1".parse().unwrap()];
+        assert_eq!(ips.free_in_pool(), 3, "the gateway is not in the pool");
+        assert!(ips.in_subnet("10.1.0.200".parse().unwrap()));
+        assert!(!ips.in_subnet("10.2.0.5".parse().unwrap()));
+        assert!(ips.in_pool("10.1.0.13".parse().unwrap()));
     }
 
     #[test]
@@ -552,6 +848,6 @@ mod tests {
             br#"<NetworkConnectionSection xmlns="http://www.vmware.com/vcloud/v1.5" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><ovf:Info>x</ovf:Info></NetworkConnectionSection>"#,
         )
         .unwrap();
-        assert!(!rewire_connections(&mut sec, "corp", &IpAllocation::Dhcp).unwrap());
+        assert!(!rewire_connections(&mut sec, "corp", &[IpAllocation::Dhcp]).unwrap());
     }
 }

@@ -37,6 +37,10 @@ pub mod media {
     /// `NetworkConnectionSection` of a VM.
     pub const NETWORK_CONNECTION_SECTION: &str =
         "application/vnd.vmware.vcloud.networkConnectionSection+xml";
+    /// `AllocatedIpAddresses` of a network (its `rel="down"` link; pyvcloud's
+    /// `EntityType.ALLOCATED_NETWORK_ADDRESS`).
+    pub const ALLOCATED_NETWORK_ADDRESS: &str =
+        "application/vnd.vmware.vcloud.allocatedNetworkAddress+xml";
     /// `ImportVmAsVAppParams`.
     pub const IMPORT_VM_AS_VAPP: &str = "application/vnd.vmware.admin.importVmAsVAppParams+xml";
     /// `ImportVmAsVAppTemplateParams`.
