@@ -8,6 +8,7 @@
 //! catalog = "acme-templates"
 //! as_template = false
 //! power_on = false
+//! storage_profile = "gold"    # a VDC storage profile (default: the VDC's default profile)
 //!
 //! [[vm]]
 //! source = "web.ova"          # relative to this file's folder
@@ -37,6 +38,7 @@ struct Fields {
     catalog: Option<String>,
     as_template: Option<bool>,
     power_on: Option<bool>,
+    storage_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +67,10 @@ impl Fields {
             catalog: self.catalog.clone().or_else(|| base.catalog.clone()),
             as_template: self.as_template.unwrap_or(base.as_template),
             power_on: self.power_on.unwrap_or(base.power_on),
+            storage_profile: self
+                .storage_profile
+                .clone()
+                .or_else(|| base.storage_profile.clone()),
         }
     }
 }
@@ -100,6 +106,7 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
         ("--vdc", &t.vdc),
         ("--network", &t.network),
         ("--catalog", &t.catalog),
+        ("--storage-profile", &t.storage_profile),
     ] {
         if let Some(v) = v {
             if let Err(e) =
@@ -107,6 +114,15 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
             {
                 bail!("{what}: {e}");
             }
+        }
+    }
+    if let Some(p) = &t.storage_profile {
+        let max = odt_format::job::manifest::MAX_TARGET_NAME_BYTES;
+        if p.trim().is_empty() || p.len() > max {
+            bail!(
+                "{what}: the target --storage-profile {p:?} must be a name of 1 to {max} bytes \
+                 (leave it out for the VDC's default profile)"
+            );
         }
     }
     if t.as_template && t.catalog.is_none() {

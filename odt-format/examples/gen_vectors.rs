@@ -343,6 +343,7 @@ fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
                 catalog: None,
                 as_template: false,
                 power_on: false,
+                storage_profile: None,
             },
             summary: VmSummary {
                 virtual_systems: vec!["vector-vm".into()],

@@ -365,6 +365,7 @@ fn check_grants(g: &Grants) {
             catalog: first(&o.catalogs).or_else(|| Some("any-catalog".into())),
             as_template: true,
             power_on: false,
+            storage_profile: None,
         };
         if let Some(d) = g.refusal(&good) {
             panic!("refused an allowed target {good:?}: {}", d.reason);
@@ -630,6 +631,7 @@ fn fixture() -> &'static Fixture {
                 catalog: None,
                 as_template: false,
                 power_on: true,
+                storage_profile: None,
             },
             summary: VmSummary {
                 virtual_systems: vec!["vm".into()],
@@ -1130,6 +1132,11 @@ mod tests {
                         href: "https://vcd.example/api/vApp/vapp-1".into(),
                         id: Some("urn:vcloud:vapp:1".into()),
                         powered_on: true,
+                        storage_profile: Some("gold".into()),
+                        requests: vec![crate::job::receipt::StepRequest {
+                            step: "import".into(),
+                            request_id: format!("odt-{}-{}-import-1f0e", m.job_id, vm.dir),
+                        }],
                     }),
                     files: vm
                         .files

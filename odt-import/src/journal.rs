@@ -66,6 +66,11 @@ pub struct VcdRecord {
     /// children cannot say which are left (vcd-api.md §11).
     #[serde(default)]
     pub members: Vec<Member>,
+    /// The request id vCD answered each step's change with (`import`, `join-N`, `wire`,
+    /// `power-on`), in order: what the receipt states, and what an operator looks up in
+    /// vCD's logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<odt_format::job::receipt::StepRequest>,
 }
 
 /// One VM of a deployed entity, as vCenter had it before vCD took any of them over.

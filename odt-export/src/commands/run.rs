@@ -54,6 +54,7 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
         catalog: a.catalog.clone(),
         as_template: a.as_template,
         power_on: a.power_on,
+        storage_profile: a.storage_profile.clone(),
     };
     let mut sources: Vec<_> = a
         .sources
