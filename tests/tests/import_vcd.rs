@@ -545,6 +545,12 @@ fn plan_catches_a_missing_storage_profile_and_one_without_room() {
     )
     .unwrap();
     s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
     let o = import(&s, &sims, "plan", &[]);
     assert_fails(
         &o,

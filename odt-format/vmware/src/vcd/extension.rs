@@ -616,7 +616,7 @@ mod tests {
                 "ImportedDisk"
             ]
         );
-        let d = &e.children[5];
+        let d = &e.children[6];
         assert!(d.is(VMEXT_NS, "ImportedDisk"));
         assert_eq!(d.attr("instanceId"), Some("2001"));
         assert_eq!(
