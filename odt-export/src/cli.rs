@@ -106,6 +106,13 @@ pub struct RunArgs {
         help_heading = "Targets (defaults for every SOURCE)"
     )]
     pub ip_addresses: Vec<String>,
+    /// VDC storage profile for the VMs and their disks (default: the VDC's default profile).
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Targets (defaults for every SOURCE)"
+    )]
+    pub storage_profile: Option<String>,
     /// A TOML file mapping each VM to its own target (schema: README, "Job files").
     #[arg(long, value_name = "FILE")]
     pub job: Option<PathBuf>,

@@ -9,6 +9,7 @@
 //! as_template = false
 //! power_on = false
 //! ip_mode = "pool"            # pool | dhcp | manual: how the NICs get their addresses
+//! storage_profile = "gold"    # a VDC storage profile (default: the VDC's default profile)
 //!
 //! [[vm]]
 //! source = "web.ova"          # relative to this file's folder
@@ -43,6 +44,7 @@ struct Fields {
     power_on: Option<bool>,
     ip_mode: Option<IpMode>,
     ip_addresses: Option<Vec<String>>,
+    storage_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,10 @@ impl Fields {
                 .ip_addresses
                 .clone()
                 .unwrap_or_else(|| base.ip_addresses.clone()),
+            storage_profile: self
+                .storage_profile
+                .clone()
+                .or_else(|| base.storage_profile.clone()),
         }
     }
 }
@@ -138,6 +144,7 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
         ("--vdc", &t.vdc),
         ("--network", &t.network),
         ("--catalog", &t.catalog),
+        ("--storage-profile", &t.storage_profile),
     ] {
         if let Some(v) = v {
             if let Err(e) =
@@ -145,6 +152,15 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
             {
                 bail!("{what}: {e}");
             }
+        }
+    }
+    if let Some(p) = &t.storage_profile {
+        let max = odt_format::job::manifest::MAX_TARGET_NAME_BYTES;
+        if p.trim().is_empty() || p.len() > max {
+            bail!(
+                "{what}: the target --storage-profile {p:?} must be a name of 1 to {max} bytes \
+                 (leave it out for the VDC's default profile)"
+            );
         }
     }
     if t.as_template && t.catalog.is_none() {

@@ -1238,6 +1238,11 @@ mod tests {
                         href: "https://vcd.example/api/vApp/vapp-1".into(),
                         id: Some("urn:vcloud:vapp:1".into()),
                         powered_on: true,
+                        storage_profile: Some("gold".into()),
+                        requests: vec![crate::job::receipt::StepRequest {
+                            step: "import".into(),
+                            request_id: format!("odt-{}-{}-import-1f0e", m.job_id, vm.dir),
+                        }],
                     }),
                     files: vm
                         .files

@@ -66,6 +66,11 @@ pub struct VcdRecord {
     /// children cannot say which are left (vcd-api.md §11).
     #[serde(default)]
     pub members: Vec<Member>,
+    /// The request id vCD answered each step's change with (`import`, `join-N`, `wire`,
+    /// `power-on`), in order: what the receipt states, and what an operator looks up in
+    /// vCD's logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<odt_format::job::receipt::StepRequest>,
 }
 
 /// One VM of a deployed entity, as vCenter had it before vCD took any of them over.
@@ -253,6 +258,11 @@ impl SharedJournal<'_> {
         // A worker that panicked mid-update left the record as it was before (saves are
         // atomic): the journal is still usable.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id of the job the journal is for.
+    pub fn job_id(&self) -> String {
+        self.lock().job_id.clone()
     }
 
     /// The record of `dir`, as it is now.

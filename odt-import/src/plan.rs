@@ -132,6 +132,26 @@ pub struct VcdVmFacts {
     pub name_taken: bool,
     /// Where it goes: `vApp in org/vdc` or `template in catalog`.
     pub destination: String,
+    /// The storage profile it lands on, when its target resolved.
+    pub storage: Option<StorageFacts>,
+}
+
+/// A VDC storage profile a VM lands on, as vCD's `adminOrgVdcStorageProfile` query has it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StorageFacts {
+    /// Its name.
+    pub profile: String,
+    /// Its href (one check per profile, whichever VMs land on it).
+    pub href: String,
+    /// The VDC's name.
+    pub vdc: String,
+    /// The manifest names it; otherwise it is the VDC's default, which vCD uses when the
+    /// import names no profile.
+    pub named: bool,
+    /// `storageLimitMB`; 0 is no limit.
+    pub limit_mb: u64,
+    /// `storageUsedMB`.
+    pub used_mb: u64,
 }
 
 /// One check and its outcome.
@@ -203,6 +223,7 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
     );
     if let Some(v) = &facts.vcd {
         checks.extend(vcd_checks(m, v));
+        checks.extend(storage_checks(m, v));
     }
     Plan {
         job_id: m.job_id.clone(),
@@ -395,6 +416,69 @@ fn network_checks(r: &NetworkRoom) -> Vec<Check> {
     checks
 }
 
+/// MB a VM's disks take on a storage profile: its disk capacities, rounded up, saturating.
+fn disk_mb(vm: &odt_format::job::manifest::VmEntry) -> u64 {
+    vm.summary
+        .disk_capacities
+        .iter()
+        .fold(0u64, |a, &b| a.saturating_add(b.div_ceil(1 << 20)))
+}
+
+/// With `--vcd`: room on each storage profile the VMs still to register land on (the one
+/// the manifest names, or the VDC's default), for all of them together. vCD counts a VM's
+/// disks against its profile's `storageLimitMB` (0: no limit).
+fn storage_checks(m: &JobManifest, v: &VcdFacts) -> Vec<Check> {
+    let mut by_profile: Vec<(&StorageFacts, Vec<&str>, u64)> = vec![];
+    for f in v.vms.iter().filter(|f| !f.registered) {
+        let (Some(s), Some(vm)) = (&f.storage, m.vms.iter().find(|vm| vm.dir == f.dir)) else {
+            continue;
+        };
+        let need = disk_mb(vm);
+        match by_profile.iter_mut().find(|(p, _, _)| p.href == s.href) {
+            Some((_, names, mb)) => {
+                names.push(&vm.name);
+                *mb = mb.saturating_add(need);
+            }
+            None => by_profile.push((s, vec![&vm.name], need)),
+        }
+    }
+    by_profile
+        .into_iter()
+        .map(|(s, names, need)| storage_check(s, &names, need))
+        .collect()
+}
+
+fn storage_check(s: &StorageFacts, names: &[&str], need_mb: u64) -> Check {
+    let whose = if s.named {
+        "named in the manifest".to_owned()
+    } else {
+        "the VDC's default: the manifest names none".to_owned()
+    };
+    let free = (s.limit_mb > 0).then(|| s.limit_mb.saturating_sub(s.used_mb));
+    let ok = free.is_none_or(|f| f >= need_mb);
+    let room = match free {
+        None => "no limit".to_owned(),
+        Some(f) => format!("{f} MB free of {} MB", s.limit_mb),
+    };
+    Check {
+        name: format!(
+            "room on storage profile \"{}\" of VDC {} ({whose})",
+            s.profile, s.vdc
+        ),
+        ok,
+        detail: format!(
+            "{room}, {need_mb} MB needed by {}{}",
+            names.join(", "),
+            if ok {
+                ""
+            } else {
+                ": raise the profile's limit in vCD, free space on it, or export with another \
+                 --storage-profile"
+            }
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +572,78 @@ mod tests {
         let p = plan(&m, &f);
         assert!(!p.ok());
         assert_eq!(p.required_bytes, u64::MAX);
+    }
+
+    fn vcd_facts(storage: [Option<StorageFacts>; 2]) -> VcdFacts {
+        let [a, b] = storage;
+        let vm = |dir: &str, storage| VcdVmFacts {
+            dir: dir.into(),
+            destination: "vApp in acme/acme-vdc".into(),
+            storage,
+            ..Default::default()
+        };
+        VcdFacts {
+            url: "https://vcd".into(),
+            vim_server: Some("vc1".into()),
+            vim_server_problem: None,
+            vms: vec![vm("vm-000", a), vm("vm-001", b)],
+            networks: vec![],
+        }
+    }
+
+    fn profile(name: &str, named: bool, limit_mb: u64, used_mb: u64) -> StorageFacts {
+        StorageFacts {
+            profile: name.into(),
+            href: format!("https://vcd/api/vdcStorageProfile/{name}"),
+            vdc: "acme-vdc".into(),
+            named,
+            limit_mb,
+            used_mb,
+        }
+    }
+
+    fn storage_failures(f: &VcdFacts) -> Vec<String> {
+        let mut t = facts();
+        t.vcd = Some(f.clone());
+        plan(&manifest(), &t)
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect()
+    }
+
+    /// Room is checked for all the VMs landing on one profile together (web 10 GiB + db 20
+    /// GiB = 30720 MB), and the default profile is named as such.
+    #[test]
+    fn storage_profiles_need_room_for_every_vm_on_them() {
+        let gold = profile("gold", true, 40_000, 9_280);
+        let f = vcd_facts([Some(gold.clone()), Some(gold.clone())]);
+        assert!(storage_failures(&f).is_empty(), "exactly enough");
+        let tight = profile("gold", true, 40_000, 9_281);
+        let failed = storage_failures(&vcd_facts([Some(tight.clone()), Some(tight)]));
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("\"gold\""), "{failed:?}");
+        assert!(
+            failed[0].contains("30720 MB needed by web, db"),
+            "{failed:?}"
+        );
+        // Apart, each fits.
+        let (a, b) = (
+            profile("gold", true, 10_240, 0),
+            profile("silver", true, 20_480, 0),
+        );
+        assert!(storage_failures(&vcd_facts([Some(a), Some(b)])).is_empty());
+        // No limit; the VDC's default is said to be the default.
+        let mut t = facts();
+        t.vcd = Some(vcd_facts([Some(profile("any", false, 0, 1 << 40)), None]));
+        let p = plan(&manifest(), &t);
+        assert!(p.ok(), "{:?}", p.checks);
+        let c = p
+            .checks
+            .iter()
+            .find(|c| c.name.contains("\"any\""))
+            .unwrap();
+        assert!(c.name.contains("the VDC's default"), "{c:?}");
+        assert!(c.detail.starts_with("no limit"), "{c:?}");
     }
 
     #[test]

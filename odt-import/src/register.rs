@@ -9,7 +9,11 @@ use odt_format::job::manifest::VmEntry;
 use odt_vmware::vsphere::client::{Client, MoRef};
 
 use crate::journal::{Journal, Member, SharedJournal, VcdRecord};
-use odt_vmware::vcd::{EntityRef, IpRequest, VcdClient, VimServer, FAILED_CREATION};
+use odt_format::job::receipt::StepRequest;
+use odt_vmware::vcd::{
+    EntityRef, ImportVmAsVApp, ImportVmAsVAppTemplate, ImportVmIntoExistingVApp, ImportedDisk,
+    IpRequest, StorageProfile, VcdClient, VimServer, FAILED_CREATION, MAX_CLIENT_REQUEST_ID,
+};
 
 /// Where a VM landed in vCD, for the report and the receipt.
 pub use odt_format::job::receipt::Registered;
@@ -24,6 +28,66 @@ pub struct TargetRefs {
     pub network: Option<EntityRef>,
     /// Catalog, for templates.
     pub catalog: Option<EntityRef>,
+    /// The storage profile the VM lands on: the one the target names, else the VDC's
+    /// default (`None` when the VDC reports none).
+    pub storage: Option<Storage>,
+}
+
+/// Where a VM's disks go in the VDC.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    /// The profile, with its limit and use.
+    pub profile: StorageProfile,
+    /// The target named it (sent on import); otherwise it is the VDC's default, which vCD
+    /// uses when the import names none.
+    pub named: bool,
+}
+
+/// The storage profile of `vdc` a VM lands on, or what is wrong with the one it names.
+fn resolve_storage(
+    vcd: &VcdClient,
+    vm: &VmEntry,
+    vdc: &EntityRef,
+) -> Result<Option<Storage>, Vec<String>> {
+    let all = vcd
+        .vdc_storage_profiles(vdc)
+        .map_err(|e| vec![format!("vCD lookup of the storage profiles failed: {e}")])?;
+    let Some(want) = &vm.target.storage_profile else {
+        return Ok(all.into_iter().find(|p| p.default).map(|profile| Storage {
+            profile,
+            named: false,
+        }));
+    };
+    let names: Vec<&str> = all.iter().map(|p| p.entity.name.as_str()).collect();
+    match all.iter().find(|p| &p.entity.name == want) {
+        None => Err(vec![format!(
+            "storage profile {want:?} does not exist in VDC {:?} (it has: {})",
+            vdc.name,
+            names.join(", ")
+        )]),
+        Some(p) if !p.enabled => Err(vec![format!(
+            "storage profile {want:?} of VDC {:?} is disabled",
+            vdc.name
+        )]),
+        Some(p) => Ok(Some(Storage {
+            profile: p.clone(),
+            named: true,
+        })),
+    }
+}
+
+/// The `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID` of a step: `odt-<job id>[-<vm dir>]-<step>`, at
+/// most [`MAX_CLIENT_REQUEST_ID`] characters. Made of the job id (public: it is in the
+/// manifest), the VM's folder and the step's name, so it never holds a secret; a VM folder
+/// too long to fit (a hostile manifest) is cut from the front, keeping its last digits.
+pub fn client_request_id(job_id: &str, vm_dir: Option<&str>, step: &str) -> String {
+    let head = format!("odt-{job_id}-");
+    let Some(dir) = vm_dir else {
+        return format!("{head}{step}");
+    };
+    let room = MAX_CLIENT_REQUEST_ID.saturating_sub(head.len() + step.len() + 1);
+    let dir = &dir[dir.len().saturating_sub(room)..];
+    format!("{head}{dir}-{step}")
 }
 
 /// Resolves a VM's target; `Err` lists everything missing.
@@ -72,12 +136,17 @@ pub fn resolve_target(vcd: &VcdClient, vm: &VmEntry) -> Result<TargetRefs, Vec<S
                 .into(),
         );
     }
+    let storage = resolve_storage(vcd, vm, &vdc).unwrap_or_else(|p| {
+        missing.extend(p);
+        None
+    });
     if missing.is_empty() {
         Ok(TargetRefs {
             org,
             vdc,
             network,
             catalog,
+            storage,
         })
     } else {
         Err(missing)
@@ -103,6 +172,13 @@ pub fn register_vm(
     entity: &MoRef,
     journal: &SharedJournal<'_>,
 ) -> Result<Registered> {
+    let step = Step {
+        vcd,
+        vc,
+        vm,
+        job_id: journal.job_id(),
+    };
+    step.begin("resolve")?;
     let refs =
         resolve_target(vcd, vm).map_err(|m| anyhow::anyhow!("VM {}: {}", vm.name, m.join("; ")))?;
     let template = vm.target.as_template;
@@ -112,7 +188,6 @@ pub fn register_vm(
     } else {
         "vapp".into()
     };
-    let step = Step { vcd, vm };
     if rec.href.is_none() {
         if rec.members.is_empty() {
             rec.members = members(vc, entity)?;
@@ -124,18 +199,22 @@ pub fn register_vm(
     // The other VMs of an OVF vApp join the vApp the first one created (a journal written
     // before members were recorded has none: its vApp was joined then).
     if !template && !rec.members.is_empty() {
-        step.join_vapp(vim, &href, &mut rec, journal)?;
+        step.join_vapp(vim, &refs, &href, &mut rec, journal)?;
     }
     if let (Some(net), false, false) = (&refs.network, template, rec.wired) {
+        step.begin("wire")?;
         let order: Vec<String> = rec.members.iter().map(|m| m.name.clone()).collect();
         vcd.wire_vapp_to_org_network(&href, net, &ip_request(&vm.target), &order)
             .with_context(|| step.what(&format!("connect NICs to {}", net.name)))?;
         rec.wired = true;
+        step.record("wire", &mut rec);
         journal.set_vcd(&vm.dir, rec.clone())?;
     }
     if vm.target.power_on && !template && !rec.powered_on {
+        step.begin("power-on")?;
         vcd.power_on(&href).with_context(|| step.what("power on"))?;
         rec.powered_on = true;
+        step.record("power-on", &mut rec);
         journal.set_vcd(&vm.dir, rec.clone())?;
     }
     rec.done = true;
@@ -153,6 +232,11 @@ pub fn register_vm(
         href,
         id: rec.id,
         powered_on: rec.powered_on,
+        storage_profile: refs
+            .storage
+            .filter(|s| s.named)
+            .map(|s| s.profile.entity.name),
+        requests: rec.requests,
     })
 }
 
@@ -169,13 +253,96 @@ pub fn ip_request(t: &odt_format::job::manifest::Target) -> IpRequest {
 /// The registration steps of one VM.
 struct Step<'a> {
     vcd: &'a VcdClient,
+    vc: &'a Client,
     vm: &'a VmEntry,
+    job_id: String,
 }
 
 impl Step<'_> {
     /// An error's context: which VM, which step.
     fn what(&self, s: &str) -> String {
         format!("VM {}: {s}", self.vm.name)
+    }
+
+    /// Every vCD request from here on carries this step's correlation id.
+    fn begin(&self, step: &str) -> Result<()> {
+        let id = client_request_id(&self.job_id, Some(&self.vm.dir), step);
+        Ok(self.vcd.set_client_request_id(Some(&id))?)
+    }
+
+    /// Records the request id vCD answered the step's change with (a rerun's replaces an
+    /// earlier run's).
+    fn record(&self, step: &str, rec: &mut VcdRecord) {
+        if let Some(id) = self.vcd.change_request_id() {
+            rec.requests.retain(|r| r.step != step);
+            rec.requests.push(StepRequest {
+                step: step.to_owned(),
+                request_id: id,
+            });
+        }
+    }
+
+    /// With a named storage profile, each disk of the vCenter VM `moref` placed on it by
+    /// its device key (`ImportedDisk@instanceId`); none otherwise.
+    fn disks(&self, refs: &TargetRefs, moref: &str) -> Result<Vec<ImportedDisk>> {
+        let Some(s) = refs.storage.as_ref().filter(|s| s.named) else {
+            return Ok(vec![]);
+        };
+        let info =
+            odt_vmware::vsphere::inventory::vm_info(self.vc, &MoRef::new("VirtualMachine", moref))
+                .with_context(|| self.what(&format!("read the disks of {moref}")))?;
+        Ok(info
+            .disks
+            .iter()
+            .map(|d| ImportedDisk {
+                instance_id: d.key,
+                storage_profile_href: s.profile.entity.href.clone(),
+            })
+            .collect())
+    }
+
+    /// The href of the named storage profile, sent as `VdcStorageProfile`.
+    fn profile_href(refs: &TargetRefs) -> Option<String> {
+        refs.storage
+            .as_ref()
+            .filter(|s| s.named)
+            .map(|s| s.profile.entity.href.clone())
+    }
+
+    /// The import of the first VM: as a vApp template, or as a vApp with its disks placed.
+    fn send_import(
+        &self,
+        vim: &VimServer,
+        refs: &TargetRefs,
+        first: &str,
+    ) -> Result<(String, String)> {
+        let (vcd, vm) = (self.vcd, self.vm);
+        let imported = if vm.target.as_template {
+            let p = ImportVmAsVAppTemplate {
+                name: vm.name.clone(),
+                vm_moref: first.to_owned(),
+                vdc_href: refs.vdc.href.clone(),
+                catalog_href: refs.catalog.as_ref().map(|c| c.href.clone()),
+                source_move: true,
+                storage_profile_href: Self::profile_href(refs),
+                ..ImportVmAsVAppTemplate::default()
+            };
+            vcd.import_vm_as_vapp_template_with(vim, &p)
+                .with_context(|| self.what("importVmAsVAppTemplate"))?
+        } else {
+            let p = ImportVmAsVApp {
+                name: vm.name.clone(),
+                vm_moref: first.to_owned(),
+                vdc_href: refs.vdc.href.clone(),
+                source_move: true,
+                storage_profile_href: Self::profile_href(refs),
+                disks: self.disks(refs, first)?,
+                ..ImportVmAsVApp::default()
+            };
+            vcd.import_vm_as_vapp_with(vim, &p)
+                .with_context(|| self.what("importVmAsVApp"))?
+        };
+        Ok((imported.href, imported.id))
     }
 
     /// Imports the first VM as a vApp or a template and journals the href. An earlier run
@@ -187,8 +354,9 @@ impl Step<'_> {
         rec: &mut VcdRecord,
         journal: &SharedJournal<'_>,
     ) -> Result<()> {
-        let (vcd, vm) = (self.vcd, self.vm);
+        let vm = self.vm;
         let template = vm.target.as_template;
+        self.begin("import")?;
         let adopted = if rec.importing && !template {
             self.adoptable_vapp(&refs.vdc)?
         } else {
@@ -200,21 +368,9 @@ impl Step<'_> {
                 rec.importing = true;
                 journal.set_vcd(&vm.dir, rec.clone())?;
                 let first = rec.members[0].moref.clone();
-                let imported = if template {
-                    vcd.import_vm_as_vapp_template(
-                        vim,
-                        &first,
-                        &refs.vdc,
-                        refs.catalog.as_ref(),
-                        &vm.name,
-                        true,
-                    )
-                    .with_context(|| self.what("importVmAsVAppTemplate"))?
-                } else {
-                    vcd.import_vm_as_vapp(vim, &first, &refs.vdc, &vm.name, true)
-                        .with_context(|| self.what("importVmAsVApp"))?
-                };
-                (imported.href, Some(imported.id))
+                let (href, id) = self.send_import(vim, refs, &first)?;
+                self.record("import", rec);
+                (href, Some(id))
             }
         };
         rec.href = Some(href);
@@ -248,6 +404,7 @@ impl Step<'_> {
     fn join_vapp(
         &self,
         vim: &VimServer,
+        refs: &TargetRefs,
         href: &str,
         rec: &mut VcdRecord,
         journal: &SharedJournal<'_>,
@@ -268,9 +425,21 @@ impl Step<'_> {
                 continue;
             }
             if !present.contains(&m.name) {
+                let step = format!("join-{i}");
+                self.begin(&step)?;
+                let p = ImportVmIntoExistingVApp {
+                    vapp_href: href.to_owned(),
+                    vm_moref: m.moref.clone(),
+                    vm_name: Some(m.name.clone()),
+                    source_move: true,
+                    storage_profile_href: Self::profile_href(refs),
+                    disks: self.disks(refs, &m.moref)?,
+                    ..ImportVmIntoExistingVApp::default()
+                };
                 self.vcd
-                    .import_vm_into_existing_vapp(vim, &m.moref, href, &m.name, true)
+                    .import_vm_into_existing_vapp_with(vim, &p)
                     .with_context(|| self.what(&format!("importVmIntoExistingVApp {}", m.name)))?;
+                self.record(&step, rec);
             }
             rec.members[i].imported = true;
             journal.set_vcd(&self.vm.dir, rec.clone())?;
@@ -311,6 +480,18 @@ fn members(vc: &Client, entity: &MoRef) -> Result<Vec<Member>> {
             imported: false,
         })
         .collect())
+}
+
+/// What `plan` needs of the storage profile a VM lands on.
+fn storage_facts(refs: &TargetRefs) -> Option<crate::plan::StorageFacts> {
+    refs.storage.as_ref().map(|s| crate::plan::StorageFacts {
+        profile: s.profile.entity.name.clone(),
+        href: s.profile.entity.href.clone(),
+        vdc: refs.vdc.name.clone(),
+        named: s.named,
+        limit_mb: s.profile.limit_mb,
+        used_mb: s.profile.used_mb,
+    })
 }
 
 /// Reads what `plan` checks in vCD: the vCenter's registration, and each VM's target.
@@ -360,8 +541,8 @@ pub fn gather_vcd_facts(
                     .unwrap_or_default()
             )
         };
-        let (problems, name_taken) = if registered {
-            (vec![], false)
+        let (problems, name_taken, storage) = if registered {
+            (vec![], false, None)
         } else {
             match resolve_target(vcd, vm) {
                 Ok(refs) => {
@@ -373,9 +554,10 @@ pub fn gather_vcd_facts(
                     if let (Some(net), false, false) = (&refs.network, t.as_template, wired) {
                         wiring.push((vm, net.clone()));
                     }
-                    (vec![], !ours && name_taken(vcd, vm, &refs)?)
+                    let taken = !ours && name_taken(vcd, vm, &refs)?;
+                    (vec![], taken, storage_facts(&refs))
                 }
-                Err(p) => (p, false),
+                Err(p) => (p, false, None),
             }
         };
         vms.push(crate::plan::VcdVmFacts {
@@ -384,6 +566,7 @@ pub fn gather_vcd_facts(
             problems,
             name_taken,
             destination,
+            storage,
         });
     }
     Ok(crate::plan::VcdFacts {

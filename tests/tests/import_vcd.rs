@@ -363,6 +363,224 @@ fn a_vcd_task_error_is_reported_and_the_rerun_completes_without_reupload_or_dupl
     assert_landed_once(&sims);
 }
 
+/// `single` as a powered-on vApp on acme-net, its VM and disks on the storage profile
+/// "silver" (a limit, with room), with a receipt key.
+fn silver_job() -> Scratch {
+    let s = Scratch::new();
+    let single = samples().join("single");
+    s.ok(&s.export_run(
+        &[&single],
+        &[
+            "--org",
+            "acme",
+            "--vdc",
+            "acme-vdc",
+            "--network",
+            "acme-net",
+            "--power-on",
+            "--storage-profile",
+            "silver",
+        ],
+    ));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
+    s
+}
+
+/// Issue 12, item 4: a named storage profile is checked by `plan` (exists, has room) and
+/// sent on import for the VM (`VdcStorageProfile`) and for each of its disks by device key
+/// (`ImportedDisk`); vCD then counts the disks against it.
+#[test]
+fn a_named_storage_profile_is_checked_and_sent_for_the_vm_and_each_disk() {
+    let Some(sims) = sims() else { return };
+    let s = silver_job();
+    let manifest = std::fs::read_to_string(s.nas().join("odt-job.json")).unwrap();
+    assert!(
+        manifest.contains("\"storage_profile\": \"silver\""),
+        "{manifest}"
+    );
+    let plan = s.ok(&import(&s, &sims, "plan", &[]));
+    assert!(
+        plan.contains("room on storage profile \"silver\" of VDC acme-vdc (named in the manifest)")
+            && plan.contains("MB free of 204800 MB"),
+        "{plan}"
+    );
+    let (_, used_before) = sims
+        .vcd
+        .storage_profile_usage("acme", "acme-vdc", "silver")
+        .unwrap();
+    s.ok(&import(&s, &sims, "run", &[]));
+    let vapp = sims.vcd.vapp("single").expect("vApp single");
+    let vm = &vapp.vms[0];
+    assert_eq!(vm.storage_profile, "silver");
+    let c = odt_vmware::vsphere::client::Client::connect(
+        &sims.vc.url,
+        USER,
+        PASSWORD,
+        odt_vmware::wire::TlsMode::Insecure,
+    )
+    .unwrap();
+    let info = odt_vmware::vsphere::inventory::vm_info(
+        &c,
+        &odt_vmware::vsphere::client::MoRef::new("VirtualMachine", &vm.moref),
+    )
+    .unwrap();
+    let keys: Vec<(i32, String)> = info
+        .disks
+        .iter()
+        .map(|d| (d.key, "silver".to_owned()))
+        .collect();
+    assert!(!keys.is_empty());
+    assert_eq!(
+        vm.disk_profiles, keys,
+        "one ImportedDisk per disk, by device key"
+    );
+    let (_, used_after) = sims
+        .vcd
+        .storage_profile_usage("acme", "acme-vdc", "silver")
+        .unwrap();
+    let disk_mb: u64 = info
+        .disks
+        .iter()
+        .map(|d| d.capacity_kb.div_ceil(1024))
+        .sum();
+    assert_eq!(used_after, used_before + disk_mb);
+}
+
+/// Issue 12, items 4 and 6: the receipt and the journal carry, per step, the request id vCD
+/// answered that step's change with; every vCD request carried a correlation id made of the
+/// job id, the VM's folder and the step, and none holds a secret.
+#[test]
+fn each_step_is_correlated_and_its_request_id_lands_in_journal_and_receipt() {
+    let Some(sims) = sims() else { return };
+    let s = silver_job();
+    let out = s.ok(&import(&s, &sims, "run", &["--json"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let receipt_path = report["receipt"].as_str().unwrap();
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(receipt_path).unwrap()).unwrap();
+    let job = receipt["job_id"].as_str().unwrap().to_owned();
+    let vcd = &receipt["vms"][0]["vcd"];
+    assert_eq!(vcd["storage_profile"], "silver");
+    let steps: Vec<(String, String)> = vcd["requests"]
+        .as_array()
+        .expect("request ids in the receipt")
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().to_owned(),
+                r["request_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(names, ["import", "wire", "power-on"]);
+    let logged = sims.vcd.requests();
+    for (step, id) in &steps {
+        let client = format!("odt-{job}-vm-000-{step}");
+        let r = logged
+            .iter()
+            .find(|r| &r.request_id == id)
+            .unwrap_or_else(|| panic!("{step}: {id} is not a request vCD answered"));
+        assert_ne!(r.method, "GET", "{step}: the step's change, not a read");
+        assert_eq!(r.client_request_id.as_deref(), Some(client.as_str()));
+        assert!(id.starts_with(&format!("{client}-")), "{id}");
+    }
+    // The journal holds the same ids.
+    let journal: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.path("state").join(format!("import-{job}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(journal["vms"]["vm-000"]["vcd"]["requests"], vcd["requests"]);
+    // Every request carried one, of the job's public id, a VM folder and a step only.
+    let shape = |c: &str| {
+        let rest = c.strip_prefix(&format!("odt-{job}-")).unwrap_or("!");
+        rest == "run"
+            || rest
+                .strip_prefix("vm-000-")
+                .is_some_and(|st| ["resolve", "import", "wire", "power-on"].contains(&st))
+    };
+    assert!(logged.len() > 5);
+    for r in &logged {
+        let c = r.client_request_id.as_deref().unwrap_or("");
+        assert!(shape(c), "{} {}: client id {c:?}", r.method, r.path);
+        for secret in [VCD_PASSWORD, PASSWORD, PASSPHRASE] {
+            assert!(!c.contains(secret) && !r.request_id.contains(secret));
+        }
+    }
+    // The customer sees them.
+    let out = s.ok(&s.export(&[
+        "verify-receipt",
+        "--receipt",
+        receipt_path,
+        "--provider-key",
+        s.path("receipt.key.pub").to_str().unwrap(),
+        "--manifest",
+        s.nas().join("odt-job.json").to_str().unwrap(),
+    ]));
+    assert!(out.contains("storage profile silver"), "{out}");
+    assert!(
+        out.contains(&format!("vCD request ids: import {}", steps[0].1)),
+        "{out}"
+    );
+}
+
+/// Issue 12, item 4: a storage profile the VDC lacks, and one without room for the VM's
+/// disks, are caught by `plan` and stop `run` before anything is deployed; a VM naming
+/// none is said to land on the VDC's default.
+#[test]
+fn plan_catches_a_missing_storage_profile_and_one_without_room() {
+    let Some(sims) = sims() else { return };
+    let s = Scratch::new();
+    let job = s.path("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "org = \"acme\"\nvdc = \"acme-vdc\"\nnetwork = \"acme-net\"\n\n\
+             [[vm]]\nsource = \"{}\"\nstorage_profile = \"platinum\"\n\n\
+             [[vm]]\nsource = \"{}\"\nstorage_profile = \"full\"\n\n\
+             [[vm]]\nsource = \"{}\"\n",
+            samples().join("single").display(),
+            samples().join("single2").display(),
+            samples().join("multi").display()
+        ),
+    )
+    .unwrap();
+    s.ok(&s.export_run(&[], &["--job", job.to_str().unwrap()]));
+    s.ok(&s.import(&[
+        "keygen",
+        "--receipt",
+        "--out",
+        s.path("receipt.key").to_str().unwrap(),
+    ]));
+    let o = import(&s, &sims, "plan", &[]);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "storage profile \"platinum\" does not exist in VDC \"acme-vdc\" (it has: gold, silver, full)",
+            "room on storage profile \"full\" of VDC acme-vdc (named in the manifest)",
+            "0 MB free of 100 MB",
+            "raise the profile's limit",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(
+            "room on storage profile \"gold\" of VDC acme-vdc (the VDC's default: the manifest names none)"
+        ),
+        "{text}"
+    );
+    let o = import(&s, &sims, "run", &[]);
+    assert_fails(&o, 1, &["storage profile \"platinum\" does not exist"]);
+    assert!(sims.vc.uploads().is_empty(), "nothing uploaded");
+    assert!(sims.vcd.vapps().is_empty(), "nothing in vCD");
+}
+
 /// A job of one VM, `single`, as a vApp in `org`/`vdc` on `network`.
 fn one_vm_job(org: &str, vdc: &str, network: &str) -> Scratch {
     let s = Scratch::new();

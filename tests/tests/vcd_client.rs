@@ -704,3 +704,84 @@ fn tls_pinning() {
     let e = VcdClient::connect_with(&base, USER, PASSWORD, TlsMode::Insecure, fast()).unwrap_err();
     assert!(e.status().is_some(), "{e}");
 }
+
+/// Issue 12, item 6: the caller's opaque client request id rides on every request, the login
+/// included; vCD's answer to the last change is kept; an id that is no valid header value, or
+/// longer than vCD takes, is refused before anything is sent.
+#[test]
+fn every_request_carries_the_client_request_id_and_the_last_change_is_kept() {
+    let sim = sim();
+    let opts = ConnectOptions {
+        client_request_id: Some("odt-job-login".into()),
+        ..fast()
+    };
+    let c = VcdClient::connect_with(&sim.url, USER, PASSWORD, TlsMode::Verify, opts).unwrap();
+    let t = target(&c);
+    assert_eq!(c.change_request_id(), None, "the login is no change");
+    let vim = c.find_vim_server_for("vcenter.example.test").unwrap();
+    c.set_client_request_id(Some("odt-job-vm-000-import"))
+        .unwrap();
+    c.import_vm_as_vapp(&vim, "vm-1001", &t.vdc, "web", false)
+        .unwrap();
+    let answered = c.change_request_id().expect("the import's request id");
+    let log = sim.requests();
+    assert!(log
+        .iter()
+        .take_while(|r| r.path.starts_with("/api/versions") || r.method == "POST")
+        .all(|r| r.client_request_id.as_deref() == Some("odt-job-login")));
+    let post = log
+        .iter()
+        .find(|r| r.request_id == answered)
+        .expect("a request the simulator answered");
+    assert_eq!(post.method, "POST");
+    assert!(post.path.ends_with("/importVmAsVApp"), "{}", post.path);
+    assert!(answered.starts_with("odt-job-vm-000-import-"), "{answered}");
+    assert!(
+        log.iter().all(|r| r.client_request_id.is_some()),
+        "every request: {log:?}"
+    );
+    // Reads after the change do not replace it; a new step forgets it.
+    c.get_vapp(&sim.vapp("web").unwrap().href).unwrap();
+    assert_eq!(c.change_request_id().as_deref(), Some(answered.as_str()));
+    c.set_client_request_id(Some("odt-job-vm-000-wire"))
+        .unwrap();
+    assert_eq!(c.change_request_id(), None);
+    for bad in ["", "has space", "tab\t", "nl\n", "é", &"x".repeat(129)] {
+        let e = c.set_client_request_id(Some(bad)).unwrap_err();
+        assert!(e.to_string().contains("visible ASCII"), "{e}");
+    }
+    c.set_client_request_id(Some(&"x".repeat(128))).unwrap();
+    let bad = ConnectOptions {
+        client_request_id: Some("a b".into()),
+        ..fast()
+    };
+    assert!(VcdClient::connect_with(&sim.url, USER, PASSWORD, TlsMode::Verify, bad).is_err());
+}
+
+/// Issue 12, item 4: a VDC's storage profiles with their limit and use, from the
+/// `adminOrgVdcStorageProfile` query.
+#[test]
+fn storage_profiles_of_a_vdc_with_limits() {
+    let sim = sim();
+    let c = connect(&sim);
+    let t = target(&c);
+    let p = c.vdc_storage_profiles(&t.vdc).unwrap();
+    let names: Vec<&str> = p.iter().map(|p| p.entity.name.as_str()).collect();
+    assert_eq!(names, ["gold", "silver", "full"]);
+    assert!(p[0].default && !p[1].default);
+    assert_eq!(p[0].free_mb(), None, "gold has no limit");
+    assert_eq!(p[1].free_mb(), Some(204_800 - 1024));
+    assert_eq!(p[2].free_mb(), Some(0));
+    assert_eq!(
+        Some(p[1].entity.href.clone()),
+        sim.storage_profile_href("acme", "acme-vdc", "silver")
+    );
+    let other = c.find_vdc(&t.org, "acme-vdc-2").unwrap().unwrap();
+    let names: Vec<String> = c
+        .vdc_storage_profiles(&other)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.entity.name)
+        .collect();
+    assert_eq!(names, ["*"]);
+}

@@ -502,7 +502,7 @@ fn orgs_vdcs_catalogs_and_admin_views() {
     assert!(pos("ComputeCapacity") < pos("ResourceEntities"));
     assert!(pos("ResourceEntities") < pos("AvailableNetworks"));
     assert!(pos("IsEnabled") < pos("VdcStorageProfiles"));
-    assert_eq!(names(&vdc, "VdcStorageProfile"), ["gold", "silver"]);
+    assert_eq!(names(&vdc, "VdcStorageProfile"), ["full", "gold", "silver"]);
     assert!(vx.child("ResourceEntities").unwrap().children.is_empty());
     let nets_href = vdc
         .link(

@@ -56,6 +56,7 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
         power_on: a.power_on,
         ip_mode: a.ip_mode.as_deref().and_then(IpMode::parse),
         ip_addresses: a.ip_addresses.clone(),
+        storage_profile: a.storage_profile.clone(),
     };
     let mut sources: Vec<_> = a
         .sources

@@ -129,26 +129,50 @@ fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &VerifyingKey) {
             checked
         );
         println!("{}", printable(&line));
+        if let Some(ids) = request_ids(vm) {
+            println!("{}", printable(&ids));
+        }
     }
+}
+
+/// The vCD request id of each registration step, for finding it in vCD's logs.
+fn request_ids(vm: &ReceiptVm) -> Option<String> {
+    let v = vm.vcd.as_ref().filter(|v| !v.requests.is_empty())?;
+    let ids: Vec<String> = v
+        .requests
+        .iter()
+        .map(|r| format!("{} {}", r.step, r.request_id))
+        .collect();
+    Some(format!("    vCD request ids: {}", ids.join(", ")))
+}
+
+/// The storage profile the import named, if any.
+fn storage(v: &odt_format::job::receipt::Registered) -> String {
+    v.storage_profile
+        .as_deref()
+        .map(|p| format!(", storage profile {p}"))
+        .unwrap_or_default()
 }
 
 /// Where a VM landed in vCD.
 fn place(vm: &ReceiptVm) -> String {
     match &vm.vcd {
         Some(v) if v.kind == "template" => format!(
-            "vCD template in {}/{}, catalog {}",
+            "vCD template in {}/{}, catalog {}{}",
             v.org,
             v.vdc,
-            v.catalog.as_deref().unwrap_or("?")
+            v.catalog.as_deref().unwrap_or("?"),
+            storage(v)
         ),
         Some(v) => format!(
-            "vCD vApp in {}/{}{}{}",
+            "vCD vApp in {}/{}{}{}{}",
             v.org,
             v.vdc,
             v.network
                 .as_deref()
                 .map(|n| format!(", network {n}"))
                 .unwrap_or_default(),
+            storage(v),
             if v.powered_on { ", powered on" } else { "" }
         ),
         None => "not registered in vCD".into(),

@@ -110,6 +110,11 @@ pub struct Target {
     /// virtual systems in OVF order, each one's NICs in its hardware section's order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
+    /// The VDC storage profile the VM and its disks are placed on (vCD's `VdcStorageProfile`);
+    /// absent: the VDC's default profile. Skipped when absent, so a manifest without it has
+    /// the bytes it had before the field existed (docs/FORMAT.md §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<String>,
 }
 
 /// How a VM's NICs get their IP addresses in vCD (`IpAddressAllocationMode`).
@@ -294,6 +299,7 @@ fn vm_texts(vm: &VmEntry) -> impl Iterator<Item = (&'static str, &str)> {
         ("target.vdc", t.vdc.as_ref()),
         ("target.network", t.network.as_ref()),
         ("target.catalog", t.catalog.as_ref()),
+        ("target.storage_profile", t.storage_profile.as_ref()),
     ]
     .into_iter()
     .filter_map(|(what, s)| s.map(|s| (what, s.as_str())))
@@ -325,6 +331,22 @@ fn check_vm_ip(vm: &VmEntry) -> std::result::Result<(), String> {
     let nics = (!s.nics.is_empty()).then(|| s.nics.iter().map(|&n| n as usize).sum());
     check_ip_target(&vm.target, nics).map_err(|e| format!("VM {:?}: target: {e}", vm.name))
 }
+
+/// A named storage profile is a name: not empty, at most [`MAX_TARGET_NAME_BYTES`] bytes.
+fn check_storage_profile(vm: &VmEntry) -> std::result::Result<(), String> {
+    match &vm.target.storage_profile {
+        Some(p) if p.trim().is_empty() || p.len() > MAX_TARGET_NAME_BYTES => Err(format!(
+            "VM {:?}: target.storage_profile {p:?} must be a name of 1 to \
+             {MAX_TARGET_NAME_BYTES} bytes (leave it out for the VDC's default profile)",
+            vm.name
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Longest storage profile name a manifest may name, in bytes (vCD names are at most 256
+/// characters; the bound keeps a hostile manifest's names printable in one line).
+pub const MAX_TARGET_NAME_BYTES: usize = 1024;
 
 /// `vm-` followed by at least three digits.
 pub fn valid_vm_dir(d: &str) -> bool {
@@ -389,6 +411,7 @@ impl JobManifest {
                 .map_err(|e| format!("VM {:?}: {e}", vm.name))
                 .and_then(|()| check_vm_ip(vm))
                 .or_else(bad)?;
+            check_storage_profile(vm).or_else(bad)?;
             if vm
                 .summary
                 .disk_capacities
@@ -664,19 +687,46 @@ mod tests {
         assert_eq!(JobManifest::parse(&m.to_bytes()).unwrap(), m);
     }
 
+    /// A manifest without a storage profile has the bytes it had before the field existed (so
+    /// old bundles still verify); one with it round-trips; an empty or huge one is refused.
+    #[test]
+    fn storage_profile_is_optional_and_checked() {
+        let m = good();
+        let text = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(!text.contains("storage_profile"), "{text}");
+        let mut with = good();
+        with.vms[0].target.storage_profile = Some("gold".into());
+        let b = with.to_bytes();
+        assert!(String::from_utf8_lossy(&b).contains("\"storage_profile\": \"gold\""));
+        assert_eq!(JobManifest::parse(&b).unwrap(), with);
+        for bad in [
+            String::new(),
+            "  ".into(),
+            "x".repeat(MAX_TARGET_NAME_BYTES + 1),
+        ] {
+            let mut m = good();
+            m.vms[0].target.storage_profile = Some(bad);
+            let e = refused(&m);
+            assert!(e.contains("target.storage_profile"), "{e}");
+        }
+    }
+
     /// docs/SECURITY.md §S4: names are validated. A control character or a bidi control in
     /// any string the tools show makes the manifest malformed, and the refusal names the field
     /// with the character escaped.
     #[test]
     fn names_with_terminal_controls_are_refused() {
         type Edit = fn(&mut JobManifest, &str);
-        let fields: [(&str, Edit); 10] = [
+        let fields: [(&str, Edit); 11] = [
             ("name", |m, s| m.vms[0].name = s.into()),
             ("source_name", |m, s| m.vms[0].source_name = s.into()),
             ("org", |m, s| m.vms[0].target.org = Some(s.into())),
             ("vdc", |m, s| m.vms[0].target.vdc = Some(s.into())),
             ("network", |m, s| m.vms[0].target.network = Some(s.into())),
             ("catalog", |m, s| m.vms[0].target.catalog = Some(s.into())),
+            ("storage_profile", |m, s| {
+                m.vms[0].target.storage_profile = Some(s.into())
+            }),
             ("virtual_systems", |m, s| {
                 m.vms[0].summary.virtual_systems[0] = s.into()
             }),

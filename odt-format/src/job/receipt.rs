@@ -83,6 +83,24 @@ pub struct Registered {
     pub id: Option<String>,
     /// Powered on.
     pub powered_on: bool,
+    /// The VDC storage profile the import named; absent: the VDC's default. Skipped when
+    /// absent, so older receipts keep their bytes (docs/FORMAT.md §7.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<String>,
+    /// The `X-VMWARE-VCLOUD-REQUEST-ID` vCD answered each step's request with, in order, so
+    /// the step can be found in vCD's, vCenter's and ESXi's logs. Skipped when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<StepRequest>,
+}
+
+/// One step of a registration and the request id vCD gave it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    /// `import`, `join-N` (the N-th other VM of an OVF vApp), `wire` or `power-on`.
+    pub step: String,
+    /// vCD's `X-VMWARE-VCLOUD-REQUEST-ID`: the client id odt sent, then vCD's own id.
+    pub request_id: String,
 }
 
 /// One file of a VM.

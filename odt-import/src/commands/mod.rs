@@ -111,8 +111,9 @@ fn dock_line(status: &DockStatus, layout: &Layout, state: &Path) -> String {
     }
 }
 
-/// Logs in to vCD when `--vcd` is given.
-fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
+/// Logs in to vCD when `--vcd` is given; every request carries `client_request_id` until
+/// a step sets its own (see [`crate::register::client_request_id`]).
+fn connect_vcd(a: &VcdArgs, client_request_id: String) -> Result<Option<VcdClient>> {
     let Some(url) = &a.vcd else { return Ok(None) };
     let user = a.vcd_user.as_deref().ok_or_else(|| {
         UsageError("the vCD user is required: --vcd-user or ODT_VCD_USER (name@System)".into())
@@ -129,7 +130,11 @@ fn connect_vcd(a: &VcdArgs) -> Result<Option<VcdClient>> {
         (None, true) => TlsMode::Insecure,
         (None, false) => TlsMode::Verify,
     };
-    let c = VcdClient::connect(url, user, &password, tls)
+    let opts = odt_vmware::vcd::ConnectOptions {
+        client_request_id: Some(client_request_id),
+        ..Default::default()
+    };
+    let c = VcdClient::connect_with(url, user, &password, tls, opts)
         .with_context(|| format!("cannot log in to vCloud Director {url} as {user}"))?;
     Ok(Some(c))
 }

@@ -53,7 +53,10 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
 /// name clashes), turned into the pure plan.
 fn plan_against_targets(o: &PlanOptions, job: &OpenJob, state: &std::path::Path) -> Result<Plan> {
     let client = o.vcenter.connect()?;
-    let vcd = connect_vcd(&o.vcd)?;
+    let vcd = connect_vcd(
+        &o.vcd,
+        crate::register::client_request_id(&job.manifest.job_id, None, "plan"),
+    )?;
     let placement = o.vcenter.placement(&client)?;
     let mut facts = gather_facts(&client, &placement, &job.manifest)?;
     if let Some(v) = &vcd {

@@ -147,7 +147,10 @@ impl RunPlan {
     fn prepare(o: &RunOptions, job: &OpenJob, state: &Path) -> Result<RunPlan> {
         let m = &job.manifest;
         let client = o.vcenter.connect()?;
-        let vcd = connect_vcd(&o.vcd)?;
+        let vcd = connect_vcd(
+            &o.vcd,
+            crate::register::client_request_id(&m.job_id, None, "run"),
+        )?;
         let placement = o.vcenter.placement(&client)?;
         let journal = Journal::open(state, &m.job_id, client.url())?;
         let mut facts = gather_facts(&client, &placement, m)?;

@@ -54,12 +54,16 @@ pub(crate) fn handle(inner: &Arc<Inner>, req: Req) -> Resp {
         Err(e) => error_resp(&e, cloudapi, version.as_deref()),
     };
     take_over_moved_vms(inner);
-    let resp = resp.with("X-VMWARE-VCLOUD-REQUEST-ID", request_id);
+    let resp = resp.with("X-VMWARE-VCLOUD-REQUEST-ID", request_id.clone());
     let mut st = inner.lock();
     if st.log.len() >= 100_000 {
         st.log.drain(..50_000);
     }
     st.log.push(model::Logged {
+        client_request_id: req
+            .header("X-VMWARE-VCLOUD-CLIENT-REQUEST-ID")
+            .map(str::to_owned),
+        request_id,
         method: req.method.clone(),
         path: match req.raw_query.is_empty() {
             true => req.path.clone(),
@@ -1487,6 +1491,57 @@ fn resolve_profile(st: &State, el: &Element, vdc: &str) -> Result<String, ApiErr
     Ok(id)
 }
 
+/// Each `ImportedDisk` as (instance id, profile id): the instance must be a disk of the VM
+/// (its device key in vCenter) and appear once, the profile one of the VDC's.
+fn disk_placements(
+    st: &State,
+    el: &Element,
+    vcvm: &super::vcenter::VcVm,
+    vdc: &str,
+) -> Result<Vec<(i32, String)>, ApiError> {
+    let mut out: Vec<(i32, String)> = vec![];
+    for d in x::children(el, "ImportedDisk", VC) {
+        let raw = attr_required(d, "instanceId")?;
+        let key = raw
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|k| vcvm.disks.iter().any(|(dk, _)| dk == k))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "ImportedDisk instanceId \"{raw}\" is not a disk of virtual machine {}.",
+                    vcvm.moref
+                ))
+            })?;
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(ApiError::bad_request(format!(
+                "ImportedDisk instanceId \"{raw}\" is given twice."
+            )));
+        }
+        let profile = x::child(d, "VdcStorageProfile", VC).expect("checked");
+        out.push((key, resolve_profile(st, profile, vdc)?));
+    }
+    Ok(out)
+}
+
+/// vCD counts an imported VM's disks against the storage profile each lands on.
+fn charge_storage(
+    st: &mut State,
+    vcvm: &super::vcenter::VcVm,
+    vm_profile: &str,
+    disks: &[(i32, String)],
+) {
+    for (key, kb) in &vcvm.disks {
+        let on = disks
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(vm_profile, |(_, p)| p.as_str());
+        if let Some(p) = st.profiles.iter_mut().find(|p| p.id == on) {
+            p.used_mb = p.used_mb.saturating_add(kb.div_ceil(1024));
+        }
+    }
+}
+
 fn nics_from(vcvm: &super::vcenter::VcVm) -> (Vec<Nic>, Vec<String>) {
     let mut nets: Vec<String> = vec![];
     let nics = vcvm
@@ -1680,6 +1735,8 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
 
     let mut st = inner.lock();
     let (vdc, vapp_target, profile, catalog) = check_refs(&st)?;
+    let disks = disk_placements(&st, &el, &vcvm, &vdc)?;
+    charge_storage(&mut st, &vcvm, &profile, &disks);
     let vdc_org = st.vdc(&vdc).map(|v| v.org.clone()).unwrap_or_default();
     let copy_on = (!source_move && vcvm.power_state != "poweredOff").then(|| {
         format!(
@@ -1710,6 +1767,7 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
                 .collect()
         }),
         profile: profile.clone(),
+        disks: disks.clone(),
         created: now.clone(),
     };
     match op {
@@ -1961,6 +2019,7 @@ pub(crate) fn state_json(inner: &Arc<Inner>) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "requests": st.log.iter().map(|l| json!({
             "method": l.method, "path": l.path, "status": l.status,
+            "client_request_id": l.client_request_id, "request_id": l.request_id,
         })).collect::<Vec<_>>(),
     })
 }

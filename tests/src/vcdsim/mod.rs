@@ -204,6 +204,10 @@ pub struct VmView {
     pub status: i32,
     pub primary: Option<u32>,
     pub nics: Vec<NicView>,
+    /// The name of the storage profile the VM is on.
+    pub storage_profile: String,
+    /// (disk instance id, storage profile name) of each `ImportedDisk` its import named.
+    pub disk_profiles: Vec<(i32, String)>,
 }
 
 impl VmView {
@@ -288,6 +292,10 @@ pub struct RequestView {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The client's `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID`, as sent.
+    pub client_request_id: Option<String>,
+    /// The `X-VMWARE-VCLOUD-REQUEST-ID` answered (the client id, `-`, vCD's own).
+    pub request_id: String,
 }
 
 impl VcdSim {
@@ -451,6 +459,18 @@ impl VcdSim {
 
     // ---- state ----
 
+    fn profile_name(st: &State, id: &str) -> String {
+        st.profile(id).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
+    /// (limit MB, used MB) of a VDC's storage profile.
+    pub fn storage_profile_usage(&self, org: &str, vdc: &str, profile: &str) -> Option<(u64, u64)> {
+        let href = self.storage_profile_href(org, vdc, profile)?;
+        let st = self.st();
+        let p = st.profiles.iter().find(|p| href.ends_with(&p.id))?;
+        Some((p.limit_mb, p.used_mb))
+    }
+
     fn vm_view(st: &State, v: &model::Vm) -> VmView {
         VmView {
             id: v.id.clone(),
@@ -461,6 +481,12 @@ impl VcdSim {
             computer_name: v.computer_name.clone(),
             status: v.status,
             primary: v.primary,
+            storage_profile: Self::profile_name(st, &v.profile),
+            disk_profiles: v
+                .disks
+                .iter()
+                .map(|(k, p)| (*k, Self::profile_name(st, p)))
+                .collect(),
             nics: v
                 .nics
                 .iter()
@@ -608,6 +634,8 @@ impl VcdSim {
                 method: l.method.clone(),
                 path: l.path.clone(),
                 status: l.status,
+                client_request_id: l.client_request_id.clone(),
+                request_id: l.request_id.clone(),
             })
             .collect()
     }

@@ -138,6 +138,11 @@ pub struct Profile {
     pub vdc: String,
     pub name: String,
     pub default: bool,
+    pub enabled: bool,
+    /// `Limit` in MB, 0 for none.
+    pub limit_mb: u64,
+    /// MB the VMs placed on it use.
+    pub used_mb: u64,
 }
 
 /// An org VDC network.
@@ -272,6 +277,8 @@ pub struct Vm {
     pub local_id: String,
     pub computer_name: String,
     pub profile: String,
+    /// (disk instance id, profile id) for each `ImportedDisk` of its import.
+    pub disks: Vec<(i32, String)>,
     pub created: String,
 }
 
@@ -428,6 +435,10 @@ pub struct Logged {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The client's `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID`, as sent.
+    pub client_request_id: Option<String>,
+    /// The `X-VMWARE-VCLOUD-REQUEST-ID` answered.
+    pub request_id: String,
 }
 
 /// The whole state.
@@ -526,11 +537,15 @@ impl State {
                     allocation_model: v.allocation_model.clone(),
                 });
                 for (i, p) in v.storage_profiles.iter().enumerate() {
+                    let (p, limit_mb, used_mb, enabled) = p.parts();
                     st.profiles.push(Profile {
                         id: stable_uuid(&format!("profile:{}/{}/{p}", o.name, v.name)),
                         vdc: vid.clone(),
-                        name: p.clone(),
+                        name: p.to_owned(),
                         default: i == 0,
+                        enabled,
+                        limit_mb,
+                        used_mb,
                     });
                 }
                 for n in &v.networks {

@@ -97,6 +97,20 @@ const TYPES: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "orgVdcStorageProfile",
+        "OrgVdcStorageProfileRecord",
+        "OrgVdcStorageProfileReference",
+        r::T_PROFILE,
+        false,
+    ),
+    (
+        "adminOrgVdcStorageProfile",
+        "AdminOrgVdcStorageProfileRecord",
+        "AdminOrgVdcStorageProfileReference",
+        r::T_PROFILE,
+        true,
+    ),
+    (
         "virtualCenter",
         "VirtualCenterRecord",
         "VirtualCenterReference",
@@ -531,7 +545,39 @@ fn rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
                 });
             }
         }
+        "orgVdcStorageProfile" | "adminOrgVdcStorageProfile" => {
+            out.extend(profile_rows(st, ctx));
+        }
         _ => {}
+    }
+    out
+}
+
+/// The storage profiles of the VDCs the caller sees, with the attributes of
+/// go-vcloud-director's `QueryResultAdminOrgVdcStorageProfileRecordType`.
+fn profile_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for p in &st.profiles {
+        let Some(vdc) = st.vdc(&p.vdc) else { continue };
+        if !ctx.sees(&vdc.org) {
+            continue;
+        }
+        out.push(Rec {
+            id: format!("urn:vcloud:vdcstorageProfile:{}", p.id),
+            attrs: vec![
+                ("name", p.name.clone()),
+                ("href", h(format!("/api/vdcStorageProfile/{}", p.id))),
+                ("vdc", h(format!("/api/vdc/{}", vdc.id))),
+                ("vdcName", vdc.name.clone()),
+                ("isDefaultStorageProfile", b(p.default)),
+                ("isEnabled", b(p.enabled)),
+                ("isVdcBusy", "false".into()),
+                ("numberOfConditions", "0".into()),
+                ("storageUsedMB", p.used_mb.to_string()),
+                ("storageLimitMB", p.limit_mb.to_string()),
+            ],
+        });
     }
     out
 }

@@ -385,9 +385,9 @@ pub fn profile(st: &State, id: &str) -> String {
         &href(st, &format!("/api/vdc/{}", p.vdc)),
         None,
     );
-    o.leaf("Enabled", "true")
+    o.leaf("Enabled", &p.enabled.to_string())
         .leaf("Units", "MB")
-        .leaf("Limit", "0");
+        .leaf("Limit", &p.limit_mb.to_string());
     o.leaf("Default", &p.default.to_string());
     o.close("VdcStorageProfile");
     o.finish()

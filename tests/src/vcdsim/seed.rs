@@ -172,12 +172,50 @@ pub struct VdcSeed {
     /// Allocation model.
     #[serde(default = "allocation_vapp")]
     pub allocation_model: String,
-    /// Storage profile names; the first is the default.
+    /// Storage profiles (a name, or `{ name, limit_mb, used_mb, enabled }`); the first is
+    /// the default.
     #[serde(default = "star")]
-    pub storage_profiles: Vec<String>,
+    pub storage_profiles: Vec<ProfileSeed>,
     /// Org VDC networks.
     #[serde(default)]
     pub networks: Vec<NetworkSeed>,
+}
+
+/// One of `storage_profiles`: a bare name (no limit, nothing used) or a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileSeed {
+    /// Just the name.
+    Name(String),
+    /// With its limit and use.
+    Full {
+        /// Name.
+        name: String,
+        /// `Limit` in MB; 0 is no limit (as in vCD).
+        #[serde(default)]
+        limit_mb: u64,
+        /// MB already used.
+        #[serde(default)]
+        used_mb: u64,
+        /// Enabled.
+        #[serde(default = "yes")]
+        enabled: bool,
+    },
+}
+
+impl ProfileSeed {
+    /// (name, limit MB, used MB, enabled).
+    pub fn parts(&self) -> (&str, u64, u64, bool) {
+        match self {
+            ProfileSeed::Name(n) => (n, 0, 0, true),
+            ProfileSeed::Full {
+                name,
+                limit_mb,
+                used_mb,
+                enabled,
+            } => (name, *limit_mb, *used_mb, *enabled),
+        }
+    }
 }
 
 /// `[[orgs.vdcs.networks]]`.
@@ -257,8 +295,8 @@ fn vmxnet3() -> String {
 fn allocation_vapp() -> String {
     "AllocationVApp".into()
 }
-fn star() -> Vec<String> {
-    vec!["*".into()]
+fn star() -> Vec<ProfileSeed> {
+    vec![ProfileSeed::Name("*".into())]
 }
 fn bridged() -> String {
     "bridged".into()

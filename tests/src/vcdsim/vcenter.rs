@@ -27,6 +27,8 @@ pub struct VcVm {
     /// `poweredOn`, `poweredOff`, `suspended`.
     pub power_state: String,
     pub nics: Vec<VcNic>,
+    /// (device key, capacity in KB) of each virtual disk, in device order.
+    pub disks: Vec<(i32, u64)>,
 }
 
 /// A NIC of a vCenter VM.
@@ -90,6 +92,7 @@ impl Backend {
                                 connected: n.connected,
                             })
                             .collect(),
+                        disks: vec![],
                     })
                     .collect(),
             ),
@@ -160,6 +163,7 @@ impl Backend {
                                 .unwrap_or(true),
                         })
                         .collect(),
+                    disks: info.disks.iter().map(|d| (d.key, d.capacity_kb)).collect(),
                 }))
             }
         }

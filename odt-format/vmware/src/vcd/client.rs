@@ -15,9 +15,20 @@
 //! a 401 on any call but the login means the token expired, so the client logs in once
 //! more with the same method and resends the request (vCD did not act on a request it
 //! refused as unauthenticated).
+//!
+//! **Correlation.** Every request, the login included, carries the caller's opaque
+//! `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID` when one is set ([`VcdClient::set_client_request_id`]);
+//! vCD puts it at the head of the `X-VMWARE-VCLOUD-REQUEST-ID` it answers with and logs it in
+//! its own, vCenter's and ESXi's logs (go-vcloud-director `api_vcd.go`; vcd-api.md §11), so an
+//! operator can find a step there. The client keeps the request id vCD answered the last
+//! change (any method but `GET`) with ([`VcdClient::change_request_id`]). Both are kept per
+//! calling thread, so workers that register VMs at once on one client each send and record
+//! their own step's id; a thread that set none sends the one given at connect.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::vsphere::xml::Element;
@@ -32,6 +43,9 @@ use zeroize::Zeroizing;
 use super::error::{ApiError, ApiErrorBody, Result, VcdError};
 use super::task::TaskProgress;
 use super::xml::{self, links, media, Link};
+
+/// The header that carries the caller's correlation id to vCD.
+const CLIENT_REQUEST_ID: &str = "X-VMWARE-VCLOUD-CLIENT-REQUEST-ID";
 
 /// Largest reply read, in bytes: what the tree parser accepts
 /// ([`odt_format::xml::Limits::API_REPLY`]), so a body is refused before it is buffered whole.
@@ -222,6 +236,9 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub request_timeout: Duration,
+    /// The `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID` sent from the first request (the login) on;
+    /// see [`VcdClient::set_client_request_id`] for the rule it must follow.
+    pub client_request_id: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -236,6 +253,7 @@ impl Default for ConnectOptions {
             retry_backoff: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(300),
+            client_request_id: None,
         }
     }
 }
@@ -311,6 +329,34 @@ pub struct VcdClient {
     session: SessionInfo,
     pub(crate) opts: ConnectOptions,
     progress: RwLock<Option<TaskProgress>>,
+    correlation: Mutex<HashMap<ThreadId, Correlation>>,
+}
+
+/// A thread's client request id and what vCD answered its last change with.
+#[derive(Default)]
+struct Correlation {
+    client_id: Option<String>,
+    change_id: Option<String>,
+}
+
+/// The longest `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID` vCD takes (it cuts longer ones).
+pub const MAX_CLIENT_REQUEST_ID: usize = 128;
+
+/// Checks a client request id: 1 to [`MAX_CLIENT_REQUEST_ID`] visible ASCII characters
+/// (`!` to `~`), so that it is a valid header value and shows the same in every log.
+pub fn check_client_request_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > MAX_CLIENT_REQUEST_ID
+        || !id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(VcdError::invalid(
+            "X-VMWARE-VCLOUD-CLIENT-REQUEST-ID",
+            format!(
+                "{id:?} must be 1 to {MAX_CLIENT_REQUEST_ID} visible ASCII characters (no spaces)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for VcdClient {
@@ -377,6 +423,10 @@ impl VcdClient {
             user_agent: concat!("odt/", env!("CARGO_PKG_VERSION"), " (vcd)"),
         };
         let http = http_client(&verifier, &http_opts)?;
+        if let Some(id) = &opts.client_request_id {
+            check_client_request_id(id)?;
+        }
+        let correlation = Mutex::new(HashMap::new());
         let mut c = VcdClient {
             http,
             verifier,
@@ -396,6 +446,7 @@ impl VcdClient {
             session: SessionInfo::default(),
             opts,
             progress: RwLock::new(None),
+            correlation,
         };
         c.negotiate()?;
         let from_login = c.log_in()?;
@@ -496,6 +547,60 @@ impl VcdClient {
     /// Sets how long operations wait for their task.
     pub fn set_task_timeout(&mut self, d: Duration) {
         self.opts.task_timeout = d;
+    }
+
+    /// Sets the `X-VMWARE-VCLOUD-CLIENT-REQUEST-ID` every later request carries (`None`:
+    /// none), and forgets the request id of the last change. The id is opaque to the client;
+    /// it must be 1 to [`MAX_CLIENT_REQUEST_ID`] visible ASCII characters
+    /// ([`check_client_request_id`]) and, as vCD logs it, hold no secret.
+    pub fn set_client_request_id(&self, id: Option<&str>) -> Result<()> {
+        if let Some(id) = id {
+            check_client_request_id(id)?;
+        }
+        let mut all = self.correlation.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(
+            std::thread::current().id(),
+            Correlation {
+                client_id: id.map(str::to_owned),
+                change_id: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// The `X-VMWARE-VCLOUD-REQUEST-ID` vCD answered this thread's last successful change
+    /// (any method but `GET`) with since its [`VcdClient::set_client_request_id`]: the
+    /// request an operator looks up in vCD's logs for that step.
+    pub fn change_request_id(&self) -> Option<String> {
+        let all = self.correlation.lock().unwrap_or_else(|p| p.into_inner());
+        all.get(&std::thread::current().id())
+            .and_then(|c| c.change_id.clone())
+    }
+
+    /// This thread's id, else the one given at connect.
+    fn client_request_id(&self) -> Option<String> {
+        let all = self.correlation.lock().unwrap_or_else(|p| p.into_inner());
+        match all.get(&std::thread::current().id()) {
+            Some(c) => c.client_id.clone(),
+            None => self.opts.client_request_id.clone(),
+        }
+    }
+
+    /// Keeps the request id of a change vCD accepted.
+    fn note_change(&self, method: &Method, request_id: Option<&str>) {
+        if *method == Method::GET {
+            return;
+        }
+        if let Some(id) = request_id {
+            let mut all = self.correlation.lock().unwrap_or_else(|p| p.into_inner());
+            let c = all
+                .entry(std::thread::current().id())
+                .or_insert_with(|| Correlation {
+                    client_id: self.opts.client_request_id.clone(),
+                    change_id: None,
+                });
+            c.change_id = Some(id.to_owned());
+        }
     }
 
     /// Ends the session: `DELETE /cloudapi/1.0.0/sessions/current` (36.0+) or
@@ -600,11 +705,15 @@ impl VcdClient {
                 self.password.as_str()
             ))
         ));
-        let resp = self
+        let mut req = self
             .http
             .post(url)
             .header(reqwest::header::ACCEPT, accept)
-            .header(reqwest::header::AUTHORIZATION, basic.as_str())
+            .header(reqwest::header::AUTHORIZATION, basic.as_str());
+        if let Some(id) = self.client_request_id() {
+            req = req.header(CLIENT_REQUEST_ID, id);
+        }
+        let resp = req
             .send()
             .map_err(|e| self.transport_error("POST", url, e))?;
         let status = resp.status().as_u16();
@@ -751,7 +860,10 @@ impl VcdClient {
             };
             let got = Received::read(resp, method.as_str(), &shown)?;
             match got.reply.status {
-                200..=299 => return Ok(got.reply),
+                200..=299 => {
+                    self.note_change(method, got.request_id.as_deref());
+                    return Ok(got.reply);
+                }
                 401 if authenticated && !relogged && !self.logged_out.load(Ordering::Relaxed) => {
                     relogged = true;
                     self.relogin(generation)?;
@@ -783,6 +895,9 @@ impl VcdClient {
             .http
             .request(method.clone(), url)
             .header(reqwest::header::ACCEPT, accept);
+        if let Some(id) = self.client_request_id() {
+            req = req.header(CLIENT_REQUEST_ID, id);
+        }
         if authenticated {
             if let Some((name, value)) = self.auth.lock().ok().and_then(|a| a.header.clone()) {
                 req = req.header(name, value.as_str());

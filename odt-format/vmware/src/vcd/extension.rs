@@ -167,6 +167,23 @@ pub fn match_vim_server(servers: &[VimServer], vcenter_url: &str) -> Result<VimS
     ))
 }
 
+/// `ImportedDisk` (ImportedDiskType, API 5.6+): where one disk of the imported VM goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportedDisk {
+    /// `@instanceId`: the disk's device key in the VM's vCenter configuration (`2000`).
+    pub instance_id: i32,
+    /// Its `VdcStorageProfile` href (a profile of the target VDC).
+    pub storage_profile_href: String,
+}
+
+impl ImportedDisk {
+    fn to_element(&self) -> Element {
+        el(VMEXT_NS, "ImportedDisk")
+            .with_attr("instanceId", &self.instance_id.to_string())
+            .with_child(reference("VdcStorageProfile", &self.storage_profile_href))
+    }
+}
+
 /// `ImportVmAsVAppParams`: adopt a vCenter VM as a new vApp.
 #[derive(Debug, Clone, Default)]
 pub struct ImportVmAsVApp {
@@ -184,6 +201,8 @@ pub struct ImportVmAsVApp {
     pub vm_name: Option<String>,
     /// `VdcStorageProfile` href.
     pub storage_profile_href: Option<String>,
+    /// `ImportedDisk`: per-disk storage profiles, after `Vdc`.
+    pub disks: Vec<ImportedDisk>,
 }
 
 impl ImportVmAsVApp {
@@ -209,6 +228,7 @@ impl ImportVmAsVApp {
                     .map(|h| reference("VdcStorageProfile", h)),
             )
             .with_child(reference("Vdc", &self.vdc_href))
+            .with_children(self.disks.iter().map(ImportedDisk::to_element))
     }
 }
 
@@ -275,6 +295,8 @@ pub struct ImportVmIntoExistingVApp {
     pub source_move: bool,
     /// `VdcStorageProfile` href.
     pub storage_profile_href: Option<String>,
+    /// `ImportedDisk`: per-disk storage profiles, after `VApp`.
+    pub disks: Vec<ImportedDisk>,
 }
 
 impl ImportVmIntoExistingVApp {
@@ -295,6 +317,7 @@ impl ImportVmIntoExistingVApp {
                     .map(|h| reference("VdcStorageProfile", h)),
             )
             .with_child(reference("VApp", &self.vapp_href))
+            .with_children(self.disks.iter().map(ImportedDisk::to_element))
     }
 }
 
@@ -431,13 +454,26 @@ impl VcdClient {
         vm_name: &str,
         source_move: bool,
     ) -> Result<EntityRef> {
-        let p = ImportVmIntoExistingVApp {
-            vapp_href: vapp_href.to_owned(),
-            vm_moref: vm_moref.to_owned(),
-            vm_name: Some(vm_name.to_owned()),
-            source_move,
-            ..ImportVmIntoExistingVApp::default()
-        };
+        self.import_vm_into_existing_vapp_with(
+            vim,
+            &ImportVmIntoExistingVApp {
+                vapp_href: vapp_href.to_owned(),
+                vm_moref: vm_moref.to_owned(),
+                vm_name: Some(vm_name.to_owned()),
+                source_move,
+                ..ImportVmIntoExistingVApp::default()
+            },
+        )
+    }
+
+    /// [`VcdClient::import_vm_into_existing_vapp`] with every parameter (`vm_name` is
+    /// required here: the new VM is found by it).
+    pub fn import_vm_into_existing_vapp_with(
+        &self,
+        vim: &VimServer,
+        p: &ImportVmIntoExistingVApp,
+    ) -> Result<EntityRef> {
+        let vm_name = p.vm_name.as_deref().unwrap_or_default();
         let url = vim.action_url(
             "importVmIntoExistingVApp",
             media::IMPORT_VM_INTO_EXISTING_VAPP,
@@ -454,7 +490,7 @@ impl VcdClient {
             let e = reply.element("Task")?;
             self.finish_tasks_in(&e)?;
         }
-        let vapp = self.get_vapp(vapp_href)?;
+        let vapp = self.get_vapp(&p.vapp_href)?;
         let names: Vec<String> = vapp.vms.iter().map(|v| v.name.clone()).collect();
         vapp.vms
             .into_iter()
@@ -550,6 +586,16 @@ mod tests {
             description: Some("d".into()),
             vm_name: Some("web".into()),
             storage_profile_href: Some("https://vcd/api/vdcStorageProfile/s".into()),
+            disks: vec![
+                ImportedDisk {
+                    instance_id: 2000,
+                    storage_profile_href: "https://vcd/api/vdcStorageProfile/s".into(),
+                },
+                ImportedDisk {
+                    instance_id: 2001,
+                    storage_profile_href: "https://vcd/api/vdcStorageProfile/t".into(),
+                },
+            ],
         };
         let text = xml::to_xml(&p.to_element());
         assert!(text.contains("<vmext:ImportVmAsVAppParams xmlns=\"http://www.vmware.com/vcloud/v1.5\" xmlns:vmext=\"http://www.vmware.com/vcloud/extension/v1.5\""), "{text}");
@@ -565,11 +611,20 @@ mod tests {
                 "VmName",
                 "VmMoRef",
                 "VdcStorageProfile",
-                "Vdc"
+                "Vdc",
+                "ImportedDisk",
+                "ImportedDisk"
             ]
         );
+        let d = &e.children[6];
+        assert!(d.is(VMEXT_NS, "ImportedDisk"));
+        assert_eq!(d.attr("instanceId"), Some("2001"));
+        assert_eq!(
+            d.child("VdcStorageProfile").unwrap().attr("href"),
+            Some("https://vcd/api/vdcStorageProfile/t")
+        );
         assert!(e.children[0].is(VCLOUD_NS, "Description"));
-        for c in &e.children[1..] {
+        for c in &e.children[1..5] {
             assert_eq!(c.ns.as_deref(), Some(VMEXT_NS), "{}", c.name);
         }
         assert_eq!(e.text_of("VmMoRef"), Some("vm-111"));
@@ -622,12 +677,26 @@ mod tests {
             vm_name: Some("db".into()),
             vm_description: Some("x".into()),
             source_move: true,
-            storage_profile_href: None,
+            storage_profile_href: Some("sp".into()),
+            disks: vec![ImportedDisk {
+                instance_id: 2000,
+                storage_profile_href: "sp".into(),
+            }],
         };
         let e = parse(&xml::to_xml(&p.to_element()));
         assert!(e.is(VMEXT_NS, "ImportVmIntoExistingVAppParams"));
         assert!(e.attr("name").is_none());
-        assert_eq!(names(&e), ["VmName", "VmDescription", "VmMoRef", "VApp"]);
+        assert_eq!(
+            names(&e),
+            [
+                "VmName",
+                "VmDescription",
+                "VmMoRef",
+                "VdcStorageProfile",
+                "VApp",
+                "ImportedDisk"
+            ]
+        );
     }
 
     fn vim(name: &str, url: &str, enabled: bool) -> VimServer {

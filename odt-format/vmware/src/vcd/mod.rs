@@ -48,13 +48,16 @@ pub mod vapp;
 pub mod wait;
 pub mod xml;
 
-pub use client::{ApiVersion, ConnectOptions, Login, LoginMethod, SessionInfo, VcdClient};
+pub use client::{
+    check_client_request_id, ApiVersion, ConnectOptions, Login, LoginMethod, SessionInfo,
+    VcdClient, MAX_CLIENT_REQUEST_ID,
+};
 pub use error::{ApiError, ApiErrorBody, Result, TaskError, VcdError};
 pub use extension::{
     match_vim_server, ImportVmAsVApp, ImportVmAsVAppTemplate, ImportVmIntoExistingVApp, Imported,
-    VimServer,
+    ImportedDisk, VimServer,
 };
 pub use network::{IpAllocation, IpRequest, NetworkIps};
-pub use query::{Clause, EntityRef, Record};
+pub use query::{Clause, EntityRef, Record, StorageProfile};
 pub use task::{Task, TaskProgress};
 pub use vapp::{NicInfo, VAppInfo, VmInfo, FAILED_CREATION};

@@ -83,6 +83,44 @@ impl Record {
     }
 }
 
+/// A VDC storage profile, from its `AdminOrgVdcStorageProfileRecord`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StorageProfile {
+    /// Its name and href (`/api/vdcStorageProfile/{id}`).
+    pub entity: EntityRef,
+    /// `isEnabled`: vCD places nothing on a disabled profile.
+    pub enabled: bool,
+    /// `isDefaultStorageProfile`: where a VM goes when the import names no profile.
+    pub default: bool,
+    /// `storageLimitMB`; 0 means no limit (terraform-provider-vcd: "maximum possible";
+    /// vcd-cli: "0 means unlimited").
+    pub limit_mb: u64,
+    /// `storageUsedMB`.
+    pub used_mb: u64,
+}
+
+impl StorageProfile {
+    fn from_record(r: &Record) -> StorageProfile {
+        let num = |n: &str| {
+            r.get(n)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        StorageProfile {
+            entity: r.entity(),
+            enabled: r.get("isEnabled").is_none_or(|v| v == "true"),
+            default: r.get("isDefaultStorageProfile") == Some("true"),
+            limit_mb: num("storageLimitMB"),
+            used_mb: num("storageUsedMB"),
+        }
+    }
+
+    /// MB left under the limit, `None` when it has none.
+    pub fn free_mb(&self) -> Option<u64> {
+        (self.limit_mb > 0).then(|| self.limit_mb.saturating_sub(self.used_mb))
+    }
+}
+
 /// One `attr==value` clause of a filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clause<'a>(pub &'a str, pub &'a str);
@@ -268,6 +306,18 @@ impl VcdClient {
             }))
     }
 
+    /// The storage profiles of `vdc` with their limits and use (`adminOrgVdcStorageProfile`
+    /// query filtered by `vdc`, as go-vcloud-director's `QueryAdminOrgVdcStorageProfileByID`
+    /// reads them: `QueryResultAdminOrgVdcStorageProfileRecordType`).
+    pub fn vdc_storage_profiles(&self, vdc: &EntityRef) -> Result<Vec<StorageProfile>> {
+        Ok(self
+            .query_records("adminOrgVdcStorageProfile", &[Clause("vdc", &vdc.href)])?
+            .iter()
+            .filter(|r| r.get("vdc").is_none_or(|v| same_entity(v, &vdc.href)))
+            .map(StorageProfile::from_record)
+            .collect())
+    }
+
     /// True when the entity at `href` has a `rel="up"` link to the org `parent`.
     fn parent_is(&self, href: &str, parent: &str) -> Result<bool> {
         let e = self.get("entity", href)?;
@@ -316,6 +366,25 @@ mod tests {
             "filterEncoded=true&filter=name%3D%3Da%253Bb%3Bvdc%3D%3Dx%252Fy"
         );
         assert_eq!(filter_param(v37, &[]), "");
+    }
+
+    #[test]
+    fn storage_profile_records() {
+        let e = Element::parse(
+            br#"<AdminOrgVdcStorageProfileRecord xmlns="http://www.vmware.com/vcloud/v1.5" name="gold" href="https://vcd/api/vdcStorageProfile/p1" vdc="https://vcd/api/vdc/v1" isEnabled="true" isDefaultStorageProfile="true" storageLimitMB="1024" storageUsedMB="1500"/>"#,
+        )
+        .unwrap();
+        let p = StorageProfile::from_record(&Record::from_element(&e));
+        assert_eq!(p.entity.name, "gold");
+        assert!(p.enabled && p.default);
+        assert_eq!(p.free_mb(), Some(0), "more used than the limit leaves none");
+        let e = Element::parse(
+            br#"<AdminOrgVdcStorageProfileRecord name="any" href="h" isEnabled="false" storageLimitMB="0" storageUsedMB="9"/>"#,
+        )
+        .unwrap();
+        let p = StorageProfile::from_record(&Record::from_element(&e));
+        assert!(!p.enabled && !p.default);
+        assert_eq!(p.free_mb(), None, "limit 0 is no limit");
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub trait Build: Sized {
     fn with_child(self, child: Element) -> Self;
     /// Appends a child when there is one.
     fn with_opt(self, child: Option<Element>) -> Self;
+    /// Appends children, in order.
+    fn with_children(self, children: impl IntoIterator<Item = Element>) -> Self;
 }
 
 impl Build for Element {
@@ -119,6 +121,10 @@ impl Build for Element {
     }
     fn with_opt(mut self, child: Option<Element>) -> Self {
         self.children.extend(child);
+        self
+    }
+    fn with_children(mut self, children: impl IntoIterator<Item = Element>) -> Self {
+        self.children.extend(children);
         self
     }
 }
