@@ -758,6 +758,55 @@ fn every_request_carries_the_client_request_id_and_the_last_change_is_kept() {
     assert!(VcdClient::connect_with(&sim.url, USER, PASSWORD, TlsMode::Verify, bad).is_err());
 }
 
+/// `run --parallel` registers VMs from several threads on one client: each thread's
+/// requests carry its own step's id and it gets back the request id of its own change, never
+/// its neighbour's; a thread that set none sends the id given at connect.
+#[test]
+fn parallel_threads_on_one_client_keep_their_own_request_ids() {
+    let sim = sim();
+    let opts = ConnectOptions {
+        client_request_id: Some("odt-job-run".into()),
+        ..fast()
+    };
+    let c = VcdClient::connect_with(&sim.url, USER, PASSWORD, TlsMode::Verify, opts).unwrap();
+    let t = target(&c);
+    let vim = c.find_vim_server_for("vcenter.example.test").unwrap();
+    let answered: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = [("vm-1001", "web"), ("vm-1002", "db")]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (moref, name))| {
+                let (c, t, vim, sim) = (&c, &t, &vim, &sim);
+                s.spawn(move || {
+                    c.set_client_request_id(Some(&format!("odt-job-vm-00{i}-import")))
+                        .unwrap();
+                    c.import_vm_as_vapp(vim, moref, &t.vdc, name, true)
+                        .unwrap();
+                    // Reads between the change and the question do not blur it.
+                    c.get_vapp(&sim.vapp(name).unwrap().href).unwrap();
+                    c.change_request_id().expect("this thread's change")
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (i, id) in answered.iter().enumerate() {
+        assert!(id.starts_with(&format!("odt-job-vm-00{i}-import-")), "{id}");
+    }
+    let log = sim.requests();
+    for (i, id) in answered.iter().enumerate() {
+        let post = log.iter().find(|r| &r.request_id == id).expect("answered");
+        assert_eq!(
+            post.client_request_id.as_deref(),
+            Some(format!("odt-job-vm-00{i}-import").as_str())
+        );
+    }
+    assert_eq!(c.change_request_id(), None, "this thread changed nothing");
+    c.get_vapp(&sim.vapp("web").unwrap().href).unwrap();
+    let last = sim.requests().pop().unwrap();
+    assert_eq!(last.client_request_id.as_deref(), Some("odt-job-run"));
+}
+
 /// Issue 12, item 4: a VDC's storage profiles with their limit and use, from the
 /// `adminOrgVdcStorageProfile` query.
 #[test]
