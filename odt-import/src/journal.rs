@@ -134,7 +134,7 @@ impl Journal {
                     path.display()
                 )
             })?,
-            Err(FormatError::Io { source, .. })
+            Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Journal {
@@ -157,7 +157,7 @@ impl Journal {
             Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
                 format!("{} is not a valid import journal", path.display())
             })?)),
-            Err(FormatError::Io { source, .. })
+            Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Ok(None)

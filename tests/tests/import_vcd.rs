@@ -614,7 +614,11 @@ fn assert_vapps_whole(sims: &Sims) {
         assert_eq!(got, want, "the VMs of vApp {name}");
     }
     assert!(
-        !sims.vcd.requests().iter().any(|r| r.path.contains("/vmsList")),
+        !sims
+            .vcd
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/vmsList")),
         "odt does not depend on vmsList (deprecated since API 34.0)"
     );
     let mut held = sims.vcd.imported_morefs();

@@ -6,9 +6,12 @@
 
 #![deny(missing_docs)]
 
+pub mod inspect;
+pub mod json;
 pub mod keygen;
 pub mod progress;
 pub mod secret;
+pub mod suggest;
 pub mod vcenter;
 pub mod verify;
 

@@ -225,7 +225,9 @@ pub fn check_file_keyless(
     let path = layout.encrypted(&vm.dir, &f.name);
     let mut file = match open_regular(&path) {
         Ok(x) => x,
-        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(FormatError::Io { cause: source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Err(tampered("missing".into()))
         }
         Err(e) => return Err(e),
