@@ -207,7 +207,8 @@ odt_run() {
     prepare "$disk"
     mkdir -p "$nas"
     run_timed "$tag" "$ODT_EXPORT" run --nas "$nas" --signing-key "$WORK/signing.key" \
-        --recipient "$WORK/provider.key.pub" --no-passphrase --vcenter "$VC_URL" --json "$vm"
+        --recipient "$WORK/provider.key.pub" --no-passphrase --org bench --vdc bench-vdc \
+        --vcenter "$VC_URL" --json "$vm"
     name=$(json_get "$LAST_OUT" 'j["vms"][0]["name"]')
     [[ $name == "$vm" ]] || die "$tag: the report names VM '$name', want '$vm' (report: $(head -c 600 "$LAST_OUT"))"
     [[ -f "$nas/odt-job.json" ]] || die "$tag: no $nas/odt-job.json after a successful run"

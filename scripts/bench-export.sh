@@ -404,6 +404,7 @@ if (( ! SKIP_ODT )); then
     # e) data path: recipient key, no passphrase
     bench "odt-export run (recipient)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR" \
         --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
+        --org bench --vdc bench-vdc \
         "${ODT_EXTRA[@]}" "$SRC"
     RSS_FLAT_BIG=${ROW_RSS[-1]}
 
@@ -411,7 +412,7 @@ if (( ! SKIP_ODT )); then
     kdf_args=()
     if [[ -n "$KDF_MIB" ]]; then kdf_args=(--kdf-memory-mib "$KDF_MIB"); fi
     bench "odt-export run (passphrase)" env ODT_PASSPHRASE="$PASSPHRASE" "$ODT_EXPORT" run --nas "$DIR" \
-        --signing-key "$WORK/signing.key" --json "${kdf_args[@]}" "${ODT_EXTRA[@]}" "$SRC"
+        --signing-key "$WORK/signing.key" --json --org bench --vdc bench-vdc "${kdf_args[@]}" "${ODT_EXTRA[@]}" "$SRC"
     kdfs=()
     for out in "${LAST_RUN_STDOUTS[@]}"; do
         v=$(json_field "$out" kdf_seconds)
@@ -462,6 +463,7 @@ if (( ! SKIP_ODT )); then
     saved_src=$SRC; SRC=$SRC_SMALL
     bench "odt-export run (256 MiB)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR" \
         --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
+        --org bench --vdc bench-vdc \
         "${ODT_EXTRA[@]}" "$SRC_SMALL"
     SRC=$saved_src
     RSS_FLAT_SMALL=${ROW_RSS[-1]}

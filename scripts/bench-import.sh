@@ -211,7 +211,8 @@ export_job() {
     mkdir -p "$nas"
     sync
     run_timed "export-${label// /}" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$nas" \
-        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json "$src"
+        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
+        --org bench --vdc bench-vdc "$src"
     name=$(json_get "$nas/odt-job.json" 'j["vms"][0]["name"]')
     [[ -n "$name" ]] || die "no vms[0].name in $nas/odt-job.json"
     printf '  odt-export run (%s): %.3f s, %s MiB peak RSS; VM "%s"\n' "$label" "$LAST_WALL" "$(mib "$LAST_RSS_KB")" "$name"

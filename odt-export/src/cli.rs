@@ -20,6 +20,13 @@ use clap::{Args, Parser, Subcommand};
 ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
 ///
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
+///
+/// Environment:
+///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
+///   ODT_VCENTER_USER      the source vCenter's user (with --vcenter; or --vcenter-user)
+///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
+///
+/// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
 #[command(name = "odt-export", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -55,6 +62,23 @@ pub enum Command {
     ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
     #[command(verbatim_doc_comment)]
     VerifyReceipt(VerifyReceiptArgs),
+    /// Show what is on the NAS and how far it got (no secret needed).
+    ///
+    /// The job id, the signing key's id, who can open it, every VM with its target and files,
+    /// and whether the export finished or how far an interrupted one got. Checks nothing
+    /// beyond the signature: `verify` checks every byte.
+    Inspect(InspectArgs),
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The job directory on the NAS.
+    #[arg(long, value_name = "DIR")]
+    pub nas: PathBuf,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keygen` arguments.
@@ -205,4 +229,28 @@ pub struct VerifyArgs {
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Command {
+    /// The subcommand's name, as typed (its JSON documents' schema is `odt.export.NAME/1`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Keygen(_) => "keygen",
+            Command::Run(_) => "run",
+            Command::Verify(_) => "verify",
+            Command::VerifyReceipt(_) => "verify-receipt",
+            Command::Inspect(_) => "inspect",
+        }
+    }
+
+    /// Whether `--json` was given: then a failure prints its document too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Keygen(a) => a.json,
+            Command::Run(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::VerifyReceipt(a) => a.json,
+            Command::Inspect(a) => a.json,
+        }
+    }
 }

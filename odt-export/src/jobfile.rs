@@ -96,8 +96,13 @@ pub fn load(path: &Path, flags: &Target) -> Result<Vec<(PathBuf, Target)>> {
         .with_context(|| format!("read job file {}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("job file {}: not UTF-8 text", path.display()))?;
-    let job: JobFile =
-        toml::from_str(&text).with_context(|| format!("job file {}", path.display()))?;
+    let job: JobFile = match toml::from_str(&text) {
+        Ok(j) => j,
+        Err(e) => match unknown_key(path, &text, &e) {
+            Some(usage) => return Err(usage.into()),
+            None => return Err(e).with_context(|| format!("job file {}", path.display())),
+        },
+    };
     if job.vm.is_empty() {
         bail!("job file {}: no [[vm]] entries", path.display());
     }
@@ -137,6 +142,50 @@ pub fn check_ips_unique<'a>(targets: impl Iterator<Item = (String, &'a Target)>)
     Ok(())
 }
 
+/// A key the schema does not know, as a usage error naming its line, the closest valid keys
+/// and all of them (serde's own message lists none through `flatten`).
+fn unknown_key(path: &Path, text: &str, e: &toml::de::Error) -> Option<odt_cli::UsageError> {
+    let msg = e.message();
+    let key = msg.strip_prefix("unknown field `")?.split('`').next()?;
+    let mut keys = keys_of::<Fields>();
+    keys.push("vm".into());
+    let all = keys.iter().map(String::as_str).chain(["source"]);
+    let hint = odt_cli::suggest::did_you_mean(key, all);
+    let line = e
+        .span()
+        .and_then(|s| text.get(..s.start))
+        .map(|before| {
+            format!(
+                ", in the table at line {}",
+                before.matches('\n').count() + 1
+            )
+        })
+        .unwrap_or_default();
+    Some(odt_cli::UsageError(format!(
+        "job file {}{line}: unknown key `{key}`{hint} (the keys are {}, and in each [[vm]] \
+         `source` and the same target keys; see README, \"Job files\")",
+        path.display(),
+        keys.join(", ")
+    )))
+}
+
+/// The keys `T` accepts, from serde's own "expected one of" for a key no schema has, so a
+/// field added to `Fields` is listed without editing this.
+fn keys_of<T: serde::de::DeserializeOwned>() -> Vec<String> {
+    let Err(e) = toml::from_str::<T>("\"odt probe\" = 0") else {
+        return vec![];
+    };
+    let msg = e.message().to_owned();
+    let Some((_, list)) = msg.split_once("expected") else {
+        return vec![];
+    };
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Checks a target is coherent, and that its names may be shown (docs/FORMAT.md §2.1).
 pub fn check_target(t: &Target, what: &str) -> Result<()> {
     for (field, v) in [
@@ -157,14 +206,35 @@ pub fn check_target(t: &Target, what: &str) -> Result<()> {
     if let Some(p) = &t.storage_profile {
         let max = odt_format::job::manifest::MAX_TARGET_NAME_BYTES;
         if p.trim().is_empty() || p.len() > max {
-            bail!(
+            return Err(odt_cli::UsageError(format!(
                 "{what}: the target --storage-profile {p:?} must be a name of 1 to {max} bytes \
                  (leave it out for the VDC's default profile)"
-            );
+            ))
+            .into());
         }
     }
+    // Found at the dock, a VM with nowhere to land means shipping the NAS again: refused
+    // here, as a usage error, before anything is written.
+    let missing: Vec<&str> = [("--org", &t.org), ("--vdc", &t.vdc)]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(f, _)| f)
+        .collect();
+    if !missing.is_empty() {
+        return Err(odt_cli::UsageError(format!(
+            "{what}: no target {}: the provider could not place this VM at the dock; give {} \
+             (or `org` and `vdc` in the job file); nothing was written",
+            missing.join(" or "),
+            missing.join(" and ")
+        ))
+        .into());
+    }
     if t.as_template && t.catalog.is_none() {
-        bail!("{what}: --as-template needs a --catalog (or `catalog` in the job file)");
+        return Err(odt_cli::UsageError(format!(
+            "{what}: --as-template needs a --catalog (or `catalog` in the job file); nothing \
+             was written"
+        ))
+        .into());
     }
     if t.as_template && t.power_on {
         bail!("{what}: a vApp template cannot be powered on; drop --power-on or --as-template");

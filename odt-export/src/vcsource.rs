@@ -95,9 +95,10 @@ impl VcenterSource {
             if matches.is_empty() {
                 let mut names: Vec<&str> = all.iter().filter_map(|o| o.text("name")).collect();
                 names.sort();
+                let hint = odt_cli::suggest::did_you_mean(&pat, names.iter().copied());
                 names.truncate(12);
                 bail!(
-                    "no VM in vCenter {} matches {pat:?} (VMs there include: {})",
+                    "no VM in vCenter {} matches {pat:?}{hint} (VMs there include: {})",
                     self.client.url(),
                     names.join(", ")
                 );

@@ -14,16 +14,16 @@ pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {
-    /// An I/O error on a named path.
-    #[error("{op} {path}: {source}{hint}", hint = io_hint(source))]
+    /// An I/O error on a named path. The message carries the OS error itself, so `cause` is
+    /// not also returned as `source()`: a chain printer (`{:#}`) would print it twice.
+    #[error("{op} {path}: {cause}{hint}", hint = io_hint(cause))]
     Io {
         /// What we were doing ("read", "write", "open", ...).
         op: &'static str,
         /// The file involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error, shown in the message (not a `source()`).
+        cause: std::io::Error,
     },
     /// A file's bytes are not what the signed manifest says.
     #[error("{file}: {what}")]
@@ -123,7 +123,7 @@ impl FormatError {
         FormatError::Io {
             op,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -137,7 +137,7 @@ impl FormatError {
 
     /// True when the error means "the disk is full" (ENOSPC or EDQUOT).
     pub fn is_no_space(&self) -> bool {
-        matches!(self, FormatError::Io { source, .. } if matches!(source.raw_os_error(), Some(28) | Some(122)))
+        matches!(self, FormatError::Io { cause, .. } if matches!(cause.raw_os_error(), Some(28) | Some(122)))
     }
 }
 

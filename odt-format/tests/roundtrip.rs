@@ -240,9 +240,9 @@ fn interrupted_then_resumed(
         Err(FormatError::Io {
             op: "read",
             ref path,
-            ref source,
+            ref cause,
         }) if path == Path::new("/source/disk1.vmdk")
-            && source.to_string().contains("cable was pulled") => {}
+            && cause.to_string().contains("cable was pulled") => {}
         other => panic!("expected the read error, got {:?}", other.map(|_| ())),
     }
     let header_before = std::fs::read(enc_path(root)).unwrap()[..HEADER_LEN].to_vec();

@@ -28,6 +28,17 @@ use crate::vcenter::VcenterArgs;
 ///
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
+///
+/// Environment:
+///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
+///   ODT_VCENTER_USER      the vCenter user (or --vcenter-user)
+///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
+///   ODT_VCD_USER          the vCD system administrator, name@System (or --vcd-user)
+///   ODT_VCD_PASSWORD      its password (else --vcd-password-file, else a prompt)
+///   ODT_STATE_DIR         the state folder (dock records, journals, receipts) when --state
+///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
+///
+/// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
 #[command(name = "odt-import", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -68,6 +79,28 @@ pub enum Command {
     /// The placeholder network every imported VM lands on first must exist on each host the
     /// VM may run on. This adds it to a standard vSwitch of each target host lacking it.
     AddPortGroup(AddPortGroupOptions),
+    /// Show what is on the NAS and how far it got on this node (no secret needed).
+    ///
+    /// The job id, the signing key's id, who can open it, every VM with its target and files;
+    /// then whether it was verified at the dock (and the NAS is unchanged since) and, per VM,
+    /// how far `run` got (deployed into vCenter; imported into vCD, wired, powered on). The
+    /// signature is checked against its embedded key only: `verify` proves who signed.
+    Inspect(InspectOptions),
+}
+
+/// `inspect` options.
+#[derive(Debug, Args)]
+pub struct InspectOptions {
+    /// The job directory on the NAS.
+    #[arg(long, value_name = "DIR")]
+    pub nas: PathBuf,
+    /// The state folder of `verify` and `run` (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
+    /// ~/.local/state/odt).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keygen` options.
@@ -246,4 +279,30 @@ pub struct AddPortGroupOptions {
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Command {
+    /// The subcommand's name, as typed (its JSON documents' schema is `odt.import.NAME/1`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Keygen(_) => "keygen",
+            Command::Verify(_) => "verify",
+            Command::Plan(_) => "plan",
+            Command::Run(_) => "run",
+            Command::AddPortGroup(_) => "add-port-group",
+            Command::Inspect(_) => "inspect",
+        }
+    }
+
+    /// Whether `--json` was given: then a failure prints its document too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Keygen(o) => o.json,
+            Command::Verify(o) => o.json,
+            Command::Plan(o) => o.json,
+            Command::Run(o) => o.json,
+            Command::AddPortGroup(o) => o.json,
+            Command::Inspect(o) => o.json,
+        }
+    }
 }

@@ -433,8 +433,8 @@ fn upload_all(
             return Err(anyhow!(e)).context("keeping the lease alive failed");
         }
         r.map_err(|e| match e {
-            odt_vmware::vsphere::error::VimError::Body { source, .. } => {
-                anyhow!(odt_format::job::reader::unwrap_io(source))
+            odt_vmware::vsphere::error::VimError::Body { cause, .. } => {
+                anyhow!(odt_format::job::reader::unwrap_io(cause))
                     .context(format!("reading {} from the NAS", file.name))
             }
             other => anyhow!(other).context(format!("uploading {}", file.name)),

@@ -99,7 +99,7 @@ pub fn status(
     let path = record_path(state, job_id);
     let bytes = match read_bounded(&path, MAX_RECORD_BYTES) {
         Ok(b) => b,
-        Err(odt_format::FormatError::Io { source, .. })
+        Err(odt_format::FormatError::Io { cause: source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             return Ok(DockStatus::Missing)

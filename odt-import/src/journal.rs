@@ -139,7 +139,7 @@ impl Journal {
                     path.display()
                 )
             })?,
-            Err(FormatError::Io { source, .. })
+            Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Journal {
@@ -162,7 +162,7 @@ impl Journal {
             Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
                 format!("{} is not a valid import journal", path.display())
             })?)),
-            Err(FormatError::Io { source, .. })
+            Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Ok(None)

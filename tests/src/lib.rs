@@ -113,7 +113,8 @@ impl Scratch {
         }
         c
     }
-    /// `odt-export run` of `sources` into the NAS with the fast test KDF and a recipient.
+    /// `odt-export run` of `sources` into the NAS with the fast test KDF and a recipient, and
+    /// the target `acme`/`acme-vdc` unless `extra` names one (or a `--job` file).
     pub fn export_run(&self, sources: &[&Path], extra: &[&str]) -> Output {
         let args = self.export_run_args(sources, extra);
         self.export(&args.iter().map(String::as_str).collect::<Vec<_>>())
@@ -138,6 +139,12 @@ impl Scratch {
         .chain(extra)
         .map(|s| s.to_string())
         .collect();
+        let given = |flag: &str| extra.iter().any(|a| *a == flag || *a == "--job");
+        for (flag, value) in [("--org", "acme"), ("--vdc", "acme-vdc")] {
+            if !given(flag) {
+                args.extend([flag.to_owned(), value.to_owned()]);
+            }
+        }
         args.extend(sources.iter().map(|s| s.to_str().unwrap().to_owned()));
         args
     }

@@ -24,6 +24,10 @@ fn run_args(s: &Scratch, src: &std::path::Path, extra: &[&str]) -> Vec<String> {
         "19",
         "--kdf-iterations",
         "1",
+        "--org",
+        "acme",
+        "--vdc",
+        "acme-vdc",
     ]
     .iter()
     .map(|x| x.to_string())

@@ -780,8 +780,7 @@ fn parallel_threads_on_one_client_keep_their_own_request_ids() {
                 s.spawn(move || {
                     c.set_client_request_id(Some(&format!("odt-job-vm-00{i}-import")))
                         .unwrap();
-                    c.import_vm_as_vapp(vim, moref, &t.vdc, name, true)
-                        .unwrap();
+                    c.import_vm_as_vapp(vim, moref, &t.vdc, name, true).unwrap();
                     // Reads between the change and the question do not blur it.
                     c.get_vapp(&sim.vapp(name).unwrap().href).unwrap();
                     c.change_request_id().expect("this thread's change")

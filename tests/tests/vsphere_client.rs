@@ -348,8 +348,8 @@ fn abort_then_destroy_leaves_no_vm() {
     }
     let err = upload(&client, target, Broken(5000), 100_000, false).unwrap_err();
     match &err {
-        VimError::Body { source, url } => {
-            assert_eq!(source.to_string(), "chunk 7 failed to decrypt");
+        VimError::Body { cause, url } => {
+            assert_eq!(cause.to_string(), "chunk 7 failed to decrypt");
             assert!(
                 !url.contains(&lease.moref().value),
                 "ticket redacted: {url}"

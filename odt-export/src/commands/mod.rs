@@ -1,6 +1,7 @@
 //! Subcommand bodies, one file each: build the options from the arguments, call the library,
 //! render the result as text or `--json`.
 
+mod inspect;
 mod keygen;
 mod run;
 mod verify;
@@ -17,5 +18,6 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Run(a) => run::run(*a),
         Command::Verify(a) => verify::verify(a),
         Command::VerifyReceipt(a) => verify_receipt::verify_receipt(a),
+        Command::Inspect(a) => inspect::inspect(a),
     }
 }

@@ -37,7 +37,7 @@ pub fn run(a: RunArgs) -> Result<bool> {
         .and_then(|plan| plan.execute(&passphrase, kdf, &bars))
         .context("odt-export run failed")?;
     if a.json {
-        println!("{}", serde_json::to_string(&stats)?);
+        odt_cli::json::emit(true, &stats);
     } else {
         print_summary(&a, &stats);
     }
@@ -71,6 +71,12 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
             "no SOURCE given: name OVF folders, .ovf or .ova files, or pass --job FILE".into(),
         )
         .into());
+    }
+    // Every SOURCE (a package, or a vCenter pattern) has somewhere to land before a key is
+    // read or anything is written: found at the dock, a missing target means shipping the
+    // NAS again.
+    for (source, target) in &sources {
+        crate::jobfile::check_target(target, &source.display().to_string())?;
     }
     kdf.check()
         .map_err(|e| UsageError(format!("--kdf-memory-mib/--kdf-iterations: {e}")))?;

@@ -37,7 +37,7 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
             manifest_signature_checked: a.trusted_key.is_some(),
             receipt: &receipt,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        odt_cli::json::emit(report.ok, &report);
         return Ok(true);
     }
     print_text(&a, &receipt, &key);

@@ -50,9 +50,9 @@ pub fn keygen(kind: KeyKind, out: &Path, json: bool) -> Result<()> {
     let pub_path = write_key_pair(out, prefixes.0, &secret, prefixes.1, &public, comment)?;
     let key_id = odt_format::crypto::keys::key_id(&public);
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"secret_key": out, "public_key": pub_path, "key_id": key_id})
+        super::json::emit(
+            true,
+            serde_json::json!({"secret_key": out, "public_key": pub_path, "key_id": key_id}),
         );
     } else {
         println!(

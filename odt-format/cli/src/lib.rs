@@ -7,9 +7,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
+pub mod inspect;
+pub mod json;
 pub mod keygen;
 pub mod progress;
 pub mod secret;
+pub mod suggest;
 pub mod vcenter;
 pub mod verify;
 

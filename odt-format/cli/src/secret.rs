@@ -69,7 +69,7 @@ fn read_secret_file(p: &Path, flag: &str) -> Result<Zeroizing<String>, UsageErro
     use std::io::Read;
     let cannot = |why: String| UsageError(format!("cannot read {flag} {}: {why}", p.display()));
     let f = odt_format::job::reader::open_regular(p).map_err(|e| match e {
-        odt_format::error::FormatError::Io { source, .. } => cannot(source.to_string()),
+        odt_format::error::FormatError::Io { cause: source, .. } => cannot(source.to_string()),
         odt_format::error::FormatError::Malformed { detail, .. } => cannot(detail),
         other => cannot(other.to_string()),
     })?;
@@ -110,4 +110,39 @@ fn non_empty(
     } else {
         Ok(s)
     }
+}
+
+/// Reads the bundle passphrase for `manifest`'s job (`ODT_PASSPHRASE`, `--passphrase-file` or
+/// a prompt). A job wrapped only for X25519 recipients has no passphrase to ask for: that is
+/// said before any prompt, with the recipients' key ids and the flag that opens it.
+pub fn read_job_passphrase(
+    manifest: Option<&odt_format::job::manifest::JobManifest>,
+    file: Option<&Path>,
+) -> Result<Zeroizing<String>, UsageError> {
+    use odt_format::crypto::stanza::Stanza;
+    if let Some(m) = manifest {
+        let recipients: Vec<&str> = m
+            .stanzas
+            .iter()
+            .filter_map(|s| match s {
+                Stanza::X25519 { recipient_id, .. } => Some(recipient_id.as_str()),
+                Stanza::Argon2id { .. } => None,
+            })
+            .collect();
+        if recipients.len() == m.stanzas.len() && !recipients.is_empty() {
+            return Err(UsageError(format!(
+                "job {} has no passphrase: it was encrypted only for recipient key(s) {}; pass \
+                 --identity KEY, the provider's X25519 secret key (from `odt-import keygen`)",
+                m.job_id,
+                recipients.join(", ")
+            )));
+        }
+    }
+    read_secret(&SecretSource {
+        env: "ODT_PASSPHRASE",
+        file,
+        file_flag: "--passphrase-file",
+        prompt: "Bundle passphrase",
+        confirm: false,
+    })
 }

@@ -45,16 +45,48 @@ pub enum ConnectError {
     #[error(transparent)]
     Cli(#[from] CliError),
     /// Login failed.
-    #[error("cannot log in to vCenter {url} as {user}: {source}")]
+    #[error("cannot log in to vCenter {url} as {user}: {cause}")]
     Login {
         /// The URL.
         url: String,
         /// The user.
         user: String,
-        /// Why.
-        #[source]
-        source: Box<VimError>,
+        /// Why, shown in the message (so not also a `source()`).
+        cause: Box<VimError>,
     },
+    /// The vCenter's certificate was refused: what it presented and which flag gets past it.
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// The TLS refusal of `url` in the operator's terms: what the server presented and the flags
+/// that get past it (`thumb_flag VALUE` pins, `insecure_flag` skips verification). Shared
+/// by the vCenter and vCD connections, whose clients know no flags.
+pub fn tls_refusal(
+    url: &str,
+    detail: &str,
+    thumbprints: Option<(&str, &str)>,
+    pinnable: bool,
+    thumb_flag: &str,
+    insecure_flag: &str,
+) -> String {
+    let head = format!("{url}: TLS certificate not accepted: {detail}");
+    match thumbprints {
+        Some((sha1, sha256)) if pinnable => format!(
+            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
+             {sha1}); if that is the expected certificate (check it on the server), rerun with \
+             {thumb_flag} {sha256}, or with {insecure_flag} to skip verification (labs only)"
+        ),
+        Some((sha1, sha256)) => format!(
+            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
+             {sha1}) but could not prove it holds its key, so {thumb_flag} VALUE does not help; \
+             only {insecure_flag} (labs only) gets past this"
+        ),
+        None => format!(
+            "{head}. Rerun with {thumb_flag} VALUE (the server certificate's SHA-256 \
+             thumbprint), or with {insecure_flag} to skip verification (labs only)"
+        ),
+    }
 }
 
 impl VcenterConn {
@@ -86,10 +118,26 @@ impl VcenterConn {
             confirm: false,
         })
         .map_err(|e| ConnectError::Cli(e.into()))?;
-        Client::connect(url, user, &password, self.tls()).map_err(|source| ConnectError::Login {
-            url: url.into(),
-            user: user.into(),
-            source: Box::new(source),
+        Client::connect(url, user, &password, self.tls()).map_err(|e| match e {
+            VimError::Tls {
+                url,
+                detail,
+                sha1,
+                sha256,
+                pinnable,
+            } => ConnectError::Tls(tls_refusal(
+                &url,
+                &detail,
+                sha1.as_deref().zip(sha256.as_deref()),
+                pinnable,
+                "--vcenter-thumbprint",
+                "--insecure",
+            )),
+            e => ConnectError::Login {
+                url: url.into(),
+                user: user.into(),
+                cause: Box::new(e),
+            },
         })
     }
 }

@@ -11,7 +11,7 @@ use odt_format::job::verify::{verify_job, VerifyReport};
 use odt_format::text::{printable, printable_lines};
 
 use super::progress::Bars;
-use super::secret::{read_secret, SecretSource};
+use super::secret::read_job_passphrase;
 use super::{CliError, UsageError};
 
 /// What to verify and how.
@@ -54,13 +54,13 @@ pub fn check(req: &VerifyRequest) -> Result<VerifyReport, CliError> {
     }
     let identity = req.identity.as_deref().map(Identity::read).transpose()?;
     let passphrase = if req.deep && identity.is_none() {
-        Some(read_secret(&SecretSource {
-            env: "ODT_PASSPHRASE",
-            file: req.passphrase_file.as_deref(),
-            file_flag: "--passphrase-file",
-            prompt: "Bundle passphrase",
-            confirm: false,
-        })?)
+        // Unverified here, only to say "use --identity" before a prompt; verify_job checks
+        // the signature before anything is decrypted.
+        let manifest = odt_format::job::reader::read_manifest_unverified(&layout).ok();
+        Some(read_job_passphrase(
+            manifest.as_ref(),
+            req.passphrase_file.as_deref(),
+        )?)
     } else {
         None
     };
@@ -88,12 +88,11 @@ pub fn print(
     let trusted = req.trusted_key.is_some();
     if req.json {
         let mut v = serde_json::to_value(report).expect("serialises");
-        v["ok"] = report.ok().into();
         v["trusted_key"] = trusted.into();
         for (k, x) in extra {
             v[k] = x;
         }
-        println!("{v}");
+        super::json::emit(report.ok(), v);
     } else {
         let who = if trusted {
             format!("signed by trusted key {}", report.signer_key_id)

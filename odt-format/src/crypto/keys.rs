@@ -270,15 +270,6 @@ fn read_key_file(path: &Path, prefix: &str, secret: bool) -> Result<Zeroizing<[u
     // A regular file only (a FIFO would block), and never more than the limit read.
     let f = crate::job::reader::open_regular(path)?;
     let meta = f.metadata().ctx("read key file", path)?;
-    if secret {
-        // Checked on the open file: what is read is what was checked.
-        if let Some(why) = private_file_problem(path, &meta) {
-            return Err(FormatError::KeyFile {
-                path: path.into(),
-                detail: why,
-            });
-        }
-    }
     if meta.len() > MAX_KEY_FILE_BYTES {
         return Err(key_file("file is too large to be a key"));
     }
@@ -291,9 +282,48 @@ fn read_key_file(path: &Path, prefix: &str, secret: bool) -> Result<Zeroizing<[u
         return Err(key_file("file is too large to be a key"));
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| key_file("not a text file"))?;
+    if secret {
+        // A public key given for a secret one is the common slip (KEY.pub for KEY); its mode
+        // is 0644 by design, so say what it is rather than "others may read it".
+        if let Some(detail) = public_for_secret(path, text) {
+            return Err(key_file(&detail));
+        }
+        // Checked on the open file: what was read is what was checked.
+        if let Some(why) = private_file_problem(path, &meta) {
+            return Err(FormatError::KeyFile {
+                path: path.into(),
+                detail: why,
+            });
+        }
+    }
     parse_key_text(text, prefix).map_err(|detail| FormatError::KeyFile {
         path: path.into(),
         detail,
+    })
+}
+
+/// When `text` is an odt public key file, what to say: it is the public half, and where the
+/// secret half usually is (`KEY` beside `KEY.pub`, as `keygen` writes them), so the message
+/// names both files.
+fn public_for_secret(path: &Path, text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let (prefix, _) = line.split_once(':')?;
+    if prefix != SIGN_PUBLIC_PREFIX && prefix != X25519_PUBLIC_PREFIX {
+        return None;
+    }
+    let shown = path.display().to_string();
+    Some(match shown.strip_suffix(".pub") {
+        Some(secret) => format!(
+            "this is a public key (`{prefix}`), but a secret key is needed here: give {secret} \
+             (the secret key keygen wrote beside {shown})"
+        ),
+        None => format!(
+            "this is a public key (`{prefix}`), but a secret key is needed here: give the \
+             secret key keygen wrote with it (KEY beside KEY.pub)"
+        ),
     })
 }
 

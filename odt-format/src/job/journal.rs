@@ -222,7 +222,7 @@ impl Journal {
         let path = layout.journal();
         let b = match crate::job::reader::read_bounded(&path, MAX_JOURNAL_BYTES) {
             Ok(b) => b,
-            Err(FormatError::Io { source, .. })
+            Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Ok(None)

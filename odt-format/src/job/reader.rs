@@ -124,7 +124,9 @@ pub fn open_manifest_bytes(
     let spath = layout.signature();
     let sig = match read_bounded(&spath, 4096) {
         Ok(s) => s,
-        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(FormatError::Io { cause: source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Err(FormatError::BadSignature(format!(
                 "{} is missing: the manifest is unsigned and cannot be trusted",
                 spath.display()
@@ -458,7 +460,7 @@ mod tests {
         }
         let missing = dir.path().join("missing");
         assert!(matches!(open_regular(&missing),
-            Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound));
+            Err(FormatError::Io { cause: source, .. }) if source.kind() == std::io::ErrorKind::NotFound));
         let f = dir.path().join("f");
         std::fs::write(&f, b"0123456789").unwrap();
         assert_eq!(read_bounded(&f, 10).unwrap(), b"0123456789");

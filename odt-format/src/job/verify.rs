@@ -300,7 +300,7 @@ fn open_with_length(path: &Path, rel: &str, want: u64) -> Result<File> {
     };
     let file = match open_regular(path) {
         Ok(x) => x,
-        Err(FormatError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(FormatError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
             return Err(tampered("missing".into()))
         }
         Err(e) => return Err(e),

@@ -320,15 +320,14 @@ pub enum OvfError {
     // ---- OVA archives ------------------------------------------------------------------------
     /// Reading the OVA failed, or the tar structure is corrupt.
     #[error(
-        "OVA archive unreadable {location}: {source}; the file is damaged, truncated or not a tar \
+        "OVA archive unreadable {location}: {cause}; the file is damaged, truncated or not a tar \
          archive, re-copy or re-export it"
     )]
     OvaRead {
         /// Where the failure happened, e.g. "after member \"disk1.vmdk\"".
         location: String,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error, shown in the message (so not also a `source()`).
+        cause: io::Error,
     },
     /// Tar headers (and their PAX / GNU long-name records) took more bytes than allowed.
     #[error(

@@ -132,7 +132,7 @@ fn read_error(err: io::Error, last: Option<&OvaMember>, budget: u64) -> OvfError
             Some(m) => format!("after member {:?}", m.name),
             None => "at the first member".to_owned(),
         },
-        source: err,
+        cause: err,
     }
 }
 

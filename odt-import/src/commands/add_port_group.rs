@@ -42,9 +42,9 @@ pub(super) fn add_port_group(o: AddPortGroupOptions) -> Result<bool> {
     }
     let _ = client.logout();
     if o.json {
-        println!(
-            "{}",
-            serde_json::json!({"added_to": added, "already_present": placement.hosts.len() - added.len()})
+        odt_cli::json::emit(
+            true,
+            serde_json::json!({"added_to": added, "already_present": placement.hosts.len() - added.len()}),
         );
     } else if added.is_empty() {
         println!(

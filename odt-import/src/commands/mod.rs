@@ -4,6 +4,7 @@
 //! its signature checked first, logging in to vCD, the dock status line) is here.
 
 mod add_port_group;
+mod inspect;
 mod plan;
 mod run;
 mod verify;
@@ -16,7 +17,7 @@ use odt_cli::UsageError;
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::JobManifest;
 use odt_format::job::reader::{open_manifest_bytes, TrustAnchor};
-use odt_vmware::vcd::VcdClient;
+use odt_vmware::vcd::{VcdClient, VcdError};
 use odt_vmware::wire::TlsMode;
 
 use crate::cli::{Command, JobArgs, KeygenOptions, VcdArgs};
@@ -31,6 +32,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Plan(o) => plan::plan(*o),
         Command::Run(o) => run::run(*o),
         Command::AddPortGroup(o) => add_port_group::add_port_group(o),
+        Command::Inspect(o) => inspect::inspect(o),
     }
 }
 
@@ -134,7 +136,23 @@ fn connect_vcd(a: &VcdArgs, client_request_id: String) -> Result<Option<VcdClien
         client_request_id: Some(client_request_id),
         ..Default::default()
     };
-    let c = VcdClient::connect_with(url, user, &password, tls, opts)
-        .with_context(|| format!("cannot log in to vCloud Director {url} as {user}"))?;
+    let c = VcdClient::connect_with(url, user, &password, tls, opts).map_err(|e| match e {
+        VcdError::Tls {
+            url,
+            detail,
+            sha1,
+            sha256,
+            pinnable,
+        } => anyhow::anyhow!(odt_cli::vcenter::tls_refusal(
+            &url,
+            &detail,
+            Some((&sha1, &sha256)),
+            pinnable,
+            "--vcd-thumbprint",
+            "--vcd-insecure",
+        )),
+        e => anyhow::Error::new(e)
+            .context(format!("cannot log in to vCloud Director {url} as {user}")),
+    })?;
     Ok(Some(c))
 }

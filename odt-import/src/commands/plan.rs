@@ -40,9 +40,8 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
     };
     if o.json {
         let mut v = serde_json::to_value(&p)?;
-        v["ok"] = p.ok().into();
         v["dock_verified"] = dock_verified.into();
-        println!("{v}");
+        odt_cli::json::emit(p.ok(), v);
     } else {
         print_text(&p, dock_note.as_deref());
     }

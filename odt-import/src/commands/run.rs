@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use odt_cli::progress::Bars;
-use odt_cli::secret::{read_secret, SecretSource};
+use odt_cli::secret::read_job_passphrase;
 use odt_format::crypto::keys::{DataKey, Identity, SigningKey};
 use odt_format::crypto::stanza::Unlock;
 use odt_format::job::reader::data_key;
@@ -111,13 +111,10 @@ impl RunKeys {
         let identity = o.identity.as_deref().map(Identity::read).transpose()?;
         let passphrase = match identity {
             Some(_) => None,
-            None => Some(read_secret(&SecretSource {
-                env: "ODT_PASSPHRASE",
-                file: o.passphrase_file.as_deref(),
-                file_flag: "--passphrase-file",
-                prompt: "Bundle passphrase",
-                confirm: false,
-            })?),
+            None => Some(read_job_passphrase(
+                Some(&job.manifest),
+                o.passphrase_file.as_deref(),
+            )?),
         };
         let unlock = match (&identity, &passphrase) {
             (Some(id), _) => Unlock::Identity(id),
@@ -472,7 +469,7 @@ fn render(
         if let Some(r) = receipt {
             v["receipt_content"] = serde_json::to_value(r)?;
         }
-        println!("{v}");
+        odt_cli::json::emit(stats.ok, v);
         return Ok(());
     }
     if !stats.ok {

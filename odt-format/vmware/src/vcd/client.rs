@@ -828,7 +828,7 @@ impl VcdClient {
             SendFailure::Transport(e) => VcdError::Transport {
                 method: method.to_owned(),
                 url,
-                source: Box::new(e),
+                cause: Box::new(e),
             },
         }
     }
@@ -1072,7 +1072,7 @@ fn read_body(resp: reqwest::blocking::Response, method: &str, shown: &str) -> Re
     let buf = read_capped(resp, MAX_REPLY_BYTES).map_err(|e| VcdError::Transport {
         method: method.to_owned(),
         url: shown.to_owned(),
-        source: Box::new(e),
+        cause: Box::new(e),
     })?;
     if buf.len() as u64 > MAX_REPLY_BYTES {
         return Err(VcdError::malformed(

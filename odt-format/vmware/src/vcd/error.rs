@@ -33,15 +33,14 @@ pub enum VcdError {
         body: String,
     },
     /// The request could not be sent or the reply not read (DNS, connect, reset, timeout).
-    #[error("{method} {url}: {}", chain(source.as_ref()))]
+    #[error("{method} {url}: {}", chain(cause.as_ref()))]
     Transport {
         /// HTTP method.
         method: String,
         /// The URL, without credentials.
         url: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// The underlying error; its chain is in the message, so not also a `source()`.
+        cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// The server's TLS certificate was not accepted.
     #[error(

@@ -241,7 +241,7 @@ impl Transport {
             },
             SendFailure::Transport(e) => VimError::Transport {
                 url: redact_url(url),
-                source: Box::new(e),
+                cause: Box::new(e),
             },
         }
     }
@@ -281,7 +281,7 @@ impl Transport {
             .map(str::to_string);
         let buf = read_capped(resp, MAX_REPLY_BYTES as u64).map_err(|e| VimError::Transport {
             url: self.shown_url.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         })?;
         match status {
             200 => Ok((parse_response(method, &buf)?, cookie)),

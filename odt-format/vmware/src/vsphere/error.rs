@@ -31,25 +31,25 @@ pub enum VimError {
     },
     /// The request could not be sent or the reply not received (DNS, connect, reset,
     /// timeout).
-    #[error("{url}: {}", chain(source.as_ref()))]
+    #[error("{url}: {}", chain(cause.as_ref()))]
     Transport {
         /// The URL, without credentials.
         url: String,
         /// The underlying error (a `reqwest::Error` with its own copy of the URL removed, or
-        /// the `std::io::Error` of reading a reply).
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// the `std::io::Error` of reading a reply). Its chain is in the message, so it is
+        /// not also a `source()`: a chain printer would show it twice.
+        cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// The body given to an upload failed while it was being sent (for an odt import: the
-    /// decrypting reader found a damaged chunk, or the NAS failed). `source` is the reader's
-    /// own error, so the caller can downcast `source.get_ref()` back to its type.
-    #[error("{url}: reading the upload body failed: {source}")]
+    /// decrypting reader found a damaged chunk, or the NAS failed). `cause` is the reader's
+    /// own error, so the caller can downcast `cause.get_ref()` back to its type; it is in the
+    /// message, so not also a `source()`.
+    #[error("{url}: reading the upload body failed: {cause}")]
     Body {
         /// The upload URL, without credentials or ticket.
         url: String,
         /// The error the body reader returned.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A vim method returned a SOAP fault.
     #[error(
@@ -217,9 +217,9 @@ impl VimError {
     /// blindly even then: the first attempt may have been carried out.
     pub fn is_retryable(&self) -> bool {
         match self {
-            VimError::Transport { source, .. } => match source.downcast_ref::<reqwest::Error>() {
+            VimError::Transport { cause, .. } => match cause.downcast_ref::<reqwest::Error>() {
                 Some(e) => e.is_connect() || e.is_timeout(),
-                None => source.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                None => cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
                     matches!(
                         e.kind(),
                         std::io::ErrorKind::ConnectionReset

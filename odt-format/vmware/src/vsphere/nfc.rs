@@ -367,10 +367,10 @@ pub fn upload<R: Read + Send + 'static>(
     };
     let result = req.body(reqwest::blocking::Body::sized(reader, len)).send();
     let taken = body_error.lock().ok().and_then(|mut e| e.take());
-    if let Some(source) = taken {
+    if let Some(cause) = taken {
         return Err(VimError::Body {
             url: redact_url(&target.url),
-            source,
+            cause,
         });
     }
     let resp = result.map_err(|e| client.transfer_error(&target.url, e))?;
