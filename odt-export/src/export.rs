@@ -11,11 +11,15 @@
 //!    (`odt_format::job::writer`), and how much room is needed;
 //! 3. discard what `--restart` discards, check the room, create or resume the journal;
 //! 4. stream each file: read → hash (for the `.mf`) → seal → write, with durable checkpoints;
-//!    a file whose digest does not match its `.mf` stops the run and is removed;
+//!    up to `parallel` VMs at once, each on its own thread (its files one after the other, so
+//!    each keeps its own sequential hash); a file whose digest does not match its `.mf` stops
+//!    the run and, once every thread is done, leaves nothing of a fresh job;
 //! 5. only when every file is finished: sign and write the manifest, then drop the journal.
 //!    Until then, verification fails with "interrupted", so a half-written job never passes.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -56,6 +60,9 @@ pub struct ExportOptions {
     pub space_check: bool,
     /// Tuning.
     pub write: WriteOptions,
+    /// How many VMs are exported at once (at least 1): on a multi-core machine sealing is
+    /// CPU-bound per stream, and a vCenter bounds each NFC download, so several streams pay.
+    pub parallel: usize,
 }
 
 /// What `run` prints, and its `--json` report.
@@ -170,7 +177,7 @@ impl<'a> ExportPlan<'a> {
     ) -> Result<ExportStats> {
         let opts = self.opts;
         let signer_key_id = opts.signing.verifying_key().key_id();
-        let mut job = match self.job {
+        let job = match self.job {
             JobPlan::Complete(m) => return Ok(complete(opts, self.started, &m, signer_key_id)),
             JobPlan::Refuse(r) => return Err(r.into()),
             JobPlan::Resume(j) => {
@@ -196,7 +203,7 @@ impl<'a> ExportPlan<'a> {
                 create(self.writer, opts, &self.plan_digest, passphrase, kdf)?
             }
         };
-        let (vms, bytes) = export_all(&mut job, &self.inputs, opts, progress)?;
+        let (vms, bytes) = export_all(&job, &self.inputs, opts, progress)?;
         let resumed = job.resumed();
         let kdf_seconds = if resumed {
             0.0
@@ -291,24 +298,63 @@ fn create(
     })?)
 }
 
-/// Exports every input into its `vm-NNN`; returns the manifest entries and the bytes this run
-/// processed.
+/// One VM's export: its manifest entry and the bytes this run processed.
+type Exported = Result<(VmEntry, u64)>;
+
+/// Exports every input into its `vm-NNN`, up to `opts.parallel` at once; returns the
+/// manifest entries in input order and the bytes this run processed. After a failure no new
+/// VM is started; the ones under way finish (their files are recorded for the rerun), and the
+/// first failure in input order is the run's error.
 fn export_all(
-    job: &mut ActiveJob,
+    job: &ActiveJob,
     inputs: &Inputs<'_>,
     opts: &ExportOptions,
     progress: &dyn Progress,
 ) -> Result<(Vec<VmEntry>, u64)> {
-    let mut cx = Ctx {
-        job,
-        progress,
-        write: opts.write,
-        nas: &opts.nas,
+    let refused = AtomicBool::new(false);
+    let failed = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Exported>>> =
+        Mutex::new((0..inputs.len()).map(|_| None).collect());
+    let workers = opts.parallel.clamp(1, inputs.len().max(1));
+    // The sealing threads are shared out among the streams, so the run as a whole keeps to
+    // the cores the options allow.
+    let write = WriteOptions {
+        workers: (opts.write.workers / workers).max(1),
+        ..opts.write
     };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                // One bar per thread when several run; one run keeps the single bar.
+                let lane = (workers > 1).then(|| progress.lane());
+                let mut cx = Ctx {
+                    job,
+                    progress: lane.as_deref().map_or(progress, |l| l as &dyn Progress),
+                    write,
+                    nas: &opts.nas,
+                    refused: &refused,
+                };
+                while !failed.load(Ordering::SeqCst) {
+                    let idx = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((input, target)) = inputs.get(idx) else {
+                        break;
+                    };
+                    let r = input.export(&mut cx, target, vm_dir_name(idx));
+                    failed.fetch_or(r.is_err(), Ordering::SeqCst);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some(r);
+                }
+            });
+        }
+    });
+    if refused.load(Ordering::SeqCst) {
+        job.refuse()?;
+    }
     let mut vms = vec![];
     let mut bytes = 0u64;
-    for (idx, (input, target)) in inputs.iter().enumerate() {
-        let (vm, n) = input.export(&mut cx, target, vm_dir_name(idx))?;
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    for r in results.into_iter().flatten() {
+        let (vm, n) = r?;
         bytes += n;
         vms.push(vm);
     }

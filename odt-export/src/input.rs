@@ -7,6 +7,7 @@
 //! the run knows no kind of source, and no source knows the run.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use odt_format::io::nasfile::{StreamSpec, WriteOptions};
@@ -17,8 +18,8 @@ use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{Content, Envelope};
 use odt_format::progress::Progress;
 
-/// A source of one VM.
-pub trait Input {
+/// A source of one VM. `Sync`: a run exports several VMs at once, each on its own thread.
+pub trait Input: Sync {
     /// What identifies it for "the same command" (path or moref, and what is in it): part of
     /// the journal's plan digest.
     fn identity(&self) -> serde_json::Value;
@@ -33,16 +34,19 @@ pub trait Input {
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)>;
 }
 
-/// What exporting one VM gets from the run.
+/// What exporting one VM gets from the run: one per thread of the run.
 pub struct Ctx<'a> {
-    /// The job being written.
-    pub job: &'a mut ActiveJob,
-    /// Progress.
+    /// The job being written, shared by the run's threads.
+    pub job: &'a ActiveJob,
+    /// Progress of this thread's VM.
     pub progress: &'a dyn Progress,
     /// Tuning of the writes.
     pub write: WriteOptions,
     /// The NAS job directory, for messages.
     pub nas: &'a Path,
+    /// Set when a source failed its own digest: the run then stops and, once every thread is
+    /// done with the job, leaves nothing of a fresh one behind ([`ActiveJob::refuse`]).
+    pub refused: &'a AtomicBool,
 }
 
 impl Ctx<'_> {
@@ -53,6 +57,10 @@ impl Ctx<'_> {
     /// Records a finished file.
     pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<()> {
         Ok(self.job.done(stream, entry)?)
+    }
+    /// A source failed its own digest: the job is refused (see [`Ctx::refused`]).
+    pub fn refuse(&self) {
+        self.refused.store(true, Ordering::SeqCst);
     }
 }
 

@@ -33,8 +33,15 @@ fn cmd(s: &Scratch, bin: &str, args: &[&str]) -> std::process::Output {
 
 /// Deploys the `multi` sample into vcsim through the importer.
 fn deploy_multi(vc: &Vcsim) -> Scratch {
+    deploy(vc, &["multi"])
+}
+
+/// Deploys these samples into vcsim through the importer.
+fn deploy(vc: &Vcsim, names: &[&str]) -> Scratch {
     let s = Scratch::new();
-    s.ok(&s.export_run(&[&samples().join("multi")], &[]));
+    let srcs: Vec<_> = names.iter().map(|n| samples().join(n)).collect();
+    let refs: Vec<&std::path::Path> = srcs.iter().map(|p| p.as_path()).collect();
+    s.ok(&s.export_run(&refs, &[]));
     let (nas, kp, id, st) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
     s.ok(&s.verify_at_dock());
     s.ok(&cmd(
@@ -139,6 +146,35 @@ fn a_vm_exported_from_vcenter_verifies_and_has_the_original_disks() {
             .len(),
         3
     );
+}
+
+#[test]
+fn vms_downloaded_at_once_each_decrypt_to_their_own_disks() {
+    let Some(vc) = vcsim() else { return };
+    let s = deploy(&vc, &["multi", "single"]);
+    let nas2 = s.path("nas2");
+    let out = s.ok(&export_from(
+        &s,
+        &vc,
+        &nas2,
+        &["--parallel", "2", "DC0/vm/multi", "DC0/vm/single"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["vms"][0]["name"], "multi", "{out}");
+    assert_eq!(v["vms"][1]["name"], "single", "{out}");
+    let (kp, id) = (s.path("k.pub"), s.path("p"));
+    let got = decrypt_digests(&nas2, &kp, &id);
+    for (dir, sample, disk) in [
+        ("vm-000", "multi", "multi-disk1.vmdk"),
+        ("vm-000", "multi", "multi-disk3.vmdk"),
+        ("vm-001", "single", "single-disk1.vmdk"),
+    ] {
+        let orig = sha256_file(&samples().join(sample).join(disk));
+        assert!(
+            got.iter().any(|(d, _, h)| d == dir && *h == orig),
+            "{disk} ({orig}) not in {dir}: {got:?}"
+        );
+    }
 }
 
 #[test]
