@@ -146,7 +146,8 @@ parallel_bench() {
     make_keys
     mkdir -p "$nas"
     run_timed export-vms env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$nas" \
-        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json "${srcs[@]}"
+        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
+        --org bench --vdc bench-vdc "${srcs[@]}"
     printf '  odt-export run (%d VMs): %.3f s\n' "$VMS" "$LAST_WALL"
     VCSIM_ARGS=(-nfc-stream-mibps "$STREAM_MIBPS")
     start_vcsim "$WORK"
