@@ -9,8 +9,8 @@ use base64::Engine;
 use odt_vmware::vsphere::xml::Element;
 
 use super::model::{
-    self, new_uuid, now_iso, Effect, IpScope, Nic, Owner, Parent, Session, State, Template, VApp,
-    VAppNet, Vm,
+    self, new_uuid, now_iso, Effect, IpScope, NewTask, Nic, Owner, Parent, Session, State,
+    Template, VApp, VAppNet, Vm,
 };
 use super::query;
 use super::render::{self as r, href, Ctx};
@@ -873,17 +873,17 @@ fn power(inner: &Arc<Inner>, ctx: &Ctx, id: &str, action: &str) -> Res {
     }
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        op,
-        format!("{verb} Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
+    let task = st.new_task(NewTask {
+        op_name: op,
+        operation: format!("{verb} Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
         effect,
         locks,
-        None,
-    );
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -899,19 +899,19 @@ fn delete_vapp(inner: &Arc<Inner>, ctx: &Ctx, id: &str) -> Res {
     }
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        "vdcDeleteVapp",
-        format!("Deleting Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
-        Effect::DeleteVApp {
+    let task = st.new_task(NewTask {
+        op_name: "vdcDeleteVapp",
+        operation: format!("Deleting Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::DeleteVApp {
             vapp: id.to_owned(),
         },
         locks,
-        None,
-    );
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -1116,20 +1116,20 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
     check_busy(&st, id, &a.name, &format!("urn:vcloud:vapp:{id}"))?;
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        "vappUpdateNetworkConfigSection",
-        format!("Updating Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
-        Effect::NetConfig {
+    let task = st.new_task(NewTask {
+        op_name: "vappUpdateNetworkConfigSection",
+        operation: format!("Updating Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::NetConfig {
             vapp: id.to_owned(),
             nets,
         },
         locks,
-        None,
-    );
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -1238,21 +1238,21 @@ fn put_net_conn(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
     };
     check_busy(&st, id, &vm.name, &format!("urn:vcloud:vm:{id}"))?;
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
-    let task = st.new_task(
-        "vappUpdateVm",
-        format!("Updating Virtual Machine {}({id})", vm.name),
-        Owner::Vm(id.to_owned()),
-        &vm.name,
-        &org,
-        &ctx.user_id,
-        Effect::NetConnection {
+    let task = st.new_task(NewTask {
+        op_name: "vappUpdateVm",
+        operation: format!("Updating Virtual Machine {}({id})", vm.name),
+        owner: Owner::Vm(id.to_owned()),
+        owner_name: &vm.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::NetConnection {
             vm: id.to_owned(),
             primary,
             nics,
         },
-        vec![id.to_owned(), vapp_id.clone()],
-        None,
-    );
+        locks: vec![id.to_owned(), vapp_id.clone()],
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -1795,17 +1795,17 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
             let vm_id = new_uuid();
             st.vms.push(mk_vm(Parent::VApp(id.clone()), vm_id.clone()));
             st.next();
-            st.new_task(
-                "importSingletonVapp",
-                format!("Importing Virtual Application {name}({id})"),
-                Owner::VApp(id.clone()),
-                &name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportVApp { vapp: id.clone() },
-                vec![id.clone(), vm_id],
-                copy_on,
-            );
+            st.new_task(NewTask {
+                op_name: "importSingletonVapp",
+                operation: format!("Importing Virtual Application {name}({id})"),
+                owner: Owner::VApp(id.clone()),
+                owner_name: &name,
+                org: &vdc_org,
+                user: &ctx.user_id,
+                effect: Effect::ImportVApp { vapp: id.clone() },
+                locks: vec![id.clone(), vm_id],
+                fail: copy_on,
+            });
             let a = st.vapp(&id).expect("pushed");
             let body = r::vapp(&st, a, ctx);
             let h = href(&st, &format!("/api/vApp/vapp-{id}"));
@@ -1858,20 +1858,20 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
                 }
                 item_id
             });
-            st.new_task(
-                "importSingletonTemplate",
-                format!("Importing Virtual Application Template {name}({id})"),
-                Owner::Template(id.clone()),
-                &name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportTemplate {
+            st.new_task(NewTask {
+                op_name: "importSingletonTemplate",
+                operation: format!("Importing Virtual Application Template {name}({id})"),
+                owner: Owner::Template(id.clone()),
+                owner_name: &name,
+                org: &vdc_org,
+                user: &ctx.user_id,
+                effect: Effect::ImportTemplate {
                     template: id.clone(),
                     item,
                 },
-                vec![id.clone(), vm_id],
-                copy_on,
-            );
+                locks: vec![id.clone(), vm_id],
+                fail: copy_on,
+            });
             let t = st.template(&id).expect("pushed");
             let body = r::template(&st, t, ctx);
             let h = href(&st, &format!("/api/vAppTemplate/vappTemplate-{id}"));
@@ -1902,23 +1902,23 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
                     }
                 }
             }
-            let task = st.new_task(
-                "importIntoExistingVapp",
-                format!(
+            let task = st.new_task(NewTask {
+                op_name: "importIntoExistingVapp",
+                operation: format!(
                     "Importing Virtual Machine {vm_name} into Virtual Application {}({vapp_id})",
                     a.name
                 ),
-                Owner::VApp(vapp_id.clone()),
-                &a.name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportIntoVApp {
+                owner: Owner::VApp(vapp_id.clone()),
+                owner_name: &a.name,
+                org: &vdc_org,
+                user: &ctx.user_id,
+                effect: Effect::ImportIntoVApp {
                     vapp: vapp_id.clone(),
                     vm: vm_id.clone(),
                 },
-                vec![vapp_id.clone(), vm_id],
-                copy_on,
-            );
+                locks: vec![vapp_id.clone(), vm_id],
+                fail: copy_on,
+            });
             Ok(accepted_task(&st, ctx, &task))
         }
     }

@@ -385,6 +385,28 @@ impl TaskStatus {
     }
 }
 
+/// What a new task is: its operation, the entity it runs on, and what it does when it ends.
+pub struct NewTask<'a> {
+    /// The `operationName` (`vdcDeleteVapp`, `importSingletonVapp`, …).
+    pub op_name: &'a str,
+    /// The readable `operation` text.
+    pub operation: String,
+    /// The entity it runs on.
+    pub owner: Owner,
+    /// That entity's name.
+    pub owner_name: &'a str,
+    /// The org it runs in.
+    pub org: &'a str,
+    /// The user who started it.
+    pub user: &'a str,
+    /// What it does to the model when it ends.
+    pub effect: Effect,
+    /// The entities it holds busy until then.
+    pub locks: Vec<String>,
+    /// Fail it with this message (else the fault knobs decide).
+    pub fail: Option<String>,
+}
+
 /// A task.
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -795,21 +817,19 @@ impl State {
     }
 
     /// Creates a task (status queued), applying the fault knobs.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_task(
-        &mut self,
-        op_name: &str,
-        operation: String,
-        owner: Owner,
-        owner_name: &str,
-        org: &str,
-        user: &str,
-        effect: Effect,
-        locks: Vec<String>,
-        fail: Option<String>,
-    ) -> String {
+    pub fn new_task(&mut self, t: NewTask<'_>) -> String {
+        let NewTask {
+            op_name,
+            operation,
+            owner,
+            owner_name,
+            org,
+            user,
+            effect,
+            locks,
+            mut fail,
+        } = t;
         let id = new_uuid();
-        let mut fail = fail;
         if let Some(pos) = self
             .faults
             .fail_tasks
