@@ -168,10 +168,10 @@ pub struct RunArgs {
     /// Skip the free-space check (for NAS servers that report free space wrongly).
     #[arg(long)]
     pub no_space_check: bool,
-    /// Export up to N VMs at once, each on its own thread (its files one after the other).
+    /// Run up to N transfers at once, each on its own thread: N VMs, or (with fewer VMs than
+    /// N, from --vcenter) several disks of a VM. A package's files go one after the other.
     /// Default: from files, the CPU cores (sealing is CPU-bound), at most 4; from --vcenter,
-    /// 4 (each host's NFC service bounds one download far below the NAS). Never more than the
-    /// job's VMs.
+    /// 4 (each host's NFC service bounds one download far below the NAS).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// Print a JSON report on stdout (and no progress bars).

@@ -18,8 +18,7 @@
 //!    Until then, verification fails with "interrupted", so a half-written job never passes.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -34,7 +33,7 @@ use odt_format::progress::{human_bytes, Progress};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::input::{Ctx, Input};
+use crate::input::{each_at_once, Ctx, Input};
 use crate::source::Source;
 use crate::vcsource::{VcInput, VcenterSource};
 
@@ -298,13 +297,10 @@ fn create(
     })?)
 }
 
-/// One VM's export: its manifest entry and the bytes this run processed.
-type Exported = Result<(VmEntry, u64)>;
-
-/// Exports every input into its `vm-NNN`, up to `opts.parallel` at once; returns the
-/// manifest entries in input order and the bytes this run processed. After a failure no new
-/// VM is started; the ones under way finish (their files are recorded for the rerun), and the
-/// first failure in input order is the run's error.
+/// Exports every input into its `vm-NNN`, up to `opts.parallel` transfers at once: that many
+/// VMs, or fewer VMs each with a share of the streams for its disks (a vCenter VM downloads
+/// several disks at once). Returns the manifest entries in input order and the bytes this
+/// run processed; the first failure in input order is the run's error.
 fn export_all(
     job: &ActiveJob,
     inputs: &Inputs<'_>,
@@ -312,48 +308,40 @@ fn export_all(
     progress: &dyn Progress,
 ) -> Result<(Vec<VmEntry>, u64)> {
     let refused = AtomicBool::new(false);
-    let failed = AtomicBool::new(false);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Exported>>> =
-        Mutex::new((0..inputs.len()).map(|_| None).collect());
-    let workers = opts.parallel.clamp(1, inputs.len().max(1));
-    // The sealing threads are shared out among the streams, so the run as a whole keeps to
-    // the cores the options allow.
-    let write = WriteOptions {
-        workers: (opts.write.workers / workers).max(1),
-        ..opts.write
+    let mut cx = Ctx {
+        job,
+        progress,
+        write: opts.write,
+        nas: &opts.nas,
+        refused: &refused,
+        streams: opts.parallel.max(1),
     };
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                // One bar per thread when several run; one run keeps the single bar.
-                let lane = (workers > 1).then(|| progress.lane());
-                let mut cx = Ctx {
-                    job,
-                    progress: lane.as_deref().map_or(progress, |l| l as &dyn Progress),
-                    write,
-                    nas: &opts.nas,
-                    refused: &refused,
-                };
-                while !failed.load(Ordering::SeqCst) {
-                    let idx = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((input, target)) = inputs.get(idx) else {
-                        break;
-                    };
-                    let r = input.export(&mut cx, target, vm_dir_name(idx));
-                    failed.fetch_or(r.is_err(), Ordering::SeqCst);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some(r);
-                }
-            });
+    let vms_at_once = opts.parallel.clamp(1, inputs.len().max(1));
+    let export_one = |cx: &mut Ctx<'_>, idx: usize| {
+        let (input, target) = &inputs[idx];
+        input.export(cx, target, vm_dir_name(idx))
+    };
+    let results = if vms_at_once == 1 {
+        // One VM at a time keeps the single bar and gives the VM every stream.
+        let mut out = vec![];
+        for idx in 0..inputs.len() {
+            let r = export_one(&mut cx, idx);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
         }
-    });
+        out
+    } else {
+        each_at_once(&cx, inputs.len(), vms_at_once, &export_one)
+    };
     if refused.load(Ordering::SeqCst) {
         job.refuse()?;
     }
     let mut vms = vec![];
     let mut bytes = 0u64;
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    for r in results.into_iter().flatten() {
+    for r in results {
         let (vm, n) = r?;
         bytes += n;
         vms.push(vm);

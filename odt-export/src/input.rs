@@ -7,7 +7,8 @@
 //! the run knows no kind of source, and no source knows the run.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Result;
 use odt_format::io::nasfile::{StreamSpec, WriteOptions};
@@ -47,6 +48,9 @@ pub struct Ctx<'a> {
     /// Set when a source failed its own digest: the run then stops and, once every thread is
     /// done with the job, leaves nothing of a fresh one behind ([`ActiveJob::refuse`]).
     pub refused: &'a AtomicBool,
+    /// How many transfers this VM may run at once (a vCenter VM's disks; see
+    /// [`each_at_once`]).
+    pub streams: usize,
 }
 
 impl Ctx<'_> {
@@ -62,6 +66,52 @@ impl Ctx<'_> {
     pub fn refuse(&self) {
         self.refused.store(true, Ordering::SeqCst);
     }
+}
+
+/// Runs `work(cx, i)` for every `i` in `0..n`, `streams` at once, each thread with a `Ctx` of
+/// its own: its own progress lane, its share of the sealing workers and of `cx.streams`.
+/// After a failure no new item starts; the ones under way finish. The results come in item
+/// order; items that never started (only after a failure) are left out, and they are always
+/// the last ones, since items are taken in order.
+pub fn each_at_once<T: Send>(
+    cx: &Ctx<'_>,
+    n: usize,
+    streams: usize,
+    work: &(dyn Fn(&mut Ctx<'_>, usize) -> Result<T> + Sync),
+) -> Vec<Result<T>> {
+    let streams = streams.clamp(1, n.max(1));
+    let failed = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..streams {
+            s.spawn(|| {
+                let lane = cx.progress.lane();
+                let mut own = Ctx {
+                    job: cx.job,
+                    progress: &*lane,
+                    write: WriteOptions {
+                        workers: (cx.write.workers / streams).max(1),
+                        ..cx.write
+                    },
+                    nas: cx.nas,
+                    refused: cx.refused,
+                    streams: (cx.streams / streams).max(1),
+                };
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let r = work(&mut own, i);
+                    failed.fetch_or(r.is_err(), Ordering::SeqCst);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.into_iter().flatten().collect()
 }
 
 /// The manifest's readable summary of an OVF. The NIC counts are recorded only for a
