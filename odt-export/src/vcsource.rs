@@ -8,7 +8,7 @@
 //! `.mf`), and a rerun exports the VM again from the first unfinished disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::export::{
     create_descriptor, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
-use odt_vmware::vsphere::nfc::{DeviceUrl, Direction, Lease, LeaseGuard};
+use odt_vmware::vsphere::nfc::{set_lease_percent, DeviceUrl, Direction, Lease, LeaseGuard};
 use rand::rngs::OsRng;
 use sha1::Digest as _;
 
@@ -416,8 +416,7 @@ impl Disk<'_> {
             },
             &|n| {
                 progress.set(n);
-                self.percent
-                    .store(((n * 100) / expected).min(99) as u8, Ordering::Relaxed);
+                set_lease_percent(&self.percent, (n * 100) / expected, name);
             },
             cx.write,
             &mut OsRng,
