@@ -404,13 +404,7 @@ fn upload_all(
         }
         let what = format!("{}: {}", vm.name, file.name);
         cx.progress.start(&what, file.size);
-        let counting = Counting {
-            inner: reader,
-            done: done.clone(),
-            total: total.max(1),
-            percent: nfc.percent(),
-            what,
-        };
+        let counting = Counting::new(reader, done.clone(), total, nfc.percent(), what);
         let progress_done = done.clone();
         let start = progress_done.load(Ordering::Relaxed);
         // Progress is polled from the counter on this thread while reqwest reads the body.
@@ -460,6 +454,24 @@ struct Counting<R> {
     percent: Arc<AtomicU8>,
     /// The VM and file, for the log's progress events.
     what: String,
+}
+
+impl<R> Counting<R> {
+    fn new(
+        inner: R,
+        done: Arc<AtomicU64>,
+        total: u64,
+        percent: Arc<AtomicU8>,
+        what: String,
+    ) -> Self {
+        Counting {
+            inner,
+            done,
+            total: total.max(1),
+            percent,
+            what,
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
