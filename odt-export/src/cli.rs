@@ -25,6 +25,8 @@ use clap::{Args, Parser, Subcommand};
 ///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
 ///   ODT_VCENTER_USER      the source vCenter's user (with --vcenter; or --vcenter-user)
 ///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
+///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
+///                         to --log-file if given, else to stderr (default: no log)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
@@ -33,6 +35,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: odt_cli::log::LogArgs,
 }
 
 /// Subcommands.

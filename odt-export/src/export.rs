@@ -146,6 +146,11 @@ impl<'a> ExportPlan<'a> {
             JobPlan::Refuse(r) => return Err(r.into()),
             job => job,
         };
+        tracing::info!(
+            plan = plan_name(&job),
+            sources = inputs.len(),
+            "export plan"
+        );
         // A finished job needs no room; a fresh one has no data yet, or discards it first.
         let space_needed = match &job {
             JobPlan::Resume(j) if opts.space_check => {
@@ -400,4 +405,15 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("formats")
+}
+
+/// The writer's decision, as the log names it.
+fn plan_name(job: &JobPlan) -> &'static str {
+    match job {
+        JobPlan::Fresh { discard: None } => "fresh",
+        JobPlan::Fresh { discard: Some(_) } => "fresh (after discarding what the NAS held)",
+        JobPlan::Resume(_) => "resume",
+        JobPlan::Complete(_) => "complete (nothing to do)",
+        JobPlan::Refuse(_) => "refuse",
+    }
 }

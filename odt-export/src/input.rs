@@ -60,6 +60,7 @@ impl Ctx<'_> {
     }
     /// Records a finished file.
     pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<()> {
+        tracing::info!(stream = %stream, bytes = entry.size, "journal checkpoint: file done");
         Ok(self.job.done(stream, entry)?)
     }
     /// A source failed its own digest: the job is refused (see [`Ctx::refused`]).

@@ -22,7 +22,7 @@ use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::export::{
     create_descriptor, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
-use odt_vmware::vsphere::nfc::{DeviceUrl, Direction, Lease, LeaseGuard};
+use odt_vmware::vsphere::nfc::{set_lease_percent, DeviceUrl, Direction, Lease, LeaseGuard};
 use rand::rngs::OsRng;
 use sha1::Digest as _;
 
@@ -466,8 +466,7 @@ impl Disk<'_> {
                 progress.set(n);
                 let delta = n.saturating_sub(last.swap(n, Ordering::Relaxed));
                 let all = self.downloaded.fetch_add(delta, Ordering::Relaxed) + delta;
-                self.percent
-                    .store(((all * 100) / expected).min(99) as u8, Ordering::Relaxed);
+                set_lease_percent(&self.percent, (all * 100) / expected, name);
             },
             cx.write,
             &mut OsRng,

@@ -37,6 +37,8 @@ use crate::vcenter::VcenterArgs;
 ///   ODT_VCD_PASSWORD      its password (else --vcd-password-file, else a prompt)
 ///   ODT_STATE_DIR         the state folder (dock records, journals, receipts) when --state
 ///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
+///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
+///                         to --log-file if given, else to stderr (default: no log)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
@@ -45,6 +47,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: odt_cli::log::LogArgs,
 }
 
 /// Subcommands.

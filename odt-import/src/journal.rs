@@ -179,6 +179,7 @@ impl Journal {
         state: VmState,
         entity: Option<String>,
     ) -> Result<()> {
+        tracing::info!(vm = %dir, name = %name, state = ?state, "journal checkpoint");
         // Keep the vCD progress and what was verified: a VM is deployed once, registered after.
         let (vcd, verified) = match self.vms.get(dir) {
             Some(r) => (r.vcd.clone(), r.verified.clone()),
@@ -218,21 +219,31 @@ impl Journal {
                 verified,
             },
         );
+        tracing::info!(vm = %dir, name = %name, state = "deployed", "journal checkpoint");
         self.save()
     }
 
     /// Records `dir`'s vCD progress and saves atomically.
     pub fn set_vcd(&mut self, dir: &str, vcd: VcdRecord) -> Result<()> {
         if let Some(r) = self.vms.get_mut(dir) {
-            r.vcd = Some(vcd);
+            r.vcd = Some(vcd.clone());
             r.updated = crate::now_rfc3339();
         }
+        tracing::info!(
+            vm = %dir,
+            imported = vcd.href.is_some(),
+            wired = vcd.wired,
+            powered_on = vcd.powered_on,
+            done = vcd.done,
+            "journal checkpoint (vCD)"
+        );
         self.save()
     }
 
     /// Forgets `dir` (after its half-made VM was removed).
     pub fn clear(&mut self, dir: &str) -> Result<()> {
         self.vms.remove(dir);
+        tracing::info!(vm = %dir, "journal checkpoint: forgotten (its half-made VM was removed)");
         self.save()
     }
 

@@ -15,12 +15,23 @@ fn main() -> ExitCode {
     };
     odt_cli::json::set_command("odt-import", cli.command.name());
     let json = cli.command.json();
-    match odt_import::commands::dispatch(cli.command) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(EXIT_FAILURE),
+    // Logging is set up before any work, so a log file that cannot be made changes nothing.
+    let outcome = odt_cli::log::init("odt-import", cli.command.name(), &cli.log)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| odt_import::commands::dispatch(cli.command));
+    match outcome {
+        Ok(true) => {
+            tracing::info!("finished");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            tracing::warn!("finished: the work failed");
+            ExitCode::from(EXIT_FAILURE)
+        }
         Err(e) => {
             // Errors quote names and paths from the other side: never print them raw.
             let msg = odt_format::text::printable_lines(&format!("{e:#}")).into_owned();
+            tracing::error!(error = %msg, "failed");
             let usage = e.chain().any(is_usage);
             if json {
                 // Scripts never read an empty stdout: the failure is a document too.

@@ -1,7 +1,7 @@
 //! Bytes on the terminal: what `odt-export` and `odt-import` share, written once. Secrets
 //! from the environment, a file or a prompt ([`secret`], never argv); progress bars on a
 //! terminal and silence elsewhere ([`progress`]); the vCenter connection options
-//! ([`vcenter`]); the `keygen` and `verify` commands both programs offer; usage errors and
+//! ([`vcenter`]); logs for support ([`log`]); the `keygen` and `verify` commands both programs offer; usage errors and
 //! exit codes. The only library crate that prints or reads the terminal.
 
 #![deny(missing_docs)]
@@ -10,6 +10,7 @@
 pub mod inspect;
 pub mod json;
 pub mod keygen;
+pub mod log;
 pub mod progress;
 pub mod secret;
 pub mod suggest;

@@ -38,6 +38,7 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
             None
         }
     };
+    log_plan(&p);
     if o.json {
         let mut v = serde_json::to_value(&p)?;
         v["dock_verified"] = dock_verified.into();
@@ -70,6 +71,16 @@ fn plan_against_targets(o: &PlanOptions, job: &OpenJob, state: &std::path::Path)
     }
     let _ = client.logout();
     Ok(make_plan(&job.manifest, &facts))
+}
+
+/// The plan's decisions for `--log-file`: each check and what happens to each VM.
+pub(super) fn log_plan(p: &Plan) {
+    for c in &p.checks {
+        tracing::info!(check = %c.name, ok = c.ok, detail = %c.detail, "plan check");
+    }
+    for v in &p.vms {
+        tracing::info!(vm = %v.dir, name = %v.name, action = %v.action, "plan");
+    }
 }
 
 fn print_text(p: &Plan, dock_note: Option<&str>) {

@@ -155,6 +155,7 @@ impl RunPlan {
             facts.vcd = Some(gather_vcd_facts(v, client.url(), m, Some(&journal))?);
         }
         let p = make_plan(m, &facts);
+        super::plan::log_plan(&p);
         if !p.ok() {
             if !o.json {
                 super::plan::print_plan(&p);
