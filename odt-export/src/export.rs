@@ -326,21 +326,7 @@ fn export_all(
         let (input, target) = &inputs[idx];
         input.export(cx, target, vm_dir_name(idx))
     };
-    let results = if vms_at_once == 1 {
-        // One VM at a time keeps the single bar and gives the VM every stream.
-        let mut out = vec![];
-        for idx in 0..inputs.len() {
-            let r = export_one(&mut cx, idx);
-            let failed = r.is_err();
-            out.push(r);
-            if failed {
-                break;
-            }
-        }
-        out
-    } else {
-        each_at_once(&cx, inputs.len(), vms_at_once, &export_one)
-    };
+    let results = each_at_once(&mut cx, inputs.len(), vms_at_once, &export_one);
     if refused.load(Ordering::SeqCst) {
         job.refuse()?;
     }

@@ -70,17 +70,31 @@ impl Ctx<'_> {
 }
 
 /// Runs `work(cx, i)` for every `i` in `0..n`, `streams` at once, each thread with a `Ctx` of
-/// its own: its own progress lane, its share of the sealing workers and of `cx.streams`.
+/// its own: its own progress lane, its share of the sealing workers and of `cx.streams`. With
+/// one stream the items run in turn on the caller's `cx` (its single bar, all its streams).
 /// After a failure no new item starts; the ones under way finish. The results come in item
 /// order; items that never started (only after a failure) are left out, and they are always
 /// the last ones, since items are taken in order.
 pub fn each_at_once<T: Send>(
-    cx: &Ctx<'_>,
+    cx: &mut Ctx<'_>,
     n: usize,
     streams: usize,
     work: &(dyn Fn(&mut Ctx<'_>, usize) -> Result<T> + Sync),
 ) -> Vec<Result<T>> {
     let streams = streams.clamp(1, n.max(1));
+    if streams == 1 {
+        let mut out = vec![];
+        for i in 0..n {
+            let r = work(cx, i);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        return out;
+    }
+    let cx = &*cx;
     let failed = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());

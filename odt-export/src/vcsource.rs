@@ -291,20 +291,7 @@ fn download_disks(
         })
     };
     let streams = cx.streams.clamp(1, disks.len().max(1));
-    let results: Vec<Result<DiskDone>> = if streams == 1 {
-        let mut out = vec![];
-        for i in 0..disks.len() {
-            let r = one(cx, i);
-            let failed = r.is_err();
-            out.push(r);
-            if failed {
-                break;
-            }
-        }
-        out
-    } else {
-        crate::input::each_at_once(cx, disks.len(), streams, &one)
-    };
+    let results = crate::input::each_at_once(cx, disks.len(), streams, &one);
     let mut got = Downloads::default();
     for (i, r) in results.into_iter().enumerate() {
         let done = r.with_context(|| {
