@@ -237,33 +237,14 @@ enum Login {
 }
 
 fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
-    let bad = || {
-        ApiError::unauthorized(
-            "Invalid credentials: user name, organization or password do not match.",
-        )
-    };
-    let auth = req.header("Authorization").ok_or_else(|| {
-        ApiError::unauthorized(
-            "Authentication required: send HTTP Basic credentials user@org:password.",
-        )
-    })?;
-    let b64 = auth
-        .strip_prefix("Basic ")
-        .or_else(|| auth.strip_prefix("basic "))
-        .ok_or_else(bad)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (who, password) = raw.split_once(':').ok_or_else(bad)?;
-    let (name, org) = who.rsplit_once('@').ok_or_else(bad)?;
+    let (name, org, password) = basic_credentials(req)?;
     let mut st = inner.lock();
     let user = st
         .users
         .iter()
-        .find(|u| u.name == name && u.org.eq_ignore_ascii_case(org) && u.password == password)
+        .find(|u| u.name == name && u.org.eq_ignore_ascii_case(&org) && u.password == password)
         .cloned()
-        .ok_or_else(bad)?;
+        .ok_or_else(bad_credentials)?;
     match kind {
         Login::Provider if !user.sysadmin => {
             return Err(ApiError::unauthorized(
@@ -279,26 +260,7 @@ fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
     }
     let token = hex::encode(rand::random::<[u8; 16]>());
     let sid = new_uuid();
-    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let jwt = format!(
-        "{}.{}.{}",
-        b64u.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
-        b64u.encode(
-            serde_json::json!({
-                "iss": format!("{}@vcd-sim", st.orgs[0].id),
-                "sub": user.name,
-                "exp": now + 86_400,
-                "version": "1.0",
-                "jti": sid,
-            })
-            .to_string()
-        ),
-        b64u.encode(rand::random::<[u8; 32]>())
-    );
+    let jwt = session_jwt(&st, &user.name, &sid);
     st.sessions.push(Session {
         id: sid.clone(),
         token: token.clone(),
@@ -324,6 +286,56 @@ fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
             "Set-Cookie",
             format!("vcloud-token={token}; Secure; HttpOnly; Path=/"),
         ))
+}
+
+/// One text for every credential that does not match, as vCD does not say which part failed.
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("Invalid credentials: user name, organization or password do not match.")
+}
+
+/// The HTTP Basic `user@org:password` of a login, as (user, org, password).
+fn basic_credentials(req: &Req) -> Result<(String, String, String), ApiError> {
+    let auth = req.header("Authorization").ok_or_else(|| {
+        ApiError::unauthorized(
+            "Authentication required: send HTTP Basic credentials user@org:password.",
+        )
+    })?;
+    let b64 = auth
+        .strip_prefix("Basic ")
+        .or_else(|| auth.strip_prefix("basic "))
+        .ok_or_else(bad_credentials)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad_credentials())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad_credentials())?;
+    let (who, password) = raw.split_once(':').ok_or_else(bad_credentials)?;
+    let (name, org) = who.rsplit_once('@').ok_or_else(bad_credentials)?;
+    Ok((name.to_owned(), org.to_owned(), password.to_owned()))
+}
+
+/// A JWT shaped like vCD's access token (header, claims, a random signature): clients pass
+/// it back as a Bearer token and do not check its signature.
+fn session_jwt(st: &State, user: &str, sid: &str) -> String {
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!(
+        "{}.{}.{}",
+        b64u.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64u.encode(
+            serde_json::json!({
+                "iss": format!("{}@vcd-sim", st.orgs[0].id),
+                "sub": user,
+                "exp": now + 86_400,
+                "version": "1.0",
+                "jti": sid,
+            })
+            .to_string()
+        ),
+        b64u.encode(rand::random::<[u8; 32]>())
+    )
 }
 
 fn session_json(st: &State, ctx: &Ctx) -> serde_json::Value {
