@@ -439,212 +439,260 @@ fn lower(id: &str) -> String {
     id.to_lowercase()
 }
 
+/// The authenticated API: one arm per resource, each served by its own function.
 fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
     let m = req.method.as_str();
+    let admin = segs.get(1) == Some(&"admin");
     match segs {
-        ["api", "session"] => match m {
-            "GET" => {
-                let st = inner.lock();
-                Ok(xml(ctx, r::T_SESSION, r::session(&st, ctx)))
-            }
-            "DELETE" => {
-                close_session(inner, &ctx.session_id);
-                Ok(Resp::empty(204))
-            }
-            _ => Err(ApiError::method(m)),
-        },
-        ["cloudapi", "1.0.0", "sessions", "current"] => match m {
-            "GET" => {
-                let st = inner.lock();
-                Ok(Resp::new(
-                    200,
-                    &format!("application/json;version={}", ctx.version),
-                    session_json(&st, ctx).to_string(),
-                ))
-            }
-            "DELETE" => {
-                close_session(inner, &ctx.session_id);
-                Ok(Resp::empty(204))
-            }
-            _ => Err(ApiError::method(m)),
-        },
-        ["cloudapi", "1.0.0", "sessions", id] => {
-            only(m, "DELETE")?;
-            if model::uuid_in(id).as_deref() != Some(ctx.session_id.as_str()) {
-                return Err(ApiError::forbidden("session", id));
-            }
-            close_session(inner, &ctx.session_id);
-            Ok(Resp::empty(204))
-        }
-        ["api", "org"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            Ok(xml(ctx, r::T_ORG_LIST, r::org_list(&st, ctx)))
-        }
-        ["api", "org", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.org(&id) {
-                Some(o) if ctx.sees(&o.id) => Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false))),
-                _ => Err(ApiError::forbidden("org", &id)),
-            }
-        }
-        ["api", "admin"] => {
-            only(m, "GET")?;
-            need_admin(ctx)?;
-            Ok(xml(ctx, r::T_ADMIN, admin_root(&inner.lock())))
-        }
-        ["api", "admin", "org", id] => {
-            only(m, "GET")?;
-            need_admin(ctx)?;
-            let st = inner.lock();
-            let id = lower(id);
-            st.org(&id).ok_or_else(|| ApiError::forbidden("org", &id))?;
-            Ok(xml(ctx, r::T_ADMIN_ORG, r::org(&st, &id, true)))
-        }
-        ["api", "vdc", id] | ["api", "admin", "vdc", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            if admin {
-                need_admin(ctx)?;
-            }
-            let st = inner.lock();
-            let id = lower(id);
-            match st.vdc(&id) {
-                Some(v) if ctx.sees(&v.org) => {
-                    let t = if admin { r::T_ADMIN_VDC } else { r::T_VDC };
-                    Ok(xml(ctx, t, r::vdc(&st, &id, admin)))
-                }
-                _ => Err(ApiError::forbidden("vdc", &id)),
-            }
-        }
-        ["api", "admin", "vdc", id, "networks"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.vdc(&id) {
-                Some(v) if ctx.sees(&v.org) => {
-                    let (body, media) = query::vdc_networks(&st, ctx, &id, req)?;
-                    Ok(xml(ctx, media, body))
-                }
-                _ => Err(ApiError::forbidden("vdc", &id)),
-            }
-        }
+        ["api", "session"] => legacy_session(inner, ctx, m),
+        ["cloudapi", "1.0.0", "sessions", "current"] => current_session(inner, ctx, m),
+        ["cloudapi", "1.0.0", "sessions", id] => delete_session(inner, ctx, m, id),
+        ["api", "org"] => org_list(inner, ctx, m),
+        ["api", "org", id] => org_doc(inner, ctx, m, id),
+        ["api", "admin"] => admin_doc(inner, ctx, m),
+        ["api", "admin", "org", id] => admin_org(inner, ctx, m, id),
+        ["api", "vdc", id] | ["api", "admin", "vdc", id] => vdc_doc(inner, ctx, m, id, admin),
+        ["api", "admin", "vdc", id, "networks"] => vdc_networks(inner, req, ctx, id),
         ["api", "vdcStorageProfile", id] | ["api", "admin", "vdcStorageProfile", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.profile(&id).and_then(|p| st.vdc(&p.vdc)) {
-                Some(v) if ctx.sees(&v.org) => Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id))),
-                _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
-            }
+            profile_doc(inner, ctx, m, id)
         }
-        ["api", "network", id, "allocatedAddresses"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
-                Some(v) if ctx.sees(&v.org) => {
-                    Ok(xml(ctx, r::T_ALLOCATED, r::allocated_addresses(&st, &id)))
-                }
-                _ => Err(ApiError::forbidden("network", &id)),
-            }
-        }
+        ["api", "network", id, "allocatedAddresses"] => allocated(inner, ctx, m, id),
         ["api", "network", id] | ["api", "admin", "network", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            let st = inner.lock();
-            let id = lower(id);
-            if let Some(v) = st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
-                if ctx.sees(&v.org) {
-                    return Ok(xml(ctx, r::T_ORG_VDC_NET, r::org_net(&st, &id, admin)));
-                }
-            }
-            for a in &st.vapps {
-                if let Some(n) = a.networks.iter().find(|n| n.id == id) {
-                    if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| ctx.sees(&o.id)) {
-                        return Ok(xml(ctx, r::T_VAPP_NET, r::vapp_network(&st, a, n)));
-                    }
-                }
-            }
-            Err(ApiError::forbidden("network", &id))
+            network_doc(inner, ctx, m, id, admin)
         }
         ["api", "catalog", id] | ["api", "admin", "catalog", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            if admin {
-                need_admin(ctx)?;
-            }
-            let st = inner.lock();
-            let id = lower(id);
-            match st.catalog(&id) {
-                Some(c) if ctx.sees(&c.org) => {
-                    let t = if admin {
-                        r::T_ADMIN_CATALOG
-                    } else {
-                        r::T_CATALOG
-                    };
-                    Ok(xml(ctx, t, r::catalog(&st, &id, admin)))
-                }
-                _ => Err(ApiError::forbidden("catalog", &id)),
-            }
+            catalog_doc(inner, ctx, m, id, admin)
         }
-        ["api", "catalogItem", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.item(&id).and_then(|i| st.catalog(&i.catalog)) {
-                Some(c) if ctx.sees(&c.org) => {
-                    Ok(xml(ctx, r::T_CATALOG_ITEM, r::catalog_item(&st, &id)))
-                }
-                _ => Err(ApiError::forbidden("catalogItem", &id)),
-            }
-        }
+        ["api", "catalogItem", id] => catalog_item(inner, ctx, m, id),
         ["api", "vAppTemplate", t, rest @ ..] => template_routes(inner, req, ctx, t, rest),
         ["api", "vApp", t, rest @ ..] => vapp_routes(inner, req, ctx, t, rest),
-        ["api", "task", id] => {
-            only(m, "GET")?;
-            let mut st = inner.lock();
-            let id = lower(id);
-            let t = st
-                .task(&id)
-                .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !ctx.sees(&t.org) {
-                return Err(ApiError::forbidden("task", &id));
-            }
-            st.poll_task(&id);
-            let t = st.task(&id).expect("exists");
-            Ok(xml(ctx, r::T_TASK, r::task_doc(&st, t)))
-        }
-        ["api", "task", id, "action", "cancel"] => {
-            only(m, "POST")?;
-            let mut st = inner.lock();
-            let id = lower(id);
-            let t = st
-                .task(&id)
-                .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !ctx.sees(&t.org) {
-                return Err(ApiError::forbidden("task", &id));
-            }
-            st.cancel_task(&id);
-            Ok(Resp::empty(204))
-        }
-        ["api", "query"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            if req.param("type").is_none() {
-                return Ok(xml(ctx, r::T_QUERY_LIST, query::query_list(&st, ctx)));
-            }
-            let (body, media) = query::typed(&st, ctx, req)?;
-            Ok(xml(ctx, media, body))
-        }
+        ["api", "task", id] => task_doc(inner, ctx, m, id),
+        ["api", "task", id, "action", "cancel"] => cancel_task(inner, ctx, m, id),
+        ["api", "query"] => query_doc(inner, req, ctx),
         ["api", "admin", "extension", rest @ ..] => {
             need_admin(ctx)?;
             extension(inner, req, ctx, rest)
         }
         _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
     }
+}
+
+/// `/api/session`: the session document, or a logout.
+fn legacy_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    match m {
+        "GET" => {
+            let st = inner.lock();
+            Ok(xml(ctx, r::T_SESSION, r::session(&st, ctx)))
+        }
+        "DELETE" => {
+            close_session(inner, &ctx.session_id);
+            Ok(Resp::empty(204))
+        }
+        _ => Err(ApiError::method(m)),
+    }
+}
+
+/// `/cloudapi/1.0.0/sessions/current`: the session as JSON, or a logout.
+fn current_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    match m {
+        "GET" => {
+            let st = inner.lock();
+            Ok(Resp::new(
+                200,
+                &format!("application/json;version={}", ctx.version),
+                session_json(&st, ctx).to_string(),
+            ))
+        }
+        "DELETE" => {
+            close_session(inner, &ctx.session_id);
+            Ok(Resp::empty(204))
+        }
+        _ => Err(ApiError::method(m)),
+    }
+}
+
+/// `DELETE /cloudapi/1.0.0/sessions/{id}`: only one's own session.
+fn delete_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "DELETE")?;
+    if model::uuid_in(id).as_deref() != Some(ctx.session_id.as_str()) {
+        return Err(ApiError::forbidden("session", id));
+    }
+    close_session(inner, &ctx.session_id);
+    Ok(Resp::empty(204))
+}
+
+fn org_list(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    Ok(xml(ctx, r::T_ORG_LIST, r::org_list(&st, ctx)))
+}
+
+fn org_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.org(&id) {
+        Some(o) if ctx.sees(&o.id) => Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false))),
+        _ => Err(ApiError::forbidden("org", &id)),
+    }
+}
+
+fn admin_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    only(m, "GET")?;
+    need_admin(ctx)?;
+    Ok(xml(ctx, r::T_ADMIN, admin_root(&inner.lock())))
+}
+
+fn admin_org(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    need_admin(ctx)?;
+    let st = inner.lock();
+    let id = lower(id);
+    st.org(&id).ok_or_else(|| ApiError::forbidden("org", &id))?;
+    Ok(xml(ctx, r::T_ADMIN_ORG, r::org(&st, &id, true)))
+}
+
+/// A VDC, as a tenant (`/api/vdc`) or a system administrator (`/api/admin/vdc`) sees it.
+fn vdc_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    if admin {
+        need_admin(ctx)?;
+    }
+    let st = inner.lock();
+    let id = lower(id);
+    match st.vdc(&id) {
+        Some(v) if ctx.sees(&v.org) => {
+            let t = if admin { r::T_ADMIN_VDC } else { r::T_VDC };
+            Ok(xml(ctx, t, r::vdc(&st, &id, admin)))
+        }
+        _ => Err(ApiError::forbidden("vdc", &id)),
+    }
+}
+
+fn vdc_networks(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
+    only(req.method.as_str(), "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.vdc(&id) {
+        Some(v) if ctx.sees(&v.org) => {
+            let (body, media) = query::vdc_networks(&st, ctx, &id, req)?;
+            Ok(xml(ctx, media, body))
+        }
+        _ => Err(ApiError::forbidden("vdc", &id)),
+    }
+}
+
+fn profile_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.profile(&id).and_then(|p| st.vdc(&p.vdc)) {
+        Some(v) if ctx.sees(&v.org) => Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id))),
+        _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
+    }
+}
+
+fn allocated(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
+        Some(v) if ctx.sees(&v.org) => {
+            Ok(xml(ctx, r::T_ALLOCATED, r::allocated_addresses(&st, &id)))
+        }
+        _ => Err(ApiError::forbidden("network", &id)),
+    }
+}
+
+/// `/api/network/{id}` names an org VDC network or a vApp network: vCD serves both there.
+fn network_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    if let Some(v) = st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
+        if ctx.sees(&v.org) {
+            return Ok(xml(ctx, r::T_ORG_VDC_NET, r::org_net(&st, &id, admin)));
+        }
+    }
+    for a in &st.vapps {
+        if let Some(n) = a.networks.iter().find(|n| n.id == id) {
+            if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| ctx.sees(&o.id)) {
+                return Ok(xml(ctx, r::T_VAPP_NET, r::vapp_network(&st, a, n)));
+            }
+        }
+    }
+    Err(ApiError::forbidden("network", &id))
+}
+
+fn catalog_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    if admin {
+        need_admin(ctx)?;
+    }
+    let st = inner.lock();
+    let id = lower(id);
+    match st.catalog(&id) {
+        Some(c) if ctx.sees(&c.org) => {
+            let t = if admin {
+                r::T_ADMIN_CATALOG
+            } else {
+                r::T_CATALOG
+            };
+            Ok(xml(ctx, t, r::catalog(&st, &id, admin)))
+        }
+        _ => Err(ApiError::forbidden("catalog", &id)),
+    }
+}
+
+fn catalog_item(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.item(&id).and_then(|i| st.catalog(&i.catalog)) {
+        Some(c) if ctx.sees(&c.org) => Ok(xml(ctx, r::T_CATALOG_ITEM, r::catalog_item(&st, &id))),
+        _ => Err(ApiError::forbidden("catalogItem", &id)),
+    }
+}
+
+/// A task, polled: each GET may move it on, as a client's polling sees vCD's tasks progress.
+fn task_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let mut st = inner.lock();
+    let id = lower(id);
+    let t = st
+        .task(&id)
+        .ok_or_else(|| ApiError::forbidden("task", &id))?;
+    if !ctx.sees(&t.org) {
+        return Err(ApiError::forbidden("task", &id));
+    }
+    st.poll_task(&id);
+    let t = st.task(&id).expect("exists");
+    Ok(xml(ctx, r::T_TASK, r::task_doc(&st, t)))
+}
+
+fn cancel_task(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "POST")?;
+    let mut st = inner.lock();
+    let id = lower(id);
+    let t = st
+        .task(&id)
+        .ok_or_else(|| ApiError::forbidden("task", &id))?;
+    if !ctx.sees(&t.org) {
+        return Err(ApiError::forbidden("task", &id));
+    }
+    st.cancel_task(&id);
+    Ok(Resp::empty(204))
+}
+
+/// `/api/query`: the list of query types, or one typed query.
+fn query_doc(inner: &Arc<Inner>, req: &Req, ctx: &Ctx) -> Res {
+    only(req.method.as_str(), "GET")?;
+    let st = inner.lock();
+    if req.param("type").is_none() {
+        return Ok(xml(ctx, r::T_QUERY_LIST, query::query_list(&st, ctx)));
+    }
+    let (body, media) = query::typed(&st, ctx, req)?;
+    Ok(xml(ctx, media, body))
 }
 
 fn close_session(inner: &Arc<Inner>, id: &str) {
