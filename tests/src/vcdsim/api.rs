@@ -1111,68 +1111,10 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
         .ok_or_else(|| ApiError::forbidden("vApp", id))?;
     let mut nets: Vec<VAppNet> = vec![];
     for nc in x::children(&el, "NetworkConfig", C) {
-        let name = attr_required(nc, "networkName")?;
-        x::check_sequence(nc, NET_CONFIG).map_err(ApiError::jaxb)?;
-        let cfg = x::child(nc, "Configuration", C).expect("checked");
-        x::check_sequence(cfg, CONFIGURATION).map_err(ApiError::jaxb)?;
-        let fence = enumeration(
-            x::text(cfg, "FenceMode", C).unwrap_or(""),
-            &["isolated", "bridged", "natRouted"],
-        )?;
-        let parent = match x::child(cfg, "ParentNetwork", C) {
-            Some(p) => {
-                let h = attr_required(p, "href")?;
-                Some(resolve_parent(&st, &h, &a.vdc)?)
-            }
-            None => None,
-        };
-        if fence == "bridged" {
-            bridged_is_clean(cfg, &name)?;
-        }
-        if fence != "isolated" && parent.is_none() {
-            return Err(ApiError::bad_request(format!(
-                "vApp network \"{name}\" with fence mode {fence} needs a ParentNetwork (an org VDC network)."
-            )));
-        }
-        if nets.iter().any(|n| n.name.eq_ignore_ascii_case(&name)) {
-            return Err(ApiError::duplicate(&format!("network {name}")));
-        }
-        let scope = x::child(cfg, "IpScopes", C)
-            .and_then(|s| x::child(s, "IpScope", C))
-            .map(|s| IpScope {
-                inherited: x::text(s, "IsInherited", C) == Some("true"),
-                gateway: x::text(s, "Gateway", C).unwrap_or("").to_owned(),
-                netmask: x::text(s, "Netmask", C)
-                    .unwrap_or("255.255.255.0")
-                    .to_owned(),
-                enabled: x::text(s, "IsEnabled", C) != Some("false"),
-            });
-        let existing = a.networks.iter().find(|n| n.name == name);
-        nets.push(VAppNet {
-            id: existing.map(|n| n.id.clone()).unwrap_or_else(new_uuid),
-            name: name.clone(),
-            description: x::text(nc, "Description", C).map(str::to_owned),
-            scope: if parent.is_some() {
-                None
-            } else {
-                scope.or_else(|| existing.and_then(|n| n.scope.clone()))
-            },
-            parent: if fence == "isolated" { None } else { parent },
-            fence_mode: fence,
-            retain: bool_of(cfg, "RetainNetInfoAcrossDeployments", false)?,
-            deployed: bool_of(nc, "IsDeployed", false)?,
-        });
+        let net = vapp_net_of(&st, &a, nc, &nets)?;
+        nets.push(net);
     }
-    for v in st.vapp_vms(id) {
-        for n in &v.nics {
-            if n.network != "none" && !nets.iter().any(|x| x.name == n.network) {
-                return Err(ApiError::bad_request(format!(
-                    "The vApp network \"{}\" cannot be removed: NIC {} of VM \"{}\" is connected to it.",
-                    n.network, n.index, v.name
-                )));
-            }
-        }
-    }
+    nics_keep_networks(&st, id, &nets)?;
     check_busy(&st, id, &a.name, &format!("urn:vcloud:vapp:{id}"))?;
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
@@ -1191,6 +1133,77 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
         fail: None,
     });
     Ok(accepted_task(&st, ctx, &task))
+}
+
+/// One `NetworkConfig` of vApp `a` as the network it becomes; `nets` are those before it
+/// in the section. A network that keeps its name keeps its id (and its scope if none is sent).
+fn vapp_net_of(st: &State, a: &VApp, nc: &Element, nets: &[VAppNet]) -> Result<VAppNet, ApiError> {
+    let name = attr_required(nc, "networkName")?;
+    x::check_sequence(nc, NET_CONFIG).map_err(ApiError::jaxb)?;
+    let cfg = x::child(nc, "Configuration", C).expect("checked");
+    x::check_sequence(cfg, CONFIGURATION).map_err(ApiError::jaxb)?;
+    let fence = enumeration(
+        x::text(cfg, "FenceMode", C).unwrap_or(""),
+        &["isolated", "bridged", "natRouted"],
+    )?;
+    let parent = match x::child(cfg, "ParentNetwork", C) {
+        Some(p) => {
+            let h = attr_required(p, "href")?;
+            Some(resolve_parent(st, &h, &a.vdc)?)
+        }
+        None => None,
+    };
+    if fence == "bridged" {
+        bridged_is_clean(cfg, &name)?;
+    }
+    if fence != "isolated" && parent.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "vApp network \"{name}\" with fence mode {fence} needs a ParentNetwork (an org VDC network)."
+        )));
+    }
+    if nets.iter().any(|n| n.name.eq_ignore_ascii_case(&name)) {
+        return Err(ApiError::duplicate(&format!("network {name}")));
+    }
+    let scope = x::child(cfg, "IpScopes", C)
+        .and_then(|s| x::child(s, "IpScope", C))
+        .map(|s| IpScope {
+            inherited: x::text(s, "IsInherited", C) == Some("true"),
+            gateway: x::text(s, "Gateway", C).unwrap_or("").to_owned(),
+            netmask: x::text(s, "Netmask", C)
+                .unwrap_or("255.255.255.0")
+                .to_owned(),
+            enabled: x::text(s, "IsEnabled", C) != Some("false"),
+        });
+    let existing = a.networks.iter().find(|n| n.name == name);
+    Ok(VAppNet {
+        id: existing.map(|n| n.id.clone()).unwrap_or_else(new_uuid),
+        name: name.clone(),
+        description: x::text(nc, "Description", C).map(str::to_owned),
+        scope: if parent.is_some() {
+            None
+        } else {
+            scope.or_else(|| existing.and_then(|n| n.scope.clone()))
+        },
+        parent: if fence == "isolated" { None } else { parent },
+        fence_mode: fence,
+        retain: bool_of(cfg, "RetainNetInfoAcrossDeployments", false)?,
+        deployed: bool_of(nc, "IsDeployed", false)?,
+    })
+}
+
+/// vCD refuses to remove a vApp network a VM's NIC is still connected to.
+fn nics_keep_networks(st: &State, vapp: &str, nets: &[VAppNet]) -> Result<(), ApiError> {
+    for v in st.vapp_vms(vapp) {
+        for n in &v.nics {
+            if n.network != "none" && !nets.iter().any(|x| x.name == n.network) {
+                return Err(ApiError::bad_request(format!(
+                    "The vApp network \"{}\" cannot be removed: NIC {} of VM \"{}\" is connected to it.",
+                    n.network, n.index, v.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn new_mac() -> String {
