@@ -1227,88 +1227,10 @@ fn put_net_conn(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
     let a = st.vapp(&vapp_id).cloned().expect("VM's vApp");
     let mut nics: Vec<Nic> = vec![];
     for nc in x::children(&el, "NetworkConnection", C) {
-        let network = attr_required(nc, "network")?;
-        x::check_sequence(nc, NET_CONN).map_err(ApiError::jaxb)?;
-        let idx_text = x::text(nc, "NetworkConnectionIndex", C).unwrap_or("");
-        let index: u32 = idx_text.parse().map_err(|_| {
-            ApiError::jaxb(format!(
-                "cvc-datatype-valid.1.2.1: '{idx_text}' is not a valid value for 'int'."
-            ))
-        })?;
-        if nics.iter().any(|n| n.index == index) {
-            return Err(ApiError::bad_request(format!(
-                "NetworkConnectionIndex {index} appears twice."
-            )));
-        }
-        let connected = bool_of(nc, "IsConnected", false)?;
-        let mode = enumeration(
-            x::text(nc, "IpAddressAllocationMode", C).unwrap_or(""),
-            &["POOL", "DHCP", "MANUAL", "NONE"],
-        )?;
-        let ip = x::text(nc, "IpAddress", C)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        if mode == "MANUAL" {
-            match &ip {
-                Some(i) if model::ipv4(i).is_some() => {}
-                Some(i) => {
-                    return Err(ApiError::bad_request(format!(
-                        "IpAddress {i:?} is not an IPv4 address."
-                    )))
-                }
-                None => {
-                    return Err(ApiError::bad_request(format!(
-                        "NIC {index}: IpAddressAllocationMode MANUAL needs an IpAddress."
-                    )))
-                }
-            }
-        }
-        let known = a.networks.iter().any(|n| n.name == network);
-        if !known && (network != "none" || connected) {
-            return Err(ApiError::bad_request(format!(
-                "The VCD entity network \"{network}\" does not exist."
-            )));
-        }
-        let old = vm.nics.iter().find(|n| n.index == index);
-        // A POOL address stays with the NIC while it stays on the same network.
-        let ip = match old {
-            Some(o) if mode == "POOL" && o.network != network => None,
-            Some(o) if mode == "POOL" && ip.is_none() && o.mode == "POOL" => o.ip.clone(),
-            _ => ip,
-        };
-        nics.push(Nic {
-            index,
-            network,
-            connected,
-            mode,
-            ip,
-            mac: x::text(nc, "MACAddress", C)
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .or_else(|| old.map(|o| o.mac.clone()))
-                .unwrap_or_else(new_mac),
-            adapter: x::text(nc, "NetworkAdapterType", C)
-                .map(str::to_owned)
-                .or_else(|| old.map(|o| o.adapter.clone()))
-                .unwrap_or_else(|| "VMXNET3".into()),
-        });
+        let nic = nic_of(&a, &vm, nc, &nics)?;
+        nics.push(nic);
     }
-    let primary = match x::text(&el, "PrimaryNetworkConnectionIndex", C) {
-        Some(p) => {
-            let p: u32 = p.parse().map_err(|_| {
-                ApiError::jaxb(format!(
-                    "cvc-datatype-valid.1.2.1: '{p}' is not a valid value for 'int'."
-                ))
-            })?;
-            if !nics.iter().any(|n| n.index == p) {
-                return Err(ApiError::bad_request(format!(
-                    "PrimaryNetworkConnectionIndex {p} names no NetworkConnection."
-                )));
-            }
-            Some(p)
-        }
-        None => nics.first().map(|n| n.index),
-    };
+    let primary = primary_nic(&el, &nics)?;
     check_busy(&st, id, &vm.name, &format!("urn:vcloud:vm:{id}"))?;
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let task = st.new_task(NewTask {
@@ -1327,6 +1249,95 @@ fn put_net_conn(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
         fail: None,
     });
     Ok(accepted_task(&st, ctx, &task))
+}
+
+/// One `NetworkConnection` of `vm` (in vApp `a`) as the NIC it becomes; `nics` are those
+/// before it. What is not sent (MAC, adapter, a POOL address) stays as the NIC had it.
+fn nic_of(a: &VApp, vm: &Vm, nc: &Element, nics: &[Nic]) -> Result<Nic, ApiError> {
+    let network = attr_required(nc, "network")?;
+    x::check_sequence(nc, NET_CONN).map_err(ApiError::jaxb)?;
+    let idx_text = x::text(nc, "NetworkConnectionIndex", C).unwrap_or("");
+    let index: u32 = idx_text.parse().map_err(|_| {
+        ApiError::jaxb(format!(
+            "cvc-datatype-valid.1.2.1: '{idx_text}' is not a valid value for 'int'."
+        ))
+    })?;
+    if nics.iter().any(|n| n.index == index) {
+        return Err(ApiError::bad_request(format!(
+            "NetworkConnectionIndex {index} appears twice."
+        )));
+    }
+    let connected = bool_of(nc, "IsConnected", false)?;
+    let mode = enumeration(
+        x::text(nc, "IpAddressAllocationMode", C).unwrap_or(""),
+        &["POOL", "DHCP", "MANUAL", "NONE"],
+    )?;
+    let ip = x::text(nc, "IpAddress", C)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if mode == "MANUAL" {
+        manual_ip(ip.as_deref(), index)?;
+    }
+    let known = a.networks.iter().any(|n| n.name == network);
+    if !known && (network != "none" || connected) {
+        return Err(ApiError::bad_request(format!(
+            "The VCD entity network \"{network}\" does not exist."
+        )));
+    }
+    let old = vm.nics.iter().find(|n| n.index == index);
+    // A POOL address stays with the NIC while it stays on the same network.
+    let ip = match old {
+        Some(o) if mode == "POOL" && o.network != network => None,
+        Some(o) if mode == "POOL" && ip.is_none() && o.mode == "POOL" => o.ip.clone(),
+        _ => ip,
+    };
+    Ok(Nic {
+        index,
+        network,
+        connected,
+        mode,
+        ip,
+        mac: x::text(nc, "MACAddress", C)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .or_else(|| old.map(|o| o.mac.clone()))
+            .unwrap_or_else(new_mac),
+        adapter: x::text(nc, "NetworkAdapterType", C)
+            .map(str::to_owned)
+            .or_else(|| old.map(|o| o.adapter.clone()))
+            .unwrap_or_else(|| "VMXNET3".into()),
+    })
+}
+
+/// A MANUAL NIC needs an IPv4 address.
+fn manual_ip(ip: Option<&str>, index: u32) -> Result<(), ApiError> {
+    match ip {
+        Some(i) if model::ipv4(i).is_some() => Ok(()),
+        Some(i) => Err(ApiError::bad_request(format!(
+            "IpAddress {i:?} is not an IPv4 address."
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "NIC {index}: IpAddressAllocationMode MANUAL needs an IpAddress."
+        ))),
+    }
+}
+
+/// `PrimaryNetworkConnectionIndex`, which must name one of `nics`; without it, the first.
+fn primary_nic(el: &Element, nics: &[Nic]) -> Result<Option<u32>, ApiError> {
+    let Some(p) = x::text(el, "PrimaryNetworkConnectionIndex", C) else {
+        return Ok(nics.first().map(|n| n.index));
+    };
+    let p: u32 = p.parse().map_err(|_| {
+        ApiError::jaxb(format!(
+            "cvc-datatype-valid.1.2.1: '{p}' is not a valid value for 'int'."
+        ))
+    })?;
+    if !nics.iter().any(|n| n.index == p) {
+        return Err(ApiError::bad_request(format!(
+            "PrimaryNetworkConnectionIndex {p} names no NetworkConnection."
+        )));
+    }
+    Ok(Some(p))
 }
 
 // ---- the extension: vimServer, vmsList, imports ----
