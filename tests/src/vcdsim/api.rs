@@ -1347,120 +1347,121 @@ fn extension(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, rest: &[&str]) -> Res {
     match rest {
         [] => {
             only(m, "GET")?;
-            let st = inner.lock();
-            let mut o = Out::new();
-            o.open(
-                "vmext:VMWExtension",
-                &[
-                    ("href", &href(&st, "/api/admin/extension")),
-                    ("type", r::T_EXTENSION),
-                ],
-            );
-            o.link(
-                "down",
-                Some(r::T_VIM_REFS),
-                &href(&st, "/api/admin/extension/vimServerReferences"),
-                None,
-            );
-            o.close("vmext:VMWExtension");
-            Ok(xml(ctx, r::T_EXTENSION, o.finish()))
+            Ok(xml(ctx, r::T_EXTENSION, extension_doc(&inner.lock())))
         }
         ["vimServerReferences"] => {
             only(m, "GET")?;
-            let st = inner.lock();
-            let mut o = Out::new();
-            o.open(
-                "vmext:VMWVimServerReferences",
-                &[
-                    (
-                        "href",
-                        &href(&st, "/api/admin/extension/vimServerReferences"),
-                    ),
-                    ("type", r::T_VIM_REFS),
-                ],
-            );
-            if let Some(vc) = &st.vcenter {
-                let h = href(&st, &format!("/api/admin/extension/vimServer/{}", vc.id));
-                o.empty(
-                    "vmext:VimServerReference",
-                    &[("type", r::T_VIM), ("name", &vc.name), ("href", &h)],
-                );
-            }
-            o.close("vmext:VMWVimServerReferences");
-            Ok(xml(ctx, r::T_VIM_REFS, o.finish()))
+            Ok(xml(ctx, r::T_VIM_REFS, vim_server_refs(&inner.lock())))
         }
-        ["vimServer", id, more @ ..] => {
-            let id = lower(id);
-            let vc = inner
-                .lock()
-                .vcenter
-                .clone()
-                .filter(|v| v.id == id)
-                .ok_or_else(|| ApiError::forbidden("vimserver", &id))?;
-            match more {
-                [] => {
-                    only(m, "GET")?;
-                    let st = inner.lock();
-                    let base = href(&st, &format!("/api/admin/extension/vimServer/{id}"));
-                    let mut o = Out::new();
-                    let urn = format!("urn:vcloud:vimserver:{id}");
-                    o.open(
-                        "vmext:VimServer",
-                        &[
-                            ("name", &vc.name),
-                            ("id", &urn),
-                            ("href", &base),
-                            ("type", r::T_VIM),
-                        ],
-                    );
-                    o.link(
-                        "down",
-                        Some(r::T_VMS_LIST),
-                        &format!("{base}/vmsList"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_VAPP),
-                        &format!("{base}/importVmAsVApp"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_TEMPLATE),
-                        &format!("{base}/importVmAsVAppTemplate"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_INTO),
-                        &format!("{base}/importVmIntoExistingVApp"),
-                        None,
-                    );
-                    o.leaf("Description", "");
-                    o.leaf("vmext:Username", &vc.username);
-                    o.leaf("vmext:Url", &vc.url);
-                    o.leaf("vmext:IsEnabled", &vc.enabled.to_string());
-                    o.leaf("vmext:IsConnected", &vc.connected.to_string());
-                    o.leaf("vmext:Uuid", &vc.id);
-                    o.leaf("vmext:VcVersion", &vc.version);
-                    o.close("vmext:VimServer");
-                    Ok(xml(ctx, r::T_VIM, o.finish()))
-                }
-                ["vmsList"] => {
-                    only(m, "GET")?;
-                    vms_list(inner, req, ctx, &vc)
-                }
-                [op @ ("importVmAsVApp" | "importVmAsVAppTemplate" | "importVmIntoExistingVApp")] =>
-                {
-                    only(m, "POST")?;
-                    import(inner, req, ctx, &vc, op)
-                }
-                _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
-            }
+        ["vimServer", id, more @ ..] => vim_server(inner, req, ctx, id, more),
+        _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
+    }
+}
+
+fn extension_doc(st: &State) -> String {
+    let mut o = Out::new();
+    o.open(
+        "vmext:VMWExtension",
+        &[
+            ("href", &href(st, "/api/admin/extension")),
+            ("type", r::T_EXTENSION),
+        ],
+    );
+    o.link(
+        "down",
+        Some(r::T_VIM_REFS),
+        &href(st, "/api/admin/extension/vimServerReferences"),
+        None,
+    );
+    o.close("vmext:VMWExtension");
+    o.finish()
+}
+
+fn vim_server_refs(st: &State) -> String {
+    let mut o = Out::new();
+    o.open(
+        "vmext:VMWVimServerReferences",
+        &[
+            (
+                "href",
+                &href(st, "/api/admin/extension/vimServerReferences"),
+            ),
+            ("type", r::T_VIM_REFS),
+        ],
+    );
+    if let Some(vc) = &st.vcenter {
+        let h = href(st, &format!("/api/admin/extension/vimServer/{}", vc.id));
+        o.empty(
+            "vmext:VimServerReference",
+            &[("type", r::T_VIM), ("name", &vc.name), ("href", &h)],
+        );
+    }
+    o.close("vmext:VMWVimServerReferences");
+    o.finish()
+}
+
+/// `/api/admin/extension/vimServer/{id}/…`: the registered vCenter, its VMs and the imports.
+fn vim_server(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str, more: &[&str]) -> Res {
+    let m = req.method.as_str();
+    let id = lower(id);
+    let vc = inner
+        .lock()
+        .vcenter
+        .clone()
+        .filter(|v| v.id == id)
+        .ok_or_else(|| ApiError::forbidden("vimserver", &id))?;
+    match more {
+        [] => {
+            only(m, "GET")?;
+            Ok(xml(ctx, r::T_VIM, vim_server_doc(&inner.lock(), &vc)))
+        }
+        ["vmsList"] => {
+            only(m, "GET")?;
+            vms_list(inner, req, ctx, &vc)
+        }
+        [op @ ("importVmAsVApp" | "importVmAsVAppTemplate" | "importVmIntoExistingVApp")] => {
+            only(m, "POST")?;
+            import(inner, req, ctx, &vc, op)
         }
         _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
     }
+}
+
+fn vim_server_doc(st: &State, vc: &model::Vcenter) -> String {
+    let base = href(st, &format!("/api/admin/extension/vimServer/{}", vc.id));
+    let mut o = Out::new();
+    let urn = format!("urn:vcloud:vimserver:{}", vc.id);
+    o.open(
+        "vmext:VimServer",
+        &[
+            ("name", &vc.name),
+            ("id", &urn),
+            ("href", &base),
+            ("type", r::T_VIM),
+        ],
+    );
+    o.link(
+        "down",
+        Some(r::T_VMS_LIST),
+        &format!("{base}/vmsList"),
+        None,
+    );
+    for (media, action) in [
+        (r::T_IMPORT_VAPP, "importVmAsVApp"),
+        (r::T_IMPORT_TEMPLATE, "importVmAsVAppTemplate"),
+        (r::T_IMPORT_INTO, "importVmIntoExistingVApp"),
+    ] {
+        o.link("add", Some(media), &format!("{base}/{action}"), None);
+    }
+    o.leaf("Description", "");
+    o.leaf("vmext:Username", &vc.username);
+    o.leaf("vmext:Url", &vc.url);
+    o.leaf("vmext:IsEnabled", &vc.enabled.to_string());
+    o.leaf("vmext:IsConnected", &vc.connected.to_string());
+    o.leaf("vmext:Uuid", &vc.id);
+    o.leaf("vmext:VcVersion", &vc.version);
+    o.close("vmext:VimServer");
+    o.finish()
 }
 
 fn vms_list(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter) -> Res {
