@@ -1672,7 +1672,122 @@ fn portgroup_net(name: &str) -> VAppNet {
     }
 }
 
+/// What an import request's body says, read and checked before anything is looked up.
+struct ImportParams {
+    el: Element,
+    source_move: bool,
+    gold_master: bool,
+    moref: String,
+    vm_name: Option<String>,
+    computer: Option<String>,
+    local_id: Option<String>,
+    description: String,
+    name_attr: Option<String>,
+}
+
+/// Where an import lands: (vdc, vApp target, storage profile, catalog).
+struct ImportRefs {
+    vdc: String,
+    vapp: Option<String>,
+    profile: String,
+    catalog: Option<String>,
+}
+
+/// An import with everything resolved: what each of the three operations builds from.
+struct Import {
+    params: ImportParams,
+    refs: ImportRefs,
+    vdc_org: String,
+    vm_name: String,
+    nics: Vec<Nic>,
+    portgroups: Vec<String>,
+    disks: Vec<(i32, String)>,
+    copy_on: Option<String>,
+    now: String,
+}
+
+impl Import {
+    /// The imported VM, held by `parent`.
+    fn vm(&self, parent: Parent, id: String) -> Vm {
+        let p = &self.params;
+        Vm {
+            id,
+            name: self.vm_name.clone(),
+            description: p.description.clone(),
+            parent,
+            status: 0,
+            deployed: false,
+            moref: p.moref.clone(),
+            source_move: p.source_move,
+            primary: self.nics.first().map(|n| n.index),
+            nics: self.nics.clone(),
+            local_id: p.local_id.clone().unwrap_or_else(new_uuid),
+            computer_name: p.computer.clone().unwrap_or_else(|| {
+                self.vm_name
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .take(15)
+                    .collect()
+            }),
+            profile: self.refs.profile.clone(),
+            disks: self.disks.clone(),
+            created: self.now.clone(),
+        }
+    }
+
+    /// The name of the new vApp or template: the `name` attribute, else the VM's.
+    fn entity_name(&self) -> String {
+        self.params
+            .name_attr
+            .clone()
+            .unwrap_or_else(|| self.vm_name.clone())
+    }
+
+    /// One vApp network per port group the VM was on in vCenter.
+    fn networks(&self) -> Vec<VAppNet> {
+        self.portgroups.iter().map(|p| portgroup_net(p)).collect()
+    }
+}
+
 fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &str) -> Res {
+    let params = import_params(req, op)?;
+    // Before asking vCenter: the vCenter's state and the references.
+    import_refs(&inner.lock(), vc, &params, op)?;
+    let vcvm = source_vm(inner, vc, &params.moref)?;
+    let mut st = inner.lock();
+    let refs = import_refs(&st, vc, &params, op)?;
+    let disks = disk_placements(&st, &params.el, &vcvm, &refs.vdc)?;
+    charge_storage(&mut st, &vcvm, &refs.profile, &disks);
+    let vdc_org = st.vdc(&refs.vdc).map(|v| v.org.clone()).unwrap_or_default();
+    let copy_on = (!params.source_move && vcvm.power_state != "poweredOff").then(|| {
+        format!(
+            "Cannot copy virtual machine \"{}\" ({}): it is {}. Power it off, or import it with sourceMove=\"true\".",
+            vcvm.name, params.moref, vcvm.power_state
+        )
+    });
+    let (nics, portgroups) = nics_from(&vcvm);
+    let vm_name = params.vm_name.clone().unwrap_or_else(|| vcvm.name.clone());
+    let imp = Import {
+        params,
+        refs,
+        vdc_org,
+        vm_name,
+        nics,
+        portgroups,
+        disks,
+        copy_on,
+        now: now_iso(),
+    };
+    match op {
+        "importVmAsVApp" => import_as_vapp(&mut st, ctx, imp),
+        "importVmAsVAppTemplate" => import_as_template(&mut st, ctx, imp),
+        _ => import_into_vapp(&mut st, ctx, imp),
+    }
+}
+
+/// Checks the body of an import (media type, root, element order, the attributes' booleans)
+/// and reads what it asks for.
+fn import_params(req: &Req, op: &str) -> Result<ImportParams, ApiError> {
     let (want, root, slots) = match op {
         "importVmAsVApp" => (r::T_IMPORT_VAPP, "ImportVmAsVAppParams", IMPORT_VAPP),
         "importVmAsVAppTemplate" => (
@@ -1708,15 +1823,13 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
     if moref.is_empty() {
         return Err(ApiError::bad_request("VmMoRef is empty."));
     }
-    let vm_name = x::text(&el, "VmName", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let computer = x::text(&el, "ComputerName", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let local_id = x::text(&el, "VAppScopedLocalId", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+    let text = |name: &str, ns: &[&str]| {
+        x::text(&el, name, ns)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (vm_name, computer) = (text("VmName", VC), text("ComputerName", VC));
+    let local_id = text("VAppScopedLocalId", VC);
     let description = x::text(&el, "Description", C)
         .or_else(|| x::text(&el, "VmDescription", VC))
         .unwrap_or("")
@@ -1725,86 +1838,128 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
         .attr("name")
         .filter(|s| !s.trim().is_empty())
         .map(str::to_owned);
+    Ok(ImportParams {
+        el,
+        source_move,
+        gold_master,
+        moref,
+        vm_name,
+        computer,
+        local_id,
+        description,
+        name_attr,
+    })
+}
 
-    // Before asking vCenter: the vCenter's state and the references.
-    let check_refs =
-        |st: &State| -> Result<(String, Option<String>, String, Option<String>), ApiError> {
-            if !vc.enabled {
-                return Err(ApiError::bad_request(format!(
-                    "vCenter server \"{}\" is disabled: enable it before importing VMs from it.",
-                    vc.name
-                )));
-            }
-            if !vc.connected {
-                return Err(ApiError::bad_request(format!(
-                "vCenter server \"{}\" is not connected: reconnect it before importing VMs from it.",
-                vc.name
-            )));
-            }
-            // (vdc, vapp target, profile, catalog)
-            let (vdc, vapp) = if op == "importVmIntoExistingVApp" {
-                let v = x::child(&el, "VApp", VC).expect("checked");
-                let id = ref_id(v, "vApp", "vapp-")?;
-                let a = st
-                    .vapp(&id)
-                    .ok_or_else(|| ApiError::forbidden("vApp", &format!("vapp-{id}")))?;
-                (a.vdc.clone(), Some(id))
-            } else {
-                let v = x::child(&el, "Vdc", VC).expect("checked");
-                let id = ref_id(v, "vdc", "")?;
-                st.vdc(&id).ok_or_else(|| ApiError::forbidden("vdc", &id))?;
-                (id, None)
-            };
-            let profile = match x::child(&el, "VdcStorageProfile", VC) {
-                Some(p) => resolve_profile(st, p, &vdc)?,
-                None => st
-                    .profiles
-                    .iter()
-                    .find(|p| p.vdc == vdc && p.default)
-                    .map(|p| p.id.clone())
-                    .unwrap_or_default(),
-            };
-            for d in x::children(&el, "ImportedDisk", VC) {
-                resolve_profile(
-                    st,
-                    x::child(d, "VdcStorageProfile", VC).expect("checked"),
-                    &vdc,
-                )?;
-            }
-            let catalog = match x::child(&el, "Catalog", VC) {
-                Some(c) => {
-                    let id = ref_id(c, "catalog", "")?;
-                    let cat = st
-                        .catalog(&id)
-                        .ok_or_else(|| ApiError::forbidden("catalog", &id))?;
-                    if st.vdc(&vdc).map(|v| &v.org) != Some(&cat.org) {
-                        return Err(ApiError::bad_request(format!(
-                            "Catalog \"{}\" belongs to another organization than VDC \"{}\".",
-                            cat.name,
-                            st.vdc(&vdc).map(|v| v.name.as_str()).unwrap_or("?")
-                        )));
-                    }
-                    Some(id)
-                }
-                None => None,
-            };
-            if let Some(a) = &vapp {
-                let name = st.vapp(a).map(|x| x.name.clone()).unwrap_or_default();
-                check_busy(st, a, &name, &format!("urn:vcloud:vapp:{a}"))?;
-            }
-            if let Some(v) = st.imported(&moref) {
-                return Err(ApiError::bad_request(format!(
-                "The virtual machine {moref} of vCenter server \"{}\" is already managed by VMware Cloud Director (imported as VM \"{}\").",
-                vc.name, v.name
-            )));
-            }
-            Ok((vdc, vapp, profile, catalog))
-        };
-    check_refs(&inner.lock())?;
+/// The vCenter's state and the import's references, checked twice: before vCenter is asked
+/// for the VM (a bad reference costs no vCenter call) and after, under the lock that creates
+/// the entities (the state may have changed meanwhile).
+fn import_refs(
+    st: &State,
+    vc: &model::Vcenter,
+    p: &ImportParams,
+    op: &str,
+) -> Result<ImportRefs, ApiError> {
+    vcenter_usable(vc)?;
+    let el = &p.el;
+    let (vdc, vapp) = import_target(st, el, op)?;
+    let profile = match x::child(el, "VdcStorageProfile", VC) {
+        Some(prof) => resolve_profile(st, prof, &vdc)?,
+        None => st
+            .profiles
+            .iter()
+            .find(|prof| prof.vdc == vdc && prof.default)
+            .map(|prof| prof.id.clone())
+            .unwrap_or_default(),
+    };
+    for d in x::children(el, "ImportedDisk", VC) {
+        resolve_profile(
+            st,
+            x::child(d, "VdcStorageProfile", VC).expect("checked"),
+            &vdc,
+        )?;
+    }
+    let catalog = import_catalog(st, el, &vdc)?;
+    if let Some(a) = &vapp {
+        let name = st.vapp(a).map(|x| x.name.clone()).unwrap_or_default();
+        check_busy(st, a, &name, &format!("urn:vcloud:vapp:{a}"))?;
+    }
+    if let Some(v) = st.imported(&p.moref) {
+        return Err(ApiError::bad_request(format!(
+            "The virtual machine {} of vCenter server \"{}\" is already managed by VMware Cloud Director (imported as VM \"{}\").",
+            p.moref, vc.name, v.name
+        )));
+    }
+    Ok(ImportRefs {
+        vdc,
+        vapp,
+        profile,
+        catalog,
+    })
+}
 
-    let vcvm = inner
+/// vCD imports only from a vCenter that is enabled and connected.
+fn vcenter_usable(vc: &model::Vcenter) -> Result<(), ApiError> {
+    if !vc.enabled {
+        return Err(ApiError::bad_request(format!(
+            "vCenter server \"{}\" is disabled: enable it before importing VMs from it.",
+            vc.name
+        )));
+    }
+    if !vc.connected {
+        return Err(ApiError::bad_request(format!(
+            "vCenter server \"{}\" is not connected: reconnect it before importing VMs from it.",
+            vc.name
+        )));
+    }
+    Ok(())
+}
+
+/// The import's VDC, and the vApp it goes into for `importVmIntoExistingVApp`.
+fn import_target(st: &State, el: &Element, op: &str) -> Result<(String, Option<String>), ApiError> {
+    if op == "importVmIntoExistingVApp" {
+        let v = x::child(el, "VApp", VC).expect("checked");
+        let id = ref_id(v, "vApp", "vapp-")?;
+        let a = st
+            .vapp(&id)
+            .ok_or_else(|| ApiError::forbidden("vApp", &format!("vapp-{id}")))?;
+        Ok((a.vdc.clone(), Some(id)))
+    } else {
+        let v = x::child(el, "Vdc", VC).expect("checked");
+        let id = ref_id(v, "vdc", "")?;
+        st.vdc(&id).ok_or_else(|| ApiError::forbidden("vdc", &id))?;
+        Ok((id, None))
+    }
+}
+
+/// The template's catalog, if one is named: it must belong to the VDC's organization.
+fn import_catalog(st: &State, el: &Element, vdc: &str) -> Result<Option<String>, ApiError> {
+    let Some(c) = x::child(el, "Catalog", VC) else {
+        return Ok(None);
+    };
+    let id = ref_id(c, "catalog", "")?;
+    let cat = st
+        .catalog(&id)
+        .ok_or_else(|| ApiError::forbidden("catalog", &id))?;
+    if st.vdc(vdc).map(|v| &v.org) != Some(&cat.org) {
+        return Err(ApiError::bad_request(format!(
+            "Catalog \"{}\" belongs to another organization than VDC \"{}\".",
+            cat.name,
+            st.vdc(vdc).map(|v| v.name.as_str()).unwrap_or("?")
+        )));
+    }
+    Ok(Some(id))
+}
+
+/// The VM to import, as vCenter sees it now.
+fn source_vm(
+    inner: &Arc<Inner>,
+    vc: &model::Vcenter,
+    moref: &str,
+) -> Result<super::vcenter::VcVm, ApiError> {
+    inner
         .backend
-        .vm(&moref)
+        .vm(moref)
         .map_err(|e| {
             ApiError::internal(format!(
                 "Unable to perform this action. Contact your cloud administrator. (vCenter {}: {e})",
@@ -1816,197 +1971,177 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
                 "The virtual machine with MoRef \"{moref}\" does not exist in vCenter server \"{}\".",
                 vc.name
             ))
-        })?;
+        })
+}
 
-    let mut st = inner.lock();
-    let (vdc, vapp_target, profile, catalog) = check_refs(&st)?;
-    let disks = disk_placements(&st, &el, &vcvm, &vdc)?;
-    charge_storage(&mut st, &vcvm, &profile, &disks);
-    let vdc_org = st.vdc(&vdc).map(|v| v.org.clone()).unwrap_or_default();
-    let copy_on = (!source_move && vcvm.power_state != "poweredOff").then(|| {
-        format!(
-            "Cannot copy virtual machine \"{}\" ({moref}): it is {}. Power it off, or import it with sourceMove=\"true\".",
-            vcvm.name, vcvm.power_state
-        )
-    });
-    let (nics, portgroups) = nics_from(&vcvm);
-    let vm_name = vm_name.unwrap_or_else(|| vcvm.name.clone());
-    let now = now_iso();
-    let mk_vm = |parent: Parent, id: String| Vm {
-        id,
-        name: vm_name.clone(),
-        description: description.clone(),
-        parent,
+/// `importVmAsVApp`: a new vApp holding the VM; the reply is the vApp (201), its task inside.
+fn import_as_vapp(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let name = imp.entity_name();
+    let vdc = &imp.refs.vdc;
+    if st
+        .vapps
+        .iter()
+        .any(|a| &a.vdc == vdc && a.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::duplicate(&name));
+    }
+    let id = new_uuid();
+    st.vapps.push(VApp {
+        id: id.clone(),
+        name: name.clone(),
+        description: imp.params.description.clone(),
+        vdc: vdc.clone(),
         status: 0,
         deployed: false,
-        moref: moref.clone(),
-        source_move,
-        primary: nics.first().map(|n| n.index),
-        nics: nics.clone(),
-        local_id: local_id.clone().unwrap_or_else(new_uuid),
-        computer_name: computer.clone().unwrap_or_else(|| {
-            vm_name
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .take(15)
-                .collect()
-        }),
-        profile: profile.clone(),
-        disks: disks.clone(),
-        created: now.clone(),
+        networks: imp.networks(),
+        created: imp.now.clone(),
+        owner: ctx.user_id.clone(),
+    });
+    let vm_id = new_uuid();
+    st.vms.push(imp.vm(Parent::VApp(id.clone()), vm_id.clone()));
+    st.next();
+    st.new_task(NewTask {
+        op_name: "importSingletonVapp",
+        operation: format!("Importing Virtual Application {name}({id})"),
+        owner: Owner::VApp(id.clone()),
+        owner_name: &name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportVApp { vapp: id.clone() },
+        locks: vec![id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    let a = st.vapp(&id).expect("pushed");
+    let body = r::vapp(st, a, ctx);
+    let h = href(st, &format!("/api/vApp/vapp-{id}"));
+    Ok(Resp::new(201, &format!("{};version={}", r::T_VAPP, ctx.version), body).with("Location", h))
+}
+
+/// `importVmAsVAppTemplate`: a new template (and its catalog item if a catalog is named);
+/// the reply is the template (201), its task inside.
+fn import_as_template(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let name = imp.entity_name();
+    let (vdc, catalog) = (&imp.refs.vdc, &imp.refs.catalog);
+    let dup = match catalog {
+        Some(c) => st
+            .items
+            .iter()
+            .any(|i| &i.catalog == c && i.name.eq_ignore_ascii_case(&name)),
+        None => st
+            .templates
+            .iter()
+            .any(|t| &t.vdc == vdc && t.catalog.is_none() && t.name.eq_ignore_ascii_case(&name)),
     };
-    match op {
-        "importVmAsVApp" => {
-            let name = name_attr.unwrap_or_else(|| vm_name.clone());
-            if st
-                .vapps
-                .iter()
-                .any(|a| a.vdc == vdc && a.name.eq_ignore_ascii_case(&name))
-            {
-                return Err(ApiError::duplicate(&name));
+    if dup {
+        return Err(ApiError::duplicate(&name));
+    }
+    let id = new_uuid();
+    st.templates.push(Template {
+        id: id.clone(),
+        name: name.clone(),
+        description: imp.params.description.clone(),
+        vdc: vdc.clone(),
+        catalog: catalog.clone(),
+        status: 0,
+        gold_master: imp.params.gold_master,
+        networks: imp.networks(),
+        created: imp.now.clone(),
+        owner: ctx.user_id.clone(),
+    });
+    let vm_id = new_uuid();
+    st.vms
+        .push(imp.vm(Parent::Template(id.clone()), vm_id.clone()));
+    let item = catalog
+        .as_ref()
+        .map(|c| add_catalog_item(st, c, &name, &id, &imp.now));
+    st.new_task(NewTask {
+        op_name: "importSingletonTemplate",
+        operation: format!("Importing Virtual Application Template {name}({id})"),
+        owner: Owner::Template(id.clone()),
+        owner_name: &name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportTemplate {
+            template: id.clone(),
+            item,
+        },
+        locks: vec![id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    let t = st.template(&id).expect("pushed");
+    let body = r::template(st, t, ctx);
+    let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{id}"));
+    Ok(Resp::new(
+        201,
+        &format!("{};version={}", r::T_TEMPLATE, ctx.version),
+        body,
+    )
+    .with("Location", h))
+}
+
+/// A catalog item for a new template; the catalog's version goes up. Returns the item's id.
+fn add_catalog_item(
+    st: &mut State,
+    catalog: &str,
+    name: &str,
+    template: &str,
+    now: &str,
+) -> String {
+    let item_id = new_uuid();
+    st.items.push(model::CatalogItem {
+        id: item_id.clone(),
+        catalog: catalog.to_owned(),
+        name: name.to_owned(),
+        template: template.to_owned(),
+        created: now.to_owned(),
+    });
+    if let Some(cat) = st.catalogs.iter_mut().find(|x| x.id == catalog) {
+        cat.version += 1;
+    }
+    item_id
+}
+
+/// `importVmIntoExistingVApp`: the VM joins the vApp, which gains a network per new port
+/// group; the reply is the task (202).
+fn import_into_vapp(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let vapp_id = imp.refs.vapp.clone().expect("checked");
+    let a = st.vapp(&vapp_id).cloned().expect("checked");
+    let vm_name = &imp.vm_name;
+    if st
+        .vapp_vms(&vapp_id)
+        .iter()
+        .any(|v| v.name.eq_ignore_ascii_case(vm_name))
+    {
+        return Err(ApiError::duplicate(vm_name));
+    }
+    let vm_id = new_uuid();
+    st.vms
+        .push(imp.vm(Parent::VApp(vapp_id.clone()), vm_id.clone()));
+    if let Some(app) = st.vapp_mut(&vapp_id) {
+        for p in &imp.portgroups {
+            if !app.networks.iter().any(|n| &n.name == p) {
+                app.networks.push(portgroup_net(p));
             }
-            let id = new_uuid();
-            st.vapps.push(VApp {
-                id: id.clone(),
-                name: name.clone(),
-                description: description.clone(),
-                vdc: vdc.clone(),
-                status: 0,
-                deployed: false,
-                networks: portgroups.iter().map(|p| portgroup_net(p)).collect(),
-                created: now.clone(),
-                owner: ctx.user_id.clone(),
-            });
-            let vm_id = new_uuid();
-            st.vms.push(mk_vm(Parent::VApp(id.clone()), vm_id.clone()));
-            st.next();
-            st.new_task(NewTask {
-                op_name: "importSingletonVapp",
-                operation: format!("Importing Virtual Application {name}({id})"),
-                owner: Owner::VApp(id.clone()),
-                owner_name: &name,
-                org: &vdc_org,
-                user: &ctx.user_id,
-                effect: Effect::ImportVApp { vapp: id.clone() },
-                locks: vec![id.clone(), vm_id],
-                fail: copy_on,
-            });
-            let a = st.vapp(&id).expect("pushed");
-            let body = r::vapp(&st, a, ctx);
-            let h = href(&st, &format!("/api/vApp/vapp-{id}"));
-            Ok(
-                Resp::new(201, &format!("{};version={}", r::T_VAPP, ctx.version), body)
-                    .with("Location", h),
-            )
-        }
-        "importVmAsVAppTemplate" => {
-            let name = name_attr.unwrap_or_else(|| vm_name.clone());
-            let dup = match &catalog {
-                Some(c) => st
-                    .items
-                    .iter()
-                    .any(|i| &i.catalog == c && i.name.eq_ignore_ascii_case(&name)),
-                None => st.templates.iter().any(|t| {
-                    t.vdc == vdc && t.catalog.is_none() && t.name.eq_ignore_ascii_case(&name)
-                }),
-            };
-            if dup {
-                return Err(ApiError::duplicate(&name));
-            }
-            let id = new_uuid();
-            st.templates.push(Template {
-                id: id.clone(),
-                name: name.clone(),
-                description: description.clone(),
-                vdc: vdc.clone(),
-                catalog: catalog.clone(),
-                status: 0,
-                gold_master,
-                networks: portgroups.iter().map(|p| portgroup_net(p)).collect(),
-                created: now.clone(),
-                owner: ctx.user_id.clone(),
-            });
-            let vm_id = new_uuid();
-            st.vms
-                .push(mk_vm(Parent::Template(id.clone()), vm_id.clone()));
-            let item = catalog.as_ref().map(|c| {
-                let item_id = new_uuid();
-                st.items.push(model::CatalogItem {
-                    id: item_id.clone(),
-                    catalog: c.clone(),
-                    name: name.clone(),
-                    template: id.clone(),
-                    created: now.clone(),
-                });
-                if let Some(cat) = st.catalogs.iter_mut().find(|x| &x.id == c) {
-                    cat.version += 1;
-                }
-                item_id
-            });
-            st.new_task(NewTask {
-                op_name: "importSingletonTemplate",
-                operation: format!("Importing Virtual Application Template {name}({id})"),
-                owner: Owner::Template(id.clone()),
-                owner_name: &name,
-                org: &vdc_org,
-                user: &ctx.user_id,
-                effect: Effect::ImportTemplate {
-                    template: id.clone(),
-                    item,
-                },
-                locks: vec![id.clone(), vm_id],
-                fail: copy_on,
-            });
-            let t = st.template(&id).expect("pushed");
-            let body = r::template(&st, t, ctx);
-            let h = href(&st, &format!("/api/vAppTemplate/vappTemplate-{id}"));
-            Ok(Resp::new(
-                201,
-                &format!("{};version={}", r::T_TEMPLATE, ctx.version),
-                body,
-            )
-            .with("Location", h))
-        }
-        _ => {
-            let vapp_id = vapp_target.expect("checked");
-            let a = st.vapp(&vapp_id).cloned().expect("checked");
-            if st
-                .vapp_vms(&vapp_id)
-                .iter()
-                .any(|v| v.name.eq_ignore_ascii_case(&vm_name))
-            {
-                return Err(ApiError::duplicate(&vm_name));
-            }
-            let vm_id = new_uuid();
-            st.vms
-                .push(mk_vm(Parent::VApp(vapp_id.clone()), vm_id.clone()));
-            if let Some(app) = st.vapp_mut(&vapp_id) {
-                for p in &portgroups {
-                    if !app.networks.iter().any(|n| &n.name == p) {
-                        app.networks.push(portgroup_net(p));
-                    }
-                }
-            }
-            let task = st.new_task(NewTask {
-                op_name: "importIntoExistingVapp",
-                operation: format!(
-                    "Importing Virtual Machine {vm_name} into Virtual Application {}({vapp_id})",
-                    a.name
-                ),
-                owner: Owner::VApp(vapp_id.clone()),
-                owner_name: &a.name,
-                org: &vdc_org,
-                user: &ctx.user_id,
-                effect: Effect::ImportIntoVApp {
-                    vapp: vapp_id.clone(),
-                    vm: vm_id.clone(),
-                },
-                locks: vec![vapp_id.clone(), vm_id],
-                fail: copy_on,
-            });
-            Ok(accepted_task(&st, ctx, &task))
         }
     }
+    let task = st.new_task(NewTask {
+        op_name: "importIntoExistingVapp",
+        operation: format!(
+            "Importing Virtual Machine {vm_name} into Virtual Application {}({vapp_id})",
+            a.name
+        ),
+        owner: Owner::VApp(vapp_id.clone()),
+        owner_name: &a.name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportIntoVApp {
+            vapp: vapp_id.clone(),
+            vm: vm_id.clone(),
+        },
+        locks: vec![vapp_id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    Ok(accepted_task(st, ctx, &task))
 }
 
 // ---- /odt-sim/ ----
