@@ -1057,58 +1057,60 @@ impl State {
                 }
             }
             Effect::NetConnection { vm, primary, nics } => {
-                let mut nics = nics.clone();
-                // POOL allocation: hand out the next free pool address of the org VDC
-                // network the vApp network is bridged to.
-                let parents: Vec<Option<String>> = {
-                    let v = self.vm(vm).ok_or("VM is gone")?;
-                    let nets = match &v.parent {
-                        Parent::VApp(a) => self.vapp(a).map(|a| a.networks.clone()),
-                        Parent::Template(t) => self.template(t).map(|t| t.networks.clone()),
-                    }
-                    .unwrap_or_default();
-                    nics.iter()
-                        .map(|n| {
-                            nets.iter()
-                                .find(|c| c.name == n.network)
-                                .and_then(|c| c.parent.clone())
-                        })
-                        .collect()
-                };
-                self.allocate(vm, &mut nics, &parents)?;
-                let (primary, nics) = (*primary, nics);
-                if let Some(v) = self.vm_mut(vm) {
-                    v.nics = nics;
-                    v.primary = primary;
-                }
+                self.apply_net_connection(vm, *primary, nics)?
             }
-            Effect::PowerOn { vapp } => {
-                if let Some(a) = self.vapp_mut(vapp) {
-                    a.status = 4;
-                    a.deployed = true;
-                }
-                for v in self.vms.iter_mut() {
-                    if v.parent == Parent::VApp(vapp.clone()) {
-                        v.status = 4;
-                        v.deployed = true;
-                    }
-                }
-            }
-            Effect::PowerOff { vapp } => {
-                if let Some(a) = self.vapp_mut(vapp) {
-                    a.status = 8;
-                    a.deployed = false;
-                }
-                for v in self.vms.iter_mut() {
-                    if v.parent == Parent::VApp(vapp.clone()) {
-                        v.status = 8;
-                        v.deployed = false;
-                    }
-                }
-            }
+            Effect::PowerOn { vapp } => self.set_power(vapp, true),
+            Effect::PowerOff { vapp } => self.set_power(vapp, false),
             Effect::DeleteVApp { vapp } => self.remove_vapp(vapp),
         }
         Ok(())
+    }
+
+    /// The VM's NICs as the task set them, with POOL addresses handed out: the next free pool
+    /// address of the org VDC network the NIC's vApp network is bridged to.
+    fn apply_net_connection(
+        &mut self,
+        vm: &str,
+        primary: Option<u32>,
+        nics: &[Nic],
+    ) -> Result<(), String> {
+        let mut nics = nics.to_vec();
+        let parents: Vec<Option<String>> = {
+            let v = self.vm(vm).ok_or("VM is gone")?;
+            let nets = match &v.parent {
+                Parent::VApp(a) => self.vapp(a).map(|a| a.networks.clone()),
+                Parent::Template(t) => self.template(t).map(|t| t.networks.clone()),
+            }
+            .unwrap_or_default();
+            nics.iter()
+                .map(|n| {
+                    nets.iter()
+                        .find(|c| c.name == n.network)
+                        .and_then(|c| c.parent.clone())
+                })
+                .collect()
+        };
+        self.allocate(vm, &mut nics, &parents)?;
+        if let Some(v) = self.vm_mut(vm) {
+            v.nics = nics;
+            v.primary = primary;
+        }
+        Ok(())
+    }
+
+    /// A vApp and its VMs powered on (status 4, deployed) or off (status 8, undeployed).
+    fn set_power(&mut self, vapp: &str, on: bool) {
+        let status = if on { 4 } else { 8 };
+        if let Some(a) = self.vapp_mut(vapp) {
+            a.status = status;
+            a.deployed = on;
+        }
+        for v in self.vms.iter_mut() {
+            if v.parent == Parent::VApp(vapp.to_owned()) {
+                v.status = status;
+                v.deployed = on;
+            }
+        }
     }
 
     /// Undoes what a failed or canceled task created.
