@@ -824,9 +824,10 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     let ty = req
         .param("type")
         .ok_or_else(|| ApiError::bad_request("Query type is missing: give ?type=..."))?;
-    let Some(&(ty, rec_el, ref_el, ref_type, admin)) = TYPES.iter().find(|t| t.0 == ty) else {
+    let Some(qt) = TYPES.iter().find(|t| t.0 == ty) else {
         return Err(ApiError::bad_request(format!("Invalid query type: {ty}")));
     };
+    let (ty, admin) = (qt.0, qt.4);
     if admin && !ctx.sysadmin {
         return Err(ApiError::forbidden_msg(format!(
             "Access is forbidden: query type {ty} needs a system administrator"
@@ -844,6 +845,50 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     let page_size: u64 = req
         .number_param("pageSize", 25, 1..=128)
         .ok_or_else(|| ApiError::bad_request("pageSize must be a number from 1 to 128"))?;
+    let all = filtered_sorted(st, ctx, req, ty)?;
+    let fields: Option<Vec<&str>> = req
+        .param("fields")
+        .map(|f| f.split(',').map(str::trim).collect());
+    let total = all.len() as u64;
+    let pg = Page {
+        st,
+        req,
+        page,
+        last: total.div_ceil(page_size).max(1),
+        format,
+        media,
+    };
+    let container = if format == "references" {
+        "QueryResultReferences"
+    } else {
+        "QueryResultRecords"
+    };
+    let mut o = Out::new();
+    let self_href = pg.href(page, format);
+    let (ps, pgs, tt) = (page_size.to_string(), page.to_string(), total.to_string());
+    o.open(
+        container,
+        &[
+            ("name", ty),
+            ("page", &pgs),
+            ("pageSize", &ps),
+            ("total", &tt),
+            ("href", &self_href),
+            ("type", media),
+        ],
+    );
+    pg.links(&mut o);
+    let skip = ((page - 1) * page_size) as usize;
+    for rec in all.iter().skip(skip).take(page_size as usize) {
+        write_row(&mut o, rec, format, fields.as_deref(), qt);
+    }
+    o.close(container);
+    Ok((o.finish(), media))
+}
+
+/// The rows of query type `ty` that pass the request's `filter`, in its `sortAsc` or
+/// `sortDesc` order. A filter on an attribute the type does not have is refused, as vCD does.
+fn filtered_sorted(st: &State, ctx: &Ctx, req: &Req, ty: &str) -> Result<Vec<Rec>, ApiError> {
     let encoded = req.param("filterEncoded") == Some("true");
     let filter = match req.param("filter").filter(|f| !f.is_empty()) {
         Some(f) => Some(
@@ -873,20 +918,25 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     } else if let Some(k) = req.param("sortDesc") {
         all.sort_by(|a, b| cmp_values(b.get(k).unwrap_or(""), a.get(k).unwrap_or("")));
     }
-    let fields: Option<Vec<&str>> = req
-        .param("fields")
-        .map(|f| f.split(',').map(str::trim).collect());
-    let total = all.len() as u64;
-    let last = total.div_ceil(page_size).max(1);
-    let rows: Vec<&Rec> = all
-        .iter()
-        .skip(((page - 1) * page_size) as usize)
-        .take(page_size as usize)
-        .collect();
+    Ok(all)
+}
 
-    // hrefs of this and neighbouring pages: the request's own query with page replaced.
-    let page_href = |p: u64, fmt: &str| {
-        let mut q: Vec<String> = req
+/// One page of a typed query's result, and how to reach the others.
+struct Page<'a> {
+    st: &'a State,
+    req: &'a Req,
+    page: u64,
+    last: u64,
+    format: &'static str,
+    media: &'static str,
+}
+
+impl Page<'_> {
+    /// The href of page `p` in format `fmt`: the request's own query with page and format
+    /// replaced.
+    fn href(&self, p: u64, fmt: &str) -> String {
+        let mut q: Vec<String> = self
+            .req
             .raw_query
             .split('&')
             .filter(|kv| {
@@ -897,78 +947,70 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
             .collect();
         q.push(format!("page={p}"));
         q.push(format!("format={fmt}"));
-        r::href(st, &format!("/api/query?{}", q.join("&")))
-    };
-    let container = if format == "references" {
-        "QueryResultReferences"
-    } else {
-        "QueryResultRecords"
-    };
-    let mut o = Out::new();
-    let self_href = page_href(page, format);
-    let (ps, pg, tt) = (page_size.to_string(), page.to_string(), total.to_string());
-    o.open(
-        container,
-        &[
-            ("name", ty),
-            ("page", &pg),
-            ("pageSize", &ps),
-            ("total", &tt),
-            ("href", &self_href),
-            ("type", media),
-        ],
-    );
-    for (f, mt) in FORMATS {
-        if *f != format {
-            o.link("alternate", Some(mt), &page_href(page, f), None);
+        r::href(self.st, &format!("/api/query?{}", q.join("&")))
+    }
+
+    /// The links to this page in the other formats, then to the next, previous, first and
+    /// last pages.
+    fn links(&self, o: &mut Out) {
+        let (page, last, format, media) = (self.page, self.last, self.format, self.media);
+        for (f, mt) in FORMATS {
+            if *f != format {
+                o.link("alternate", Some(mt), &self.href(page, f), None);
+            }
         }
-    }
-    if page < last {
-        o.link("nextPage", Some(media), &page_href(page + 1, format), None);
-    }
-    if page > 1 {
-        o.link(
-            "previousPage",
-            Some(media),
-            &page_href(page - 1, format),
-            None,
-        );
-    }
-    if last > 1 {
-        o.link("firstPage", Some(media), &page_href(1, format), None);
-        o.link("lastPage", Some(media), &page_href(last, format), None);
-    }
-    for rec in rows {
-        if format == "references" {
-            o.empty(
-                ref_el,
-                &[
-                    ("type", ref_type),
-                    ("name", rec.get("name").unwrap_or("")),
-                    ("href", rec.get("href").unwrap_or("")),
-                    ("id", &rec.id),
-                ],
+        if page < last {
+            o.link("nextPage", Some(media), &self.href(page + 1, format), None);
+        }
+        if page > 1 {
+            o.link(
+                "previousPage",
+                Some(media),
+                &self.href(page - 1, format),
+                None,
             );
-            continue;
         }
-        let mut attrs: Vec<(&str, &str)> = rec
-            .attrs
-            .iter()
-            .filter(|(k, _)| {
-                *k == "href"
-                    || fields
-                        .as_ref()
-                        .is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
-            })
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
-        if format == "idrecords" {
-            attrs.insert(0, ("id", &rec.id));
+        if last > 1 {
+            o.link("firstPage", Some(media), &self.href(1, format), None);
+            o.link("lastPage", Some(media), &self.href(last, format), None);
         }
-        o.empty(rec_el, &attrs);
     }
-    o.close(container);
-    Ok((o.finish(), media))
+}
+
+/// One result row: a reference, or a record (with its id for `idrecords`) holding the
+/// requested `fields` (and always its href).
+fn write_row(
+    o: &mut Out,
+    rec: &Rec,
+    format: &str,
+    fields: Option<&[&str]>,
+    qt: &(&str, &str, &str, &str, bool),
+) {
+    let &(_, rec_el, ref_el, ref_type, _) = qt;
+    if format == "references" {
+        o.empty(
+            ref_el,
+            &[
+                ("type", ref_type),
+                ("name", rec.get("name").unwrap_or("")),
+                ("href", rec.get("href").unwrap_or("")),
+                ("id", &rec.id),
+            ],
+        );
+        return;
+    }
+    let mut attrs: Vec<(&str, &str)> = rec
+        .attrs
+        .iter()
+        .filter(|(k, _)| {
+            *k == "href" || fields.is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
+        })
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    if format == "idrecords" {
+        attrs.insert(0, ("id", &rec.id));
+    }
+    o.empty(rec_el, &attrs);
 }
 
 /// Org VDC networks of a VDC (`GET /api/admin/vdc/{id}/networks`), as records.
