@@ -176,72 +176,78 @@ pub fn org(st: &State, id: &str, admin: bool) -> String {
             None,
         );
     } else {
-        // API 33+: no direct VDC/catalog links; query links instead. The VDC one comes
-        // first and is the only records link whose href contains "vdc" (pyvcloud takes the
-        // first match).
-        o.link(
-            "down",
-            Some(T_RECORDS),
-            &href(
-                st,
-                &format!("/api/query?type=orgVdc&format=records&filter=org=={id}"),
-            ),
-            None,
-        );
-        o.link(
-            "down",
-            Some(T_RECORDS),
-            &href(
-                st,
-                &format!("/api/query?type=catalog&format=records&filter=org=={id}"),
-            ),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_ADMIN_ORG),
-            &href(st, &format!("/api/admin/org/{id}")),
-            None,
-        );
+        tenant_org_links(&mut o, st, id);
     }
     o.leaf("Description", "");
     o.leaf("FullName", &org.full_name);
+    o.leaf("IsEnabled", &org.enabled.to_string());
     if admin {
-        o.leaf("IsEnabled", &org.enabled.to_string());
-        o.open("Catalogs", &[]);
-        for c in st.catalogs.iter().filter(|c| c.org == id) {
-            let h = href(st, &format!("/api/admin/catalog/{}", c.id));
-            o.empty(
-                "CatalogReference",
-                &[("type", T_ADMIN_CATALOG), ("name", &c.name), ("href", &h)],
-            );
-        }
-        o.close("Catalogs");
-        o.open("Vdcs", &[]);
-        for v in st.vdcs.iter().filter(|v| v.org == id) {
-            let h = href(st, &format!("/api/admin/vdc/{}", v.id));
-            o.empty(
-                "Vdc",
-                &[("type", T_ADMIN_VDC), ("name", &v.name), ("href", &h)],
-            );
-        }
-        o.close("Vdcs");
-        o.open("Networks", &[]);
-        for n in &st.networks {
-            if st.vdc(&n.vdc).is_some_and(|v| v.org == id) {
-                let h = href(st, &format!("/api/admin/network/{}", n.id));
-                o.empty(
-                    "Network",
-                    &[("type", T_ORG_VDC_NET), ("name", &n.name), ("href", &h)],
-                );
-            }
-        }
-        o.close("Networks");
-    } else {
-        o.leaf("IsEnabled", &org.enabled.to_string());
+        admin_org_refs(&mut o, st, id);
     }
     o.close(el);
     o.finish()
+}
+
+/// API 33+: no direct VDC/catalog links; query links instead. The VDC one comes first and is
+/// the only records link whose href contains "vdc" (pyvcloud takes the first match).
+fn tenant_org_links(o: &mut Out, st: &State, id: &str) {
+    o.link(
+        "down",
+        Some(T_RECORDS),
+        &href(
+            st,
+            &format!("/api/query?type=orgVdc&format=records&filter=org=={id}"),
+        ),
+        None,
+    );
+    o.link(
+        "down",
+        Some(T_RECORDS),
+        &href(
+            st,
+            &format!("/api/query?type=catalog&format=records&filter=org=={id}"),
+        ),
+        None,
+    );
+    o.link(
+        "alternate",
+        Some(T_ADMIN_ORG),
+        &href(st, &format!("/api/admin/org/{id}")),
+        None,
+    );
+}
+
+/// `AdminOrg`'s references to the organization's catalogs, VDCs and networks.
+fn admin_org_refs(o: &mut Out, st: &State, id: &str) {
+    o.open("Catalogs", &[]);
+    for c in st.catalogs.iter().filter(|c| c.org == id) {
+        let h = href(st, &format!("/api/admin/catalog/{}", c.id));
+        o.empty(
+            "CatalogReference",
+            &[("type", T_ADMIN_CATALOG), ("name", &c.name), ("href", &h)],
+        );
+    }
+    o.close("Catalogs");
+    o.open("Vdcs", &[]);
+    for v in st.vdcs.iter().filter(|v| v.org == id) {
+        let h = href(st, &format!("/api/admin/vdc/{}", v.id));
+        o.empty(
+            "Vdc",
+            &[("type", T_ADMIN_VDC), ("name", &v.name), ("href", &h)],
+        );
+    }
+    o.close("Vdcs");
+    o.open("Networks", &[]);
+    for n in &st.networks {
+        if st.vdc(&n.vdc).is_some_and(|v| v.org == id) {
+            let h = href(st, &format!("/api/admin/network/{}", n.id));
+            o.empty(
+                "Network",
+                &[("type", T_ORG_VDC_NET), ("name", &n.name), ("href", &h)],
+            );
+        }
+    }
+    o.close("Networks");
 }
 
 /// `Vdc` or `AdminVdc`.
