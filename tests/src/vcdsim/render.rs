@@ -1,7 +1,7 @@
 //! Response bodies: every resource as vCD writes it (vcloud default namespace, `ovf` and
 //! `vmext` prefixes, children in XSD order).
 
-use super::model::{Nic, Owner, Parent, State, Task, TaskStatus, Template, VApp, VAppNet, Vm};
+use super::model::{Nic, Owner, Parent, State, Task, TaskStatus, Template, VApp, VAppNet, Vdc, Vm};
 use super::xml::Out;
 
 pub const T_SESSION: &str = "application/vnd.vmware.vcloud.session+xml";
@@ -270,39 +270,7 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
             ("type", ty),
         ],
     );
-    if admin {
-        o.link(
-            "up",
-            Some(T_ADMIN_ORG),
-            &href(st, &format!("/api/admin/org/{}", v.org)),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_VDC),
-            &href(st, &format!("/api/vdc/{id}")),
-            None,
-        );
-    } else {
-        o.link(
-            "up",
-            Some(T_ORG),
-            &href(st, &format!("/api/org/{}", v.org)),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_ADMIN_VDC),
-            &href(st, &format!("/api/admin/vdc/{id}")),
-            None,
-        );
-    }
-    o.link(
-        "orgVdcNetworks",
-        Some(T_RECORDS),
-        &href(st, &format!("/api/admin/vdc/{id}/networks")),
-        None,
-    );
+    vdc_links(&mut o, st, v, admin);
     o.leaf("Description", "");
     o.leaf("AllocationModel", &v.allocation_model);
     o.open("ComputeCapacity", &[]);
@@ -315,22 +283,7 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
         o.close(el);
     }
     o.close("ComputeCapacity");
-    o.open("ResourceEntities", &[]);
-    for a in st.vapps.iter().filter(|a| a.vdc == id) {
-        let h = href(st, &format!("/api/vApp/vapp-{}", a.id));
-        o.empty(
-            "ResourceEntity",
-            &[("type", T_VAPP), ("name", &a.name), ("href", &h)],
-        );
-    }
-    for t in st.templates.iter().filter(|t| t.vdc == id) {
-        let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{}", t.id));
-        o.empty(
-            "ResourceEntity",
-            &[("type", T_TEMPLATE), ("name", &t.name), ("href", &h)],
-        );
-    }
-    o.close("ResourceEntities");
+    resource_entities(&mut o, st, id);
     o.open("AvailableNetworks", &[]);
     let nets: Vec<_> = st.networks.iter().filter(|n| n.vdc == id).collect();
     for n in &nets {
@@ -368,6 +321,65 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
     }
     o.close(el);
     o.finish()
+}
+
+/// A VDC's links: up to its organization and across to the other view (admin or tenant),
+/// then its networks query.
+fn vdc_links(o: &mut Out, st: &State, v: &Vdc, admin: bool) {
+    let id = &v.id;
+    if admin {
+        o.link(
+            "up",
+            Some(T_ADMIN_ORG),
+            &href(st, &format!("/api/admin/org/{}", v.org)),
+            None,
+        );
+        o.link(
+            "alternate",
+            Some(T_VDC),
+            &href(st, &format!("/api/vdc/{id}")),
+            None,
+        );
+    } else {
+        o.link(
+            "up",
+            Some(T_ORG),
+            &href(st, &format!("/api/org/{}", v.org)),
+            None,
+        );
+        o.link(
+            "alternate",
+            Some(T_ADMIN_VDC),
+            &href(st, &format!("/api/admin/vdc/{id}")),
+            None,
+        );
+    }
+    o.link(
+        "orgVdcNetworks",
+        Some(T_RECORDS),
+        &href(st, &format!("/api/admin/vdc/{id}/networks")),
+        None,
+    );
+}
+
+/// The VDC's vApps, then its templates.
+fn resource_entities(o: &mut Out, st: &State, id: &str) {
+    o.open("ResourceEntities", &[]);
+    for a in st.vapps.iter().filter(|a| a.vdc == id) {
+        let h = href(st, &format!("/api/vApp/vapp-{}", a.id));
+        o.empty(
+            "ResourceEntity",
+            &[("type", T_VAPP), ("name", &a.name), ("href", &h)],
+        );
+    }
+    for t in st.templates.iter().filter(|t| t.vdc == id) {
+        let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{}", t.id));
+        o.empty(
+            "ResourceEntity",
+            &[("type", T_TEMPLATE), ("name", &t.name), ("href", &h)],
+        );
+    }
+    o.close("ResourceEntities");
 }
 
 /// `VdcStorageProfile`.
