@@ -786,46 +786,7 @@ pub fn vapp(st: &State, a: &VApp, ctx: &Ctx) -> String {
             ("type", T_VAPP),
         ],
     );
-    let busy = st.busy(&a.id).is_some();
-    if !busy && a.status == 8 {
-        o.link(
-            "power:powerOn",
-            None,
-            &format!("{h}/power/action/powerOn"),
-            None,
-        );
-    }
-    if !busy && a.status == 4 {
-        o.link(
-            "power:powerOff",
-            None,
-            &format!("{h}/power/action/powerOff"),
-            None,
-        );
-    }
-    for n in &a.networks {
-        o.link(
-            "down",
-            Some(T_VAPP_NET),
-            &href(st, &format!("/api/network/{}", n.id)),
-            Some(&n.name),
-        );
-    }
-    if !a.deployed && !busy {
-        o.link("remove", None, &h, None);
-    }
-    o.link(
-        "up",
-        Some(T_VDC),
-        &href(st, &format!("/api/vdc/{}", a.vdc)),
-        None,
-    );
-    o.link(
-        "down",
-        Some(T_NET_CONFIG),
-        &format!("{h}/networkConfigSection/"),
-        None,
-    );
+    vapp_links(&mut o, st, a, &h);
     o.leaf("Description", &a.description);
     tasks(&mut o, st, &Owner::VApp(a.id.clone()));
     if a.status != 0 {
@@ -861,6 +822,51 @@ pub fn vapp(st: &State, a: &VApp, ctx: &Ctx) -> String {
     }
     o.close("VApp");
     o.finish()
+}
+
+/// A vApp's links (`h` is its href): the power actions and remove only when vCD offers them
+/// (not while a task holds the vApp; power on when off, off when on; remove when undeployed).
+fn vapp_links(o: &mut Out, st: &State, a: &VApp, h: &str) {
+    let busy = st.busy(&a.id).is_some();
+    if !busy && a.status == 8 {
+        o.link(
+            "power:powerOn",
+            None,
+            &format!("{h}/power/action/powerOn"),
+            None,
+        );
+    }
+    if !busy && a.status == 4 {
+        o.link(
+            "power:powerOff",
+            None,
+            &format!("{h}/power/action/powerOff"),
+            None,
+        );
+    }
+    for n in &a.networks {
+        o.link(
+            "down",
+            Some(T_VAPP_NET),
+            &href(st, &format!("/api/network/{}", n.id)),
+            Some(&n.name),
+        );
+    }
+    if !a.deployed && !busy {
+        o.link("remove", None, h, None);
+    }
+    o.link(
+        "up",
+        Some(T_VDC),
+        &href(st, &format!("/api/vdc/{}", a.vdc)),
+        None,
+    );
+    o.link(
+        "down",
+        Some(T_NET_CONFIG),
+        &format!("{h}/networkConfigSection/"),
+        None,
+    );
 }
 
 /// A `VAppTemplate` document.
