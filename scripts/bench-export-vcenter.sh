@@ -156,7 +156,7 @@ PY
 # ---------------------------------------------------------------- parallel downloads (--vms)
 # parallel_bench: N VMs exported in one job under vcsim's per-stream bound; --parallel 1 vs N.
 parallel_bench() {
-    local i names=() disks=() p r nas total=$(( VMS * SIZE_MIB ))
+    local i names=() disks=() p r nas
     echo "Making $VMS VMs of one ${SIZE_MIB} MiB disk each in odt-vcsim ..."
     for (( i = 1; i <= VMS; i++ )); do
         make_vm "vm$i" "$SIZE_MIB"
@@ -188,17 +188,7 @@ parallel_bench() {
     done
     find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
     echo
-    echo "Results ($VMS VMs x ${SIZE_MIB} MiB = $total MiB; vcsim bounds each NFC stream to $STREAM_MIBPS MiB/s;"
-    echo "median of $RUNS; ideal = total / (streams x $STREAM_MIBPS MiB/s); x ideal = median / ideal)"
-    printf '%-36s %10s %10s %10s %9s %14s\n' "odt-export run --vcenter" "median s" "MiB/s" "ideal s" "x ideal" "peak RSS MiB"
-    for p in 1 "$VMS"; do
-        local med streams ideal
-        med=$(printf '%s\n' ${WALLS[$p]} | median)
-        streams=$(( p < VMS ? p : VMS ))
-        ideal=$(awk -v t="$total" -v s="$streams" -v r="$STREAM_MIBPS" 'BEGIN { printf "%.3f", t / (s * r) }')
-        awk -v p="$p" -v m="$med" -v t="$total" -v i="$ideal" -v rss="${RSS[$p]}" 'BEGIN {
-            printf "--parallel %-25d %10.3f %10.1f %10.3f %9.2f %14.1f\n", p, m, t / m, i, m / i, rss / 1024 }'
-    done
+    parallel_results "odt-export run --vcenter"
     echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) CPUs)"
     echo
     echo "Done."
