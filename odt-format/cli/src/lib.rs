@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod json;
 pub mod keygen;
 pub mod log;
+pub mod program;
 pub mod progress;
 pub mod secret;
 pub mod suggest;
