@@ -182,6 +182,21 @@ pub struct JobArgs {
     pub allow_org: Vec<String>,
 }
 
+/// Changes the provider makes at the dock to the manifest's names and targets, within what
+/// the signer's key may target; recorded in the journal and the receipt.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OverrideArgs {
+    /// Import the VM named OLD in the manifest as NEW (repeatable).
+    #[arg(long, value_name = "OLD=NEW", help_heading = "Overrides")]
+    pub rename: Vec<String>,
+    /// Change one VM's target (repeatable): VM is its name in the manifest, or * for every
+    /// VM; FIELD is org, vdc, network, catalog, storage-profile or power-on (true/false).
+    /// An override that takes a VM where its signer may not target is refused. A rerun must
+    /// give the same overrides as the run that started the import.
+    #[arg(long, value_name = "VM.FIELD=VALUE", help_heading = "Overrides")]
+    pub set: Vec<String>,
+}
+
 /// The vCloud Director to register the VMs in.
 #[derive(Debug, Args, Clone)]
 pub struct VcdArgs {
@@ -221,6 +236,8 @@ pub struct PlanOptions {
     pub vcenter: VcenterArgs,
     #[command(flatten)]
     pub vcd: VcdArgs,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// The import journal's folder (as for `run`), so VMs already registered are not
     /// reported as name clashes.
     #[arg(long, value_name = "DIR")]
@@ -239,6 +256,8 @@ pub struct RunOptions {
     pub vcenter: VcenterArgs,
     #[command(flatten)]
     pub vcd: VcdArgs,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// The provider's Ed25519 key that signs the receipt (from `odt-import keygen --receipt`);
     /// without it the receipt is written unsigned.
     #[arg(long, value_name = "KEY")]

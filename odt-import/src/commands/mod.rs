@@ -20,8 +20,9 @@ use odt_format::job::reader::{open_manifest_bytes, TrustAnchor};
 use odt_vmware::vcd::{VcdClient, VcdError};
 use odt_vmware::wire::TlsMode;
 
-use crate::cli::{Command, JobArgs, KeygenOptions, VcdArgs};
+use crate::cli::{Command, JobArgs, KeygenOptions, OverrideArgs, VcdArgs};
 use crate::dock::DockStatus;
+use crate::overrides::Override;
 use crate::tenancy::{self, Policy};
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
@@ -51,25 +52,36 @@ fn keygen(o: KeygenOptions) -> Result<bool> {
 /// dock record and the receipt bind to their SHA-256), and what its signer may target.
 struct OpenJob {
     layout: Layout,
+    /// The manifest with the dock overrides applied: what `plan` checks and `run` does.
     manifest: JobManifest,
+    /// The manifest as signed (the receipt names the VMs as the customer did).
+    signed: JobManifest,
     manifest_bytes: Vec<u8>,
     policy: Option<Policy>,
+    /// The overrides applied to `manifest`.
+    overrides: Vec<Override>,
 }
 
 impl OpenJob {
-    /// The signature is checked before anything else touches the job. `registering` is
-    /// `--vcd`, which requires the signer's orgs to be stated.
-    fn open(j: &JobArgs, registering: bool) -> Result<OpenJob> {
+    /// The signature is checked before anything else touches the job; then the overrides
+    /// are applied within the signer's policy. `registering` is `--vcd`, which requires the
+    /// signer's orgs to be stated.
+    fn open(j: &JobArgs, o: &OverrideArgs, registering: bool) -> Result<OpenJob> {
         let layout = Layout::new(&j.nas);
         let signer = tenancy::signer(j, &layout, registering)?;
-        let (manifest, manifest_bytes) =
+        let (signed, manifest_bytes) =
             open_manifest_bytes(&layout, &TrustAnchor::Trusted(&signer.key))
                 .context("the job's signed manifest does not check out; nothing was done")?;
+        let mut manifest = signed.clone();
+        let overrides =
+            crate::overrides::apply(&mut manifest, &o.rename, &o.set, signer.policy.as_ref())?;
         Ok(OpenJob {
             layout,
             manifest,
+            signed,
             manifest_bytes,
             policy: signer.policy,
+            overrides,
         })
     }
 
