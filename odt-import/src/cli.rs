@@ -197,36 +197,6 @@ pub struct OverrideArgs {
     pub set: Vec<String>,
 }
 
-/// The vCloud Director to register the VMs in.
-#[derive(Debug, Args, Clone)]
-pub struct VcdArgs {
-    /// vCloud Director URL, e.g. https://vcd.example.com. Without it, `run` stops after the
-    /// vCenter deploy.
-    #[arg(long, value_name = "URL", help_heading = "vCloud Director")]
-    pub vcd: Option<String>,
-    /// vCD system administrator (`name@System`).
-    #[arg(
-        long,
-        env = "ODT_VCD_USER",
-        value_name = "USER",
-        help_heading = "vCloud Director"
-    )]
-    pub vcd_user: Option<String>,
-    /// Read the vCD password from FILE (else ODT_VCD_PASSWORD, else a prompt).
-    #[arg(long, value_name = "FILE", help_heading = "vCloud Director")]
-    pub vcd_password_file: Option<PathBuf>,
-    /// Trust the vCD certificate with this SHA-1 or SHA-256 thumbprint.
-    #[arg(long, value_name = "HEX", help_heading = "vCloud Director")]
-    pub vcd_thumbprint: Option<String>,
-    /// Do not verify the vCD certificate (labs only).
-    #[arg(
-        long,
-        conflicts_with = "vcd_thumbprint",
-        help_heading = "vCloud Director"
-    )]
-    pub vcd_insecure: bool,
-}
-
 /// `plan` options.
 #[derive(Debug, Args)]
 pub struct PlanOptions {
@@ -235,7 +205,7 @@ pub struct PlanOptions {
     #[command(flatten)]
     pub vcenter: VcenterArgs,
     #[command(flatten)]
-    pub vcd: VcdArgs,
+    pub vcd: odt_cli::vcd::VcdConn,
     #[command(flatten)]
     pub overrides: OverrideArgs,
     /// The import journal's folder (as for `run`), so VMs already registered are not
@@ -255,7 +225,7 @@ pub struct RunOptions {
     #[command(flatten)]
     pub vcenter: VcenterArgs,
     #[command(flatten)]
-    pub vcd: VcdArgs,
+    pub vcd: odt_cli::vcd::VcdConn,
     #[command(flatten)]
     pub overrides: OverrideArgs,
     /// The provider's Ed25519 key that signs the receipt (from `odt-import keygen --receipt`);
