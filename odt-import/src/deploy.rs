@@ -214,7 +214,11 @@ pub fn deploy_vm(
                 verified,
             })
         }
-        Err(e) => Err(abandon(nfc, e, vm, &entity, journal)),
+        Err(e) => {
+            // The VM is removed: what its file under way counted is taken back.
+            cx.progress.discard();
+            Err(abandon(nfc, e, vm, &entity, journal))
+        }
     }
 }
 
@@ -404,7 +408,14 @@ fn upload_all(
         }
         let what = format!("{}: {}", vm.name, file.name);
         cx.progress.start(&what, file.size);
-        let counting = Counting::new(reader, done.clone(), total, nfc.percent(), what);
+        // Ctrl-C stops the upload at its next read; the caller aborts the lease.
+        let counting = odt_cli::interrupt::Stoppable(Counting::new(
+            reader,
+            done.clone(),
+            total,
+            nfc.percent(),
+            what,
+        ));
         let progress_done = done.clone();
         let start = progress_done.load(Ordering::Relaxed);
         // Progress is polled from the counter on this thread while reqwest reads the body.

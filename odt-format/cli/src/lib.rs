@@ -1,6 +1,7 @@
 //! Bytes on the terminal: what `odt-export` and `odt-import` share, written once. Secrets
 //! from the environment, a file or a prompt ([`secret`], never argv); progress bars on a
-//! terminal and silence elsewhere ([`progress`]); the vCenter and vCD connection options
+//! terminal and plain lines elsewhere ([`progress`]); Ctrl-C as a flag the loops check
+//! ([`interrupt`]); the vCenter and vCD connection options
 //! ([`vcenter`], [`vcd`], one [`endpoint`] logic under two sets of names); logs for support
 //! ([`log`]); the `keygen` and `verify` commands both programs offer; usage errors and exit
 //! codes. The only library crate that prints or reads the terminal.
@@ -10,6 +11,7 @@
 
 mod endpoint;
 pub mod inspect;
+pub mod interrupt;
 pub mod json;
 pub mod keygen;
 pub mod log;
