@@ -434,6 +434,9 @@ fn upload_all(
             stop.store(true, Ordering::Relaxed);
             r
         });
+        // The poller may not have run since the last bytes (a short upload never sees it).
+        cx.progress
+            .set(progress_done.load(Ordering::Relaxed) - start);
         cx.progress.finish();
         if let Some(e) = nfc.keep_alive_error() {
             return Err(anyhow!(e)).context("keeping the lease alive failed");
