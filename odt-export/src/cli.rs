@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
 ///
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
+/// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
 /// Environment:
 ///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
@@ -27,6 +28,8 @@ use clap::{Args, Parser, Subcommand};
 ///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
 ///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
 ///                         to --log-file if given, else to stderr (default: no log)
+///   ODT_PROGRESS_INTERVAL_SECS  seconds between progress lines when stderr is not a
+///                         terminal (default 30)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]

@@ -28,6 +28,7 @@ use crate::vcenter::VcenterArgs;
 ///
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
+/// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
 /// Environment:
 ///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
@@ -39,6 +40,8 @@ use crate::vcenter::VcenterArgs;
 ///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
 ///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
 ///                         to --log-file if given, else to stderr (default: no log)
+///   ODT_PROGRESS_INTERVAL_SECS  seconds between progress lines when stderr is not a
+///                         terminal (default 30)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
