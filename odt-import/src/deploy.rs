@@ -374,6 +374,27 @@ fn abandon(
     }
 }
 
+/// Runs `upload` while this piece's progress is polled from the shared counter `done` (reqwest
+/// reads the body on this thread), then reports the last bytes, which a short upload sends
+/// before any poll.
+fn polled<T>(progress: &dyn Progress, done: &AtomicU64, upload: impl FnOnce() -> T) -> T {
+    let start = done.load(Ordering::Relaxed);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                progress.set(done.load(Ordering::Relaxed) - start);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let r = upload();
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    progress.set(done.load(Ordering::Relaxed) - start);
+    r
+}
+
 fn upload_all(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
@@ -416,27 +437,9 @@ fn upload_all(
             nfc.percent(),
             what,
         ));
-        let progress_done = done.clone();
-        let start = progress_done.load(Ordering::Relaxed);
-        // Progress is polled from the counter on this thread while reqwest reads the body.
-        let r = std::thread::scope(|s| {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let stop2 = stop.clone();
-            let p = cx.progress;
-            let d = progress_done.clone();
-            s.spawn(move || {
-                while !stop2.load(Ordering::Relaxed) {
-                    p.set(d.load(Ordering::Relaxed) - start);
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            });
-            let r = nfc.upload(target, counting, file.size, item.create);
-            stop.store(true, Ordering::Relaxed);
-            r
+        let r = polled(cx.progress, &done, || {
+            nfc.upload(target, counting, file.size, item.create)
         });
-        // The poller may not have run since the last bytes (a short upload never sees it).
-        cx.progress
-            .set(progress_done.load(Ordering::Relaxed) - start);
         cx.progress.finish();
         if let Some(e) = nfc.keep_alive_error() {
             return Err(anyhow!(e)).context("keeping the lease alive failed");
