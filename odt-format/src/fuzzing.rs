@@ -652,6 +652,7 @@ fn fixture() -> &'static Fixture {
         };
         let manifest = JobManifest {
             format: FORMAT.into(),
+            units: None,
             job_id: hex::encode(JOB_ID),
             created: "2026-01-01T00:00:00Z".into(),
             exporter: "odt fuzz fixture".into(),

@@ -139,6 +139,7 @@ pub fn verify_now(
         files: checked.files,
         bytes: checked.bytes,
         problems: vec![],
+        unit: None,
     };
     record(state, layout, before, &report)
 }

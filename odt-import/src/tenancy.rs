@@ -253,6 +253,7 @@ mod tests {
         };
         JobManifest {
             format: "odt-bundle/v1".into(),
+            units: None,
             job_id: "00".repeat(16),
             created: String::new(),
             exporter: String::new(),

@@ -114,7 +114,12 @@ pub fn print(
                 " (keyless)"
             }
         );
-        if report.ok() {
+        if let Some(u) = &report.unit {
+            println!("{}", unit_line(u, report.ok()));
+        }
+        if report.ok() && report.unit.is_some() {
+            println!("OK: this unit holds exactly what its signed unit index says");
+        } else if report.ok() {
             println!("OK: the NAS holds exactly what the manifest says");
         } else {
             for p in &report.problems {
@@ -134,4 +139,26 @@ pub fn print(
             println!("{n}");
         }
     }
+}
+
+/// "unit 2 of 3: complete; units 1 and 3 not here", and what it holds.
+fn unit_line(u: &odt_format::job::verify::UnitReport, ok: bool) -> String {
+    let others: Vec<String> = u.other_units.iter().map(u32::to_string).collect();
+    let others = match others.as_slice() {
+        [one] => format!("unit {one} not here"),
+        [init @ .., last] => format!("units {} and {last} not here", init.join(", ")),
+        [] => String::new(),
+    };
+    let state = if ok { "complete" } else { "DAMAGED" };
+    let mut line = format!("unit {} of {}: {state}; {others}", u.unit, u.units);
+    if !u.vms_here.is_empty() {
+        line.push_str(&format!("\nVMs here: {}", u.vms_here.join(", ")));
+    }
+    if !u.vms_partly_here.is_empty() {
+        let partly = u.vms_partly_here.join(", ");
+        line.push_str(&format!(
+            "\nVMs partly here (the rest on other units): {partly}"
+        ));
+    }
+    line
 }

@@ -3,7 +3,8 @@
 //! opening a job and decrypting its files ([`reader`]), keyless and deep verification
 //! ([`verify`]), the dock record that binds a verification to the bytes it ran on ([`dock`]),
 //! the provider's signed import receipt ([`receipt`]), and the names of the files the
-//! importer keeps per job in its state folder ([`state`]).
+//! importer keeps per job in its state folder ([`state`]), and the signed index of one NAS
+//! unit of a job that spans several ([`unit`]).
 
 pub mod dock;
 pub mod journal;
@@ -12,5 +13,6 @@ pub mod manifest;
 pub mod reader;
 pub mod receipt;
 pub mod state;
+pub mod unit;
 pub mod verify;
 pub mod writer;
