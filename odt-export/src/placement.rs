@@ -27,6 +27,7 @@ pub struct VmNeed {
     pub files: Option<Vec<(String, u64)>>,
 }
 
+#[derive(Debug)]
 /// Where everything goes: the journal's placement (unit numbers from 1) and the bytes each
 /// unit receives.
 pub struct Placement {

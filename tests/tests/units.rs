@@ -63,7 +63,7 @@ fn export(s: &Scratch, args: &[String]) -> std::process::Output {
     s.cmd("odt-export", &argv, Some(PASSPHRASE))
 }
 
-fn verify(s: &Scratch, tool: &str, nas: &PathBuf) -> std::process::Output {
+fn verify(s: &Scratch, tool: &str, nas: &std::path::Path) -> std::process::Output {
     let kp = s.path("k.pub");
     s.cmd(
         tool,

@@ -296,6 +296,7 @@ mod tests {
             kdf_seconds: 0.0,
             done: BTreeMap::new(),
             sealed_digests: BTreeMap::new(),
+            units: None,
         }
     }
 
