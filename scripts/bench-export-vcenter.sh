@@ -10,6 +10,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() {
     cat <<EOF
 Usage: $PROG [--size-mib N] [--runs N] [--no-build] [--vcsim-bin FILE] [--keep]
+       $PROG --vms N [--stream-mibps R] [--size-mib N] [--runs N] [--no-build] ...
 
 Time the customer's export-from-vCenter data path against a bare download with curl,
 both from one odt-vcsim (tests/vcsim, http, with a user and password) started for
@@ -42,9 +43,19 @@ flatness line (odt-export run once on the 256 MiB VM, both peak RSS values);
 odt-vcsim's own peak RSS; the load average before and after (figures from a busy
 machine are not comparable).
 
+With --vms N (parallel downloads): N VMs of one disk each (--size-mib each, default
+256) are made the same way; then vcsim bounds each NFC stream to --stream-mibps R MiB/s
+(default 40, as one ESXi host's NFC service roughly does; set after the set-up uploads).
+Timed: odt-export run --vcenter --parallel 1 and --parallel N of all N VMs into a fresh
+NAS folder each (the first run's NAS is verified). Printed side by side: wall time,
+MiB/s, the ideal (total bytes / (streams x R)), the ratio to it (target: within 1.2x),
+and peak RSS.
+
 Options:
-  --size-mib N      size of the big disk in MiB (default 2048; e.g. 16 for a quick
-                    plumbing test)
+  --vms N           the parallel-download bench with N VMs (see above)
+  --stream-mibps R  with --vms: vcsim's per-stream NFC limit in MiB/s (default 40)
+  --size-mib N      size of the big disk in MiB (default 2048, or 256 with --vms; e.g. 16
+                    for a quick plumbing test)
   --runs N          runs per tool (default 3)
   --no-build        do not run 'cargo build --release -p odt-export -p odt-import'; use
                     the binaries in target/release (odt-import is only used for keygen).
@@ -69,7 +80,7 @@ need_arg() { [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"; }
 . "$REPO/scripts/lib/bench.sh"
 
 # ---------------------------------------------------------------- arguments
-SIZE_MIB=2048 RUNS=3 NO_BUILD=0 KEEP=0 VCSIM=""
+SIZE_MIB="" RUNS=3 NO_BUILD=0 KEEP=0 VCSIM="" VMS=0 STREAM_MIBPS=40
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -81,9 +92,16 @@ while [[ $# -gt 0 ]]; do
         --vcsim-bin) need_arg "$@"; VCSIM=$2; shift 2 ;;
         --vcsim-bin=*) VCSIM=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --vms) need_arg "$@"; VMS=$2; shift 2 ;;
+        --vms=*) VMS=${1#*=}; shift ;;
+        --stream-mibps) need_arg "$@"; STREAM_MIBPS=$2; shift 2 ;;
+        --stream-mibps=*) STREAM_MIBPS=${1#*=}; shift ;;
         *) usage_error "unknown argument '$1'" ;;
     esac
 done
+[[ "$VMS" =~ ^[0-9]+$ ]] || usage_error "--vms must be a positive integer, got '$VMS'"
+[[ "$STREAM_MIBPS" =~ ^[1-9][0-9]*$ ]] || usage_error "--stream-mibps must be a positive integer, got '$STREAM_MIBPS'"
+if [[ -z $SIZE_MIB ]]; then SIZE_MIB=$(( VMS > 0 ? 256 : 2048 )); fi
 [[ "$SIZE_MIB" =~ ^[1-9][0-9]*$ ]] || usage_error "--size-mib must be a positive integer, got '$SIZE_MIB'"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || usage_error "--runs must be a positive integer, got '$RUNS'"
 FLAT_MIB=256
@@ -134,6 +152,52 @@ PY
     VM_DISK=$(find "$VCTMP" -type f -path "*/$name/*" -size "${bytes}c" | head -n1)
     [[ -n "$VM_DISK" ]] || die "cannot find the datastore file of $name ($bytes bytes) under $VCTMP"
 }
+
+# ---------------------------------------------------------------- parallel downloads (--vms)
+# parallel_bench: N VMs exported in one job under vcsim's per-stream bound; --parallel 1 vs N.
+parallel_bench() {
+    local i names=() disks=() p r nas
+    echo "Making $VMS VMs of one ${SIZE_MIB} MiB disk each in odt-vcsim ..."
+    for (( i = 1; i <= VMS; i++ )); do
+        make_vm "vm$i" "$SIZE_MIB"
+        names+=("vm$i") disks+=("$VM_DISK")
+    done
+    curl -sS -f -X POST "${VC_URL%/sdk}/odt-test/nfc-rate?mibps=$STREAM_MIBPS" >/dev/null \
+        || die "cannot set vcsim's NFC stream rate"
+    echo "each NFC stream bounded to $STREAM_MIBPS MiB/s"
+    declare -A WALLS RSS
+    for (( r = 1; r <= RUNS; r++ )); do
+        for p in 1 "$VMS"; do
+            nas="$OUT/nas-p$p"
+            find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+            sync; cat "${disks[@]}" >/dev/null
+            mkdir -p "$nas"
+            run_timed "odt-p$p.$r" "$ODT_EXPORT" run --nas "$nas" --signing-key "$WORK/signing.key" \
+                --recipient "$WORK/provider.key.pub" --no-passphrase --org bench --vdc bench-vdc \
+                --vcenter "$VC_URL" --parallel "$p" --json "${names[@]}"
+            [[ $(json_get "$LAST_OUT" 'len(j["vms"])') == "$VMS" ]] \
+                || die "--parallel $p: not every VM exported: $(head -c 600 "$LAST_OUT")"
+            if (( r == 1 )); then
+                "$ODT_EXPORT" verify --nas "$nas" --trusted-key "$WORK/signing.key.pub" >"$LOGS/verify-p$p.log" 2>&1 \
+                    || { tail -n 20 "$LOGS/verify-p$p.log" >&2; die "odt-export verify of the --parallel $p NAS failed"; }
+            fi
+            WALLS[$p]+="$LAST_WALL "
+            if (( LAST_RSS_KB > ${RSS[$p]:-0} )); then RSS[$p]=$LAST_RSS_KB; fi
+            printf '  run %d/%d  odt-export run --vcenter --parallel %-3d %8.3f s  %7s MiB RSS\n' "$r" "$RUNS" "$p" "$LAST_WALL" "$(mib "$LAST_RSS_KB")"
+        done
+    done
+    find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+    echo
+    parallel_results "odt-export run --vcenter"
+    echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) CPUs)"
+    echo
+    echo "Done."
+}
+
+if (( VMS > 0 )); then
+    parallel_bench
+    exit 0
+fi
 
 echo "Making VM bench (${SIZE_MIB} MiB disk) and VM bench256 (${FLAT_MIB} MiB disk) in odt-vcsim ..."
 make_vm bench "$SIZE_MIB"; BIG_SHA=$VM_SHA BIG_DISK=$VM_DISK

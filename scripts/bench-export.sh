@@ -316,10 +316,12 @@ bench_run() {
     LAST_STDOUT=$LAST_OUT
 }
 
-# prepare: empty DIR, flush dirty pages (so one tool's writeback is not billed to
-# the next), and pull the source into the page cache.
+# prepare: empty DIR (leaving the empty job folder odt-export writes into), flush dirty
+# pages (so one tool's writeback is not billed to the next), and pull the source into the
+# page cache.
 prepare() {
     clean_dir
+    mkdir "$DIR/job"
     sync
     cat "$SRC"/* >/dev/null
 }
@@ -401,8 +403,10 @@ bench "openssl enc aes-256-ctr" openssl enc -aes-256-ctr -pbkdf2 -pass "file:$PA
 KDF_LINE=""
 RSS_FLAT_BIG="" RSS_FLAT_SMALL=""
 if (( ! SKIP_ODT )); then
+    # The exporter refuses a NAS folder holding files no odt job has (this script's marker
+    # among them), so the job goes one level down, as on a real NAS (/mnt/nas/job1).
     # e) data path: recipient key, no passphrase
-    bench "odt-export run (recipient)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR" \
+    bench "odt-export run (recipient)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR/job" \
         --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
         --org bench --vdc bench-vdc \
         "${ODT_EXTRA[@]}" "$SRC"
@@ -411,7 +415,7 @@ if (( ! SKIP_ODT )); then
     # f) passphrase (default KDF unless --kdf-memory-mib)
     kdf_args=()
     if [[ -n "$KDF_MIB" ]]; then kdf_args=(--kdf-memory-mib "$KDF_MIB"); fi
-    bench "odt-export run (passphrase)" env ODT_PASSPHRASE="$PASSPHRASE" "$ODT_EXPORT" run --nas "$DIR" \
+    bench "odt-export run (passphrase)" env ODT_PASSPHRASE="$PASSPHRASE" "$ODT_EXPORT" run --nas "$DIR/job" \
         --signing-key "$WORK/signing.key" --json --org bench --vdc bench-vdc "${kdf_args[@]}" "${ODT_EXTRA[@]}" "$SRC"
     kdfs=()
     for out in "${LAST_RUN_STDOUTS[@]}"; do
@@ -426,9 +430,9 @@ if (( ! SKIP_ODT )); then
     echo "$KDF_LINE"
 
     # g) verify the NAS left by the last (f) run, versus a plain digest of its .odt file
-    ODT_FILE=$(find "$DIR/data" -type f -name '*.odt' -printf '%s %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
-    [[ -n "$ODT_FILE" ]] || die "no *.odt file under $DIR/data after odt-export run (contents: $(cd "$DIR" && find . -type f | head -n 20 | tr '\n' ' '))"
-    bench_noprep "odt-export verify (keyless)" "$ODT_EXPORT" verify --nas "$DIR" --trusted-key "$WORK/signing.key.pub"
+    ODT_FILE=$(find "$DIR/job/data" -type f -name '*.odt' -printf '%s %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
+    [[ -n "$ODT_FILE" ]] || die "no *.odt file under $DIR/data after odt-export run (contents: $(cd "$DIR/job" && find . -type f | head -n 20 | tr '\n' ' '))"
+    bench_noprep "odt-export verify (keyless)" "$ODT_EXPORT" verify --nas "$DIR/job" --trusted-key "$WORK/signing.key.pub"
     bench_noprep "openssl dgst -sha256 .odt" openssl dgst -sha256 "$ODT_FILE"
     # The chunk digests are BLAKE3 (docs/FORMAT.md §5): b3sum, when installed, is the
     # like-for-like single-tool baseline (Debian package b3sum).
@@ -461,7 +465,7 @@ if (( ! SKIP_ODT )); then
     SRC_SMALL="$WORK/src256"
     make_bench_source "$SRC_SMALL" 256
     saved_src=$SRC; SRC=$SRC_SMALL
-    bench "odt-export run (256 MiB)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR" \
+    bench "odt-export run (256 MiB)" env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$DIR/job" \
         --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
         --org bench --vdc bench-vdc \
         "${ODT_EXTRA[@]}" "$SRC_SMALL"

@@ -146,12 +146,12 @@ parallel_bench() {
     make_keys
     mkdir -p "$nas"
     run_timed export-vms env -u ODT_PASSPHRASE "$ODT_EXPORT" run --nas "$nas" \
-        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json "${srcs[@]}"
+        --signing-key "$WORK/signing.key" --recipient "$WORK/provider.key.pub" --no-passphrase --json \
+        --org bench --vdc bench-vdc "${srcs[@]}"
     printf '  odt-export run (%d VMs): %.3f s\n' "$VMS" "$LAST_WALL"
     VCSIM_ARGS=(-nfc-stream-mibps "$STREAM_MIBPS")
     start_vcsim "$WORK"
     echo "odt-vcsim: $VC_URL (pid $VCPID), each NFC stream bounded to $STREAM_MIBPS MiB/s"
-    local total=$(( VMS * SIZE_MIB ))
     declare -A WALLS RSS
     for (( r = 1; r <= RUNS; r++ )); do
         for p in 1 "$VMS"; do
@@ -173,17 +173,7 @@ parallel_bench() {
     done
     for n in "${names[@]}"; do forget "$n"; done
     echo
-    echo "Results ($VMS VMs x ${SIZE_MIB} MiB = $total MiB; vcsim bounds each NFC stream to $STREAM_MIBPS MiB/s;"
-    echo "median of $RUNS; ideal = total / (streams x $STREAM_MIBPS MiB/s); x ideal = median / ideal)"
-    printf '%-28s %10s %10s %10s %9s %14s\n' "odt-import run" "median s" "MiB/s" "ideal s" "x ideal" "peak RSS MiB"
-    for p in 1 "$VMS"; do
-        local med streams ideal
-        med=$(printf '%s\n' ${WALLS[$p]} | median)
-        streams=$(( p < VMS ? p : VMS ))
-        ideal=$(awk -v t="$total" -v s="$streams" -v r="$STREAM_MIBPS" 'BEGIN { printf "%.3f", t / (s * r) }')
-        awk -v p="$p" -v m="$med" -v t="$total" -v i="$ideal" -v rss="${RSS[$p]}" 'BEGIN {
-            printf "--parallel %-17d %10.3f %10.1f %10.3f %9.2f %14.1f\n", p, m, t / m, i, m / i, rss / 1024 }'
-    done
+    parallel_results "odt-import run"
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "Done."

@@ -25,6 +25,8 @@ use clap::{Args, Parser, Subcommand};
 ///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
 ///   ODT_VCENTER_USER      the source vCenter's user (with --vcenter; or --vcenter-user)
 ///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
+///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
+///                         to --log-file if given, else to stderr (default: no log)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
@@ -33,6 +35,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: odt_cli::log::LogArgs,
 }
 
 /// Subcommands.
@@ -169,6 +173,12 @@ pub struct RunArgs {
     /// Skip the free-space check (for NAS servers that report free space wrongly).
     #[arg(long)]
     pub no_space_check: bool,
+    /// Run up to N transfers at once, each on its own thread: N VMs, or (with fewer VMs than
+    /// N, from --vcenter) several disks of a VM. A package's files go one after the other.
+    /// Default: from files, the CPU cores (sealing is CPU-bound), at most 4; from --vcenter,
+    /// 4 (each host's NFC service bounds one download far below the NAS).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
     /// Print a JSON report on stdout (and no progress bars).
     #[arg(long)]
     pub json: bool,

@@ -11,11 +11,14 @@
 //!    (`odt_format::job::writer`), and how much room is needed;
 //! 3. discard what `--restart` discards, check the room, create or resume the journal;
 //! 4. stream each file: read → hash (for the `.mf`) → seal → write, with durable checkpoints;
-//!    a file whose digest does not match its `.mf` stops the run and is removed;
+//!    up to `parallel` VMs at once, each on its own thread (its files one after the other, so
+//!    each keeps its own sequential hash); a file whose digest does not match its `.mf` stops
+//!    the run and, once every thread is done, leaves nothing of a fresh job;
 //! 5. only when every file is finished: sign and write the manifest, then drop the journal.
 //!    Until then, verification fails with "interrupted", so a half-written job never passes.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -30,7 +33,7 @@ use odt_format::progress::{human_bytes, Progress};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::input::{Ctx, Input};
+use crate::input::{each_at_once, Ctx, Input};
 use crate::placement::{place, VmNeed};
 use crate::source::Source;
 use crate::vcsource::{VcInput, VcenterSource};
@@ -58,6 +61,9 @@ pub struct ExportOptions {
     pub space_check: bool,
     /// Tuning.
     pub write: WriteOptions,
+    /// How many VMs are exported at once (at least 1): on a multi-core machine sealing is
+    /// CPU-bound per stream, and a vCenter bounds each NFC download, so several streams pay.
+    pub parallel: usize,
 }
 
 /// What `run` prints, and its `--json` report.
@@ -178,6 +184,11 @@ impl<'a> ExportPlan<'a> {
             }
             _ => None,
         };
+        tracing::info!(
+            plan = plan_name(&job),
+            sources = inputs.len(),
+            "export plan"
+        );
         // A finished job needs no room; a fresh one has no data yet, or discards it first.
         let space_needed = match &job {
             _ if opts.nas.len() > 1 => None,
@@ -210,7 +221,7 @@ impl<'a> ExportPlan<'a> {
     ) -> Result<ExportStats> {
         let opts = self.opts;
         let signer_key_id = opts.signing.verifying_key().key_id();
-        let mut job = match self.job {
+        let job = match self.job {
             JobPlan::Complete(m) => return Ok(complete(opts, self.started, &m, signer_key_id)),
             JobPlan::Refuse(r) => return Err(r.into()),
             JobPlan::Resume(j) => {
@@ -243,7 +254,7 @@ impl<'a> ExportPlan<'a> {
                 )?
             }
         };
-        let (vms, bytes) = export_all(&mut job, &self.inputs, opts, progress)?;
+        let (vms, bytes) = export_all(&job, &self.inputs, opts, progress)?;
         let unit_of = |vm: &VmEntry| {
             let f = vm.files.first().map_or("", |f| f.name.as_str());
             (opts.nas.len() > 1).then(|| job.unit_of(&vm.dir, f))
@@ -348,24 +359,38 @@ fn create(
     })?)
 }
 
-/// Exports every input into its `vm-NNN`; returns the manifest entries and the bytes this run
-/// processed.
+/// Exports every input into its `vm-NNN`, up to `opts.parallel` transfers at once: that many
+/// VMs, or fewer VMs each with a share of the streams for its disks (a vCenter VM downloads
+/// several disks at once). Returns the manifest entries in input order and the bytes this
+/// run processed; the first failure in input order is the run's error.
 fn export_all(
-    job: &mut ActiveJob,
+    job: &ActiveJob,
     inputs: &Inputs<'_>,
     opts: &ExportOptions,
     progress: &dyn Progress,
 ) -> Result<(Vec<VmEntry>, u64)> {
+    let refused = AtomicBool::new(false);
     let mut cx = Ctx {
         job,
         progress,
         write: opts.write,
         nas: &opts.nas[0],
+        refused: &refused,
+        streams: opts.parallel.max(1),
     };
+    let vms_at_once = opts.parallel.clamp(1, inputs.len().max(1));
+    let export_one = |cx: &mut Ctx<'_>, idx: usize| {
+        let (input, target) = &inputs[idx];
+        input.export(cx, target, vm_dir_name(idx))
+    };
+    let results = each_at_once(&mut cx, inputs.len(), vms_at_once, &export_one);
+    if refused.load(Ordering::SeqCst) {
+        job.refuse()?;
+    }
     let mut vms = vec![];
     let mut bytes = 0u64;
-    for (idx, (input, target)) in inputs.iter().enumerate() {
-        let (vm, n) = input.export(&mut cx, target, vm_dir_name(idx))?;
+    for r in results {
+        let (vm, n) = r?;
         bytes += n;
         vms.push(vm);
     }
@@ -549,4 +574,15 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("formats")
+}
+
+/// The writer's decision, as the log names it.
+fn plan_name(job: &JobPlan) -> &'static str {
+    match job {
+        JobPlan::Fresh { discard: None } => "fresh",
+        JobPlan::Fresh { discard: Some(_) } => "fresh (after discarding what the NAS held)",
+        JobPlan::Resume(_) => "resume",
+        JobPlan::Complete(_) => "complete (nothing to do)",
+        JobPlan::Refuse(_) => "refuse",
+    }
 }

@@ -7,6 +7,8 @@
 //! the run knows no kind of source, and no source knows the run.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Result;
 use odt_format::io::nasfile::{StreamSpec, WriteOptions};
@@ -17,8 +19,8 @@ use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{Content, Envelope};
 use odt_format::progress::Progress;
 
-/// A source of one VM.
-pub trait Input {
+/// A source of one VM. `Sync`: a run exports several VMs at once, each on its own thread.
+pub trait Input: Sync {
     /// What identifies it for "the same command" (path or moref, and what is in it): part of
     /// the journal's plan digest.
     fn identity(&self) -> serde_json::Value;
@@ -38,16 +40,22 @@ pub trait Input {
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)>;
 }
 
-/// What exporting one VM gets from the run.
+/// What exporting one VM gets from the run: one per thread of the run.
 pub struct Ctx<'a> {
-    /// The job being written.
-    pub job: &'a mut ActiveJob,
-    /// Progress.
+    /// The job being written, shared by the run's threads.
+    pub job: &'a ActiveJob,
+    /// Progress of this thread's VM.
     pub progress: &'a dyn Progress,
     /// Tuning of the writes.
     pub write: WriteOptions,
     /// The NAS job directory, for messages.
     pub nas: &'a Path,
+    /// Set when a source failed its own digest: the run then stops and, once every thread is
+    /// done with the job, leaves nothing of a fresh one behind ([`ActiveJob::refuse`]).
+    pub refused: &'a AtomicBool,
+    /// How many transfers this VM may run at once (a vCenter VM's disks; see
+    /// [`each_at_once`]).
+    pub streams: usize,
 }
 
 impl Ctx<'_> {
@@ -57,8 +65,73 @@ impl Ctx<'_> {
     }
     /// Records a finished file.
     pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<()> {
+        tracing::info!(stream = %stream, bytes = entry.size, "journal checkpoint: file done");
         Ok(self.job.done(stream, entry)?)
     }
+    /// A source failed its own digest: the job is refused (see [`Ctx::refused`]).
+    pub fn refuse(&self) {
+        self.refused.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Runs `work(cx, i)` for every `i` in `0..n`, `streams` at once, each thread with a `Ctx` of
+/// its own: its own progress lane, its share of the sealing workers and of `cx.streams`. With
+/// one stream the items run in turn on the caller's `cx` (its single bar, all its streams).
+/// After a failure no new item starts; the ones under way finish. The results come in item
+/// order; items that never started (only after a failure) are left out, and they are always
+/// the last ones, since items are taken in order.
+pub fn each_at_once<T: Send>(
+    cx: &mut Ctx<'_>,
+    n: usize,
+    streams: usize,
+    work: &(dyn Fn(&mut Ctx<'_>, usize) -> Result<T> + Sync),
+) -> Vec<Result<T>> {
+    let streams = streams.clamp(1, n.max(1));
+    if streams == 1 {
+        let mut out = vec![];
+        for i in 0..n {
+            let r = work(cx, i);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        return out;
+    }
+    let cx = &*cx;
+    let failed = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..streams {
+            s.spawn(|| {
+                let lane = cx.progress.lane();
+                let mut own = Ctx {
+                    job: cx.job,
+                    progress: &*lane,
+                    write: WriteOptions {
+                        workers: (cx.write.workers / streams).max(1),
+                        ..cx.write
+                    },
+                    nas: cx.nas,
+                    refused: cx.refused,
+                    streams: (cx.streams / streams).max(1),
+                };
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let r = work(&mut own, i);
+                    failed.fetch_or(r.is_err(), Ordering::SeqCst);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.into_iter().flatten().collect()
 }
 
 /// The manifest's readable summary of an OVF. The NIC counts are recorded only for a

@@ -108,7 +108,7 @@ impl Input for Source {
             // whose digest a generated `.mf` needs (read again anyway, to digest it). The rest
             // needs no re-read: it was checked against the same, proven `.mf` when it was
             // sealed.
-            let done = cx.job.finished(&stream).cloned();
+            let done = cx.job.finished(&stream);
             let checks_others =
                 file.name == self.descriptor || (!self.mf_generated && file.name == self.mf_name);
             let digested = self.mf_generated && file.name != self.mf_name;
@@ -190,7 +190,7 @@ impl Source {
             hex::encode(&exp.digest),
             hex::encode(digest)
         );
-        cx.job.refuse()?;
+        cx.refuse();
         bail!(msg);
     }
 }

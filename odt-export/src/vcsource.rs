@@ -8,7 +8,7 @@
 //! `.mf`), and a rerun exports the VM again from the first unfinished disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::export::{
     create_descriptor, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
 };
-use odt_vmware::vsphere::nfc::{DeviceUrl, Direction, Lease, LeaseGuard};
+use odt_vmware::vsphere::nfc::{set_lease_percent, DeviceUrl, Direction, Lease, LeaseGuard};
 use rand::rngs::OsRng;
 use sha1::Digest as _;
 
@@ -169,32 +169,13 @@ impl VcenterSource {
         // check the download; otherwise SHA-1 is computed too.
         let keys: Vec<String> = disks.iter().map(|d| d.key.clone()).collect();
         let server_sha256 = request_sha256_manifest(client, nfc.lease(), &keys).unwrap_or(false);
-        let mut got = Downloads::default();
-        for (i, d) in disks.iter().enumerate() {
-            let name = disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i);
-            let disk = Disk {
-                nfc: &nfc,
-                vm,
-                device: d,
-                name: &name,
-                dir: &dir,
-                sha1: !server_sha256,
-                percent: nfc.percent(),
-            };
-            match disk.export(cx) {
-                Ok(done) => got.add(d, name, done),
-                Err(e) => {
-                    let _ = nfc.abort(&format!("{e:#}"));
-                    let spec = cx.spec(&dir, &name, 0);
-                    let _ = std::fs::remove_file(spec.layout.encrypted(&dir, &name));
-                    let _ = std::fs::remove_file(spec.layout.sums(&dir, &name));
-                    return Err(e.context(format!(
-                        "the export lease of {} was aborted; rerun the same command to resume at this disk",
-                        vm.name
-                    )));
-                }
+        let got = match download_disks(cx, &nfc, vm, &disks, &dir, !server_sha256) {
+            Ok(got) => got,
+            Err(e) => {
+                let _ = nfc.abort(&format!("{e:#}"));
+                return Err(e);
             }
-        }
+        };
         if let Some(e) = nfc.keep_alive_error() {
             let _ = nfc.abort(&e.to_string());
             return Err(anyhow!(e)).context("keeping the export lease alive failed");
@@ -271,6 +252,57 @@ impl VcenterSource {
         };
         Ok((entry, got.bytes))
     }
+}
+
+/// Downloads the disks of `vm` from its ready export lease into `dir`, up to `cx.streams` at
+/// once (each on its own thread and bar; they share the lease and its keep-alive). A disk that
+/// fails leaves none of its own bytes behind (an NFC download cannot resume mid-disk), and the
+/// caller aborts the lease; disks finished meanwhile stay recorded, so the rerun downloads only
+/// the others. The result lists the disks in the lease's order.
+fn download_disks(
+    cx: &mut Ctx<'_>,
+    nfc: &LeaseGuard,
+    vm: &VcVm,
+    disks: &[DeviceUrl],
+    dir: &str,
+    sha1: bool,
+) -> Result<Downloads> {
+    let names: Vec<String> = disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| disk_file_name(&vm.name, d.target_id.as_deref().unwrap_or_default(), i))
+        .collect();
+    let downloaded = AtomicU64::new(0);
+    let one = |cx: &mut Ctx<'_>, i: usize| -> Result<DiskDone> {
+        let disk = Disk {
+            nfc,
+            vm,
+            device: &disks[i],
+            name: &names[i],
+            dir,
+            sha1,
+            downloaded: &downloaded,
+            percent: nfc.percent(),
+        };
+        disk.export(cx).inspect_err(|_| {
+            let spec = cx.spec(dir, &names[i], 0);
+            let _ = std::fs::remove_file(spec.layout.encrypted(dir, &names[i]));
+            let _ = std::fs::remove_file(spec.layout.sums(dir, &names[i]));
+        })
+    };
+    let streams = cx.streams.clamp(1, disks.len().max(1));
+    let results = crate::input::each_at_once(cx, disks.len(), streams, &one);
+    let mut got = Downloads::default();
+    for (i, r) in results.into_iter().enumerate() {
+        let done = r.with_context(|| {
+            format!(
+                "the export lease of {} was aborted; rerun the same command to resume at this disk",
+                vm.name
+            )
+        })?;
+        got.add(&disks[i], names[i].clone(), done);
+    }
+    Ok(got)
 }
 
 /// The `source_kind` of a VM exported from vCenter.
@@ -359,6 +391,8 @@ struct Disk<'a> {
     dir: &'a str,
     /// Also compute SHA-1, to check against a server manifest without SHA-256.
     sha1: bool,
+    /// Bytes downloaded from this lease so far, by every disk.
+    downloaded: &'a AtomicU64,
     /// The lease's progress, which the keep-alive reports.
     percent: Arc<AtomicU8>,
 }
@@ -401,6 +435,7 @@ impl Disk<'_> {
             d.file_size.unwrap_or(vm.committed_bytes),
         );
         let expected = vm.committed_bytes.max(1);
+        let last = std::sync::atomic::AtomicU64::new(0);
         let entry = encrypt_unsized(
             &spec,
             cx.job.key(),
@@ -416,8 +451,9 @@ impl Disk<'_> {
             },
             &|n| {
                 progress.set(n);
-                self.percent
-                    .store(((n * 100) / expected).min(99) as u8, Ordering::Relaxed);
+                let delta = n.saturating_sub(last.swap(n, Ordering::Relaxed));
+                let all = self.downloaded.fetch_add(delta, Ordering::Relaxed) + delta;
+                set_lease_percent(&self.percent, (all * 100) / expected, name);
             },
             cx.write,
             &mut OsRng,

@@ -1256,6 +1256,18 @@ mod tests {
                         .collect(),
                 })
                 .collect(),
+            overrides: m
+                .vms
+                .iter()
+                .take(1)
+                .map(|vm| crate::job::receipt::Override {
+                    vm: vm.name.clone(),
+                    dir: vm.dir.clone(),
+                    field: "vdc".into(),
+                    from: vm.target.vdc.clone(),
+                    to: "acme-vdc-2".into(),
+                })
+                .collect(),
         }
     }
 

@@ -11,6 +11,10 @@ pub trait Progress: Sync {
     fn finish(&self);
     /// A line for the operator (a warning, a step).
     fn note(&self, _msg: &str) {}
+    /// A reporter for one of several pieces of work running at once, each on its own
+    /// thread: its `start`/`set`/`finish` must not disturb the others' (a terminal gives it a
+    /// bar of its own).
+    fn lane(&self) -> Box<dyn Progress + Send + '_>;
 }
 
 /// Reports nothing.
@@ -20,6 +24,9 @@ impl Progress for NoProgress {
     fn start(&self, _: &str, _: u64) {}
     fn set(&self, _: u64) {}
     fn finish(&self) {}
+    fn lane(&self) -> Box<dyn Progress + Send + '_> {
+        Box::new(NoProgress)
+    }
 }
 
 /// Bytes in binary units for messages: `512 B`, `1.5 GiB`.

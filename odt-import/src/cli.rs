@@ -37,6 +37,8 @@ use crate::vcenter::VcenterArgs;
 ///   ODT_VCD_PASSWORD      its password (else --vcd-password-file, else a prompt)
 ///   ODT_STATE_DIR         the state folder (dock records, journals, receipts) when --state
 ///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
+///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
+///                         to --log-file if given, else to stderr (default: no log)
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
@@ -45,6 +47,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: odt_cli::log::LogArgs,
 }
 
 /// Subcommands.
@@ -178,34 +182,19 @@ pub struct JobArgs {
     pub allow_org: Vec<String>,
 }
 
-/// The vCloud Director to register the VMs in.
-#[derive(Debug, Args, Clone)]
-pub struct VcdArgs {
-    /// vCloud Director URL, e.g. https://vcd.example.com. Without it, `run` stops after the
-    /// vCenter deploy.
-    #[arg(long, value_name = "URL", help_heading = "vCloud Director")]
-    pub vcd: Option<String>,
-    /// vCD system administrator (`name@System`).
-    #[arg(
-        long,
-        env = "ODT_VCD_USER",
-        value_name = "USER",
-        help_heading = "vCloud Director"
-    )]
-    pub vcd_user: Option<String>,
-    /// Read the vCD password from FILE (else ODT_VCD_PASSWORD, else a prompt).
-    #[arg(long, value_name = "FILE", help_heading = "vCloud Director")]
-    pub vcd_password_file: Option<PathBuf>,
-    /// Trust the vCD certificate with this SHA-1 or SHA-256 thumbprint.
-    #[arg(long, value_name = "HEX", help_heading = "vCloud Director")]
-    pub vcd_thumbprint: Option<String>,
-    /// Do not verify the vCD certificate (labs only).
-    #[arg(
-        long,
-        conflicts_with = "vcd_thumbprint",
-        help_heading = "vCloud Director"
-    )]
-    pub vcd_insecure: bool,
+/// Changes the provider makes at the dock to the manifest's names and targets, within what
+/// the signer's key may target; recorded in the journal and the receipt.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OverrideArgs {
+    /// Import the VM named OLD in the manifest as NEW (repeatable).
+    #[arg(long, value_name = "OLD=NEW", help_heading = "Overrides")]
+    pub rename: Vec<String>,
+    /// Change one VM's target (repeatable): VM is its name in the manifest, or * for every
+    /// VM; FIELD is org, vdc, network, catalog, storage-profile or power-on (true/false).
+    /// An override that takes a VM where its signer may not target is refused. A rerun must
+    /// give the same overrides as the run that started the import.
+    #[arg(long, value_name = "VM.FIELD=VALUE", help_heading = "Overrides")]
+    pub set: Vec<String>,
 }
 
 /// `plan` options.
@@ -216,7 +205,9 @@ pub struct PlanOptions {
     #[command(flatten)]
     pub vcenter: VcenterArgs,
     #[command(flatten)]
-    pub vcd: VcdArgs,
+    pub vcd: odt_cli::vcd::VcdConn,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// The import journal's folder (as for `run`), so VMs already registered are not
     /// reported as name clashes.
     #[arg(long, value_name = "DIR")]
@@ -234,7 +225,9 @@ pub struct RunOptions {
     #[command(flatten)]
     pub vcenter: VcenterArgs,
     #[command(flatten)]
-    pub vcd: VcdArgs,
+    pub vcd: odt_cli::vcd::VcdConn,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// The provider's Ed25519 key that signs the receipt (from `odt-import keygen --receipt`);
     /// without it the receipt is written unsigned.
     #[arg(long, value_name = "KEY")]

@@ -19,7 +19,7 @@ use odt_format::progress::Progress;
 use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::deploy::{create_import_spec, import_vapp, ImportSpec};
 use odt_vmware::vsphere::inventory::Placement;
-use odt_vmware::vsphere::nfc::{Direction, LeaseGuard};
+use odt_vmware::vsphere::nfc::{set_lease_percent, Direction, LeaseGuard};
 use odt_vmware::vsphere::task::{destroy_vm, reconfigure_extra_config};
 use odt_vmware::vsphere::FileItem;
 use serde::Serialize;
@@ -402,14 +402,9 @@ fn upload_all(
                 .read(&mut [0u8; 1])
                 .map_err(odt_format::job::reader::unwrap_io)?;
         }
-        cx.progress
-            .start(&format!("{}: {}", vm.name, file.name), file.size);
-        let counting = Counting {
-            inner: reader,
-            done: done.clone(),
-            total: total.max(1),
-            percent: nfc.percent(),
-        };
+        let what = format!("{}: {}", vm.name, file.name);
+        cx.progress.start(&what, file.size);
+        let counting = Counting::new(reader, done.clone(), total, nfc.percent(), what);
         let progress_done = done.clone();
         let start = progress_done.load(Ordering::Relaxed);
         // Progress is polled from the counter on this thread while reqwest reads the body.
@@ -457,14 +452,33 @@ struct Counting<R> {
     done: Arc<AtomicU64>,
     total: u64,
     percent: Arc<AtomicU8>,
+    /// The VM and file, for the log's progress events.
+    what: String,
+}
+
+impl<R> Counting<R> {
+    fn new(
+        inner: R,
+        done: Arc<AtomicU64>,
+        total: u64,
+        percent: Arc<AtomicU8>,
+        what: String,
+    ) -> Self {
+        Counting {
+            inner,
+            done,
+            total: total.max(1),
+            percent,
+            what,
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let d = self.done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        self.percent
-            .store(((d * 100) / self.total).min(99) as u8, Ordering::Relaxed);
+        set_lease_percent(&self.percent, (d * 100) / self.total, &self.what);
         Ok(n)
     }
 }

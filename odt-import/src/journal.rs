@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use odt_format::io::nasfile::write_atomic;
+use odt_format::job::receipt::Override;
 use odt_format::job::state::StateDir;
+use odt_format::text::printable;
 use odt_format::FormatError;
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +96,11 @@ pub struct Journal {
     pub vcenter: String,
     /// Records by VM dir (`vm-000`).
     pub vms: BTreeMap<String, VmRecord>,
+    /// The dock overrides (`--rename`, `--set`) the run that started this journal applied:
+    /// a rerun must apply the same ones, or it would land the rest of the job elsewhere than
+    /// what is already in place (see [`Journal::check_overrides`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
     #[serde(skip)]
     path: PathBuf,
     /// Held while this run owns the journal: two imports of one job never run at once.
@@ -155,13 +162,45 @@ impl Journal {
         Ok(j)
     }
 
+    /// Refuses `overrides` when this journal has begun under other ones (a usage error:
+    /// the operator reruns with the overrides it names, or moves the journal away to start
+    /// over). A rerun with the same overrides, or a journal with nothing done yet, passes.
+    pub fn check_overrides(&self, overrides: &[Override]) -> Result<()> {
+        if self.vms.is_empty() || self.overrides == overrides {
+            return Ok(());
+        }
+        let list = |o: &[Override]| {
+            if o.is_empty() {
+                "  (none)".to_owned()
+            } else {
+                o.iter()
+                    .map(|x| format!("  {}", printable(&x.to_string())))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        Err(odt_cli::UsageError(format!(
+            "this job's import was started with other overrides than this run's, and VMs \
+             already landed under those; nothing was done. The journal {} recorded:\n{}\nthis \
+             run asks for:\n{}\nrerun with the same --rename/--set options, or move the journal \
+             away to start a new import",
+            self.path.display(),
+            list(&self.overrides),
+            list(overrides)
+        ))
+        .into())
+    }
+
     /// The journal of `job_id` in `dir` if one exists, without creating anything (for `plan`).
     pub fn peek(dir: &Path, job_id: &str) -> Result<Option<Journal>> {
         let path = StateDir::new(dir).import_journal(job_id);
         match read(&path) {
-            Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
-                format!("{} is not a valid import journal", path.display())
-            })?)),
+            Ok(b) => {
+                let mut j: Journal = serde_json::from_slice(&b)
+                    .with_context(|| format!("{} is not a valid import journal", path.display()))?;
+                j.path = path;
+                Ok(Some(j))
+            }
             Err(FormatError::Io { cause: source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -179,6 +218,7 @@ impl Journal {
         state: VmState,
         entity: Option<String>,
     ) -> Result<()> {
+        tracing::info!(vm = %dir, name = %name, state = ?state, "journal checkpoint");
         // Keep the vCD progress and what was verified: a VM is deployed once, registered after.
         let (vcd, verified) = match self.vms.get(dir) {
             Some(r) => (r.vcd.clone(), r.verified.clone()),
@@ -218,21 +258,31 @@ impl Journal {
                 verified,
             },
         );
+        tracing::info!(vm = %dir, name = %name, state = "deployed", "journal checkpoint");
         self.save()
     }
 
     /// Records `dir`'s vCD progress and saves atomically.
     pub fn set_vcd(&mut self, dir: &str, vcd: VcdRecord) -> Result<()> {
         if let Some(r) = self.vms.get_mut(dir) {
-            r.vcd = Some(vcd);
+            r.vcd = Some(vcd.clone());
             r.updated = crate::now_rfc3339();
         }
+        tracing::info!(
+            vm = %dir,
+            imported = vcd.href.is_some(),
+            wired = vcd.wired,
+            powered_on = vcd.powered_on,
+            done = vcd.done,
+            "journal checkpoint (vCD)"
+        );
         self.save()
     }
 
     /// Forgets `dir` (after its half-made VM was removed).
     pub fn clear(&mut self, dir: &str) -> Result<()> {
         self.vms.remove(dir);
+        tracing::info!(vm = %dir, "journal checkpoint: forgotten (its half-made VM was removed)");
         self.save()
     }
 

@@ -5,7 +5,7 @@
 //! domain steps are modules of their own: `tenancy` (what the signer may target), `dock`
 //! (the dock record), `plan` (pure: the manifest and the facts read from the targets, to
 //! checks and actions), `deploy` (into vCenter), `register` (into vCD), `journal` (what a
-//! rerun needs), `receipt`.
+//! rerun needs), `overrides` (`--rename`/`--set` at the dock), `receipt`.
 
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
@@ -14,6 +14,7 @@ pub mod commands;
 pub mod deploy;
 pub mod dock;
 pub mod journal;
+pub mod overrides;
 pub mod plan;
 pub mod receipt;
 pub mod register;

@@ -2,33 +2,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use odt_cli::{is_usage, EXIT_FAILURE, EXIT_USAGE};
+use odt_cli::program::Invocation;
+use odt_import::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = match odt_import::cli::Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            odt_cli::json::clap_failure("odt-import", &e);
-            e.exit()
-        }
-    };
-    odt_cli::json::set_command("odt-import", cli.command.name());
-    let json = cli.command.json();
-    match odt_import::commands::dispatch(cli.command) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(EXIT_FAILURE),
-        Err(e) => {
-            // Errors quote names and paths from the other side: never print them raw.
-            let msg = odt_format::text::printable_lines(&format!("{e:#}")).into_owned();
-            let usage = e.chain().any(is_usage);
-            if json {
-                // Scripts never read an empty stdout: the failure is a document too.
-                let doc = odt_cli::json::failure(odt_cli::json::current(), &msg, usage);
-                println!("{doc}");
-            }
-            eprintln!("odt-import: error: {msg}");
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
-        }
-    }
+    odt_cli::program::main(
+        "odt-import",
+        |cli: &Cli| Invocation {
+            command: cli.command.name(),
+            json: cli.command.json(),
+            log: &cli.log,
+        },
+        |cli: Cli| odt_import::commands::dispatch(cli.command),
+    )
 }

@@ -67,6 +67,7 @@ pub fn build(
         vcd: vcd.map(str::to_owned),
         created: crate::now_rfc3339(),
         vms: out,
+        overrides: vec![],
     }
 }
 

@@ -501,57 +501,24 @@ pub fn gather_vcd_facts(
     m: &odt_format::job::manifest::JobManifest,
     journal: Option<&Journal>,
 ) -> Result<crate::plan::VcdFacts> {
-    let (vim_server, vim_server_problem) = match vcd.find_vim_server_for(vcenter_url) {
-        Ok(v) if !v.is_enabled => (None, Some(format!("vCenter {:?} is registered but disabled in vCD", v.name))),
-        Ok(v) if !v.is_connected => (None, Some(format!("vCenter {:?} is registered but not connected in vCD", v.name))),
-        Ok(v) => (Some(v.name), None),
-        Err(e) if e.is_not_found() => (
-            None,
-            Some(format!(
-                "vCenter {vcenter_url} is not registered in vCD ({e}): register it (Attach vCenter) first"
-            )),
-        ),
-        Err(e) => return Err(e).context("list the vCenters registered in vCD"),
-    };
+    let (vim_server, vim_server_problem) = vim_server_facts(vcd, vcenter_url)?;
     let mut vms = vec![];
     let mut wiring: Vec<(&VmEntry, EntityRef)> = vec![];
     for vm in &m.vms {
-        let wired = journal
+        let record = journal
             .and_then(|j| j.vms.get(&vm.dir))
-            .and_then(|r| r.vcd.as_ref())
-            .is_some_and(|v| v.wired || v.done);
-        let registered = journal
-            .and_then(|j| j.vms.get(&vm.dir))
-            .and_then(|r| r.vcd.as_ref())
-            .is_some_and(|v| v.done);
-        let t = &vm.target;
-        let destination = if t.as_template {
-            format!(
-                "template in catalog {}",
-                t.catalog.as_deref().unwrap_or("?")
-            )
-        } else {
-            format!(
-                "vApp in {}/{}{}",
-                t.org.as_deref().unwrap_or("?"),
-                t.vdc.as_deref().unwrap_or("?"),
-                t.network
-                    .as_deref()
-                    .map(|n| format!(" on {n}"))
-                    .unwrap_or_default()
-            )
-        };
+            .and_then(|r| r.vcd.as_ref());
+        let wired = record.is_some_and(|v| v.wired || v.done);
+        let registered = record.is_some_and(|v| v.done);
         let (problems, name_taken, storage) = if registered {
             (vec![], false, None)
         } else {
             match resolve_target(vcd, vm) {
                 Ok(refs) => {
                     // A vApp an interrupted import of this job created is ours, not a clash.
-                    let ours = journal
-                        .and_then(|j| j.vms.get(&vm.dir))
-                        .and_then(|r| r.vcd.as_ref())
-                        .is_some_and(|v| v.importing || v.href.is_some());
-                    if let (Some(net), false, false) = (&refs.network, t.as_template, wired) {
+                    let ours = record.is_some_and(|v| v.importing || v.href.is_some());
+                    if let (Some(net), false, false) = (&refs.network, vm.target.as_template, wired)
+                    {
                         wiring.push((vm, net.clone()));
                     }
                     let taken = !ours && name_taken(vcd, vm, &refs)?;
@@ -565,7 +532,7 @@ pub fn gather_vcd_facts(
             registered,
             problems,
             name_taken,
-            destination,
+            destination: destination(&vm.target),
             storage,
         });
     }
@@ -576,6 +543,58 @@ pub fn gather_vcd_facts(
         vms,
         networks: network_rooms(vcd, &wiring),
     })
+}
+
+/// The name vCD knows the target vCenter by, or why the import cannot use it (not
+/// registered, disabled, not connected).
+fn vim_server_facts(
+    vcd: &VcdClient,
+    vcenter_url: &str,
+) -> Result<(Option<String>, Option<String>)> {
+    Ok(match vcd.find_vim_server_for(vcenter_url) {
+        Ok(v) if !v.is_enabled => (
+            None,
+            Some(format!(
+                "vCenter {:?} is registered but disabled in vCD",
+                v.name
+            )),
+        ),
+        Ok(v) if !v.is_connected => (
+            None,
+            Some(format!(
+                "vCenter {:?} is registered but not connected in vCD",
+                v.name
+            )),
+        ),
+        Ok(v) => (Some(v.name), None),
+        Err(e) if e.is_not_found() => (
+            None,
+            Some(format!(
+                "vCenter {vcenter_url} is not registered in vCD ({e}): register it (Attach \
+                 vCenter) first"
+            )),
+        ),
+        Err(e) => return Err(e).context("list the vCenters registered in vCD"),
+    })
+}
+
+/// Where a VM lands, in the plan's words.
+fn destination(t: &odt_format::job::manifest::Target) -> String {
+    if t.as_template {
+        return format!(
+            "template in catalog {}",
+            t.catalog.as_deref().unwrap_or("?")
+        );
+    }
+    format!(
+        "vApp in {}/{}{}",
+        t.org.as_deref().unwrap_or("?"),
+        t.vdc.as_deref().unwrap_or("?"),
+        t.network
+            .as_deref()
+            .map(|n| format!(" on {n}"))
+            .unwrap_or_default()
+    )
 }
 
 /// The POOL NICs of a VM: from the manifest's NIC counts, else at least one per OVF network

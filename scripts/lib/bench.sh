@@ -228,3 +228,21 @@ start_vcsim() {
     SOAP=("$PYTHON" "$REPO/tests/vcsim/soap.py" "$VC_URL")
     "${SOAP[@]}" login >"$LOGS/login.log" 2>&1 || { cat "$LOGS/login.log" >&2; die "SOAP Login to $VC_URL failed"; }
 }
+
+# parallel_results LABEL: the table of a --vms bench, from the caller's WALLS and RSS (associative
+# arrays keyed by the --parallel value: wall times separated by spaces, peak RSS in KiB) and
+# VMS, SIZE_MIB, RUNS, STREAM_MIBPS: --parallel 1 and VMS side by side with the ideal
+# (total bytes / (streams x STREAM_MIBPS)) and the ratio to it.
+parallel_results() {
+    local label=$1 p med streams ideal total=$(( VMS * SIZE_MIB ))
+    echo "Results ($VMS VMs x ${SIZE_MIB} MiB = $total MiB; vcsim bounds each NFC stream to $STREAM_MIBPS MiB/s;"
+    echo "median of $RUNS; ideal = total / (streams x $STREAM_MIBPS MiB/s); x ideal = median / ideal)"
+    printf '%-36s %10s %10s %10s %9s %14s\n' "$label" "median s" "MiB/s" "ideal s" "x ideal" "peak RSS MiB"
+    for p in 1 "$VMS"; do
+        med=$(printf '%s\n' ${WALLS[$p]} | median)
+        streams=$(( p < VMS ? p : VMS ))
+        ideal=$(awk -v t="$total" -v s="$streams" -v r="$STREAM_MIBPS" 'BEGIN { printf "%.3f", t / (s * r) }')
+        awk -v p="$p" -v m="$med" -v t="$total" -v i="$ideal" -v rss="${RSS[$p]}" 'BEGIN {
+            printf "--parallel %-25d %10.3f %10.1f %10.3f %9.2f %14.1f\n", p, m, t / m, i, m / i, rss / 1024 }'
+    done
+}

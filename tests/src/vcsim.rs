@@ -249,40 +249,12 @@ impl Vcsim {
         let log = tmp.path().join("vcsim.log");
         let logf = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
 
-        let mut cmd = Command::new(bin);
-        cmd.arg("-capture")
-            .arg(&capture)
-            .args(["-listen", "127.0.0.1:0"])
-            .env("TMPDIR", &dstmp)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(logf);
-        if opts.tls {
-            cmd.arg("-tls");
-        }
-        if let Some((u, p)) = &opts.login {
-            cmd.arg("-user").arg(u).arg("-password").arg(p);
-        }
-        if let Some(n) = opts.nfc_fail_after {
-            cmd.arg("-nfc-fail-after").arg(n.to_string());
-        }
-        cmd.args(&opts.args);
-        let mut child = cmd
+        let mut child = vcsim_command(bin, opts, &capture, &dstmp, logf)
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
-
-        // Read the JSON line on a thread so a hung simulator cannot hang the test.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let res = r.read_line(&mut line).map(|_| line);
-            let _ = tx.send(res);
-            // Drain (nothing more is expected) until the simulator exits.
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
+        let rx = first_line(stdout);
         let fail = |mut child: Child, msg: String| -> String {
             let _ = child.kill();
             let _ = child.wait();
@@ -716,6 +688,50 @@ impl Vcsim {
         let _ = self.child.kill();
         self.child.wait().ok()
     }
+}
+
+/// The odt-vcsim command line for `opts`: it captures to `capture`, keeps its datastores
+/// under `dstmp`, logs to `logf` and prints its address on stdout.
+fn vcsim_command(
+    bin: &Path,
+    opts: &Options,
+    capture: &Path,
+    dstmp: &Path,
+    logf: std::fs::File,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-capture")
+        .arg(capture)
+        .args(["-listen", "127.0.0.1:0"])
+        .env("TMPDIR", dstmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(logf);
+    if opts.tls {
+        cmd.arg("-tls");
+    }
+    if let Some((u, p)) = &opts.login {
+        cmd.arg("-user").arg(u).arg("-password").arg(p);
+    }
+    if let Some(n) = opts.nfc_fail_after {
+        cmd.arg("-nfc-fail-after").arg(n.to_string());
+    }
+    cmd.args(&opts.args);
+    cmd
+}
+
+/// Reads the simulator's JSON line on a thread, so a hung simulator cannot hang the test.
+fn first_line(stdout: std::process::ChildStdout) -> mpsc::Receiver<std::io::Result<String>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let res = r.read_line(&mut line).map(|_| line);
+        let _ = tx.send(res);
+        // Drain (nothing more is expected) until the simulator exits.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    rx
 }
 
 impl Drop for Vcsim {

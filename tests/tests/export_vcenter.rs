@@ -33,8 +33,15 @@ fn cmd(s: &Scratch, bin: &str, args: &[&str]) -> std::process::Output {
 
 /// Deploys the `multi` sample into vcsim through the importer.
 fn deploy_multi(vc: &Vcsim) -> Scratch {
+    deploy(vc, &["multi"])
+}
+
+/// Deploys these samples into vcsim through the importer.
+fn deploy(vc: &Vcsim, names: &[&str]) -> Scratch {
     let s = Scratch::new();
-    s.ok(&s.export_run(&[&samples().join("multi")], &[]));
+    let srcs: Vec<_> = names.iter().map(|n| samples().join(n)).collect();
+    let refs: Vec<&std::path::Path> = srcs.iter().map(|p| p.as_path()).collect();
+    s.ok(&s.export_run(&refs, &[]));
     let (nas, kp, id, st) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
     s.ok(&s.verify_at_dock());
     s.ok(&cmd(
@@ -142,6 +149,35 @@ fn a_vm_exported_from_vcenter_verifies_and_has_the_original_disks() {
 }
 
 #[test]
+fn vms_downloaded_at_once_each_decrypt_to_their_own_disks() {
+    let Some(vc) = vcsim() else { return };
+    let s = deploy(&vc, &["multi", "single"]);
+    let nas2 = s.path("nas2");
+    let out = s.ok(&export_from(
+        &s,
+        &vc,
+        &nas2,
+        &["--parallel", "2", "DC0/vm/multi", "DC0/vm/single"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["vms"][0]["name"], "multi", "{out}");
+    assert_eq!(v["vms"][1]["name"], "single", "{out}");
+    let (kp, id) = (s.path("k.pub"), s.path("p"));
+    let got = decrypt_digests(&nas2, &kp, &id);
+    for (dir, sample, disk) in [
+        ("vm-000", "multi", "multi-disk1.vmdk"),
+        ("vm-000", "multi", "multi-disk3.vmdk"),
+        ("vm-001", "single", "single-disk1.vmdk"),
+    ] {
+        let orig = sha256_file(&samples().join(sample).join(disk));
+        assert!(
+            got.iter().any(|(d, _, h)| d == dir && *h == orig),
+            "{disk} ({orig}) not in {dir}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn powered_on_vms_are_refused_by_name_and_nothing_is_written() {
     let Some(vc) = vcsim() else { return };
     let s = Scratch::new();
@@ -187,9 +223,10 @@ fn a_cut_download_leaves_nothing_that_verifies_and_the_rerun_completes() {
             .collect()
     };
 
-    // The first disk downloads whole; the second is cut after 100 000 bytes.
+    // The first disk downloads whole; the second is cut after 100 000 bytes. One disk at a
+    // time, so the third is never started (the parallel case is the next test).
     vc.fail_downloads_after(1, 100_000, None, 1).unwrap();
-    let o = export_from(&s, &vc, &nas2, &["DC0/vm/multi"]);
+    let o = export_from(&s, &vc, &nas2, &["--parallel", "1", "DC0/vm/multi"]);
     assert_fails(
         &o,
         1,
@@ -225,7 +262,12 @@ fn a_cut_download_leaves_nothing_that_verifies_and_the_rerun_completes() {
     assert!(!nas2.join("odt-job.json").exists());
 
     // The same command again resumes at the cut disk.
-    let out = s.ok(&export_from(&s, &vc, &nas2, &["DC0/vm/multi"]));
+    let out = s.ok(&export_from(
+        &s,
+        &vc,
+        &nas2,
+        &["--parallel", "1", "DC0/vm/multi"],
+    ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["resumed"], true, "{v}");
     assert_eq!(v["vms"][0]["name"], "multi", "{v}");
@@ -271,4 +313,61 @@ fn a_cut_download_leaves_nothing_that_verifies_and_the_rerun_completes() {
             "{disk} ({orig}) not among {got:?}"
         );
     }
+}
+
+#[test]
+fn a_disk_cut_while_others_download_at_once_is_the_only_one_the_rerun_fetches() {
+    let Some(vc) = vcsim() else { return };
+    let s = deploy_multi(&vc);
+    let nas2 = s.path("nas2");
+    let (kp, id) = (s.path("k.pub"), s.path("p"));
+    // Three disks at once; whichever GET comes second is cut after 100 000 bytes.
+    vc.fail_downloads_after(1, 100_000, None, 1).unwrap();
+    let o = export_from(&s, &vc, &nas2, &["--parallel", "3", "DC0/vm/multi"]);
+    assert_fails(&o, 1, &["the export lease of multi was aborted"]);
+    let first = vc.downloads();
+    let cut: Vec<_> = first.iter().filter(|d| d.bytes != d.size).collect();
+    assert_eq!(cut.len(), 1, "{first:?}");
+    assert_eq!(first.len(), 3, "all three disks were under way: {first:?}");
+    // No bytes of the cut disk are left to be mistaken for a start.
+    let stray: Vec<_> = walk(&nas2)
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy()
+                .contains(&cut[0].file.replace(".vmdk", ""))
+        })
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    assert!(!nas2.join("odt-job.json").exists());
+
+    // The rerun downloads the cut disk alone: the two that finished meanwhile were recorded.
+    let out = s.ok(&export_from(&s, &vc, &nas2, &["DC0/vm/multi"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["resumed"], true, "{v}");
+    let all = vc.downloads();
+    let second: Vec<_> = all[first.len()..].iter().collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].file, cut[0].file, "{second:?}");
+    let got = decrypt_digests(&nas2, &kp, &id);
+    for disk in ["multi-disk1.vmdk", "multi-disk2.vmdk", "multi-disk3.vmdk"] {
+        let orig = sha256_file(&samples().join("multi").join(disk));
+        assert!(
+            got.iter().any(|(_, _, d)| *d == orig),
+            "{disk} ({orig}) not among {got:?}"
+        );
+    }
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

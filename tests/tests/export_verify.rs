@@ -375,3 +375,80 @@ fn hostile_ova_members_are_refused() {
     assert_fails(&o, 1, &["evil.ova"]);
     assert_eq!(std::fs::read_dir(s.nas()).unwrap().count(), 0);
 }
+
+/// Packages of unequal sizes, so the threads of `--parallel` finish out of order.
+fn unequal_packages(s: &Scratch) -> Vec<std::path::PathBuf> {
+    [
+        ("big", 9u64 << 20),
+        ("tiny", 1 << 10),
+        ("mid", 3 << 20),
+        ("small", 1 << 20),
+    ]
+    .iter()
+    .map(|(name, size)| odt_tests::make_big_ovf(&s.path(name), name, *size))
+    .collect()
+}
+
+#[test]
+fn vms_exported_at_once_land_in_the_order_given_and_decrypt_to_their_sources() {
+    let s = Scratch::new();
+    let srcs = unequal_packages(&s);
+    let refs: Vec<&Path> = srcs.iter().map(|p| p.as_path()).collect();
+    let out = s.ok(&s.export_run(&refs, &["--parallel", "4", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true, "{out}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.nas().join("odt-job.json")).unwrap()).unwrap();
+    let order: Vec<(&str, &str)> = m["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vm| {
+            (
+                vm["dir"].as_str().unwrap(),
+                vm["source_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let want = ["big", "tiny", "mid", "small"];
+    for (i, (dir, source)) in order.iter().enumerate() {
+        assert_eq!(*dir, format!("vm-{i:03}"), "{order:?}");
+        assert_eq!(*source, format!("{}.ovf", want[i]), "{order:?}");
+    }
+    s.ok(&s.verify_export(&["--deep"]));
+    // Every file decrypts to the bytes of its own source, whatever thread sealed it.
+    let got = odt_tests::decrypt_digests(&s.nas(), &s.path("k.pub"), &s.path("p"));
+    for (i, name) in ["big", "tiny", "mid", "small"].iter().enumerate() {
+        let disk = format!("{name}-disk1.vmdk");
+        let (_, _, digest) = got
+            .iter()
+            .find(|(dir, f, _)| *dir == format!("vm-{i:03}") && *f == disk)
+            .unwrap_or_else(|| panic!("{disk} not in vm-{i:03}: {got:?}"));
+        assert_eq!(
+            *digest,
+            odt_tests::sha256_file(&s.path(name).join(&disk)),
+            "{disk}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_package_among_several_exported_at_once_leaves_the_nas_empty() {
+    let s = Scratch::new();
+    let srcs = unequal_packages(&s);
+    // The tiny one fails first, while the big one is still being written by another thread:
+    // the fresh job must still be removed whole, after that thread stops writing.
+    flip(&s.path("tiny").join("tiny-disk1.vmdk"), 10);
+    let refs: Vec<&Path> = srcs.iter().map(|p| p.as_path()).collect();
+    let o = s.export_run(&refs, &["--parallel", "3"]);
+    assert_fails(
+        &o,
+        1,
+        &["tiny-disk1.vmdk", "does not match tiny.mf", "refused"],
+    );
+    assert_eq!(
+        std::fs::read_dir(s.nas()).unwrap().count(),
+        0,
+        "the NAS must be left empty"
+    );
+}

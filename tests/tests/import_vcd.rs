@@ -1067,3 +1067,97 @@ fn an_exhausted_pool_is_caught_by_plan() {
     assert!(sims.vcd.vapps().is_empty(), "{:?}", sims.vcd.vapps());
     assert!(sims.vc.uploads().is_empty(), "nothing deployed");
 }
+
+/// Issue 13 item 5: the provider adjusts at the dock. An override that would take the VM
+/// into an org its key may not target (globex) is refused with exit 2 by `plan` and `run`,
+/// naming the VM, the org and the key, with nothing deployed; a VM-name typo lists the
+/// closest name. `--rename` and `--set VM.vdc=`/`network=` land the VM under its new name in
+/// the other VDC; plan, the receipt (signed), and inspect show the overrides; a rerun with
+/// other overrides is refused (exit 2) and one with the same overrides passes.
+#[test]
+fn dock_overrides_land_within_the_keys_orgs_and_are_recorded() {
+    let Some(sims) = sims() else { return };
+    let s = one_vm_job("acme", "acme-vdc", "acme-net");
+    let rk = s.path("receipt.key");
+    s.ok(&s.import(&["keygen", "--receipt", "--out", rk.to_str().unwrap()]));
+    let id = key_id(&s);
+    for sub in ["plan", "run"] {
+        let o = import(&s, &sims, sub, &["--set", "single.org=globex"]);
+        assert_fails(
+            &o,
+            2,
+            &[
+                "VM \"single\" (vm-000) would target org \"globex\"",
+                &format!("refused for key {id}"),
+                "nothing was done",
+            ],
+        );
+    }
+    assert_nothing_deployed(&s, &sims);
+    let o = import(&s, &sims, "plan", &["--rename", "singel=x"]);
+    assert_fails(
+        &o,
+        2,
+        &["the job has no VM \"singel\"; did you mean single?"],
+    );
+
+    let ov = [
+        "--rename",
+        "single=single-prod",
+        "--set",
+        "single.vdc=acme-vdc-2",
+        "--set",
+        "single.network=acme-net-2",
+    ];
+    let plan = s.ok(&import(&s, &sims, "plan", &ov));
+    assert!(
+        plan.contains("override: VM \"single\" (vm-000): vdc \"acme-vdc\" -> \"acme-vdc-2\"")
+            && plan.contains("single-prod")
+            && plan.contains("plan OK"),
+        "{plan}"
+    );
+    s.ok(&import(&s, &sims, "run", &ov));
+    let vapps = sims.vcd.vapps();
+    let v = vapps
+        .iter()
+        .find(|v| v.name == "single-prod")
+        .unwrap_or_else(|| panic!("{vapps:?}"));
+    assert_eq!(v.vdc, "acme-vdc-2");
+
+    // The receipt keeps the customer's name and lists the overrides, and it verifies.
+    let receipt = std::fs::read_dir(s.path("state"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("receipt-") && n.ends_with(".json")
+        })
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    assert_eq!(r["vms"][0]["name"], "single");
+    let fields: Vec<&str> = r["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "vdc", "network"], "{r}");
+    let inspect = s.ok(&s.import(&[
+        "inspect",
+        "--nas",
+        s.nas().to_str().unwrap(),
+        "--state",
+        s.path("state").to_str().unwrap(),
+    ]));
+    assert!(
+        inspect.contains(
+            "import override: VM \"single\" (vm-000): name \"single\" -> \"single-prod\""
+        ),
+        "{inspect}"
+    );
+
+    // A rerun under other overrides is refused; the same ones pass (nothing to do).
+    let o = import(&s, &sims, "run", &["--set", "single.vdc=acme-vdc-2"]);
+    assert_fails(&o, 2, &["started with other overrides", "nothing was done"]);
+    s.ok(&import(&s, &sims, "run", &ov));
+}

@@ -86,6 +86,10 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
         .iter()
         .map(|p| Recipient::read(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let parallel = a.parallel.map_or_else(
+        || default_parallel(a.vcenter.vcenter.is_some()),
+        usize::from,
+    );
     let vcenter = match a.vcenter.vcenter {
         Some(_) => Some(crate::vcsource::VcenterSource {
             client: a
@@ -106,7 +110,19 @@ fn options(a: &RunArgs, kdf: KdfParams) -> Result<ExportOptions> {
         restart: a.restart,
         space_check: !a.no_space_check,
         write: WriteOptions::default(),
+        parallel,
     })
+}
+
+/// How many VMs go at once without `--parallel`: a vCenter's downloads are bound by each
+/// host's NFC service, so 4 pay even on one core; from files, sealing is CPU-bound, so one
+/// per core, at most 4.
+fn default_parallel(from_vcenter: bool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match from_vcenter {
+        true => 4,
+        false => cores.min(4),
+    }
 }
 
 fn print_summary(a: &RunArgs, stats: &ExportStats) {

@@ -133,6 +133,10 @@ fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &VerifyingKey) {
             println!("{}", printable(&ids));
         }
     }
+    // What the provider changed at the dock, within what your key may target.
+    for o in &receipt.overrides {
+        println!("  override at the dock: {}", printable(&o.to_string()));
+    }
 }
 
 /// The vCD request id of each registration step, for finding it in vCD's logs.

@@ -1,18 +1,23 @@
 //! Bytes on the terminal: what `odt-export` and `odt-import` share, written once. Secrets
 //! from the environment, a file or a prompt ([`secret`], never argv); progress bars on a
-//! terminal and silence elsewhere ([`progress`]); the vCenter connection options
-//! ([`vcenter`]); the `keygen` and `verify` commands both programs offer; usage errors and
-//! exit codes. The only library crate that prints or reads the terminal.
+//! terminal and silence elsewhere ([`progress`]); the vCenter and vCD connection options
+//! ([`vcenter`], [`vcd`], one [`endpoint`] logic under two sets of names); logs for support
+//! ([`log`]); the `keygen` and `verify` commands both programs offer; usage errors and exit
+//! codes. The only library crate that prints or reads the terminal.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
+mod endpoint;
 pub mod inspect;
 pub mod json;
 pub mod keygen;
+pub mod log;
+pub mod program;
 pub mod progress;
 pub mod secret;
 pub mod suggest;
+pub mod vcd;
 pub mod vcenter;
 pub mod verify;
 

@@ -63,6 +63,9 @@ impl Progress for Bars {
             pb.finish_and_clear();
         }
     }
+    fn lane(&self) -> Box<dyn Progress + Send + '_> {
+        Box::new(self.stream())
+    }
     fn note(&self, msg: &str) {
         if self.enabled {
             // Above the bars, which are redrawn below it.

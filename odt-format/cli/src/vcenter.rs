@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::secret::{read_secret, SecretSource};
+use super::endpoint::{Endpoint, Names};
 use super::CliError;
+use odt_vmware::vcd::VcdError;
 use odt_vmware::vsphere::client::Client;
 use odt_vmware::vsphere::error::VimError;
 use odt_vmware::wire::TlsMode;
@@ -44,7 +45,7 @@ pub enum ConnectError {
     /// Options or secret missing.
     #[error(transparent)]
     Cli(#[from] CliError),
-    /// Login failed.
+    /// The vCenter login failed.
     #[error("cannot log in to vCenter {url} as {user}: {cause}")]
     Login {
         /// The URL.
@@ -54,88 +55,76 @@ pub enum ConnectError {
         /// Why, shown in the message (so not also a `source()`).
         cause: Box<VimError>,
     },
-    /// The vCenter's certificate was refused: what it presented and which flag gets past it.
+    /// The vCD login failed.
+    #[error("cannot log in to vCloud Director {url} as {user}: {cause}")]
+    VcdLogin {
+        /// The URL.
+        url: String,
+        /// The user.
+        user: String,
+        /// Why, shown in the message (so not also a `source()`).
+        cause: Box<VcdError>,
+    },
+    /// The server's certificate was refused: what it presented and which flag gets past it.
     #[error("{0}")]
     Tls(String),
 }
 
-/// The TLS refusal of `url` in the operator's terms: what the server presented and the flags
-/// that get past it (`thumb_flag VALUE` pins, `insecure_flag` skips verification). Shared
-/// by the vCenter and vCD connections, whose clients know no flags.
-pub fn tls_refusal(
-    url: &str,
-    detail: &str,
-    thumbprints: Option<(&str, &str)>,
-    pinnable: bool,
-    thumb_flag: &str,
-    insecure_flag: &str,
-) -> String {
-    let head = format!("{url}: TLS certificate not accepted: {detail}");
-    match thumbprints {
-        Some((sha1, sha256)) if pinnable => format!(
-            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
-             {sha1}); if that is the expected certificate (check it on the server), rerun with \
-             {thumb_flag} {sha256}, or with {insecure_flag} to skip verification (labs only)"
-        ),
-        Some((sha1, sha256)) => format!(
-            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
-             {sha1}) but could not prove it holds its key, so {thumb_flag} VALUE does not help; \
-             only {insecure_flag} (labs only) gets past this"
-        ),
-        None => format!(
-            "{head}. Rerun with {thumb_flag} VALUE (the server certificate's SHA-256 \
-             thumbprint), or with {insecure_flag} to skip verification (labs only)"
-        ),
+impl From<super::UsageError> for ConnectError {
+    fn from(e: super::UsageError) -> Self {
+        ConnectError::Cli(CliError::Usage(e))
     }
 }
 
+/// The vCenter options' names, for messages.
+static VCENTER: Names = Names {
+    server: "vCenter",
+    url_flag: "--vcenter",
+    user_hint: "--vcenter-user or ODT_VCENTER_USER",
+    password_env: "ODT_VCENTER_PASSWORD",
+    password_file_flag: "--vcenter-password-file",
+    thumbprint_flag: "--vcenter-thumbprint",
+    insecure_flag: "--insecure",
+};
+
 impl VcenterConn {
-    /// The TLS policy the flags ask for.
-    pub fn tls(&self) -> TlsMode {
-        match (&self.vcenter_thumbprint, self.insecure) {
-            (Some(t), _) => TlsMode::Thumbprint(t.clone()),
-            (None, true) => TlsMode::Insecure,
-            (None, false) => TlsMode::Verify,
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            url: self.vcenter.as_deref(),
+            user: self.vcenter_user.as_deref(),
+            password_file: self.vcenter_password_file.as_deref(),
+            thumbprint: self.vcenter_thumbprint.as_deref(),
+            insecure: self.insecure,
+            names: &VCENTER,
         }
     }
 
-    /// Logs in (the password from `ODT_VCENTER_PASSWORD`, `--vcenter-password-file` or a
+    /// The TLS policy the flags ask for.
+    pub fn tls(&self) -> TlsMode {
+        self.endpoint().tls()
+    }
+
+    /// Logs in (the password from `--vcenter-password-file`, `ODT_VCENTER_PASSWORD` or a
     /// prompt).
     pub fn connect(&self) -> Result<Client, ConnectError> {
-        let usage = |m: &str| ConnectError::Cli(CliError::Usage(super::UsageError(m.into())));
-        let url = self
-            .vcenter
-            .as_deref()
-            .ok_or_else(|| usage("--vcenter URL is required"))?;
-        let user = self.vcenter_user.as_deref().ok_or_else(|| {
-            usage("the vCenter user is required: --vcenter-user or ODT_VCENTER_USER")
-        })?;
-        let password = read_secret(&SecretSource {
-            env: "ODT_VCENTER_PASSWORD",
-            file: self.vcenter_password_file.as_deref(),
-            file_flag: "--vcenter-password-file",
-            prompt: &format!("Password for {user} at {url}"),
-            confirm: false,
-        })
-        .map_err(|e| ConnectError::Cli(e.into()))?;
-        Client::connect(url, user, &password, self.tls()).map_err(|e| match e {
+        let end = self.endpoint();
+        let c = end.credentials()?;
+        Client::connect(c.url, c.user, &c.password, end.tls()).map_err(|e| match e {
             VimError::Tls {
                 url,
                 detail,
                 sha1,
                 sha256,
                 pinnable,
-            } => ConnectError::Tls(tls_refusal(
+            } => ConnectError::Tls(end.tls_refusal(
                 &url,
                 &detail,
                 sha1.as_deref().zip(sha256.as_deref()),
                 pinnable,
-                "--vcenter-thumbprint",
-                "--insecure",
             )),
             e => ConnectError::Login {
-                url: url.into(),
-                user: user.into(),
+                url: c.url.into(),
+                user: c.user.into(),
                 cause: Box::new(e),
             },
         })

@@ -45,6 +45,46 @@ pub struct Receipt {
     pub created: String,
     /// The VMs.
     pub vms: Vec<ReceiptVm>,
+    /// What the provider changed at the dock (`odt-import run --rename`, `--set`), in the
+    /// order given, each within what the customer's key may target. The VMs keep their
+    /// manifest names above; a rename says which name they landed under. Skipped when empty,
+    /// so receipts without overrides keep their bytes (docs/FORMAT.md §7.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
+}
+
+/// One change the provider made at the dock to a VM's name or target.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// The VM's name in the manifest.
+    pub vm: String,
+    /// Its `vm-NNN`.
+    pub dir: String,
+    /// What changed: `name`, `org`, `vdc`, `network`, `catalog`, `storage_profile` or
+    /// `power_on`.
+    pub field: String,
+    /// The manifest's value (absent when the manifest named none).
+    pub from: Option<String>,
+    /// The value it was imported with.
+    pub to: String,
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.from {
+            Some(from) => write!(
+                f,
+                "VM {:?} ({}): {} {:?} -> {:?}",
+                self.vm, self.dir, self.field, from, self.to
+            ),
+            None => write!(
+                f,
+                "VM {:?} ({}): {} (none) -> {:?}",
+                self.vm, self.dir, self.field, self.to
+            ),
+        }
+    }
 }
 
 /// One VM in the receipt.
@@ -282,6 +322,7 @@ mod tests {
                 vcd: None,
                 files: vec![],
             }],
+            overrides: vec![],
         }
     }
 
@@ -327,5 +368,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    /// A receipt without overrides has no `overrides` key (old receipts keep their bytes and
+    /// still verify); one with them round-trips through its signature, and an override
+    /// changed after signing fails it.
+    #[test]
+    fn overrides_are_signed_and_absent_when_there_are_none() {
+        let provider = SigningKey::generate(&mut rand::rngs::OsRng);
+        let r = receipt(&provider);
+        let bytes = r.to_bytes();
+        assert!(!String::from_utf8_lossy(&bytes).contains("overrides"));
+        let mut r = r;
+        r.overrides.push(Override {
+            vm: "web".into(),
+            dir: "vm-000".into(),
+            field: "vdc".into(),
+            from: Some("acme-vdc".into()),
+            to: "acme-vdc-2".into(),
+        });
+        let bytes = r.to_bytes();
+        let sig = Receipt::sign(&bytes, &provider);
+        let back = Receipt::verify(&bytes, &sig, &provider.verifying_key()).unwrap();
+        assert_eq!(back.overrides, r.overrides);
+        assert_eq!(
+            back.overrides[0].to_string(),
+            "VM \"web\" (vm-000): vdc \"acme-vdc\" -> \"acme-vdc-2\""
+        );
+        let t = String::from_utf8(bytes)
+            .unwrap()
+            .replace("acme-vdc-2", "acme-vdc-3");
+        let e = Receipt::verify(t.as_bytes(), &sig, &provider.verifying_key()).unwrap_err();
+        assert!(
+            e.to_string().contains("does not match its signature"),
+            "{e}"
+        );
     }
 }

@@ -14,8 +14,13 @@
 //!   Resume: resume (the resume key) → ActiveJob
 //! ActiveJob: spec / done per file … → finish (signature, manifest, journal removed)
 //! ```
+//!
+//! An [`ActiveJob`] is shared by the threads of a run that seals several files at once: the
+//! key and the layout are read-only, and the journal sits behind a lock so each finished file
+//! is recorded (and the journal saved) one at a time.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -357,7 +362,7 @@ impl JobWriter {
             _lock: self.lock,
             others,
             _locks: locks,
-            journal,
+            journal: Mutex::new(journal),
             key,
             job_id,
             resumed,
@@ -372,7 +377,8 @@ pub struct ActiveJob {
     _lock: RunLock,
     others: Vec<Layout>,
     _locks: Vec<RunLock>,
-    journal: Journal,
+    /// Locked for each record: the files of a job may be sealed by several threads at once.
+    journal: Mutex<Journal>,
     key: DataKey,
     job_id: [u8; 16],
     resumed: bool,
@@ -387,9 +393,9 @@ impl ActiveJob {
     pub fn key(&self) -> &DataKey {
         &self.key
     }
-    /// The journal as saved.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
+    /// The journal as saved (a copy: other threads may record files meanwhile).
+    pub fn journal(&self) -> Journal {
+        self.locked().clone()
     }
     /// Whether this run continues an earlier one.
     pub fn resumed(&self) -> bool {
@@ -397,7 +403,7 @@ impl ActiveJob {
     }
     /// The unit (from 1) that stream `dir/name` is placed on.
     pub fn unit_of(&self, dir: &str, name: &str) -> u32 {
-        self.journal
+        self.locked()
             .units
             .as_ref()
             .map_or(1, |u| u.unit_of(dir, name))
@@ -417,31 +423,39 @@ impl ActiveJob {
             name: name.to_owned(),
             job_id: self.job_id,
             plain_size,
-            chunk_log2: self.journal.chunk_log2,
+            chunk_log2: self.locked().chunk_log2,
         }
     }
     /// The entry of `stream` if an earlier run (or this one) finished it.
-    pub fn finished(&self, stream: &str) -> Option<&FileEntry> {
-        self.journal.done.get(stream)
+    pub fn finished(&self, stream: &str) -> Option<FileEntry> {
+        self.locked().done.get(stream).cloned()
     }
     /// Records a finished file, durably.
-    pub fn done(&mut self, stream: String, entry: &FileEntry) -> Result<(), JobError> {
-        self.journal.done.insert(stream, entry.clone());
-        Ok(self.journal.save(&self.layout)?)
+    pub fn done(&self, stream: String, entry: &FileEntry) -> Result<(), JobError> {
+        let mut j = self.locked();
+        j.done.insert(stream, entry.clone());
+        Ok(j.save(&self.layout)?)
     }
     /// Forgets that `stream` was finished (it is written again), durably.
-    pub fn undone(&mut self, stream: &str) -> Result<(), JobError> {
-        self.journal.done.remove(stream);
-        Ok(self.journal.save(&self.layout)?)
+    pub fn undone(&self, stream: &str) -> Result<(), JobError> {
+        let mut j = self.locked();
+        j.done.remove(stream);
+        Ok(j.save(&self.layout)?)
     }
     /// Seals the plaintext digest of `stream` into the journal (saved with the next
     /// [`ActiveJob::done`]).
-    pub fn seal_digest(&mut self, stream: &str, digest: &[u8]) -> Result<(), JobError> {
-        Ok(self.journal.seal_digest(&self.key, stream, digest)?)
+    pub fn seal_digest(&self, stream: &str, digest: &[u8]) -> Result<(), JobError> {
+        Ok(self.locked().seal_digest(&self.key, stream, digest)?)
     }
     /// Opens the sealed digest of `stream`.
     pub fn open_digest(&self, stream: &str) -> Result<Vec<u8>, JobError> {
-        Ok(self.journal.open_digest(&self.key, stream)?)
+        Ok(self.locked().open_digest(&self.key, stream)?)
+    }
+    /// The journal, for one record. A thread that panicked while holding it left it as it was
+    /// before or after a whole record (each record is one insert or remove, then a save), so
+    /// the lock's poison carries nothing to fear.
+    fn locked(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// A source failed its own digest: leave nothing of a fresh job behind (a resumed job keeps
     /// what earlier runs finished, since those files were checked).
@@ -465,14 +479,15 @@ impl ActiveJob {
         created: String,
         vms: Vec<VmEntry>,
     ) -> Result<JobManifest, JobError> {
+        let journal = self.journal.into_inner().unwrap_or_else(|e| e.into_inner());
         let m = JobManifest {
             format: FORMAT.to_owned(),
-            job_id: self.journal.job_id.clone(),
+            job_id: journal.job_id.clone(),
             created,
             exporter,
             signer_key_id: signing.verifying_key().key_id(),
-            key_check: self.journal.key_check.clone(),
-            stanzas: self.journal.stanzas.clone(),
+            key_check: journal.key_check.clone(),
+            stanzas: journal.stanzas.clone(),
             vms,
             units: (!self.others.is_empty()).then_some(self.others.len() as u32 + 1),
         };
@@ -481,67 +496,61 @@ impl ActiveJob {
         // catch every rule before anything is written; this is the last line.
         JobManifest::parse(&mbytes).map_err(JobError::Unsignable)?;
         let sig = manifest::sign(signing, &mbytes);
+        let index = |unit, layout: &Layout| {
+            let units = journal.units.as_ref().expect("a job over several units");
+            write_unit_index(signing, units, &m, &mbytes, unit, layout)
+        };
         for (k, unit) in self.others.iter().enumerate() {
-            self.write_unit_index(signing, &m, &mbytes, k as u32 + 2, unit)?;
+            index(k as u32 + 2, unit)?;
             write_atomic(&unit.signature(), &sig)?;
             write_atomic(&unit.manifest(), &mbytes)?;
             sync_dir(unit.root())?;
         }
         if !self.others.is_empty() {
-            self.write_unit_index(signing, &m, &mbytes, 1, &self.layout)?;
+            index(1, &self.layout)?;
         }
         write_atomic(&self.layout.signature(), &sig)?;
         write_atomic(&self.layout.manifest(), &mbytes)?;
-        let journal = self.layout.journal();
-        std::fs::remove_file(&journal).map_err(|source| JobError::Remove {
-            path: journal,
-            source,
-        })?;
+        let path = self.layout.journal();
+        std::fs::remove_file(&path).map_err(|source| JobError::Remove { path, source })?;
         sync_dir(self.layout.root())?;
         Ok(m)
     }
 }
 
-impl ActiveJob {
-    /// Writes unit `unit`'s signed index (the files of `m` placed on it) into `layout`,
-    /// signature first.
-    fn write_unit_index(
-        &self,
-        signing: &SigningKey,
-        m: &JobManifest,
-        mbytes: &[u8],
-        unit: u32,
-        layout: &Layout,
-    ) -> Result<(), JobError> {
-        let units = self
-            .journal
-            .units
-            .as_ref()
-            .expect("a job over several units");
-        let files = m
-            .vms
-            .iter()
-            .flat_map(|vm| vm.files.iter().map(move |f| (vm, f)))
-            .filter(|(vm, f)| units.unit_of(&vm.dir, &f.name) == unit)
-            .map(|(vm, f)| UnitFile {
-                dir: vm.dir.clone(),
-                name: f.name.clone(),
-            })
-            .collect();
-        let index = UnitIndex {
-            format: UNIT_FORMAT.to_owned(),
-            job_id: m.job_id.clone(),
-            manifest_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(mbytes)),
-            unit_id: units.unit_ids[unit as usize - 1].clone(),
-            unit,
-            units: units.unit_ids.len() as u32,
-            files,
-        };
-        let bytes = index.to_bytes();
-        write_atomic(&layout.unit_signature(), &UnitIndex::sign(&bytes, signing))?;
-        write_atomic(&layout.unit_index(), &bytes)?;
-        Ok(())
-    }
+/// Writes unit `unit`'s signed index (the files of `m` placed on it by `units`) into
+/// `layout`, signature first.
+fn write_unit_index(
+    signing: &SigningKey,
+    units: &JournalUnits,
+    m: &JobManifest,
+    mbytes: &[u8],
+    unit: u32,
+    layout: &Layout,
+) -> Result<(), JobError> {
+    let files = m
+        .vms
+        .iter()
+        .flat_map(|vm| vm.files.iter().map(move |f| (vm, f)))
+        .filter(|(vm, f)| units.unit_of(&vm.dir, &f.name) == unit)
+        .map(|(vm, f)| UnitFile {
+            dir: vm.dir.clone(),
+            name: f.name.clone(),
+        })
+        .collect();
+    let index = UnitIndex {
+        format: UNIT_FORMAT.to_owned(),
+        job_id: m.job_id.clone(),
+        manifest_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(mbytes)),
+        unit_id: units.unit_ids[unit as usize - 1].clone(),
+        unit,
+        units: units.unit_ids.len() as u32,
+        files,
+    };
+    let bytes = index.to_bytes();
+    write_atomic(&layout.unit_signature(), &UnitIndex::sign(&bytes, signing))?;
+    write_atomic(&layout.unit_index(), &bytes)?;
+    Ok(())
 }
 
 /// Removes an interrupted job's journal and data (and a unit's index).

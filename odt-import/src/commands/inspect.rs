@@ -23,6 +23,8 @@ struct ImportInspection {
     dock_detail: Option<String>,
     /// Per VM directory: how far `run` got.
     import: Vec<VmImport>,
+    /// The dock overrides the import began with (`--rename`, `--set`).
+    overrides: Vec<crate::overrides::Override>,
 }
 
 /// How far one VM got.
@@ -58,17 +60,22 @@ pub(super) fn inspect(o: InspectOptions) -> Result<bool> {
         }
         _ => ("none", None),
     };
-    let import = match &nas.job_id {
-        Some(id) => Journal::peek(&state, id)?
-            .map(|j| j.vms.iter().map(|(d, r)| vm_import(d, r)).collect())
-            .unwrap_or_default(),
-        None => vec![],
+    let journal = match &nas.job_id {
+        Some(id) => Journal::peek(&state, id)?,
+        None => None,
     };
+    let (import, overrides) = journal
+        .map(|j| {
+            let vms = j.vms.iter().map(|(d, r)| vm_import(d, r)).collect();
+            (vms, j.overrides)
+        })
+        .unwrap_or_default();
     let i = ImportInspection {
         nas,
         dock,
         dock_detail,
         import,
+        overrides,
     };
     if o.json {
         odt_cli::json::emit(true, &i);
@@ -113,6 +120,9 @@ fn print_text(i: &ImportInspection) {
     }
     if i.import.is_empty() && i.nas.state == "complete" {
         println!("import: not started on this node");
+    }
+    for o in &i.overrides {
+        println!("import override: {}", printable(&o.to_string()));
     }
     for v in &i.import {
         let vcd = match v.vcd.last() {

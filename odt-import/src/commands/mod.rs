@@ -12,16 +12,15 @@ mod verify;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use odt_cli::secret::{read_secret, SecretSource};
-use odt_cli::UsageError;
+use odt_cli::vcd::VcdConn;
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::JobManifest;
 use odt_format::job::reader::{open_manifest_bytes, TrustAnchor};
-use odt_vmware::vcd::{VcdClient, VcdError};
-use odt_vmware::wire::TlsMode;
+use odt_vmware::vcd::VcdClient;
 
-use crate::cli::{Command, JobArgs, KeygenOptions, VcdArgs};
+use crate::cli::{Command, JobArgs, KeygenOptions, OverrideArgs};
 use crate::dock::DockStatus;
+use crate::overrides::Override;
 use crate::tenancy::{self, Policy};
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
@@ -51,25 +50,36 @@ fn keygen(o: KeygenOptions) -> Result<bool> {
 /// dock record and the receipt bind to their SHA-256), and what its signer may target.
 struct OpenJob {
     layout: Layout,
+    /// The manifest with the dock overrides applied: what `plan` checks and `run` does.
     manifest: JobManifest,
+    /// The manifest as signed (the receipt names the VMs as the customer did).
+    signed: JobManifest,
     manifest_bytes: Vec<u8>,
     policy: Option<Policy>,
+    /// The overrides applied to `manifest`.
+    overrides: Vec<Override>,
 }
 
 impl OpenJob {
-    /// The signature is checked before anything else touches the job. `registering` is
-    /// `--vcd`, which requires the signer's orgs to be stated.
-    fn open(j: &JobArgs, registering: bool) -> Result<OpenJob> {
+    /// The signature is checked before anything else touches the job; then the overrides
+    /// are applied within the signer's policy. `registering` is `--vcd`, which requires the
+    /// signer's orgs to be stated.
+    fn open(j: &JobArgs, o: &OverrideArgs, registering: bool) -> Result<OpenJob> {
         let layout = Layout::new(&j.nas);
         let signer = tenancy::signer(j, &layout, registering)?;
-        let (manifest, manifest_bytes) =
+        let (signed, manifest_bytes) =
             open_manifest_bytes(&layout, &TrustAnchor::Trusted(&signer.key))
                 .context("the job's signed manifest does not check out; nothing was done")?;
+        let mut manifest = signed.clone();
+        let overrides =
+            crate::overrides::apply(&mut manifest, &o.rename, &o.set, signer.policy.as_ref())?;
         Ok(OpenJob {
             layout,
             manifest,
+            signed,
             manifest_bytes,
             policy: signer.policy,
+            overrides,
         })
     }
 
@@ -115,44 +125,10 @@ fn dock_line(status: &DockStatus, layout: &Layout, state: &Path) -> String {
 
 /// Logs in to vCD when `--vcd` is given; every request carries `client_request_id` until
 /// a step sets its own (see [`crate::register::client_request_id`]).
-fn connect_vcd(a: &VcdArgs, client_request_id: String) -> Result<Option<VcdClient>> {
-    let Some(url) = &a.vcd else { return Ok(None) };
-    let user = a.vcd_user.as_deref().ok_or_else(|| {
-        UsageError("the vCD user is required: --vcd-user or ODT_VCD_USER (name@System)".into())
-    })?;
-    let password = read_secret(&SecretSource {
-        env: "ODT_VCD_PASSWORD",
-        file: a.vcd_password_file.as_deref(),
-        file_flag: "--vcd-password-file",
-        prompt: &format!("Password for {user} at {url}"),
-        confirm: false,
-    })?;
-    let tls = match (&a.vcd_thumbprint, a.vcd_insecure) {
-        (Some(t), _) => TlsMode::Thumbprint(t.clone()),
-        (None, true) => TlsMode::Insecure,
-        (None, false) => TlsMode::Verify,
-    };
+fn connect_vcd(a: &VcdConn, client_request_id: String) -> Result<Option<VcdClient>> {
     let opts = odt_vmware::vcd::ConnectOptions {
         client_request_id: Some(client_request_id),
         ..Default::default()
     };
-    let c = VcdClient::connect_with(url, user, &password, tls, opts).map_err(|e| match e {
-        VcdError::Tls {
-            url,
-            detail,
-            sha1,
-            sha256,
-            pinnable,
-        } => anyhow::anyhow!(odt_cli::vcenter::tls_refusal(
-            &url,
-            &detail,
-            Some((&sha1, &sha256)),
-            pinnable,
-            "--vcd-thumbprint",
-            "--vcd-insecure",
-        )),
-        e => anyhow::Error::new(e)
-            .context(format!("cannot log in to vCloud Director {url} as {user}")),
-    })?;
-    Ok(Some(c))
+    Ok(a.connect(opts)?)
 }

@@ -10,18 +10,28 @@ use crate::cli::PlanOptions;
 use crate::deploy::gather_facts;
 use crate::dock::DockStatus;
 use crate::journal::{default_state_dir, Journal};
+use crate::overrides::Override;
 use crate::plan::{plan as make_plan, Check, Plan, VM_NETWORK};
 use crate::register::gather_vcd_facts;
 use crate::tenancy;
 
 pub(super) fn plan(o: PlanOptions) -> Result<bool> {
-    let job = OpenJob::open(&o.job, o.vcd.vcd.is_some())?;
+    let job = OpenJob::open(&o.job, &o.overrides, o.vcd.vcd.is_some())?;
     let state = o.state.clone().unwrap_or_else(default_state_dir);
     let mut p = plan_against_targets(&o, &job, &state)?;
     p.checks.splice(
         0..0,
         tenancy::plan_checks(job.policy.as_ref(), &job.manifest),
     );
+    if let Some(j) = Journal::peek(&state, &job.manifest.job_id)? {
+        if let Err(e) = j.check_overrides(&job.overrides) {
+            p.checks.push(Check {
+                name: "the overrides are those the import began with".into(),
+                ok: false,
+                detail: e.to_string(),
+            });
+        }
+    }
     // Run refuses a NAS that changed since it was verified; one not yet verified is only a
     // note here (`run --verify-now` can still do it).
     let dock = job.dock_status(&state)?;
@@ -38,12 +48,14 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
             None
         }
     };
+    log_plan(&p);
     if o.json {
         let mut v = serde_json::to_value(&p)?;
         v["dock_verified"] = dock_verified.into();
+        v["overrides"] = serde_json::to_value(&job.overrides)?;
         odt_cli::json::emit(p.ok(), v);
     } else {
-        print_text(&p, dock_note.as_deref());
+        print_text(&p, &job.overrides, dock_note.as_deref());
     }
     Ok(p.ok())
 }
@@ -72,8 +84,21 @@ fn plan_against_targets(o: &PlanOptions, job: &OpenJob, state: &std::path::Path)
     Ok(make_plan(&job.manifest, &facts))
 }
 
-fn print_text(p: &Plan, dock_note: Option<&str>) {
+/// The plan's decisions for `--log-file`: each check and what happens to each VM.
+pub(super) fn log_plan(p: &Plan) {
+    for c in &p.checks {
+        tracing::info!(check = %c.name, ok = c.ok, detail = %c.detail, "plan check");
+    }
+    for v in &p.vms {
+        tracing::info!(vm = %v.dir, name = %v.name, action = %v.action, "plan");
+    }
+}
+
+fn print_text(p: &Plan, overrides: &[Override], dock_note: Option<&str>) {
     print_plan(p);
+    for o in overrides {
+        println!("  override: {}", printable(&o.to_string()));
+    }
     if let Some(n) = dock_note {
         println!("  note: {n}");
     }

@@ -31,9 +31,13 @@ use crate::tenancy;
 
 pub(super) fn run(o: RunOptions) -> Result<bool> {
     let started = Instant::now();
-    let job = OpenJob::open(&o.job, o.vcd.vcd.is_some())?;
+    let job = OpenJob::open(&o.job, &o.overrides, o.vcd.vcd.is_some())?;
     tenancy::enforce(job.policy.as_ref(), &job.manifest)?;
     let state = o.state.clone().unwrap_or_else(default_state_dir);
+    // Before any secret or connection: a rerun under other overrides is refused.
+    if let Some(j) = Journal::peek(&state, &job.manifest.job_id)? {
+        j.check_overrides(&job.overrides)?;
+    }
     require_dock(&o, &job, &state)?;
     let keys = RunKeys::read(&o, &job)?;
     let mut p = RunPlan::prepare(&o, &job, &state)?;
@@ -149,12 +153,16 @@ impl RunPlan {
             crate::register::client_request_id(&m.job_id, None, "run"),
         )?;
         let placement = o.vcenter.placement(&client)?;
-        let journal = Journal::open(state, &m.job_id, client.url())?;
+        let mut journal = Journal::open(state, &m.job_id, client.url())?;
+        // Checked again under the journal's lock: another run may have begun since.
+        journal.check_overrides(&job.overrides)?;
+        journal.overrides.clone_from(&job.overrides);
         let mut facts = gather_facts(&client, &placement, m)?;
         if let Some(v) = &vcd {
             facts.vcd = Some(gather_vcd_facts(v, client.url(), m, Some(&journal))?);
         }
         let p = make_plan(m, &facts);
+        super::plan::log_plan(&p);
         if !p.ok() {
             if !o.json {
                 super::plan::print_plan(&p);
@@ -403,14 +411,17 @@ fn write_receipt(
     keys: &RunKeys,
     state: &Path,
 ) -> Result<(receipt::Receipt, std::path::PathBuf)> {
-    let r = receipt::build(
-        &job.manifest,
+    // The receipt names the VMs as the customer signed them; the overrides say what the
+    // dock changed.
+    let mut r = receipt::build(
+        &job.signed,
         &job.manifest_bytes,
         vms,
         p.client.url(),
         p.vcd.as_ref().map(|v| v.url()),
         keys.receipt.as_ref(),
     );
+    r.overrides.clone_from(&job.overrides);
     let path = receipt::write(&r, state, keys.receipt.as_ref())?;
     Ok((r, path))
 }

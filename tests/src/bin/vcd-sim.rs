@@ -30,14 +30,70 @@ fn main() -> ExitCode {
     }
 }
 
+/// What the command line asks for.
+struct Args {
+    seed: Option<PathBuf>,
+    listen: String,
+    url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    users: Vec<(String, String)>,
+    stdin_eof: bool,
+}
+
+fn usage(m: String) -> (u8, String) {
+    (2u8, format!("{m}\n{USAGE}"))
+}
+
 fn run() -> Result<(), (u8, String)> {
-    let usage = |m: String| (2u8, format!("{m}\n{USAGE}"));
-    let mut seed: Option<PathBuf> = None;
-    let mut listen = "127.0.0.1:0".to_owned();
-    let (mut url, mut user, mut password) =
-        (None, None, std::env::var("VCD_SIM_VCSIM_PASSWORD").ok());
-    let mut users = vec![];
-    let mut stdin_eof = true;
+    let Some(args) = parse_args()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let seed = match &args.seed {
+        Some(p) => Seed::load(p).map_err(|e| (1, e))?,
+        None => Seed::default_seed(),
+    };
+    let vcsim = vcsim_link(args.url, args.user, args.password)?;
+    let mut opts = VcdOptions::new(seed);
+    opts.vcsim = vcsim;
+    opts.users = args.users;
+    opts.listen = args.listen;
+    let sim = VcdSim::start(opts).map_err(|e| (1, e))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "url": sim.url,
+            "port": sim.port,
+            "vimserver": sim.vimserver_href(),
+        })
+    );
+    if args.stdin_eof {
+        let _ = std::io::copy(
+            &mut std::io::stdin().lock().take(u64::MAX),
+            &mut std::io::sink(),
+        );
+        eprintln!("vcd-sim: stdin closed, stopping");
+        sim.stop();
+    } else {
+        loop {
+            std::thread::park();
+        }
+    }
+    Ok(())
+}
+
+/// The arguments (`--key value` or `--key=value`); `None` for `--help`.
+fn parse_args() -> Result<Option<Args>, (u8, String)> {
+    let mut out = Args {
+        seed: None,
+        listen: "127.0.0.1:0".to_owned(),
+        url: None,
+        user: None,
+        password: std::env::var("VCD_SIM_VCSIM_PASSWORD").ok(),
+        users: vec![],
+        stdin_eof: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (key, inline) = match a.split_once('=') {
@@ -51,24 +107,21 @@ fn run() -> Result<(), (u8, String)> {
                 .ok_or_else(|| usage(format!("{name} needs a value")))
         };
         match key.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--seed" => seed = Some(PathBuf::from(value("--seed")?)),
-            "--listen" => listen = value("--listen")?,
-            "--vcsim-url" => url = Some(value("--vcsim-url")?),
-            "--vcsim-user" => user = Some(value("--vcsim-user")?),
-            "--vcsim-password" => password = Some(value("--vcsim-password")?),
+            "-h" | "--help" => return Ok(None),
+            "--seed" => out.seed = Some(PathBuf::from(value("--seed")?)),
+            "--listen" => out.listen = value("--listen")?,
+            "--vcsim-url" => out.url = Some(value("--vcsim-url")?),
+            "--vcsim-user" => out.user = Some(value("--vcsim-user")?),
+            "--vcsim-password" => out.password = Some(value("--vcsim-password")?),
             "--user" => {
                 let v = value("--user")?;
                 let (who, pw) = v
                     .split_once(':')
                     .ok_or_else(|| usage(format!("--user {v:?}: give NAME@ORG:PASSWORD")))?;
-                users.push((who.to_owned(), pw.to_owned()));
+                out.users.push((who.to_owned(), pw.to_owned()));
             }
             "--exit-on-stdin-eof" => {
-                stdin_eof = match value("--exit-on-stdin-eof")?.as_str() {
+                out.stdin_eof = match value("--exit-on-stdin-eof")?.as_str() {
                     "true" | "1" => true,
                     "false" | "0" => false,
                     other => {
@@ -79,52 +132,30 @@ fn run() -> Result<(), (u8, String)> {
             other => return Err(usage(format!("unknown argument {other:?}"))),
         }
     }
-    let seed = match &seed {
-        Some(p) => Seed::load(p).map_err(|e| (1, e))?,
-        None => Seed::default_seed(),
-    };
-    let vcsim = match (url, user, password) {
-        (Some(url), Some(user), Some(password)) => Some(VcsimLink {
+    Ok(Some(out))
+}
+
+/// The vcsim to import from: URL, user and password together, or only a URL (vcsim's
+/// default credentials), or none.
+fn vcsim_link(
+    url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+) -> Result<Option<VcsimLink>, (u8, String)> {
+    match (url, user, password) {
+        (Some(url), Some(user), Some(password)) => Ok(Some(VcsimLink {
             url,
             user,
             password,
-        }),
-        (Some(url), None, None) => Some(VcsimLink {
+        })),
+        (Some(url), None, None) => Ok(Some(VcsimLink {
             url,
             user: "user".into(),
             password: "pass".into(),
-        }),
-        (None, None, _) => None,
-        _ => {
-            return Err(usage(
-                "--vcsim-url, --vcsim-user and --vcsim-password go together".into(),
-            ))
-        }
-    };
-    let mut opts = VcdOptions::new(seed);
-    opts.vcsim = vcsim;
-    opts.users = users;
-    opts.listen = listen;
-    let sim = VcdSim::start(opts).map_err(|e| (1, e))?;
-    println!(
-        "{}",
-        serde_json::json!({
-            "url": sim.url,
-            "port": sim.port,
-            "vimserver": sim.vimserver_href(),
-        })
-    );
-    if stdin_eof {
-        let _ = std::io::copy(
-            &mut std::io::stdin().lock().take(u64::MAX),
-            &mut std::io::sink(),
-        );
-        eprintln!("vcd-sim: stdin closed, stopping");
-        sim.stop();
-    } else {
-        loop {
-            std::thread::park();
-        }
+        })),
+        (None, None, _) => Ok(None),
+        _ => Err(usage(
+            "--vcsim-url, --vcsim-user and --vcsim-password go together".into(),
+        )),
     }
-    Ok(())
 }

@@ -9,8 +9,8 @@ use base64::Engine;
 use odt_vmware::vsphere::xml::Element;
 
 use super::model::{
-    self, new_uuid, now_iso, Effect, IpScope, Nic, Owner, Parent, Session, State, Template, VApp,
-    VAppNet, Vm,
+    self, new_uuid, now_iso, Effect, IpScope, NewTask, Nic, Owner, Parent, Session, State,
+    Template, VApp, VAppNet, Vm,
 };
 use super::query;
 use super::render::{self as r, href, Ctx};
@@ -237,33 +237,14 @@ enum Login {
 }
 
 fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
-    let bad = || {
-        ApiError::unauthorized(
-            "Invalid credentials: user name, organization or password do not match.",
-        )
-    };
-    let auth = req.header("Authorization").ok_or_else(|| {
-        ApiError::unauthorized(
-            "Authentication required: send HTTP Basic credentials user@org:password.",
-        )
-    })?;
-    let b64 = auth
-        .strip_prefix("Basic ")
-        .or_else(|| auth.strip_prefix("basic "))
-        .ok_or_else(bad)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (who, password) = raw.split_once(':').ok_or_else(bad)?;
-    let (name, org) = who.rsplit_once('@').ok_or_else(bad)?;
+    let (name, org, password) = basic_credentials(req)?;
     let mut st = inner.lock();
     let user = st
         .users
         .iter()
-        .find(|u| u.name == name && u.org.eq_ignore_ascii_case(org) && u.password == password)
+        .find(|u| u.name == name && u.org.eq_ignore_ascii_case(&org) && u.password == password)
         .cloned()
-        .ok_or_else(bad)?;
+        .ok_or_else(bad_credentials)?;
     match kind {
         Login::Provider if !user.sysadmin => {
             return Err(ApiError::unauthorized(
@@ -279,26 +260,7 @@ fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
     }
     let token = hex::encode(rand::random::<[u8; 16]>());
     let sid = new_uuid();
-    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let jwt = format!(
-        "{}.{}.{}",
-        b64u.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
-        b64u.encode(
-            serde_json::json!({
-                "iss": format!("{}@vcd-sim", st.orgs[0].id),
-                "sub": user.name,
-                "exp": now + 86_400,
-                "version": "1.0",
-                "jti": sid,
-            })
-            .to_string()
-        ),
-        b64u.encode(rand::random::<[u8; 32]>())
-    );
+    let jwt = session_jwt(&st, &user.name, &sid);
     st.sessions.push(Session {
         id: sid.clone(),
         token: token.clone(),
@@ -324,6 +286,56 @@ fn login(inner: &Arc<Inner>, req: &Req, version: &str, kind: Login) -> Res {
             "Set-Cookie",
             format!("vcloud-token={token}; Secure; HttpOnly; Path=/"),
         ))
+}
+
+/// One text for every credential that does not match, as vCD does not say which part failed.
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("Invalid credentials: user name, organization or password do not match.")
+}
+
+/// The HTTP Basic `user@org:password` of a login, as (user, org, password).
+fn basic_credentials(req: &Req) -> Result<(String, String, String), ApiError> {
+    let auth = req.header("Authorization").ok_or_else(|| {
+        ApiError::unauthorized(
+            "Authentication required: send HTTP Basic credentials user@org:password.",
+        )
+    })?;
+    let b64 = auth
+        .strip_prefix("Basic ")
+        .or_else(|| auth.strip_prefix("basic "))
+        .ok_or_else(bad_credentials)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad_credentials())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad_credentials())?;
+    let (who, password) = raw.split_once(':').ok_or_else(bad_credentials)?;
+    let (name, org) = who.rsplit_once('@').ok_or_else(bad_credentials)?;
+    Ok((name.to_owned(), org.to_owned(), password.to_owned()))
+}
+
+/// A JWT shaped like vCD's access token (header, claims, a random signature): clients pass
+/// it back as a Bearer token and do not check its signature.
+fn session_jwt(st: &State, user: &str, sid: &str) -> String {
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!(
+        "{}.{}.{}",
+        b64u.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64u.encode(
+            serde_json::json!({
+                "iss": format!("{}@vcd-sim", st.orgs[0].id),
+                "sub": user,
+                "exp": now + 86_400,
+                "version": "1.0",
+                "jti": sid,
+            })
+            .to_string()
+        ),
+        b64u.encode(rand::random::<[u8; 32]>())
+    )
 }
 
 fn session_json(st: &State, ctx: &Ctx) -> serde_json::Value {
@@ -427,212 +439,260 @@ fn lower(id: &str) -> String {
     id.to_lowercase()
 }
 
+/// The authenticated API: one arm per resource, each served by its own function.
 fn route(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, segs: &[&str]) -> Res {
     let m = req.method.as_str();
+    let admin = segs.get(1) == Some(&"admin");
     match segs {
-        ["api", "session"] => match m {
-            "GET" => {
-                let st = inner.lock();
-                Ok(xml(ctx, r::T_SESSION, r::session(&st, ctx)))
-            }
-            "DELETE" => {
-                close_session(inner, &ctx.session_id);
-                Ok(Resp::empty(204))
-            }
-            _ => Err(ApiError::method(m)),
-        },
-        ["cloudapi", "1.0.0", "sessions", "current"] => match m {
-            "GET" => {
-                let st = inner.lock();
-                Ok(Resp::new(
-                    200,
-                    &format!("application/json;version={}", ctx.version),
-                    session_json(&st, ctx).to_string(),
-                ))
-            }
-            "DELETE" => {
-                close_session(inner, &ctx.session_id);
-                Ok(Resp::empty(204))
-            }
-            _ => Err(ApiError::method(m)),
-        },
-        ["cloudapi", "1.0.0", "sessions", id] => {
-            only(m, "DELETE")?;
-            if model::uuid_in(id).as_deref() != Some(ctx.session_id.as_str()) {
-                return Err(ApiError::forbidden("session", id));
-            }
-            close_session(inner, &ctx.session_id);
-            Ok(Resp::empty(204))
-        }
-        ["api", "org"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            Ok(xml(ctx, r::T_ORG_LIST, r::org_list(&st, ctx)))
-        }
-        ["api", "org", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.org(&id) {
-                Some(o) if ctx.sees(&o.id) => Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false))),
-                _ => Err(ApiError::forbidden("org", &id)),
-            }
-        }
-        ["api", "admin"] => {
-            only(m, "GET")?;
-            need_admin(ctx)?;
-            Ok(xml(ctx, r::T_ADMIN, admin_root(&inner.lock())))
-        }
-        ["api", "admin", "org", id] => {
-            only(m, "GET")?;
-            need_admin(ctx)?;
-            let st = inner.lock();
-            let id = lower(id);
-            st.org(&id).ok_or_else(|| ApiError::forbidden("org", &id))?;
-            Ok(xml(ctx, r::T_ADMIN_ORG, r::org(&st, &id, true)))
-        }
-        ["api", "vdc", id] | ["api", "admin", "vdc", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            if admin {
-                need_admin(ctx)?;
-            }
-            let st = inner.lock();
-            let id = lower(id);
-            match st.vdc(&id) {
-                Some(v) if ctx.sees(&v.org) => {
-                    let t = if admin { r::T_ADMIN_VDC } else { r::T_VDC };
-                    Ok(xml(ctx, t, r::vdc(&st, &id, admin)))
-                }
-                _ => Err(ApiError::forbidden("vdc", &id)),
-            }
-        }
-        ["api", "admin", "vdc", id, "networks"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.vdc(&id) {
-                Some(v) if ctx.sees(&v.org) => {
-                    let (body, media) = query::vdc_networks(&st, ctx, &id, req)?;
-                    Ok(xml(ctx, media, body))
-                }
-                _ => Err(ApiError::forbidden("vdc", &id)),
-            }
-        }
+        ["api", "session"] => legacy_session(inner, ctx, m),
+        ["cloudapi", "1.0.0", "sessions", "current"] => current_session(inner, ctx, m),
+        ["cloudapi", "1.0.0", "sessions", id] => delete_session(inner, ctx, m, id),
+        ["api", "org"] => org_list(inner, ctx, m),
+        ["api", "org", id] => org_doc(inner, ctx, m, id),
+        ["api", "admin"] => admin_doc(inner, ctx, m),
+        ["api", "admin", "org", id] => admin_org(inner, ctx, m, id),
+        ["api", "vdc", id] | ["api", "admin", "vdc", id] => vdc_doc(inner, ctx, m, id, admin),
+        ["api", "admin", "vdc", id, "networks"] => vdc_networks(inner, req, ctx, id),
         ["api", "vdcStorageProfile", id] | ["api", "admin", "vdcStorageProfile", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.profile(&id).and_then(|p| st.vdc(&p.vdc)) {
-                Some(v) if ctx.sees(&v.org) => Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id))),
-                _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
-            }
+            profile_doc(inner, ctx, m, id)
         }
-        ["api", "network", id, "allocatedAddresses"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
-                Some(v) if ctx.sees(&v.org) => {
-                    Ok(xml(ctx, r::T_ALLOCATED, r::allocated_addresses(&st, &id)))
-                }
-                _ => Err(ApiError::forbidden("network", &id)),
-            }
-        }
+        ["api", "network", id, "allocatedAddresses"] => allocated(inner, ctx, m, id),
         ["api", "network", id] | ["api", "admin", "network", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            let st = inner.lock();
-            let id = lower(id);
-            if let Some(v) = st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
-                if ctx.sees(&v.org) {
-                    return Ok(xml(ctx, r::T_ORG_VDC_NET, r::org_net(&st, &id, admin)));
-                }
-            }
-            for a in &st.vapps {
-                if let Some(n) = a.networks.iter().find(|n| n.id == id) {
-                    if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| ctx.sees(&o.id)) {
-                        return Ok(xml(ctx, r::T_VAPP_NET, r::vapp_network(&st, a, n)));
-                    }
-                }
-            }
-            Err(ApiError::forbidden("network", &id))
+            network_doc(inner, ctx, m, id, admin)
         }
         ["api", "catalog", id] | ["api", "admin", "catalog", id] => {
-            only(m, "GET")?;
-            let admin = segs[1] == "admin";
-            if admin {
-                need_admin(ctx)?;
-            }
-            let st = inner.lock();
-            let id = lower(id);
-            match st.catalog(&id) {
-                Some(c) if ctx.sees(&c.org) => {
-                    let t = if admin {
-                        r::T_ADMIN_CATALOG
-                    } else {
-                        r::T_CATALOG
-                    };
-                    Ok(xml(ctx, t, r::catalog(&st, &id, admin)))
-                }
-                _ => Err(ApiError::forbidden("catalog", &id)),
-            }
+            catalog_doc(inner, ctx, m, id, admin)
         }
-        ["api", "catalogItem", id] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            let id = lower(id);
-            match st.item(&id).and_then(|i| st.catalog(&i.catalog)) {
-                Some(c) if ctx.sees(&c.org) => {
-                    Ok(xml(ctx, r::T_CATALOG_ITEM, r::catalog_item(&st, &id)))
-                }
-                _ => Err(ApiError::forbidden("catalogItem", &id)),
-            }
-        }
+        ["api", "catalogItem", id] => catalog_item(inner, ctx, m, id),
         ["api", "vAppTemplate", t, rest @ ..] => template_routes(inner, req, ctx, t, rest),
         ["api", "vApp", t, rest @ ..] => vapp_routes(inner, req, ctx, t, rest),
-        ["api", "task", id] => {
-            only(m, "GET")?;
-            let mut st = inner.lock();
-            let id = lower(id);
-            let t = st
-                .task(&id)
-                .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !ctx.sees(&t.org) {
-                return Err(ApiError::forbidden("task", &id));
-            }
-            st.poll_task(&id);
-            let t = st.task(&id).expect("exists");
-            Ok(xml(ctx, r::T_TASK, r::task_doc(&st, t)))
-        }
-        ["api", "task", id, "action", "cancel"] => {
-            only(m, "POST")?;
-            let mut st = inner.lock();
-            let id = lower(id);
-            let t = st
-                .task(&id)
-                .ok_or_else(|| ApiError::forbidden("task", &id))?;
-            if !ctx.sees(&t.org) {
-                return Err(ApiError::forbidden("task", &id));
-            }
-            st.cancel_task(&id);
-            Ok(Resp::empty(204))
-        }
-        ["api", "query"] => {
-            only(m, "GET")?;
-            let st = inner.lock();
-            if req.param("type").is_none() {
-                return Ok(xml(ctx, r::T_QUERY_LIST, query::query_list(&st, ctx)));
-            }
-            let (body, media) = query::typed(&st, ctx, req)?;
-            Ok(xml(ctx, media, body))
-        }
+        ["api", "task", id] => task_doc(inner, ctx, m, id),
+        ["api", "task", id, "action", "cancel"] => cancel_task(inner, ctx, m, id),
+        ["api", "query"] => query_doc(inner, req, ctx),
         ["api", "admin", "extension", rest @ ..] => {
             need_admin(ctx)?;
             extension(inner, req, ctx, rest)
         }
         _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
     }
+}
+
+/// `/api/session`: the session document, or a logout.
+fn legacy_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    match m {
+        "GET" => {
+            let st = inner.lock();
+            Ok(xml(ctx, r::T_SESSION, r::session(&st, ctx)))
+        }
+        "DELETE" => {
+            close_session(inner, &ctx.session_id);
+            Ok(Resp::empty(204))
+        }
+        _ => Err(ApiError::method(m)),
+    }
+}
+
+/// `/cloudapi/1.0.0/sessions/current`: the session as JSON, or a logout.
+fn current_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    match m {
+        "GET" => {
+            let st = inner.lock();
+            Ok(Resp::new(
+                200,
+                &format!("application/json;version={}", ctx.version),
+                session_json(&st, ctx).to_string(),
+            ))
+        }
+        "DELETE" => {
+            close_session(inner, &ctx.session_id);
+            Ok(Resp::empty(204))
+        }
+        _ => Err(ApiError::method(m)),
+    }
+}
+
+/// `DELETE /cloudapi/1.0.0/sessions/{id}`: only one's own session.
+fn delete_session(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "DELETE")?;
+    if model::uuid_in(id).as_deref() != Some(ctx.session_id.as_str()) {
+        return Err(ApiError::forbidden("session", id));
+    }
+    close_session(inner, &ctx.session_id);
+    Ok(Resp::empty(204))
+}
+
+fn org_list(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    Ok(xml(ctx, r::T_ORG_LIST, r::org_list(&st, ctx)))
+}
+
+fn org_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.org(&id) {
+        Some(o) if ctx.sees(&o.id) => Ok(xml(ctx, r::T_ORG, r::org(&st, &id, false))),
+        _ => Err(ApiError::forbidden("org", &id)),
+    }
+}
+
+fn admin_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str) -> Res {
+    only(m, "GET")?;
+    need_admin(ctx)?;
+    Ok(xml(ctx, r::T_ADMIN, admin_root(&inner.lock())))
+}
+
+fn admin_org(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    need_admin(ctx)?;
+    let st = inner.lock();
+    let id = lower(id);
+    st.org(&id).ok_or_else(|| ApiError::forbidden("org", &id))?;
+    Ok(xml(ctx, r::T_ADMIN_ORG, r::org(&st, &id, true)))
+}
+
+/// A VDC, as a tenant (`/api/vdc`) or a system administrator (`/api/admin/vdc`) sees it.
+fn vdc_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    if admin {
+        need_admin(ctx)?;
+    }
+    let st = inner.lock();
+    let id = lower(id);
+    match st.vdc(&id) {
+        Some(v) if ctx.sees(&v.org) => {
+            let t = if admin { r::T_ADMIN_VDC } else { r::T_VDC };
+            Ok(xml(ctx, t, r::vdc(&st, &id, admin)))
+        }
+        _ => Err(ApiError::forbidden("vdc", &id)),
+    }
+}
+
+fn vdc_networks(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
+    only(req.method.as_str(), "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.vdc(&id) {
+        Some(v) if ctx.sees(&v.org) => {
+            let (body, media) = query::vdc_networks(&st, ctx, &id, req)?;
+            Ok(xml(ctx, media, body))
+        }
+        _ => Err(ApiError::forbidden("vdc", &id)),
+    }
+}
+
+fn profile_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.profile(&id).and_then(|p| st.vdc(&p.vdc)) {
+        Some(v) if ctx.sees(&v.org) => Ok(xml(ctx, r::T_PROFILE, r::profile(&st, &id))),
+        _ => Err(ApiError::forbidden("vdcstorageProfile", &id)),
+    }
+}
+
+fn allocated(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
+        Some(v) if ctx.sees(&v.org) => {
+            Ok(xml(ctx, r::T_ALLOCATED, r::allocated_addresses(&st, &id)))
+        }
+        _ => Err(ApiError::forbidden("network", &id)),
+    }
+}
+
+/// `/api/network/{id}` names an org VDC network or a vApp network: vCD serves both there.
+fn network_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    if let Some(v) = st.net(&id).and_then(|n| st.vdc(&n.vdc)) {
+        if ctx.sees(&v.org) {
+            return Ok(xml(ctx, r::T_ORG_VDC_NET, r::org_net(&st, &id, admin)));
+        }
+    }
+    for a in &st.vapps {
+        if let Some(n) = a.networks.iter().find(|n| n.id == id) {
+            if ctx.sysadmin || st.vdc_org(&a.vdc).is_some_and(|o| ctx.sees(&o.id)) {
+                return Ok(xml(ctx, r::T_VAPP_NET, r::vapp_network(&st, a, n)));
+            }
+        }
+    }
+    Err(ApiError::forbidden("network", &id))
+}
+
+fn catalog_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str, admin: bool) -> Res {
+    only(m, "GET")?;
+    if admin {
+        need_admin(ctx)?;
+    }
+    let st = inner.lock();
+    let id = lower(id);
+    match st.catalog(&id) {
+        Some(c) if ctx.sees(&c.org) => {
+            let t = if admin {
+                r::T_ADMIN_CATALOG
+            } else {
+                r::T_CATALOG
+            };
+            Ok(xml(ctx, t, r::catalog(&st, &id, admin)))
+        }
+        _ => Err(ApiError::forbidden("catalog", &id)),
+    }
+}
+
+fn catalog_item(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let st = inner.lock();
+    let id = lower(id);
+    match st.item(&id).and_then(|i| st.catalog(&i.catalog)) {
+        Some(c) if ctx.sees(&c.org) => Ok(xml(ctx, r::T_CATALOG_ITEM, r::catalog_item(&st, &id))),
+        _ => Err(ApiError::forbidden("catalogItem", &id)),
+    }
+}
+
+/// A task, polled: each GET may move it on, as a client's polling sees vCD's tasks progress.
+fn task_doc(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "GET")?;
+    let mut st = inner.lock();
+    let id = lower(id);
+    let t = st
+        .task(&id)
+        .ok_or_else(|| ApiError::forbidden("task", &id))?;
+    if !ctx.sees(&t.org) {
+        return Err(ApiError::forbidden("task", &id));
+    }
+    st.poll_task(&id);
+    let t = st.task(&id).expect("exists");
+    Ok(xml(ctx, r::T_TASK, r::task_doc(&st, t)))
+}
+
+fn cancel_task(inner: &Arc<Inner>, ctx: &Ctx, m: &str, id: &str) -> Res {
+    only(m, "POST")?;
+    let mut st = inner.lock();
+    let id = lower(id);
+    let t = st
+        .task(&id)
+        .ok_or_else(|| ApiError::forbidden("task", &id))?;
+    if !ctx.sees(&t.org) {
+        return Err(ApiError::forbidden("task", &id));
+    }
+    st.cancel_task(&id);
+    Ok(Resp::empty(204))
+}
+
+/// `/api/query`: the list of query types, or one typed query.
+fn query_doc(inner: &Arc<Inner>, req: &Req, ctx: &Ctx) -> Res {
+    only(req.method.as_str(), "GET")?;
+    let st = inner.lock();
+    if req.param("type").is_none() {
+        return Ok(xml(ctx, r::T_QUERY_LIST, query::query_list(&st, ctx)));
+    }
+    let (body, media) = query::typed(&st, ctx, req)?;
+    Ok(xml(ctx, media, body))
 }
 
 fn close_session(inner: &Arc<Inner>, id: &str) {
@@ -873,17 +933,17 @@ fn power(inner: &Arc<Inner>, ctx: &Ctx, id: &str, action: &str) -> Res {
     }
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        op,
-        format!("{verb} Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
+    let task = st.new_task(NewTask {
+        op_name: op,
+        operation: format!("{verb} Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
         effect,
         locks,
-        None,
-    );
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -899,19 +959,19 @@ fn delete_vapp(inner: &Arc<Inner>, ctx: &Ctx, id: &str) -> Res {
     }
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
     let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        "vdcDeleteVapp",
-        format!("Deleting Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
-        Effect::DeleteVApp {
+    let task = st.new_task(NewTask {
+        op_name: "vdcDeleteVapp",
+        operation: format!("Deleting Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::DeleteVApp {
             vapp: id.to_owned(),
         },
         locks,
-        None,
-    );
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
 }
 
@@ -1051,59 +1111,89 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
         .ok_or_else(|| ApiError::forbidden("vApp", id))?;
     let mut nets: Vec<VAppNet> = vec![];
     for nc in x::children(&el, "NetworkConfig", C) {
-        let name = attr_required(nc, "networkName")?;
-        x::check_sequence(nc, NET_CONFIG).map_err(ApiError::jaxb)?;
-        let cfg = x::child(nc, "Configuration", C).expect("checked");
-        x::check_sequence(cfg, CONFIGURATION).map_err(ApiError::jaxb)?;
-        let fence = enumeration(
-            x::text(cfg, "FenceMode", C).unwrap_or(""),
-            &["isolated", "bridged", "natRouted"],
-        )?;
-        let parent = match x::child(cfg, "ParentNetwork", C) {
-            Some(p) => {
-                let h = attr_required(p, "href")?;
-                Some(resolve_parent(&st, &h, &a.vdc)?)
-            }
-            None => None,
-        };
-        if fence == "bridged" {
-            bridged_is_clean(cfg, &name)?;
-        }
-        if fence != "isolated" && parent.is_none() {
-            return Err(ApiError::bad_request(format!(
-                "vApp network \"{name}\" with fence mode {fence} needs a ParentNetwork (an org VDC network)."
-            )));
-        }
-        if nets.iter().any(|n| n.name.eq_ignore_ascii_case(&name)) {
-            return Err(ApiError::duplicate(&format!("network {name}")));
-        }
-        let scope = x::child(cfg, "IpScopes", C)
-            .and_then(|s| x::child(s, "IpScope", C))
-            .map(|s| IpScope {
-                inherited: x::text(s, "IsInherited", C) == Some("true"),
-                gateway: x::text(s, "Gateway", C).unwrap_or("").to_owned(),
-                netmask: x::text(s, "Netmask", C)
-                    .unwrap_or("255.255.255.0")
-                    .to_owned(),
-                enabled: x::text(s, "IsEnabled", C) != Some("false"),
-            });
-        let existing = a.networks.iter().find(|n| n.name == name);
-        nets.push(VAppNet {
-            id: existing.map(|n| n.id.clone()).unwrap_or_else(new_uuid),
-            name: name.clone(),
-            description: x::text(nc, "Description", C).map(str::to_owned),
-            scope: if parent.is_some() {
-                None
-            } else {
-                scope.or_else(|| existing.and_then(|n| n.scope.clone()))
-            },
-            parent: if fence == "isolated" { None } else { parent },
-            fence_mode: fence,
-            retain: bool_of(cfg, "RetainNetInfoAcrossDeployments", false)?,
-            deployed: bool_of(nc, "IsDeployed", false)?,
-        });
+        let net = vapp_net_of(&st, &a, nc, &nets)?;
+        nets.push(net);
     }
-    for v in st.vapp_vms(id) {
+    nics_keep_networks(&st, id, &nets)?;
+    check_busy(&st, id, &a.name, &format!("urn:vcloud:vapp:{id}"))?;
+    let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
+    let locks = vapp_locks(&st, id);
+    let task = st.new_task(NewTask {
+        op_name: "vappUpdateNetworkConfigSection",
+        operation: format!("Updating Virtual Application {}({id})", a.name),
+        owner: Owner::VApp(id.to_owned()),
+        owner_name: &a.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::NetConfig {
+            vapp: id.to_owned(),
+            nets,
+        },
+        locks,
+        fail: None,
+    });
+    Ok(accepted_task(&st, ctx, &task))
+}
+
+/// One `NetworkConfig` of vApp `a` as the network it becomes; `nets` are those before it
+/// in the section. A network that keeps its name keeps its id (and its scope if none is sent).
+fn vapp_net_of(st: &State, a: &VApp, nc: &Element, nets: &[VAppNet]) -> Result<VAppNet, ApiError> {
+    let name = attr_required(nc, "networkName")?;
+    x::check_sequence(nc, NET_CONFIG).map_err(ApiError::jaxb)?;
+    let cfg = x::child(nc, "Configuration", C).expect("checked");
+    x::check_sequence(cfg, CONFIGURATION).map_err(ApiError::jaxb)?;
+    let fence = enumeration(
+        x::text(cfg, "FenceMode", C).unwrap_or(""),
+        &["isolated", "bridged", "natRouted"],
+    )?;
+    let parent = match x::child(cfg, "ParentNetwork", C) {
+        Some(p) => {
+            let h = attr_required(p, "href")?;
+            Some(resolve_parent(st, &h, &a.vdc)?)
+        }
+        None => None,
+    };
+    if fence == "bridged" {
+        bridged_is_clean(cfg, &name)?;
+    }
+    if fence != "isolated" && parent.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "vApp network \"{name}\" with fence mode {fence} needs a ParentNetwork (an org VDC network)."
+        )));
+    }
+    if nets.iter().any(|n| n.name.eq_ignore_ascii_case(&name)) {
+        return Err(ApiError::duplicate(&format!("network {name}")));
+    }
+    let scope = x::child(cfg, "IpScopes", C)
+        .and_then(|s| x::child(s, "IpScope", C))
+        .map(|s| IpScope {
+            inherited: x::text(s, "IsInherited", C) == Some("true"),
+            gateway: x::text(s, "Gateway", C).unwrap_or("").to_owned(),
+            netmask: x::text(s, "Netmask", C)
+                .unwrap_or("255.255.255.0")
+                .to_owned(),
+            enabled: x::text(s, "IsEnabled", C) != Some("false"),
+        });
+    let existing = a.networks.iter().find(|n| n.name == name);
+    Ok(VAppNet {
+        id: existing.map(|n| n.id.clone()).unwrap_or_else(new_uuid),
+        name: name.clone(),
+        description: x::text(nc, "Description", C).map(str::to_owned),
+        scope: if parent.is_some() {
+            None
+        } else {
+            scope.or_else(|| existing.and_then(|n| n.scope.clone()))
+        },
+        parent: if fence == "isolated" { None } else { parent },
+        fence_mode: fence,
+        retain: bool_of(cfg, "RetainNetInfoAcrossDeployments", false)?,
+        deployed: bool_of(nc, "IsDeployed", false)?,
+    })
+}
+
+/// vCD refuses to remove a vApp network a VM's NIC is still connected to.
+fn nics_keep_networks(st: &State, vapp: &str, nets: &[VAppNet]) -> Result<(), ApiError> {
+    for v in st.vapp_vms(vapp) {
         for n in &v.nics {
             if n.network != "none" && !nets.iter().any(|x| x.name == n.network) {
                 return Err(ApiError::bad_request(format!(
@@ -1113,24 +1203,7 @@ fn put_net_config(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
             }
         }
     }
-    check_busy(&st, id, &a.name, &format!("urn:vcloud:vapp:{id}"))?;
-    let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
-    let locks = vapp_locks(&st, id);
-    let task = st.new_task(
-        "vappUpdateNetworkConfigSection",
-        format!("Updating Virtual Application {}({id})", a.name),
-        Owner::VApp(id.to_owned()),
-        &a.name,
-        &org,
-        &ctx.user_id,
-        Effect::NetConfig {
-            vapp: id.to_owned(),
-            nets,
-        },
-        locks,
-        None,
-    );
-    Ok(accepted_task(&st, ctx, &task))
+    Ok(())
 }
 
 fn new_mac() -> String {
@@ -1154,106 +1227,117 @@ fn put_net_conn(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str) -> Res {
     let a = st.vapp(&vapp_id).cloned().expect("VM's vApp");
     let mut nics: Vec<Nic> = vec![];
     for nc in x::children(&el, "NetworkConnection", C) {
-        let network = attr_required(nc, "network")?;
-        x::check_sequence(nc, NET_CONN).map_err(ApiError::jaxb)?;
-        let idx_text = x::text(nc, "NetworkConnectionIndex", C).unwrap_or("");
-        let index: u32 = idx_text.parse().map_err(|_| {
-            ApiError::jaxb(format!(
-                "cvc-datatype-valid.1.2.1: '{idx_text}' is not a valid value for 'int'."
-            ))
-        })?;
-        if nics.iter().any(|n| n.index == index) {
-            return Err(ApiError::bad_request(format!(
-                "NetworkConnectionIndex {index} appears twice."
-            )));
-        }
-        let connected = bool_of(nc, "IsConnected", false)?;
-        let mode = enumeration(
-            x::text(nc, "IpAddressAllocationMode", C).unwrap_or(""),
-            &["POOL", "DHCP", "MANUAL", "NONE"],
-        )?;
-        let ip = x::text(nc, "IpAddress", C)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        if mode == "MANUAL" {
-            match &ip {
-                Some(i) if model::ipv4(i).is_some() => {}
-                Some(i) => {
-                    return Err(ApiError::bad_request(format!(
-                        "IpAddress {i:?} is not an IPv4 address."
-                    )))
-                }
-                None => {
-                    return Err(ApiError::bad_request(format!(
-                        "NIC {index}: IpAddressAllocationMode MANUAL needs an IpAddress."
-                    )))
-                }
-            }
-        }
-        let known = a.networks.iter().any(|n| n.name == network);
-        if !known && (network != "none" || connected) {
-            return Err(ApiError::bad_request(format!(
-                "The VCD entity network \"{network}\" does not exist."
-            )));
-        }
-        let old = vm.nics.iter().find(|n| n.index == index);
-        // A POOL address stays with the NIC while it stays on the same network.
-        let ip = match old {
-            Some(o) if mode == "POOL" && o.network != network => None,
-            Some(o) if mode == "POOL" && ip.is_none() && o.mode == "POOL" => o.ip.clone(),
-            _ => ip,
-        };
-        nics.push(Nic {
-            index,
-            network,
-            connected,
-            mode,
-            ip,
-            mac: x::text(nc, "MACAddress", C)
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .or_else(|| old.map(|o| o.mac.clone()))
-                .unwrap_or_else(new_mac),
-            adapter: x::text(nc, "NetworkAdapterType", C)
-                .map(str::to_owned)
-                .or_else(|| old.map(|o| o.adapter.clone()))
-                .unwrap_or_else(|| "VMXNET3".into()),
-        });
+        let nic = nic_of(&a, &vm, nc, &nics)?;
+        nics.push(nic);
     }
-    let primary = match x::text(&el, "PrimaryNetworkConnectionIndex", C) {
-        Some(p) => {
-            let p: u32 = p.parse().map_err(|_| {
-                ApiError::jaxb(format!(
-                    "cvc-datatype-valid.1.2.1: '{p}' is not a valid value for 'int'."
-                ))
-            })?;
-            if !nics.iter().any(|n| n.index == p) {
-                return Err(ApiError::bad_request(format!(
-                    "PrimaryNetworkConnectionIndex {p} names no NetworkConnection."
-                )));
-            }
-            Some(p)
-        }
-        None => nics.first().map(|n| n.index),
-    };
+    let primary = primary_nic(&el, &nics)?;
     check_busy(&st, id, &vm.name, &format!("urn:vcloud:vm:{id}"))?;
     let org = st.vdc(&a.vdc).map(|v| v.org.clone()).unwrap_or_default();
-    let task = st.new_task(
-        "vappUpdateVm",
-        format!("Updating Virtual Machine {}({id})", vm.name),
-        Owner::Vm(id.to_owned()),
-        &vm.name,
-        &org,
-        &ctx.user_id,
-        Effect::NetConnection {
+    let task = st.new_task(NewTask {
+        op_name: "vappUpdateVm",
+        operation: format!("Updating Virtual Machine {}({id})", vm.name),
+        owner: Owner::Vm(id.to_owned()),
+        owner_name: &vm.name,
+        org: &org,
+        user: &ctx.user_id,
+        effect: Effect::NetConnection {
             vm: id.to_owned(),
             primary,
             nics,
         },
-        vec![id.to_owned(), vapp_id.clone()],
-        None,
-    );
+        locks: vec![id.to_owned(), vapp_id.clone()],
+        fail: None,
+    });
     Ok(accepted_task(&st, ctx, &task))
+}
+
+/// One `NetworkConnection` of `vm` (in vApp `a`) as the NIC it becomes; `nics` are those
+/// before it. What is not sent (MAC, adapter, a POOL address) stays as the NIC had it.
+fn nic_of(a: &VApp, vm: &Vm, nc: &Element, nics: &[Nic]) -> Result<Nic, ApiError> {
+    let network = attr_required(nc, "network")?;
+    x::check_sequence(nc, NET_CONN).map_err(ApiError::jaxb)?;
+    let idx_text = x::text(nc, "NetworkConnectionIndex", C).unwrap_or("");
+    let index: u32 = idx_text.parse().map_err(|_| {
+        ApiError::jaxb(format!(
+            "cvc-datatype-valid.1.2.1: '{idx_text}' is not a valid value for 'int'."
+        ))
+    })?;
+    if nics.iter().any(|n| n.index == index) {
+        return Err(ApiError::bad_request(format!(
+            "NetworkConnectionIndex {index} appears twice."
+        )));
+    }
+    let connected = bool_of(nc, "IsConnected", false)?;
+    let mode = enumeration(
+        x::text(nc, "IpAddressAllocationMode", C).unwrap_or(""),
+        &["POOL", "DHCP", "MANUAL", "NONE"],
+    )?;
+    let ip = x::text(nc, "IpAddress", C)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if mode == "MANUAL" {
+        manual_ip(ip.as_deref(), index)?;
+    }
+    let known = a.networks.iter().any(|n| n.name == network);
+    if !known && (network != "none" || connected) {
+        return Err(ApiError::bad_request(format!(
+            "The VCD entity network \"{network}\" does not exist."
+        )));
+    }
+    let old = vm.nics.iter().find(|n| n.index == index);
+    // A POOL address stays with the NIC while it stays on the same network.
+    let ip = match old {
+        Some(o) if mode == "POOL" && o.network != network => None,
+        Some(o) if mode == "POOL" && ip.is_none() && o.mode == "POOL" => o.ip.clone(),
+        _ => ip,
+    };
+    Ok(Nic {
+        index,
+        network,
+        connected,
+        mode,
+        ip,
+        mac: x::text(nc, "MACAddress", C)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .or_else(|| old.map(|o| o.mac.clone()))
+            .unwrap_or_else(new_mac),
+        adapter: x::text(nc, "NetworkAdapterType", C)
+            .map(str::to_owned)
+            .or_else(|| old.map(|o| o.adapter.clone()))
+            .unwrap_or_else(|| "VMXNET3".into()),
+    })
+}
+
+/// A MANUAL NIC needs an IPv4 address.
+fn manual_ip(ip: Option<&str>, index: u32) -> Result<(), ApiError> {
+    match ip {
+        Some(i) if model::ipv4(i).is_some() => Ok(()),
+        Some(i) => Err(ApiError::bad_request(format!(
+            "IpAddress {i:?} is not an IPv4 address."
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "NIC {index}: IpAddressAllocationMode MANUAL needs an IpAddress."
+        ))),
+    }
+}
+
+/// `PrimaryNetworkConnectionIndex`, which must name one of `nics`; without it, the first.
+fn primary_nic(el: &Element, nics: &[Nic]) -> Result<Option<u32>, ApiError> {
+    let Some(p) = x::text(el, "PrimaryNetworkConnectionIndex", C) else {
+        return Ok(nics.first().map(|n| n.index));
+    };
+    let p: u32 = p.parse().map_err(|_| {
+        ApiError::jaxb(format!(
+            "cvc-datatype-valid.1.2.1: '{p}' is not a valid value for 'int'."
+        ))
+    })?;
+    if !nics.iter().any(|n| n.index == p) {
+        return Err(ApiError::bad_request(format!(
+            "PrimaryNetworkConnectionIndex {p} names no NetworkConnection."
+        )));
+    }
+    Ok(Some(p))
 }
 
 // ---- the extension: vimServer, vmsList, imports ----
@@ -1263,120 +1347,121 @@ fn extension(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, rest: &[&str]) -> Res {
     match rest {
         [] => {
             only(m, "GET")?;
-            let st = inner.lock();
-            let mut o = Out::new();
-            o.open(
-                "vmext:VMWExtension",
-                &[
-                    ("href", &href(&st, "/api/admin/extension")),
-                    ("type", r::T_EXTENSION),
-                ],
-            );
-            o.link(
-                "down",
-                Some(r::T_VIM_REFS),
-                &href(&st, "/api/admin/extension/vimServerReferences"),
-                None,
-            );
-            o.close("vmext:VMWExtension");
-            Ok(xml(ctx, r::T_EXTENSION, o.finish()))
+            Ok(xml(ctx, r::T_EXTENSION, extension_doc(&inner.lock())))
         }
         ["vimServerReferences"] => {
             only(m, "GET")?;
-            let st = inner.lock();
-            let mut o = Out::new();
-            o.open(
-                "vmext:VMWVimServerReferences",
-                &[
-                    (
-                        "href",
-                        &href(&st, "/api/admin/extension/vimServerReferences"),
-                    ),
-                    ("type", r::T_VIM_REFS),
-                ],
-            );
-            if let Some(vc) = &st.vcenter {
-                let h = href(&st, &format!("/api/admin/extension/vimServer/{}", vc.id));
-                o.empty(
-                    "vmext:VimServerReference",
-                    &[("type", r::T_VIM), ("name", &vc.name), ("href", &h)],
-                );
-            }
-            o.close("vmext:VMWVimServerReferences");
-            Ok(xml(ctx, r::T_VIM_REFS, o.finish()))
+            Ok(xml(ctx, r::T_VIM_REFS, vim_server_refs(&inner.lock())))
         }
-        ["vimServer", id, more @ ..] => {
-            let id = lower(id);
-            let vc = inner
-                .lock()
-                .vcenter
-                .clone()
-                .filter(|v| v.id == id)
-                .ok_or_else(|| ApiError::forbidden("vimserver", &id))?;
-            match more {
-                [] => {
-                    only(m, "GET")?;
-                    let st = inner.lock();
-                    let base = href(&st, &format!("/api/admin/extension/vimServer/{id}"));
-                    let mut o = Out::new();
-                    let urn = format!("urn:vcloud:vimserver:{id}");
-                    o.open(
-                        "vmext:VimServer",
-                        &[
-                            ("name", &vc.name),
-                            ("id", &urn),
-                            ("href", &base),
-                            ("type", r::T_VIM),
-                        ],
-                    );
-                    o.link(
-                        "down",
-                        Some(r::T_VMS_LIST),
-                        &format!("{base}/vmsList"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_VAPP),
-                        &format!("{base}/importVmAsVApp"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_TEMPLATE),
-                        &format!("{base}/importVmAsVAppTemplate"),
-                        None,
-                    );
-                    o.link(
-                        "add",
-                        Some(r::T_IMPORT_INTO),
-                        &format!("{base}/importVmIntoExistingVApp"),
-                        None,
-                    );
-                    o.leaf("Description", "");
-                    o.leaf("vmext:Username", &vc.username);
-                    o.leaf("vmext:Url", &vc.url);
-                    o.leaf("vmext:IsEnabled", &vc.enabled.to_string());
-                    o.leaf("vmext:IsConnected", &vc.connected.to_string());
-                    o.leaf("vmext:Uuid", &vc.id);
-                    o.leaf("vmext:VcVersion", &vc.version);
-                    o.close("vmext:VimServer");
-                    Ok(xml(ctx, r::T_VIM, o.finish()))
-                }
-                ["vmsList"] => {
-                    only(m, "GET")?;
-                    vms_list(inner, req, ctx, &vc)
-                }
-                [op @ ("importVmAsVApp" | "importVmAsVAppTemplate" | "importVmIntoExistingVApp")] =>
-                {
-                    only(m, "POST")?;
-                    import(inner, req, ctx, &vc, op)
-                }
-                _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
-            }
+        ["vimServer", id, more @ ..] => vim_server(inner, req, ctx, id, more),
+        _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
+    }
+}
+
+fn extension_doc(st: &State) -> String {
+    let mut o = Out::new();
+    o.open(
+        "vmext:VMWExtension",
+        &[
+            ("href", &href(st, "/api/admin/extension")),
+            ("type", r::T_EXTENSION),
+        ],
+    );
+    o.link(
+        "down",
+        Some(r::T_VIM_REFS),
+        &href(st, "/api/admin/extension/vimServerReferences"),
+        None,
+    );
+    o.close("vmext:VMWExtension");
+    o.finish()
+}
+
+fn vim_server_refs(st: &State) -> String {
+    let mut o = Out::new();
+    o.open(
+        "vmext:VMWVimServerReferences",
+        &[
+            (
+                "href",
+                &href(st, "/api/admin/extension/vimServerReferences"),
+            ),
+            ("type", r::T_VIM_REFS),
+        ],
+    );
+    if let Some(vc) = &st.vcenter {
+        let h = href(st, &format!("/api/admin/extension/vimServer/{}", vc.id));
+        o.empty(
+            "vmext:VimServerReference",
+            &[("type", r::T_VIM), ("name", &vc.name), ("href", &h)],
+        );
+    }
+    o.close("vmext:VMWVimServerReferences");
+    o.finish()
+}
+
+/// `/api/admin/extension/vimServer/{id}/…`: the registered vCenter, its VMs and the imports.
+fn vim_server(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, id: &str, more: &[&str]) -> Res {
+    let m = req.method.as_str();
+    let id = lower(id);
+    let vc = inner
+        .lock()
+        .vcenter
+        .clone()
+        .filter(|v| v.id == id)
+        .ok_or_else(|| ApiError::forbidden("vimserver", &id))?;
+    match more {
+        [] => {
+            only(m, "GET")?;
+            Ok(xml(ctx, r::T_VIM, vim_server_doc(&inner.lock(), &vc)))
+        }
+        ["vmsList"] => {
+            only(m, "GET")?;
+            vms_list(inner, req, ctx, &vc)
+        }
+        [op @ ("importVmAsVApp" | "importVmAsVAppTemplate" | "importVmIntoExistingVApp")] => {
+            only(m, "POST")?;
+            import(inner, req, ctx, &vc, op)
         }
         _ => Err(ApiError::not_found(format!("No resource at {}.", req.path))),
     }
+}
+
+fn vim_server_doc(st: &State, vc: &model::Vcenter) -> String {
+    let base = href(st, &format!("/api/admin/extension/vimServer/{}", vc.id));
+    let mut o = Out::new();
+    let urn = format!("urn:vcloud:vimserver:{}", vc.id);
+    o.open(
+        "vmext:VimServer",
+        &[
+            ("name", &vc.name),
+            ("id", &urn),
+            ("href", &base),
+            ("type", r::T_VIM),
+        ],
+    );
+    o.link(
+        "down",
+        Some(r::T_VMS_LIST),
+        &format!("{base}/vmsList"),
+        None,
+    );
+    for (media, action) in [
+        (r::T_IMPORT_VAPP, "importVmAsVApp"),
+        (r::T_IMPORT_TEMPLATE, "importVmAsVAppTemplate"),
+        (r::T_IMPORT_INTO, "importVmIntoExistingVApp"),
+    ] {
+        o.link("add", Some(media), &format!("{base}/{action}"), None);
+    }
+    o.leaf("Description", "");
+    o.leaf("vmext:Username", &vc.username);
+    o.leaf("vmext:Url", &vc.url);
+    o.leaf("vmext:IsEnabled", &vc.enabled.to_string());
+    o.leaf("vmext:IsConnected", &vc.connected.to_string());
+    o.leaf("vmext:Uuid", &vc.id);
+    o.leaf("vmext:VcVersion", &vc.version);
+    o.close("vmext:VimServer");
+    o.finish()
 }
 
 fn vms_list(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter) -> Res {
@@ -1587,7 +1672,122 @@ fn portgroup_net(name: &str) -> VAppNet {
     }
 }
 
+/// What an import request's body says, read and checked before anything is looked up.
+struct ImportParams {
+    el: Element,
+    source_move: bool,
+    gold_master: bool,
+    moref: String,
+    vm_name: Option<String>,
+    computer: Option<String>,
+    local_id: Option<String>,
+    description: String,
+    name_attr: Option<String>,
+}
+
+/// Where an import lands: (vdc, vApp target, storage profile, catalog).
+struct ImportRefs {
+    vdc: String,
+    vapp: Option<String>,
+    profile: String,
+    catalog: Option<String>,
+}
+
+/// An import with everything resolved: what each of the three operations builds from.
+struct Import {
+    params: ImportParams,
+    refs: ImportRefs,
+    vdc_org: String,
+    vm_name: String,
+    nics: Vec<Nic>,
+    portgroups: Vec<String>,
+    disks: Vec<(i32, String)>,
+    copy_on: Option<String>,
+    now: String,
+}
+
+impl Import {
+    /// The imported VM, held by `parent`.
+    fn vm(&self, parent: Parent, id: String) -> Vm {
+        let p = &self.params;
+        Vm {
+            id,
+            name: self.vm_name.clone(),
+            description: p.description.clone(),
+            parent,
+            status: 0,
+            deployed: false,
+            moref: p.moref.clone(),
+            source_move: p.source_move,
+            primary: self.nics.first().map(|n| n.index),
+            nics: self.nics.clone(),
+            local_id: p.local_id.clone().unwrap_or_else(new_uuid),
+            computer_name: p.computer.clone().unwrap_or_else(|| {
+                self.vm_name
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .take(15)
+                    .collect()
+            }),
+            profile: self.refs.profile.clone(),
+            disks: self.disks.clone(),
+            created: self.now.clone(),
+        }
+    }
+
+    /// The name of the new vApp or template: the `name` attribute, else the VM's.
+    fn entity_name(&self) -> String {
+        self.params
+            .name_attr
+            .clone()
+            .unwrap_or_else(|| self.vm_name.clone())
+    }
+
+    /// One vApp network per port group the VM was on in vCenter.
+    fn networks(&self) -> Vec<VAppNet> {
+        self.portgroups.iter().map(|p| portgroup_net(p)).collect()
+    }
+}
+
 fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &str) -> Res {
+    let params = import_params(req, op)?;
+    // Before asking vCenter: the vCenter's state and the references.
+    import_refs(&inner.lock(), vc, &params, op)?;
+    let vcvm = source_vm(inner, vc, &params.moref)?;
+    let mut st = inner.lock();
+    let refs = import_refs(&st, vc, &params, op)?;
+    let disks = disk_placements(&st, &params.el, &vcvm, &refs.vdc)?;
+    charge_storage(&mut st, &vcvm, &refs.profile, &disks);
+    let vdc_org = st.vdc(&refs.vdc).map(|v| v.org.clone()).unwrap_or_default();
+    let copy_on = (!params.source_move && vcvm.power_state != "poweredOff").then(|| {
+        format!(
+            "Cannot copy virtual machine \"{}\" ({}): it is {}. Power it off, or import it with sourceMove=\"true\".",
+            vcvm.name, params.moref, vcvm.power_state
+        )
+    });
+    let (nics, portgroups) = nics_from(&vcvm);
+    let vm_name = params.vm_name.clone().unwrap_or_else(|| vcvm.name.clone());
+    let imp = Import {
+        params,
+        refs,
+        vdc_org,
+        vm_name,
+        nics,
+        portgroups,
+        disks,
+        copy_on,
+        now: now_iso(),
+    };
+    match op {
+        "importVmAsVApp" => import_as_vapp(&mut st, ctx, imp),
+        "importVmAsVAppTemplate" => import_as_template(&mut st, ctx, imp),
+        _ => import_into_vapp(&mut st, ctx, imp),
+    }
+}
+
+/// Checks the body of an import (media type, root, element order, the attributes' booleans)
+/// and reads what it asks for.
+fn import_params(req: &Req, op: &str) -> Result<ImportParams, ApiError> {
     let (want, root, slots) = match op {
         "importVmAsVApp" => (r::T_IMPORT_VAPP, "ImportVmAsVAppParams", IMPORT_VAPP),
         "importVmAsVAppTemplate" => (
@@ -1623,15 +1823,13 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
     if moref.is_empty() {
         return Err(ApiError::bad_request("VmMoRef is empty."));
     }
-    let vm_name = x::text(&el, "VmName", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let computer = x::text(&el, "ComputerName", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let local_id = x::text(&el, "VAppScopedLocalId", VC)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+    let text = |name: &str, ns: &[&str]| {
+        x::text(&el, name, ns)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (vm_name, computer) = (text("VmName", VC), text("ComputerName", VC));
+    let local_id = text("VAppScopedLocalId", VC);
     let description = x::text(&el, "Description", C)
         .or_else(|| x::text(&el, "VmDescription", VC))
         .unwrap_or("")
@@ -1640,86 +1838,128 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
         .attr("name")
         .filter(|s| !s.trim().is_empty())
         .map(str::to_owned);
+    Ok(ImportParams {
+        el,
+        source_move,
+        gold_master,
+        moref,
+        vm_name,
+        computer,
+        local_id,
+        description,
+        name_attr,
+    })
+}
 
-    // Before asking vCenter: the vCenter's state and the references.
-    let check_refs =
-        |st: &State| -> Result<(String, Option<String>, String, Option<String>), ApiError> {
-            if !vc.enabled {
-                return Err(ApiError::bad_request(format!(
-                    "vCenter server \"{}\" is disabled: enable it before importing VMs from it.",
-                    vc.name
-                )));
-            }
-            if !vc.connected {
-                return Err(ApiError::bad_request(format!(
-                "vCenter server \"{}\" is not connected: reconnect it before importing VMs from it.",
-                vc.name
-            )));
-            }
-            // (vdc, vapp target, profile, catalog)
-            let (vdc, vapp) = if op == "importVmIntoExistingVApp" {
-                let v = x::child(&el, "VApp", VC).expect("checked");
-                let id = ref_id(v, "vApp", "vapp-")?;
-                let a = st
-                    .vapp(&id)
-                    .ok_or_else(|| ApiError::forbidden("vApp", &format!("vapp-{id}")))?;
-                (a.vdc.clone(), Some(id))
-            } else {
-                let v = x::child(&el, "Vdc", VC).expect("checked");
-                let id = ref_id(v, "vdc", "")?;
-                st.vdc(&id).ok_or_else(|| ApiError::forbidden("vdc", &id))?;
-                (id, None)
-            };
-            let profile = match x::child(&el, "VdcStorageProfile", VC) {
-                Some(p) => resolve_profile(st, p, &vdc)?,
-                None => st
-                    .profiles
-                    .iter()
-                    .find(|p| p.vdc == vdc && p.default)
-                    .map(|p| p.id.clone())
-                    .unwrap_or_default(),
-            };
-            for d in x::children(&el, "ImportedDisk", VC) {
-                resolve_profile(
-                    st,
-                    x::child(d, "VdcStorageProfile", VC).expect("checked"),
-                    &vdc,
-                )?;
-            }
-            let catalog = match x::child(&el, "Catalog", VC) {
-                Some(c) => {
-                    let id = ref_id(c, "catalog", "")?;
-                    let cat = st
-                        .catalog(&id)
-                        .ok_or_else(|| ApiError::forbidden("catalog", &id))?;
-                    if st.vdc(&vdc).map(|v| &v.org) != Some(&cat.org) {
-                        return Err(ApiError::bad_request(format!(
-                            "Catalog \"{}\" belongs to another organization than VDC \"{}\".",
-                            cat.name,
-                            st.vdc(&vdc).map(|v| v.name.as_str()).unwrap_or("?")
-                        )));
-                    }
-                    Some(id)
-                }
-                None => None,
-            };
-            if let Some(a) = &vapp {
-                let name = st.vapp(a).map(|x| x.name.clone()).unwrap_or_default();
-                check_busy(st, a, &name, &format!("urn:vcloud:vapp:{a}"))?;
-            }
-            if let Some(v) = st.imported(&moref) {
-                return Err(ApiError::bad_request(format!(
-                "The virtual machine {moref} of vCenter server \"{}\" is already managed by VMware Cloud Director (imported as VM \"{}\").",
-                vc.name, v.name
-            )));
-            }
-            Ok((vdc, vapp, profile, catalog))
-        };
-    check_refs(&inner.lock())?;
+/// The vCenter's state and the import's references, checked twice: before vCenter is asked
+/// for the VM (a bad reference costs no vCenter call) and after, under the lock that creates
+/// the entities (the state may have changed meanwhile).
+fn import_refs(
+    st: &State,
+    vc: &model::Vcenter,
+    p: &ImportParams,
+    op: &str,
+) -> Result<ImportRefs, ApiError> {
+    vcenter_usable(vc)?;
+    let el = &p.el;
+    let (vdc, vapp) = import_target(st, el, op)?;
+    let profile = match x::child(el, "VdcStorageProfile", VC) {
+        Some(prof) => resolve_profile(st, prof, &vdc)?,
+        None => st
+            .profiles
+            .iter()
+            .find(|prof| prof.vdc == vdc && prof.default)
+            .map(|prof| prof.id.clone())
+            .unwrap_or_default(),
+    };
+    for d in x::children(el, "ImportedDisk", VC) {
+        resolve_profile(
+            st,
+            x::child(d, "VdcStorageProfile", VC).expect("checked"),
+            &vdc,
+        )?;
+    }
+    let catalog = import_catalog(st, el, &vdc)?;
+    if let Some(a) = &vapp {
+        let name = st.vapp(a).map(|x| x.name.clone()).unwrap_or_default();
+        check_busy(st, a, &name, &format!("urn:vcloud:vapp:{a}"))?;
+    }
+    if let Some(v) = st.imported(&p.moref) {
+        return Err(ApiError::bad_request(format!(
+            "The virtual machine {} of vCenter server \"{}\" is already managed by VMware Cloud Director (imported as VM \"{}\").",
+            p.moref, vc.name, v.name
+        )));
+    }
+    Ok(ImportRefs {
+        vdc,
+        vapp,
+        profile,
+        catalog,
+    })
+}
 
-    let vcvm = inner
+/// vCD imports only from a vCenter that is enabled and connected.
+fn vcenter_usable(vc: &model::Vcenter) -> Result<(), ApiError> {
+    if !vc.enabled {
+        return Err(ApiError::bad_request(format!(
+            "vCenter server \"{}\" is disabled: enable it before importing VMs from it.",
+            vc.name
+        )));
+    }
+    if !vc.connected {
+        return Err(ApiError::bad_request(format!(
+            "vCenter server \"{}\" is not connected: reconnect it before importing VMs from it.",
+            vc.name
+        )));
+    }
+    Ok(())
+}
+
+/// The import's VDC, and the vApp it goes into for `importVmIntoExistingVApp`.
+fn import_target(st: &State, el: &Element, op: &str) -> Result<(String, Option<String>), ApiError> {
+    if op == "importVmIntoExistingVApp" {
+        let v = x::child(el, "VApp", VC).expect("checked");
+        let id = ref_id(v, "vApp", "vapp-")?;
+        let a = st
+            .vapp(&id)
+            .ok_or_else(|| ApiError::forbidden("vApp", &format!("vapp-{id}")))?;
+        Ok((a.vdc.clone(), Some(id)))
+    } else {
+        let v = x::child(el, "Vdc", VC).expect("checked");
+        let id = ref_id(v, "vdc", "")?;
+        st.vdc(&id).ok_or_else(|| ApiError::forbidden("vdc", &id))?;
+        Ok((id, None))
+    }
+}
+
+/// The template's catalog, if one is named: it must belong to the VDC's organization.
+fn import_catalog(st: &State, el: &Element, vdc: &str) -> Result<Option<String>, ApiError> {
+    let Some(c) = x::child(el, "Catalog", VC) else {
+        return Ok(None);
+    };
+    let id = ref_id(c, "catalog", "")?;
+    let cat = st
+        .catalog(&id)
+        .ok_or_else(|| ApiError::forbidden("catalog", &id))?;
+    if st.vdc(vdc).map(|v| &v.org) != Some(&cat.org) {
+        return Err(ApiError::bad_request(format!(
+            "Catalog \"{}\" belongs to another organization than VDC \"{}\".",
+            cat.name,
+            st.vdc(vdc).map(|v| v.name.as_str()).unwrap_or("?")
+        )));
+    }
+    Ok(Some(id))
+}
+
+/// The VM to import, as vCenter sees it now.
+fn source_vm(
+    inner: &Arc<Inner>,
+    vc: &model::Vcenter,
+    moref: &str,
+) -> Result<super::vcenter::VcVm, ApiError> {
+    inner
         .backend
-        .vm(&moref)
+        .vm(moref)
         .map_err(|e| {
             ApiError::internal(format!(
                 "Unable to perform this action. Contact your cloud administrator. (vCenter {}: {e})",
@@ -1731,197 +1971,177 @@ fn import(inner: &Arc<Inner>, req: &Req, ctx: &Ctx, vc: &model::Vcenter, op: &st
                 "The virtual machine with MoRef \"{moref}\" does not exist in vCenter server \"{}\".",
                 vc.name
             ))
-        })?;
+        })
+}
 
-    let mut st = inner.lock();
-    let (vdc, vapp_target, profile, catalog) = check_refs(&st)?;
-    let disks = disk_placements(&st, &el, &vcvm, &vdc)?;
-    charge_storage(&mut st, &vcvm, &profile, &disks);
-    let vdc_org = st.vdc(&vdc).map(|v| v.org.clone()).unwrap_or_default();
-    let copy_on = (!source_move && vcvm.power_state != "poweredOff").then(|| {
-        format!(
-            "Cannot copy virtual machine \"{}\" ({moref}): it is {}. Power it off, or import it with sourceMove=\"true\".",
-            vcvm.name, vcvm.power_state
-        )
-    });
-    let (nics, portgroups) = nics_from(&vcvm);
-    let vm_name = vm_name.unwrap_or_else(|| vcvm.name.clone());
-    let now = now_iso();
-    let mk_vm = |parent: Parent, id: String| Vm {
-        id,
-        name: vm_name.clone(),
-        description: description.clone(),
-        parent,
+/// `importVmAsVApp`: a new vApp holding the VM; the reply is the vApp (201), its task inside.
+fn import_as_vapp(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let name = imp.entity_name();
+    let vdc = &imp.refs.vdc;
+    if st
+        .vapps
+        .iter()
+        .any(|a| &a.vdc == vdc && a.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::duplicate(&name));
+    }
+    let id = new_uuid();
+    st.vapps.push(VApp {
+        id: id.clone(),
+        name: name.clone(),
+        description: imp.params.description.clone(),
+        vdc: vdc.clone(),
         status: 0,
         deployed: false,
-        moref: moref.clone(),
-        source_move,
-        primary: nics.first().map(|n| n.index),
-        nics: nics.clone(),
-        local_id: local_id.clone().unwrap_or_else(new_uuid),
-        computer_name: computer.clone().unwrap_or_else(|| {
-            vm_name
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .take(15)
-                .collect()
-        }),
-        profile: profile.clone(),
-        disks: disks.clone(),
-        created: now.clone(),
+        networks: imp.networks(),
+        created: imp.now.clone(),
+        owner: ctx.user_id.clone(),
+    });
+    let vm_id = new_uuid();
+    st.vms.push(imp.vm(Parent::VApp(id.clone()), vm_id.clone()));
+    st.next();
+    st.new_task(NewTask {
+        op_name: "importSingletonVapp",
+        operation: format!("Importing Virtual Application {name}({id})"),
+        owner: Owner::VApp(id.clone()),
+        owner_name: &name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportVApp { vapp: id.clone() },
+        locks: vec![id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    let a = st.vapp(&id).expect("pushed");
+    let body = r::vapp(st, a, ctx);
+    let h = href(st, &format!("/api/vApp/vapp-{id}"));
+    Ok(Resp::new(201, &format!("{};version={}", r::T_VAPP, ctx.version), body).with("Location", h))
+}
+
+/// `importVmAsVAppTemplate`: a new template (and its catalog item if a catalog is named);
+/// the reply is the template (201), its task inside.
+fn import_as_template(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let name = imp.entity_name();
+    let (vdc, catalog) = (&imp.refs.vdc, &imp.refs.catalog);
+    let dup = match catalog {
+        Some(c) => st
+            .items
+            .iter()
+            .any(|i| &i.catalog == c && i.name.eq_ignore_ascii_case(&name)),
+        None => st
+            .templates
+            .iter()
+            .any(|t| &t.vdc == vdc && t.catalog.is_none() && t.name.eq_ignore_ascii_case(&name)),
     };
-    match op {
-        "importVmAsVApp" => {
-            let name = name_attr.unwrap_or_else(|| vm_name.clone());
-            if st
-                .vapps
-                .iter()
-                .any(|a| a.vdc == vdc && a.name.eq_ignore_ascii_case(&name))
-            {
-                return Err(ApiError::duplicate(&name));
+    if dup {
+        return Err(ApiError::duplicate(&name));
+    }
+    let id = new_uuid();
+    st.templates.push(Template {
+        id: id.clone(),
+        name: name.clone(),
+        description: imp.params.description.clone(),
+        vdc: vdc.clone(),
+        catalog: catalog.clone(),
+        status: 0,
+        gold_master: imp.params.gold_master,
+        networks: imp.networks(),
+        created: imp.now.clone(),
+        owner: ctx.user_id.clone(),
+    });
+    let vm_id = new_uuid();
+    st.vms
+        .push(imp.vm(Parent::Template(id.clone()), vm_id.clone()));
+    let item = catalog
+        .as_ref()
+        .map(|c| add_catalog_item(st, c, &name, &id, &imp.now));
+    st.new_task(NewTask {
+        op_name: "importSingletonTemplate",
+        operation: format!("Importing Virtual Application Template {name}({id})"),
+        owner: Owner::Template(id.clone()),
+        owner_name: &name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportTemplate {
+            template: id.clone(),
+            item,
+        },
+        locks: vec![id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    let t = st.template(&id).expect("pushed");
+    let body = r::template(st, t, ctx);
+    let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{id}"));
+    Ok(Resp::new(
+        201,
+        &format!("{};version={}", r::T_TEMPLATE, ctx.version),
+        body,
+    )
+    .with("Location", h))
+}
+
+/// A catalog item for a new template; the catalog's version goes up. Returns the item's id.
+fn add_catalog_item(
+    st: &mut State,
+    catalog: &str,
+    name: &str,
+    template: &str,
+    now: &str,
+) -> String {
+    let item_id = new_uuid();
+    st.items.push(model::CatalogItem {
+        id: item_id.clone(),
+        catalog: catalog.to_owned(),
+        name: name.to_owned(),
+        template: template.to_owned(),
+        created: now.to_owned(),
+    });
+    if let Some(cat) = st.catalogs.iter_mut().find(|x| x.id == catalog) {
+        cat.version += 1;
+    }
+    item_id
+}
+
+/// `importVmIntoExistingVApp`: the VM joins the vApp, which gains a network per new port
+/// group; the reply is the task (202).
+fn import_into_vapp(st: &mut State, ctx: &Ctx, imp: Import) -> Res {
+    let vapp_id = imp.refs.vapp.clone().expect("checked");
+    let a = st.vapp(&vapp_id).cloned().expect("checked");
+    let vm_name = &imp.vm_name;
+    if st
+        .vapp_vms(&vapp_id)
+        .iter()
+        .any(|v| v.name.eq_ignore_ascii_case(vm_name))
+    {
+        return Err(ApiError::duplicate(vm_name));
+    }
+    let vm_id = new_uuid();
+    st.vms
+        .push(imp.vm(Parent::VApp(vapp_id.clone()), vm_id.clone()));
+    if let Some(app) = st.vapp_mut(&vapp_id) {
+        for p in &imp.portgroups {
+            if !app.networks.iter().any(|n| &n.name == p) {
+                app.networks.push(portgroup_net(p));
             }
-            let id = new_uuid();
-            st.vapps.push(VApp {
-                id: id.clone(),
-                name: name.clone(),
-                description: description.clone(),
-                vdc: vdc.clone(),
-                status: 0,
-                deployed: false,
-                networks: portgroups.iter().map(|p| portgroup_net(p)).collect(),
-                created: now.clone(),
-                owner: ctx.user_id.clone(),
-            });
-            let vm_id = new_uuid();
-            st.vms.push(mk_vm(Parent::VApp(id.clone()), vm_id.clone()));
-            st.next();
-            st.new_task(
-                "importSingletonVapp",
-                format!("Importing Virtual Application {name}({id})"),
-                Owner::VApp(id.clone()),
-                &name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportVApp { vapp: id.clone() },
-                vec![id.clone(), vm_id],
-                copy_on,
-            );
-            let a = st.vapp(&id).expect("pushed");
-            let body = r::vapp(&st, a, ctx);
-            let h = href(&st, &format!("/api/vApp/vapp-{id}"));
-            Ok(
-                Resp::new(201, &format!("{};version={}", r::T_VAPP, ctx.version), body)
-                    .with("Location", h),
-            )
-        }
-        "importVmAsVAppTemplate" => {
-            let name = name_attr.unwrap_or_else(|| vm_name.clone());
-            let dup = match &catalog {
-                Some(c) => st
-                    .items
-                    .iter()
-                    .any(|i| &i.catalog == c && i.name.eq_ignore_ascii_case(&name)),
-                None => st.templates.iter().any(|t| {
-                    t.vdc == vdc && t.catalog.is_none() && t.name.eq_ignore_ascii_case(&name)
-                }),
-            };
-            if dup {
-                return Err(ApiError::duplicate(&name));
-            }
-            let id = new_uuid();
-            st.templates.push(Template {
-                id: id.clone(),
-                name: name.clone(),
-                description: description.clone(),
-                vdc: vdc.clone(),
-                catalog: catalog.clone(),
-                status: 0,
-                gold_master,
-                networks: portgroups.iter().map(|p| portgroup_net(p)).collect(),
-                created: now.clone(),
-                owner: ctx.user_id.clone(),
-            });
-            let vm_id = new_uuid();
-            st.vms
-                .push(mk_vm(Parent::Template(id.clone()), vm_id.clone()));
-            let item = catalog.as_ref().map(|c| {
-                let item_id = new_uuid();
-                st.items.push(model::CatalogItem {
-                    id: item_id.clone(),
-                    catalog: c.clone(),
-                    name: name.clone(),
-                    template: id.clone(),
-                    created: now.clone(),
-                });
-                if let Some(cat) = st.catalogs.iter_mut().find(|x| &x.id == c) {
-                    cat.version += 1;
-                }
-                item_id
-            });
-            st.new_task(
-                "importSingletonTemplate",
-                format!("Importing Virtual Application Template {name}({id})"),
-                Owner::Template(id.clone()),
-                &name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportTemplate {
-                    template: id.clone(),
-                    item,
-                },
-                vec![id.clone(), vm_id],
-                copy_on,
-            );
-            let t = st.template(&id).expect("pushed");
-            let body = r::template(&st, t, ctx);
-            let h = href(&st, &format!("/api/vAppTemplate/vappTemplate-{id}"));
-            Ok(Resp::new(
-                201,
-                &format!("{};version={}", r::T_TEMPLATE, ctx.version),
-                body,
-            )
-            .with("Location", h))
-        }
-        _ => {
-            let vapp_id = vapp_target.expect("checked");
-            let a = st.vapp(&vapp_id).cloned().expect("checked");
-            if st
-                .vapp_vms(&vapp_id)
-                .iter()
-                .any(|v| v.name.eq_ignore_ascii_case(&vm_name))
-            {
-                return Err(ApiError::duplicate(&vm_name));
-            }
-            let vm_id = new_uuid();
-            st.vms
-                .push(mk_vm(Parent::VApp(vapp_id.clone()), vm_id.clone()));
-            if let Some(app) = st.vapp_mut(&vapp_id) {
-                for p in &portgroups {
-                    if !app.networks.iter().any(|n| &n.name == p) {
-                        app.networks.push(portgroup_net(p));
-                    }
-                }
-            }
-            let task = st.new_task(
-                "importIntoExistingVapp",
-                format!(
-                    "Importing Virtual Machine {vm_name} into Virtual Application {}({vapp_id})",
-                    a.name
-                ),
-                Owner::VApp(vapp_id.clone()),
-                &a.name,
-                &vdc_org,
-                &ctx.user_id,
-                Effect::ImportIntoVApp {
-                    vapp: vapp_id.clone(),
-                    vm: vm_id.clone(),
-                },
-                vec![vapp_id.clone(), vm_id],
-                copy_on,
-            );
-            Ok(accepted_task(&st, ctx, &task))
         }
     }
+    let task = st.new_task(NewTask {
+        op_name: "importIntoExistingVapp",
+        operation: format!(
+            "Importing Virtual Machine {vm_name} into Virtual Application {}({vapp_id})",
+            a.name
+        ),
+        owner: Owner::VApp(vapp_id.clone()),
+        owner_name: &a.name,
+        org: &imp.vdc_org,
+        user: &ctx.user_id,
+        effect: Effect::ImportIntoVApp {
+            vapp: vapp_id.clone(),
+            vm: vm_id.clone(),
+        },
+        locks: vec![vapp_id.clone(), vm_id],
+        fail: imp.copy_on,
+    });
+    Ok(accepted_task(st, ctx, &task))
 }
 
 // ---- /odt-sim/ ----

@@ -640,6 +640,17 @@ impl VcdSim {
             .collect()
     }
 
+    /// Every token issued so far (`x-vcloud-authorization` and the JWT of each session): what
+    /// a log must never hold.
+    pub fn session_tokens(&self) -> Vec<String> {
+        self.st()
+            .sessions
+            .iter()
+            .flat_map(|s| [s.token.clone(), s.jwt.clone()])
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
     /// The whole state as JSON (what `GET /odt-sim/state` returns).
     pub fn state_json(&self) -> serde_json::Value {
         api::state_json(&self.inner)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::Digest;
 
-use super::seed::Seed;
+use super::seed::{OrgSeed, Seed, VdcSeed};
 
 /// A random UUID (version 4).
 pub fn new_uuid() -> String {
@@ -385,6 +385,28 @@ impl TaskStatus {
     }
 }
 
+/// What a new task is: its operation, the entity it runs on, and what it does when it ends.
+pub struct NewTask<'a> {
+    /// The `operationName` (`vdcDeleteVapp`, `importSingletonVapp`, …).
+    pub op_name: &'a str,
+    /// The readable `operation` text.
+    pub operation: String,
+    /// The entity it runs on.
+    pub owner: Owner,
+    /// That entity's name.
+    pub owner_name: &'a str,
+    /// The org it runs in.
+    pub org: &'a str,
+    /// The user who started it.
+    pub user: &'a str,
+    /// What it does to the model when it ends.
+    pub effect: Effect,
+    /// The entities it holds busy until then.
+    pub locks: Vec<String>,
+    /// Fail it with this message (else the fault knobs decide).
+    pub fail: Option<String>,
+}
+
 /// A task.
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -481,11 +503,40 @@ pub struct TakeOver {
     pub pool: String,
 }
 
+/// A seeded entity's id: the one the seed gives (lower-cased), else one derived from `key`.
+fn seed_id(id: &Option<String>, key: String) -> String {
+    id.as_deref()
+        .map(str::to_lowercase)
+        .unwrap_or_else(|| stable_uuid(&key))
+}
+
 impl State {
     /// Builds the state from a seed; `extra_users` are `name@org` + password.
     pub fn new(base: String, seed: &Seed, extra_users: &[(String, String)]) -> State {
         let now = now_iso();
-        let mut st = State {
+        let mut st = State::empty(base, seed);
+        for o in &seed.orgs {
+            st.seed_org(o, &now);
+        }
+        let vc = &seed.vcenter;
+        if vc.registered {
+            st.vcenter = Some(Vcenter {
+                id: seed_id(&vc.id, format!("vimserver:{}", vc.name)),
+                name: vc.name.clone(),
+                url: vc.url.clone(),
+                username: vc.username.clone(),
+                version: vc.version.clone(),
+                enabled: vc.enabled,
+                connected: vc.connected,
+            });
+        }
+        st.seed_users(seed, extra_users);
+        st
+    }
+
+    /// The state with only the System organization and the seed's task timing.
+    fn empty(base: String, seed: &Seed) -> State {
+        State {
             base,
             orgs: vec![Org {
                 id: stable_uuid("org:System"),
@@ -513,78 +564,74 @@ impl State {
             log: vec![],
             seq: 0,
             take_overs: vec![],
-        };
-        let id_or = |id: &Option<String>, key: String| {
-            id.as_deref()
-                .map(str::to_lowercase)
-                .unwrap_or_else(|| stable_uuid(&key))
-        };
-        for o in &seed.orgs {
-            let oid = id_or(&o.id, format!("org:{}", o.name));
-            st.orgs.push(Org {
-                id: oid.clone(),
-                name: o.name.clone(),
-                full_name: o.full_name.clone().unwrap_or_else(|| o.name.clone()),
-                enabled: o.enabled,
-            });
-            for v in &o.vdcs {
-                let vid = id_or(&v.id, format!("vdc:{}/{}", o.name, v.name));
-                st.vdcs.push(Vdc {
-                    id: vid.clone(),
-                    org: oid.clone(),
-                    name: v.name.clone(),
-                    enabled: v.enabled,
-                    allocation_model: v.allocation_model.clone(),
-                });
-                for (i, p) in v.storage_profiles.iter().enumerate() {
-                    let (p, limit_mb, used_mb, enabled) = p.parts();
-                    st.profiles.push(Profile {
-                        id: stable_uuid(&format!("profile:{}/{}/{p}", o.name, v.name)),
-                        vdc: vid.clone(),
-                        name: p.to_owned(),
-                        default: i == 0,
-                        enabled,
-                        limit_mb,
-                        used_mb,
-                    });
-                }
-                for n in &v.networks {
-                    st.networks.push(OrgNet {
-                        id: id_or(&n.id, format!("network:{}/{}/{}", o.name, v.name, n.name)),
-                        vdc: vid.clone(),
-                        name: n.name.clone(),
-                        fence_mode: n.fence_mode.clone(),
-                        gateway: n.gateway.clone(),
-                        netmask: n.netmask.clone(),
-                        pool: n.pool.as_deref().and_then(parse_pool),
-                        shared: n.shared,
-                        used: n.allocated.iter().filter_map(|a| ipv4(a)).collect(),
-                    });
-                }
-            }
-            for c in &o.catalogs {
-                st.catalogs.push(Catalog {
-                    id: id_or(&c.id, format!("catalog:{}/{}", o.name, c.name)),
-                    org: oid.clone(),
-                    name: c.name.clone(),
-                    description: c.description.clone(),
-                    created: now.clone(),
-                    version: 1,
-                });
-            }
         }
-        let vc = &seed.vcenter;
-        if vc.registered {
-            st.vcenter = Some(Vcenter {
-                id: id_or(&vc.id, format!("vimserver:{}", vc.name)),
-                name: vc.name.clone(),
-                url: vc.url.clone(),
-                username: vc.username.clone(),
-                version: vc.version.clone(),
-                enabled: vc.enabled,
-                connected: vc.connected,
+    }
+
+    /// A seeded organization with its VDCs and catalogs.
+    fn seed_org(&mut self, o: &OrgSeed, now: &str) {
+        let oid = seed_id(&o.id, format!("org:{}", o.name));
+        self.orgs.push(Org {
+            id: oid.clone(),
+            name: o.name.clone(),
+            full_name: o.full_name.clone().unwrap_or_else(|| o.name.clone()),
+            enabled: o.enabled,
+        });
+        for v in &o.vdcs {
+            self.seed_vdc(&o.name, &oid, v);
+        }
+        for c in &o.catalogs {
+            self.catalogs.push(Catalog {
+                id: seed_id(&c.id, format!("catalog:{}/{}", o.name, c.name)),
+                org: oid.clone(),
+                name: c.name.clone(),
+                description: c.description.clone(),
+                created: now.to_owned(),
+                version: 1,
             });
         }
+    }
+
+    /// A seeded VDC of organization `org` (named `org_name`), with its storage profiles (the
+    /// first is the default) and networks.
+    fn seed_vdc(&mut self, org_name: &str, org: &str, v: &VdcSeed) {
+        let vid = seed_id(&v.id, format!("vdc:{org_name}/{}", v.name));
+        self.vdcs.push(Vdc {
+            id: vid.clone(),
+            org: org.to_owned(),
+            name: v.name.clone(),
+            enabled: v.enabled,
+            allocation_model: v.allocation_model.clone(),
+        });
+        for (i, p) in v.storage_profiles.iter().enumerate() {
+            let (p, limit_mb, used_mb, enabled) = p.parts();
+            self.profiles.push(Profile {
+                id: stable_uuid(&format!("profile:{org_name}/{}/{p}", v.name)),
+                vdc: vid.clone(),
+                name: p.to_owned(),
+                default: i == 0,
+                enabled,
+                limit_mb,
+                used_mb,
+            });
+        }
+        for n in &v.networks {
+            self.networks.push(OrgNet {
+                id: seed_id(&n.id, format!("network:{org_name}/{}/{}", v.name, n.name)),
+                vdc: vid.clone(),
+                name: n.name.clone(),
+                fence_mode: n.fence_mode.clone(),
+                gateway: n.gateway.clone(),
+                netmask: n.netmask.clone(),
+                pool: n.pool.as_deref().and_then(parse_pool),
+                shared: n.shared,
+                used: n.allocated.iter().filter_map(|a| ipv4(a)).collect(),
+            });
+        }
+    }
+
+    /// The seed's users, where an extra user `name@org` replaces a seeded one of that name;
+    /// a user's organization takes the spelling of the organization it names, if one does.
+    fn seed_users(&mut self, seed: &Seed, extra_users: &[(String, String)]) {
         let mut users: Vec<(String, String, String)> = seed
             .users
             .iter()
@@ -596,13 +643,13 @@ impl State {
             users.push((n.to_owned(), o.to_owned(), pw.clone()));
         }
         for (name, org, password) in users {
-            let org_name = st
+            let org_name = self
                 .orgs
                 .iter()
                 .find(|x| x.name.eq_ignore_ascii_case(&org))
                 .map(|x| x.name.clone())
                 .unwrap_or(org);
-            st.users.push(User {
+            self.users.push(User {
                 id: stable_uuid(&format!("user:{org_name}/{name}")),
                 sysadmin: org_name == "System",
                 name,
@@ -610,7 +657,6 @@ impl State {
                 password,
             });
         }
-        st
     }
 
     /// Next sequence number.
@@ -795,21 +841,19 @@ impl State {
     }
 
     /// Creates a task (status queued), applying the fault knobs.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_task(
-        &mut self,
-        op_name: &str,
-        operation: String,
-        owner: Owner,
-        owner_name: &str,
-        org: &str,
-        user: &str,
-        effect: Effect,
-        locks: Vec<String>,
-        fail: Option<String>,
-    ) -> String {
+    pub fn new_task(&mut self, t: NewTask<'_>) -> String {
+        let NewTask {
+            op_name,
+            operation,
+            owner,
+            owner_name,
+            org,
+            user,
+            effect,
+            locks,
+            mut fail,
+        } = t;
         let id = new_uuid();
-        let mut fail = fail;
         if let Some(pos) = self
             .faults
             .fail_tasks
@@ -1013,58 +1057,60 @@ impl State {
                 }
             }
             Effect::NetConnection { vm, primary, nics } => {
-                let mut nics = nics.clone();
-                // POOL allocation: hand out the next free pool address of the org VDC
-                // network the vApp network is bridged to.
-                let parents: Vec<Option<String>> = {
-                    let v = self.vm(vm).ok_or("VM is gone")?;
-                    let nets = match &v.parent {
-                        Parent::VApp(a) => self.vapp(a).map(|a| a.networks.clone()),
-                        Parent::Template(t) => self.template(t).map(|t| t.networks.clone()),
-                    }
-                    .unwrap_or_default();
-                    nics.iter()
-                        .map(|n| {
-                            nets.iter()
-                                .find(|c| c.name == n.network)
-                                .and_then(|c| c.parent.clone())
-                        })
-                        .collect()
-                };
-                self.allocate(vm, &mut nics, &parents)?;
-                let (primary, nics) = (*primary, nics);
-                if let Some(v) = self.vm_mut(vm) {
-                    v.nics = nics;
-                    v.primary = primary;
-                }
+                self.apply_net_connection(vm, *primary, nics)?
             }
-            Effect::PowerOn { vapp } => {
-                if let Some(a) = self.vapp_mut(vapp) {
-                    a.status = 4;
-                    a.deployed = true;
-                }
-                for v in self.vms.iter_mut() {
-                    if v.parent == Parent::VApp(vapp.clone()) {
-                        v.status = 4;
-                        v.deployed = true;
-                    }
-                }
-            }
-            Effect::PowerOff { vapp } => {
-                if let Some(a) = self.vapp_mut(vapp) {
-                    a.status = 8;
-                    a.deployed = false;
-                }
-                for v in self.vms.iter_mut() {
-                    if v.parent == Parent::VApp(vapp.clone()) {
-                        v.status = 8;
-                        v.deployed = false;
-                    }
-                }
-            }
+            Effect::PowerOn { vapp } => self.set_power(vapp, true),
+            Effect::PowerOff { vapp } => self.set_power(vapp, false),
             Effect::DeleteVApp { vapp } => self.remove_vapp(vapp),
         }
         Ok(())
+    }
+
+    /// The VM's NICs as the task set them, with POOL addresses handed out: the next free pool
+    /// address of the org VDC network the NIC's vApp network is bridged to.
+    fn apply_net_connection(
+        &mut self,
+        vm: &str,
+        primary: Option<u32>,
+        nics: &[Nic],
+    ) -> Result<(), String> {
+        let mut nics = nics.to_vec();
+        let parents: Vec<Option<String>> = {
+            let v = self.vm(vm).ok_or("VM is gone")?;
+            let nets = match &v.parent {
+                Parent::VApp(a) => self.vapp(a).map(|a| a.networks.clone()),
+                Parent::Template(t) => self.template(t).map(|t| t.networks.clone()),
+            }
+            .unwrap_or_default();
+            nics.iter()
+                .map(|n| {
+                    nets.iter()
+                        .find(|c| c.name == n.network)
+                        .and_then(|c| c.parent.clone())
+                })
+                .collect()
+        };
+        self.allocate(vm, &mut nics, &parents)?;
+        if let Some(v) = self.vm_mut(vm) {
+            v.nics = nics;
+            v.primary = primary;
+        }
+        Ok(())
+    }
+
+    /// A vApp and its VMs powered on (status 4, deployed) or off (status 8, undeployed).
+    fn set_power(&mut self, vapp: &str, on: bool) {
+        let status = if on { 4 } else { 8 };
+        if let Some(a) = self.vapp_mut(vapp) {
+            a.status = status;
+            a.deployed = on;
+        }
+        for v in self.vms.iter_mut() {
+            if v.parent == Parent::VApp(vapp.to_owned()) {
+                v.status = status;
+                v.deployed = on;
+            }
+        }
     }
 
     /// Undoes what a failed or canceled task created.

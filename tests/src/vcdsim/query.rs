@@ -178,377 +178,425 @@ pub fn status_name(s: i32) -> &'static str {
 
 /// The rows of a query type the caller may see.
 fn rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
-    let org_ok = |org: &str| ctx.sees(org);
-    let mut out = vec![];
-    let h = |p: String| r::href(st, &p);
     match ty {
-        "organization" => {
-            for o in st.orgs.iter().filter(|o| org_ok(&o.id)) {
-                let vdcs = st.vdcs.iter().filter(|v| v.org == o.id).count();
-                let cats = st.catalogs.iter().filter(|c| c.org == o.id).count();
-                let vapps = st
-                    .vapps
-                    .iter()
-                    .filter(|a| st.vdc_org(&a.vdc).is_some_and(|x| x.id == o.id))
-                    .count();
-                out.push(Rec {
-                    id: format!("urn:vcloud:org:{}", o.id),
-                    attrs: vec![
-                        ("name", o.name.clone()),
-                        ("displayName", o.full_name.clone()),
-                        ("href", h(format!("/api/org/{}", o.id))),
-                        ("isEnabled", b(o.enabled)),
-                        ("isReadOnly", "false".into()),
-                        ("canPublishCatalogs", "false".into()),
-                        ("numberOfCatalogs", cats.to_string()),
-                        ("numberOfVdcs", vdcs.to_string()),
-                        ("numberOfVApps", vapps.to_string()),
-                        ("deployedVMQuota", "0".into()),
-                        ("storedVMQuota", "0".into()),
-                    ],
-                });
-            }
+        "organization" => org_rows(st, ctx),
+        "orgVdc" | "adminOrgVdc" => vdc_rows(st, ctx, ty),
+        "vApp" | "adminVApp" => vapp_rows(st, ctx),
+        "vm" | "adminVM" => vm_rows(st, ctx, ty),
+        "catalog" | "adminCatalog" => catalog_rows(st, ctx, ty),
+        "catalogItem" | "adminCatalogItem" => item_rows(st, ctx),
+        "vAppTemplate" | "adminVAppTemplate" => template_rows(st, ctx),
+        "orgVdcNetwork" => network_rows(st, ctx),
+        "virtualCenter" => vcenter_rows(st),
+        "orgVdcStorageProfile" | "adminOrgVdcStorageProfile" => profile_rows(st, ctx),
+        _ => vec![],
+    }
+}
+
+/// `"organization"`: the organizations.
+fn org_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for o in st.orgs.iter().filter(|o| ctx.sees(&o.id)) {
+        let vdcs = st.vdcs.iter().filter(|v| v.org == o.id).count();
+        let cats = st.catalogs.iter().filter(|c| c.org == o.id).count();
+        let vapps = st
+            .vapps
+            .iter()
+            .filter(|a| st.vdc_org(&a.vdc).is_some_and(|x| x.id == o.id))
+            .count();
+        out.push(Rec {
+            id: format!("urn:vcloud:org:{}", o.id),
+            attrs: vec![
+                ("name", o.name.clone()),
+                ("displayName", o.full_name.clone()),
+                ("href", h(format!("/api/org/{}", o.id))),
+                ("isEnabled", b(o.enabled)),
+                ("isReadOnly", "false".into()),
+                ("canPublishCatalogs", "false".into()),
+                ("numberOfCatalogs", cats.to_string()),
+                ("numberOfVdcs", vdcs.to_string()),
+                ("numberOfVApps", vapps.to_string()),
+                ("deployedVMQuota", "0".into()),
+                ("storedVMQuota", "0".into()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"orgVdc" | "adminOrgVdc"`: the VDCs, with admin or tenant hrefs.
+fn vdc_rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    let admin = ty == "adminOrgVdc";
+    for v in st.vdcs.iter().filter(|v| ctx.sees(&v.org)) {
+        let org = st.org(&v.org).map(|o| o.name.clone()).unwrap_or_default();
+        let vapps = st.vapps.iter().filter(|a| a.vdc == v.id).count();
+        let tpls = st.templates.iter().filter(|t| t.vdc == v.id).count();
+        let profiles = st.profiles.iter().filter(|p| p.vdc == v.id).count();
+        let href = if admin {
+            h(format!("/api/admin/vdc/{}", v.id))
+        } else {
+            h(format!("/api/vdc/{}", v.id))
+        };
+        out.push(Rec {
+            id: format!("urn:vcloud:vdc:{}", v.id),
+            attrs: vec![
+                ("name", v.name.clone()),
+                ("href", href),
+                ("org", h(format!("/api/org/{}", v.org))),
+                ("orgName", org),
+                ("isEnabled", b(v.enabled)),
+                ("isBusy", "false".into()),
+                ("isSystemVdc", "false".into()),
+                ("status", "1".into()),
+                ("allocationModel", v.allocation_model.clone()),
+                ("numberOfVApps", vapps.to_string()),
+                ("numberOfVAppTemplates", tpls.to_string()),
+                ("numberOfStorageProfiles", profiles.to_string()),
+                ("numberOfMedia", "0".into()),
+                (
+                    "vcName",
+                    st.vcenter
+                        .as_ref()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                ),
+            ],
+        });
+    }
+    out
+}
+
+/// `"vApp" | "adminVApp"`: the vApps.
+fn vapp_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for a in &st.vapps {
+        let Some(vdc) = st.vdc(&a.vdc) else { continue };
+        if !ctx.sees(&vdc.org) {
+            continue;
         }
-        "orgVdc" | "adminOrgVdc" => {
-            let admin = ty == "adminOrgVdc";
-            for v in st.vdcs.iter().filter(|v| org_ok(&v.org)) {
-                let org = st.org(&v.org).map(|o| o.name.clone()).unwrap_or_default();
-                let vapps = st.vapps.iter().filter(|a| a.vdc == v.id).count();
-                let tpls = st.templates.iter().filter(|t| t.vdc == v.id).count();
-                let profiles = st.profiles.iter().filter(|p| p.vdc == v.id).count();
-                let href = if admin {
-                    h(format!("/api/admin/vdc/{}", v.id))
-                } else {
-                    h(format!("/api/vdc/{}", v.id))
-                };
-                out.push(Rec {
-                    id: format!("urn:vcloud:vdc:{}", v.id),
-                    attrs: vec![
-                        ("name", v.name.clone()),
-                        ("href", href),
-                        ("org", h(format!("/api/org/{}", v.org))),
-                        ("orgName", org),
-                        ("isEnabled", b(v.enabled)),
-                        ("isBusy", "false".into()),
-                        ("isSystemVdc", "false".into()),
-                        ("status", "1".into()),
-                        ("allocationModel", v.allocation_model.clone()),
-                        ("numberOfVApps", vapps.to_string()),
-                        ("numberOfVAppTemplates", tpls.to_string()),
-                        ("numberOfStorageProfiles", profiles.to_string()),
-                        ("numberOfMedia", "0".into()),
-                        (
-                            "vcName",
-                            st.vcenter
-                                .as_ref()
-                                .map(|c| c.name.clone())
-                                .unwrap_or_default(),
-                        ),
-                    ],
-                });
-            }
+        let org = st.org(&vdc.org);
+        let vms = st.vapp_vms(&a.id).len();
+        out.push(Rec {
+            id: format!("urn:vcloud:vapp:{}", a.id),
+            attrs: vec![
+                ("name", a.name.clone()),
+                ("href", h(format!("/api/vApp/vapp-{}", a.id))),
+                ("vdc", h(format!("/api/vdc/{}", vdc.id))),
+                ("vdcName", vdc.name.clone()),
+                ("org", h(format!("/api/org/{}", vdc.org))),
+                ("orgName", org.map(|o| o.name.clone()).unwrap_or_default()),
+                ("status", status_name(a.status).into()),
+                ("isBusy", b(st.busy(&a.id).is_some())),
+                ("isDeployed", b(a.deployed)),
+                ("isEnabled", "true".into()),
+                ("isExpired", "false".into()),
+                ("isInMaintenanceMode", "false".into()),
+                ("autoNature", "false".into()),
+                ("numberOfVMs", vms.to_string()),
+                ("numberOfCpus", vms.to_string()),
+                ("memoryAllocationMB", (vms * 1024).to_string()),
+                ("storageKB", "0".into()),
+                ("ownerName", r::user_name(st, &a.owner)),
+                ("creationDate", a.created.clone()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"vm" | "adminVM"`: the VMs of vApps and templates; the admin query adds the vCenter side.
+fn vm_rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for v in &st.vms {
+        let Some(vdc) = st.vm_vdc(v) else { continue };
+        if !ctx.sees(&vdc.org) {
+            continue;
         }
-        "vApp" | "adminVApp" => {
-            for a in &st.vapps {
-                let Some(vdc) = st.vdc(&a.vdc) else { continue };
-                if !org_ok(&vdc.org) {
-                    continue;
-                }
-                let org = st.org(&vdc.org);
-                let vms = st.vapp_vms(&a.id).len();
-                out.push(Rec {
-                    id: format!("urn:vcloud:vapp:{}", a.id),
-                    attrs: vec![
-                        ("name", a.name.clone()),
-                        ("href", h(format!("/api/vApp/vapp-{}", a.id))),
-                        ("vdc", h(format!("/api/vdc/{}", vdc.id))),
-                        ("vdcName", vdc.name.clone()),
-                        ("org", h(format!("/api/org/{}", vdc.org))),
-                        ("orgName", org.map(|o| o.name.clone()).unwrap_or_default()),
-                        ("status", status_name(a.status).into()),
-                        ("isBusy", b(st.busy(&a.id).is_some())),
-                        ("isDeployed", b(a.deployed)),
-                        ("isEnabled", "true".into()),
-                        ("isExpired", "false".into()),
-                        ("isInMaintenanceMode", "false".into()),
-                        ("autoNature", "false".into()),
-                        ("numberOfVMs", vms.to_string()),
-                        ("numberOfCpus", vms.to_string()),
-                        ("memoryAllocationMB", (vms * 1024).to_string()),
-                        ("storageKB", "0".into()),
-                        ("ownerName", r::user_name(st, &a.owner)),
-                        ("creationDate", a.created.clone()),
-                    ],
-                });
-            }
-        }
-        "vm" | "adminVM" => {
-            for v in &st.vms {
-                let Some(vdc) = st.vm_vdc(v) else { continue };
-                if !org_ok(&vdc.org) {
-                    continue;
-                }
-                let (container, cname, template) = match &v.parent {
-                    super::model::Parent::VApp(a) => (
-                        h(format!("/api/vApp/vapp-{a}")),
-                        st.vapp(a).map(|x| x.name.clone()).unwrap_or_default(),
-                        false,
-                    ),
-                    super::model::Parent::Template(t) => (
-                        h(format!("/api/vAppTemplate/vappTemplate-{t}")),
-                        st.template(t).map(|x| x.name.clone()).unwrap_or_default(),
-                        true,
-                    ),
-                };
-                let mut attrs = vec![
-                    ("name", v.name.clone()),
-                    ("href", r::vm_href(st, v)),
-                    ("container", container),
-                    ("containerName", cname),
-                    ("vdc", h(format!("/api/vdc/{}", vdc.id))),
-                    ("org", h(format!("/api/org/{}", vdc.org))),
-                    ("status", status_name(v.status).into()),
-                    ("isVAppTemplate", b(template)),
-                    ("isDeployed", b(v.deployed)),
-                    ("isBusy", b(st.busy(&v.id).is_some())),
-                    ("guestOs", "Other (64-bit)".into()),
-                    ("numberOfCpus", "1".into()),
-                    ("memoryMB", "1024".into()),
-                    (
-                        "storageProfileName",
-                        st.profile(&v.profile)
-                            .map(|p| p.name.clone())
-                            .unwrap_or_default(),
-                    ),
-                    (
-                        "networkName",
-                        v.nics
-                            .first()
-                            .map(|n| n.network.clone())
-                            .unwrap_or_default(),
-                    ),
-                ];
-                if ty == "adminVM" {
-                    attrs.push(("moref", v.moref.clone()));
-                    if let Some(vc) = &st.vcenter {
-                        attrs.push(("vc", h(format!("/api/admin/extension/vimServer/{}", vc.id))));
-                        attrs.push(("vcName", vc.name.clone()));
-                    }
-                }
-                out.push(Rec {
-                    id: format!("urn:vcloud:vm:{}", v.id),
-                    attrs,
-                });
-            }
-        }
-        "catalog" | "adminCatalog" => {
-            for c in st.catalogs.iter().filter(|c| org_ok(&c.org)) {
-                let items = st.items.iter().filter(|i| i.catalog == c.id).count();
-                let href = if ty == "adminCatalog" {
-                    h(format!("/api/admin/catalog/{}", c.id))
-                } else {
-                    h(format!("/api/catalog/{}", c.id))
-                };
-                out.push(Rec {
-                    id: format!("urn:vcloud:catalog:{}", c.id),
-                    attrs: vec![
-                        ("name", c.name.clone()),
-                        ("href", href),
-                        ("org", h(format!("/api/org/{}", c.org))),
-                        (
-                            "orgName",
-                            st.org(&c.org).map(|o| o.name.clone()).unwrap_or_default(),
-                        ),
-                        ("description", c.description.clone()),
-                        ("ownerName", "system".into()),
-                        ("isPublished", "false".into()),
-                        ("isShared", "false".into()),
-                        ("isLocal", "true".into()),
-                        ("numberOfVAppTemplates", items.to_string()),
-                        ("numberOfMedia", "0".into()),
-                        ("creationDate", c.created.clone()),
-                        ("status", "RESOLVED".into()),
-                    ],
-                });
-            }
-        }
-        "catalogItem" | "adminCatalogItem" => {
-            for i in &st.items {
-                let Some(c) = st.catalog(&i.catalog) else {
-                    continue;
-                };
-                if !org_ok(&c.org) {
-                    continue;
-                }
-                let t = st.template(&i.template);
-                let vdc = t.and_then(|t| st.vdc(&t.vdc));
-                out.push(Rec {
-                    id: format!("urn:vcloud:catalogitem:{}", i.id),
-                    attrs: vec![
-                        ("name", i.name.clone()),
-                        ("href", h(format!("/api/catalogItem/{}", i.id))),
-                        (
-                            "entity",
-                            h(format!("/api/vAppTemplate/vappTemplate-{}", i.template)),
-                        ),
-                        ("entityName", t.map(|t| t.name.clone()).unwrap_or_default()),
-                        ("entityType", "vapptemplate".into()),
-                        ("catalog", h(format!("/api/catalog/{}", c.id))),
-                        ("catalogName", c.name.clone()),
-                        (
-                            "vdc",
-                            vdc.map(|v| h(format!("/api/vdc/{}", v.id)))
-                                .unwrap_or_default(),
-                        ),
-                        ("vdcName", vdc.map(|v| v.name.clone()).unwrap_or_default()),
-                        ("org", h(format!("/api/org/{}", c.org))),
-                        (
-                            "ownerName",
-                            t.map(|t| r::user_name(st, &t.owner)).unwrap_or_default(),
-                        ),
-                        (
-                            "status",
-                            if t.is_some_and(|t| t.status == 8) {
-                                "RESOLVED"
-                            } else {
-                                "UNRESOLVED"
-                            }
-                            .into(),
-                        ),
-                        ("isPublished", "false".into()),
-                        ("isVdcEnabled", "true".into()),
-                        ("storageKB", "0".into()),
-                        ("creationDate", i.created.clone()),
-                    ],
-                });
-            }
-        }
-        "vAppTemplate" | "adminVAppTemplate" => {
-            for t in &st.templates {
-                let Some(vdc) = st.vdc(&t.vdc) else { continue };
-                if !org_ok(&vdc.org) {
-                    continue;
-                }
-                let cat = t.catalog.as_deref().and_then(|c| st.catalog(c));
-                out.push(Rec {
-                    id: format!("urn:vcloud:vapptemplate:{}", t.id),
-                    attrs: vec![
-                        ("name", t.name.clone()),
-                        (
-                            "href",
-                            h(format!("/api/vAppTemplate/vappTemplate-{}", t.id)),
-                        ),
-                        ("vdc", h(format!("/api/vdc/{}", vdc.id))),
-                        ("vdcName", vdc.name.clone()),
-                        ("org", h(format!("/api/org/{}", vdc.org))),
-                        (
-                            "catalog",
-                            cat.map(|c| h(format!("/api/catalog/{}", c.id)))
-                                .unwrap_or_default(),
-                        ),
-                        (
-                            "catalogName",
-                            cat.map(|c| c.name.clone()).unwrap_or_default(),
-                        ),
-                        (
-                            "status",
-                            match t.status {
-                                8 => "RESOLVED",
-                                s => status_name(s),
-                            }
-                            .into(),
-                        ),
-                        ("isBusy", b(st.busy(&t.id).is_some())),
-                        ("isGoldMaster", b(t.gold_master)),
-                        ("isDeployed", "false".into()),
-                        ("isEnabled", "true".into()),
-                        ("isExpired", "false".into()),
-                        ("numberOfVMs", st.template_vms(&t.id).len().to_string()),
-                        ("ownerName", r::user_name(st, &t.owner)),
-                        ("creationDate", t.created.clone()),
-                    ],
-                });
-            }
-        }
-        "orgVdcNetwork" => {
-            for n in &st.networks {
-                let Some(vdc) = st.vdc(&n.vdc) else { continue };
-                if !org_ok(&vdc.org) {
-                    continue;
-                }
-                out.push(Rec {
-                    id: format!("urn:vcloud:network:{}", n.id),
-                    attrs: vec![
-                        ("name", n.name.clone()),
-                        ("href", h(format!("/api/admin/network/{}", n.id))),
-                        ("vdc", h(format!("/api/vdc/{}", vdc.id))),
-                        ("vdcName", vdc.name.clone()),
-                        ("org", h(format!("/api/org/{}", vdc.org))),
-                        ("linkType", n.link_type().to_string()),
-                        (
-                            "connectedTo",
-                            if n.fence_mode == "natRouted" {
-                                format!("{}-edge", vdc.name)
-                            } else {
-                                String::new()
-                            },
-                        ),
-                        ("defaultGateway", n.gateway.clone()),
-                        ("netmask", n.netmask.clone()),
-                        (
-                            "subnetPrefixLength",
-                            super::model::prefix_len(&n.netmask).to_string(),
-                        ),
-                        ("isBusy", "false".into()),
-                        ("isShared", b(n.shared)),
-                        ("isIpScopeInherited", "false".into()),
-                    ],
-                });
-            }
-        }
-        "virtualCenter" => {
+        let (container, cname, template) = match &v.parent {
+            super::model::Parent::VApp(a) => (
+                h(format!("/api/vApp/vapp-{a}")),
+                st.vapp(a).map(|x| x.name.clone()).unwrap_or_default(),
+                false,
+            ),
+            super::model::Parent::Template(t) => (
+                h(format!("/api/vAppTemplate/vappTemplate-{t}")),
+                st.template(t).map(|x| x.name.clone()).unwrap_or_default(),
+                true,
+            ),
+        };
+        let mut attrs = vec![
+            ("name", v.name.clone()),
+            ("href", r::vm_href(st, v)),
+            ("container", container),
+            ("containerName", cname),
+            ("vdc", h(format!("/api/vdc/{}", vdc.id))),
+            ("org", h(format!("/api/org/{}", vdc.org))),
+            ("status", status_name(v.status).into()),
+            ("isVAppTemplate", b(template)),
+            ("isDeployed", b(v.deployed)),
+            ("isBusy", b(st.busy(&v.id).is_some())),
+            ("guestOs", "Other (64-bit)".into()),
+            ("numberOfCpus", "1".into()),
+            ("memoryMB", "1024".into()),
+            (
+                "storageProfileName",
+                st.profile(&v.profile)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                "networkName",
+                v.nics
+                    .first()
+                    .map(|n| n.network.clone())
+                    .unwrap_or_default(),
+            ),
+        ];
+        if ty == "adminVM" {
+            attrs.push(("moref", v.moref.clone()));
             if let Some(vc) = &st.vcenter {
-                out.push(Rec {
-                    id: format!("urn:vcloud:vimserver:{}", vc.id),
-                    attrs: vec![
-                        ("name", vc.name.clone()),
-                        (
-                            "href",
-                            h(format!("/api/admin/extension/vimServer/{}", vc.id)),
-                        ),
-                        ("isBusy", "false".into()),
-                        ("isEnabled", b(vc.enabled)),
-                        ("isSupported", "true".into()),
-                        (
-                            "listenerState",
-                            if vc.connected {
-                                "CONNECTED"
-                            } else {
-                                "DISCONNECTED"
-                            }
-                            .into(),
-                        ),
-                        (
-                            "status",
-                            if vc.connected {
-                                "READY"
-                            } else {
-                                "DISCONNECTED"
-                            }
-                            .into(),
-                        ),
-                        ("url", vc.url.clone()),
-                        ("userName", vc.username.clone()),
-                        ("vcVersion", vc.version.clone()),
-                        ("uuid", vc.id.clone()),
-                    ],
-                });
+                attrs.push(("vc", h(format!("/api/admin/extension/vimServer/{}", vc.id))));
+                attrs.push(("vcName", vc.name.clone()));
             }
         }
-        "orgVdcStorageProfile" | "adminOrgVdcStorageProfile" => {
-            out.extend(profile_rows(st, ctx));
+        out.push(Rec {
+            id: format!("urn:vcloud:vm:{}", v.id),
+            attrs,
+        });
+    }
+    out
+}
+
+/// `"catalog" | "adminCatalog"`: the catalogs, with admin or tenant hrefs.
+fn catalog_rows(st: &State, ctx: &Ctx, ty: &str) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for c in st.catalogs.iter().filter(|c| ctx.sees(&c.org)) {
+        let items = st.items.iter().filter(|i| i.catalog == c.id).count();
+        let href = if ty == "adminCatalog" {
+            h(format!("/api/admin/catalog/{}", c.id))
+        } else {
+            h(format!("/api/catalog/{}", c.id))
+        };
+        out.push(Rec {
+            id: format!("urn:vcloud:catalog:{}", c.id),
+            attrs: vec![
+                ("name", c.name.clone()),
+                ("href", href),
+                ("org", h(format!("/api/org/{}", c.org))),
+                (
+                    "orgName",
+                    st.org(&c.org).map(|o| o.name.clone()).unwrap_or_default(),
+                ),
+                ("description", c.description.clone()),
+                ("ownerName", "system".into()),
+                ("isPublished", "false".into()),
+                ("isShared", "false".into()),
+                ("isLocal", "true".into()),
+                ("numberOfVAppTemplates", items.to_string()),
+                ("numberOfMedia", "0".into()),
+                ("creationDate", c.created.clone()),
+                ("status", "RESOLVED".into()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"catalogItem" | "adminCatalogItem"`: the catalog items.
+fn item_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for i in &st.items {
+        let Some(c) = st.catalog(&i.catalog) else {
+            continue;
+        };
+        if !ctx.sees(&c.org) {
+            continue;
         }
-        _ => {}
+        let t = st.template(&i.template);
+        let vdc = t.and_then(|t| st.vdc(&t.vdc));
+        out.push(Rec {
+            id: format!("urn:vcloud:catalogitem:{}", i.id),
+            attrs: vec![
+                ("name", i.name.clone()),
+                ("href", h(format!("/api/catalogItem/{}", i.id))),
+                (
+                    "entity",
+                    h(format!("/api/vAppTemplate/vappTemplate-{}", i.template)),
+                ),
+                ("entityName", t.map(|t| t.name.clone()).unwrap_or_default()),
+                ("entityType", "vapptemplate".into()),
+                ("catalog", h(format!("/api/catalog/{}", c.id))),
+                ("catalogName", c.name.clone()),
+                (
+                    "vdc",
+                    vdc.map(|v| h(format!("/api/vdc/{}", v.id)))
+                        .unwrap_or_default(),
+                ),
+                ("vdcName", vdc.map(|v| v.name.clone()).unwrap_or_default()),
+                ("org", h(format!("/api/org/{}", c.org))),
+                (
+                    "ownerName",
+                    t.map(|t| r::user_name(st, &t.owner)).unwrap_or_default(),
+                ),
+                (
+                    "status",
+                    if t.is_some_and(|t| t.status == 8) {
+                        "RESOLVED"
+                    } else {
+                        "UNRESOLVED"
+                    }
+                    .into(),
+                ),
+                ("isPublished", "false".into()),
+                ("isVdcEnabled", "true".into()),
+                ("storageKB", "0".into()),
+                ("creationDate", i.created.clone()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"vAppTemplate" | "adminVAppTemplate"`: the vApp templates.
+fn template_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for t in &st.templates {
+        let Some(vdc) = st.vdc(&t.vdc) else { continue };
+        if !ctx.sees(&vdc.org) {
+            continue;
+        }
+        let cat = t.catalog.as_deref().and_then(|c| st.catalog(c));
+        out.push(Rec {
+            id: format!("urn:vcloud:vapptemplate:{}", t.id),
+            attrs: vec![
+                ("name", t.name.clone()),
+                (
+                    "href",
+                    h(format!("/api/vAppTemplate/vappTemplate-{}", t.id)),
+                ),
+                ("vdc", h(format!("/api/vdc/{}", vdc.id))),
+                ("vdcName", vdc.name.clone()),
+                ("org", h(format!("/api/org/{}", vdc.org))),
+                (
+                    "catalog",
+                    cat.map(|c| h(format!("/api/catalog/{}", c.id)))
+                        .unwrap_or_default(),
+                ),
+                (
+                    "catalogName",
+                    cat.map(|c| c.name.clone()).unwrap_or_default(),
+                ),
+                (
+                    "status",
+                    match t.status {
+                        8 => "RESOLVED",
+                        s => status_name(s),
+                    }
+                    .into(),
+                ),
+                ("isBusy", b(st.busy(&t.id).is_some())),
+                ("isGoldMaster", b(t.gold_master)),
+                ("isDeployed", "false".into()),
+                ("isEnabled", "true".into()),
+                ("isExpired", "false".into()),
+                ("numberOfVMs", st.template_vms(&t.id).len().to_string()),
+                ("ownerName", r::user_name(st, &t.owner)),
+                ("creationDate", t.created.clone()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"orgVdcNetwork"`: the org VDC networks.
+fn network_rows(st: &State, ctx: &Ctx) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    for n in &st.networks {
+        let Some(vdc) = st.vdc(&n.vdc) else { continue };
+        if !ctx.sees(&vdc.org) {
+            continue;
+        }
+        out.push(Rec {
+            id: format!("urn:vcloud:network:{}", n.id),
+            attrs: vec![
+                ("name", n.name.clone()),
+                ("href", h(format!("/api/admin/network/{}", n.id))),
+                ("vdc", h(format!("/api/vdc/{}", vdc.id))),
+                ("vdcName", vdc.name.clone()),
+                ("org", h(format!("/api/org/{}", vdc.org))),
+                ("linkType", n.link_type().to_string()),
+                (
+                    "connectedTo",
+                    if n.fence_mode == "natRouted" {
+                        format!("{}-edge", vdc.name)
+                    } else {
+                        String::new()
+                    },
+                ),
+                ("defaultGateway", n.gateway.clone()),
+                ("netmask", n.netmask.clone()),
+                (
+                    "subnetPrefixLength",
+                    super::model::prefix_len(&n.netmask).to_string(),
+                ),
+                ("isBusy", "false".into()),
+                ("isShared", b(n.shared)),
+                ("isIpScopeInherited", "false".into()),
+            ],
+        });
+    }
+    out
+}
+
+/// `"virtualCenter"`: the registered vCenter, if any.
+fn vcenter_rows(st: &State) -> Vec<Rec> {
+    let h = |p: String| r::href(st, &p);
+    let mut out = vec![];
+    if let Some(vc) = &st.vcenter {
+        out.push(Rec {
+            id: format!("urn:vcloud:vimserver:{}", vc.id),
+            attrs: vec![
+                ("name", vc.name.clone()),
+                (
+                    "href",
+                    h(format!("/api/admin/extension/vimServer/{}", vc.id)),
+                ),
+                ("isBusy", "false".into()),
+                ("isEnabled", b(vc.enabled)),
+                ("isSupported", "true".into()),
+                (
+                    "listenerState",
+                    if vc.connected {
+                        "CONNECTED"
+                    } else {
+                        "DISCONNECTED"
+                    }
+                    .into(),
+                ),
+                (
+                    "status",
+                    if vc.connected {
+                        "READY"
+                    } else {
+                        "DISCONNECTED"
+                    }
+                    .into(),
+                ),
+                ("url", vc.url.clone()),
+                ("userName", vc.username.clone()),
+                ("vcVersion", vc.version.clone()),
+                ("uuid", vc.id.clone()),
+            ],
+        });
     }
     out
 }
@@ -776,9 +824,10 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     let ty = req
         .param("type")
         .ok_or_else(|| ApiError::bad_request("Query type is missing: give ?type=..."))?;
-    let Some(&(ty, rec_el, ref_el, ref_type, admin)) = TYPES.iter().find(|t| t.0 == ty) else {
+    let Some(qt) = TYPES.iter().find(|t| t.0 == ty) else {
         return Err(ApiError::bad_request(format!("Invalid query type: {ty}")));
     };
+    let (ty, admin) = (qt.0, qt.4);
     if admin && !ctx.sysadmin {
         return Err(ApiError::forbidden_msg(format!(
             "Access is forbidden: query type {ty} needs a system administrator"
@@ -796,6 +845,50 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     let page_size: u64 = req
         .number_param("pageSize", 25, 1..=128)
         .ok_or_else(|| ApiError::bad_request("pageSize must be a number from 1 to 128"))?;
+    let all = filtered_sorted(st, ctx, req, ty)?;
+    let fields: Option<Vec<&str>> = req
+        .param("fields")
+        .map(|f| f.split(',').map(str::trim).collect());
+    let total = all.len() as u64;
+    let pg = Page {
+        st,
+        req,
+        page,
+        last: total.div_ceil(page_size).max(1),
+        format,
+        media,
+    };
+    let container = if format == "references" {
+        "QueryResultReferences"
+    } else {
+        "QueryResultRecords"
+    };
+    let mut o = Out::new();
+    let self_href = pg.href(page, format);
+    let (ps, pgs, tt) = (page_size.to_string(), page.to_string(), total.to_string());
+    o.open(
+        container,
+        &[
+            ("name", ty),
+            ("page", &pgs),
+            ("pageSize", &ps),
+            ("total", &tt),
+            ("href", &self_href),
+            ("type", media),
+        ],
+    );
+    pg.links(&mut o);
+    let skip = ((page - 1) * page_size) as usize;
+    for rec in all.iter().skip(skip).take(page_size as usize) {
+        write_row(&mut o, rec, format, fields.as_deref(), qt);
+    }
+    o.close(container);
+    Ok((o.finish(), media))
+}
+
+/// The rows of query type `ty` that pass the request's `filter`, in its `sortAsc` or
+/// `sortDesc` order. A filter on an attribute the type does not have is refused, as vCD does.
+fn filtered_sorted(st: &State, ctx: &Ctx, req: &Req, ty: &str) -> Result<Vec<Rec>, ApiError> {
     let encoded = req.param("filterEncoded") == Some("true");
     let filter = match req.param("filter").filter(|f| !f.is_empty()) {
         Some(f) => Some(
@@ -825,20 +918,25 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
     } else if let Some(k) = req.param("sortDesc") {
         all.sort_by(|a, b| cmp_values(b.get(k).unwrap_or(""), a.get(k).unwrap_or("")));
     }
-    let fields: Option<Vec<&str>> = req
-        .param("fields")
-        .map(|f| f.split(',').map(str::trim).collect());
-    let total = all.len() as u64;
-    let last = total.div_ceil(page_size).max(1);
-    let rows: Vec<&Rec> = all
-        .iter()
-        .skip(((page - 1) * page_size) as usize)
-        .take(page_size as usize)
-        .collect();
+    Ok(all)
+}
 
-    // hrefs of this and neighbouring pages: the request's own query with page replaced.
-    let page_href = |p: u64, fmt: &str| {
-        let mut q: Vec<String> = req
+/// One page of a typed query's result, and how to reach the others.
+struct Page<'a> {
+    st: &'a State,
+    req: &'a Req,
+    page: u64,
+    last: u64,
+    format: &'static str,
+    media: &'static str,
+}
+
+impl Page<'_> {
+    /// The href of page `p` in format `fmt`: the request's own query with page and format
+    /// replaced.
+    fn href(&self, p: u64, fmt: &str) -> String {
+        let mut q: Vec<String> = self
+            .req
             .raw_query
             .split('&')
             .filter(|kv| {
@@ -849,78 +947,70 @@ pub fn typed(st: &State, ctx: &Ctx, req: &Req) -> Result<(String, &'static str),
             .collect();
         q.push(format!("page={p}"));
         q.push(format!("format={fmt}"));
-        r::href(st, &format!("/api/query?{}", q.join("&")))
-    };
-    let container = if format == "references" {
-        "QueryResultReferences"
-    } else {
-        "QueryResultRecords"
-    };
-    let mut o = Out::new();
-    let self_href = page_href(page, format);
-    let (ps, pg, tt) = (page_size.to_string(), page.to_string(), total.to_string());
-    o.open(
-        container,
-        &[
-            ("name", ty),
-            ("page", &pg),
-            ("pageSize", &ps),
-            ("total", &tt),
-            ("href", &self_href),
-            ("type", media),
-        ],
-    );
-    for (f, mt) in FORMATS {
-        if *f != format {
-            o.link("alternate", Some(mt), &page_href(page, f), None);
+        r::href(self.st, &format!("/api/query?{}", q.join("&")))
+    }
+
+    /// The links to this page in the other formats, then to the next, previous, first and
+    /// last pages.
+    fn links(&self, o: &mut Out) {
+        let (page, last, format, media) = (self.page, self.last, self.format, self.media);
+        for (f, mt) in FORMATS {
+            if *f != format {
+                o.link("alternate", Some(mt), &self.href(page, f), None);
+            }
         }
-    }
-    if page < last {
-        o.link("nextPage", Some(media), &page_href(page + 1, format), None);
-    }
-    if page > 1 {
-        o.link(
-            "previousPage",
-            Some(media),
-            &page_href(page - 1, format),
-            None,
-        );
-    }
-    if last > 1 {
-        o.link("firstPage", Some(media), &page_href(1, format), None);
-        o.link("lastPage", Some(media), &page_href(last, format), None);
-    }
-    for rec in rows {
-        if format == "references" {
-            o.empty(
-                ref_el,
-                &[
-                    ("type", ref_type),
-                    ("name", rec.get("name").unwrap_or("")),
-                    ("href", rec.get("href").unwrap_or("")),
-                    ("id", &rec.id),
-                ],
+        if page < last {
+            o.link("nextPage", Some(media), &self.href(page + 1, format), None);
+        }
+        if page > 1 {
+            o.link(
+                "previousPage",
+                Some(media),
+                &self.href(page - 1, format),
+                None,
             );
-            continue;
         }
-        let mut attrs: Vec<(&str, &str)> = rec
-            .attrs
-            .iter()
-            .filter(|(k, _)| {
-                *k == "href"
-                    || fields
-                        .as_ref()
-                        .is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
-            })
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
-        if format == "idrecords" {
-            attrs.insert(0, ("id", &rec.id));
+        if last > 1 {
+            o.link("firstPage", Some(media), &self.href(1, format), None);
+            o.link("lastPage", Some(media), &self.href(last, format), None);
         }
-        o.empty(rec_el, &attrs);
     }
-    o.close(container);
-    Ok((o.finish(), media))
+}
+
+/// One result row: a reference, or a record (with its id for `idrecords`) holding the
+/// requested `fields` (and always its href).
+fn write_row(
+    o: &mut Out,
+    rec: &Rec,
+    format: &str,
+    fields: Option<&[&str]>,
+    qt: &(&str, &str, &str, &str, bool),
+) {
+    let &(_, rec_el, ref_el, ref_type, _) = qt;
+    if format == "references" {
+        o.empty(
+            ref_el,
+            &[
+                ("type", ref_type),
+                ("name", rec.get("name").unwrap_or("")),
+                ("href", rec.get("href").unwrap_or("")),
+                ("id", &rec.id),
+            ],
+        );
+        return;
+    }
+    let mut attrs: Vec<(&str, &str)> = rec
+        .attrs
+        .iter()
+        .filter(|(k, _)| {
+            *k == "href" || fields.is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(k)))
+        })
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    if format == "idrecords" {
+        attrs.insert(0, ("id", &rec.id));
+    }
+    o.empty(rec_el, &attrs);
 }
 
 /// Org VDC networks of a VDC (`GET /api/admin/vdc/{id}/networks`), as records.

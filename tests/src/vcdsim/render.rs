@@ -1,7 +1,7 @@
 //! Response bodies: every resource as vCD writes it (vcloud default namespace, `ovf` and
 //! `vmext` prefixes, children in XSD order).
 
-use super::model::{Nic, Owner, Parent, State, Task, TaskStatus, Template, VApp, VAppNet, Vm};
+use super::model::{Nic, Owner, Parent, State, Task, TaskStatus, Template, VApp, VAppNet, Vdc, Vm};
 use super::xml::Out;
 
 pub const T_SESSION: &str = "application/vnd.vmware.vcloud.session+xml";
@@ -176,72 +176,78 @@ pub fn org(st: &State, id: &str, admin: bool) -> String {
             None,
         );
     } else {
-        // API 33+: no direct VDC/catalog links; query links instead. The VDC one comes
-        // first and is the only records link whose href contains "vdc" (pyvcloud takes the
-        // first match).
-        o.link(
-            "down",
-            Some(T_RECORDS),
-            &href(
-                st,
-                &format!("/api/query?type=orgVdc&format=records&filter=org=={id}"),
-            ),
-            None,
-        );
-        o.link(
-            "down",
-            Some(T_RECORDS),
-            &href(
-                st,
-                &format!("/api/query?type=catalog&format=records&filter=org=={id}"),
-            ),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_ADMIN_ORG),
-            &href(st, &format!("/api/admin/org/{id}")),
-            None,
-        );
+        tenant_org_links(&mut o, st, id);
     }
     o.leaf("Description", "");
     o.leaf("FullName", &org.full_name);
+    o.leaf("IsEnabled", &org.enabled.to_string());
     if admin {
-        o.leaf("IsEnabled", &org.enabled.to_string());
-        o.open("Catalogs", &[]);
-        for c in st.catalogs.iter().filter(|c| c.org == id) {
-            let h = href(st, &format!("/api/admin/catalog/{}", c.id));
-            o.empty(
-                "CatalogReference",
-                &[("type", T_ADMIN_CATALOG), ("name", &c.name), ("href", &h)],
-            );
-        }
-        o.close("Catalogs");
-        o.open("Vdcs", &[]);
-        for v in st.vdcs.iter().filter(|v| v.org == id) {
-            let h = href(st, &format!("/api/admin/vdc/{}", v.id));
-            o.empty(
-                "Vdc",
-                &[("type", T_ADMIN_VDC), ("name", &v.name), ("href", &h)],
-            );
-        }
-        o.close("Vdcs");
-        o.open("Networks", &[]);
-        for n in &st.networks {
-            if st.vdc(&n.vdc).is_some_and(|v| v.org == id) {
-                let h = href(st, &format!("/api/admin/network/{}", n.id));
-                o.empty(
-                    "Network",
-                    &[("type", T_ORG_VDC_NET), ("name", &n.name), ("href", &h)],
-                );
-            }
-        }
-        o.close("Networks");
-    } else {
-        o.leaf("IsEnabled", &org.enabled.to_string());
+        admin_org_refs(&mut o, st, id);
     }
     o.close(el);
     o.finish()
+}
+
+/// API 33+: no direct VDC/catalog links; query links instead. The VDC one comes first and is
+/// the only records link whose href contains "vdc" (pyvcloud takes the first match).
+fn tenant_org_links(o: &mut Out, st: &State, id: &str) {
+    o.link(
+        "down",
+        Some(T_RECORDS),
+        &href(
+            st,
+            &format!("/api/query?type=orgVdc&format=records&filter=org=={id}"),
+        ),
+        None,
+    );
+    o.link(
+        "down",
+        Some(T_RECORDS),
+        &href(
+            st,
+            &format!("/api/query?type=catalog&format=records&filter=org=={id}"),
+        ),
+        None,
+    );
+    o.link(
+        "alternate",
+        Some(T_ADMIN_ORG),
+        &href(st, &format!("/api/admin/org/{id}")),
+        None,
+    );
+}
+
+/// `AdminOrg`'s references to the organization's catalogs, VDCs and networks.
+fn admin_org_refs(o: &mut Out, st: &State, id: &str) {
+    o.open("Catalogs", &[]);
+    for c in st.catalogs.iter().filter(|c| c.org == id) {
+        let h = href(st, &format!("/api/admin/catalog/{}", c.id));
+        o.empty(
+            "CatalogReference",
+            &[("type", T_ADMIN_CATALOG), ("name", &c.name), ("href", &h)],
+        );
+    }
+    o.close("Catalogs");
+    o.open("Vdcs", &[]);
+    for v in st.vdcs.iter().filter(|v| v.org == id) {
+        let h = href(st, &format!("/api/admin/vdc/{}", v.id));
+        o.empty(
+            "Vdc",
+            &[("type", T_ADMIN_VDC), ("name", &v.name), ("href", &h)],
+        );
+    }
+    o.close("Vdcs");
+    o.open("Networks", &[]);
+    for n in &st.networks {
+        if st.vdc(&n.vdc).is_some_and(|v| v.org == id) {
+            let h = href(st, &format!("/api/admin/network/{}", n.id));
+            o.empty(
+                "Network",
+                &[("type", T_ORG_VDC_NET), ("name", &n.name), ("href", &h)],
+            );
+        }
+    }
+    o.close("Networks");
 }
 
 /// `Vdc` or `AdminVdc`.
@@ -264,39 +270,7 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
             ("type", ty),
         ],
     );
-    if admin {
-        o.link(
-            "up",
-            Some(T_ADMIN_ORG),
-            &href(st, &format!("/api/admin/org/{}", v.org)),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_VDC),
-            &href(st, &format!("/api/vdc/{id}")),
-            None,
-        );
-    } else {
-        o.link(
-            "up",
-            Some(T_ORG),
-            &href(st, &format!("/api/org/{}", v.org)),
-            None,
-        );
-        o.link(
-            "alternate",
-            Some(T_ADMIN_VDC),
-            &href(st, &format!("/api/admin/vdc/{id}")),
-            None,
-        );
-    }
-    o.link(
-        "orgVdcNetworks",
-        Some(T_RECORDS),
-        &href(st, &format!("/api/admin/vdc/{id}/networks")),
-        None,
-    );
+    vdc_links(&mut o, st, v, admin);
     o.leaf("Description", "");
     o.leaf("AllocationModel", &v.allocation_model);
     o.open("ComputeCapacity", &[]);
@@ -309,22 +283,7 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
         o.close(el);
     }
     o.close("ComputeCapacity");
-    o.open("ResourceEntities", &[]);
-    for a in st.vapps.iter().filter(|a| a.vdc == id) {
-        let h = href(st, &format!("/api/vApp/vapp-{}", a.id));
-        o.empty(
-            "ResourceEntity",
-            &[("type", T_VAPP), ("name", &a.name), ("href", &h)],
-        );
-    }
-    for t in st.templates.iter().filter(|t| t.vdc == id) {
-        let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{}", t.id));
-        o.empty(
-            "ResourceEntity",
-            &[("type", T_TEMPLATE), ("name", &t.name), ("href", &h)],
-        );
-    }
-    o.close("ResourceEntities");
+    resource_entities(&mut o, st, id);
     o.open("AvailableNetworks", &[]);
     let nets: Vec<_> = st.networks.iter().filter(|n| n.vdc == id).collect();
     for n in &nets {
@@ -362,6 +321,65 @@ pub fn vdc(st: &State, id: &str, admin: bool) -> String {
     }
     o.close(el);
     o.finish()
+}
+
+/// A VDC's links: up to its organization and across to the other view (admin or tenant),
+/// then its networks query.
+fn vdc_links(o: &mut Out, st: &State, v: &Vdc, admin: bool) {
+    let id = &v.id;
+    if admin {
+        o.link(
+            "up",
+            Some(T_ADMIN_ORG),
+            &href(st, &format!("/api/admin/org/{}", v.org)),
+            None,
+        );
+        o.link(
+            "alternate",
+            Some(T_VDC),
+            &href(st, &format!("/api/vdc/{id}")),
+            None,
+        );
+    } else {
+        o.link(
+            "up",
+            Some(T_ORG),
+            &href(st, &format!("/api/org/{}", v.org)),
+            None,
+        );
+        o.link(
+            "alternate",
+            Some(T_ADMIN_VDC),
+            &href(st, &format!("/api/admin/vdc/{id}")),
+            None,
+        );
+    }
+    o.link(
+        "orgVdcNetworks",
+        Some(T_RECORDS),
+        &href(st, &format!("/api/admin/vdc/{id}/networks")),
+        None,
+    );
+}
+
+/// The VDC's vApps, then its templates.
+fn resource_entities(o: &mut Out, st: &State, id: &str) {
+    o.open("ResourceEntities", &[]);
+    for a in st.vapps.iter().filter(|a| a.vdc == id) {
+        let h = href(st, &format!("/api/vApp/vapp-{}", a.id));
+        o.empty(
+            "ResourceEntity",
+            &[("type", T_VAPP), ("name", &a.name), ("href", &h)],
+        );
+    }
+    for t in st.templates.iter().filter(|t| t.vdc == id) {
+        let h = href(st, &format!("/api/vAppTemplate/vappTemplate-{}", t.id));
+        o.empty(
+            "ResourceEntity",
+            &[("type", T_TEMPLATE), ("name", &t.name), ("href", &h)],
+        );
+    }
+    o.close("ResourceEntities");
 }
 
 /// `VdcStorageProfile`.
@@ -768,46 +786,7 @@ pub fn vapp(st: &State, a: &VApp, ctx: &Ctx) -> String {
             ("type", T_VAPP),
         ],
     );
-    let busy = st.busy(&a.id).is_some();
-    if !busy && a.status == 8 {
-        o.link(
-            "power:powerOn",
-            None,
-            &format!("{h}/power/action/powerOn"),
-            None,
-        );
-    }
-    if !busy && a.status == 4 {
-        o.link(
-            "power:powerOff",
-            None,
-            &format!("{h}/power/action/powerOff"),
-            None,
-        );
-    }
-    for n in &a.networks {
-        o.link(
-            "down",
-            Some(T_VAPP_NET),
-            &href(st, &format!("/api/network/{}", n.id)),
-            Some(&n.name),
-        );
-    }
-    if !a.deployed && !busy {
-        o.link("remove", None, &h, None);
-    }
-    o.link(
-        "up",
-        Some(T_VDC),
-        &href(st, &format!("/api/vdc/{}", a.vdc)),
-        None,
-    );
-    o.link(
-        "down",
-        Some(T_NET_CONFIG),
-        &format!("{h}/networkConfigSection/"),
-        None,
-    );
+    vapp_links(&mut o, st, a, &h);
     o.leaf("Description", &a.description);
     tasks(&mut o, st, &Owner::VApp(a.id.clone()));
     if a.status != 0 {
@@ -843,6 +822,51 @@ pub fn vapp(st: &State, a: &VApp, ctx: &Ctx) -> String {
     }
     o.close("VApp");
     o.finish()
+}
+
+/// A vApp's links (`h` is its href): the power actions and remove only when vCD offers them
+/// (not while a task holds the vApp; power on when off, off when on; remove when undeployed).
+fn vapp_links(o: &mut Out, st: &State, a: &VApp, h: &str) {
+    let busy = st.busy(&a.id).is_some();
+    if !busy && a.status == 8 {
+        o.link(
+            "power:powerOn",
+            None,
+            &format!("{h}/power/action/powerOn"),
+            None,
+        );
+    }
+    if !busy && a.status == 4 {
+        o.link(
+            "power:powerOff",
+            None,
+            &format!("{h}/power/action/powerOff"),
+            None,
+        );
+    }
+    for n in &a.networks {
+        o.link(
+            "down",
+            Some(T_VAPP_NET),
+            &href(st, &format!("/api/network/{}", n.id)),
+            Some(&n.name),
+        );
+    }
+    if !a.deployed && !busy {
+        o.link("remove", None, h, None);
+    }
+    o.link(
+        "up",
+        Some(T_VDC),
+        &href(st, &format!("/api/vdc/{}", a.vdc)),
+        None,
+    );
+    o.link(
+        "down",
+        Some(T_NET_CONFIG),
+        &format!("{h}/networkConfigSection/"),
+        None,
+    );
 }
 
 /// A `VAppTemplate` document.

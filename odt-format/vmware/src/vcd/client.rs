@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::vsphere::xml::Element;
 use crate::wire::{
@@ -713,9 +713,11 @@ impl VcdClient {
         if let Some(id) = self.client_request_id() {
             req = req.header(CLIENT_REQUEST_ID, id);
         }
-        let resp = req
-            .send()
-            .map_err(|e| self.transport_error("POST", url, e))?;
+        let started = Instant::now();
+        let resp = req.send().map_err(|e| {
+            self.log_exchange("POST", shown, started, None, None);
+            self.transport_error("POST", url, e)
+        })?;
         let status = resp.status().as_u16();
         let header = |n: &str| {
             resp.headers()
@@ -728,6 +730,7 @@ impl VcdClient {
         let jwt = header("x-vmware-vcloud-access-token");
         let request_id = header("x-vmware-vcloud-request-id").map(|v| v.to_string());
         let body = read_body(resp, "POST", shown)?;
+        self.log_exchange("POST", shown, started, Some(status), request_id.as_deref());
         Ok(LoginReply {
             status,
             legacy_token,
@@ -853,12 +856,20 @@ impl VcdClient {
         let mut relogged = false;
         loop {
             let generation = self.relogins.load(Ordering::Acquire);
+            let started = Instant::now();
             let resp = match self.build(method, url, body, accept, authenticated).send() {
                 Ok(r) => r,
-                Err(e) if retries.after_send_error(&e) => continue,
-                Err(e) => return Err(self.transport_error(method.as_str(), url, e)),
+                Err(e) => {
+                    self.log_exchange(method.as_str(), &shown, started, None, None);
+                    if retries.after_send_error(&e) {
+                        continue;
+                    }
+                    return Err(self.transport_error(method.as_str(), url, e));
+                }
             };
             let got = Received::read(resp, method.as_str(), &shown)?;
+            let (status, id) = (Some(got.reply.status), got.request_id.as_deref());
+            self.log_exchange(method.as_str(), &shown, started, status, id);
             match got.reply.status {
                 200..=299 => {
                     self.note_change(method, got.request_id.as_deref());
@@ -880,6 +891,31 @@ impl VcdClient {
                 }
             }
         }
+    }
+
+    /// One `info` event per request sent, for `--log-file`: the method, the URL without user
+    /// info (the query kept: it says what was looked up), the status (none when nothing came
+    /// back), the duration, the correlation id we sent and the request id vCD answered with.
+    /// Never a header of ours (`Authorization`, `x-vcloud-authorization`) nor a body.
+    fn log_exchange(
+        &self,
+        method: &str,
+        shown: &str,
+        started: Instant,
+        status: Option<u16>,
+        request_id: Option<&str>,
+    ) {
+        let ms = started.elapsed().as_millis() as u64;
+        let client_id = self.client_request_id();
+        tracing::info!(
+            method = %method,
+            url = %shown,
+            status = status.unwrap_or(0),
+            ms,
+            client_request_id = %client_id.as_deref().unwrap_or("-"),
+            request_id = %request_id.unwrap_or("-"),
+            "vcd"
+        );
     }
 
     /// The request itself: Accept, the session's token when `authenticated`, the body.
@@ -918,6 +954,7 @@ impl VcdClient {
         if self.relogins.load(Ordering::Acquire) != generation {
             return Ok(());
         }
+        tracing::info!("vCD refused the token (401): logging in again");
         self.log_in()?;
         self.relogins.fetch_add(1, Ordering::Release);
         Ok(())

@@ -180,6 +180,19 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A managed object's id as logged: a session-scoped id (`session[KEY]ID`, which vCenter and
+/// vcsim give views and collectors) names the session key, which vcsim also uses as the
+/// session cookie, so the key is left out.
+pub fn logged_moref(value: &str) -> std::borrow::Cow<'_, str> {
+    match value
+        .strip_prefix("session[")
+        .and_then(|rest| rest.split_once(']'))
+    {
+        Some((_, id)) => format!("session[…]{id}").into(),
+        None => value.into(),
+    }
+}
+
 /// Normalises what an operator types (`vc.example`, `https://vc.example`,
 /// `https://vc.example/sdk`, `http://127.0.0.1:8989/sdk`) into the SDK URL, without user info.
 pub fn sdk_url(input: &str) -> Result<reqwest::Url> {
@@ -249,12 +262,43 @@ impl Transport {
     /// One SOAP call, sent once (the retry table never resends a vim method:
     /// [`Call::VimSoap`](crate::wire::Call::VimSoap)). Returns the `<methodResponse>` and any
     /// `Set-Cookie` session value.
+    ///
+    /// Each call is one `info` event for `--log-file`: the method, the object, the HTTP status
+    /// (or the fault's type) and the duration. Never the body (Login's holds the password) nor
+    /// the cookie.
     fn call(
         &self,
         action: &str,
         method: &str,
         this: &MoRef,
         body: &str,
+    ) -> Result<(Element, Option<String>)> {
+        let started = std::time::Instant::now();
+        let mut status = 0u16;
+        let r = self.exchange(action, method, this, body, &mut status);
+        let ms = started.elapsed().as_millis() as u64;
+        let this = logged_moref(&this.value);
+        match &r {
+            Ok(_) => tracing::info!(method = %method, this = %this, status, ms, "soap"),
+            Err(VimError::Fault { fault_type, .. }) => {
+                tracing::info!(method = %method, this = %this, status, ms, fault = %fault_type, "soap fault")
+            }
+            Err(e) => {
+                tracing::info!(method = %method, this = %this, status, ms, error = %e, "soap failed")
+            }
+        }
+        r
+    }
+
+    /// [`Transport::call`] without the log event; `status` gets the HTTP status when there
+    /// was a reply.
+    fn exchange(
+        &self,
+        action: &str,
+        method: &str,
+        this: &MoRef,
+        body: &str,
+        status_out: &mut u16,
     ) -> Result<(Element, Option<String>)> {
         let xml = envelope(method, this, body);
         let mut req = self
@@ -270,6 +314,7 @@ impl Transport {
         }
         let resp = req.send().map_err(|e| self.error(&self.sdk_url, e))?;
         let status = resp.status().as_u16();
+        *status_out = status;
         let cookie = resp
             .headers()
             .get_all(reqwest::header::SET_COOKIE)
@@ -640,6 +685,16 @@ mod tests {
         );
         let esx = "https://esx01.example/nfc/52ab/disk-0.vmdk";
         assert_eq!(rewrite_star_host(esx, "http", "vc:80"), esx);
+    }
+
+    #[test]
+    fn session_keys_are_not_logged() {
+        assert_eq!(logged_moref("vm-42"), "vm-42");
+        assert_eq!(
+            logged_moref("session[52e8a1b2-0000]52aa-view"),
+            "session[…]52aa-view"
+        );
+        assert_eq!(logged_moref("session[unclosed"), "session[unclosed");
     }
 
     #[test]

@@ -263,6 +263,17 @@ impl Lease {
     }
 }
 
+/// Stores `percent` (clamped to 99: 100 is for Complete) as a lease's progress, which its
+/// keep-alive reports, with an `info` event for `--log-file` each time it reaches another
+/// multiple of 5 (`what` says which file). The byte counters of both directions call it.
+pub fn set_lease_percent(slot: &AtomicU8, percent: u64, what: &str) {
+    let new = percent.min(99) as u8;
+    let old = slot.swap(new, Ordering::Relaxed);
+    if new / 5 != old / 5 {
+        tracing::info!(percent = new, file = %what, "lease progress");
+    }
+}
+
 /// A running lease keep-alive (see [`Lease::keep_alive`]). Stops on drop.
 #[derive(Debug)]
 pub struct KeepAlive {

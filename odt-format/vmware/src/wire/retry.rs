@@ -110,6 +110,11 @@ impl Retries {
             return false;
         };
         self.done += 1;
+        tracing::info!(
+            attempt = self.done + 1,
+            wait_ms = wait.as_millis() as u64,
+            "retrying after a busy reply or a failed connection"
+        );
         std::thread::sleep(wait);
         true
     }

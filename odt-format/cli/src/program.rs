@@ -1,0 +1,65 @@
+//! `main` of both binaries, written once: parse, set up the log, run the command, and turn the
+//! outcome into the exit status, the one error line and (with `--json`) the failure document.
+
+use std::process::ExitCode;
+
+use crate::log::LogArgs;
+use crate::{is_usage, EXIT_FAILURE, EXIT_USAGE};
+
+/// What [`main`] needs to know of a parsed command line before it runs it.
+pub struct Invocation<'a> {
+    /// The subcommand's name (`run`, `verify`, …), for the JSON document and the log.
+    pub command: &'static str,
+    /// Whether it prints a `--json` document, so a failure prints one too.
+    pub json: bool,
+    /// The logging options.
+    pub log: &'a LogArgs,
+}
+
+/// Runs `program` (`odt-export`, `odt-import`): parses its command line as `C`, reads what
+/// [`main`] needs with `describe`, sets up logging before any work (so a log file that cannot
+/// be made changes nothing), then `dispatch`es. `Ok(false)` is work that failed and said so.
+pub fn main<C: clap::Parser>(
+    program: &'static str,
+    describe: impl Fn(&C) -> Invocation<'_>,
+    dispatch: impl FnOnce(C) -> anyhow::Result<bool>,
+) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::json::clap_failure(program, &e);
+            e.exit()
+        }
+    };
+    let Invocation { command, json, log } = describe(&cli);
+    crate::json::set_command(program, command);
+    let outcome = crate::log::init(program, command, log)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| dispatch(cli));
+    match outcome {
+        Ok(true) => {
+            tracing::info!("finished");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            tracing::warn!("finished: the work failed");
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(e) => fail(program, json, &e),
+    }
+}
+
+/// Prints the error once (its chain on one line, made printable: errors quote names and paths
+/// from the other side) and, for `--json`, the failure document, so scripts never read an
+/// empty stdout; returns the exit status its kind calls for.
+fn fail(program: &str, json: bool, e: &anyhow::Error) -> ExitCode {
+    let msg = odt_format::text::printable_lines(&format!("{e:#}")).into_owned();
+    tracing::error!(error = %msg, "failed");
+    let usage = e.chain().any(is_usage);
+    if json {
+        let doc = crate::json::failure(crate::json::current(), &msg, usage);
+        println!("{doc}");
+    }
+    eprintln!("{program}: error: {msg}");
+    ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+}
