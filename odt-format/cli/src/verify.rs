@@ -87,12 +87,7 @@ pub fn print(
 ) {
     let trusted = req.trusted_key.is_some();
     if req.json {
-        let mut v = serde_json::to_value(report).expect("serialises");
-        v["trusted_key"] = trusted.into();
-        for (k, x) in extra {
-            v[k] = x;
-        }
-        super::json::emit(report.ok(), v);
+        super::json::emit(report.ok(), json(req, report, extra));
     } else {
         let who = if trusted {
             format!("signed by trusted key {}", report.signer_key_id)
@@ -139,6 +134,21 @@ pub fn print(
             println!("{n}");
         }
     }
+}
+
+/// The JSON document of `report`, with `extra` added (one unit's part when several units
+/// are verified in one run).
+pub fn json(
+    req: &VerifyRequest,
+    report: &VerifyReport,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).expect("serialises");
+    v["trusted_key"] = req.trusted_key.is_some().into();
+    for (k, x) in extra {
+        v[k] = x;
+    }
+    v
 }
 
 /// "unit 2 of 3: complete; units 1 and 3 not here", and what it holds.
