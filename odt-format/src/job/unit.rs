@@ -137,7 +137,8 @@ impl UnitIndex {
         Ok(u)
     }
 
-    fn check_against(&self, m: &JobManifest, manifest_bytes: &[u8]) -> Result<()> {
+    /// The index fits the manifest `m` (of exact bytes `manifest_bytes`) it travels with.
+    pub(crate) fn check_against(&self, m: &JobManifest, manifest_bytes: &[u8]) -> Result<()> {
         let bad = |d: String| Err(FormatError::malformed(UNIT_INDEX, d));
         if self.job_id != m.job_id {
             return bad(format!(
