@@ -447,3 +447,80 @@ fn importing_unit_2_then_unit_1_lands_all_four_vms_once() {
         "inspect after the whole job landed"
     );
 }
+
+/// Bytes under `dir/data` (every unit's VM folders).
+fn data_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(vms) = std::fs::read_dir(dir.join("data")) else {
+        return 0;
+    };
+    vms.filter_map(|e| std::fs::read_dir(e.ok()?.path()).ok())
+        .flatten()
+        .filter_map(|f| f.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Issue 14 item 4: a multi-unit export killed mid-run (`kill -9`, data on both units, the
+/// journal on unit 1) is finished by the same command: the rerun resumes (the placement and
+/// the unit ids come from the journal), each unit then verifies alone, and both carry the
+/// same manifest.
+#[test]
+fn a_multi_unit_export_killed_mid_run_is_finished_by_the_same_command() {
+    let s = Scratch::new();
+    let Some((_mounts, nas)) = units(&s, 160) else {
+        skip("cannot mount a tmpfs (needs root): the NAS-units resume test did not run");
+        return;
+    };
+    let sources: Vec<PathBuf> = (0..4)
+        .map(|i| make_big_ovf(&s.path(&format!("big{i}")), &format!("big{i}"), 60 * MIB))
+        .collect();
+    let args = run_args(&s, &nas, &sources, false);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut killed = false;
+    for _attempt in 0..3 {
+        let mut child = s
+            .command("odt-export", &argv, Some(PASSPHRASE))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        loop {
+            // Both units have data: the kill lands after placement, mid-job.
+            if data_bytes(&nas[0]) > 30 * MIB && data_bytes(&nas[1]) > 30 * MIB {
+                child.kill().unwrap();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() || t.elapsed().as_secs() > 120 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let status = child.wait().unwrap();
+        if !status.success() && nas[0].join("odt-journal.json").exists() {
+            killed = true;
+            break;
+        }
+        for n in &nas {
+            std::fs::remove_dir_all(n).unwrap();
+            std::fs::create_dir(n).unwrap();
+        }
+    }
+    assert!(killed, "could not interrupt the export mid-run");
+    assert!(
+        !nas[1].join("odt-journal.json").exists(),
+        "one journal, on unit 1"
+    );
+    let out = s.ok(&export(&s, &args));
+    assert!(out.contains("resum"), "{out}");
+    let m1 = std::fs::read(nas[0].join("odt-job.json")).unwrap();
+    assert_eq!(m1, std::fs::read(nas[1].join("odt-job.json")).unwrap());
+    for (k, n) in nas.iter().enumerate() {
+        let out = s.ok(&verify(&s, "odt-import", n));
+        assert!(
+            out.contains(&format!("unit {} of 2: complete", k + 1)),
+            "{out}"
+        );
+        assert!(!n.join("odt-journal.json").exists());
+    }
+}
