@@ -40,5 +40,6 @@ pub(crate) fn manifest(vms: Vec<VmEntry>) -> JobManifest {
         key_check: String::new(),
         stanzas: vec![],
         vms,
+        units: None,
     }
 }

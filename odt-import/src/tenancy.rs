@@ -299,7 +299,7 @@ mod tests {
 
     fn job(trusted_key: Option<&str>, trust: Option<&str>, orgs: &[&str]) -> JobArgs {
         JobArgs {
-            nas: "/nonexistent".into(),
+            nas: vec!["/nonexistent".into()],
             signer: SignerArgs {
                 trusted_key: trusted_key.map(Into::into),
                 trust: trust.map(Into::into),
