@@ -170,17 +170,7 @@ fn four_vms_over_two_units_export_and_each_unit_verifies_alone() {
     assert!(again.contains("already complete"), "{again}");
 
     // A unit index from another job beside this job's manifest is refused, naming why.
-    let other_dirs: Vec<PathBuf> = (1..=2)
-        .map(|k| {
-            let d = s.path(&format!("other{k}"));
-            std::fs::create_dir(&d).unwrap();
-            d
-        })
-        .collect();
-    let small: Vec<PathBuf> = (0..2)
-        .map(|i| make_big_ovf(&s.path(&format!("small{i}")), &format!("s{i}"), MIB))
-        .collect();
-    s.ok(&export(&s, &run_args(&s, &other_dirs, &small, false)));
+    let other_dirs = export_another_job(&s);
     for f in ["odt-unit.json", "odt-unit.json.sig"] {
         std::fs::copy(other_dirs[1].join(f), nas[1].join(f)).unwrap();
     }
@@ -397,17 +387,7 @@ fn importing_unit_2_then_unit_1_lands_all_four_vms_once() {
     odt_tests::copy_tree(&nas[0], &copy);
     let o = import(&s, None, "verify", &[&nas[0], &copy], &[]);
     assert_fails(&o, 1, &["are the same unit 1 of 2", "copy-of-unit1"]);
-    let other: Vec<PathBuf> = (1..=2)
-        .map(|k| {
-            let d = s.path(&format!("other{k}"));
-            std::fs::create_dir(&d).unwrap();
-            d
-        })
-        .collect();
-    let small: Vec<PathBuf> = (0..2)
-        .map(|i| make_big_ovf(&s.path(&format!("small{i}")), &format!("s{i}"), MIB))
-        .collect();
-    s.ok(&export(&s, &run_args(&s, &other, &small, false)));
+    let other = export_another_job(&s);
     for sub in ["verify", "inspect", "run"] {
         let sims = (sub == "run").then_some(urls).flatten();
         let o = import(&s, sims, sub, &[&nas[0], &other[1]], &[]);
@@ -523,4 +503,21 @@ fn a_multi_unit_export_killed_mid_run_is_finished_by_the_same_command() {
         );
         assert!(!n.join("odt-journal.json").exists());
     }
+}
+
+/// Exports another job of two small VMs over two units `other1`, `other2` of `s`, for the
+/// tests that swap one of its units in.
+fn export_another_job(s: &Scratch) -> Vec<PathBuf> {
+    let units: Vec<PathBuf> = (1..=2)
+        .map(|k| {
+            let d = s.path(&format!("other{k}"));
+            std::fs::create_dir(&d).unwrap();
+            d
+        })
+        .collect();
+    let small: Vec<PathBuf> = (0..2)
+        .map(|i| make_big_ovf(&s.path(&format!("small{i}")), &format!("s{i}"), MIB))
+        .collect();
+    s.ok(&export(s, &run_args(s, &units, &small, false)));
+    units
 }
