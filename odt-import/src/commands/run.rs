@@ -31,6 +31,8 @@ use crate::tenancy;
 
 pub(super) fn run(o: RunOptions) -> Result<bool> {
     let started = Instant::now();
+    // First: an unmounted NAS explains the errors that follow.
+    odt_cli::nas::warn_if_not_mounted("odt-import", &o.job.nas, odt_cli::nas::NasUse::Read);
     let job = OpenJob::open(&o.job, &o.overrides, o.vcd.vcd.is_some())?;
     tenancy::enforce(job.policy.as_ref(), &job.manifest)?;
     let state = o.state.clone().unwrap_or_else(default_state_dir);

@@ -12,6 +12,8 @@ use crate::tenancy;
 /// Verifies, and when it passes leaves the dock record `run` requires. The job directory is
 /// fingerprinted before and after: a record only vouches for a NAS that held still.
 pub(super) fn verify(o: VerifyOptions) -> Result<bool> {
+    // First: an unmounted NAS explains the errors that follow.
+    odt_cli::nas::warn_if_not_mounted("odt-import", &o.nas, odt_cli::nas::NasUse::Read);
     let req = verify_cmd::VerifyRequest {
         trusted_key: Some(match (o.signer.trusted_key, &o.signer.trust) {
             (Some(k), _) => k,
