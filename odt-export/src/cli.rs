@@ -72,8 +72,9 @@ pub enum Command {
     /// and whether the export finished or how far an interrupted one got. Checks nothing
     /// beyond the signature: `verify` checks every byte.
     Inspect(InspectArgs),
-    /// Render the provider's signed import receipt as a custody report: one self-contained
-    /// HTML page to archive.
+    /// Render the provider's signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to archive.
     ///
     /// The receipt is checked as verify-receipt checks it (its signature with the provider's
     /// receipt public key first; with --manifest, that it is about your job) and no page is

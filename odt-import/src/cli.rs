@@ -90,8 +90,9 @@ pub enum Command {
     /// how far `run` got (deployed into vCenter; imported into vCD, wired, powered on). The
     /// signature is checked against its embedded key only: `verify` proves who signed.
     Inspect(InspectOptions),
-    /// Render a signed import receipt as a custody report: one self-contained HTML page to hand
-    /// to the customer.
+    /// Render a signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to hand to the customer with the receipt.
     ///
     /// The receipt's signature is checked with the receipt public key first; a receipt that
     /// does not verify writes no page (exit 1). The page shows what arrived (job, manifest
