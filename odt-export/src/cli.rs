@@ -114,9 +114,10 @@ pub struct KeygenArgs {
 /// `run` arguments.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job directory on the mounted NAS (one job per directory).
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the mounted NAS (one job per directory). Repeat it for a job over
+    /// several NAS units: whole VMs are placed by free space, before anything is written.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// Your Ed25519 signing key (from `odt-export keygen`).
     #[arg(long, value_name = "KEY")]
     pub signing_key: PathBuf,

@@ -110,9 +110,10 @@ pub enum Command {
 /// `inspect` options.
 #[derive(Debug, Args)]
 pub struct InspectOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each shows
+    /// what it holds, and which units and VMs are still to come.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// The state folder of `verify` and `run` (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
     /// ~/.local/state/odt).
     #[arg(long, value_name = "DIR")]
@@ -140,9 +141,10 @@ pub struct KeygenOptions {
 /// `verify` options.
 #[derive(Debug, Args)]
 pub struct VerifyOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each unit is
+    /// verified on its own and gets its own dock record.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// Also decrypt every file and check it against the OVF's .mf.
@@ -180,9 +182,10 @@ pub struct SignerArgs {
 /// The job on the NAS and the key that vouches for it.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: the VMs on
+    /// the units given are imported, the others wait for a later run with their unit.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// With --trusted-key: an org that key may target (repeatable; any VDC and catalog of

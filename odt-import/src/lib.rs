@@ -13,6 +13,8 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod dock;
+#[cfg(test)]
+mod fixtures;
 pub mod journal;
 pub mod overrides;
 pub mod plan;
