@@ -72,6 +72,21 @@ pub enum Command {
     /// and whether the export finished or how far an interrupted one got. Checks nothing
     /// beyond the signature: `verify` checks every byte.
     Inspect(InspectArgs),
+    /// Render the provider's signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to archive.
+    ///
+    /// The receipt is checked as verify-receipt checks it (its signature with the provider's
+    /// receipt public key first; with --manifest, that it is about your job) and no page is
+    /// written for one that does not verify (exit 1). The page shows what arrived, what was
+    /// checked, where each VM landed, the overrides made at the dock, the key ids and the
+    /// times. It has no script and loads nothing.
+    ///
+    ///   odt-export report --receipt receipt-JOB.json \
+    ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json \
+    ///       -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
 }
 
 /// `inspect` arguments.
@@ -251,6 +266,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::VerifyReceipt(_) => "verify-receipt",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
         }
     }
 
@@ -262,6 +278,7 @@ impl Command {
             Command::Verify(a) => a.json,
             Command::VerifyReceipt(a) => a.json,
             Command::Inspect(a) => a.json,
+            Command::Report(a) => a.json,
         }
     }
 }

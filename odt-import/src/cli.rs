@@ -90,6 +90,21 @@ pub enum Command {
     /// how far `run` got (deployed into vCenter; imported into vCD, wired, powered on). The
     /// signature is checked against its embedded key only: `verify` proves who signed.
     Inspect(InspectOptions),
+    /// Render a signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to hand to the customer with the receipt.
+    ///
+    /// The receipt's signature is checked with the receipt public key first; a receipt that
+    /// does not verify writes no page (exit 1). The page shows what arrived (job, manifest
+    /// SHA-256, VMs, files), what was checked (the dock record with --verify-record; the .mf
+    /// digest each file was compared with on upload), where each VM landed, the overrides made
+    /// at the dock, the key ids and the times. It has no script and loads nothing.
+    ///
+    ///   odt-import report --receipt STATE/receipt-JOB.json \
+    ///       --provider-key /etc/odt/receipt.key.pub --verify-record STATE/dock-JOB.json \
+    ///       --manifest /mnt/nas/odt-job.json -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
 }
 
 /// `inspect` options.
@@ -287,6 +302,7 @@ impl Command {
             Command::Run(_) => "run",
             Command::AddPortGroup(_) => "add-port-group",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
         }
     }
 
@@ -299,6 +315,7 @@ impl Command {
             Command::Run(o) => o.json,
             Command::AddPortGroup(o) => o.json,
             Command::Inspect(o) => o.json,
+            Command::Report(o) => o.json,
         }
     }
 }

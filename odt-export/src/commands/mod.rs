@@ -3,6 +3,7 @@
 
 mod inspect;
 mod keygen;
+mod report;
 mod run;
 mod verify;
 mod verify_receipt;
@@ -19,5 +20,6 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Verify(a) => verify::verify(a),
         Command::VerifyReceipt(a) => verify_receipt::verify_receipt(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Report(a) => report::report(a),
     }
 }

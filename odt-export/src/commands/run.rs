@@ -23,6 +23,10 @@ pub fn run(a: RunArgs) -> Result<bool> {
         parallelism: 4,
     };
     let opts = options(&a, kdf)?;
+    // Once the command line is sound, before anything is written (one line per unit).
+    for nas in &opts.nas {
+        odt_cli::nas::warn_if_not_mounted("odt-export", nas, odt_cli::nas::NasUse::Write);
+    }
     let passphrase = || -> Result<Zeroizing<String>> {
         Ok(read_secret(&SecretSource {
             env: "ODT_PASSPHRASE",

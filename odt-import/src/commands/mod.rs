@@ -6,6 +6,7 @@
 mod add_port_group;
 mod inspect;
 mod plan;
+mod report;
 mod run;
 mod verify;
 
@@ -34,6 +35,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Run(o) => run::run(*o),
         Command::AddPortGroup(o) => add_port_group::add_port_group(o),
         Command::Inspect(o) => inspect::inspect(o),
+        Command::Report(o) => report::report(o),
     }
 }
 

@@ -31,6 +31,10 @@ use crate::tenancy;
 
 pub(super) fn run(o: RunOptions) -> Result<bool> {
     let started = Instant::now();
+    // First: an unmounted NAS explains the errors that follow (one line per unit).
+    for nas in &o.job.nas {
+        odt_cli::nas::warn_if_not_mounted("odt-import", nas, odt_cli::nas::NasUse::Read);
+    }
     let job = OpenJob::open(&o.job, &o.overrides, o.vcd.vcd.is_some())?;
     tenancy::enforce(job.policy.as_ref(), &job.manifest)?;
     let state = o.state.clone().unwrap_or_else(default_state_dir);

@@ -17,6 +17,10 @@ use crate::tenancy;
 /// Verifies, and when it passes leaves the dock record `run` requires. The job directory is
 /// fingerprinted before and after: a record only vouches for a NAS that held still.
 pub(super) fn verify(o: VerifyOptions) -> Result<bool> {
+    // First: an unmounted NAS explains the errors that follow (one line per unit).
+    for nas in &o.nas {
+        odt_cli::nas::warn_if_not_mounted("odt-import", nas, odt_cli::nas::NasUse::Read);
+    }
     let trusted_key = Some(match (&o.signer.trusted_key, &o.signer.trust) {
         (Some(k), _) => k.clone(),
         (None, Some(t)) => tenancy::verify_key_file(t, &o.nas[0], o.json)?,
