@@ -16,7 +16,7 @@ pub(super) fn verify(o: VerifyOptions) -> Result<bool> {
         trusted_key: Some(match (o.signer.trusted_key, &o.signer.trust) {
             (Some(k), _) => k,
             (None, Some(t)) => tenancy::verify_key_file(t, &o.nas, o.json)?,
-            (None, None) => unreachable!("clap requires --trusted-key or --trust"),
+            (None, None) => return Err(tenancy::no_signer().into()),
         }),
         nas: o.nas,
         deep: o.deep,
