@@ -235,12 +235,12 @@ mod tests {
 
     const VARS: &[EnvVar] = &[
         EnvVar {
-            name: "ODT_ONE",
+            name: "TEST_ONE",
             help: "the first variable, described at enough length that it has to be wrapped \
                    onto a second line of the help",
         },
         EnvVar {
-            name: "ODT_TWO",
+            name: "TEST_TWO",
             help: "short",
         },
     ];
@@ -251,11 +251,11 @@ mod tests {
         let lines: Vec<&str> = h.lines().collect();
         assert_eq!(lines[0], "Environment:");
         assert!(
-            lines[1].starts_with("  ODT_ONE               the first"),
+            lines[1].starts_with("  TEST_ONE              the first"),
             "{h}"
         );
         assert!(lines[2].starts_with(&" ".repeat(NAME_COLUMN + 2)), "{h}");
-        assert_eq!(lines[3], "  ODT_TWO               short");
+        assert_eq!(lines[3], "  TEST_TWO              short");
         assert!(lines.iter().all(|l| l.len() <= HELP_WIDTH), "{h}");
     }
 
@@ -296,7 +296,7 @@ mod tests {
             );
         }
         assert!(top.contains(".nf\n  prog sub \\-\\-flag\n"), "{top}");
-        assert!(top.contains("\\fBODT_ONE\\fR"), "{top}");
+        assert!(top.contains("\\fBTEST_ONE\\fR"), "{top}");
         let sub = std::fs::read_to_string(&pages[1]).unwrap();
         assert!(sub.contains("\n.TH prog-sub 1 "), "{sub}");
         assert!(
