@@ -92,6 +92,21 @@ pub enum Command {
     /// and whether the export finished or how far an interrupted one got. Checks nothing
     /// beyond the signature: `verify` checks every byte.
     Inspect(InspectArgs),
+    /// Render the provider's signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to archive.
+    ///
+    /// The receipt is checked as verify-receipt checks it (its signature with the provider's
+    /// receipt public key first; with --manifest, that it is about your job) and no page is
+    /// written for one that does not verify (exit 1). The page shows what arrived, what was
+    /// checked, where each VM landed, the overrides made at the dock, the key ids and the
+    /// times. It has no script and loads nothing.
+    ///
+    ///   odt-export report --receipt receipt-JOB.json \
+    ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json \
+    ///       -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
     /// stdout, e.g. `odt-export completions bash > /usr/share/bash-completion/completions/odt-export`.
     Completions(odt_cli::manual::CompletionsOptions),
@@ -125,9 +140,10 @@ pub struct KeygenArgs {
 /// `run` arguments.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job directory on the mounted NAS (one job per directory).
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the mounted NAS (one job per directory). Repeat it for a job over
+    /// several NAS units: whole VMs are placed by free space, before anything is written.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// Your Ed25519 signing key (from `odt-export keygen`).
     #[arg(long, value_name = "KEY")]
     pub signing_key: PathBuf,
@@ -276,6 +292,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::VerifyReceipt(_) => "verify-receipt",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }
@@ -289,6 +306,7 @@ impl Command {
             Command::Verify(a) => a.json,
             Command::VerifyReceipt(a) => a.json,
             Command::Inspect(a) => a.json,
+            Command::Report(a) => a.json,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }

@@ -31,6 +31,11 @@ pub trait Input: Sync {
     /// Bytes still to write for it into `dir` (`vm-NNN`); `resume` is the journal of the job
     /// this run continues.
     fn space_needed(&self, layout: &Layout, dir: &str, resume: Option<&Journal>) -> u64;
+    /// Bytes each of its files needs in a fresh job, when its files are known before the
+    /// export (so a VM larger than one NAS unit can be split by file); `None` by default.
+    fn file_needs(&self) -> Option<Vec<(String, u64)>> {
+        None
+    }
     /// Exports it into `dir`; returns its manifest entry and the bytes this run processed.
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)>;
 }

@@ -67,6 +67,26 @@ impl Input for Source {
         need
     }
 
+    fn file_needs(&self) -> Option<Vec<(String, u64)>> {
+        let need = |f: &PackageFile| {
+            let size = match self.mf_generated && f.name == self.mf_name {
+                true => 200 * self.files.len() as u64,
+                false => f.size,
+            };
+            let g = Geometry {
+                plain_size: size,
+                chunk_size: 1 << DEFAULT_CHUNK_LOG2,
+            };
+            g.encrypted_size() + g.chunks() * 32
+        };
+        Some(
+            self.files
+                .iter()
+                .map(|f| (f.name.clone(), need(f)))
+                .collect(),
+        )
+    }
+
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)> {
         let name = self.envelope.display_name().to_owned();
         let mut bytes = 0;

@@ -130,6 +130,21 @@ pub enum Command {
     /// how far `run` got (deployed into vCenter; imported into vCD, wired, powered on). The
     /// signature is checked against its embedded key only: `verify` proves who signed.
     Inspect(InspectOptions),
+    /// Render a signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to hand to the customer with the receipt.
+    ///
+    /// The receipt's signature is checked with the receipt public key first; a receipt that
+    /// does not verify writes no page (exit 1). The page shows what arrived (job, manifest
+    /// SHA-256, VMs, files), what was checked (the dock record with --verify-record; the .mf
+    /// digest each file was compared with on upload), where each VM landed, the overrides made
+    /// at the dock, the key ids and the times. It has no script and loads nothing.
+    ///
+    ///   odt-import report --receipt STATE/receipt-JOB.json \
+    ///       --provider-key /etc/odt/receipt.key.pub --verify-record STATE/dock-JOB.json \
+    ///       --manifest /mnt/nas/odt-job.json -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
     /// stdout, e.g. `odt-import completions bash > /usr/share/bash-completion/completions/odt-import`.
     Completions(odt_cli::manual::CompletionsOptions),
@@ -141,9 +156,10 @@ pub enum Command {
 /// `inspect` options.
 #[derive(Debug, Args)]
 pub struct InspectOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each shows
+    /// what it holds, and which units and VMs are still to come.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// The state folder of `verify` and `run` (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
     /// ~/.local/state/odt).
     #[arg(long, value_name = "DIR")]
@@ -171,9 +187,10 @@ pub struct KeygenOptions {
 /// `verify` options.
 #[derive(Debug, Args)]
 pub struct VerifyOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each unit is
+    /// verified on its own and gets its own dock record.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// Also decrypt every file and check it against the OVF's .mf.
@@ -212,9 +229,10 @@ pub struct SignerArgs {
 /// The job on the NAS and the key that vouches for it.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: the VMs on
+    /// the units given are imported, the others wait for a later run with their unit.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// With --trusted-key: an org that key may target (repeatable; any VDC and catalog of
@@ -331,6 +349,7 @@ impl Command {
             Command::Run(_) => "run",
             Command::AddPortGroup(_) => "add-port-group",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }
@@ -345,6 +364,7 @@ impl Command {
             Command::Run(o) => o.json,
             Command::AddPortGroup(o) => o.json,
             Command::Inspect(o) => o.json,
+            Command::Report(o) => o.json,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }

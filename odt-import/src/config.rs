@@ -182,7 +182,8 @@ impl ImportConfig {
             }
             Command::AddPortGroup(o) => self.vcenter(&mut o.vcenter),
             Command::Inspect(o) => self.state(&mut o.state),
-            Command::Keygen(_) | Command::Completions(_) | Command::Man(_) => {}
+            Command::Keygen(_) | Command::Report(_) | Command::Completions(_) | Command::Man(_) => {
+            }
         }
     }
 

@@ -15,6 +15,8 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod dock;
+#[cfg(test)]
+mod fixtures;
 pub mod journal;
 pub mod overrides;
 pub mod plan;

@@ -3,6 +3,7 @@
 
 mod inspect;
 mod keygen;
+mod report;
 mod run;
 mod verify;
 mod verify_receipt;
@@ -20,6 +21,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Verify(a) => verify::verify(a),
         Command::VerifyReceipt(a) => verify_receipt::verify_receipt(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Report(a) => report::report(a),
         Command::Completions(a) => {
             odt_cli::manual::completions(Cli::command(), &a)?;
             Ok(true)
