@@ -3,6 +3,28 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use odt_cli::manual::EnvVar;
+
+/// The environment variables `odt-export` reads, for `--help` and the man page (a test checks
+/// that every `ODT_*` name in the source is listed).
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "ODT_PASSPHRASE",
+        help: "the bundle passphrase (else --passphrase-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_USER",
+        help: "the source vCenter's user (with --vcenter; or --vcenter-user)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_PASSWORD",
+        help: "its password (else --vcenter-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_LOG",
+        help: odt_cli::log::ENV_HELP,
+    },
+];
 
 /// odt-export: the customer side of odt (offline VM migration by shipped NAS).
 ///
@@ -21,16 +43,14 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
 ///
-/// Environment:
-///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
-///   ODT_VCENTER_USER      the source vCenter's user (with --vcenter; or --vcenter-user)
-///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
-///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
-///                         to --log-file if given, else to stderr (default: no log)
-///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
-#[command(name = "odt-export", version, verbatim_doc_comment)]
+#[command(
+    name = "odt-export",
+    version,
+    verbatim_doc_comment,
+    after_help = odt_cli::manual::environment_help(ENVIRONMENT)
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -87,6 +107,12 @@ pub enum Command {
     ///       -o custody-JOB.html
     #[command(verbatim_doc_comment)]
     Report(odt_cli::report::ReportOptions),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
+    /// stdout, e.g. `odt-export completions bash > /usr/share/bash-completion/completions/odt-export`.
+    Completions(odt_cli::manual::CompletionsOptions),
+    /// Write the man pages into DIR: odt-export.1 and one odt-export-COMMAND.1 per command (then
+    /// `man -l DIR/odt-export.1`, or install them under share/man/man1).
+    Man(odt_cli::manual::ManOptions),
 }
 
 /// `inspect` arguments.
@@ -104,7 +130,7 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'o', long, value_name = "KEY")]
     pub out: PathBuf,
     /// Print a JSON report on stdout.
     #[arg(long)]
@@ -162,7 +188,7 @@ pub struct RunArgs {
     pub job: Option<PathBuf>,
     /// Also wrap the job key for a provider's X25519 public key (from `odt-import keygen`).
     /// Repeatable.
-    #[arg(long, value_name = "KEY.pub", help_heading = "Keys")]
+    #[arg(short = 'r', long, value_name = "KEY.pub", help_heading = "Keys")]
     pub recipient: Vec<PathBuf>,
     /// Use no passphrase: only the --recipient keys can open the job (no secret travels).
     #[arg(long, requires = "recipient", help_heading = "Keys")]
@@ -250,7 +276,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// With --deep: open the job with a provider's X25519 secret key instead.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
@@ -267,6 +293,8 @@ impl Command {
             Command::VerifyReceipt(_) => "verify-receipt",
             Command::Inspect(_) => "inspect",
             Command::Report(_) => "report",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 
@@ -279,6 +307,7 @@ impl Command {
             Command::VerifyReceipt(a) => a.json,
             Command::Inspect(a) => a.json,
             Command::Report(a) => a.json,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

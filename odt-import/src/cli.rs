@@ -3,8 +3,48 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use odt_cli::manual::EnvVar;
 
 use crate::vcenter::VcenterArgs;
+
+/// The environment variables `odt-import` reads, for `--help` and the man page (a test checks
+/// that every `ODT_*` name in the source is listed).
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "ODT_CONFIG",
+        help: "the provider config file, as --config FILE (default: /etc/odt/import.toml when it \
+               exists)",
+    },
+    EnvVar {
+        name: "ODT_PASSPHRASE",
+        help: "the bundle passphrase (else --passphrase-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_USER",
+        help: "the vCenter user (or --vcenter-user)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_PASSWORD",
+        help: "its password (else --vcenter-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCD_USER",
+        help: "the vCD system administrator, name@System (or --vcd-user)",
+    },
+    EnvVar {
+        name: "ODT_VCD_PASSWORD",
+        help: "its password (else --vcd-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_STATE_DIR",
+        help: "the state folder (dock records, journals, receipts) when --state is not given \
+               (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)",
+    },
+    EnvVar {
+        name: "ODT_LOG",
+        help: odt_cli::log::ENV_HELP,
+    },
+];
 
 /// odt-import: the provider side of odt (offline VM migration by shipped NAS).
 ///
@@ -29,26 +69,26 @@ use crate::vcenter::VcenterArgs;
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
 ///
-/// Environment:
-///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
-///   ODT_VCENTER_USER      the vCenter user (or --vcenter-user)
-///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
-///   ODT_VCD_USER          the vCD system administrator, name@System (or --vcd-user)
-///   ODT_VCD_PASSWORD      its password (else --vcd-password-file, else a prompt)
-///   ODT_STATE_DIR         the state folder (dock records, journals, receipts) when --state
-///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
-///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
-///                         to --log-file if given, else to stderr (default: no log)
-///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
-#[command(name = "odt-import", version, verbatim_doc_comment)]
+#[command(
+    name = "odt-import",
+    version,
+    verbatim_doc_comment,
+    after_help = odt_cli::manual::environment_help(ENVIRONMENT)
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub log: odt_cli::log::LogArgs,
+    /// The provider config file (TOML; default /etc/odt/import.toml when it exists): the
+    /// vCenter, vCD, placement, keys, trust file and state folder otherwise retyped on every
+    /// command, keys named as the flags (README, "Provider config file"). Flags and their
+    /// environment variables override it; it never holds a password.
+    #[arg(long, value_name = "FILE", env = "ODT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 /// Subcommands.
@@ -105,6 +145,12 @@ pub enum Command {
     ///       --manifest /mnt/nas/odt-job.json -o custody-JOB.html
     #[command(verbatim_doc_comment)]
     Report(odt_cli::report::ReportOptions),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
+    /// stdout, e.g. `odt-import completions bash > /usr/share/bash-completion/completions/odt-import`.
+    Completions(odt_cli::manual::CompletionsOptions),
+    /// Write the man pages into DIR: odt-import.1 and one odt-import-COMMAND.1 per command (then
+    /// `man -l DIR/odt-import.1`, or install them under share/man/man1).
+    Man(odt_cli::manual::ManOptions),
 }
 
 /// `inspect` options.
@@ -127,7 +173,7 @@ pub struct InspectOptions {
 #[derive(Debug, Args)]
 pub struct KeygenOptions {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'o', long, value_name = "KEY")]
     pub out: PathBuf,
     /// Make the Ed25519 key that signs import receipts (`run --receipt-key`) instead of the
     /// X25519 recipient key.
@@ -151,7 +197,7 @@ pub struct VerifyOptions {
     #[arg(long)]
     pub deep: bool,
     /// With --deep: the provider's X25519 secret key (else the passphrase is used).
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// With --deep: read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
@@ -167,7 +213,8 @@ pub struct VerifyOptions {
 
 /// Who may have signed the job: one customer's key, or the provider's trust file.
 #[derive(Debug, Args, Clone)]
-#[group(id = "signer", required = true, multiple = false)]
+// Not `required`: the config file's `trust` may stand in (checked once it is applied).
+#[group(id = "signer", multiple = false)]
 pub struct SignerArgs {
     /// The customer's public key (KEY.pub from `odt-export keygen`).
     #[arg(long, value_name = "KEY.pub", help_heading = "Trust")]
@@ -251,7 +298,7 @@ pub struct RunOptions {
     #[arg(long, value_name = "KEY")]
     pub receipt_key: Option<PathBuf>,
     /// The provider's X25519 secret key, to open the job (else the passphrase is used).
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Read the bundle passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
@@ -303,6 +350,8 @@ impl Command {
             Command::AddPortGroup(_) => "add-port-group",
             Command::Inspect(_) => "inspect",
             Command::Report(_) => "report",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 
@@ -316,6 +365,7 @@ impl Command {
             Command::AddPortGroup(o) => o.json,
             Command::Inspect(o) => o.json,
             Command::Report(o) => o.json,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

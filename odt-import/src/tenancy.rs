@@ -130,6 +130,15 @@ pub fn enforce(policy: Option<&Policy>, m: &JobManifest) -> Result<()> {
     )
 }
 
+/// Neither `--trusted-key` nor `--trust` (nor the config file's `trust`): who signed cannot
+/// be checked.
+pub fn no_signer() -> UsageError {
+    UsageError(
+        "give --trusted-key KEY.pub or --trust FILE (or trust = \"FILE\" in the config file)"
+            .into(),
+    )
+}
+
 /// Chooses the key that must have signed the job at `layout`, and its policy, from
 /// `--trusted-key`/`--allow-org` or `--trust`. `registering` is `--vcd`: then the orgs must be
 /// stated (a usage error otherwise).
@@ -170,7 +179,7 @@ pub fn signer(j: &JobArgs, layout: &Layout, registering: bool) -> Result<Signer>
                 }),
             })
         }
-        (None, None) => Err(UsageError("give --trusted-key KEY.pub or --trust FILE".into()).into()),
+        (None, None) => Err(no_signer().into()),
     }
 }
 

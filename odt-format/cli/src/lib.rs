@@ -4,18 +4,21 @@
 //! ([`vcenter`], [`vcd`], one [`endpoint`] logic under two sets of names); logs for support
 //! ([`log`]); the `keygen`, `verify`, `inspect` and `report` commands both programs offer
 //! (the receipt checked once, [`receipt`]; the custody page a pure function, [`custody`]);
-//! the warning for a `--nas` that is not a mount ([`nas`]); usage errors and exit codes. The
-//! only library crate that prints or reads the terminal.
+//! the warning for a `--nas` that is not a mount ([`nas`]); the generated manual ([`manual`]:
+//! completions, man pages, the ENVIRONMENT list); config files ([`config`]); usage errors and
+//! exit codes. The only library crate that prints or reads the terminal.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
+pub mod config;
 pub mod custody;
 mod endpoint;
 pub mod inspect;
 pub mod json;
 pub mod keygen;
 pub mod log;
+pub mod manual;
 pub mod nas;
 pub mod program;
 pub mod progress;

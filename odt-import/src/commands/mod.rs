@@ -13,6 +13,7 @@ mod verify;
 use std::path::Path;
 
 use anyhow::{bail, Result};
+use clap::CommandFactory as _;
 use odt_cli::vcd::VcdConn;
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::JobManifest;
@@ -20,11 +21,31 @@ use odt_format::job::mounted::{MountError, Mounted};
 use odt_format::job::reader::TrustAnchor;
 use odt_vmware::vcd::VcdClient;
 
-use crate::cli::{Command, JobArgs, KeygenOptions, OverrideArgs};
+use crate::cli::{Cli, Command, JobArgs, KeygenOptions, OverrideArgs};
 use crate::dock::DockStatus;
 use crate::journal::Journal;
 use crate::overrides::Override;
 use crate::tenancy::{self, Policy};
+
+/// Runs a parsed command line: the config file (when the command reads one) fills what the
+/// flags left out, then the command runs.
+pub fn main(cli: Cli) -> Result<bool> {
+    let mut cmd = cli.command;
+    if crate::config::used_by(&cmd) {
+        if let Some(c) = crate::config::load(cli.config.as_deref())? {
+            let shown = odt_format::text::printable(&c.path.display().to_string()).into_owned();
+            tracing::info!(config = %shown, "config file");
+            if matches!(cmd, Command::Plan(_) | Command::Run(_)) {
+                eprintln!(
+                    "odt-import: using config file {shown} (flags override it; --config FILE or \
+                     ODT_CONFIG names another)"
+                );
+            }
+            c.config.apply(&mut cmd);
+        }
+    }
+    dispatch(cmd)
+}
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
 pub fn dispatch(cmd: Command) -> Result<bool> {
@@ -36,6 +57,14 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::AddPortGroup(o) => add_port_group::add_port_group(o),
         Command::Inspect(o) => inspect::inspect(o),
         Command::Report(o) => report::report(o),
+        Command::Completions(o) => {
+            odt_cli::manual::completions(Cli::command(), &o)?;
+            Ok(true)
+        }
+        Command::Man(o) => {
+            odt_cli::manual::man(Cli::command(), crate::cli::ENVIRONMENT, &o)?;
+            Ok(true)
+        }
     }
 }
 

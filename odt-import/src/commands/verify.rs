@@ -24,7 +24,7 @@ pub(super) fn verify(o: VerifyOptions) -> Result<bool> {
     let trusted_key = Some(match (&o.signer.trusted_key, &o.signer.trust) {
         (Some(k), _) => k.clone(),
         (None, Some(t)) => tenancy::verify_key_file(t, &o.nas[0], o.json)?,
-        (None, None) => unreachable!("clap requires --trusted-key or --trust"),
+        (None, None) => return Err(tenancy::no_signer().into()),
     });
     // Before any byte of data is read: the units given are distinct units of one job.
     if o.nas.len() > 1 {
