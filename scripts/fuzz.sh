@@ -19,7 +19,8 @@ odt-format/fuzz/corpus/TARGET/ (git-ignored; new interesting inputs are written 
 Targets (odt-format/fuzz/fuzz_targets/; the invariants are in the doc comments of the functions named;
 libFuzzer dictionaries in odt-format/fuzz/dicts/):
   descriptor, mf, ova      odt_format::ovf::fuzz_entry::fuzz_{descriptor,mf,ova}
-  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, trust, xml_tree
+  manifest, signed_manifest, header, key_text, stanza, decrypt, receipt, unit_index, trust,
+  xml_tree
                            odt_format::fuzzing::fuzz_<target>
 
 A crash (panic, failed invariant, sanitizer report, timeout or out-of-memory) leaves its
@@ -117,7 +118,7 @@ for t in "${TARGETS[@]}"; do
     libfuzzer_args=(-max_total_time="$SECONDS_EACH" -timeout=25 -rss_limit_mb=2048
         -print_final_stats=1 -artifact_prefix="$artifacts/")
     case "$t" in
-        manifest|signed_manifest|stanza|receipt) dict="$FUZZ/dicts/json.dict" ;;
+        manifest|signed_manifest|stanza|receipt|unit_index) dict="$FUZZ/dicts/json.dict" ;;
         trust) dict="$FUZZ/dicts/toml.dict" ;;
         *) dict="$FUZZ/dicts/$t.dict" ;;
     esac

@@ -3,6 +3,32 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use odt_cli::manual::EnvVar;
+
+/// The environment variables `odt-export` reads, for `--help` and the man page (a test checks
+/// that every `ODT_*` name in the source is listed).
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "ODT_PASSPHRASE",
+        help: "the bundle passphrase (else --passphrase-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_USER",
+        help: "the source vCenter's user (with --vcenter; or --vcenter-user)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_PASSWORD",
+        help: "its password (else --vcenter-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_LOG",
+        help: odt_cli::log::ENV_HELP,
+    },
+    EnvVar {
+        name: "ODT_PROGRESS_INTERVAL_SECS",
+        help: "seconds between progress lines when stderr is not a terminal (default 30)",
+    },
+];
 
 /// odt-export: the customer side of odt (offline VM migration by shipped NAS).
 ///
@@ -22,18 +48,14 @@ use clap::{Args, Parser, Subcommand};
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
 /// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
-/// Environment:
-///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
-///   ODT_VCENTER_USER      the source vCenter's user (with --vcenter; or --vcenter-user)
-///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
-///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
-///                         to --log-file if given, else to stderr (default: no log)
-///   ODT_PROGRESS_INTERVAL_SECS  seconds between progress lines when stderr is not a
-///                         terminal (default 30)
-///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
-#[command(name = "odt-export", version, verbatim_doc_comment)]
+#[command(
+    name = "odt-export",
+    version,
+    verbatim_doc_comment,
+    after_help = odt_cli::manual::environment_help(ENVIRONMENT)
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -75,6 +97,27 @@ pub enum Command {
     /// and whether the export finished or how far an interrupted one got. Checks nothing
     /// beyond the signature: `verify` checks every byte.
     Inspect(InspectArgs),
+    /// Render the provider's signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to archive.
+    ///
+    /// The receipt is checked as verify-receipt checks it (its signature with the provider's
+    /// receipt public key first; with --manifest, that it is about your job) and no page is
+    /// written for one that does not verify (exit 1). The page shows what arrived, what was
+    /// checked, where each VM landed, the overrides made at the dock, the key ids and the
+    /// times. It has no script and loads nothing.
+    ///
+    ///   odt-export report --receipt receipt-JOB.json \
+    ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json \
+    ///       -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
+    /// stdout, e.g. `odt-export completions bash > /usr/share/bash-completion/completions/odt-export`.
+    Completions(odt_cli::manual::CompletionsOptions),
+    /// Write the man pages into DIR: odt-export.1 and one odt-export-COMMAND.1 per command (then
+    /// `man -l DIR/odt-export.1`, or install them under share/man/man1).
+    Man(odt_cli::manual::ManOptions),
 }
 
 /// `inspect` arguments.
@@ -92,7 +135,7 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'o', long, value_name = "KEY")]
     pub out: PathBuf,
     /// Print a JSON report on stdout.
     #[arg(long)]
@@ -102,9 +145,10 @@ pub struct KeygenArgs {
 /// `run` arguments.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job directory on the mounted NAS (one job per directory).
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the mounted NAS (one job per directory). Repeat it for a job over
+    /// several NAS units: whole VMs are placed by free space, before anything is written.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// Your Ed25519 signing key (from `odt-export keygen`).
     #[arg(long, value_name = "KEY")]
     pub signing_key: PathBuf,
@@ -149,7 +193,7 @@ pub struct RunArgs {
     pub job: Option<PathBuf>,
     /// Also wrap the job key for a provider's X25519 public key (from `odt-import keygen`).
     /// Repeatable.
-    #[arg(long, value_name = "KEY.pub", help_heading = "Keys")]
+    #[arg(short = 'r', long, value_name = "KEY.pub", help_heading = "Keys")]
     pub recipient: Vec<PathBuf>,
     /// Use no passphrase: only the --recipient keys can open the job (no secret travels).
     #[arg(long, requires = "recipient", help_heading = "Keys")]
@@ -237,7 +281,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// With --deep: open the job with a provider's X25519 secret key instead.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Print a JSON report on stdout.
     #[arg(long)]
@@ -253,6 +297,9 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::VerifyReceipt(_) => "verify-receipt",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 
@@ -264,6 +311,8 @@ impl Command {
             Command::Verify(a) => a.json,
             Command::VerifyReceipt(a) => a.json,
             Command::Inspect(a) => a.json,
+            Command::Report(a) => a.json,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

@@ -25,7 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use odt_format::crypto::keys::{Recipient, SigningKey};
 use odt_format::crypto::stanza::KdfParams;
 use odt_format::io::nasfile::WriteOptions;
-use odt_format::job::journal::{plan_digest, Journal};
+use odt_format::job::journal::{plan_digest, Journal, JournalUnits};
 use odt_format::job::layout::{vm_dir_name, Layout};
 use odt_format::job::manifest::{self, JobManifest, Target, VmEntry};
 use odt_format::job::writer::{ActiveJob, Discard, JobPlan, JobWriter, NewJob};
@@ -34,13 +34,15 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::input::{each_at_once, Ctx, Input};
+use crate::placement::{place, VmNeed};
 use crate::source::Source;
 use crate::vcsource::{VcInput, VcenterSource};
 
 /// Everything the command line asked of `run`.
 pub struct ExportOptions {
-    /// The NAS job directory.
-    pub nas: PathBuf,
+    /// The NAS job directory: one, or one per NAS unit of a job that spans several (unit 1
+    /// first; it holds the journal).
+    pub nas: Vec<PathBuf>,
     /// The customer's signing key.
     pub signing: SigningKey,
     /// Sources and their targets: paths of OVF folders, `.ovf` or `.ova` files; or, with
@@ -87,6 +89,20 @@ pub struct ExportStats {
     pub kdf_seconds: f64,
     /// Key id of the signer.
     pub signer_key_id: String,
+    /// A job over several NAS units: what each holds (absent for one NAS).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitPlaced>,
+}
+
+/// What one NAS unit received.
+#[derive(Debug, Serialize)]
+pub struct UnitPlaced {
+    /// Its number, from 1.
+    pub unit: u32,
+    /// Its directory.
+    pub nas: PathBuf,
+    /// The VMs (`vm-NNN`) with files on it.
+    pub vms: Vec<String>,
 }
 
 /// One VM in the report.
@@ -98,6 +114,10 @@ pub struct VmReport {
     pub dir: String,
     /// Files and sizes.
     pub files: Vec<(String, u64)>,
+    /// A job over several NAS units: the unit its files went to (the first, for a VM split
+    /// over units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<u32>,
 }
 
 /// The sources of a run, each with its target, in job order (the `vm-NNN` order).
@@ -113,6 +133,8 @@ pub struct ExportPlan<'a> {
     job: JobPlan,
     /// Bytes still to write, when the space check is on and there is something to write.
     space_needed: Option<u64>,
+    /// A fresh job over several units: where everything goes.
+    units: Option<JournalUnits>,
 }
 
 impl<'a> ExportPlan<'a> {
@@ -120,31 +142,47 @@ impl<'a> ExportPlan<'a> {
     /// plan; a refusal is an error, and nothing is written either way.
     pub fn new(opts: &'a ExportOptions, progress: &dyn Progress) -> Result<ExportPlan<'a>> {
         let started = Instant::now();
-        if !opts.nas.is_dir() {
-            bail!(
-                "--nas {}: not a directory (is the NAS mounted?)",
-                opts.nas.display()
-            );
+        for nas in &opts.nas {
+            if !nas.is_dir() {
+                bail!(
+                    "--nas {}: not a directory (is the NAS mounted?)",
+                    nas.display()
+                );
+            }
         }
+        crate::placement::check_distinct(&opts.nas)?;
         // One writer per job directory: a second run on the same NAS folder would interleave
         // chunks of the same files.
-        let writer = JobWriter::open(&opts.nas)?;
+        let writer = JobWriter::open_units(&opts.nas)?;
         if !writer.lock_held() {
             progress.note(&format!(
                 "warning: {} cannot be locked (an NFS mount with nolock?): make sure no other \
                  odt-export runs on this job",
-                opts.nas.display()
+                opts.nas[0].display()
             ));
         }
         let inputs = open_inputs(opts)?;
-        let plan_digest = plan_digest(
-            inputs.iter().map(|(i, t)| (i.identity(), t)),
-            opts.use_passphrase,
-            &opts.recipients,
+        let plan_digest = units_digest(
+            plan_digest(
+                inputs.iter().map(|(i, t)| (i.identity(), t)),
+                opts.use_passphrase,
+                &opts.recipients,
+            ),
+            &opts.nas,
         );
         let job = match writer.plan(&plan_digest, opts.restart, |m| same_job(m, &inputs))? {
             JobPlan::Refuse(r) => return Err(r.into()),
             job => job,
+        };
+        let units = match &job {
+            JobPlan::Fresh { .. } if opts.nas.len() > 1 => {
+                Some(plan_units(opts, &inputs, progress)?)
+            }
+            JobPlan::Resume(j) if opts.nas.len() > 1 => {
+                check_units_space(&writer, &inputs, j, opts.space_check)?;
+                None
+            }
+            _ => None,
         };
         tracing::info!(
             plan = plan_name(&job),
@@ -153,6 +191,7 @@ impl<'a> ExportPlan<'a> {
         );
         // A finished job needs no room; a fresh one has no data yet, or discards it first.
         let space_needed = match &job {
+            _ if opts.nas.len() > 1 => None,
             JobPlan::Resume(j) if opts.space_check => {
                 Some(space_needed(writer.layout(), &inputs, Some(j)))
             }
@@ -169,6 +208,7 @@ impl<'a> ExportPlan<'a> {
             plan_digest,
             job,
             space_needed,
+            units,
         })
     }
 
@@ -204,10 +244,23 @@ impl<'a> ExportPlan<'a> {
                     self.writer.discard()?;
                 }
                 check_space(self.writer.layout(), self.space_needed)?;
-                create(self.writer, opts, &self.plan_digest, passphrase, kdf)?
+                create(
+                    self.writer,
+                    opts,
+                    &self.plan_digest,
+                    self.units,
+                    passphrase,
+                    kdf,
+                )?
             }
         };
         let (vms, bytes) = export_all(&job, &self.inputs, opts, progress)?;
+        let unit_of = |vm: &VmEntry| {
+            let f = vm.files.first().map_or("", |f| f.name.as_str());
+            (opts.nas.len() > 1).then(|| job.unit_of(&vm.dir, f))
+        };
+        let reports: Vec<VmReport> = vms.iter().map(|vm| vm_report(vm, unit_of(vm))).collect();
+        let units = units_placed(&job, &vms, &opts.nas);
         let resumed = job.resumed();
         let kdf_seconds = if resumed {
             0.0
@@ -219,15 +272,16 @@ impl<'a> ExportPlan<'a> {
         let seconds = self.started.elapsed().as_secs_f64();
         Ok(ExportStats {
             job_id: m.job_id.clone(),
-            nas: opts.nas.clone(),
+            nas: opts.nas[0].clone(),
             resumed,
             already_complete: false,
-            vms: m.vms.iter().map(vm_report).collect(),
+            vms: reports,
             bytes,
             seconds,
             mib_per_second: bytes as f64 / 1048576.0 / seconds.max(1e-9),
             kdf_seconds,
             signer_key_id,
+            units,
         })
     }
 }
@@ -241,15 +295,16 @@ fn complete(
 ) -> ExportStats {
     ExportStats {
         job_id: m.job_id.clone(),
-        nas: opts.nas.clone(),
+        nas: opts.nas[0].clone(),
         resumed: false,
         already_complete: true,
-        vms: m.vms.iter().map(vm_report).collect(),
+        vms: m.vms.iter().map(|vm| vm_report(vm, None)).collect(),
         bytes: 0,
         seconds: started.elapsed().as_secs_f64(),
         mib_per_second: 0.0,
         kdf_seconds: 0.0,
         signer_key_id,
+        units: vec![],
     }
 }
 
@@ -287,6 +342,7 @@ fn create(
     writer: JobWriter,
     opts: &ExportOptions,
     plan_digest: &str,
+    units: Option<JournalUnits>,
     passphrase: &dyn Fn() -> Result<Zeroizing<String>>,
     kdf: KdfParams,
 ) -> Result<ActiveJob> {
@@ -299,6 +355,7 @@ fn create(
         signing: &opts.signing,
         passphrase: p.as_ref().map(|p| (p.as_bytes(), kdf)),
         recipients: &opts.recipients,
+        units,
     })?)
 }
 
@@ -317,7 +374,7 @@ fn export_all(
         job,
         progress,
         write: opts.write,
-        nas: &opts.nas,
+        nas: &opts.nas[0],
         refused: &refused,
         streams: opts.parallel.max(1),
     };
@@ -326,7 +383,7 @@ fn export_all(
     let work: Vec<VmWork> = inputs
         .iter()
         .enumerate()
-        .map(|(idx, (input, _))| input.work(job.layout(), &vm_dir_name(idx), &journal))
+        .map(|(idx, (input, _))| input.work(job, &vm_dir_name(idx), &journal))
         .collect();
     progress.plan(&work);
     // From here Ctrl-C stops the work in flight at its next read (the passphrase, if one was
@@ -363,12 +420,140 @@ fn same_job(m: &JobManifest, inputs: &Inputs<'_>) -> bool {
         })
 }
 
-fn vm_report(vm: &VmEntry) -> VmReport {
+fn vm_report(vm: &VmEntry, unit: Option<u32>) -> VmReport {
     VmReport {
         name: vm.name.clone(),
         dir: vm.dir.clone(),
         files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+        unit,
     }
+}
+
+/// The plan digest of a job over several units also covers the units, in order: a rerun
+/// must name the same units (where the first run put each file). One NAS: unchanged.
+fn units_digest(digest: String, nas: &[PathBuf]) -> String {
+    if nas.len() < 2 {
+        return digest;
+    }
+    let abs: Vec<PathBuf> = nas
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let v = serde_json::json!([digest, abs]);
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.to_string()))
+}
+
+/// Bytes free on `root` (statvfs).
+fn free_space(root: &std::path::Path) -> Result<u64> {
+    let st = nix::sys::statvfs::statvfs(root)
+        .with_context(|| format!("check free space on {}", root.display()))?;
+    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+/// Places a fresh job over its units by their free space, and says where each VM goes.
+fn plan_units(
+    opts: &ExportOptions,
+    inputs: &Inputs<'_>,
+    progress: &dyn Progress,
+) -> Result<JournalUnits> {
+    let empty = Layout::new(&opts.nas[0]);
+    let needs: Vec<VmNeed> = inputs
+        .iter()
+        .enumerate()
+        .map(|(idx, (input, _))| VmNeed {
+            dir: vm_dir_name(idx),
+            name: input.source_name(),
+            total: input.space_needed(&empty, &vm_dir_name(idx), None),
+            files: input.file_needs(),
+        })
+        .collect();
+    let free = opts
+        .nas
+        .iter()
+        .map(|r| free_space(r))
+        .collect::<Result<Vec<_>>>()?;
+    let roots: Vec<String> = opts.nas.iter().map(|r| r.display().to_string()).collect();
+    let p = place(&needs, &free, &roots)?;
+    for (k, root) in roots.iter().enumerate() {
+        let unit = k as u32 + 1;
+        let here: Vec<String> = needs
+            .iter()
+            .filter(|n| {
+                p.placement.get(&n.dir) == Some(&unit)
+                    || p.placement
+                        .iter()
+                        .any(|(s, &u)| u == unit && s.starts_with(&format!("{}/", n.dir)))
+            })
+            .map(|n| format!("{} ({})", n.name, n.dir))
+            .collect();
+        progress.note(&format!(
+            "unit {unit} of {}: {root}: {} of {} free: {}",
+            roots.len(),
+            human_bytes(p.bytes[k]),
+            human_bytes(free[k]),
+            if here.is_empty() {
+                "nothing".into()
+            } else {
+                here.join(", ")
+            }
+        ));
+    }
+    Ok(JournalUnits {
+        unit_ids: roots
+            .iter()
+            .map(|_| odt_format::job::unit::new_unit_id())
+            .collect(),
+        placement: p.placement,
+    })
+}
+
+/// A resumed job over several units: each unit has room for what is still to go there.
+fn check_units_space(
+    writer: &JobWriter,
+    inputs: &Inputs<'_>,
+    j: &Journal,
+    space_check: bool,
+) -> Result<()> {
+    let Some(units) = &j.units else {
+        bail!("the interrupted job's journal has no unit placement; rerun with --restart");
+    };
+    if !space_check {
+        return Ok(());
+    }
+    for (k, layout) in writer.units().enumerate() {
+        let unit = k as u32 + 1;
+        let mut need = crate::placement::RESERVE;
+        for (idx, (input, _)) in inputs.iter().enumerate() {
+            let dir = vm_dir_name(idx);
+            if units.placement.get(&dir) == Some(&unit) {
+                need += input.space_needed(layout, &dir, Some(j));
+            }
+        }
+        check_space(layout, Some(need))?;
+    }
+    Ok(())
+}
+
+/// What each unit received, for the report.
+fn units_placed(job: &ActiveJob, vms: &[VmEntry], nas: &[PathBuf]) -> Vec<UnitPlaced> {
+    if nas.len() < 2 {
+        return vec![];
+    }
+    (1..=nas.len() as u32)
+        .map(|unit| UnitPlaced {
+            unit,
+            nas: nas[unit as usize - 1].clone(),
+            vms: vms
+                .iter()
+                .filter(|vm| {
+                    vm.files
+                        .iter()
+                        .any(|f| job.unit_of(&vm.dir, &f.name) == unit)
+                })
+                .map(|vm| vm.dir.clone())
+                .collect(),
+        })
+        .collect()
 }
 
 /// Bytes still to write; `resume` is the journal of the job this run continues.
@@ -386,9 +571,7 @@ fn check_space(layout: &Layout, need: Option<u64>) -> Result<()> {
     let Some(need) = need else {
         return Ok(());
     };
-    let st = nix::sys::statvfs::statvfs(layout.root())
-        .with_context(|| format!("check free space on {}", layout.root().display()))?;
-    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+    let free = free_space(layout.root())?;
     if free < need {
         bail!(
             "not enough space on the NAS {}: {} free, this job needs {} more. Free space or use a \

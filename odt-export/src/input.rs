@@ -32,9 +32,14 @@ pub trait Input: Sync {
     /// this run continues.
     fn space_needed(&self, layout: &Layout, dir: &str, resume: Option<&Journal>) -> u64;
     /// What exporting it into `dir` amounts to for the overall progress: its bytes, as its
-    /// progress pieces will count them, and what `journal` (of the job this run writes) and
-    /// the partial files say an earlier run did.
-    fn work(&self, layout: &Layout, dir: &str, journal: &Journal) -> VmWork;
+    /// progress pieces will count them, and what `journal` (of `job`, the job this run
+    /// writes) and the partial files, on whichever unit each is placed, say an earlier run did.
+    fn work(&self, job: &ActiveJob, dir: &str, journal: &Journal) -> VmWork;
+    /// Bytes each of its files needs in a fresh job, when its files are known before the
+    /// export (so a VM larger than one NAS unit can be split by file); `None` by default.
+    fn file_needs(&self) -> Option<Vec<(String, u64)>> {
+        None
+    }
     /// Exports it into `dir`; returns its manifest entry and the bytes this run processed.
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)>;
 }

@@ -14,5 +14,6 @@ pub mod export;
 pub mod input;
 pub mod jobfile;
 pub mod package;
+pub mod placement;
 pub mod source;
 pub mod vcsource;

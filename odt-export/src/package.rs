@@ -16,6 +16,7 @@ use odt_format::io::nasfile::{encrypt_file, recover, Partial, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
+use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{DigestAlg, Mf, MfEntry};
 use odt_format::progress::VmWork;
 use odt_format::FormatError;
@@ -70,7 +71,7 @@ impl Input for Source {
         need
     }
 
-    fn work(&self, layout: &Layout, dir: &str, journal: &Journal) -> VmWork {
+    fn work(&self, job: &ActiveJob, dir: &str, journal: &Journal) -> VmWork {
         let mut w = VmWork {
             finished: true,
             ..VmWork::default()
@@ -84,11 +85,32 @@ impl Input for Source {
                 None => {
                     w.finished = false;
                     w.bytes += f.size;
+                    let layout = job.layout_of(dir, &f.name);
                     w.done += checkpointed(layout, dir, &f.name, f.size, journal.chunk_log2);
                 }
             }
         }
         w
+    }
+
+    fn file_needs(&self) -> Option<Vec<(String, u64)>> {
+        let need = |f: &PackageFile| {
+            let size = match self.mf_generated && f.name == self.mf_name {
+                true => 200 * self.files.len() as u64,
+                false => f.size,
+            };
+            let g = Geometry {
+                plain_size: size,
+                chunk_size: 1 << DEFAULT_CHUNK_LOG2,
+            };
+            g.encrypted_size() + g.chunks() * 32
+        };
+        Some(
+            self.files
+                .iter()
+                .map(|f| (f.name.clone(), need(f)))
+                .collect(),
+        )
     }
 
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)> {

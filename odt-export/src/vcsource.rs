@@ -17,6 +17,7 @@ use odt_format::io::nasfile::{encrypt_file, encrypt_unsized, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
+use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
 use odt_format::progress::VmWork;
 use odt_vmware::vsphere::client::{Client, MoRef};
@@ -351,7 +352,7 @@ impl Input for VcInput<'_> {
         self.vm.committed_bytes.saturating_sub(done)
     }
 
-    fn work(&self, _: &Layout, dir: &str, journal: &Journal) -> VmWork {
+    fn work(&self, _: &ActiveJob, dir: &str, journal: &Journal) -> VmWork {
         let base = safe_name(&self.vm.name, "vm");
         let done: u64 = journal
             .done

@@ -87,3 +87,10 @@ fn keygen_refuses_to_overwrite() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(&key).unwrap(), before);
 }
+
+#[test]
+fn the_clap_definition_has_no_clashing_flags() {
+    // Short flags (-o, -i, -k, -v, -r) and the global ones must not collide in any command.
+    use clap::CommandFactory;
+    odt_export::cli::Cli::command().debug_assert();
+}

@@ -325,6 +325,7 @@ fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
     let signer = customer_key();
     let manifest = JobManifest {
         format: FORMAT.into(),
+        units: None,
         job_id: hex::encode(job_id),
         created: CREATED.into(),
         exporter: EXPORTER.into(),

@@ -274,6 +274,84 @@ pub fn fuzz_receipt(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------- unit index
+
+/// The fixture's manifest as a job over two units, and its bytes: what fuzzed unit indexes
+/// are checked against.
+fn unit_manifest() -> &'static (JobManifest, Vec<u8>) {
+    static M: OnceLock<(JobManifest, Vec<u8>)> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut m = fixture().manifest.clone();
+        m.units = Some(2);
+        let b = m.to_bytes();
+        (m, b)
+    })
+}
+
+/// `unit_index`: the unit index (`odt-unit.json`, docs/FORMAT.md §2.2). The first byte picks
+/// a mode; the rest is the index bytes, then (after the first 0 byte) a second part.
+/// - mode 0: [`UnitIndex::parse`] never panics; an index it accepts has a unit in 1..=units,
+///   2..=MAX_UNITS units, no file twice, and parses back to itself once written out; checking
+///   it with the second part as its signature against the fixture's manifest never panics,
+///   and an accepted one is of the fixture's job.
+/// - mode 1: the index bytes are signed here with the trusted key: verification must succeed
+///   exactly when they parse and fit the fixture's two-unit manifest.
+/// - mode 2: signed, then one bit flipped (or a byte added if empty): verification fails.
+pub fn fuzz_unit_index(data: &[u8]) {
+    use crate::job::unit::{UnitIndex, MAX_UNITS};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (ibytes, second) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let (m, mb) = unit_manifest();
+    let trusted = trusted_key();
+    match mode % 3 {
+        0 => {
+            if let Ok(u) = UnitIndex::parse(ibytes) {
+                assert!((2..=MAX_UNITS).contains(&u.units) && (1..=u.units).contains(&u.unit));
+                let mut files = u.files.clone();
+                files.sort();
+                files.dedup();
+                assert_eq!(
+                    files.len(),
+                    u.files.len(),
+                    "a file listed twice was accepted"
+                );
+                let back = UnitIndex::parse(&u.to_bytes()).expect("a written index parses");
+                assert_eq!(back, u, "an index changed when written out again");
+            }
+            if let Ok(u) = UnitIndex::verify(ibytes, second, trusted, m, mb) {
+                assert_eq!(u.job_id, m.job_id, "accepted an index of another job");
+            }
+        }
+        1 => {
+            let sig = UnitIndex::sign(ibytes, signing_key());
+            let fits = UnitIndex::parse(ibytes).is_ok_and(|u| u.check_against(m, mb).is_ok());
+            let verified = UnitIndex::verify(ibytes, &sig, trusted, m, mb);
+            assert_eq!(
+                verified.is_ok(),
+                fits,
+                "verification of a well-signed index disagrees with its parse: {verified:?}"
+            );
+        }
+        _ => {
+            let sig = UnitIndex::sign(ibytes, signing_key());
+            let mut altered = ibytes.to_vec();
+            match altered.len() {
+                0 => altered.push(b'{'),
+                n => altered[second.len() % n] ^= 1 << (second.len() % 8),
+            }
+            assert!(
+                UnitIndex::verify(&altered, &sig, trusted, m, mb).is_err(),
+                "an index altered after signing was accepted"
+            );
+        }
+    }
+}
+
 // --------------------------------------------------------------------------------- trust
 
 /// The key the `trust` target gives each key file: derived from the path (as the path's
@@ -652,6 +730,7 @@ fn fixture() -> &'static Fixture {
         };
         let manifest = JobManifest {
             format: FORMAT.into(),
+            units: None,
             job_id: hex::encode(JOB_ID),
             created: "2026-01-01T00:00:00Z".into(),
             exporter: "odt fuzz fixture".into(),
@@ -1289,6 +1368,45 @@ mod tests {
         ]
     }
 
+    fn unit_index_seeds() -> Vec<(String, Vec<u8>)> {
+        use crate::job::unit::{UnitFile, UnitIndex, UNIT_FORMAT};
+        let (m, mb) = unit_manifest();
+        let vm = &m.vms[0];
+        let index = UnitIndex {
+            format: UNIT_FORMAT.into(),
+            job_id: m.job_id.clone(),
+            manifest_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(mb)),
+            unit_id: "11".repeat(16),
+            unit: 2,
+            units: 2,
+            files: vm
+                .files
+                .iter()
+                .take(3)
+                .map(|f| UnitFile {
+                    dir: vm.dir.clone(),
+                    name: f.name.clone(),
+                })
+                .collect(),
+        };
+        let bytes = index.to_bytes();
+        let sig = UnitIndex::sign(&bytes, signing_key());
+        let mut genuine = vec![0u8];
+        genuine.extend_from_slice(&bytes);
+        genuine.push(0);
+        genuine.extend_from_slice(&sig);
+        let mut signed_here = vec![1u8];
+        signed_here.extend_from_slice(&bytes);
+        let mut tamper = vec![2u8];
+        tamper.extend_from_slice(&bytes);
+        tamper.extend_from_slice(&[0, 0, 1, 2]);
+        vec![
+            ("unit-with-sig.bin".into(), genuine),
+            ("unit-sign-here.bin".into(), signed_here),
+            ("unit-tamper.bin".into(), tamper),
+        ]
+    }
+
     fn header_seeds() -> Vec<(String, Vec<u8>)> {
         let mut long = FileHeader {
             chunk_log2: 24,
@@ -1433,6 +1551,11 @@ mod tests {
     #[test]
     fn receipt_mutations_hold_invariants() {
         replay(8, &receipt_seeds(), JSON_DICT, 3000, fuzz_receipt);
+    }
+
+    #[test]
+    fn unit_index_mutations_hold_invariants() {
+        replay(8, &unit_index_seeds(), JSON_DICT, 3000, fuzz_unit_index);
     }
 
     /// The seed receipt is about the fixture's job, and one changed size is caught.
@@ -1602,6 +1725,7 @@ mod tests {
             ("stanza", stanza_seeds()),
             ("decrypt", decrypt_seeds()),
             ("receipt", receipt_seeds()),
+            ("unit_index", unit_index_seeds()),
             ("trust", trust_seeds()),
             ("xml_tree", xml_tree_seeds()),
         ] {

@@ -103,6 +103,7 @@ fn encrypt(
 fn manifest(entry: FileEntry) -> JobManifest {
     JobManifest {
         format: FORMAT.into(),
+        units: None,
         job_id: hex::encode(JOB_ID),
         created: "2024-01-01T00:00:00Z".into(),
         exporter: "roundtrip test".into(),

@@ -3,8 +3,52 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use odt_cli::manual::EnvVar;
 
 use crate::vcenter::VcenterArgs;
+
+/// The environment variables `odt-import` reads, for `--help` and the man page (a test checks
+/// that every `ODT_*` name in the source is listed).
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "ODT_CONFIG",
+        help: "the provider config file, as --config FILE (default: /etc/odt/import.toml when it \
+               exists)",
+    },
+    EnvVar {
+        name: "ODT_PASSPHRASE",
+        help: "the bundle passphrase (else --passphrase-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_USER",
+        help: "the vCenter user (or --vcenter-user)",
+    },
+    EnvVar {
+        name: "ODT_VCENTER_PASSWORD",
+        help: "its password (else --vcenter-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_VCD_USER",
+        help: "the vCD system administrator, name@System (or --vcd-user)",
+    },
+    EnvVar {
+        name: "ODT_VCD_PASSWORD",
+        help: "its password (else --vcd-password-file, else a prompt)",
+    },
+    EnvVar {
+        name: "ODT_STATE_DIR",
+        help: "the state folder (dock records, journals, receipts) when --state is not given \
+               (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)",
+    },
+    EnvVar {
+        name: "ODT_LOG",
+        help: odt_cli::log::ENV_HELP,
+    },
+    EnvVar {
+        name: "ODT_PROGRESS_INTERVAL_SECS",
+        help: "seconds between progress lines when stderr is not a terminal (default 30)",
+    },
+];
 
 /// odt-import: the provider side of odt (offline VM migration by shipped NAS).
 ///
@@ -30,28 +74,26 @@ use crate::vcenter::VcenterArgs;
 /// 2 usage error.
 /// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
-/// Environment:
-///   ODT_PASSPHRASE        the bundle passphrase (else --passphrase-file, else a prompt)
-///   ODT_VCENTER_USER      the vCenter user (or --vcenter-user)
-///   ODT_VCENTER_PASSWORD  its password (else --vcenter-password-file, else a prompt)
-///   ODT_VCD_USER          the vCD system administrator, name@System (or --vcd-user)
-///   ODT_VCD_PASSWORD      its password (else --vcd-password-file, else a prompt)
-///   ODT_STATE_DIR         the state folder (dock records, journals, receipts) when --state
-///                         is not given (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)
-///   ODT_LOG               log level (error, warn, info, debug, trace) or directives:
-///                         to --log-file if given, else to stderr (default: no log)
-///   ODT_PROGRESS_INTERVAL_SECS  seconds between progress lines when stderr is not a
-///                         terminal (default 30)
-///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]
-#[command(name = "odt-import", version, verbatim_doc_comment)]
+#[command(
+    name = "odt-import",
+    version,
+    verbatim_doc_comment,
+    after_help = odt_cli::manual::environment_help(ENVIRONMENT)
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub log: odt_cli::log::LogArgs,
+    /// The provider config file (TOML; default /etc/odt/import.toml when it exists): the
+    /// vCenter, vCD, placement, keys, trust file and state folder otherwise retyped on every
+    /// command, keys named as the flags (README, "Provider config file"). Flags and their
+    /// environment variables override it; it never holds a password.
+    #[arg(long, value_name = "FILE", env = "ODT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 /// Subcommands.
@@ -93,14 +135,36 @@ pub enum Command {
     /// how far `run` got (deployed into vCenter; imported into vCD, wired, powered on). The
     /// signature is checked against its embedded key only: `verify` proves who signed.
     Inspect(InspectOptions),
+    /// Render a signed import receipt as a self-contained HTML custody report.
+    ///
+    /// One page to hand to the customer with the receipt.
+    ///
+    /// The receipt's signature is checked with the receipt public key first; a receipt that
+    /// does not verify writes no page (exit 1). The page shows what arrived (job, manifest
+    /// SHA-256, VMs, files), what was checked (the dock record with --verify-record; the .mf
+    /// digest each file was compared with on upload), where each VM landed, the overrides made
+    /// at the dock, the key ids and the times. It has no script and loads nothing.
+    ///
+    ///   odt-import report --receipt STATE/receipt-JOB.json \
+    ///       --provider-key /etc/odt/receipt.key.pub --verify-record STATE/dock-JOB.json \
+    ///       --manifest /mnt/nas/odt-job.json -o custody-JOB.html
+    #[command(verbatim_doc_comment)]
+    Report(odt_cli::report::ReportOptions),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on
+    /// stdout, e.g. `odt-import completions bash > /usr/share/bash-completion/completions/odt-import`.
+    Completions(odt_cli::manual::CompletionsOptions),
+    /// Write the man pages into DIR: odt-import.1 and one odt-import-COMMAND.1 per command (then
+    /// `man -l DIR/odt-import.1`, or install them under share/man/man1).
+    Man(odt_cli::manual::ManOptions),
 }
 
 /// `inspect` options.
 #[derive(Debug, Args)]
 pub struct InspectOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each shows
+    /// what it holds, and which units and VMs are still to come.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     /// The state folder of `verify` and `run` (default: $ODT_STATE_DIR, $XDG_STATE_HOME/odt or
     /// ~/.local/state/odt).
     #[arg(long, value_name = "DIR")]
@@ -114,7 +178,7 @@ pub struct InspectOptions {
 #[derive(Debug, Args)]
 pub struct KeygenOptions {
     /// Where to write the secret key; the public key goes to KEY.pub. Never overwrites.
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'o', long, value_name = "KEY")]
     pub out: PathBuf,
     /// Make the Ed25519 key that signs import receipts (`run --receipt-key`) instead of the
     /// X25519 recipient key.
@@ -128,16 +192,17 @@ pub struct KeygenOptions {
 /// `verify` options.
 #[derive(Debug, Args)]
 pub struct VerifyOptions {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: each unit is
+    /// verified on its own and gets its own dock record.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// Also decrypt every file and check it against the OVF's .mf.
     #[arg(long)]
     pub deep: bool,
     /// With --deep: the provider's X25519 secret key (else the passphrase is used).
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// With --deep: read the passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
@@ -153,7 +218,8 @@ pub struct VerifyOptions {
 
 /// Who may have signed the job: one customer's key, or the provider's trust file.
 #[derive(Debug, Args, Clone)]
-#[group(id = "signer", required = true, multiple = false)]
+// Not `required`: the config file's `trust` may stand in (checked once it is applied).
+#[group(id = "signer", multiple = false)]
 pub struct SignerArgs {
     /// The customer's public key (KEY.pub from `odt-export keygen`).
     #[arg(long, value_name = "KEY.pub", help_heading = "Trust")]
@@ -168,9 +234,10 @@ pub struct SignerArgs {
 /// The job on the NAS and the key that vouches for it.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
-    /// The job directory on the NAS.
-    #[arg(long, value_name = "DIR")]
-    pub nas: PathBuf,
+    /// The job directory on the NAS. Repeat it for several NAS units of one job: the VMs on
+    /// the units given are imported, the others wait for a later run with their unit.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub nas: Vec<PathBuf>,
     #[command(flatten)]
     pub signer: SignerArgs,
     /// With --trusted-key: an org that key may target (repeatable; any VDC and catalog of
@@ -236,7 +303,7 @@ pub struct RunOptions {
     #[arg(long, value_name = "KEY")]
     pub receipt_key: Option<PathBuf>,
     /// The provider's X25519 secret key, to open the job (else the passphrase is used).
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'i', long, value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// Read the bundle passphrase from FILE (else ODT_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
@@ -287,6 +354,9 @@ impl Command {
             Command::Run(_) => "run",
             Command::AddPortGroup(_) => "add-port-group",
             Command::Inspect(_) => "inspect",
+            Command::Report(_) => "report",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 
@@ -299,6 +369,8 @@ impl Command {
             Command::Run(o) => o.json,
             Command::AddPortGroup(o) => o.json,
             Command::Inspect(o) => o.json,
+            Command::Report(o) => o.json,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }

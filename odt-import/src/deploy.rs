@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use odt_format::crypto::keys::DataKey;
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{JobManifest, VmEntry};
+use odt_format::job::mounted::Mounted;
 use odt_format::job::reader::{decrypt_small, CheckedReader, DecryptReader};
 use odt_format::ovf::{parse_descriptor, Mf};
 use odt_format::progress::Progress;
@@ -149,14 +150,29 @@ pub struct DeployContext<'a> {
     pub client: &'a Client,
     /// Where VMs go.
     pub placement: &'a Placement,
-    /// The job.
-    pub layout: &'a Layout,
+    /// The job's units at hand: each file is read from the unit that holds it.
+    pub units: &'a Mounted,
     /// Its signed manifest.
     pub manifest: &'a JobManifest,
     /// Its data key.
     pub key: &'a DataKey,
     /// Progress.
     pub progress: &'a dyn Progress,
+}
+
+impl DeployContext<'_> {
+    /// The unit directory that holds `vm`'s file `name`. The run deploys only VMs whose
+    /// files are all at hand, so a miss means a VM deployed before whose marker is gone.
+    fn layout_of(&self, vm: &VmEntry, name: &str) -> Result<&Layout> {
+        let u = self.units.unit_of(&vm.dir, name).with_context(|| {
+            format!(
+                "VM {}: {name} is on {}, which is not mounted: rerun with it",
+                vm.name,
+                self.units.waiting_text(&self.units.missing_units())
+            )
+        })?;
+        Ok(&u.layout)
+    }
 }
 
 /// Deploys one VM, or recognises it as done. On failure the lease is aborted and the VM the
@@ -293,7 +309,17 @@ struct Package {
 
 impl Package {
     fn read(cx: &DeployContext<'_>, vm: &VmEntry) -> Result<Package> {
-        let small = |name: &str| decrypt_small(cx.layout, cx.manifest, cx.key, vm, name, MAX_SMALL);
+        let small = |name: &str| -> Result<Vec<u8>> {
+            let layout = cx.layout_of(vm, name)?;
+            Ok(decrypt_small(
+                layout,
+                cx.manifest,
+                cx.key,
+                vm,
+                name,
+                MAX_SMALL,
+            )?)
+        };
         let mf = Mf::parse(&small(&vm.mf)?).with_context(|| format!("VM {}: its .mf", vm.name))?;
         let descriptor = small(&vm.descriptor)?;
         let entry = mf.get(&vm.descriptor).with_context(|| {
@@ -417,7 +443,7 @@ fn upload_all(
             .get(&file.name)
             .with_context(|| format!("{} has no digest for {}", vm.mf, file.name))?;
         let mut reader = CheckedReader::new(
-            DecryptReader::open(cx.layout, cx.manifest, cx.key, vm, file)?,
+            DecryptReader::open(cx.layout_of(vm, &file.name)?, cx.manifest, cx.key, vm, file)?,
             expected,
         );
         let proof = reader.verified();

@@ -3,6 +3,10 @@
 //! `odt-import run` requires it (or does the keyless pass itself with `--verify-now`), so a
 //! job that `verify` would refuse is never deployed, without reading terabytes twice. See
 //! `odt_format::job::dock` for what the fingerprints cover and why.
+//!
+//! A job over several NAS units has one record per unit (`dock-<job>-unit-<k>.json`): units
+//! arrive and are verified at different times, and each record vouches only for the unit
+//! directory it fingerprinted.
 
 use std::path::{Path, PathBuf};
 
@@ -11,16 +15,21 @@ use odt_format::io::nasfile::write_atomic;
 use odt_format::job::dock::{stamp_tree, DockRecord, Stamp, DOCK_FORMAT};
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::JobManifest;
+use odt_format::job::mounted::MountedUnit;
 use odt_format::job::reader::read_bounded;
-use odt_format::job::verify::{verify_files, Problem, VerifyReport};
+use odt_format::job::verify::{verify_files, Problem, UnitReport, VerifyReport};
 use odt_format::progress::Progress;
 
 /// Largest record read back (a job with a million files has a record of about 200 MiB).
 const MAX_RECORD_BYTES: u64 = 256 << 20;
 
-/// Where the record of `job_id` lives.
-pub fn record_path(state: &Path, job_id: &str) -> PathBuf {
-    odt_format::job::state::StateDir::new(state).dock_record(job_id)
+/// Where the record of `job_id` (of its unit `unit`, for a job over several units) lives.
+pub fn record_path(state: &Path, job_id: &str, unit: Option<u32>) -> PathBuf {
+    let s = odt_format::job::state::StateDir::new(state);
+    match unit {
+        Some(k) => s.unit_dock_record(job_id, k),
+        None => s.dock_record(job_id),
+    }
 }
 
 /// Fingerprints the job directory (before and after a verification, and when `run` checks the record).
@@ -54,12 +63,13 @@ pub fn record(
         deep: report.deep,
         entries: after,
     };
-    save(state, &r)
+    save(state, &r, report.unit.as_ref().map(|u| u.unit))
 }
 
-/// Removes the record of `job_id`, if any (after a verification that failed).
-pub fn forget(state: &Path, job_id: &str) -> Result<()> {
-    let path = record_path(state, job_id);
+/// Removes the record of `job_id` (its unit `unit`), if any (after a verification that
+/// failed).
+pub fn forget(state: &Path, job_id: &str, unit: Option<u32>) -> Result<()> {
+    let path = record_path(state, job_id, unit);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("remove the stale dock record {}", path.display()))
@@ -68,10 +78,10 @@ pub fn forget(state: &Path, job_id: &str) -> Result<()> {
     }
 }
 
-fn save(state: &Path, r: &DockRecord) -> Result<PathBuf> {
+fn save(state: &Path, r: &DockRecord, unit: Option<u32>) -> Result<PathBuf> {
     std::fs::create_dir_all(state)
         .with_context(|| format!("create state folder {}", state.display()))?;
-    let path = record_path(state, &r.job_id);
+    let path = record_path(state, &r.job_id, unit);
     let mut b = serde_json::to_vec_pretty(r)?;
     b.push(b'\n');
     write_atomic(&path, &b).context("save the dock record")?;
@@ -89,14 +99,16 @@ pub enum DockStatus {
     Changed(Vec<String>),
 }
 
-/// Compares the record of `m` (if any) with the NAS as it is now.
+/// Compares the record of `job_id` (its unit `unit`), if any, with the unit directory
+/// `layout` as it is now.
 pub fn status(
     state: &Path,
     layout: &Layout,
     manifest_sha256: &str,
     job_id: &str,
+    unit: Option<u32>,
 ) -> Result<DockStatus> {
-    let path = record_path(state, job_id);
+    let path = record_path(state, job_id, unit);
     let bytes = match read_bounded(&path, MAX_RECORD_BYTES) {
         Ok(b) => b,
         Err(odt_format::FormatError::Io { cause: source, .. })
@@ -116,15 +128,21 @@ pub fn status(
     })
 }
 
-/// `run --verify-now`: the keyless pass over every file of the (already signature-checked)
-/// manifest `m`, recorded like `verify` records it. Damage is an error naming every problem.
+/// `run --verify-now`: the keyless pass over every file the unit `u` holds of the (already
+/// signature-checked) manifest `job`, recorded like `verify` records it. Damage is an error
+/// naming every problem.
 pub fn verify_now(
     state: &Path,
-    layout: &Layout,
-    m: &JobManifest,
+    u: &MountedUnit,
+    job: &JobManifest,
     manifest_sha256: &str,
     progress: &dyn Progress,
 ) -> Result<PathBuf> {
+    let layout = &u.layout;
+    let m = &match &u.index {
+        Some(i) => i.view(job),
+        None => job.clone(),
+    };
     let before = stamp_job(layout)?;
     let checked = verify_files(layout, m, progress)?;
     if !checked.problems.is_empty() {
@@ -139,6 +157,7 @@ pub fn verify_now(
         files: checked.files,
         bytes: checked.bytes,
         problems: vec![],
+        unit: u.index.as_ref().map(|i| UnitReport::new(i, job)),
     };
     record(state, layout, before, &report)
 }

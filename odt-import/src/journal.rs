@@ -101,6 +101,11 @@ pub struct Journal {
     /// what is already in place (see [`Journal::check_overrides`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<Override>,
+    /// SHA-256 of the manifest bytes the import began from: a later run with another NAS
+    /// unit of "the same job" must carry the same bytes. Absent in journals written before
+    /// units existed (then nothing is compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
     #[serde(skip)]
     path: PathBuf,
     /// Held while this run owns the journal: two imports of one job never run at once.
@@ -208,6 +213,14 @@ impl Journal {
             }
             Err(e) => Err(e).context("read the import journal"),
         }
+    }
+
+    /// Whether VM `dir` is in vCenter already: a later run reports it from the journal and
+    /// its marker without reading its files, so its NAS unit need not be mounted any more.
+    pub fn landed(&self, dir: &str) -> bool {
+        self.vms
+            .get(dir)
+            .is_some_and(|r| r.state == VmState::Deployed)
     }
 
     /// Records `dir`'s new state and saves atomically.

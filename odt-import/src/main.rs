@@ -13,6 +13,6 @@ fn main() -> ExitCode {
             json: cli.command.json(),
             log: &cli.log,
         },
-        |cli: Cli| odt_import::commands::dispatch(cli.command),
+        odt_import::commands::main,
     )
 }

@@ -243,35 +243,12 @@ fn check_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use odt_format::job::manifest::{VmEntry, VmSummary};
+    use crate::fixtures::{self, vm_in};
     use odt_format::trust::Grants;
 
     fn manifest() -> JobManifest {
-        let vm = |i: usize, name: &str| VmEntry {
-            name: name.into(),
-            dir: format!("vm-{i:03}"),
-            source_kind: "ovf".into(),
-            source_name: format!("{name}.ovf"),
-            descriptor: format!("{name}.ovf"),
-            mf: format!("{name}.mf"),
-            target: Target {
-                org: Some("acme".into()),
-                vdc: Some("acme-vdc".into()),
-                ..Default::default()
-            },
-            summary: VmSummary::default(),
-            files: vec![],
-        };
-        JobManifest {
-            format: "odt-bundle/v1".into(),
-            job_id: "00".repeat(16),
-            created: String::new(),
-            exporter: String::new(),
-            signer_key_id: "1a2b3c4d5e6f7a8b".into(),
-            key_check: String::new(),
-            stanzas: vec![],
-            vms: vec![vm(0, "web.example.com"), vm(1, "db-01")],
-        }
+        let vm = |i, name| vm_in(i, name, Some("acme"), Some("acme-vdc"));
+        fixtures::manifest(vec![vm(0, "web.example.com"), vm(1, "db-01")])
     }
 
     fn acme() -> Policy {

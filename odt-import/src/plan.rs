@@ -482,34 +482,16 @@ fn storage_check(s: &StorageFacts, names: &[&str], need_mb: u64) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use odt_format::job::manifest::{Target, VmEntry, VmSummary};
+    use crate::fixtures;
 
     fn manifest() -> JobManifest {
-        let vm = |name: &str, dir: &str, cap: u64| VmEntry {
-            name: name.into(),
-            dir: dir.into(),
-            source_kind: "ovf".into(),
-            source_name: format!("{name}.ovf"),
-            descriptor: format!("{name}.ovf"),
-            mf: format!("{name}.mf"),
-            target: Target::default(),
-            summary: VmSummary {
-                disk_capacities: vec![cap],
-                networks: vec!["lan".into()],
-                ..Default::default()
-            },
-            files: vec![],
+        let vm = |i, name, cap: u64| {
+            let mut v = fixtures::vm(i, name);
+            v.summary.disk_capacities = vec![cap];
+            v.summary.networks = vec!["lan".into()];
+            v
         };
-        JobManifest {
-            format: "odt-bundle/v1".into(),
-            job_id: "00".repeat(16),
-            created: String::new(),
-            exporter: String::new(),
-            signer_key_id: String::new(),
-            key_check: String::new(),
-            stanzas: vec![],
-            vms: vec![vm("web", "vm-000", 10 << 30), vm("db", "vm-001", 20 << 30)],
-        }
+        fixtures::manifest(vec![vm(0, "web", 10 << 30), vm(1, "db", 20 << 30)])
     }
 
     fn facts() -> TargetFacts {

@@ -130,6 +130,15 @@ pub fn enforce(policy: Option<&Policy>, m: &JobManifest) -> Result<()> {
     )
 }
 
+/// Neither `--trusted-key` nor `--trust` (nor the config file's `trust`): who signed cannot
+/// be checked.
+pub fn no_signer() -> UsageError {
+    UsageError(
+        "give --trusted-key KEY.pub or --trust FILE (or trust = \"FILE\" in the config file)"
+            .into(),
+    )
+}
+
 /// Chooses the key that must have signed the job at `layout`, and its policy, from
 /// `--trusted-key`/`--allow-org` or `--trust`. `registering` is `--vcd`: then the orgs must be
 /// stated (a usage error otherwise).
@@ -170,7 +179,7 @@ pub fn signer(j: &JobArgs, layout: &Layout, registering: bool) -> Result<Signer>
                 }),
             })
         }
-        (None, None) => Err(UsageError("give --trusted-key KEY.pub or --trust FILE".into()).into()),
+        (None, None) => Err(no_signer().into()),
     }
 }
 
@@ -233,34 +242,11 @@ fn signature_key_id(layout: &Layout) -> Result<String> {
 mod tests {
     use super::*;
     use crate::cli::SignerArgs;
-    use odt_format::job::manifest::{Target, VmEntry, VmSummary};
+    use crate::fixtures::{self, vm_in};
 
     fn manifest(targets: &[(&str, Option<&str>, Option<&str>)]) -> JobManifest {
-        let vm = |i: usize, (name, org, vdc): &(&str, Option<&str>, Option<&str>)| VmEntry {
-            name: name.to_string(),
-            dir: format!("vm-{i:03}"),
-            source_kind: "ovf".into(),
-            source_name: format!("{name}.ovf"),
-            descriptor: format!("{name}.ovf"),
-            mf: format!("{name}.mf"),
-            target: Target {
-                org: org.map(Into::into),
-                vdc: vdc.map(Into::into),
-                ..Default::default()
-            },
-            summary: VmSummary::default(),
-            files: vec![],
-        };
-        JobManifest {
-            format: "odt-bundle/v1".into(),
-            job_id: "00".repeat(16),
-            created: String::new(),
-            exporter: String::new(),
-            signer_key_id: "1a2b3c4d5e6f7a8b".into(),
-            key_check: String::new(),
-            stanzas: vec![],
-            vms: targets.iter().enumerate().map(|(i, t)| vm(i, t)).collect(),
-        }
+        let vms = targets.iter().enumerate();
+        fixtures::manifest(vms.map(|(i, (n, o, v))| vm_in(i, n, *o, *v)).collect())
     }
 
     fn policy(orgs: &[&str]) -> Policy {
@@ -322,7 +308,7 @@ mod tests {
 
     fn job(trusted_key: Option<&str>, trust: Option<&str>, orgs: &[&str]) -> JobArgs {
         JobArgs {
-            nas: "/nonexistent".into(),
+            nas: vec!["/nonexistent".into()],
             signer: SignerArgs {
                 trusted_key: trusted_key.map(Into::into),
                 trust: trust.map(Into::into),

@@ -6,6 +6,7 @@ fn odt_import(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_odt-import"))
         .args(args)
         .env_remove("ODT_PASSPHRASE")
+        .env_remove("ODT_CONFIG")
         .output()
         .unwrap()
 }
@@ -73,7 +74,12 @@ fn tenancy_flags_are_checked_before_any_work() {
         // Neither, both, or --allow-org with --trust.
         let o = run(sub, &[]);
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("--trusted-key <KEY.pub>|--trust <FILE>"));
+        // (Checked after the config file, whose `trust` may stand in: a usage error still.)
+        assert!(
+            stderr(&o).contains("--trusted-key KEY.pub or --trust FILE"),
+            "{}",
+            stderr(&o)
+        );
         let o = run(sub, &["--trusted-key", "k.pub", "--trust", "t.toml"]);
         assert_eq!(o.status.code(), Some(2));
         assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
@@ -109,4 +115,11 @@ fn tenancy_flags_are_checked_before_any_work() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn the_clap_definition_has_no_clashing_flags() {
+    // Short flags (-o, -i, -k, -v) and the global ones must not collide in any command.
+    use clap::CommandFactory;
+    odt_import::cli::Cli::command().debug_assert();
 }

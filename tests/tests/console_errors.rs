@@ -253,6 +253,79 @@ fn vcenter_mistakes_name_the_flag_or_the_closest_vm() {
     );
 }
 
+/// `odt-import plan` against a TLS vcsim (`--insecure`) and the vCD at `vcd_url`, with the
+/// vCD user and password given by `vcd_env`.
+fn plan_with_vcd(s: &Scratch, vc: &Vcsim, vcd_url: &str, vcd_env: &[(&str, &str)]) -> Output {
+    let (nas, kp) = (s.nas(), s.path("k.pub"));
+    let mut c = s.command(
+        "odt-import",
+        &[
+            "plan",
+            "--nas",
+            nas.to_str().unwrap(),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+            "--allow-org",
+            "acme",
+            "--vcenter",
+            &vc.url,
+            "--insecure",
+            "--vcd",
+            vcd_url,
+        ],
+        None,
+    );
+    c.env("ODT_VCENTER_USER", USER)
+        .env("ODT_VCENTER_PASSWORD", PASSWORD)
+        .env_remove("ODT_VCD_USER")
+        .env_remove("ODT_VCD_PASSWORD");
+    for (k, v) in vcd_env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn vcd_mistakes_name_the_vcd_flags_not_the_vcenter_ones() {
+    let Some(vc) = vcsim() else { return };
+    let s = Scratch::new();
+    s.ok(&s.export_run(&[&samples().join("single")], &[]));
+    let user = [("ODT_VCD_USER", "administrator@System")];
+    // No vCD user: a usage error naming where it comes from.
+    let o = plan_with_vcd(&s, &vc, "https://127.0.0.1:9", &[]);
+    mistake("vCD user", &o, 2, &["--vcd-user or ODT_VCD_USER"]);
+    // A certificate the vCD connection does not trust (vcsim's self-signed one stands in for
+    // the vCD's): the vCD flags that get past it, never the vCenter's.
+    let both = [user[0], ("ODT_VCD_PASSWORD", "wrong")];
+    let o = plan_with_vcd(&s, &vc, &vc.url.replace("/sdk", ""), &both);
+    let err = mistake(
+        "vCD TLS",
+        &o,
+        1,
+        &[
+            "TLS certificate not accepted",
+            "--vcd-thumbprint ",
+            "--vcd-insecure",
+        ],
+    );
+    assert!(!err.contains("--vcenter-thumbprint"), "{err}");
+    // A wrong password at a real (simulated) vCD: the login failure, its cause once.
+    let vcd = odt_tests::vcdsim::VcdSim::start(odt_tests::vcdsim::VcdOptions::new(
+        odt_tests::vcdsim::Seed::default_seed(),
+    ))
+    .expect("start the vCD simulator");
+    let o = plan_with_vcd(&s, &vc, &vcd.url, &both);
+    mistake(
+        "vCD login",
+        &o,
+        1,
+        &[
+            "cannot log in to vCloud Director",
+            "as administrator@System",
+        ],
+    );
+}
+
 #[test]
 fn an_export_without_a_target_is_refused_naming_the_vm_before_writing() {
     let s = Scratch::new();

@@ -282,12 +282,102 @@ fn vms_land_as_a_wired_vapp_and_as_a_catalog_template_with_a_signed_receipt() {
         &["is not about the job in", "manifest SHA-256"],
     );
 
+    custody_report(&s, receipt_path, &receipt);
+
     // Rerun: nothing new anywhere.
     let uploads = sims.vc.uploads().len();
     let again = s.ok(&import(&s, &sims, "run", &["--json"]));
     assert!(again.contains("skipped (already deployed)"), "{again}");
     assert_eq!(sims.vc.uploads().len(), uploads);
     assert_landed_once(&sims);
+}
+
+/// `odt-import report` of a real import's receipt, with the dock record and the manifest, and
+/// `odt-export report` of the same as the customer makes it: the page names each VM, where it
+/// landed, each file's digest and the key ids; a forged receipt writes no page (issue 13,
+/// item 8).
+fn custody_report(s: &Scratch, receipt_path: &str, receipt: &serde_json::Value) {
+    // The page's escaping of text (no name here needs more than these).
+    let esc = |t: &str| t.replace('&', "&amp;").replace('\'', "&#39;");
+    let job = receipt["job_id"].as_str().unwrap();
+    let (rk, out) = (s.path("receipt.key.pub"), s.path("custody.html"));
+    let (record, manifest) = (
+        s.path(&format!("state/dock-{job}.json")),
+        s.nas().join("odt-job.json"),
+    );
+    let args = |program: &str, receipt: &str| {
+        let mut a = vec![
+            "report",
+            "--receipt",
+            receipt,
+            "--provider-key",
+            rk.to_str().unwrap(),
+        ];
+        if program == "odt-import" {
+            a.extend(["--verify-record", record.to_str().unwrap()]);
+        }
+        a.extend([
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        s.cmd(program, &a, None)
+    };
+    for program in ["odt-import", "odt-export"] {
+        let _ = std::fs::remove_file(&out);
+        s.ok(&args(program, receipt_path));
+        let page = std::fs::read_to_string(&out).unwrap();
+        let mut needles = vec![
+            job.to_owned(),
+            receipt["manifest_sha256"].as_str().unwrap().to_owned(),
+            format!(
+                "receipt key {}",
+                receipt["provider_key_id"].as_str().unwrap()
+            ),
+            format!(
+                "customer key {}",
+                receipt["customer_key_id"].as_str().unwrap()
+            ),
+        ];
+        for vm in receipt["vms"].as_array().unwrap() {
+            for k in ["name", "dir", "vcenter_entity"] {
+                needles.push(vm[k].as_str().unwrap().to_owned());
+            }
+            needles.push(vm["vcd"]["href"].as_str().unwrap().to_owned());
+            for f in vm["files"].as_array().unwrap() {
+                needles.push(f["name"].as_str().unwrap().to_owned());
+                if let Some(d) = f["digest"].as_str() {
+                    needles.push(d.to_owned());
+                }
+            }
+        }
+        if program == "odt-import" {
+            needles.push("Verified at the dock at".into());
+        }
+        for n in &needles {
+            assert!(
+                page.contains(&esc(n)),
+                "{program}: {n:?} missing from the page"
+            );
+        }
+    }
+    // One byte of the receipt changed: no page.
+    std::fs::remove_file(&out).unwrap();
+    let forged = s.path("forged-report.json");
+    let text = std::fs::read_to_string(receipt_path).unwrap();
+    std::fs::write(&forged, text.replacen("acme-vdc", "acme-vdd", 1)).unwrap();
+    std::fs::copy(
+        format!("{receipt_path}.sig"),
+        s.path("forged-report.json.sig"),
+    )
+    .unwrap();
+    assert_fails(
+        &args("odt-import", forged.to_str().unwrap()),
+        1,
+        &["receipt signature check failed"],
+    );
+    assert!(!out.exists());
 }
 
 #[test]

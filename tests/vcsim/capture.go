@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"hash"
 	"io"
 	"io/ioutil"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -198,6 +200,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 var interesting = regexp.MustCompile(`ImportVApp|ExportVm|HttpNfcLease(Complete|Abort|Progress)|(Add|Remove)PortGroup|Destroy_Task|RelocateVM_Task`)
 
+// serveSDK passes every SOAP call to vcsim, but first rewrites or wraps the few calls the
+// extension implements itself (prepareCall), then books what the successful ones did
+// (recordCall). Calls the `interesting` pattern does not name go to vcsim untouched.
 func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		e.svc.ServeSDK(w, r)
@@ -219,72 +224,111 @@ func (e *extension) serveSDK(w http.ResponseWriter, r *http.Request) {
 		e.svc.ServeSDK(w, r) // vcsim reports the error
 		return
 	}
-	switch method.Name {
-	case "ExportVm":
-		e.wrapMu.Lock()
-		defer e.wrapMu.Unlock()
-		unwrap := wrapVM(e, method.This)
-		defer unwrap()
-	case "AddPortGroup", "RemovePortGroup":
-		wrapNetworkSystem(method.This) // hosts added after start (install wrapped the others)
-	case "RelocateVM_Task":
-		// A move into another resource pool goes to a helper (relocate.go).
-		if req, ok := method.Body.(*types.RelocateVM_Task); ok && isPoolMove(req) {
-			if nb := redirectVMThis(body, method.This); nb != nil {
-				r.Body = ioutil.NopCloser(bytes.NewReader(nb))
-				r.ContentLength = int64(len(nb))
-			} else {
-				log.Printf("%s: cannot find _this in the request; left to vcsim", method.Name)
-			}
-		}
-	case "ImportVApp", "Destroy_Task":
-		// vApp import and destroy go to a helper (vapp.go).
-		redirect := false
-		if req, ok := method.Body.(*types.ImportVApp); ok {
-			_, redirect = req.Spec.(*types.VirtualAppImportSpec)
-		} else {
-			redirect = method.This.Type == "VirtualApp"
-		}
-		if redirect {
-			if nb := redirectThis(body, method.This); nb != nil {
-				r.Body = ioutil.NopCloser(bytes.NewReader(nb))
-				r.ContentLength = int64(len(nb))
-			} else {
-				log.Printf("%s: cannot find _this in the request; left to vcsim", method.Name)
-			}
-		}
-	}
+	done := e.prepareCall(method, body, r)
+	defer done()
 	rec := &statusRecorder{ResponseWriter: w}
 	e.svc.ServeSDK(rec, r)
 	if rec.status != http.StatusOK {
 		return
 	}
+	e.recordCall(method, r, rec.body.Bytes())
+}
+
+// prepareCall readies r for vcsim: ExportVm runs with its VM wrapped (export.go), port group
+// calls with the host's network system wrapped (network.go), and pool moves, vApp imports
+// and vApp destroys are redirected to helpers (relocate.go, vapp.go). It returns what to undo
+// once the call and its bookkeeping are over.
+func (e *extension) prepareCall(method *simulator.Method, body []byte, r *http.Request) (done func()) {
+	switch method.Name {
+	case "ExportVm":
+		e.wrapMu.Lock()
+		defer func() {
+			if done == nil { // wrapVM panicked: do not keep the lock
+				e.wrapMu.Unlock()
+			}
+		}()
+		unwrap := wrapVM(e, method.This)
+		return func() {
+			unwrap()
+			e.wrapMu.Unlock()
+		}
+	case "AddPortGroup", "RemovePortGroup":
+		wrapNetworkSystem(method.This) // hosts added after start (install wrapped the others)
+	case "RelocateVM_Task":
+		// A move into another resource pool goes to a helper (relocate.go).
+		if req, ok := method.Body.(*types.RelocateVM_Task); ok && isPoolMove(req) {
+			replaceBody(r, method.Name, redirectVMThis(body, method.This))
+		}
+	case "ImportVApp", "Destroy_Task":
+		// vApp import and destroy go to a helper (vapp.go).
+		if isVAppCall(method) {
+			replaceBody(r, method.Name, redirectThis(body, method.This))
+		}
+	}
+	return func() {}
+}
+
+// isVAppCall tells an ImportVApp of a VirtualAppImportSpec, or a Destroy_Task of a
+// VirtualApp, from the calls vcsim handles itself.
+func isVAppCall(method *simulator.Method) bool {
+	if req, ok := method.Body.(*types.ImportVApp); ok {
+		_, vapp := req.Spec.(*types.VirtualAppImportSpec)
+		return vapp
+	}
+	return method.This.Type == "VirtualApp"
+}
+
+// replaceBody makes nb (the request with `_this` redirected) r's body; when the redirection
+// found no `_this` (nb nil), vcsim gets the call as sent.
+func replaceBody(r *http.Request, name string, nb []byte) {
+	if nb == nil {
+		log.Printf("%s: cannot find _this in the request; left to vcsim", name)
+		return
+	}
+	r.Body = ioutil.NopCloser(bytes.NewReader(nb))
+	r.ContentLength = int64(len(nb))
+}
+
+// recordCall books a call vcsim answered with 200 in the lease records (index.json).
+func (e *extension) recordCall(method *simulator.Method, r *http.Request, resp []byte) {
 	switch method.Name {
 	case "ImportVApp":
-		e.recordImport(r, rec.body.Bytes())
+		e.recordImport(r, resp)
 	case "HttpNfcLeaseComplete":
 		e.leaseFinished(method.This.Value, "done", "")
 	case "HttpNfcLeaseAbort":
-		msg := ""
-		if req, ok := method.Body.(*types.HttpNfcLeaseAbort); ok && req.Fault != nil {
-			msg = req.Fault.LocalizedMessage
-			if msg == "" && req.Fault.Fault != nil {
-				msg = fmt.Sprintf("%T", req.Fault.Fault)
-				msg = strings.TrimPrefix(msg, "*types.")
-			}
-		}
-		e.leaseFinished(method.This.Value, "aborted", msg)
+		e.leaseFinished(method.This.Value, "aborted", abortMessage(method))
 	case "HttpNfcLeaseProgress":
 		if req, ok := method.Body.(*types.HttpNfcLeaseProgress); ok {
-			e.mu.Lock()
-			if l := e.leases[method.This.Value]; l != nil {
-				l.ProgressCalls++
-				l.LastProgress = req.Percent
-				_ = e.writeIndexLocked()
-			}
-			e.mu.Unlock()
+			e.leaseProgress(method.This.Value, req.Percent)
 		}
 	}
+}
+
+// abortMessage is what an HttpNfcLeaseAbort says about why (index.json "abort_fault"): the
+// fault's message, else its type name, else "".
+func abortMessage(method *simulator.Method) string {
+	req, ok := method.Body.(*types.HttpNfcLeaseAbort)
+	if !ok || req.Fault == nil {
+		return ""
+	}
+	msg := req.Fault.LocalizedMessage
+	if msg == "" && req.Fault.Fault != nil {
+		msg = fmt.Sprintf("%T", req.Fault.Fault)
+		msg = strings.TrimPrefix(msg, "*types.")
+	}
+	return msg
+}
+
+// leaseProgress counts an HttpNfcLeaseProgress call and keeps its percentage.
+func (e *extension) leaseProgress(lease string, percent int32) {
+	e.mu.Lock()
+	if l := e.leases[lease]; l != nil {
+		l.ProgressCalls++
+		l.LastProgress = percent
+		_ = e.writeIndexLocked()
+	}
+	e.mu.Unlock()
 }
 
 var (
@@ -425,6 +469,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// serveNFC captures an NFC upload (POST/PUT /nfc/<lease>/<file>) while vcsim's own ServeNFC
+// validates it, or fails it as a pending injected fault says; either way the attempt is
+// recorded in index.json "uploads". Other methods (GET) go to vcsim untouched.
 func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		simulator.ServeNFC(w, r)
@@ -435,8 +482,37 @@ func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	leaseID, name := parts[len(parts)-2], parts[len(parts)-1]
+	u, flt := e.startUpload(r, parts[len(parts)-2], parts[len(parts)-1])
+	if err := u.openCapture(); err != nil {
+		u.fail(http.StatusInternalServerError, "capture: %v", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(u.tmp.Name()) // a no-op once renamed
+	if flt != nil {
+		u.injectFault(w, *flt)
+		return
+	}
+	u.forward(w)
+}
 
+// nfcUpload is one NFC upload being captured.
+type nfcUpload struct {
+	e             *extension
+	r             *http.Request
+	leaseID, name string       // the URL's last two elements
+	rec           leaseRecord  // the lease it belongs to (a copy), or a vApp child's stand-in
+	up            uploadRecord // its index.json record, completed as it goes
+	rel, final    string       // the capture file, relative to DIR and absolute
+	tmp           *os.File     // the capture file while it is written
+	hash          hash.Hash    // sha256 of the body read so far
+	cr            *countingReader
+	tee           io.Reader // the paced body, copied into tmp and hash as it is read
+}
+
+// startUpload looks up the lease the URL names (a vApp child's lease id stands for its vApp
+// lease) and takes the next pending injected fault, if any, in one critical section.
+func (e *extension) startUpload(r *http.Request, leaseID, name string) (*nfcUpload, *fault) {
 	e.mu.Lock()
 	var rec leaseRecord
 	var alias *nfcAlias
@@ -455,113 +531,139 @@ func (e *extension) serveNFC(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Unlock()
 
-	up := uploadRecord{
+	u := &nfcUpload{e: e, r: r, leaseID: leaseID, name: name, rec: rec}
+	u.up = uploadRecord{
 		Lease: leaseID, VM: rec.VM, VMMoref: rec.VMMoref, File: name, Method: r.Method,
 		ContentType: r.Header.Get("Content-Type"), ContentLength: r.ContentLength, Time: now(),
 	}
 	if alias != nil {
-		up.Lease, up.NFCLease, up.VApp = alias.lease, leaseID, alias.vapp
+		u.up.Lease, u.up.NFCLease, u.up.VApp = alias.lease, leaseID, alias.vapp
 	}
 	dirName := safeName(rec.VM)
 	if dirName == "" {
 		dirName = safeName(leaseID)
 	}
-	rel := filepath.Join(dirName, safeName(name))
-	final := filepath.Join(e.dir, rel)
-	fail := func(status int, format string, a ...interface{}) {
-		up.Status, up.Error = status, fmt.Sprintf(format, a...)
-		log.Printf("nfc %s %s/%s: %s", r.Method, leaseID, name, up.Error)
-		e.addUpload(up)
-	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		fail(http.StatusInternalServerError, "capture: %v", err)
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	tmp, err := ioutil.TempFile(filepath.Dir(final), "."+safeName(name)+".partial-")
-	if err != nil {
-		fail(http.StatusInternalServerError, "capture: %v", err)
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	h := sha256.New()
-	cr := &countingReader{r: &pacedReader{r: r.Body, p: newPacer()}}
-	tee := io.TeeReader(cr, io.MultiWriter(tmp, h))
+	u.rel = filepath.Join(dirName, safeName(name))
+	u.final = filepath.Join(e.dir, u.rel)
+	return u, flt
+}
 
-	if flt != nil {
-		// Fault injection: accept `after` bytes, then drop the connection or answer `status`.
-		_, _ = io.CopyN(ioutil.Discard, tee, flt.after)
-		_ = tmp.Close()
-		up.Bytes, up.Sha256 = cr.n, hex.EncodeToString(h.Sum(nil))
-		if flt.status != 0 {
-			fail(flt.status, "injected failure: status %d after %d bytes", flt.status, cr.n)
-			w.Header().Set("Connection", "close")
-			http.Error(w, "odt-vcsim: injected failure", flt.status)
+// openCapture creates the partial capture file beside its final name and the paced,
+// counted, hashed reader of the body.
+func (u *nfcUpload) openCapture() error {
+	if err := os.MkdirAll(filepath.Dir(u.final), 0o755); err != nil {
+		return err
+	}
+	tmp, err := ioutil.TempFile(filepath.Dir(u.final), "."+safeName(u.name)+".partial-")
+	if err != nil {
+		return err
+	}
+	u.tmp = tmp
+	u.hash = sha256.New()
+	u.cr = &countingReader{r: &pacedReader{r: u.r.Body, p: newPacer()}}
+	u.tee = io.TeeReader(u.cr, io.MultiWriter(tmp, u.hash))
+	return nil
+}
+
+// fail records the upload as failed with status (0: connection dropped) and why.
+func (u *nfcUpload) fail(status int, format string, a ...interface{}) {
+	u.up.Status, u.up.Error = status, fmt.Sprintf(format, a...)
+	log.Printf("nfc %s %s/%s: %s", u.r.Method, u.leaseID, u.name, u.up.Error)
+	u.e.addUpload(u.up)
+}
+
+// counted fills in the bytes read so far and their sha256.
+func (u *nfcUpload) counted() {
+	u.up.Bytes, u.up.Sha256 = u.cr.n, hex.EncodeToString(u.hash.Sum(nil))
+}
+
+// injectFault accepts flt.after bytes, then drops the connection or answers flt.status.
+func (u *nfcUpload) injectFault(w http.ResponseWriter, flt fault) {
+	_, _ = io.CopyN(ioutil.Discard, u.tee, flt.after)
+	_ = u.tmp.Close()
+	u.counted()
+	if flt.status != 0 {
+		u.fail(flt.status, "injected failure: status %d after %d bytes", flt.status, u.cr.n)
+		w.Header().Set("Connection", "close")
+		http.Error(w, "odt-vcsim: injected failure", flt.status)
+		return
+	}
+	u.fail(0, "injected failure: connection dropped after %d bytes", u.cr.n)
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
 			return
 		}
-		fail(0, "injected failure: connection dropped after %d bytes", cr.n)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler) // net/http closes the connection
 	}
+	panic(http.ErrAbortHandler) // net/http closes the connection
+}
 
+// forward lets vcsim's ServeNFC read the body (through the capture) and judge the upload,
+// holding back its status until the capture is kept or the failure recorded.
+func (u *nfcUpload) forward(w http.ResponseWriter) {
+	r := u.r
 	r.Body = struct {
 		io.Reader
 		io.Closer
-	}{tee, r.Body}
+	}{u.tee, r.Body}
 	hs := &holdStatus{ResponseWriter: w}
 	simulator.ServeNFC(hs, r)
-	cerr := tmp.Close()
-	up.Bytes, up.Sha256 = cr.n, hex.EncodeToString(h.Sum(nil))
+	cerr := u.tmp.Close()
+	u.counted()
 	status := hs.status
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if status, msg := u.verdict(status, cerr); status != http.StatusOK {
+		u.fail(status, "%s", msg)
+		w.WriteHeader(status)
+		return
+	}
+	u.keep(w)
+}
+
+// verdict is the status to answer once vcsim answered status and the capture file closed
+// with cerr (200 when all is well), and the failure's message otherwise.
+func (u *nfcUpload) verdict(status int, cerr error) (int, string) {
 	switch {
 	case status != http.StatusOK:
 		msg := "rejected by vcsim"
 		if status == http.StatusNotFound {
 			msg = "unknown lease or file"
 		}
-		if cr.err != nil {
-			msg = "reading the body: " + cr.err.Error()
+		if u.cr.err != nil {
+			msg = "reading the body: " + u.cr.err.Error()
 		}
-		fail(status, "%s", msg)
-		w.WriteHeader(status)
-		return
+		return status, msg
 	case cerr != nil:
-		fail(http.StatusInternalServerError, "capture: %v", cerr)
+		return http.StatusInternalServerError, fmt.Sprintf("capture: %v", cerr)
+	case u.r.ContentLength >= 0 && u.cr.n != u.r.ContentLength:
+		return http.StatusBadRequest, fmt.Sprintf("body has %d bytes, Content-Length says %d", u.cr.n, u.r.ContentLength)
+	}
+	return http.StatusOK, ""
+}
+
+// keep renames the capture into place and copies it into the VM's datastore file, so that
+// GET and ExportVm return the uploaded bytes.
+func (u *nfcUpload) keep(w http.ResponseWriter) {
+	if err := os.Rename(u.tmp.Name(), u.final); err != nil {
+		u.fail(http.StatusInternalServerError, "capture: %v", err)
 		w.WriteHeader(http.StatusInternalServerError)
 		return
-	case r.ContentLength >= 0 && cr.n != r.ContentLength:
-		fail(http.StatusBadRequest, "body has %d bytes, Content-Length says %d", cr.n, r.ContentLength)
-		w.WriteHeader(http.StatusBadRequest)
-		return
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		fail(http.StatusInternalServerError, "capture: %v", err)
-		w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	// Make the datastore hold the bytes, so that GET and ExportVm return them.
-	if ds := rec.files[name]; ds != "" {
-		if err := copyFileAtomic(final, ds); err != nil {
-			_ = os.Remove(final)
-			fail(http.StatusInternalServerError, "datastore write: %v", err)
+	if ds := u.rec.files[u.name]; ds != "" {
+		if err := copyFileAtomic(u.final, ds); err != nil {
+			_ = os.Remove(u.final)
+			u.fail(http.StatusInternalServerError, "datastore write: %v", err)
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
 	} else {
-		log.Printf("nfc %s %s/%s: no datastore file known for it (captured only)", r.Method, leaseID, name)
+		log.Printf("nfc %s %s/%s: no datastore file known for it (captured only)", u.r.Method, u.leaseID, u.name)
 	}
-	up.Status, up.Path = http.StatusOK, rel
-	e.addUpload(up)
-	log.Printf("nfc %s %s/%s: captured %d bytes into %s", r.Method, leaseID, name, up.Bytes, final)
+	u.up.Status, u.up.Path = http.StatusOK, u.rel
+	u.e.addUpload(u.up)
+	log.Printf("nfc %s %s/%s: captured %d bytes into %s", u.r.Method, u.leaseID, u.name, u.up.Bytes, u.final)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -626,68 +728,14 @@ func (e *extension) indexLocked() index {
 //	    (false: the host did not have it), 404 for an unknown host
 //	GET  /odt-test/index            the capture index (same as DIR/index.json)
 func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	num := func(key string, def int64) (int64, bool) {
-		v := q.Get(key)
-		if v == "" {
-			return def, true
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			http.Error(w, fmt.Sprintf("bad %s=%q", key, v), http.StatusBadRequest)
-			return 0, false
-		}
-		return n, true
-	}
+	t := testRequest{w: w, q: r.URL.Query()}
 	switch {
 	case r.URL.Path == "/odt-test/nfc-rate" && r.Method == http.MethodPost:
-		mibps, ok := num("mibps", 0)
-		if !ok {
-			return
-		}
-		setStreamRateMiB(mibps)
-		fmt.Fprintf(w, "{\"nfc_stream_mibps\":%d}\n", mibps)
+		t.setNFCRate()
 	case r.URL.Path == "/odt-test/fail-next-upload" && r.Method == http.MethodPost:
-		after, ok1 := num("after", 0)
-		status, ok2 := num("status", 0)
-		count, ok3 := num("count", 1)
-		if !ok1 || !ok2 || !ok3 {
-			return
-		}
-		if status != 0 && (status < 100 || status > 599) {
-			http.Error(w, "status must be an HTTP status code", http.StatusBadRequest)
-			return
-		}
-		e.mu.Lock()
-		for i := int64(0); i < count; i++ {
-			e.faults = append(e.faults, fault{after: after, status: int(status)})
-		}
-		n := len(e.faults)
-		e.mu.Unlock()
-		fmt.Fprintf(w, "{\"pending_faults\":%d}\n", n)
+		e.failNextUpload(t)
 	case r.URL.Path == "/odt-test/fail-next-download" && r.Method == http.MethodPost:
-		after, ok1 := num("after", 0)
-		status, ok2 := num("status", 0)
-		count, ok3 := num("count", 1)
-		skip, ok4 := num("skip", 0)
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			return
-		}
-		if status != 0 && (status < 100 || status > 599) {
-			http.Error(w, "status must be an HTTP status code", http.StatusBadRequest)
-			return
-		}
-		e.mu.Lock()
-		for i := int64(0); i < count; i++ {
-			f := downloadFault{after: after, status: int(status)}
-			if i == 0 {
-				f.skip = skip
-			}
-			e.dlFaults = append(e.dlFaults, f)
-		}
-		n := len(e.dlFaults)
-		e.mu.Unlock()
-		fmt.Fprintf(w, "{\"pending_download_faults\":%d}\n", n)
+		e.failNextDownload(t)
 	case r.URL.Path == "/odt-test/clear-faults" && r.Method == http.MethodPost:
 		e.mu.Lock()
 		e.faults = nil
@@ -695,26 +743,7 @@ func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 		fmt.Fprintln(w, "{\"pending_faults\":0,\"pending_download_faults\":0}")
 	case r.URL.Path == "/odt-test/remove-vm-network" && r.Method == http.MethodPost:
-		host, pg := q.Get("host"), q.Get("network")
-		if host == "" {
-			http.Error(w, "host=NAME is required", http.StatusBadRequest)
-			return
-		}
-		if pg == "" {
-			pg = vmNetwork
-		}
-		removed, err := removePortGroupFromHost(host, pg)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		}
-		b, _ := json.Marshal(struct {
-			Host    string `json:"host"`
-			Network string `json:"network"`
-			Removed bool   `json:"removed"`
-		}{host, pg, removed})
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(b, '\n'))
+		t.removeVMNetwork()
 	case r.URL.Path == "/odt-test/index" && r.Method == http.MethodGet:
 		e.mu.Lock()
 		b, _ := json.MarshalIndent(e.indexLocked(), "", "  ")
@@ -724,6 +753,111 @@ func (e *extension) serveTest(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// testRequest is one call on /odt-test/: where to answer, and its query.
+type testRequest struct {
+	w http.ResponseWriter
+	q url.Values
+}
+
+// num reads the query's non-negative integer key (def when absent). On a bad value it answers
+// 400 and returns false; callers read every key before giving up, as each bad one is named.
+func (t testRequest) num(key string, def int64) (int64, bool) {
+	v := t.q.Get(key)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		http.Error(t.w, fmt.Sprintf("bad %s=%q", key, v), http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
+// faultStatus checks an injected status (0: drop the connection), answering 400 when it is
+// not an HTTP status code.
+func (t testRequest) faultStatus(status int64) bool {
+	if status != 0 && (status < 100 || status > 599) {
+		http.Error(t.w, "status must be an HTTP status code", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// setNFCRate handles POST /odt-test/nfc-rate?mibps=N (rate.go).
+func (t testRequest) setNFCRate() {
+	mibps, ok := t.num("mibps", 0)
+	if !ok {
+		return
+	}
+	setStreamRateMiB(mibps)
+	fmt.Fprintf(t.w, "{\"nfc_stream_mibps\":%d}\n", mibps)
+}
+
+// failNextUpload handles POST /odt-test/fail-next-upload (see serveTest).
+func (e *extension) failNextUpload(t testRequest) {
+	after, ok1 := t.num("after", 0)
+	status, ok2 := t.num("status", 0)
+	count, ok3 := t.num("count", 1)
+	if !ok1 || !ok2 || !ok3 || !t.faultStatus(status) {
+		return
+	}
+	e.mu.Lock()
+	for i := int64(0); i < count; i++ {
+		e.faults = append(e.faults, fault{after: after, status: int(status)})
+	}
+	n := len(e.faults)
+	e.mu.Unlock()
+	fmt.Fprintf(t.w, "{\"pending_faults\":%d}\n", n)
+}
+
+// failNextDownload handles POST /odt-test/fail-next-download (see serveTest): skip applies to
+// the first of the count faults only.
+func (e *extension) failNextDownload(t testRequest) {
+	after, ok1 := t.num("after", 0)
+	status, ok2 := t.num("status", 0)
+	count, ok3 := t.num("count", 1)
+	skip, ok4 := t.num("skip", 0)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !t.faultStatus(status) {
+		return
+	}
+	e.mu.Lock()
+	for i := int64(0); i < count; i++ {
+		f := downloadFault{after: after, status: int(status)}
+		if i == 0 {
+			f.skip = skip
+		}
+		e.dlFaults = append(e.dlFaults, f)
+	}
+	n := len(e.dlFaults)
+	e.mu.Unlock()
+	fmt.Fprintf(t.w, "{\"pending_download_faults\":%d}\n", n)
+}
+
+// removeVMNetwork handles POST /odt-test/remove-vm-network (see serveTest; network.go).
+func (t testRequest) removeVMNetwork() {
+	host, pg := t.q.Get("host"), t.q.Get("network")
+	if host == "" {
+		http.Error(t.w, "host=NAME is required", http.StatusBadRequest)
+		return
+	}
+	if pg == "" {
+		pg = vmNetwork
+	}
+	removed, err := removePortGroupFromHost(host, pg)
+	if err != nil {
+		http.Error(t.w, err.Error(), http.StatusNotFound)
+		return
+	}
+	b, _ := json.Marshal(struct {
+		Host    string `json:"host"`
+		Network string `json:"network"`
+		Removed bool   `json:"removed"`
+	}{host, pg, removed})
+	t.w.Header().Set("Content-Type", "application/json")
+	_, _ = t.w.Write(append(b, '\n'))
 }
 
 // ---------------------------------------------------------------- helpers

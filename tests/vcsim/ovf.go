@@ -55,174 +55,46 @@ func (m *OvfManagerX) CreateDescriptor(ctx *simulator.Context, req *types.Create
 	return body
 }
 
+// describe writes vm's descriptor: References and DiskSection from its disks (with the
+// names and sizes cdp.ovfFiles give), NetworkSection from its NICs, and one
+// VirtualHardwareSection Item per CPU, memory, controller, disk and NIC, in that order.
 func describe(vm *simulator.VirtualMachine, cdp types.OvfCreateDescriptorParams) string {
-	name := cdp.Name
-	if name == "" {
-		name = vm.Name
-	}
-	devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
-	files := map[string]types.OvfFile{}
-	for _, f := range cdp.OvfFiles {
-		files[f.DeviceId] = f
-	}
-
-	var refs, disks, items strings.Builder
-	var nets []string
-	seenNet := map[string]bool{}
-	instance := 1
-	item := func(rt int, elementName string, extra ...string) int {
-		id := instance
-		instance++
-		fmt.Fprintf(&items, "      <Item>\n")
-		fields := append([]string{}, extra...)
-		fields = append(fields,
-			fmt.Sprintf("<rasd:ElementName>%s</rasd:ElementName>", esc(elementName)),
-			fmt.Sprintf("<rasd:InstanceID>%d</rasd:InstanceID>", id),
-			fmt.Sprintf("<rasd:ResourceType>%d</rasd:ResourceType>", rt))
-		// rasd elements go in alphabetical order (the CIM schema's sequence)
-		sortRasd(fields)
-		for _, f := range fields {
-			fmt.Fprintf(&items, "        %s\n", f)
-		}
-		fmt.Fprintf(&items, "      </Item>\n")
-		return id
-	}
+	d := newDescriptor(vm, cdp)
 	hw := vm.Config.Hardware
-	item(3, fmt.Sprintf("%d virtual CPU(s)", hw.NumCPU),
+	d.item(3, fmt.Sprintf("%d virtual CPU(s)", hw.NumCPU),
 		"<rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>",
 		"<rasd:Description>Number of Virtual CPUs</rasd:Description>",
 		fmt.Sprintf("<rasd:VirtualQuantity>%d</rasd:VirtualQuantity>", hw.NumCPU))
-	item(4, fmt.Sprintf("%dMB of memory", hw.MemoryMB),
+	d.item(4, fmt.Sprintf("%dMB of memory", hw.MemoryMB),
 		"<rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>",
 		"<rasd:Description>Memory Size</rasd:Description>",
 		fmt.Sprintf("<rasd:VirtualQuantity>%d</rasd:VirtualQuantity>", hw.MemoryMB))
-
-	ctrlID := map[int32]int{} // device key -> InstanceID
-	for _, d := range devices {
-		var sub string
-		switch d.(type) {
-		case *types.VirtualLsiLogicController:
-			sub = "lsilogic"
-		case *types.VirtualBusLogicController:
-			sub = "buslogic"
-		case *types.ParaVirtualSCSIController:
-			sub = "VirtualSCSI"
-		case *types.VirtualLsiLogicSASController:
-			sub = "lsilogicsas"
-		case *types.VirtualIDEController:
-			c := d.(*types.VirtualIDEController)
-			ctrlID[c.Key] = item(5, fmt.Sprintf("IDE %d", c.BusNumber),
-				fmt.Sprintf("<rasd:Address>%d</rasd:Address>", c.BusNumber),
-				"<rasd:Description>IDE Controller</rasd:Description>")
-			continue
-		default:
-			continue
-		}
-		c := d.(types.BaseVirtualSCSIController).GetVirtualSCSIController()
-		ctrlID[c.Key] = item(6, fmt.Sprintf("SCSI controller %d", c.BusNumber),
-			fmt.Sprintf("<rasd:Address>%d</rasd:Address>", c.BusNumber),
-			"<rasd:Description>SCSI Controller</rasd:Description>",
-			fmt.Sprintf("<rasd:ResourceSubType>%s</rasd:ResourceSubType>", sub))
-	}
-
-	ndisk := 0
-	for _, d := range devices {
-		disk, ok := d.(*types.VirtualDisk)
-		if !ok {
-			continue
-		}
-		parent, ok := ctrlID[disk.ControllerKey]
-		if !ok {
-			continue // a controller we do not describe (SATA, NVMe)
-		}
-		ndisk++
-		key := fmt.Sprintf("/%s/%s", vm.Self.Value, controllerSlot(devices, disk))
-		f, ok := files[key]
-		if !ok {
-			f = types.OvfFile{Path: fmt.Sprintf("%s-disk%d.vmdk", name, ndisk)}
-		}
-		fmt.Fprintf(&refs, "    <File ovf:href=\"%s\" ovf:id=\"file%d\"", esc(f.Path), ndisk)
-		if f.Size > 0 {
-			fmt.Fprintf(&refs, " ovf:size=\"%d\"", f.Size)
-		}
-		refs.WriteString("/>\n")
-		fmt.Fprintf(&disks, "    <Disk ovf:capacity=\"%d\" ovf:capacityAllocationUnits=\"byte * 2^10\" ovf:diskId=\"vmdisk%d\" ovf:fileRef=\"file%d\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"", disk.CapacityInKB, ndisk, ndisk)
-		if f.PopulatedSize > 0 {
-			fmt.Fprintf(&disks, " ovf:populatedSize=\"%d\"", f.PopulatedSize)
-		}
-		disks.WriteString("/>\n")
-		unit := int32(0)
-		if disk.UnitNumber != nil {
-			unit = *disk.UnitNumber
-		}
-		label := fmt.Sprintf("Hard disk %d", ndisk)
-		if disk.DeviceInfo != nil && disk.DeviceInfo.GetDescription().Label != "" {
-			label = disk.DeviceInfo.GetDescription().Label
-		}
-		item(17, label,
-			fmt.Sprintf("<rasd:AddressOnParent>%d</rasd:AddressOnParent>", unit),
-			fmt.Sprintf("<rasd:HostResource>ovf:/disk/vmdisk%d</rasd:HostResource>", ndisk),
-			fmt.Sprintf("<rasd:Parent>%d</rasd:Parent>", parent))
-	}
-
-	nnic := 0
-	for _, d := range devices {
-		card, ok := d.(types.BaseVirtualEthernetCard)
-		if !ok {
-			continue
-		}
-		nnic++
-		netName := nicNetwork(vm, card.GetVirtualEthernetCard())
-		if netName == "" {
-			netName = "VM Network"
-		}
-		if !seenNet[netName] {
-			seenNet[netName] = true
-			nets = append(nets, netName)
-		}
-		var sub string
-		switch d.(type) {
-		case *types.VirtualE1000:
-			sub = "E1000"
-		case *types.VirtualE1000e:
-			sub = "E1000e"
-		case *types.VirtualVmxnet3:
-			sub = "VmxNet3"
-		case *types.VirtualVmxnet2:
-			sub = "VmxNet2"
-		case *types.VirtualPCNet32:
-			sub = "PCNet32"
-		default:
-			sub = "E1000"
-		}
-		item(10, fmt.Sprintf("Network adapter %d", nnic),
-			fmt.Sprintf("<rasd:AddressOnParent>%d</rasd:AddressOnParent>", 6+nnic),
-			"<rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>",
-			fmt.Sprintf("<rasd:Connection>%s</rasd:Connection>", esc(netName)),
-			fmt.Sprintf("<rasd:ResourceSubType>%s</rasd:ResourceSubType>", sub))
-	}
+	d.controllers()
+	d.disks()
+	d.nics()
 
 	var netSection strings.Builder
-	for _, n := range nets {
+	for _, n := range d.nets {
 		fmt.Fprintf(&netSection, "    <Network ovf:name=\"%s\">\n      <Description>The %s network</Description>\n    </Network>\n", esc(n), esc(n))
 	}
 	version := vm.Config.Version
 	if version == "" {
 		version = "vmx-13"
 	}
-	annotation := cdp.Description
-	if annotation == "" {
-		annotation = vm.Config.Annotation
-	}
-	var ann string
-	if annotation != "" {
-		ann = fmt.Sprintf("    <AnnotationSection>\n      <Info>A human-readable annotation</Info>\n      <Annotation>%s</Annotation>\n    </AnnotationSection>\n", esc(annotation))
-	}
 	guest := vm.Config.GuestId
 	if guest == "" {
 		guest = "otherGuest"
 	}
-	return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+	name := esc(d.name)
+	return fmt.Sprintf(descriptorTemplate, d.refs.String(), d.diskSection.String(), netSection.String(),
+		name, name, annotationSection(vm, cdp), esc(guest), name, esc(version), d.items.String())
+}
+
+// descriptorTemplate is the descriptor with, in order: the References Files, the DiskSection
+// Disks, the NetworkSection Networks, the VirtualSystem's ovf:id and Name, the
+// AnnotationSection (or ""), the osType, the VirtualSystemIdentifier, the VirtualSystemType
+// and the hardware Items.
+const descriptorTemplate = `<?xml version="1.0" encoding="UTF-8"?>
 <!--Generated by odt-vcsim (vcsim CreateDescriptor extension)-->
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <References>
@@ -250,7 +122,199 @@ func describe(vm *simulator.VirtualMachine, cdp types.OvfCreateDescriptorParams)
 %s    </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>
-`, refs.String(), disks.String(), netSection.String(), esc(name), esc(name), ann, esc(guest), esc(name), esc(version), items.String())
+`
+
+// descriptor is a descriptor being written: the sections filled device by device.
+type descriptor struct {
+	vm      *simulator.VirtualMachine
+	devices object.VirtualDeviceList
+	name    string                   // the VirtualSystem's (cdp.name, else the VM's)
+	files   map[string]types.OvfFile // cdp.ovfFiles by deviceId
+	ctrlID  map[int32]int            // controller device key -> its Item's InstanceID
+
+	refs, diskSection, items strings.Builder
+	nextID                   int      // the next Item's InstanceID
+	nets                     []string // networks the NICs use, first use first
+}
+
+func newDescriptor(vm *simulator.VirtualMachine, cdp types.OvfCreateDescriptorParams) *descriptor {
+	d := &descriptor{
+		vm:      vm,
+		devices: object.VirtualDeviceList(vm.Config.Hardware.Device),
+		name:    cdp.Name,
+		files:   map[string]types.OvfFile{},
+		ctrlID:  map[int32]int{},
+		nextID:  1,
+	}
+	if d.name == "" {
+		d.name = vm.Name
+	}
+	for _, f := range cdp.OvfFiles {
+		d.files[f.DeviceId] = f
+	}
+	return d
+}
+
+// item writes one Item of ResourceType rt and returns its InstanceID (what a disk's Parent
+// names).
+func (d *descriptor) item(rt int, elementName string, extra ...string) int {
+	id := d.nextID
+	d.nextID++
+	fmt.Fprintf(&d.items, "      <Item>\n")
+	fields := append([]string{}, extra...)
+	fields = append(fields,
+		fmt.Sprintf("<rasd:ElementName>%s</rasd:ElementName>", esc(elementName)),
+		fmt.Sprintf("<rasd:InstanceID>%d</rasd:InstanceID>", id),
+		fmt.Sprintf("<rasd:ResourceType>%d</rasd:ResourceType>", rt))
+	// rasd elements go in alphabetical order (the CIM schema's sequence)
+	sortRasd(fields)
+	for _, f := range fields {
+		fmt.Fprintf(&d.items, "        %s\n", f)
+	}
+	fmt.Fprintf(&d.items, "      </Item>\n")
+	return id
+}
+
+// controllers writes an Item per IDE and SCSI controller. Other controllers (SATA, NVMe)
+// are left out, and so are their disks.
+func (d *descriptor) controllers() {
+	for _, dev := range d.devices {
+		if c, ok := dev.(*types.VirtualIDEController); ok {
+			d.ctrlID[c.Key] = d.item(5, fmt.Sprintf("IDE %d", c.BusNumber),
+				fmt.Sprintf("<rasd:Address>%d</rasd:Address>", c.BusNumber),
+				"<rasd:Description>IDE Controller</rasd:Description>")
+			continue
+		}
+		sub := scsiSubType(dev)
+		if sub == "" {
+			continue
+		}
+		c := dev.(types.BaseVirtualSCSIController).GetVirtualSCSIController()
+		d.ctrlID[c.Key] = d.item(6, fmt.Sprintf("SCSI controller %d", c.BusNumber),
+			fmt.Sprintf("<rasd:Address>%d</rasd:Address>", c.BusNumber),
+			"<rasd:Description>SCSI Controller</rasd:Description>",
+			fmt.Sprintf("<rasd:ResourceSubType>%s</rasd:ResourceSubType>", sub))
+	}
+}
+
+// scsiSubType is the OVF ResourceSubType of a SCSI controller ("" for any other device).
+func scsiSubType(dev types.BaseVirtualDevice) string {
+	switch dev.(type) {
+	case *types.VirtualLsiLogicController:
+		return "lsilogic"
+	case *types.VirtualBusLogicController:
+		return "buslogic"
+	case *types.ParaVirtualSCSIController:
+		return "VirtualSCSI"
+	case *types.VirtualLsiLogicSASController:
+		return "lsilogicsas"
+	}
+	return ""
+}
+
+// disks writes a File, a Disk and an Item per disk on a described controller. The file's
+// name and sizes come from the ovfFiles entry whose deviceId is the disk's ExportVm deviceUrl
+// key, else it is "<name>-disk<n>.vmdk".
+func (d *descriptor) disks() {
+	ndisk := 0
+	for _, dev := range d.devices {
+		disk, ok := dev.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		parent, ok := d.ctrlID[disk.ControllerKey]
+		if !ok {
+			continue // a controller we do not describe (SATA, NVMe)
+		}
+		ndisk++
+		key := fmt.Sprintf("/%s/%s", d.vm.Self.Value, controllerSlot(d.devices, disk))
+		f, ok := d.files[key]
+		if !ok {
+			f = types.OvfFile{Path: fmt.Sprintf("%s-disk%d.vmdk", d.name, ndisk)}
+		}
+		d.diskFile(ndisk, disk, f)
+		unit := int32(0)
+		if disk.UnitNumber != nil {
+			unit = *disk.UnitNumber
+		}
+		label := fmt.Sprintf("Hard disk %d", ndisk)
+		if disk.DeviceInfo != nil && disk.DeviceInfo.GetDescription().Label != "" {
+			label = disk.DeviceInfo.GetDescription().Label
+		}
+		d.item(17, label,
+			fmt.Sprintf("<rasd:AddressOnParent>%d</rasd:AddressOnParent>", unit),
+			fmt.Sprintf("<rasd:HostResource>ovf:/disk/vmdisk%d</rasd:HostResource>", ndisk),
+			fmt.Sprintf("<rasd:Parent>%d</rasd:Parent>", parent))
+	}
+}
+
+// diskFile writes the References File and the DiskSection Disk of disk number n.
+func (d *descriptor) diskFile(n int, disk *types.VirtualDisk, f types.OvfFile) {
+	fmt.Fprintf(&d.refs, "    <File ovf:href=\"%s\" ovf:id=\"file%d\"", esc(f.Path), n)
+	if f.Size > 0 {
+		fmt.Fprintf(&d.refs, " ovf:size=\"%d\"", f.Size)
+	}
+	d.refs.WriteString("/>\n")
+	fmt.Fprintf(&d.diskSection, "    <Disk ovf:capacity=\"%d\" ovf:capacityAllocationUnits=\"byte * 2^10\" ovf:diskId=\"vmdisk%d\" ovf:fileRef=\"file%d\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"", disk.CapacityInKB, n, n)
+	if f.PopulatedSize > 0 {
+		fmt.Fprintf(&d.diskSection, " ovf:populatedSize=\"%d\"", f.PopulatedSize)
+	}
+	d.diskSection.WriteString("/>\n")
+}
+
+// nics writes an Item per NIC and notes the networks they use ("VM Network" when the backing
+// names none).
+func (d *descriptor) nics() {
+	seen := map[string]bool{}
+	nnic := 0
+	for _, dev := range d.devices {
+		card, ok := dev.(types.BaseVirtualEthernetCard)
+		if !ok {
+			continue
+		}
+		nnic++
+		netName := nicNetwork(d.vm, card.GetVirtualEthernetCard())
+		if netName == "" {
+			netName = "VM Network"
+		}
+		if !seen[netName] {
+			seen[netName] = true
+			d.nets = append(d.nets, netName)
+		}
+		d.item(10, fmt.Sprintf("Network adapter %d", nnic),
+			fmt.Sprintf("<rasd:AddressOnParent>%d</rasd:AddressOnParent>", 6+nnic),
+			"<rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>",
+			fmt.Sprintf("<rasd:Connection>%s</rasd:Connection>", esc(netName)),
+			fmt.Sprintf("<rasd:ResourceSubType>%s</rasd:ResourceSubType>", nicSubType(dev)))
+	}
+}
+
+// nicSubType is the OVF ResourceSubType of a NIC (E1000 for kinds OVF has no name for).
+func nicSubType(dev types.BaseVirtualDevice) string {
+	switch dev.(type) {
+	case *types.VirtualE1000e:
+		return "E1000e"
+	case *types.VirtualVmxnet3:
+		return "VmxNet3"
+	case *types.VirtualVmxnet2:
+		return "VmxNet2"
+	case *types.VirtualPCNet32:
+		return "PCNet32"
+	}
+	return "E1000"
+}
+
+// annotationSection is the AnnotationSection for cdp.description, else the VM's annotation;
+// "" when both are empty.
+func annotationSection(vm *simulator.VirtualMachine, cdp types.OvfCreateDescriptorParams) string {
+	annotation := cdp.Description
+	if annotation == "" {
+		annotation = vm.Config.Annotation
+	}
+	if annotation == "" {
+		return ""
+	}
+	return fmt.Sprintf("    <AnnotationSection>\n      <Info>A human-readable annotation</Info>\n      <Annotation>%s</Annotation>\n    </AnnotationSection>\n", esc(annotation))
 }
 
 // sortRasd orders "<rasd:X>" elements by X.

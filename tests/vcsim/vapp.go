@@ -102,16 +102,13 @@ func (c *ovfContent) vmName() string {
 }
 
 // parseContent finds the envelope's top-level content element and, for collections, their
-// members (recursively). It returns nil (no error) when the content is not a collection is
-// not determinable; callers then leave the descriptor to vcsim.
+// members (recursively). It returns nil (no error) when the envelope has neither a
+// VirtualSystem nor a VirtualSystemCollection, which CreateImportSpec answers with a fault.
 func parseContent(desc string) (*ovfContent, error) {
-	d := xml.NewDecoder(strings.NewReader(desc))
-	var root *ovfContent
-	var stack []*ovfContent
-	depth := 0
+	p := &contentParser{d: xml.NewDecoder(strings.NewReader(desc))}
 	for {
-		off := d.InputOffset()
-		tok, err := d.Token()
+		off := p.d.InputOffset()
+		tok, err := p.d.Token()
 		if err == io.EOF {
 			break
 		}
@@ -120,75 +117,102 @@ func parseContent(desc string) (*ovfContent, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			depth++
-			local := t.Name.Local
-			var top *ovfContent
-			if len(stack) > 0 {
-				top = stack[len(stack)-1]
-			}
-			isContent := local == "VirtualSystem" || local == "VirtualSystemCollection"
-			if isContent && ((top == nil && depth == 2 && root == nil) || (top != nil && top.collection && depth == top.depth+1)) {
-				c := &ovfContent{collection: local == "VirtualSystemCollection", id: attr(t, "id"), start: off, depth: depth}
-				if top == nil {
-					root = c
-				} else {
-					top.children = append(top.children, c)
-				}
-				stack = append(stack, c)
-				continue
-			}
-			if top == nil || depth != top.depth+1 {
-				continue
-			}
-			// A section of the current content element.
-			switch local {
-			case "Name":
-				var s string
-				if err := d.DecodeElement(&s, &t); err != nil {
-					return nil, err
-				}
-				top.name = s
-				depth--
-			case "StartupSection":
-				var sec struct {
-					Items []startupItem `xml:"Item"`
-				}
-				if err := d.DecodeElement(&sec, &t); err != nil {
-					return nil, err
-				}
-				if top.startup == nil {
-					top.startup = map[string]startupItem{}
-				}
-				for _, it := range sec.Items {
-					top.startup[it.ID] = it
-				}
-				depth--
-			case "AnnotationSection":
-				var sec struct {
-					Annotation string `xml:"Annotation"`
-				}
-				if err := d.DecodeElement(&sec, &t); err != nil {
-					return nil, err
-				}
-				top.annotation = sec.Annotation
-				depth--
-			case "ProductSection":
-				var p ovfProduct
-				if err := d.DecodeElement(&p, &t); err != nil {
-					return nil, err
-				}
-				top.products = append(top.products, p)
-				depth--
+			if err := p.start(t, off); err != nil {
+				return nil, err
 			}
 		case xml.EndElement:
-			if len(stack) > 0 && stack[len(stack)-1].depth == depth {
-				stack[len(stack)-1].end = d.InputOffset()
-				stack = stack[:len(stack)-1]
-			}
-			depth--
+			p.end()
 		}
 	}
-	return root, nil
+	return p.root, nil
+}
+
+// contentParser walks a descriptor's tokens, keeping the content elements it is inside.
+type contentParser struct {
+	d     *xml.Decoder
+	root  *ovfContent   // the envelope's content element, once seen
+	stack []*ovfContent // the content elements open at this point, outermost first
+	depth int           // element depth (the Envelope is 1)
+}
+
+// start handles an element starting at byte off: a content element where one may be (the
+// envelope's first child of depth 2, or a direct member of an open collection), or a
+// section of the innermost open content element. Anything else is skipped over.
+func (p *contentParser) start(t xml.StartElement, off int64) error {
+	p.depth++
+	local := t.Name.Local
+	var top *ovfContent
+	if len(p.stack) > 0 {
+		top = p.stack[len(p.stack)-1]
+	}
+	isContent := local == "VirtualSystem" || local == "VirtualSystemCollection"
+	if isContent && ((top == nil && p.depth == 2 && p.root == nil) || (top != nil && top.collection && p.depth == top.depth+1)) {
+		c := &ovfContent{collection: local == "VirtualSystemCollection", id: attr(t, "id"), start: off, depth: p.depth}
+		if top == nil {
+			p.root = c
+		} else {
+			top.children = append(top.children, c)
+		}
+		p.stack = append(p.stack, c)
+		return nil
+	}
+	if top == nil || p.depth != top.depth+1 {
+		return nil
+	}
+	return p.section(top, t)
+}
+
+// section reads a section of c that the import spec needs (Name, StartupSection,
+// AnnotationSection, ProductSection) whole, so its end is consumed here too.
+func (p *contentParser) section(c *ovfContent, t xml.StartElement) error {
+	switch t.Name.Local {
+	case "Name":
+		var name string
+		if err := p.d.DecodeElement(&name, &t); err != nil {
+			return err
+		}
+		c.name = name
+	case "StartupSection":
+		var sec struct {
+			Items []startupItem `xml:"Item"`
+		}
+		if err := p.d.DecodeElement(&sec, &t); err != nil {
+			return err
+		}
+		if c.startup == nil {
+			c.startup = map[string]startupItem{}
+		}
+		for _, it := range sec.Items {
+			c.startup[it.ID] = it
+		}
+	case "AnnotationSection":
+		var sec struct {
+			Annotation string `xml:"Annotation"`
+		}
+		if err := p.d.DecodeElement(&sec, &t); err != nil {
+			return err
+		}
+		c.annotation = sec.Annotation
+	case "ProductSection":
+		var prod ovfProduct
+		if err := p.d.DecodeElement(&prod, &t); err != nil {
+			return err
+		}
+		c.products = append(c.products, prod)
+	default:
+		return nil
+	}
+	p.depth--
+	return nil
+}
+
+// end closes the innermost content element when it is the one ending, noting where it ends.
+func (p *contentParser) end() {
+	if len(p.stack) > 0 && p.stack[len(p.stack)-1].depth == p.depth {
+		p.stack[len(p.stack)-1].end = p.d.InputOffset()
+		p.stack = p.stack[:len(p.stack)-1]
+	}
+	p.depth--
 }
 
 func attr(t xml.StartElement, local string) string {
@@ -537,48 +561,11 @@ func (h *VAppHelper) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) s
 // create makes the vApp of spec under parent (a ResourcePool or VirtualApp), then its
 // children, and returns the vApp.
 func (imp *vappImport) create(parent types.ManagedObjectReference, folder *types.ManagedObjectReference, spec *types.VirtualAppImportSpec) (types.ManagedObjectReference, types.BaseMethodFault) {
-	ctx := imp.ctx
 	var none types.ManagedObjectReference
-	rspec := completeResourceSpec(spec.ResourcePoolSpec)
-	cspec := spec.VAppConfigSpec
-	cspec.Product = nil
-	for _, p := range spec.VAppConfigSpec.Product {
-		if p.Info != nil { // vcsim's CreateVApp dereferences it
-			cspec.Product = append(cspec.Product, p)
-		}
+	vappRef, inFolder, fault := imp.createVApp(parent, folder, spec)
+	if fault != nil {
+		return none, fault
 	}
-	create := &types.CreateVApp{This: parent, Name: spec.Name, ResSpec: rspec, ConfigSpec: cspec, VmFolder: folder}
-
-	var res soap.HasFault
-	inFolder := false
-	switch p := simulator.Map.Get(parent).(type) {
-	case *simulator.ResourcePool:
-		if folder != nil {
-			if _, ok := simulator.Map.Get(*folder).(*simulator.Folder); !ok {
-				return none, &types.ManagedObjectNotFound{Obj: *folder}
-			}
-		}
-		invoke(ctx, p, func() { res = p.CreateVApp(create) })
-		inFolder = true
-	case *simulator.VirtualApp:
-		create.VmFolder = p.ParentFolder
-		invoke(ctx, p, func() {
-			res = p.CreateVApp(create)
-			// vcsim's VirtualApp.CreateVApp appends the child to a copy of the pool.
-			if b, ok := res.(*methods.CreateVAppBody); ok && b.Res != nil {
-				p.ResourcePool.ResourcePool = append(p.ResourcePool.ResourcePool, b.Res.Returnval)
-			}
-		})
-	default:
-		return none, &types.ManagedObjectNotFound{Obj: parent}
-	}
-	if f := res.Fault(); f != nil {
-		if mf, ok := f.VimFault().(types.BaseMethodFault); ok {
-			return none, mf
-		}
-		return none, &types.InvalidArgument{InvalidProperty: "spec"}
-	}
-	vappRef := res.(*methods.CreateVAppBody).Res.Returnval
 	imp.vapps = append(imp.vapps, vappRef)
 	vapp, ok := simulator.Map.Get(vappRef).(*simulator.VirtualApp)
 	if !ok {
@@ -590,31 +577,9 @@ func (imp *vappImport) create(parent types.ManagedObjectReference, folder *types
 			simulator.Map.AddReference(f, &f.ChildEntity, vappRef)
 		}
 	}
-
-	var entities []types.VAppEntityConfigInfo
-	for _, child := range spec.Child {
-		var ref types.ManagedObjectReference
-		switch c := child.(type) {
-		case *types.VirtualMachineImportSpec:
-			ch, fault := imp.createVM(vapp, c)
-			if fault != nil {
-				return none, fault
-			}
-			ref = ch.vm
-		case *types.VirtualAppImportSpec:
-			r, fault := imp.create(vappRef, nil, c)
-			if fault != nil {
-				return none, fault
-			}
-			ref = r
-		default:
-			return none, &types.InvalidArgument{InvalidProperty: "spec.child"}
-		}
-		if ec := child.GetImportSpec().EntityConfig; ec != nil {
-			e := *ec
-			e.Key = &ref
-			entities = append(entities, e)
-		}
+	entities, fault := imp.createChildren(vapp, spec.Child)
+	if fault != nil {
+		return none, fault
 	}
 	if len(entities) > 0 {
 		simulator.Map.WithLock(vapp, func() {
@@ -624,6 +589,90 @@ func (imp *vappImport) create(parent types.ManagedObjectReference, folder *types
 		})
 	}
 	return vappRef, nil
+}
+
+// createVApp calls vcsim's CreateVApp on parent for spec, and tells whether the new vApp is
+// a top-level one (in folder, under a ResourcePool) rather than nested in a VirtualApp.
+func (imp *vappImport) createVApp(parent types.ManagedObjectReference, folder *types.ManagedObjectReference, spec *types.VirtualAppImportSpec) (ref types.ManagedObjectReference, inFolder bool, fault types.BaseMethodFault) {
+	cspec := spec.VAppConfigSpec
+	cspec.Product = nil
+	for _, p := range spec.VAppConfigSpec.Product {
+		if p.Info != nil { // vcsim's CreateVApp dereferences it
+			cspec.Product = append(cspec.Product, p)
+		}
+	}
+	create := &types.CreateVApp{This: parent, Name: spec.Name, ResSpec: completeResourceSpec(spec.ResourcePoolSpec), ConfigSpec: cspec, VmFolder: folder}
+
+	var res soap.HasFault
+	switch p := simulator.Map.Get(parent).(type) {
+	case *simulator.ResourcePool:
+		if folder != nil {
+			if _, ok := simulator.Map.Get(*folder).(*simulator.Folder); !ok {
+				return ref, false, &types.ManagedObjectNotFound{Obj: *folder}
+			}
+		}
+		invoke(imp.ctx, p, func() { res = p.CreateVApp(create) })
+		inFolder = true
+	case *simulator.VirtualApp:
+		create.VmFolder = p.ParentFolder
+		invoke(imp.ctx, p, func() {
+			res = p.CreateVApp(create)
+			// vcsim's VirtualApp.CreateVApp appends the child to a copy of the pool.
+			if b, ok := res.(*methods.CreateVAppBody); ok && b.Res != nil {
+				p.ResourcePool.ResourcePool = append(p.ResourcePool.ResourcePool, b.Res.Returnval)
+			}
+		})
+	default:
+		return ref, false, &types.ManagedObjectNotFound{Obj: parent}
+	}
+	if fault := methodFault(res, &types.InvalidArgument{InvalidProperty: "spec"}); fault != nil {
+		return ref, false, fault
+	}
+	return res.(*methods.CreateVAppBody).Res.Returnval, inFolder, nil
+}
+
+// createChildren imports the VMs and nested vApps of a vApp spec into vapp, and returns
+// their entity configs (the StartupSection entries), keyed by the entities created.
+func (imp *vappImport) createChildren(vapp *simulator.VirtualApp, children []types.BaseImportSpec) ([]types.VAppEntityConfigInfo, types.BaseMethodFault) {
+	var entities []types.VAppEntityConfigInfo
+	for _, child := range children {
+		var ref types.ManagedObjectReference
+		switch c := child.(type) {
+		case *types.VirtualMachineImportSpec:
+			ch, fault := imp.createVM(vapp, c)
+			if fault != nil {
+				return nil, fault
+			}
+			ref = ch.vm
+		case *types.VirtualAppImportSpec:
+			r, fault := imp.create(vapp.Self, nil, c)
+			if fault != nil {
+				return nil, fault
+			}
+			ref = r
+		default:
+			return nil, &types.InvalidArgument{InvalidProperty: "spec.child"}
+		}
+		if ec := child.GetImportSpec().EntityConfig; ec != nil {
+			e := *ec
+			e.Key = &ref
+			entities = append(entities, e)
+		}
+	}
+	return entities, nil
+}
+
+// methodFault is the fault a vcsim method answered (nil when none): its vim fault, or
+// fallback when that is not a method fault.
+func methodFault(res soap.HasFault, fallback types.BaseMethodFault) types.BaseMethodFault {
+	f := res.Fault()
+	if f == nil {
+		return nil
+	}
+	if mf, ok := f.VimFault().(types.BaseMethodFault); ok {
+		return mf
+	}
+	return fallback
 }
 
 // completeResourceSpec fills what a ResourceConfigSpec leaves out with vcsim's defaults
@@ -657,11 +706,8 @@ func (imp *vappImport) createVM(vapp *simulator.VirtualApp, spec *types.VirtualM
 	invoke(ctx, vapp, func() {
 		res = vapp.ImportVApp(ctx, &types.ImportVApp{This: vapp.Self, Spec: spec, Host: imp.host})
 	})
-	if f := res.Fault(); f != nil {
-		if mf, ok := f.VimFault().(types.BaseMethodFault); ok {
-			return nil, mf
-		}
-		return nil, &types.InvalidArgument{InvalidProperty: "spec.child"}
+	if fault := methodFault(res, &types.InvalidArgument{InvalidProperty: "spec.child"}); fault != nil {
+		return nil, fault
 	}
 	leaseRef := res.(*methods.ImportVAppBody).Res.Returnval
 	lease, ok := ctx.Session.Get(leaseRef).(*simulator.HttpNfcLease)
@@ -779,11 +825,8 @@ func destroyVApp(ctx *simulator.Context, ref types.ManagedObjectReference) types
 		}
 		var res soap.HasFault
 		invoke(ctx, vm, func() { res = vm.DestroyTask(ctx, &types.Destroy_Task{This: r}) })
-		if f := res.Fault(); f != nil {
-			if mf, ok := f.VimFault().(types.BaseMethodFault); ok {
-				return mf
-			}
-			return &types.InvalidState{}
+		if fault := methodFault(res, &types.InvalidState{}); fault != nil {
+			return fault
 		}
 		if t, ok := simulator.Map.Get(res.(*methods.Destroy_TaskBody).Res.Returnval).(*simulator.Task); ok && t.Info.Error != nil {
 			return t.Info.Error.Fault

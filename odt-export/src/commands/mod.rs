@@ -3,13 +3,15 @@
 
 mod inspect;
 mod keygen;
+mod report;
 mod run;
 mod verify;
 mod verify_receipt;
 
 use anyhow::Result;
+use clap::CommandFactory as _;
 
-use crate::cli::Command;
+use crate::cli::{Cli, Command};
 
 /// Runs a parsed command. `Ok(false)` means the work was done and found a failure (exit 1).
 pub fn dispatch(cmd: Command) -> Result<bool> {
@@ -19,5 +21,14 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
         Command::Verify(a) => verify::verify(a),
         Command::VerifyReceipt(a) => verify_receipt::verify_receipt(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Report(a) => report::report(a),
+        Command::Completions(a) => {
+            odt_cli::manual::completions(Cli::command(), &a)?;
+            Ok(true)
+        }
+        Command::Man(a) => {
+            odt_cli::manual::man(Cli::command(), crate::cli::ENVIRONMENT, &a)?;
+            Ok(true)
+        }
     }
 }

@@ -23,6 +23,10 @@ pub fn run(a: RunArgs) -> Result<bool> {
         parallelism: 4,
     };
     let opts = options(&a, kdf)?;
+    // Once the command line is sound, before anything is written (one line per unit).
+    for nas in &opts.nas {
+        odt_cli::nas::warn_if_not_mounted("odt-export", nas, odt_cli::nas::NasUse::Write);
+    }
     let passphrase = || -> Result<Zeroizing<String>> {
         Ok(read_secret(&SecretSource {
             env: "ODT_PASSPHRASE",
@@ -130,17 +134,31 @@ fn print_summary(a: &RunArgs, stats: &ExportStats) {
         println!(
             "job {} in {} is already complete; nothing to do",
             stats.job_id,
-            a.nas.display()
+            a.nas[0].display()
         );
         return;
     }
     for vm in &stats.vms {
+        let unit = vm.unit.map_or(1, |u| u as usize);
         println!(
             "exported {} -> {}/data/{}/ ({} files)",
             printable(&vm.name),
-            a.nas.display(),
+            a.nas[unit - 1].display(),
             vm.dir,
             vm.files.len()
+        );
+    }
+    for u in &stats.units {
+        println!(
+            "unit {} of {}: {} holds {}",
+            u.unit,
+            stats.units.len(),
+            u.nas.display(),
+            if u.vms.is_empty() {
+                "no VM".to_string()
+            } else {
+                u.vms.join(", ")
+            }
         );
     }
     if stats.kdf_seconds > 0.0 {
@@ -162,8 +180,10 @@ fn print_summary(a: &RunArgs, stats: &ExportStats) {
         stats.mib_per_second,
         stats.signer_key_id
     );
-    println!(
-        "next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub",
-        a.nas.display()
-    );
+    for nas in &a.nas {
+        println!(
+            "next: odt-export verify --nas {} --trusted-key YOUR_KEY.pub",
+            nas.display()
+        );
+    }
 }

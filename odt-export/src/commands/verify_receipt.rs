@@ -2,19 +2,12 @@
 //! (`odt_format::job::receipt`): the signature with the provider's receipt key first, then that it
 //! is about exactly the customer's job manifest, then where each VM landed.
 
-use std::io::Read;
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
-use odt_format::crypto::keys::VerifyingKey;
-use odt_format::job::manifest::{verify_signed, MAX_MANIFEST_BYTES};
-use odt_format::job::receipt::{Receipt, ReceiptVm, MAX_RECEIPT_BYTES};
+use anyhow::Result;
+use odt_cli::receipt::{check, ReceiptFiles};
+use odt_format::job::receipt::{Receipt, ReceiptVm};
 use serde::Serialize;
 
 use crate::cli::VerifyReceiptArgs;
-
-/// The largest signature file read (a real one is about 300 bytes).
-const MAX_SIG_BYTES: u64 = 64 << 10;
 
 /// The `--json` report.
 #[derive(Serialize)]
@@ -28,12 +21,12 @@ struct Report<'a> {
 
 /// Runs `verify-receipt`; an error means the receipt must not be trusted (exit 1).
 pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
-    let (receipt, key) = check(&a)?;
+    let (receipt, key) = check_receipt(&a)?;
     if a.json {
         let report = Report {
             ok: true,
             job_id: &receipt.job_id,
-            provider_key_id: key.key_id(),
+            provider_key_id: key.clone(),
             manifest_signature_checked: a.trusted_key.is_some(),
             receipt: &receipt,
         };
@@ -45,50 +38,20 @@ pub fn verify_receipt(a: VerifyReceiptArgs) -> Result<bool> {
 }
 
 /// The receipt's signature with the provider's key first, then the manifest's with the
-/// customer's (with `--trusted-key`), then the receipt against the manifest.
-fn check(a: &VerifyReceiptArgs) -> Result<(Receipt, VerifyingKey)> {
-    let key = VerifyingKey::read(&a.provider_key)
-        .with_context(|| format!("read the provider key {}", a.provider_key.display()))?;
-    let bytes = read_capped(&a.receipt, MAX_RECEIPT_BYTES)?;
-    let mut sig_path = a.receipt.clone().into_os_string();
-    sig_path.push(".sig");
-    let sig_path = Path::new(&sig_path);
-    if !sig_path.exists() {
-        bail!(
-            "{} is missing: the receipt was written without --receipt-key, or its .sig was not \
-             handed over with it; an unsigned receipt proves nothing",
-            sig_path.display()
-        );
-    }
-    let sig = read_capped(sig_path, MAX_SIG_BYTES)?;
-    let receipt = Receipt::verify(&bytes, &sig, &key)
-        .with_context(|| format!("receipt verification failed for {}", a.receipt.display()))?;
-    let manifest = read_capped(&a.manifest, MAX_MANIFEST_BYTES)?;
-    if let Some(k) = &a.trusted_key {
-        let customer = VerifyingKey::read(k)
-            .with_context(|| format!("read your public key {}", k.display()))?;
-        let mut msig = a.manifest.clone().into_os_string();
-        msig.push(".sig");
-        let msig = read_capped(Path::new(&msig), MAX_SIG_BYTES)?;
-        verify_signed(&manifest, &msig, &customer).with_context(|| {
-            format!(
-                "{} is not the job you signed: the receipt cannot be checked against it",
-                a.manifest.display()
-            )
-        })?;
-    }
-    receipt.check_against(&manifest).with_context(|| {
-        format!(
-            "receipt verification failed: {} is not about the job in {}",
-            a.receipt.display(),
-            a.manifest.display()
-        )
+/// customer's (with `--trusted-key`), then the receipt against the manifest
+/// (`odt_cli::receipt`, shared with `report`).
+fn check_receipt(a: &VerifyReceiptArgs) -> Result<(Receipt, String)> {
+    let checked = check(&ReceiptFiles {
+        receipt: &a.receipt,
+        provider_key: &a.provider_key,
+        manifest: Some(&a.manifest),
+        trusted_key: a.trusted_key.as_deref(),
     })?;
-    Ok((receipt, key))
+    Ok((checked.receipt, checked.provider_key_id))
 }
 
 /// "What landed where", one line per VM.
-fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &VerifyingKey) {
+fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &str) {
     // The receipt's text is the provider's: it is printed escaped (docs/SECURITY.md §S4).
     use odt_format::text::printable;
     println!(
@@ -96,7 +59,7 @@ fn print_text(a: &VerifyReceiptArgs, receipt: &Receipt, key: &VerifyingKey) {
         printable(&format!(
             "receipt for job {}: signed by provider key {} (checked), imported into {}{}, {}",
             receipt.job_id,
-            key.key_id(),
+            key,
             receipt.vcenter,
             receipt
                 .vcd
@@ -181,21 +144,4 @@ fn place(vm: &ReceiptVm) -> String {
         ),
         None => "not registered in vCD".into(),
     }
-}
-
-/// Reads a whole file of at most `cap` bytes (an untrusted input: never more).
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    // A regular file only: a FIFO would block (docs/SECURITY.md §S5).
-    let f = odt_format::job::reader::open_regular(path)?;
-    let mut bytes = vec![];
-    f.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("read {}", path.display()))?;
-    if bytes.len() as u64 > cap {
-        bail!(
-            "{} is larger than {cap} bytes: not a file odt wrote",
-            path.display()
-        );
-    }
-    Ok(bytes)
 }

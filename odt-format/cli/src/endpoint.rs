@@ -93,7 +93,9 @@ impl<'a> Endpoint<'a> {
         })
     }
 
-    /// The TLS refusal in the operator's terms, naming this server's flags.
+    /// The TLS refusal of `url` in the operator's terms: what the server presented and this
+    /// server's flags that get past it (its thumbprint flag pins, its insecure flag skips
+    /// verification).
     pub fn tls_refusal(
         &self,
         url: &str,
@@ -101,42 +103,24 @@ impl<'a> Endpoint<'a> {
         thumbprints: Option<(&str, &str)>,
         pinnable: bool,
     ) -> String {
-        tls_refusal(
-            url,
-            detail,
-            thumbprints,
-            pinnable,
-            self.names.thumbprint_flag,
-            self.names.insecure_flag,
-        )
-    }
-}
-
-/// The TLS refusal of `url` in the operator's terms: what the server presented and the flags
-/// that get past it (`thumb_flag VALUE` pins, `insecure_flag` skips verification).
-fn tls_refusal(
-    url: &str,
-    detail: &str,
-    thumbprints: Option<(&str, &str)>,
-    pinnable: bool,
-    thumb_flag: &str,
-    insecure_flag: &str,
-) -> String {
-    let head = format!("{url}: TLS certificate not accepted: {detail}");
-    match thumbprints {
-        Some((sha1, sha256)) if pinnable => format!(
-            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
-             {sha1}); if that is the expected certificate (check it on the server), rerun with \
-             {thumb_flag} {sha256}, or with {insecure_flag} to skip verification (labs only)"
-        ),
-        Some((sha1, sha256)) => format!(
-            "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} (SHA-1 \
-             {sha1}) but could not prove it holds its key, so {thumb_flag} VALUE does not help; \
-             only {insecure_flag} (labs only) gets past this"
-        ),
-        None => format!(
-            "{head}. Rerun with {thumb_flag} VALUE (the server certificate's SHA-256 \
-             thumbprint), or with {insecure_flag} to skip verification (labs only)"
-        ),
+        let (thumb_flag, insecure_flag) = (self.names.thumbprint_flag, self.names.insecure_flag);
+        let head = format!("{url}: TLS certificate not accepted: {detail}");
+        match thumbprints {
+            Some((sha1, sha256)) if pinnable => format!(
+                "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} \
+                 (SHA-1 {sha1}); if that is the expected certificate (check it on the server), \
+                 rerun with {thumb_flag} {sha256}, or with {insecure_flag} to skip verification \
+                 (labs only)"
+            ),
+            Some((sha1, sha256)) => format!(
+                "{head}. The server presented a certificate with SHA-256 thumbprint {sha256} \
+                 (SHA-1 {sha1}) but could not prove it holds its key, so {thumb_flag} VALUE does \
+                 not help; only {insecure_flag} (labs only) gets past this"
+            ),
+            None => format!(
+                "{head}. Rerun with {thumb_flag} VALUE (the server certificate's SHA-256 \
+                 thumbprint), or with {insecure_flag} to skip verification (labs only)"
+            ),
+        }
     }
 }

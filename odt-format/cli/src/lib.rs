@@ -3,20 +3,29 @@
 //! terminal and plain lines elsewhere ([`progress`]); Ctrl-C as a flag the loops check
 //! ([`interrupt`]); the vCenter and vCD connection options
 //! ([`vcenter`], [`vcd`], one [`endpoint`] logic under two sets of names); logs for support
-//! ([`log`]); the `keygen` and `verify` commands both programs offer; usage errors and exit
-//! codes. The only library crate that prints or reads the terminal.
+//! ([`log`]); the `keygen`, `verify`, `inspect` and `report` commands both programs offer
+//! (the receipt checked once, [`receipt`]; the custody page a pure function, [`custody`]);
+//! the warning for a `--nas` that is not a mount ([`nas`]); the generated manual ([`manual`]:
+//! completions, man pages, the ENVIRONMENT list); config files ([`config`]); usage errors and
+//! exit codes. The only library crate that prints or reads the terminal.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
+pub mod config;
+pub mod custody;
 mod endpoint;
 pub mod inspect;
 pub mod interrupt;
 pub mod json;
 pub mod keygen;
 pub mod log;
+pub mod manual;
+pub mod nas;
 pub mod program;
 pub mod progress;
+pub mod receipt;
+pub mod report;
 pub mod secret;
 pub mod suggest;
 pub mod vcd;

@@ -29,6 +29,11 @@ use crate::UsageError;
 /// The variable that sets the log level or directives.
 pub const ENV: &str = "ODT_LOG";
 
+/// What `ODT_LOG` (and `-v`) do, for both programs' `--help` and man pages.
+pub const ENV_HELP: &str = "log level (error, warn, info, debug, trace) or directives: to \
+                            --log-file if given, else to stderr (default: no log; -v, -vv, \
+                            -vvv raise it to info, debug, trace)";
+
 /// odt's own crates, which a bare `ODT_LOG` level applies to.
 const OWN_CRATES: [&str; 5] = [
     "odt_format",
@@ -47,6 +52,10 @@ pub struct LogArgs {
     /// ODT_LOG says otherwise (debug, trace).
     #[arg(long, value_name = "FILE", global = true)]
     pub log_file: Option<PathBuf>,
+    /// Log more (to --log-file if given, else to stderr): -v info, -vv debug, -vvv trace.
+    /// Raises an ODT_LOG level, never lowers it; ODT_LOG directives are taken as given.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 /// Where the events went, for the caller's summary (and for tests).
@@ -65,6 +74,7 @@ pub enum LogSink {
 /// not parse is a [`UsageError`] (exit 2) and nothing has been done yet.
 pub fn init(program: &str, command: &str, args: &LogArgs) -> Result<LogSink, UsageError> {
     let env = std::env::var(ENV).ok().filter(|v| !v.trim().is_empty());
+    let env = wanted(env, args.verbose);
     let (sink, filter) = match (&args.log_file, env.as_deref()) {
         (None, None) => return Ok(LogSink::Quiet),
         (Some(f), env) => (LogSink::File(f.clone()), filter(env.unwrap_or("info"))?),
@@ -94,6 +104,25 @@ pub fn init(program: &str, command: &str, args: &LogArgs) -> Result<LogSink, Usa
         "started"
     );
     Ok(sink)
+}
+
+/// The log spec `ODT_LOG` and `-v` ask for together: `-v`, `-vv`, `-vvv` mean info, debug,
+/// trace, and raise a bare `ODT_LOG` level (never lower it: `ODT_LOG=trace -v` stays trace);
+/// directives in `ODT_LOG` are the operator's exact wish and are kept as given.
+fn wanted(env: Option<String>, verbose: u8) -> Option<String> {
+    let asked = match verbose {
+        0 => return env,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    match env {
+        None => Some(asked.to_string().to_lowercase()),
+        Some(e) => match e.trim().parse::<LevelFilter>() {
+            Ok(level) => Some(level.max(asked).to_string().to_lowercase()),
+            Err(_) => Some(e),
+        },
+    }
 }
 
 /// The filter `ODT_LOG` asks for: a bare level for odt's crates, or directives as given.
@@ -149,6 +178,26 @@ mod tests {
         let f = filter("odt_vmware=trace,hyper=debug").unwrap();
         assert!(f.would_enable("hyper::proto", &tracing::Level::DEBUG));
         assert!(f.would_enable("odt_vmware::wire", &tracing::Level::TRACE));
+    }
+
+    #[test]
+    fn verbose_raises_a_level_and_keeps_directives() {
+        let w = |e: Option<&str>, v| wanted(e.map(str::to_owned), v);
+        assert_eq!(w(None, 0), None);
+        assert_eq!(w(Some("warn"), 0).as_deref(), Some("warn"));
+        assert_eq!(w(None, 1).as_deref(), Some("info"));
+        assert_eq!(w(None, 2).as_deref(), Some("debug"));
+        assert_eq!(w(None, 9).as_deref(), Some("trace"));
+        assert_eq!(w(Some("warn"), 2).as_deref(), Some("debug"));
+        assert_eq!(w(Some("trace"), 1).as_deref(), Some("trace"));
+        assert_eq!(
+            w(Some("odt_vmware=trace"), 1).as_deref(),
+            Some("odt_vmware=trace")
+        );
+        // What it yields is a spec `filter` takes.
+        for v in 1..4 {
+            filter(&w(None, v).unwrap()).unwrap();
+        }
     }
 
     #[test]

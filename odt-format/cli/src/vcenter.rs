@@ -35,7 +35,12 @@ pub struct VcenterConn {
     pub vcenter_thumbprint: Option<String>,
     /// Do not verify the vCenter certificate at all (labs only: the password is exposed to
     /// anyone on the path).
-    #[arg(long, conflicts_with = "vcenter_thumbprint", help_heading = "vCenter")]
+    #[arg(
+        short = 'k',
+        long,
+        conflicts_with = "vcenter_thumbprint",
+        help_heading = "vCenter"
+    )]
     pub insecure: bool,
 }
 

@@ -87,12 +87,7 @@ pub fn print(
 ) {
     let trusted = req.trusted_key.is_some();
     if req.json {
-        let mut v = serde_json::to_value(report).expect("serialises");
-        v["trusted_key"] = trusted.into();
-        for (k, x) in extra {
-            v[k] = x;
-        }
-        super::json::emit(report.ok(), v);
+        super::json::emit(report.ok(), json(req, report, extra));
     } else {
         let who = if trusted {
             format!("signed by trusted key {}", report.signer_key_id)
@@ -114,7 +109,12 @@ pub fn print(
                 " (keyless)"
             }
         );
-        if report.ok() {
+        if let Some(u) = &report.unit {
+            println!("{}", unit_line(u, report.ok()));
+        }
+        if report.ok() && report.unit.is_some() {
+            println!("OK: this unit holds exactly what its signed unit index says");
+        } else if report.ok() {
             println!("OK: the NAS holds exactly what the manifest says");
         } else {
             for p in &report.problems {
@@ -134,4 +134,41 @@ pub fn print(
             println!("{n}");
         }
     }
+}
+
+/// The JSON document of `report`, with `extra` added (one unit's part when several units
+/// are verified in one run).
+pub fn json(
+    req: &VerifyRequest,
+    report: &VerifyReport,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).expect("serialises");
+    v["trusted_key"] = req.trusted_key.is_some().into();
+    for (k, x) in extra {
+        v[k] = x;
+    }
+    v
+}
+
+/// "unit 2 of 3: complete; units 1 and 3 not here", and what it holds.
+fn unit_line(u: &odt_format::job::verify::UnitReport, ok: bool) -> String {
+    let others: Vec<String> = u.other_units.iter().map(u32::to_string).collect();
+    let others = match others.as_slice() {
+        [one] => format!("unit {one} not here"),
+        [init @ .., last] => format!("units {} and {last} not here", init.join(", ")),
+        [] => String::new(),
+    };
+    let state = if ok { "complete" } else { "DAMAGED" };
+    let mut line = format!("unit {} of {}: {state}; {others}", u.unit, u.units);
+    if !u.vms_here.is_empty() {
+        line.push_str(&format!("\nVMs here: {}", u.vms_here.join(", ")));
+    }
+    if !u.vms_partly_here.is_empty() {
+        let partly = u.vms_partly_here.join(", ");
+        line.push_str(&format!(
+            "\nVMs partly here (the rest on other units): {partly}"
+        ));
+    }
+    line
 }

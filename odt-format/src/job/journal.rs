@@ -117,6 +117,34 @@ pub struct Journal {
     /// clear.
     #[serde(default)]
     pub sealed_digests: BTreeMap<String, String>,
+    /// A job over several NAS units: the units' ids and what goes where, decided before
+    /// anything was written, so a rerun puts every file where the first run began it.
+    /// Absent for a job on one NAS (whose journal keeps the bytes it had).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<JournalUnits>,
+}
+
+/// Where the files of a job over several NAS units go (docs/FORMAT.md §9).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalUnits {
+    /// Each unit's id (its index's `unit_id`), unit 1 first; unit 1 holds this journal.
+    pub unit_ids: Vec<String>,
+    /// The unit (from 1) of each VM (`vm-NNN`: all its files) or, for a VM split over
+    /// units, of each file (`vm-NNN/NAME`). Anything not listed goes to unit 1.
+    pub placement: BTreeMap<String, u32>,
+}
+
+impl JournalUnits {
+    /// The unit (from 1) that holds stream `dir/name`.
+    pub fn unit_of(&self, dir: &str, name: &str) -> u32 {
+        let stream = crate::job::layout::stream_name(dir, name);
+        self.placement
+            .get(&stream)
+            .or_else(|| self.placement.get(dir))
+            .copied()
+            .unwrap_or(1)
+    }
 }
 
 fn resume_kek(signing: &SigningKey, job_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
@@ -268,6 +296,7 @@ mod tests {
             kdf_seconds: 0.0,
             done: BTreeMap::new(),
             sealed_digests: BTreeMap::new(),
+            units: None,
         }
     }
 

@@ -6,6 +6,8 @@
 //!   odt-job.json.sig      its Ed25519 signature
 //!   odt-journal.json      only while a run is in progress: what resuming needs
 //!   .odt-run.lock         only while an exporter runs (its flock)
+//!   odt-unit.json         a job over several NAS units: what this unit holds (signed)
+//!   odt-unit.json.sig     its Ed25519 signature
 //!   data/vm-000/NAME.odt        an encrypted file
 //!   data/vm-000/NAME.odt.sums   its chunk digests (32 bytes per chunk)
 //! ```
@@ -18,6 +20,10 @@ pub const MANIFEST: &str = "odt-job.json";
 pub const SIGNATURE: &str = "odt-job.json.sig";
 /// Journal file name.
 pub const JOURNAL: &str = "odt-journal.json";
+/// A unit's index file name (a job over several NAS units, docs/FORMAT.md §2.2).
+pub const UNIT_INDEX: &str = "odt-unit.json";
+/// Its signature file name.
+pub const UNIT_SIGNATURE: &str = "odt-unit.json.sig";
 /// Data directory name.
 pub const DATA: &str = "data";
 /// The lock file an exporter holds while it runs (never read).
@@ -62,6 +68,14 @@ impl Layout {
     pub fn journal(&self) -> PathBuf {
         self.root.join(JOURNAL)
     }
+    /// `odt-unit.json`.
+    pub fn unit_index(&self) -> PathBuf {
+        self.root.join(UNIT_INDEX)
+    }
+    /// `odt-unit.json.sig`.
+    pub fn unit_signature(&self) -> PathBuf {
+        self.root.join(UNIT_SIGNATURE)
+    }
     /// `data/`.
     pub fn data(&self) -> PathBuf {
         self.root.join(DATA)
@@ -83,16 +97,18 @@ impl Layout {
     /// `odt-job.json.sig` and `data/`; while an export is unfinished (`in_progress`) also the
     /// journal, the run lock, and what an interrupted atomic write of the JSON files leaves
     /// (`NAME.tmp`, see [`crate::io::nasfile::write_atomic`]). An empty `lost+found` (the root of a
-    /// file system) is allowed.
+    /// file system) is allowed, and so is a unit index with its signature (whether one belongs
+    /// is the manifest's to say: verify checks it).
     pub fn unexpected_root_entries(&self, in_progress: bool) -> std::io::Result<Vec<String>> {
-        let temp = [MANIFEST, SIGNATURE, JOURNAL].map(|n| Path::new(n).with_extension("tmp"));
+        let temp = [MANIFEST, SIGNATURE, JOURNAL, UNIT_INDEX, UNIT_SIGNATURE]
+            .map(|n| Path::new(n).with_extension("tmp"));
         let mut out = vec![];
         for e in std::fs::read_dir(&self.root)? {
             let e = e?;
             let name = e.file_name();
             let dir = e.file_type()?.is_dir();
             let expected = match name.to_str() {
-                Some(MANIFEST | SIGNATURE) => !dir,
+                Some(MANIFEST | SIGNATURE | UNIT_INDEX | UNIT_SIGNATURE) => !dir,
                 Some(JOURNAL | RUN_LOCK) => in_progress && !dir,
                 Some(n) if temp.iter().any(|t| t.as_os_str() == n) => in_progress && !dir,
                 Some(DATA) => dir,

@@ -81,6 +81,12 @@ pub struct JobManifest {
     pub stanzas: Vec<Stanza>,
     /// The VMs, in export order.
     pub vms: Vec<VmEntry>,
+    /// How many NAS units the job spans, when more than one (docs/FORMAT.md §2.2): each unit
+    /// then carries this manifest and its own signed unit index. Absent for a job on one NAS,
+    /// so a single-unit manifest has the bytes it had before the field existed, and a reader
+    /// older than it refuses a multi-unit job (unknown field) rather than import part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<u32>,
 }
 
 /// Where a VM must land in the cloud.
@@ -391,6 +397,14 @@ impl JobManifest {
             ));
         }
         self.job_id_bytes()?;
+        if let Some(n) = self.units {
+            let max = crate::job::unit::MAX_UNITS;
+            if !(2..=max).contains(&n) {
+                return bad(format!(
+                    "units is {n}: a job spans 2 to {max} units (left out for one)"
+                ));
+            }
+        }
         if self.key_check.len() != 64 || hex::decode(&self.key_check).is_err() {
             return bad("key_check must be 32 bytes of hex".into());
         }
@@ -614,13 +628,22 @@ fn check_files(vm: &VmEntry) -> Result<()> {
     Ok(())
 }
 
+/// A well-formed manifest for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// One VM of three empty files.
+    pub fn small_manifest() -> super::JobManifest {
+        super::tests::good()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::keys::{DataKey, Identity};
 
     /// A well-formed manifest: one VM of three empty files.
-    fn good() -> JobManifest {
+    pub(super) fn good() -> JobManifest {
         let key = DataKey::from_bytes([7; 32]);
         let job_id = [1u8; 16];
         let recipient = Identity::from_bytes([3; 32]).recipient();
@@ -635,6 +658,7 @@ mod tests {
         };
         JobManifest {
             format: FORMAT.into(),
+            units: None,
             job_id: hex::encode(job_id),
             created: "2026-01-01T00:00:00Z".into(),
             exporter: "odt-export 0.1.0".into(),

@@ -37,6 +37,12 @@ impl StateDir {
         self.root.join(format!("dock-{job_id}.json"))
     }
 
+    /// `dock-<job_id>-unit-<k>.json`: the dock record of unit `k` of a job over several NAS
+    /// units (FORMAT.md §7.2): each unit is verified, and vouched for, on its own.
+    pub fn unit_dock_record(&self, job_id: &str, unit: u32) -> PathBuf {
+        self.root.join(format!("dock-{job_id}-unit-{unit}.json"))
+    }
+
     /// `receipt-<job_id>.json`: the import receipt (FORMAT.md §7.1).
     pub fn receipt(&self, job_id: &str) -> PathBuf {
         self.root.join(format!("receipt-{job_id}.json"))
@@ -67,6 +73,10 @@ mod tests {
         assert_eq!(
             s.dock_record(j).file_name().unwrap(),
             "dock-0123456789abcdef0123456789abcdef.json"
+        );
+        assert_eq!(
+            s.unit_dock_record(j, 2).file_name().unwrap(),
+            "dock-0123456789abcdef0123456789abcdef-unit-2.json"
         );
         assert_eq!(
             s.receipt(j).file_name().unwrap(),

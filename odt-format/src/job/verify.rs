@@ -20,6 +20,7 @@ use crate::job::reader::{
     data_key, decrypt_small, open_manifest_bytes, open_regular, unwrap_io, DecryptReader,
     TrustAnchor,
 };
+use crate::job::unit::UnitIndex;
 use crate::ovf::{parse_descriptor, Mf};
 use crate::progress::{Progress, VmWork};
 
@@ -54,8 +55,51 @@ pub struct VerifyReport {
     pub files: usize,
     /// Encrypted bytes read.
     pub bytes: u64,
-    /// Everything found wrong; empty means the job verified.
+    /// Everything found wrong; empty means the job verified (for a unit of a job over
+    /// several: this unit's part of it).
     pub problems: Vec<Problem>,
+    /// For one unit of a job over several NAS units: which, and what it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitReport>,
+}
+
+/// What one unit of a job over several NAS units holds (docs/FORMAT.md §2.2).
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitReport {
+    /// This unit's number, from 1.
+    pub unit: u32,
+    /// How many units the job spans.
+    pub units: u32,
+    /// This unit's random id.
+    pub unit_id: String,
+    /// The VMs (`vm-NNN`) with every file on this unit.
+    pub vms_here: Vec<String>,
+    /// The VMs with some of their files here and the rest on other units.
+    pub vms_partly_here: Vec<String>,
+    /// The other units (their numbers), which this verification did not see.
+    pub other_units: Vec<u32>,
+}
+
+impl UnitReport {
+    /// The report of `index` over `m`.
+    pub fn new(index: &UnitIndex, m: &JobManifest) -> UnitReport {
+        let here = index.whole_vms(m);
+        let partly = index
+            .view(m)
+            .vms
+            .iter()
+            .map(|vm| vm.dir.clone())
+            .filter(|d| !here.contains(&d.as_str()))
+            .collect();
+        UnitReport {
+            unit: index.unit,
+            units: index.units,
+            unit_id: index.unit_id.clone(),
+            vms_here: here.into_iter().map(str::to_owned).collect(),
+            vms_partly_here: partly,
+            other_units: (1..=index.units).filter(|&k| k != index.unit).collect(),
+        }
+    }
 }
 
 impl VerifyReport {
@@ -73,7 +117,13 @@ pub fn verify_job(
     deep: Option<&Unlock<'_>>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    let (m, bytes) = open_manifest_bytes(layout, trusted)?;
+    let (job, bytes) = open_manifest_bytes(layout, trusted)?;
+    let index = UnitIndex::open(layout, trusted, &job, &bytes)?;
+    // One unit of a job over several is verified for what its index says it holds.
+    let m = match &index {
+        Some(u) => u.view(&job),
+        None => job.clone(),
+    };
     let key = deep.map(|u| data_key(&m, u)).transpose()?;
     let mut report = VerifyReport {
         job_id: m.job_id.clone(),
@@ -84,6 +134,7 @@ pub fn verify_job(
         files: 0,
         bytes: 0,
         problems: vec![],
+        unit: index.as_ref().map(|u| UnitReport::new(u, &job)),
     };
     progress.plan(&work(&m, key.is_some()));
     let files = files_checked(layout, &m, progress, key.is_none())?;
@@ -91,7 +142,20 @@ pub fn verify_job(
     report.bytes = files.bytes;
     report.problems = files.problems;
     if let Some(key) = key {
+        let partly = report.unit.as_ref().map(|u| u.vms_partly_here.clone());
         for (i, vm) in m.vms.iter().enumerate() {
+            if partly.as_ref().is_some_and(|p| p.contains(&vm.dir)) {
+                report.problems.push(Problem {
+                    file: format!("data/{}", vm.dir),
+                    what: format!(
+                        "VM {:?} spans several units: its files here verified keyless; \
+                         --deep needs all of its units",
+                        vm.name
+                    ),
+                });
+                progress.vm_done(i, Some(keyless_bytes(vm)));
+                continue;
+            }
             if report
                 .problems
                 .iter()
@@ -219,6 +283,21 @@ fn unexpected_files(layout: &Layout, m: &JobManifest) -> Result<Vec<Problem>> {
             what: "unexpected file (not in the manifest)".into(),
         })
         .collect();
+    // A unit index belongs only beside a manifest that says the job spans several units.
+    if m.units.is_none() {
+        for p in [layout.unit_index(), layout.unit_signature()] {
+            if p.exists() {
+                out.push(Problem {
+                    file: p
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    what: "unexpected file (the manifest is of a job on one NAS)".into(),
+                });
+            }
+        }
+    }
     let mut expected = BTreeSet::new();
     for vm in &m.vms {
         for f in &vm.files {

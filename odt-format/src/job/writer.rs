@@ -29,9 +29,10 @@ use crate::crypto::keys::{DataKey, Recipient, SigningKey};
 use crate::crypto::stanza::{key_check, KdfParams, Stanza};
 use crate::crypto::stream::DEFAULT_CHUNK_LOG2;
 use crate::io::nasfile::{sync_dir, write_atomic, RunLock, StreamSpec};
-use crate::job::journal::{Journal, JournalError, JOURNAL_FORMAT};
+use crate::job::journal::{Journal, JournalError, JournalUnits, JOURNAL_FORMAT};
 use crate::job::layout::{Layout, RUN_LOCK};
 use crate::job::manifest::{self, FileEntry, JobManifest, VmEntry, FORMAT};
+use crate::job::unit::{UnitFile, UnitIndex, UNIT_FORMAT};
 use crate::FormatError;
 
 /// Who holds a job's run lock, as [`FormatError::Busy`] names it.
@@ -165,13 +166,19 @@ pub struct NewJob<'a> {
     pub passphrase: Option<(&'a [u8], KdfParams)>,
     /// Provider recipients, one X25519 stanza each.
     pub recipients: &'a [Recipient],
+    /// For a job over several units: where each VM or file goes, and the units' ids (one
+    /// per unit the writer was opened on). `None` for one unit.
+    pub units: Option<JournalUnits>,
 }
 
-/// The single writer of one job directory, from its run lock to the plan.
+/// The single writer of one job, from its run locks to the plan. A job over several NAS
+/// units has one journal, on unit 1 (the first directory), and a run lock on every unit.
 #[derive(Debug)]
 pub struct JobWriter {
     layout: Layout,
     lock: RunLock,
+    /// Units 2..n, each with its lock.
+    others: Vec<(Layout, RunLock)>,
 }
 
 impl JobWriter {
@@ -179,9 +186,30 @@ impl JobWriter {
     /// interleave chunks of the same files. Fails at once with [`FormatError::Busy`] if
     /// another run holds it.
     pub fn open(root: &Path) -> Result<JobWriter, JobError> {
-        let layout = Layout::new(root);
-        let lock = RunLock::acquire(&layout.root().join(RUN_LOCK), LOCK_HOLDER)?;
-        Ok(JobWriter { layout, lock })
+        Self::open_units(&[root.to_owned()])
+    }
+
+    /// Takes the run lock of every unit of a job over several NAS units (`roots`, unit 1
+    /// first, at least one). The caller has made sure no directory is named twice.
+    pub fn open_units(roots: &[PathBuf]) -> Result<JobWriter, JobError> {
+        let mut units = vec![];
+        for root in roots {
+            let layout = Layout::new(root);
+            let lock = RunLock::acquire(&layout.root().join(RUN_LOCK), LOCK_HOLDER)?;
+            units.push((layout, lock));
+        }
+        let mut units = units.into_iter();
+        let (layout, lock) = units.next().expect("at least one unit");
+        Ok(JobWriter {
+            layout,
+            lock,
+            others: units.collect(),
+        })
+    }
+
+    /// Every unit's directory, unit 1 first.
+    pub fn units(&self) -> impl Iterator<Item = &Layout> {
+        std::iter::once(&self.layout).chain(self.others.iter().map(|(l, _)| l))
     }
 
     /// The job directory.
@@ -192,7 +220,7 @@ impl JobWriter {
     /// False when the file system could not lock at all (an NFS mount with `nolock`): nothing
     /// then stops a second run, and the caller should say so.
     pub fn lock_held(&self) -> bool {
-        self.lock.is_held()
+        self.lock.is_held() && self.others.iter().all(|(_, l)| l.is_held())
     }
 
     /// Decides what this run does, reading only: from the journal (its plan digest against
@@ -207,15 +235,25 @@ impl JobWriter {
     ) -> Result<JobPlan, JobError> {
         let root = self.layout.root().to_owned();
         // Never start, resume or finish a job verify would refuse (docs/SECURITY.md §S6).
-        let entries = self
-            .layout
-            .unexpected_root_entries(true)
-            .map_err(|source| JobError::List {
-                path: root.clone(),
-                source,
-            })?;
-        if !entries.is_empty() {
-            return Ok(JobPlan::Refuse(Refusal::Unexpected { root, entries }));
+        for unit in self.units() {
+            let root = unit.root().to_owned();
+            let entries = unit
+                .unexpected_root_entries(true)
+                .map_err(|source| JobError::List {
+                    path: root.clone(),
+                    source,
+                })?;
+            if !entries.is_empty() {
+                return Ok(JobPlan::Refuse(Refusal::Unexpected { root, entries }));
+            }
+        }
+        for (other, _) in &self.others {
+            if let Some(j) = Journal::load(other)? {
+                if !restart {
+                    let (root, job_id) = (other.root().to_owned(), j.job_id);
+                    return Ok(JobPlan::Refuse(Refusal::OtherInterrupted { root, job_id }));
+                }
+            }
         }
         match Journal::load(&self.layout)? {
             Some(j) if restart => {
@@ -232,26 +270,45 @@ impl JobWriter {
         }
         if self.layout.manifest().exists() {
             let m = crate::job::reader::read_manifest_unverified(&self.layout)?;
-            if same_job(&m) {
+            let units = self.others.len() + 1;
+            if same_job(&m) && m.units.unwrap_or(1) as usize == units && self.same_manifest()? {
                 return Ok(JobPlan::Complete(Box::new(m)));
             }
             let job_id = m.job_id;
             return Ok(JobPlan::Refuse(Refusal::OtherFinished { root, job_id }));
         }
-        if self.layout.data().exists() {
-            if restart {
-                return Ok(JobPlan::Fresh {
-                    discard: Some(Discard::Leftover),
-                });
+        for unit in self.units() {
+            if unit.data().exists() || unit.manifest().exists() || unit.journal().exists() {
+                if restart {
+                    return Ok(JobPlan::Fresh {
+                        discard: Some(Discard::Leftover),
+                    });
+                }
+                let root = unit.root().to_owned();
+                return Ok(JobPlan::Refuse(Refusal::StrayData { root }));
             }
-            return Ok(JobPlan::Refuse(Refusal::StrayData { root }));
         }
         Ok(JobPlan::Fresh { discard: None })
     }
 
-    /// Removes an interrupted job's journal and data (what a [`Discard`] plans).
+    /// Whether every other unit holds the same manifest bytes as unit 1.
+    fn same_manifest(&self) -> Result<bool, JobError> {
+        let read = |l: &Layout| {
+            crate::job::reader::read_bounded(&l.manifest(), manifest::MAX_MANIFEST_BYTES)
+        };
+        let first = read(&self.layout)?;
+        for (other, _) in &self.others {
+            if !other.manifest().exists() || read(other)? != first {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes an interrupted job's journal and data (what a [`Discard`] plans), on every
+    /// unit.
     pub fn discard(&self) -> Result<(), JobError> {
-        discard(&self.layout)
+        self.units().try_for_each(discard)
     }
 
     /// Starts a new job: a job id, a data key and its stanzas, and the journal, which is the
@@ -282,7 +339,10 @@ impl JobWriter {
             kdf_seconds,
             done: Default::default(),
             sealed_digests: Default::default(),
+            units: new.units,
         };
+        let n = journal.units.as_ref().map_or(1, |u| u.unit_ids.len());
+        assert_eq!(n, self.others.len() + 1, "one unit id per unit");
         journal.save(&self.layout)?;
         Ok(self.active(journal, key, job_id, false))
     }
@@ -296,9 +356,12 @@ impl JobWriter {
     }
 
     fn active(self, journal: Journal, key: DataKey, job_id: [u8; 16], resumed: bool) -> ActiveJob {
+        let (others, locks): (Vec<_>, Vec<_>) = self.others.into_iter().unzip();
         ActiveJob {
             layout: self.layout,
             _lock: self.lock,
+            others,
+            _locks: locks,
             journal: Mutex::new(journal),
             key,
             job_id,
@@ -312,6 +375,8 @@ impl JobWriter {
 pub struct ActiveJob {
     layout: Layout,
     _lock: RunLock,
+    others: Vec<Layout>,
+    _locks: Vec<RunLock>,
     /// Locked for each record: the files of a job may be sealed by several threads at once.
     journal: Mutex<Journal>,
     key: DataKey,
@@ -336,10 +401,28 @@ impl ActiveJob {
     pub fn resumed(&self) -> bool {
         self.resumed
     }
-    /// The spec of a new stream `dir/name` of `plain_size` bytes.
+    /// The unit (from 1) that stream `dir/name` is placed on.
+    pub fn unit_of(&self, dir: &str, name: &str) -> u32 {
+        self.locked()
+            .units
+            .as_ref()
+            .map_or(1, |u| u.unit_of(dir, name))
+    }
+    /// The directory of the unit stream `dir/name` is placed on.
+    pub fn layout_of(&self, dir: &str, name: &str) -> &Layout {
+        self.unit_layout(self.unit_of(dir, name))
+    }
+    /// The directory of unit `unit` (from 1).
+    fn unit_layout(&self, unit: u32) -> &Layout {
+        match unit {
+            0 | 1 => &self.layout,
+            k => self.others.get(k as usize - 2).unwrap_or(&self.layout),
+        }
+    }
+    /// The spec of a new stream `dir/name` of `plain_size` bytes, on the unit it is placed on.
     pub fn spec(&self, dir: &str, name: &str, plain_size: u64) -> StreamSpec {
         StreamSpec {
-            layout: self.layout.clone(),
+            layout: self.unit_layout(self.unit_of(dir, name)).clone(),
             dir: dir.to_owned(),
             name: name.to_owned(),
             job_id: self.job_id,
@@ -384,11 +467,15 @@ impl ActiveJob {
         if self.resumed {
             return Ok(());
         }
-        discard(&self.layout)
+        std::iter::once(&self.layout)
+            .chain(&self.others)
+            .try_for_each(discard)
     }
     /// Signs the finished job: the manifest of `vms` (made by `exporter` at `created`, RFC
     /// 3339), its signature first and the manifest last (the manifest's appearance is what
-    /// marks completion), then drops the journal.
+    /// marks completion), then drops the journal. A job over several units gets on each unit
+    /// its signed unit index, then the signature and the manifest, unit 1 last; the journal
+    /// (on unit 1) goes only when every unit is complete.
     pub fn finish(
         self,
         signing: &SigningKey,
@@ -406,12 +493,26 @@ impl ActiveJob {
             key_check: journal.key_check.clone(),
             stanzas: journal.stanzas.clone(),
             vms,
+            units: (!self.others.is_empty()).then_some(self.others.len() as u32 + 1),
         };
         let mbytes = m.to_bytes();
         // Never sign what no verifier would accept (docs/SECURITY.md §S6): the caller's checks
         // catch every rule before anything is written; this is the last line.
         JobManifest::parse(&mbytes).map_err(JobError::Unsignable)?;
         let sig = manifest::sign(signing, &mbytes);
+        let index = |unit, layout: &Layout| {
+            let units = journal.units.as_ref().expect("a job over several units");
+            write_unit_index(signing, units, &m, &mbytes, unit, layout)
+        };
+        for (k, unit) in self.others.iter().enumerate() {
+            index(k as u32 + 2, unit)?;
+            write_atomic(&unit.signature(), &sig)?;
+            write_atomic(&unit.manifest(), &mbytes)?;
+            sync_dir(unit.root())?;
+        }
+        if !self.others.is_empty() {
+            index(1, &self.layout)?;
+        }
         write_atomic(&self.layout.signature(), &sig)?;
         write_atomic(&self.layout.manifest(), &mbytes)?;
         let path = self.layout.journal();
@@ -421,7 +522,42 @@ impl ActiveJob {
     }
 }
 
-/// Removes an interrupted job's journal and data.
+/// Writes unit `unit`'s signed index (the files of `m` placed on it by `units`) into
+/// `layout`, signature first.
+fn write_unit_index(
+    signing: &SigningKey,
+    units: &JournalUnits,
+    m: &JobManifest,
+    mbytes: &[u8],
+    unit: u32,
+    layout: &Layout,
+) -> Result<(), JobError> {
+    let files = m
+        .vms
+        .iter()
+        .flat_map(|vm| vm.files.iter().map(move |f| (vm, f)))
+        .filter(|(vm, f)| units.unit_of(&vm.dir, &f.name) == unit)
+        .map(|(vm, f)| UnitFile {
+            dir: vm.dir.clone(),
+            name: f.name.clone(),
+        })
+        .collect();
+    let index = UnitIndex {
+        format: UNIT_FORMAT.to_owned(),
+        job_id: m.job_id.clone(),
+        manifest_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(mbytes)),
+        unit_id: units.unit_ids[unit as usize - 1].clone(),
+        unit,
+        units: units.unit_ids.len() as u32,
+        files,
+    };
+    let bytes = index.to_bytes();
+    write_atomic(&layout.unit_signature(), &UnitIndex::sign(&bytes, signing))?;
+    write_atomic(&layout.unit_index(), &bytes)?;
+    Ok(())
+}
+
+/// Removes an interrupted job's journal and data (and a unit's index).
 fn discard(layout: &Layout) -> Result<(), JobError> {
     let remove = |path: PathBuf, r: std::io::Result<()>| {
         r.map_err(|source| JobError::Remove { path, source })
@@ -431,7 +567,13 @@ fn discard(layout: &Layout) -> Result<(), JobError> {
         let r = std::fs::remove_dir_all(&data);
         remove(data, r)?;
     }
-    for p in [layout.journal(), layout.manifest(), layout.signature()] {
+    for p in [
+        layout.journal(),
+        layout.manifest(),
+        layout.signature(),
+        layout.unit_index(),
+        layout.unit_signature(),
+    ] {
         if p.exists() {
             let r = std::fs::remove_file(&p);
             remove(p, r)?;
@@ -451,6 +593,7 @@ mod tests {
             signing,
             passphrase: None,
             recipients: &[],
+            units: None,
         }
     }
 

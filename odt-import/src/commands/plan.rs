@@ -23,7 +23,8 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
         0..0,
         tenancy::plan_checks(job.policy.as_ref(), &job.manifest),
     );
-    if let Some(j) = Journal::peek(&state, &job.manifest.job_id)? {
+    let journal = Journal::peek(&state, &job.manifest.job_id)?;
+    if let Some(j) = &journal {
         if let Err(e) = j.check_overrides(&job.overrides) {
             p.checks.push(Check {
                 name: "the overrides are those the import began with".into(),
@@ -31,11 +32,19 @@ pub(super) fn plan(o: PlanOptions) -> Result<bool> {
                 detail: e.to_string(),
             });
         }
+        job.check_journal(j)?;
+    }
+    // VMs on units not given are not failures: a later run with their unit does them.
+    for (i, units) in job.waiting(journal.as_ref()) {
+        let dir = &job.manifest.vms[i].dir;
+        if let Some(v) = p.vms.iter_mut().find(|v| &v.dir == dir) {
+            v.action = format!("waiting for {}", job.units.waiting_text(&units));
+        }
     }
     // Run refuses a NAS that changed since it was verified; one not yet verified is only a
     // note here (`run --verify-now` can still do it).
-    let dock = job.dock_status(&state)?;
-    let line = dock_line(&dock, &job.layout, &state);
+    let (dock, layout) = job.dock_status(&state)?;
+    let line = dock_line(&dock, layout, &state);
     let dock_verified = matches!(dock, DockStatus::Verified(_));
     let dock_note = match dock {
         DockStatus::Missing => Some(line),
@@ -107,6 +116,17 @@ fn print_text(p: &Plan, overrides: &[Override], dock_note: Option<&str>) {
             "plan OK: `odt-import run` with the same options will deploy {} VM(s)",
             p.vms.iter().filter(|v| v.action == "deploy").count()
         );
+        let waiting = p
+            .vms
+            .iter()
+            .filter(|v| v.action.starts_with("waiting for"))
+            .count();
+        if waiting > 0 {
+            println!(
+                "{waiting} VM(s) wait for NAS units not given: a later run with those units \
+                 imports them"
+            );
+        }
     } else {
         eprintln!("plan FAILED: fix the checks marked FAIL; nothing was deployed");
     }

@@ -32,11 +32,16 @@ use crate::tenancy;
 
 pub(super) fn run(o: RunOptions) -> Result<bool> {
     let started = Instant::now();
+    // First: an unmounted NAS explains the errors that follow (one line per unit).
+    for nas in &o.job.nas {
+        odt_cli::nas::warn_if_not_mounted("odt-import", nas, odt_cli::nas::NasUse::Read);
+    }
     let job = OpenJob::open(&o.job, &o.overrides, o.vcd.vcd.is_some())?;
     tenancy::enforce(job.policy.as_ref(), &job.manifest)?;
     let state = o.state.clone().unwrap_or_else(default_state_dir);
     // Before any secret or connection: a rerun under other overrides is refused.
     if let Some(j) = Journal::peek(&state, &job.manifest.job_id)? {
+        job.check_journal(&j)?;
         j.check_overrides(&job.overrides)?;
     }
     require_dock(&o, &job, &state)?;
@@ -50,13 +55,15 @@ pub(super) fn run(o: RunOptions) -> Result<bool> {
     }
     // Stopped by Ctrl-C: the VM under way was cleaned up as on any failure, the journal has
     // the rest; no receipt until every VM is in. A signal after the last VM changes nothing.
-    let all_in = outcome.failed.is_none() && outcome.vms.len() == job.manifest.vms.len();
+    let all_in = outcome.failed.is_none() && outcome.vms.len() == p.todo.len();
     if odt_cli::interrupt::requested() && !all_in {
         return Err(Interrupted.into());
     }
+    // The receipt states what landed of the whole job: a run that leaves VMs waiting for
+    // their unit writes none (the journal remembers what landed for the later run).
     let receipt = match &outcome.failed {
-        None => Some(write_receipt(&job, &p, &outcome.vms, &keys, &state)?),
-        Some(_) => None,
+        None if p.waiting.is_empty() => Some(write_receipt(&job, &p, &outcome.vms, &keys, &state)?),
+        _ => None,
     };
     let mut stats = RunStats::new(&job, &p, outcome.vms, outcome.failed.clone(), started);
     stats.receipt = receipt.as_ref().map(|(_, path)| path.display().to_string());
@@ -87,25 +94,18 @@ pub(super) fn run(o: RunOptions) -> Result<bool> {
 fn require_dock(o: &RunOptions, job: &OpenJob, state: &Path) -> Result<()> {
     if o.verify_now {
         let bars = Bars::new(o.json);
-        let path = crate::dock::verify_now(
-            state,
-            &job.layout,
-            &job.manifest,
-            &job.manifest_sha(),
-            &bars,
-        )?;
-        bars.note(&format!(
-            "verified every byte; dock record {}",
-            path.display()
-        ));
+        for u in &job.units.units {
+            let path = crate::dock::verify_now(state, u, &job.signed, &job.manifest_sha(), &bars)?;
+            bars.note(&format!(
+                "verified every byte; dock record {}",
+                path.display()
+            ));
+        }
         return Ok(());
     }
-    let dock = job.dock_status(state)?;
+    let (dock, layout) = job.dock_status(state)?;
     if !matches!(dock, DockStatus::Verified(_)) {
-        bail!(
-            "{}\nnothing was deployed",
-            dock_line(&dock, &job.layout, state)
-        );
+        bail!("{}\nnothing was deployed", dock_line(&dock, layout, state));
     }
     Ok(())
 }
@@ -149,6 +149,11 @@ struct RunPlan {
     journal: Mutex<Journal>,
     /// How many VMs are deployed at once.
     parallel: usize,
+    /// The VMs (manifest indexes) this run deploys or recognises as done: every VM whose
+    /// files are all on the units given, and every VM that landed in an earlier run.
+    todo: Vec<usize>,
+    /// The others, with the units they wait for (a later run with those units does them).
+    waiting: Vec<(usize, Vec<u32>)>,
 }
 
 impl RunPlan {
@@ -163,7 +168,13 @@ impl RunPlan {
         let mut journal = Journal::open(state, &m.job_id, client.url())?;
         // Checked again under the journal's lock: another run may have begun since.
         journal.check_overrides(&job.overrides)?;
+        job.check_journal(&journal)?;
         journal.overrides.clone_from(&job.overrides);
+        journal.manifest_sha256 = Some(job.manifest_sha());
+        let waiting = job.waiting(Some(&journal));
+        let todo: Vec<usize> = (0..m.vms.len())
+            .filter(|i| !waiting.iter().any(|(w, _)| w == i))
+            .collect();
         let mut facts = gather_facts(&client, &placement, m)?;
         if let Some(v) = &vcd {
             facts.vcd = Some(gather_vcd_facts(v, client.url(), m, Some(&journal))?);
@@ -200,7 +211,9 @@ impl RunPlan {
             vim,
             placement,
             journal: Mutex::new(journal),
-            parallel: parallel.min(job.manifest.vms.len().max(1)),
+            parallel: parallel.min(todo.len().max(1)),
+            todo,
+            waiting,
         })
     }
 }
@@ -233,14 +246,13 @@ fn execute(
     bars: &Bars,
     json: bool,
 ) -> Result<Outcome> {
-    let n = job.manifest.vms.len();
     bars.plan(&work(p, job));
     // From here (every secret read, every login done) Ctrl-C stops the upload under way at
     // its next read, and no new VM or step begins.
     odt_cli::interrupt::arm().context("install the Ctrl-C handler")?;
     let results: Vec<Option<VmResult>> = if p.parallel <= 1 {
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut out = Vec::with_capacity(p.todo.len());
+        for &i in &p.todo {
             if interrupt::requested() {
                 break;
             }
@@ -280,15 +292,16 @@ fn execute(
     Ok(out)
 }
 
-/// The job's VMs for the overall progress: the bytes uploaded for each (every file but the
-/// descriptor and the `.mf`, which are read, not sent), what the journal says is deployed,
-/// and which VMs are finished (deployed, and registered when `--vcd` is given).
+/// The VMs this run takes (those on the units given) for the overall progress: the bytes
+/// uploaded for each (every file but the descriptor and the `.mf`, which are read, not sent),
+/// what the journal says is deployed, and which VMs are finished (deployed, and registered
+/// when `--vcd` is given).
 fn work(p: &RunPlan, job: &OpenJob) -> Vec<VmWork> {
     let journal = p.journal.lock().unwrap_or_else(|e| e.into_inner());
-    job.manifest
-        .vms
+    p.todo
         .iter()
-        .map(|vm| {
+        .map(|&i| {
+            let vm = &job.manifest.vms[i];
             let bytes = vm
                 .files
                 .iter()
@@ -307,7 +320,7 @@ fn work(p: &RunPlan, job: &OpenJob) -> Vec<VmWork> {
         .collect()
 }
 
-/// `p.parallel` workers take the VMs in manifest order, each deploying over its own lease on
+/// `p.parallel` workers take the VMs to do in manifest order, each deploying over its own lease on
 /// the next host of the target (unless the operator named one), with its own progress bar.
 fn in_parallel(
     p: &RunPlan,
@@ -316,7 +329,7 @@ fn in_parallel(
     bars: &Bars,
     json: bool,
 ) -> Vec<Option<VmResult>> {
-    let n = job.manifest.vms.len();
+    let n = p.todo.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Mutex<Vec<Option<VmResult>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -325,12 +338,12 @@ fn in_parallel(
             let placement = spread(&p.placement, w);
             let stream = bars.stream();
             s.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n || interrupt::requested() {
+                let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if t >= n || interrupt::requested() {
                     break;
                 }
-                let r = one_vm(p, job, key, &stream, json, i, &placement);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                let r = one_vm(p, job, key, &stream, json, p.todo[t], &placement);
+                results.lock().unwrap_or_else(|e| e.into_inner())[t] = Some(r);
             });
         }
     });
@@ -366,7 +379,7 @@ fn one_vm(
     let cx = DeployContext {
         client: &p.client,
         placement,
-        layout: &job.layout,
+        units: &job.units,
         manifest: &job.manifest,
         key,
         progress,
@@ -485,6 +498,24 @@ fn write_receipt(
     Ok((r, path))
 }
 
+/// The VMs still to come, and what brings them.
+fn print_waiting(waiting: &[Waiting]) {
+    if waiting.is_empty() {
+        return;
+    }
+    println!(
+        "still to come: {} VM(s) on NAS units not given to this run:",
+        waiting.len()
+    );
+    for w in waiting {
+        println!("  {:<24} ({}) {}", printable(&w.name), w.dir, w.detail);
+    }
+    println!(
+        "rerun the same command with --nas for that unit to import them (what landed is \
+         skipped); the receipt is written once the whole job has landed"
+    );
+}
+
 /// What a run did, as `--json` prints it.
 #[derive(Serialize)]
 struct RunStats {
@@ -497,6 +528,20 @@ struct RunStats {
     journal: String,
     receipt: Option<String>,
     receipt_signed: bool,
+    /// VMs on NAS units this run was not given (a job over several units).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waiting: Vec<Waiting>,
+}
+
+/// A VM this run left for a later run with its unit.
+#[derive(Serialize)]
+struct Waiting {
+    dir: String,
+    name: String,
+    /// The units it may be on (one, when only one unit is missing).
+    units: Vec<u32>,
+    /// "waiting for unit k of n".
+    detail: String,
 }
 
 impl RunStats {
@@ -523,6 +568,16 @@ impl RunStats {
                 .to_string(),
             receipt: None,
             receipt_signed: false,
+            waiting: p
+                .waiting
+                .iter()
+                .map(|(i, units)| Waiting {
+                    dir: job.manifest.vms[*i].dir.clone(),
+                    name: job.manifest.vms[*i].name.clone(),
+                    units: units.clone(),
+                    detail: format!("waiting for {}", job.units.waiting_text(units)),
+                })
+                .collect(),
         }
     }
 }
@@ -558,6 +613,7 @@ fn render(
         human_bytes(stats.bytes),
         stats.seconds
     );
+    print_waiting(&stats.waiting);
     if let Some(p) = &stats.receipt {
         println!(
             "receipt: {p}{}",
