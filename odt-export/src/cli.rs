@@ -24,6 +24,10 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         name: "ODT_LOG",
         help: odt_cli::log::ENV_HELP,
     },
+    EnvVar {
+        name: "ODT_PROGRESS_INTERVAL_SECS",
+        help: "seconds between progress lines when stderr is not a terminal (default 30)",
+    },
 ];
 
 /// odt-export: the customer side of odt (offline VM migration by shipped NAS).
@@ -42,6 +46,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
 ///       --provider-key provider-receipt.key.pub --manifest ~/odt/job1/odt-job.json
 ///
 /// Exit status: 0 success, 1 the work failed, 2 usage error.
+/// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]

@@ -29,7 +29,7 @@ use odt_format::job::journal::{plan_digest, Journal, JournalUnits};
 use odt_format::job::layout::{vm_dir_name, Layout};
 use odt_format::job::manifest::{self, JobManifest, Target, VmEntry};
 use odt_format::job::writer::{ActiveJob, Discard, JobPlan, JobWriter, NewJob};
-use odt_format::progress::{human_bytes, Progress};
+use odt_format::progress::{human_bytes, Progress, VmWork};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -379,9 +379,24 @@ fn export_all(
         streams: opts.parallel.max(1),
     };
     let vms_at_once = opts.parallel.clamp(1, inputs.len().max(1));
+    let journal = job.journal();
+    let work: Vec<VmWork> = inputs
+        .iter()
+        .enumerate()
+        .map(|(idx, (input, _))| input.work(job, &vm_dir_name(idx), &journal))
+        .collect();
+    progress.plan(&work);
+    // From here Ctrl-C stops the work in flight at its next read (the passphrase, if one was
+    // asked for, has been read).
+    odt_cli::interrupt::arm().context("install the Ctrl-C handler")?;
     let export_one = |cx: &mut Ctx<'_>, idx: usize| {
         let (input, target) = &inputs[idx];
-        input.export(cx, target, vm_dir_name(idx))
+        let r = input.export(cx, target, vm_dir_name(idx));
+        if let Ok((vm, _)) = &r {
+            cx.progress
+                .vm_done(idx, Some(vm.files.iter().map(|f| f.size).sum()));
+        }
+        r
     };
     let results = each_at_once(&mut cx, inputs.len(), vms_at_once, &export_one);
     if refused.load(Ordering::SeqCst) {

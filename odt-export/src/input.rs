@@ -17,7 +17,7 @@ use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{FileEntry, Target, VmEntry, VmSummary};
 use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{Content, Envelope};
-use odt_format::progress::Progress;
+use odt_format::progress::{Progress, VmWork};
 
 /// A source of one VM. `Sync`: a run exports several VMs at once, each on its own thread.
 pub trait Input: Sync {
@@ -31,6 +31,10 @@ pub trait Input: Sync {
     /// Bytes still to write for it into `dir` (`vm-NNN`); `resume` is the journal of the job
     /// this run continues.
     fn space_needed(&self, layout: &Layout, dir: &str, resume: Option<&Journal>) -> u64;
+    /// What exporting it into `dir` amounts to for the overall progress: its bytes, as its
+    /// progress pieces will count them, and what `journal` (of `job`, the job this run
+    /// writes) and the partial files, on whichever unit each is placed, say an earlier run did.
+    fn work(&self, job: &ActiveJob, dir: &str, journal: &Journal) -> VmWork;
     /// Bytes each of its files needs in a fresh job, when its files are known before the
     /// export (so a VM larger than one NAS unit can be split by file); `None` by default.
     fn file_needs(&self) -> Option<Vec<(String, u64)>> {
@@ -77,7 +81,7 @@ impl Ctx<'_> {
 /// Runs `work(cx, i)` for every `i` in `0..n`, `streams` at once, each thread with a `Ctx` of
 /// its own: its own progress lane, its share of the sealing workers and of `cx.streams`. With
 /// one stream the items run in turn on the caller's `cx` (its single bar, all its streams).
-/// After a failure no new item starts; the ones under way finish. The results come in item
+/// After a failure (or Ctrl-C) no new item starts; the ones under way finish. The results come in item
 /// order; items that never started (only after a failure) are left out, and they are always
 /// the last ones, since items are taken in order.
 pub fn each_at_once<T: Send>(
@@ -90,6 +94,10 @@ pub fn each_at_once<T: Send>(
     if streams == 1 {
         let mut out = vec![];
         for i in 0..n {
+            if let Err(e) = odt_cli::interrupt::check() {
+                out.push(Err(e.into()));
+                break;
+            }
             let r = work(cx, i);
             let failed = r.is_err();
             out.push(r);
@@ -123,7 +131,12 @@ pub fn each_at_once<T: Send>(
                     if i >= n {
                         break;
                     }
-                    let r = work(&mut own, i);
+                    // After Ctrl-C the next item fails at once (those under way stop at their
+                    // next read), so the caller never takes the items left out for done.
+                    let r = match odt_cli::interrupt::check() {
+                        Ok(()) => work(&mut own, i),
+                        Err(e) => Err(e.into()),
+                    };
                     failed.fetch_or(r.is_err(), Ordering::SeqCst);
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
                 }

@@ -9,12 +9,16 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use odt_format::crypto::stream::{Geometry, DEFAULT_CHUNK_LOG2};
+use odt_format::crypto::stream::{
+    Geometry, CHUNK_DIGEST_LEN, DEFAULT_CHUNK_LOG2, HEADER_LEN, TAG_LEN,
+};
 use odt_format::io::nasfile::{encrypt_file, recover, Partial, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
+use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{DigestAlg, Mf, MfEntry};
+use odt_format::progress::VmWork;
 use odt_format::FormatError;
 use rand::rngs::OsRng;
 
@@ -65,6 +69,28 @@ impl Input for Source {
             need += (g.encrypted_size() + g.chunks() * 32).saturating_sub(have);
         }
         need
+    }
+
+    fn work(&self, job: &ActiveJob, dir: &str, journal: &Journal) -> VmWork {
+        let mut w = VmWork {
+            finished: true,
+            ..VmWork::default()
+        };
+        for f in &self.files {
+            match journal.done.get(&stream_name(dir, &f.name)) {
+                Some(e) => {
+                    w.bytes += e.size;
+                    w.done += e.size;
+                }
+                None => {
+                    w.finished = false;
+                    w.bytes += f.size;
+                    let layout = job.layout_of(dir, &f.name);
+                    w.done += checkpointed(layout, dir, &f.name, f.size, journal.chunk_log2);
+                }
+            }
+        }
+        w
     }
 
     fn file_needs(&self) -> Option<Vec<(String, u64)>> {
@@ -231,8 +257,15 @@ impl Sealing<'_> {
                 progress.note(&format!("{stream}: resuming after chunk {}", p.chunks_done));
             }
             let mut hasher = alg.hasher();
-            let mut reader = file.open()?;
+            // Ctrl-C stops the file at its next read, as a read error would: what was
+            // checkpointed stays for the rerun (docs/FORMAT.md §9).
+            let mut reader = odt_cli::interrupt::Stoppable(file.open()?);
             progress.start(&format!("{}: {}", self.vm, file.name), file.size);
+            if let Some(p) = &partial {
+                // Re-read and proven, not sealed again: counted as an earlier run's.
+                let chunk = p.header.chunk_size() as u64;
+                progress.resumed(p.chunks_done.saturating_mul(chunk).min(file.size));
+            }
             let sealed = encrypt_file(
                 &spec,
                 cx.job.key(),
@@ -261,6 +294,7 @@ impl Sealing<'_> {
                 // that key. Start the file again under a fresh one (`partial` is None now),
                 // unless the package the whole job was checked against changed.
                 Err(FormatError::Diverged { chunk, .. }) if resuming => {
+                    progress.discard();
                     self.diverged(cx, chunk, was_done)?;
                     was_done = false;
                 }
@@ -300,6 +334,23 @@ impl Sealing<'_> {
         }
         Ok(())
     }
+}
+
+/// The plaintext bytes of a partial file that `recover` keeps (the chunks both its data and
+/// its `.sums` hold), without touching it: what the overall progress counts as done before.
+fn checkpointed(layout: &Layout, dir: &str, name: &str, size: u64, chunk_log2: u8) -> u64 {
+    let g = Geometry {
+        plain_size: size,
+        chunk_size: 1u64 << chunk_log2,
+    };
+    let enc = file_len(&layout.encrypted(dir, name));
+    let in_enc = match enc >= g.encrypted_size() {
+        true => g.chunks(),
+        false => enc.saturating_sub(HEADER_LEN as u64) / (g.chunk_size + TAG_LEN as u64),
+    };
+    let listed = file_len(&layout.sums(dir, name)) / CHUNK_DIGEST_LEN as u64;
+    let k = listed.min(in_enc).min(g.chunks());
+    k.saturating_mul(g.chunk_size).min(size)
 }
 
 fn file_len(p: &Path) -> u64 {

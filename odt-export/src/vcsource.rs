@@ -17,7 +17,9 @@ use odt_format::io::nasfile::{encrypt_file, encrypt_unsized, Plaintext};
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::{stream_name, Layout};
 use odt_format::job::manifest::{FileEntry, Target, VmEntry};
+use odt_format::job::writer::ActiveJob;
 use odt_format::ovf::{parse_descriptor, validate_file_name, DigestAlg, Mf, MfEntry};
+use odt_format::progress::VmWork;
 use odt_vmware::vsphere::client::{Client, MoRef};
 use odt_vmware::vsphere::export::{
     create_descriptor, export_vm, lease_manifest, request_sha256_manifest, OvfFile,
@@ -220,6 +222,8 @@ impl VcenterSource {
             (mf_name.clone(), got.mf.to_bytes()),
         ] {
             let spec = cx.spec(&dir, &name, content.len() as u64);
+            cx.progress
+                .start(&format!("{}: {name}", vm.name), content.len() as u64);
             let entry = encrypt_file(
                 &spec,
                 cx.job.key(),
@@ -229,10 +233,11 @@ impl VcenterSource {
                     path: Path::new(&name),
                     hash: &mut |_| {},
                 },
-                &|_| {},
+                &|d| cx.progress.set(d),
                 cx.write,
                 &mut OsRng,
             )?;
+            cx.progress.finish();
             cx.done(stream_name(&dir, &name), &entry)?;
             small.push(entry);
         }
@@ -285,6 +290,8 @@ fn download_disks(
             percent: nfc.percent(),
         };
         disk.export(cx).inspect_err(|_| {
+            // An NFC download cannot resume mid-disk: its bytes count for nothing.
+            cx.progress.discard();
             let spec = cx.spec(dir, &names[i], 0);
             let _ = std::fs::remove_file(spec.layout.encrypted(dir, &names[i]));
             let _ = std::fs::remove_file(spec.layout.sums(dir, &names[i]));
@@ -343,6 +350,31 @@ impl Input for VcInput<'_> {
             })
             .unwrap_or(0);
         self.vm.committed_bytes.saturating_sub(done)
+    }
+
+    fn work(&self, _: &ActiveJob, dir: &str, journal: &Journal) -> VmWork {
+        let base = safe_name(&self.vm.name, "vm");
+        let done: u64 = journal
+            .done
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{dir}/")))
+            .map(|(_, e)| e.size)
+            .sum();
+        // The `.mf` is sealed last: with it the VM is finished. Until then its size is the
+        // committed storage (a bound: streamOptimized disks are compressed), corrected when
+        // it is done.
+        let finished = journal
+            .done
+            .contains_key(&stream_name(dir, &format!("{base}.mf")));
+        VmWork {
+            bytes: if finished {
+                done
+            } else {
+                self.vm.committed_bytes.max(done)
+            },
+            done,
+            finished,
+        }
     }
 
     fn export(&self, cx: &mut Ctx<'_>, target: &Target, dir: String) -> Result<(VmEntry, u64)> {
@@ -423,10 +455,12 @@ impl Disk<'_> {
             });
         }
         let spec = cx.spec(self.dir, name, 0);
-        let mut body = self
-            .nfc
-            .download(d)
-            .with_context(|| format!("download {name}"))?;
+        // Ctrl-C stops the download at its next read; the caller aborts the lease.
+        let mut body = odt_cli::interrupt::Stoppable(
+            self.nfc
+                .download(d)
+                .with_context(|| format!("download {name}"))?,
+        );
         let mut sha256 = sha2::Sha256::new();
         let mut sha1 = self.sha1.then(sha1::Sha1::new);
         let progress = cx.progress;

@@ -44,6 +44,10 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         name: "ODT_LOG",
         help: odt_cli::log::ENV_HELP,
     },
+    EnvVar {
+        name: "ODT_PROGRESS_INTERVAL_SECS",
+        help: "seconds between progress lines when stderr is not a terminal (default 30)",
+    },
 ];
 
 /// odt-import: the provider side of odt (offline VM migration by shipped NAS).
@@ -68,6 +72,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
 ///
 /// Exit status: 0 success, 1 the work failed (verification, remote error, bad passphrase),
 /// 2 usage error.
+/// 130 interrupted (Ctrl-C or SIGTERM during run): rerun the same command to resume.
 ///
 /// --json documents: docs/JSON.md.
 #[derive(Debug, Parser)]

@@ -230,7 +230,11 @@ pub fn deploy_vm(
                 verified,
             })
         }
-        Err(e) => Err(abandon(nfc, e, vm, &entity, journal)),
+        Err(e) => {
+            // The VM is removed: what its file under way counted is taken back.
+            cx.progress.discard();
+            Err(abandon(nfc, e, vm, &entity, journal))
+        }
     }
 }
 
@@ -396,6 +400,27 @@ fn abandon(
     }
 }
 
+/// Runs `upload` while this piece's progress is polled from the shared counter `done` (reqwest
+/// reads the body on this thread), then reports the last bytes, which a short upload sends
+/// before any poll.
+fn polled<T>(progress: &dyn Progress, done: &AtomicU64, upload: impl FnOnce() -> T) -> T {
+    let start = done.load(Ordering::Relaxed);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                progress.set(done.load(Ordering::Relaxed) - start);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let r = upload();
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    progress.set(done.load(Ordering::Relaxed) - start);
+    r
+}
+
 fn upload_all(
     cx: &DeployContext<'_>,
     vm: &VmEntry,
@@ -430,24 +455,16 @@ fn upload_all(
         }
         let what = format!("{}: {}", vm.name, file.name);
         cx.progress.start(&what, file.size);
-        let counting = Counting::new(reader, done.clone(), total, nfc.percent(), what);
-        let progress_done = done.clone();
-        let start = progress_done.load(Ordering::Relaxed);
-        // Progress is polled from the counter on this thread while reqwest reads the body.
-        let r = std::thread::scope(|s| {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let stop2 = stop.clone();
-            let p = cx.progress;
-            let d = progress_done.clone();
-            s.spawn(move || {
-                while !stop2.load(Ordering::Relaxed) {
-                    p.set(d.load(Ordering::Relaxed) - start);
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            });
-            let r = nfc.upload(target, counting, file.size, item.create);
-            stop.store(true, Ordering::Relaxed);
-            r
+        // Ctrl-C stops the upload at its next read; the caller aborts the lease.
+        let counting = odt_cli::interrupt::Stoppable(Counting::new(
+            reader,
+            done.clone(),
+            total,
+            nfc.percent(),
+            what,
+        ));
+        let r = polled(cx.progress, &done, || {
+            nfc.upload(target, counting, file.size, item.create)
         });
         cx.progress.finish();
         if let Some(e) = nfc.keep_alive_error() {

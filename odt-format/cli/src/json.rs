@@ -48,14 +48,35 @@ pub fn print(schema: &str, ok: bool, body: impl Serialize) {
     println!("{}", document(schema, ok, body));
 }
 
+/// Why a command failed, as its failure document's `error_kind` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `usage`: the command line, a missing secret or flag (exit 2).
+    Usage,
+    /// `failed`: the work failed (exit 1).
+    Failed,
+    /// `interrupted`: Ctrl-C or SIGTERM stopped it; the same command resumes (exit 130).
+    Interrupted,
+}
+
+impl Kind {
+    /// The `error_kind` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Usage => "usage",
+            Kind::Failed => "failed",
+            Kind::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The document a failed command prints: the error (its whole chain, as stderr shows it)
-/// and its kind, `usage` (exit 2) or `failed` (exit 1).
-pub fn failure(schema: &str, error: &str, usage: bool) -> Value {
-    let kind = if usage { "usage" } else { "failed" };
+/// and its [`Kind`].
+pub fn failure(schema: &str, error: &str, kind: Kind) -> Value {
     document(
         schema,
         false,
-        serde_json::json!({ "error": error, "error_kind": kind }),
+        serde_json::json!({ "error": error, "error_kind": kind.as_str() }),
     )
 }
 
@@ -75,7 +96,7 @@ pub fn clap_failure(program: &str, e: &clap::Error) {
     let first = text.lines().next().unwrap_or_default();
     let msg = first.strip_prefix("error: ").unwrap_or(first);
     let msg = odt_format::text::printable(msg);
-    println!("{}", failure(&schema(program, command), &msg, true));
+    println!("{}", failure(&schema(program, command), &msg, Kind::Usage));
 }
 
 #[cfg(test)]
@@ -92,7 +113,7 @@ mod tests {
         assert_eq!(d["schema"], "odt.export.run/1");
         assert_eq!(d["ok"], true);
         assert_eq!(d["a"], 1);
-        let f = failure("odt.import.plan/1", "no", true);
+        let f = failure("odt.import.plan/1", "no", Kind::Usage);
         assert_eq!(f["ok"], false);
         assert_eq!(f["error_kind"], "usage");
         assert_eq!(document("x/1", true, 5)["result"], 5);

@@ -1,6 +1,7 @@
 //! Bytes on the terminal: what `odt-export` and `odt-import` share, written once. Secrets
 //! from the environment, a file or a prompt ([`secret`], never argv); progress bars on a
-//! terminal and silence elsewhere ([`progress`]); the vCenter and vCD connection options
+//! terminal and plain lines elsewhere ([`progress`]); Ctrl-C as a flag the loops check
+//! ([`interrupt`]); the vCenter and vCD connection options
 //! ([`vcenter`], [`vcd`], one [`endpoint`] logic under two sets of names); logs for support
 //! ([`log`]); the `keygen`, `verify`, `inspect` and `report` commands both programs offer
 //! (the receipt checked once, [`receipt`]; the custody page a pure function, [`custody`]);
@@ -15,6 +16,7 @@ pub mod config;
 pub mod custody;
 mod endpoint;
 pub mod inspect;
+pub mod interrupt;
 pub mod json;
 pub mod keygen;
 pub mod log;

@@ -30,8 +30,13 @@ pub fn environment_help(vars: &[EnvVar]) -> String {
     let mut s = String::from("Environment:\n");
     for v in vars {
         let lines = wrap(v.help, HELP_WIDTH - NAME_COLUMN - 2);
+        // A name too long for its column gets a line of its own, the help below it.
+        let own_line = v.name.len() + 2 > NAME_COLUMN;
+        if own_line {
+            s.push_str(&format!("  {}\n", v.name));
+        }
         for (i, l) in lines.iter().enumerate() {
-            let name = if i == 0 { v.name } else { "" };
+            let name = if i == 0 && !own_line { v.name } else { "" };
             s.push_str(format!("  {name:<NAME_COLUMN$}{l}").trim_end());
             s.push('\n');
         }

@@ -2,7 +2,10 @@
 //! outcome into the exit status, the one error line and (with `--json`) the failure document.
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
+use crate::interrupt::{EXIT_INTERRUPTED, MESSAGE};
+use crate::json::Kind;
 use crate::log::LogArgs;
 use crate::{is_usage, EXIT_FAILURE, EXIT_USAGE};
 
@@ -33,8 +36,10 @@ pub fn main<C: clap::Parser>(
     };
     let Invocation { command, json, log } = describe(&cli);
     crate::json::set_command(program, command);
+    let _ = PROGRAM.set(program);
     let outcome = crate::log::init(program, command, log)
         .map_err(anyhow::Error::from)
+        .and_then(|_| Ok(crate::progress::interval()?))
         .and_then(|_| dispatch(cli));
     match outcome {
         Ok(true) => {
@@ -49,15 +54,33 @@ pub fn main<C: clap::Parser>(
     }
 }
 
+static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+/// The program [`main`] runs (`odt-export`, `odt-import`), for lines that name it, as the
+/// plain progress lines do; `odt` before.
+pub fn name() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("odt")
+}
+
 /// Prints the error once (its chain on one line, made printable: errors quote names and paths
 /// from the other side) and, for `--json`, the failure document, so scripts never read an
 /// empty stdout; returns the exit status its kind calls for.
 fn fail(program: &str, json: bool, e: &anyhow::Error) -> ExitCode {
     let msg = odt_format::text::printable_lines(&format!("{e:#}")).into_owned();
     tracing::error!(error = %msg, "failed");
+    // Whatever the loops stopped with after a signal is the interruption, not a fault.
+    if crate::interrupt::requested() {
+        if json {
+            let doc = crate::json::failure(crate::json::current(), MESSAGE, Kind::Interrupted);
+            println!("{doc}");
+        }
+        eprintln!("{program}: {MESSAGE}");
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
     let usage = e.chain().any(is_usage);
     if json {
-        let doc = crate::json::failure(crate::json::current(), &msg, usage);
+        let kind = if usage { Kind::Usage } else { Kind::Failed };
+        let doc = crate::json::failure(crate::json::current(), &msg, kind);
         println!("{doc}");
     }
     eprintln!("{program}: error: {msg}");

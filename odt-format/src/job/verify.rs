@@ -22,7 +22,7 @@ use crate::job::reader::{
 };
 use crate::job::unit::UnitIndex;
 use crate::ovf::{parse_descriptor, Mf};
-use crate::progress::Progress;
+use crate::progress::{Progress, VmWork};
 
 /// Largest descriptor or `.mf` decrypted into memory.
 const MAX_SMALL_FILE: u64 = 16 << 20;
@@ -136,13 +136,14 @@ pub fn verify_job(
         problems: vec![],
         unit: index.as_ref().map(|u| UnitReport::new(u, &job)),
     };
-    let files = verify_files(layout, &m, progress)?;
+    progress.plan(&work(&m, key.is_some()));
+    let files = files_checked(layout, &m, progress, key.is_none())?;
     report.files = files.files;
     report.bytes = files.bytes;
     report.problems = files.problems;
     if let Some(key) = key {
         let partly = report.unit.as_ref().map(|u| u.vms_partly_here.clone());
-        for vm in &m.vms {
+        for (i, vm) in m.vms.iter().enumerate() {
             if partly.as_ref().is_some_and(|p| p.contains(&vm.dir)) {
                 report.problems.push(Problem {
                     file: format!("data/{}", vm.dir),
@@ -152,6 +153,7 @@ pub fn verify_job(
                         vm.name
                     ),
                 });
+                progress.vm_done(i, Some(keyless_bytes(vm)));
                 continue;
             }
             if report
@@ -159,7 +161,9 @@ pub fn verify_job(
                 .iter()
                 .any(|p| p.file.starts_with(&format!("data/{}/", vm.dir)))
             {
-                continue; // already known bad; decrypting would only repeat it
+                // Already known bad; decrypting would only repeat it.
+                progress.vm_done(i, Some(keyless_bytes(vm)));
+                continue;
             }
             if let Err(e) = check_vm_deep(layout, &m, &key, vm, progress) {
                 report.problems.push(Problem {
@@ -167,6 +171,7 @@ pub fn verify_job(
                     what: format!("VM {:?}: {e}", vm.name),
                 });
             }
+            progress.vm_done(i, None);
         }
     }
     Ok(report)
@@ -190,11 +195,23 @@ pub fn verify_files(
     m: &JobManifest,
     progress: &dyn Progress,
 ) -> Result<FilesChecked> {
+    progress.plan(&work(m, false));
+    files_checked(layout, m, progress, true)
+}
+
+/// The keyless pass; `vms_done` when it is the whole work (no deep pass follows), so each VM
+/// is finished with its files.
+fn files_checked(
+    layout: &Layout,
+    m: &JobManifest,
+    progress: &dyn Progress,
+    vms_done: bool,
+) -> Result<FilesChecked> {
     let mut out = FilesChecked {
         problems: unexpected_files(layout, m)?,
         ..Default::default()
     };
-    for vm in &m.vms {
+    for (i, vm) in m.vms.iter().enumerate() {
         for f in &vm.files {
             out.files += 1;
             out.bytes += f.encrypted_size;
@@ -202,8 +219,39 @@ pub fn verify_files(
                 out.problems.push(problem(vm, f, e));
             }
         }
+        if vms_done {
+            progress.vm_done(i, None);
+        }
     }
     Ok(out)
+}
+
+/// Verifying `m`, as the overall progress counts it: per VM its encrypted bytes (each read
+/// once by the keyless pass), and with `deep` the plaintext the deep pass decrypts (every
+/// file but the `.mf`, which is read whole without a bar).
+pub fn work(m: &JobManifest, deep: bool) -> Vec<VmWork> {
+    m.vms
+        .iter()
+        .map(|vm| {
+            let plain: u64 = match deep {
+                true => vm
+                    .files
+                    .iter()
+                    .filter(|f| f.name != vm.mf)
+                    .map(|f| f.size)
+                    .sum(),
+                false => 0,
+            };
+            VmWork {
+                bytes: keyless_bytes(vm) + plain,
+                ..VmWork::default()
+            }
+        })
+        .collect()
+}
+
+fn keyless_bytes(vm: &VmEntry) -> u64 {
+    vm.files.iter().map(|f| f.encrypted_size).sum()
 }
 
 fn problem(vm: &VmEntry, f: &FileEntry, e: FormatError) -> Problem {

@@ -408,6 +408,10 @@ impl ActiveJob {
             .as_ref()
             .map_or(1, |u| u.unit_of(dir, name))
     }
+    /// The directory of the unit stream `dir/name` is placed on.
+    pub fn layout_of(&self, dir: &str, name: &str) -> &Layout {
+        self.unit_layout(self.unit_of(dir, name))
+    }
     /// The directory of unit `unit` (from 1).
     fn unit_layout(&self, unit: u32) -> &Layout {
         match unit {

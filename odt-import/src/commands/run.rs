@@ -7,12 +7,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use odt_cli::interrupt::{self, Interrupted};
 use odt_cli::progress::Bars;
 use odt_cli::secret::read_job_passphrase;
 use odt_format::crypto::keys::{DataKey, Identity, SigningKey};
 use odt_format::crypto::stanza::Unlock;
 use odt_format::job::reader::data_key;
-use odt_format::progress::{human_bytes, Progress};
+use odt_format::progress::{human_bytes, Progress, VmWork};
 use odt_format::text::printable;
 use odt_vmware::vcd::{VcdClient, VimServer};
 use odt_vmware::vsphere::client::{Client, MoRef};
@@ -23,7 +24,7 @@ use super::{connect_vcd, dock_line, OpenJob};
 use crate::cli::RunOptions;
 use crate::deploy::{deploy_vm, gather_facts, DeployContext};
 use crate::dock::DockStatus;
-use crate::journal::{default_state_dir, Journal, SharedJournal};
+use crate::journal::{default_state_dir, Journal, SharedJournal, VmState};
 use crate::plan::plan as make_plan;
 use crate::receipt::{self, VmOutcome};
 use crate::register::{gather_vcd_facts, register_vm, Registered};
@@ -47,10 +48,16 @@ pub(super) fn run(o: RunOptions) -> Result<bool> {
     let keys = RunKeys::read(&o, &job)?;
     let mut p = RunPlan::prepare(&o, &job, &state)?;
     let bars = Bars::new(o.json);
-    let outcome = execute(&mut p, &job, &keys.data, &bars, o.json);
+    let outcome = execute(&mut p, &job, &keys.data, &bars, o.json)?;
     let _ = p.client.logout();
     if let Some(v) = &p.vcd {
         let _ = v.logout();
+    }
+    // Stopped by Ctrl-C: the VM under way was cleaned up as on any failure, the journal has
+    // the rest; no receipt until every VM is in. A signal after the last VM changes nothing.
+    let all_in = outcome.failed.is_none() && outcome.vms.len() == p.todo.len();
+    if odt_cli::interrupt::requested() && !all_in {
+        return Err(Interrupted.into());
     }
     // The receipt states what landed of the whole job: a run that leaves VMs waiting for
     // their unit writes none (the journal remembers what landed for the later run).
@@ -232,10 +239,23 @@ enum VmResult {
 /// Deploys each VM (or recognises it as deployed), then registers it in vCD. One at a time
 /// the loop stops at the first failure; with `--parallel N` the VMs go N at a time and a
 /// failed one does not stop the others. Either way the journal lets the rerun go on.
-fn execute(p: &mut RunPlan, job: &OpenJob, key: &DataKey, bars: &Bars, json: bool) -> Outcome {
+fn execute(
+    p: &mut RunPlan,
+    job: &OpenJob,
+    key: &DataKey,
+    bars: &Bars,
+    json: bool,
+) -> Result<Outcome> {
+    bars.plan(&work(p, job));
+    // From here (every secret read, every login done) Ctrl-C stops the upload under way at
+    // its next read, and no new VM or step begins.
+    odt_cli::interrupt::arm().context("install the Ctrl-C handler")?;
     let results: Vec<Option<VmResult>> = if p.parallel <= 1 {
         let mut out = Vec::with_capacity(p.todo.len());
         for &i in &p.todo {
+            if interrupt::requested() {
+                break;
+            }
             let r = one_vm(p, job, key, bars, json, i, &p.placement);
             let stop = !matches!(r, VmResult::Done(_));
             out.push(Some(r));
@@ -269,7 +289,35 @@ fn execute(p: &mut RunPlan, job: &OpenJob, key: &DataKey, bars: &Bars, json: boo
     if !failures.is_empty() {
         out.failed = Some(failures.join("\n"));
     }
-    out
+    Ok(out)
+}
+
+/// The VMs this run takes (those on the units given) for the overall progress: the bytes
+/// uploaded for each (every file but the descriptor and the `.mf`, which are read, not sent),
+/// what the journal says is deployed, and which VMs are finished (deployed, and registered
+/// when `--vcd` is given).
+fn work(p: &RunPlan, job: &OpenJob) -> Vec<VmWork> {
+    let journal = p.journal.lock().unwrap_or_else(|e| e.into_inner());
+    p.todo
+        .iter()
+        .map(|&i| {
+            let vm = &job.manifest.vms[i];
+            let bytes = vm
+                .files
+                .iter()
+                .filter(|f| f.name != vm.descriptor && f.name != vm.mf)
+                .map(|f| f.size)
+                .sum();
+            let rec = journal.vms.get(&vm.dir);
+            let deployed = rec.is_some_and(|r| r.state == VmState::Deployed);
+            let registered = rec.and_then(|r| r.vcd.as_ref()).is_some_and(|v| v.done);
+            VmWork {
+                bytes,
+                done: if deployed { bytes } else { 0 },
+                finished: deployed && (p.vcd.is_none() || registered),
+            }
+        })
+        .collect()
 }
 
 /// `p.parallel` workers take the VMs to do in manifest order, each deploying over its own lease on
@@ -291,7 +339,7 @@ fn in_parallel(
             let stream = bars.stream();
             s.spawn(move || loop {
                 let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if t >= n {
+                if t >= n || interrupt::requested() {
                     break;
                 }
                 let r = one_vm(p, job, key, &stream, json, p.todo[t], &placement);
@@ -340,6 +388,8 @@ fn one_vm(
         Ok(d) => d,
         Err(e) => return VmResult::Failed(e),
     };
+    // A VM deployed by this run counts what it uploaded; one found deployed, what was planned.
+    let uploaded = Some(deployed.bytes).filter(|_| deployed.outcome == "deployed");
     if !json {
         println!(
             "{:<24} {} as {}",
@@ -350,13 +400,23 @@ fn one_vm(
     }
     let (Some(v), Some(vim), Some(entity)) = (&p.vcd, &p.vim, parse_entity(&deployed.entity))
     else {
+        progress.vm_done(i, uploaded);
         return VmResult::Done(VmOutcome {
             deployed,
             vcd: None,
         });
     };
+    if interrupt::requested() {
+        // Deployed and journalled: the rerun registers it.
+        let outcome = VmOutcome {
+            deployed,
+            vcd: None,
+        };
+        return VmResult::Unregistered(outcome, Interrupted.into());
+    }
     match register_vm(v, &p.client, vim, vm, &entity, &journal) {
         Ok(r) => {
+            progress.vm_done(i, uploaded);
             if !json {
                 print_registered(&r);
             }
