@@ -374,7 +374,6 @@ fn export_all(
         job,
         progress,
         write: opts.write,
-        nas: &opts.nas[0],
         refused: &refused,
         streams: opts.parallel.max(1),
     };
@@ -514,9 +513,9 @@ fn check_units_space(
     j: &Journal,
     space_check: bool,
 ) -> Result<()> {
-    let Some(units) = &j.units else {
+    if j.units.is_none() {
         bail!("the interrupted job's journal has no unit placement; rerun with --restart");
-    };
+    }
     if !space_check {
         return Ok(());
     }
@@ -524,10 +523,8 @@ fn check_units_space(
         let unit = k as u32 + 1;
         let mut need = crate::placement::RESERVE;
         for (idx, (input, _)) in inputs.iter().enumerate() {
-            let dir = vm_dir_name(idx);
-            if units.placement.get(&dir) == Some(&unit) {
-                need += input.space_needed(layout, &dir, Some(j));
-            }
+            // A VM split by file has files on several units: each counts where it goes.
+            need += input.space_needed_on(layout, &vm_dir_name(idx), j, unit);
         }
         check_space(layout, Some(need))?;
     }

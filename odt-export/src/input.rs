@@ -6,7 +6,6 @@
 //! streamed differs (`source`: OVF folders, `.ovf`, `.ova`; `vcsource`: a VM in vCenter). So
 //! the run knows no kind of source, and no source knows the run.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -31,6 +30,21 @@ pub trait Input: Sync {
     /// Bytes still to write for it into `dir` (`vm-NNN`); `resume` is the journal of the job
     /// this run continues.
     fn space_needed(&self, layout: &Layout, dir: &str, resume: Option<&Journal>) -> u64;
+    /// Bytes still to write for it into `dir` on unit `unit` (from 1) of the resumed job over
+    /// several units whose journal is `resume`: all of them when the VM is placed there
+    /// whole, none elsewhere. An input that can be split by file (`file_needs`) counts the
+    /// files placed on that unit instead.
+    fn space_needed_on(&self, layout: &Layout, dir: &str, resume: &Journal, unit: u32) -> u64 {
+        let placed = resume
+            .units
+            .as_ref()
+            .and_then(|u| u.placement.get(dir).copied())
+            .unwrap_or(1);
+        match placed == unit {
+            true => self.space_needed(layout, dir, Some(resume)),
+            false => 0,
+        }
+    }
     /// What exporting it into `dir` amounts to for the overall progress: its bytes, as its
     /// progress pieces will count them, and what `journal` (of `job`, the job this run
     /// writes) and the partial files, on whichever unit each is placed, say an earlier run did.
@@ -52,8 +66,6 @@ pub struct Ctx<'a> {
     pub progress: &'a dyn Progress,
     /// Tuning of the writes.
     pub write: WriteOptions,
-    /// The NAS job directory, for messages.
-    pub nas: &'a Path,
     /// Set when a source failed its own digest: the run then stops and, once every thread is
     /// done with the job, leaves nothing of a fresh one behind ([`ActiveJob::refuse`]).
     pub refused: &'a AtomicBool,
@@ -122,7 +134,6 @@ pub fn each_at_once<T: Send>(
                         workers: (cx.write.workers / streams).max(1),
                         ..cx.write
                     },
-                    nas: cx.nas,
                     refused: cx.refused,
                     streams: (cx.streams / streams).max(1),
                 };

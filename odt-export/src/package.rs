@@ -43,32 +43,13 @@ impl Input for Source {
     }
 
     fn space_needed(&self, layout: &Layout, dir: &str, resume: Option<&Journal>) -> u64 {
-        let chunk = 1u64 << resume.map_or(DEFAULT_CHUNK_LOG2, |j| j.chunk_log2);
-        let mut need = 0;
-        for f in &self.files {
-            if resume.is_some_and(|j| j.done.contains_key(&stream_name(dir, &f.name))) {
-                continue;
-            }
-            let size = if self.mf_generated && f.name == self.mf_name {
-                200 * self.files.len() as u64
-            } else {
-                f.size
-            };
-            let g = Geometry {
-                plain_size: size,
-                chunk_size: chunk,
-            };
-            // Only a resumed job keeps what an earlier run wrote; a fresh one has no data/
-            // (or discards it first).
-            let have = match resume {
-                Some(_) => {
-                    file_len(&layout.encrypted(dir, &f.name)) + file_len(&layout.sums(dir, &f.name))
-                }
-                None => 0,
-            };
-            need += (g.encrypted_size() + g.chunks() * 32).saturating_sub(have);
-        }
-        need
+        self.files_space_needed(layout, dir, resume, |_| true)
+    }
+
+    fn space_needed_on(&self, layout: &Layout, dir: &str, resume: &Journal, unit: u32) -> u64 {
+        let on_unit =
+            |name: &str| resume.units.as_ref().map_or(1, |u| u.unit_of(dir, name)) == unit;
+        self.files_space_needed(layout, dir, Some(resume), on_unit)
     }
 
     fn work(&self, job: &ActiveJob, dir: &str, journal: &Journal) -> VmWork {
@@ -184,6 +165,43 @@ impl Input for Source {
 }
 
 impl Source {
+    /// Bytes still to write into `dir` for the files `wanted` names (by file name): each
+    /// file's encrypted size and digest list, less what a resumed job's partial files hold.
+    fn files_space_needed(
+        &self,
+        layout: &Layout,
+        dir: &str,
+        resume: Option<&Journal>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> u64 {
+        let chunk = 1u64 << resume.map_or(DEFAULT_CHUNK_LOG2, |j| j.chunk_log2);
+        let mut need = 0;
+        for f in self.files.iter().filter(|f| wanted(&f.name)) {
+            if resume.is_some_and(|j| j.done.contains_key(&stream_name(dir, &f.name))) {
+                continue;
+            }
+            let size = if self.mf_generated && f.name == self.mf_name {
+                200 * self.files.len() as u64
+            } else {
+                f.size
+            };
+            let g = Geometry {
+                plain_size: size,
+                chunk_size: chunk,
+            };
+            // Only a resumed job keeps what an earlier run wrote; a fresh one has no data/
+            // (or discards it first).
+            let have = match resume {
+                Some(_) => {
+                    file_len(&layout.encrypted(dir, &f.name)) + file_len(&layout.sums(dir, &f.name))
+                }
+                None => 0,
+            };
+            need += (g.encrypted_size() + g.chunks() * 32).saturating_sub(have);
+        }
+        need
+    }
+
     /// The files in the order they are sealed: the package's, except that a generated `.mf`
     /// is written last, once every digest is known.
     fn export_order(&self) -> Vec<PackageFile> {
@@ -304,9 +322,10 @@ impl Sealing<'_> {
                             "exporting {} of VM {:?} to {}",
                             file.name,
                             self.vm,
-                            cx.nas.display()
+                            // The unit it goes to, for a job over several.
+                            cx.job.layout_of(self.dir, &file.name).root().display()
                         )
-                    })
+                    });
                 }
             }
         }
