@@ -91,6 +91,9 @@ odt-export run --nas nas --signing-key customer.key --recipient provider.key.pub
 step "customer: verify before shipping (no secret needed)"
 odt-export verify --nas nas --trusted-key customer.key.pub
 
+step "customer: what is on the NAS (no secret needed)"
+odt-export inspect --nas nas
+
 step "provider: the trust file: each customer's key and the vCD orgs it may target"
 # The key id in the job's signature picks the customer; its signature is then checked against
 # that customer's key, and every VM must target one of its orgs (VDCs, catalogs).
@@ -137,9 +140,17 @@ PY
 receipt=$(ls state/receipt-*.json)
 echo "receipt: $receipt"
 
+step "provider: how far the import got, per VM and step (from the journal)"
+odt-import inspect --nas nas --state state
+
 step "customer: check the provider's signed receipt against their own manifest"
 odt-export verify-receipt --receipt "$receipt" --provider-key provider-receipt.key.pub \
     --manifest nas/odt-job.json --trusted-key customer.key.pub
+
+step "provider: the custody report, one self-contained HTML page for the customer"
+odt-import report --receipt "$receipt" --provider-key provider-receipt.key.pub \
+    --verify-record "$(ls state/dock-*.json)" --manifest nas/odt-job.json -o custody.html
+echo "custody report: $work/custody.html"
 
 step "a trust file that allows this customer only another org: plan refuses, naming VM, org and key id"
 sed 's/name = "acme"/name = "globex"/; /^vdcs\|^catalogs/d' trust.toml > trust-globex.toml

@@ -165,6 +165,40 @@ fn four_vms_over_two_units_export_and_each_unit_verifies_alone() {
             );
         }
     }
+    // `inspect` on each unit, with no secret, says which unit it is and which VMs it holds.
+    for (k, n) in nas.iter().enumerate() {
+        let held: Vec<String> = std::fs::read_dir(n.join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let nas_arg = n.to_str().unwrap();
+        let out = s.ok(&s.cmd("odt-export", &["inspect", "--nas", nas_arg], None));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("unit {} of 2 (id ", k + 1)))
+            .unwrap_or_else(|| panic!("no unit line: {out}"));
+        for d in &held {
+            assert!(line.contains(d.as_str()), "{line}");
+        }
+        assert!(
+            line.ends_with(&format!("the rest is on unit {}", 2 - k)),
+            "{line}"
+        );
+        assert!(
+            out.contains("total: 4 VM(s)") && out.contains("on its 2 NAS units"),
+            "{out}"
+        );
+        let json = s.ok(&s.cmd("odt-export", &["inspect", "--nas", nas_arg, "--json"], None));
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(doc["unit"]["unit"], k as u64 + 1, "{doc}");
+        let mut here: Vec<String> =
+            serde_json::from_value(doc["unit"]["vms_here"].clone()).unwrap();
+        here.sort();
+        let mut want = held.clone();
+        want.sort();
+        assert_eq!(here, want);
+        assert!(doc["unit"]["encrypted_bytes_here"].as_u64().unwrap() > 2 * 6 * MIB);
+    }
     // The same command again finds the job complete on both units.
     let again = s.ok(&export(&s, &run_args(&s, &nas, &sources, false)));
     assert!(again.contains("already complete"), "{again}");

@@ -9,7 +9,9 @@ use odt_format::crypto::stanza::Stanza;
 use odt_format::job::journal::Journal;
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{JobManifest, Target};
-use odt_format::job::reader::{open_manifest_with, read_manifest_unverified, TrustAnchor};
+use odt_format::job::reader::{open_manifest_bytes, read_manifest_unverified, TrustAnchor};
+use odt_format::job::unit::UnitIndex;
+use odt_format::job::verify::UnitReport;
 use odt_format::text::printable;
 use serde::Serialize;
 
@@ -39,6 +41,20 @@ pub struct Inspection {
     pub bytes: u64,
     /// Their encrypted bytes on the NAS.
     pub encrypted_bytes: u64,
+    /// For one unit of a job over several NAS units (its unit index checked against the
+    /// manifest): which unit this is and which VMs it holds; the totals above are the
+    /// whole job's.
+    pub unit: Option<UnitHere>,
+}
+
+/// One unit of a job over several NAS units.
+#[derive(Debug, Serialize)]
+pub struct UnitHere {
+    /// This unit, the VMs wholly and partly on it, the units not seen.
+    #[serde(flatten)]
+    pub report: UnitReport,
+    /// Encrypted bytes of the job's files on this unit.
+    pub encrypted_bytes_here: u64,
 }
 
 /// One way to open the job's key.
@@ -100,10 +116,14 @@ pub fn inspect(nas: &Path) -> Result<Inspection, CliError> {
         files: 0,
         bytes: 0,
         encrypted_bytes: 0,
+        unit: None,
     };
     if layout.manifest().exists() {
-        let (m, signature) = match open_manifest_with(&layout, &TrustAnchor::Embedded) {
-            Ok(m) => (m, "consistent with its embedded key".to_owned()),
+        let (m, signature) = match open_manifest_bytes(&layout, &TrustAnchor::Embedded) {
+            Ok((m, bytes)) => {
+                out.unit = unit_here(&layout, &m, &bytes);
+                (m, "consistent with its embedded key".to_owned())
+            }
             Err(e) => (read_manifest_unverified(&layout)?, format!("FAILED: {e}")),
         };
         complete(&mut out, &m, signature);
@@ -119,6 +139,23 @@ pub fn inspect(nas: &Path) -> Result<Inspection, CliError> {
         out.encrypted_bytes = j.done.values().map(|f| f.encrypted_size).sum();
     }
     Ok(out)
+}
+
+/// What this unit holds, when the job spans several units and the unit index checks out
+/// (signed under the manifest's key and naming these manifest bytes; `verify` says why not).
+fn unit_here(layout: &Layout, m: &JobManifest, bytes: &[u8]) -> Option<UnitHere> {
+    let index = UnitIndex::open(layout, &TrustAnchor::Embedded, m, bytes).ok()??;
+    let encrypted_bytes_here = index
+        .view(m)
+        .vms
+        .iter()
+        .flat_map(|v| &v.files)
+        .map(|f| f.encrypted_size)
+        .sum();
+    Some(UnitHere {
+        report: UnitReport::new(&index, m),
+        encrypted_bytes_here,
+    })
 }
 
 fn complete(out: &mut Inspection, m: &JobManifest, signature: String) {
@@ -188,6 +225,9 @@ pub fn render(i: &Inspection) -> Vec<String> {
         )),
         _ => out.push(format!("job {id}: complete")),
     }
+    if let Some(u) = &i.unit {
+        out.push(unit_line(u));
+    }
     if let Some(k) = &i.signer_key_id {
         let sig = i.signature.as_deref().unwrap_or("not signed yet");
         out.push(format!("signed by key {k}: signature {}", printable(sig)));
@@ -214,8 +254,12 @@ pub fn render(i: &Inspection) -> Vec<String> {
         }
     }
     if i.state == "complete" {
+        let on = match &i.unit {
+            Some(u) => format!("on its {} NAS units", u.report.units),
+            None => "on the NAS".into(),
+        };
         out.push(format!(
-            "total: {} VM(s), {} file(s), {} ({} on the NAS)",
+            "total: {} VM(s), {} file(s), {} ({} {on})",
             i.vms.len(),
             i.files,
             human(i.bytes),
@@ -223,6 +267,29 @@ pub fn render(i: &Inspection) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `unit 2 of 2 (id …) holds vm-000, and part of vm-002: 2.9 MiB; the rest is on unit 1`.
+fn unit_line(u: &UnitHere) -> String {
+    let r = &u.report;
+    let mut held = r.vms_here.join(", ");
+    if !r.vms_partly_here.is_empty() {
+        let partly = format!("part of {}", r.vms_partly_here.join(", "));
+        held = match held.is_empty() {
+            true => partly,
+            false => format!("{held}, and {partly}"),
+        };
+    }
+    let others: Vec<String> = r.other_units.iter().map(u32::to_string).collect();
+    format!(
+        "unit {} of {} (id {}) holds {}: {} on the NAS; the rest is on unit {}",
+        r.unit,
+        r.units,
+        r.unit_id,
+        if held.is_empty() { "no VM" } else { &held },
+        human(u.encrypted_bytes_here),
+        others.join(", ")
+    )
 }
 
 /// `org acme, VDC acme-vdc, network acme-net, vApp, powered on`.
