@@ -94,8 +94,9 @@ pub enum Command {
     /// Show what is on the NAS and how far it got (no secret needed).
     ///
     /// The job id, the signing key's id, who can open it, every VM with its target and files,
-    /// and whether the export finished or how far an interrupted one got. Checks nothing
-    /// beyond the signature: `verify` checks every byte.
+    /// and whether the export finished or how far an interrupted one got; on one unit of a
+    /// job over several NAS units, which unit it is and which VMs it holds (run it once per
+    /// unit). Checks nothing beyond the signature: `verify` checks every byte.
     Inspect(InspectArgs),
     /// Render the provider's signed import receipt as a self-contained HTML custody report.
     ///
