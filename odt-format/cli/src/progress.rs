@@ -231,7 +231,11 @@ impl Tally {
             t => (done as u128 * 100 / t as u128) as u64,
         };
         let rate = self.rate();
-        let eta = rate.map(|r| clock((total - done) as f64 / r));
+        // Nothing left is no wait, even before a rate could be measured.
+        let eta = match done >= total {
+            true => Some(clock(0.0)),
+            false => rate.map(|r| clock((total - done) as f64 / r)),
+        };
         format!(
             "{}/{} VMs, {} of {} ({pct}%), {}, ETA {}",
             self.vms_done,
@@ -490,5 +494,12 @@ mod tests {
             "1/4 VMs, 1.1 GiB of 3.5 GiB (31%), 10.0 MiB/s, ETA 4:06"
         );
         assert_eq!(clock(3723.0), "1:02:03");
+        // All done within the first half second: no rate yet, and nothing left to wait for.
+        t.started = Some(Instant::now());
+        t.run = 5 << 29;
+        assert_eq!(
+            t.line(),
+            "1/4 VMs, 3.5 GiB of 3.5 GiB (100%), - B/s, ETA 0:00"
+        );
     }
 }
