@@ -212,6 +212,11 @@ pub struct Download {
     pub in_progress: bool,
 }
 
+/// The vCenter user of [`Vcsim::with_login_or_skip`]'s simulator.
+pub const USER: &str = "odt-test";
+/// Its password.
+pub const PASSWORD: &str = "s3cret-vc-password";
+
 impl Vcsim {
     /// Starts a simulator (http, or https when `tls`).
     pub fn start(tls: bool) -> Result<Vcsim, String> {
@@ -229,6 +234,21 @@ impl Vcsim {
             return None;
         }
         Some(Vcsim::start(tls).unwrap_or_else(|e| panic!("starting odt-vcsim: {e}")))
+    }
+
+    /// Starts a simulator that accepts only [`USER`] with [`PASSWORD`], and `opts` otherwise,
+    /// or returns `None` (skipping loudly; a failure under ODT_REQUIRE_ALL_TESTS=1) when this
+    /// machine cannot build it. Other failures panic.
+    pub fn with_login_or_skip(opts: Options) -> Option<Vcsim> {
+        if let Err(why) = available() {
+            skip(&why);
+            return None;
+        }
+        let opts = Options {
+            login: Some((USER.into(), PASSWORD.into())),
+            ..opts
+        };
+        Some(Vcsim::start_with(&opts).unwrap_or_else(|e| panic!("starting odt-vcsim: {e}")))
     }
 
     /// Starts a simulator with options.

@@ -6,8 +6,7 @@ use std::process::Output;
 use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{samples, text, Scratch};
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 
 /// Fails when a line of `stderr` repeats a cause: the same `: `-separated part twice, or the
 /// same OS error twice. What the anyhow chain printer and an error whose message embeds its
@@ -173,16 +172,10 @@ fn a_mistyped_job_file_key_lists_the_valid_keys() {
 }
 
 fn vcsim() -> Option<Vcsim> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let opts = Options {
+    Vcsim::with_login_or_skip(Options {
         tls: true,
-        login: Some((USER.into(), PASSWORD.into())),
         ..Default::default()
-    };
-    Some(Vcsim::start_with(&opts).expect("start vcsim"))
+    })
 }
 
 fn with_vcenter(s: &Scratch, bin: &str, args: &[&str]) -> Output {

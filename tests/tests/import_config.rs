@@ -9,19 +9,10 @@ use std::process::{Command, Output};
 use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{assert_fails, samples, text, Scratch, PASSPHRASE};
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 
 fn vcsim() -> Option<Vcsim> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let opts = Options {
-        login: Some((USER.into(), PASSWORD.into())),
-        ..Default::default()
-    };
-    Some(Vcsim::start_with(&opts).expect("start vcsim"))
+    Vcsim::with_login_or_skip(Options::default())
 }
 
 /// An exported job, and a trust file beside the config that lets its key target `acme`.

@@ -7,8 +7,7 @@ use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{assert_fails, samples, Scratch, PASSPHRASE};
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 const VCD_USER: &str = "administrator@System";
 const VCD_PASSWORD: &str = "vmware";
 
@@ -22,15 +21,7 @@ fn sims() -> Option<Sims> {
 }
 
 fn sims_with(seed: Seed) -> Option<Sims> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let vc = Vcsim::start_with(&Options {
-        login: Some((USER.into(), PASSWORD.into())),
-        ..Default::default()
-    })
-    .expect("start vcsim");
+    let vc = Vcsim::with_login_or_skip(Options::default())?;
     let mut opts = VcdOptions::new(seed);
     opts.vcsim = Some(VcsimLink {
         url: vc.url.clone(),

@@ -10,20 +10,13 @@ use odt_vmware::vsphere::client::Client;
 use odt_vmware::vsphere::inventory::{find_vm, vm_info, NicBacking, Placement};
 use odt_vmware::wire::TlsMode;
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 
 fn vcsim(args: &[&str]) -> Option<Vcsim> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let opts = Options {
-        login: Some((USER.into(), PASSWORD.into())),
+    Vcsim::with_login_or_skip(Options {
         args: args.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
-    };
-    Some(Vcsim::start_with(&opts).expect("start vcsim"))
+    })
 }
 
 /// Runs `odt-import SUB` with the job, vCenter and placement options.

@@ -11,8 +11,7 @@ use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
 use odt_tests::vcsim::{Options, Vcsim};
 use odt_tests::{assert_fails, samples, text, Scratch, PASSPHRASE};
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 const VCD_USER: &str = "administrator@System";
 const VCD_PASSWORD: &str = "vmware-vcd-s3cret";
 
@@ -22,16 +21,10 @@ struct Sims {
 }
 
 fn sims() -> Option<Sims> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let vc = Vcsim::start_with(&Options {
-        login: Some((USER.into(), PASSWORD.into())),
+    let vc = Vcsim::with_login_or_skip(Options {
         args: vec!["-v".into()],
         ..Default::default()
-    })
-    .expect("start vcsim");
+    })?;
     let mut opts = VcdOptions::new(Seed::default_seed());
     opts.vcsim = Some(VcsimLink {
         url: vc.url.clone(),

@@ -222,19 +222,10 @@ fn sigint_mid_export_exits_130_and_the_same_command_resumes_to_a_whole_job() {
     }
 }
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 
 fn vcsim() -> Option<Vcsim> {
-    if let Err(why) = odt_tests::vcsim::available() {
-        odt_tests::skip(&why);
-        return None;
-    }
-    let opts = Options {
-        login: Some((USER.into(), PASSWORD.into())),
-        ..Default::default()
-    };
-    Some(Vcsim::start_with(&opts).expect("start vcsim"))
+    Vcsim::with_login_or_skip(Options::default())
 }
 
 /// `odt-import run` of the scratch job into vcsim's cluster.

@@ -255,21 +255,12 @@ fn a_job_too_big_for_all_units_and_a_unit_named_twice_are_refused_before_writing
     }
 }
 
-const USER: &str = "odt-test";
-const PASSWORD: &str = "s3cret-vc-password";
+use odt_tests::vcsim::{PASSWORD, USER};
 
 /// vcsim and the vCD simulator beside it, as `import_vcd.rs` starts them.
 fn sims() -> Option<(odt_tests::vcsim::Vcsim, odt_tests::vcdsim::VcdSim)> {
     use odt_tests::vcdsim::{Seed, VcdOptions, VcdSim, VcsimLink};
-    if let Err(why) = odt_tests::vcsim::available() {
-        skip(&why);
-        return None;
-    }
-    let vc = odt_tests::vcsim::Vcsim::start_with(&odt_tests::vcsim::Options {
-        login: Some((USER.into(), PASSWORD.into())),
-        ..Default::default()
-    })
-    .expect("start vcsim");
+    let vc = odt_tests::vcsim::Vcsim::with_login_or_skip(Default::default())?;
     let mut opts = VcdOptions::new(Seed::default_seed());
     opts.vcsim = Some(VcsimLink {
         url: vc.url.clone(),
