@@ -25,6 +25,7 @@ use odt_format::crypto::stream::{Geometry, TAG_LEN};
 use odt_format::io::nasfile::{encrypt_file, Plaintext, StreamSpec, WriteOptions};
 use odt_format::job::layout::Layout;
 use odt_format::job::manifest::{self, FileEntry, JobManifest, Target, VmEntry, VmSummary, FORMAT};
+use odt_format::job::unit::{UnitFile, UnitIndex, UNIT_FORMAT};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -54,6 +55,14 @@ const DISK_NAME: &str = "vector-vm-disk1.vmdk";
 /// point is the manifest, not the data (keeps the whole directory small).
 const DISK_4_CHUNKS: u64 = 3 * CHUNK + 1000;
 const DISK_2_CHUNKS: u64 = CHUNK + 100;
+/// The two-unit job: its VMs' folders, `vm-000` on unit 1 and `vm-001` on unit 2, and their
+/// disk size (one short chunk: the point of these vectors is the unit index, not the data).
+const UNIT_VM_DIRS: [&str; 2] = ["vm-000", "vm-001"];
+const UNIT_DISK: u64 = 1000;
+/// The seed label of the two-unit job every unit vector is made from (so `ok-unit-1-of-2`
+/// and `ok-unit-2-of-2` carry the same manifest bytes), and of another job's.
+const UNIT_JOB: &str = "two-unit job";
+const OTHER_UNIT_JOB: &str = "another two-unit job";
 
 /// The names of all vectors, in generation order.
 const VECTORS: &[&str] = &[
@@ -71,6 +80,18 @@ const VECTORS: &[&str] = &[
     "wrong-passphrase",
     "hostile-kdf-params",
     "unknown-format-version",
+    "ok-unit-1-of-2",
+    "ok-unit-2-of-2",
+    "unit-index-of-another-job",
+    "unit-index-beside-one-nas-job",
+    "unit-index-edited",
+    "unit-index-wrong-signer",
+    "unit-index-signed-as-manifest",
+    "unit-index-lists-unknown-file",
+    "unit-index-missing",
+    "unit-index-of-other-unit",
+    "unit-holds-unlisted-vm",
+    "unit-lacks-listed-vm",
 ];
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -127,6 +148,17 @@ struct Vector {
     decrypt_file: Option<String>,
     decrypt_error_contains: Option<String>,
     plaintext_sha256: Vec<(String, String)>,
+    /// For one unit of a job over several: which unit, of how many, the VMs wholly on it,
+    /// and the vectors holding the job's other units.
+    unit: Option<UnitExpect>,
+}
+
+/// What `vector.toml` says of a unit of a job over several NAS units.
+struct UnitExpect {
+    unit: u32,
+    units: u32,
+    vms: Vec<String>,
+    mount_with: Vec<String>,
 }
 
 impl Vector {
@@ -146,6 +178,7 @@ impl Vector {
             decrypt_file: None,
             decrypt_error_contains: None,
             plaintext_sha256: vec![],
+            unit: None,
         }
     }
 
@@ -167,6 +200,16 @@ impl Vector {
         kv("error_contains", &self.error_contains);
         kv("decrypt_file", &self.decrypt_file);
         kv("decrypt_error_contains", &self.decrypt_error_contains);
+        if let Some(u) = &self.unit {
+            let list = |v: &[String]| {
+                let items: Vec<String> = v.iter().map(|x| toml_str(x)).collect();
+                format!("[{}]", items.join(", "))
+            };
+            writeln!(s, "unit = {}", u.unit).expect("string write");
+            writeln!(s, "units = {}", u.units).expect("string write");
+            writeln!(s, "unit_vms = {}", list(&u.vms)).expect("string write");
+            writeln!(s, "mount_with = {}", list(&u.mount_with)).expect("string write");
+        }
         if !self.plaintext_sha256.is_empty() {
             s.push_str("\n[plaintext_sha256]\n");
             for (k, v) in &self.plaintext_sha256 {
@@ -273,6 +316,100 @@ fn package(disk: Vec<u8>) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Encrypts the fake package of `disk` as VM folder `dir` of job `job_id` under `layout`
+/// with the library's writer; returns the manifest's file entries and (stream name,
+/// plaintext) pairs, in package order.
+fn encrypt_package(
+    layout: &Layout,
+    dir: &str,
+    job_id: [u8; 16],
+    key: &DataKey,
+    disk: Vec<u8>,
+    rng: &mut ChaCha20Rng,
+) -> Res<(Vec<FileEntry>, Vec<(String, Vec<u8>)>)> {
+    let mut files = vec![];
+    let mut plaintexts = vec![];
+    for (file, plain) in package(disk) {
+        let stream = StreamSpec {
+            layout: layout.clone(),
+            dir: dir.into(),
+            name: file.into(),
+            job_id,
+            plain_size: plain.len() as u64,
+            chunk_log2: CHUNK_LOG2,
+        };
+        let entry = encrypt_file(
+            &stream,
+            key,
+            None,
+            Plaintext {
+                reader: &mut &plain[..],
+                path: Path::new(file),
+                hash: &mut |_| {},
+            },
+            &|_| {},
+            WriteOptions {
+                workers: 1,
+                checkpoint_bytes: u64::MAX,
+            },
+            rng,
+        )?;
+        files.push(entry);
+        plaintexts.push((stream.stream_name(), plain));
+    }
+    Ok((files, plaintexts))
+}
+
+/// The manifest entry of VM `name` in folder `dir`, holding `files` of the fake package.
+fn vm_entry(name: &str, dir: &str, files: Vec<FileEntry>) -> VmEntry {
+    VmEntry {
+        name: name.into(),
+        dir: dir.into(),
+        source_kind: "ovf".into(),
+        source_name: OVF_NAME.into(),
+        descriptor: OVF_NAME.into(),
+        mf: MF_NAME.into(),
+        target: Target {
+            org: Some("acme".into()),
+            vdc: Some("acme-vdc".into()),
+            network: Some("acme-net".into()),
+            catalog: None,
+            as_template: false,
+            power_on: false,
+            ..Default::default()
+        },
+        summary: VmSummary {
+            virtual_systems: vec!["vector-vm".into()],
+            disk_capacities: vec![1 << 30],
+            networks: vec!["corp-lan".into()],
+            is_vapp: false,
+            ..Default::default()
+        },
+        files,
+    }
+}
+
+/// The manifest of job `job_id` (data key `key`) signed by the customer's key.
+fn job_manifest(
+    job_id: [u8; 16],
+    key: &DataKey,
+    stanzas: Vec<Stanza>,
+    vms: Vec<VmEntry>,
+    units: Option<u32>,
+) -> JobManifest {
+    JobManifest {
+        format: FORMAT.into(),
+        units,
+        job_id: hex::encode(job_id),
+        created: CREATED.into(),
+        exporter: EXPORTER.into(),
+        signer_key_id: customer_key().verifying_key().key_id(),
+        key_check: key_check(key, &job_id),
+        stanzas,
+        vms,
+    }
+}
+
 /// Builds a complete, validly signed job in `root` with the library's writer.
 fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
     let mut rng = rng_for(name);
@@ -292,78 +429,14 @@ fn build_job(name: &str, root: &Path, spec: JobSpec) -> Res<Job> {
     rng.fill_bytes(&mut disk);
 
     let layout = Layout::new(root);
-    let mut files = vec![];
-    let mut plaintexts = vec![];
-    for (file, plain) in package(disk) {
-        let stream = StreamSpec {
-            layout: layout.clone(),
-            dir: VM_DIR.into(),
-            name: file.into(),
-            job_id,
-            plain_size: plain.len() as u64,
-            chunk_log2: CHUNK_LOG2,
-        };
-        let entry = encrypt_file(
-            &stream,
-            &key,
-            None,
-            Plaintext {
-                reader: &mut &plain[..],
-                path: Path::new(file),
-                hash: &mut |_| {},
-            },
-            &|_| {},
-            WriteOptions {
-                workers: 1,
-                checkpoint_bytes: u64::MAX,
-            },
-            &mut rng,
-        )?;
-        files.push(entry);
-        plaintexts.push((stream.stream_name(), plain));
-    }
-    let signer = customer_key();
-    let manifest = JobManifest {
-        format: FORMAT.into(),
-        units: None,
-        job_id: hex::encode(job_id),
-        created: CREATED.into(),
-        exporter: EXPORTER.into(),
-        signer_key_id: signer.verifying_key().key_id(),
-        key_check: key_check(&key, &job_id),
-        stanzas,
-        vms: vec![VmEntry {
-            name: "vector-vm".into(),
-            dir: VM_DIR.into(),
-            source_kind: "ovf".into(),
-            source_name: OVF_NAME.into(),
-            descriptor: OVF_NAME.into(),
-            mf: MF_NAME.into(),
-            target: Target {
-                org: Some("acme".into()),
-                vdc: Some("acme-vdc".into()),
-                network: Some("acme-net".into()),
-                catalog: None,
-                as_template: false,
-                power_on: false,
-                ..Default::default()
-            },
-            summary: VmSummary {
-                virtual_systems: vec!["vector-vm".into()],
-                disk_capacities: vec![1 << 30],
-                networks: vec!["corp-lan".into()],
-                is_vapp: false,
-                ..Default::default()
-            },
-            files,
-        }],
-    };
+    let (files, plaintexts) = encrypt_package(&layout, VM_DIR, job_id, &key, disk, &mut rng)?;
+    let vms = vec![vm_entry("vector-vm", VM_DIR, files)];
     let job = Job {
         layout,
-        manifest,
+        manifest: job_manifest(job_id, &key, stanzas, vms, None),
         plaintexts,
     };
-    job.write_signed(&job.manifest, &signer)?;
+    job.write_signed(&job.manifest, &customer_key())?;
     Ok(job)
 }
 
@@ -666,6 +739,369 @@ fn build_vector(name: &str, dir: &Path) -> Res<Vector> {
                 )
             }
         }
+        other => return build_unit_vector(other, dir),
+    };
+    Ok(v)
+}
+
+/// A two-unit job as the exporter leaves it: the manifest (`units: 2`) and its signature on
+/// both units, each unit's signed index, each VM's files on its own unit.
+struct UnitJob {
+    manifest: JobManifest,
+    /// Unit 1's and unit 2's indexes.
+    indexes: Vec<UnitIndex>,
+    /// Per unit, (stream name, plaintext) of the files it holds.
+    plaintexts: Vec<Vec<(String, Vec<u8>)>>,
+}
+
+impl UnitJob {
+    /// Unit `unit`'s VM (all its files are on that unit).
+    fn vm(&self, unit: u32) -> &VmEntry {
+        &self.manifest.vms[unit as usize - 1]
+    }
+    fn plaintext_digests(&self, unit: u32) -> Vec<(String, String)> {
+        self.plaintexts[unit as usize - 1]
+            .iter()
+            .map(|(n, p)| (n.clone(), hex::encode(Sha256::digest(p))))
+            .collect()
+    }
+}
+
+/// Builds the two-unit job of seed `label` into `roots` (unit 1, unit 2) as
+/// `JobWriter::open_units` and `ActiveJob::finish` would: the same random values in the same
+/// roles, drawn from the seeded RNG, the unit ids too (the exporter draws those from the OS
+/// RNG; these come from the seed, after everything else).
+fn build_unit_job(label: &str, roots: [&Path; 2]) -> Res<UnitJob> {
+    let mut rng = rng_for(label);
+    let mut job_id = [0u8; 16];
+    rng.fill_bytes(&mut job_id);
+    let key = DataKey::generate(&mut rng);
+    let (stanza, _took) =
+        Stanza::passphrase(&key, &job_id, PASSPHRASE.as_bytes(), FAST_KDF, &mut rng)?;
+    let mut vms = vec![];
+    let mut plaintexts = vec![];
+    for (i, root) in roots.iter().enumerate() {
+        let mut disk = vec![0u8; UNIT_DISK as usize];
+        rng.fill_bytes(&mut disk);
+        let dir = UNIT_VM_DIRS[i];
+        let layout = Layout::new(root);
+        let (files, plain) = encrypt_package(&layout, dir, job_id, &key, disk, &mut rng)?;
+        vms.push(vm_entry(&format!("vector-vm-{}", i + 1), dir, files));
+        plaintexts.push(plain);
+    }
+    let manifest = job_manifest(job_id, &key, vec![stanza], vms, Some(2));
+    let manifest_bytes = manifest.to_bytes();
+    let sig = manifest::sign(&customer_key(), &manifest_bytes);
+    let mut indexes = vec![];
+    for (i, root) in roots.iter().enumerate() {
+        let mut unit_id = [0u8; 16];
+        rng.fill_bytes(&mut unit_id);
+        let vm = &manifest.vms[i];
+        let index = UnitIndex {
+            format: UNIT_FORMAT.into(),
+            job_id: manifest.job_id.clone(),
+            manifest_sha256: hex::encode(Sha256::digest(&manifest_bytes)),
+            unit_id: hex::encode(unit_id),
+            unit: i as u32 + 1,
+            units: 2,
+            files: vm
+                .files
+                .iter()
+                .map(|f| UnitFile {
+                    dir: vm.dir.clone(),
+                    name: f.name.clone(),
+                })
+                .collect(),
+        };
+        let layout = Layout::new(root);
+        write_index(&layout, &index.to_bytes(), &customer_key())?;
+        std::fs::write(layout.signature(), &sig)?;
+        std::fs::write(layout.manifest(), &manifest_bytes)?;
+        indexes.push(index);
+    }
+    Ok(UnitJob {
+        manifest,
+        indexes,
+        plaintexts,
+    })
+}
+
+/// Writes the index `bytes` into `layout` with a valid signature by `signer`.
+fn write_index(layout: &Layout, bytes: &[u8], signer: &SigningKey) -> Res<()> {
+    std::fs::write(layout.unit_index(), bytes)?;
+    std::fs::write(layout.unit_signature(), UnitIndex::sign(bytes, signer))?;
+    Ok(())
+}
+
+/// Builds the two-unit job of `label` with unit `unit` in `dir` and the other unit in a
+/// scratch directory (returned, so the caller may take from it).
+fn unit_in(label: &str, dir: &Path, unit: u32) -> Res<(UnitJob, tempfile::TempDir)> {
+    std::fs::create_dir_all(dir)?;
+    let other = tempfile::tempdir()?;
+    let roots = match unit {
+        1 => [dir, other.path()],
+        _ => [other.path(), dir],
+    };
+    Ok((build_unit_job(label, roots)?, other))
+}
+
+/// Copies directory `from` into `to` (created).
+fn copy_dir(from: &Path, to: &Path) -> Res<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A good unit `unit` of the two-unit job: it verifies alone, and with the other one it is the
+/// whole job.
+fn ok_unit(name: &str, dir: &Path, unit: u32) -> Res<Vector> {
+    let (job, _other) = unit_in(UNIT_JOB, dir, unit)?;
+    let other = 3 - unit;
+    Ok(Vector {
+        passphrase: Some(PASSPHRASE.to_owned()),
+        plaintext_sha256: job.plaintext_digests(unit),
+        unit: Some(UnitExpect {
+            unit,
+            units: 2,
+            vms: vec![job.vm(unit).dir.clone()],
+            mount_with: vec![format!("ok-unit-{other}-of-2")],
+        }),
+        ..Vector::new(
+            &format!(
+                "Unit {unit} of a good job over two NAS units ({name} and ok-unit-{other}-of-2 \
+                 carry the same manifest bytes, `units: 2`): its signed unit index lists the \
+                 files of {}, which are all here; the other VM is on unit {other}.",
+                job.vm(unit).dir
+            ),
+            "ok",
+        )
+    })
+}
+
+/// Unit 2 of the two-unit job in `dir` whose index `edit` changes; the index's signature is
+/// the original one (re-sign it to model the customer signing a bad index).
+fn unit_2_with_index(dir: &Path, edit: impl FnOnce(&mut UnitIndex)) -> Res<UnitJob> {
+    let (job, _other) = unit_in(UNIT_JOB, dir, 2)?;
+    let mut index = job.indexes[1].clone();
+    edit(&mut index);
+    std::fs::write(Layout::new(dir).unit_index(), index.to_bytes())?;
+    Ok(job)
+}
+
+/// The unit vectors (`build_vector`'s recipes for a job over several NAS units).
+fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
+    let pass = Some(PASSPHRASE.to_owned());
+    let layout = Layout::new(dir);
+    let v = match name {
+        "ok-unit-1-of-2" => ok_unit(name, dir, 1)?,
+        "ok-unit-2-of-2" => ok_unit(name, dir, 2)?,
+        "unit-index-of-another-job" => {
+            let (job, _other) = unit_in(UNIT_JOB, dir, 2)?;
+            let scratch = tempfile::tempdir()?;
+            let (theirs, _) = unit_in(OTHER_UNIT_JOB, scratch.path(), 2)?;
+            let from = Layout::new(scratch.path());
+            std::fs::copy(from.unit_index(), layout.unit_index())?;
+            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(format!(
+                    "odt-unit.json: belongs to job {} but the manifest beside it is job {}",
+                    theirs.manifest.job_id, job.manifest.job_id
+                )),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job with the unit index (and its valid signature, \
+                     by the same customer key) of unit 2 of another job of that customer.",
+                    "malformed",
+                )
+            }
+        }
+        "unit-index-beside-one-nas-job" => {
+            passphrase_job(name, dir, UNIT_DISK)?;
+            let scratch = tempfile::tempdir()?;
+            unit_in(UNIT_JOB, scratch.path(), 1)?;
+            let from = Layout::new(scratch.path());
+            std::fs::copy(from.unit_index(), layout.unit_index())?;
+            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(
+                    "odt-unit.json: unexpected file (the manifest is of a job on one NAS)".into(),
+                ),
+                ..Vector::new(
+                    "A good job on one NAS (no `units` in its manifest) with a validly signed \
+                     unit index of another job beside it: reported as unexpected files.",
+                    "damaged",
+                )
+            }
+        }
+        "unit-index-edited" => {
+            unit_2_with_index(dir, |i| i.unit = 1)?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(
+                    "odt-unit.json does not match its signature: the unit index was altered \
+                     after signing"
+                        .into(),
+                ),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job whose index says `\"unit\": 1` instead of 2 \
+                     (nothing else changed); the signature is the original one.",
+                    "signature failure",
+                )
+            }
+        }
+        "unit-index-wrong-signer" => {
+            unit_2_with_index(dir, |_| {})?;
+            let attacker = SigningKey::generate(&mut rng_for("attacker signing key"));
+            let bytes = std::fs::read(layout.unit_index())?;
+            write_index(&layout, &bytes, &attacker)?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(format!(
+                    "the unit index was signed by key {} but the trusted key is {}",
+                    attacker.verifying_key().key_id(),
+                    customer_key().verifying_key().key_id()
+                )),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job whose (unchanged) index is signed by a key \
+                     other than the one that signed the manifest: the index must be signed \
+                     by the manifest's key.",
+                    "signature failure",
+                )
+            }
+        }
+        "unit-index-signed-as-manifest" => {
+            unit_2_with_index(dir, |_| {})?;
+            let bytes = std::fs::read(layout.unit_index())?;
+            std::fs::write(
+                layout.unit_signature(),
+                manifest::sign(&customer_key(), &bytes),
+            )?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some("odt-unit.json does not match its signature".into()),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job whose index is signed by the right key but \
+                     under the manifest's domain string (odt-bundle/v1) instead of \
+                     odt-unit/v1: the domains are separate.",
+                    "signature failure",
+                )
+            }
+        }
+        "unit-index-lists-unknown-file" => {
+            unit_2_with_index(dir, |i| i.files[2].name = "other-disk.vmdk".into())?;
+            let bytes = std::fs::read(layout.unit_index())?;
+            write_index(&layout, &bytes, &customer_key())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(
+                    "odt-unit.json: lists vm-001/other-disk.vmdk, which the manifest does not"
+                        .into(),
+                ),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job whose index, validly signed, lists a disk the \
+                     manifest does not (in place of the real one).",
+                    "malformed",
+                )
+            }
+        }
+        "unit-index-missing" => {
+            unit_in(UNIT_JOB, dir, 2)?;
+            std::fs::remove_file(layout.unit_index())?;
+            std::fs::remove_file(layout.unit_signature())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(
+                    "odt-unit.json: missing: the manifest says this job spans 2 NAS units".into(),
+                ),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job without its unit index and its signature: \
+                     not a whole unit.",
+                    "malformed",
+                )
+            }
+        }
+        "unit-index-of-other-unit" => {
+            let (job, other) = unit_in(UNIT_JOB, dir, 1)?;
+            let from = Layout::new(other.path());
+            std::fs::copy(from.unit_index(), layout.unit_index())?;
+            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(format!(
+                    "{}: missing",
+                    Layout::rel_encrypted(&job.vm(2).dir, OVF_NAME)
+                )),
+                unit: Some(UnitExpect {
+                    unit: 2,
+                    units: 2,
+                    vms: vec![job.vm(2).dir.clone()],
+                    mount_with: vec![],
+                }),
+                ..Vector::new(
+                    "Unit 1 of the two-unit job carrying unit 2's index and signature (both \
+                     valid, of this job): it is read as unit 2, whose files are missing, and \
+                     unit 1's files are unexpected.",
+                    "damaged",
+                )
+            }
+        }
+        "unit-holds-unlisted-vm" => {
+            let (job, other) = unit_in(UNIT_JOB, dir, 1)?;
+            let vm = &job.vm(2).dir;
+            copy_dir(
+                &Layout::new(other.path()).data().join(vm),
+                &layout.data().join(vm),
+            )?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(format!(
+                    "{}: unexpected file (not in the manifest)",
+                    Layout::rel_encrypted(vm, OVF_NAME)
+                )),
+                unit: Some(UnitExpect {
+                    unit: 1,
+                    units: 2,
+                    vms: vec![job.vm(1).dir.clone()],
+                    mount_with: vec![],
+                }),
+                ..Vector::new(
+                    "Unit 1 of the two-unit job whose data/ also holds unit 2's VM folder \
+                     (intact), which unit 1's index does not list: reported as unexpected \
+                     files.",
+                    "damaged",
+                )
+            }
+        }
+        "unit-lacks-listed-vm" => {
+            let (job, _other) = unit_in(UNIT_JOB, dir, 2)?;
+            std::fs::remove_dir_all(layout.data())?;
+            Vector {
+                passphrase: pass,
+                error_contains: Some(format!(
+                    "{}: missing",
+                    Layout::rel_encrypted(&job.vm(2).dir, OVF_NAME)
+                )),
+                unit: Some(UnitExpect {
+                    unit: 2,
+                    units: 2,
+                    vms: vec![job.vm(2).dir.clone()],
+                    mount_with: vec![],
+                }),
+                ..Vector::new(
+                    "Unit 2 of the two-unit job without its data/ folder: its index lists \
+                     the files of vm-001, none of which is here.",
+                    "damaged",
+                )
+            }
+        }
         other => return Err(format!("no recipe for vector {other:?}").into()),
     };
     Ok(v)
@@ -692,16 +1128,30 @@ Each directory is a complete job as it sits on a NAS (`odt-job.json`, `odt-job.j
 `data/vm-000/NAME.odt` and `NAME.odt.sums`) holding a small fake OVF package (descriptor,
 SHA256 `.mf`, one disk of pseudo-random bytes) in 64 KiB chunks, plus `vector.toml`. A job
 holds nothing else at its root, so verify a copy of the job without `vector.toml` (verifiers
-report it as an unexpected file). `vector.toml` says:
+report it as an unexpected file).
+
+The `*unit*` vectors are each **one unit** of a job over several NAS units (docs/FORMAT.md
+§2.2), complete as it sits on its NAS: the job's manifest and signature (`"units": 2`), the
+unit's `odt-unit.json` and `odt-unit.json.sig`, and under `data/` only the VMs placed on it.
+One directory per unit, not one vector holding both, because that is what a verifier gets: one
+unit directory at a time, checked alone (keyless, and deep for the VMs wholly on it) with no
+sight of the others. `ok-unit-1-of-2` and `ok-unit-2-of-2` are the two units of one job (the
+same manifest bytes; `vm-000` on unit 1, `vm-001` on unit 2), and `mount_with` says so; every
+other unit vector is one of those two units (or, for `unit-index-of-another-job`, an index of
+another two-unit job) altered as described. `vector.toml` says:
 
 - `expect`: what a reader must conclude.
-  - `ok`: keyless and deep verification find no problem, and every file decrypts to the
-    SHA-256 listed under `[plaintext_sha256]` (keys are `vm-000/NAME`).
-  - `damaged`: the signature checks out, but verification (keyless and deep) reports a
+  - `ok`: keyless and deep verification find no problem, and every file the directory holds
+    (for a unit: every file its index lists) decrypts to the SHA-256 listed under
+    `[plaintext_sha256]` (keys are `vm-NNN/NAME`).
+  - `damaged`: the signatures check out, but verification (keyless and deep) reports a
     problem whose text `FILE: WHAT` contains `error_contains`.
-  - `signature failure`: the manifest's signature does not check out against `trusted_key`.
-  - `malformed`: the signed manifest is refused as malformed or out of bounds, before any
-    key derivation or decryption.
+  - `signature failure`: the manifest's signature, or the unit index's, does not check out
+    against `trusted_key`. The index must be signed by the key that signed the manifest, over
+    `"odt-unit/v1" ‖ 0x00 ‖ BYTES` (a signature under the manifest's domain string fails).
+  - `malformed`: the signed manifest, or the signed unit index beside it, is refused as
+    malformed, out of bounds or not fitting the manifest (another job's, a file the manifest
+    does not list, missing), before any key derivation or decryption.
   - `key failure`: keyless verification passes; unlocking the data key with the given secret
     fails.
 - `passphrase`, or `identity` (hex of the provider's X25519 secret): the secret for deep
@@ -711,6 +1161,13 @@ report it as an unexpected file). `vector.toml` says:
 - `error_contains`: a substring the failure message (or the problem text) must contain.
 - `decrypt_file`, `decrypt_error_contains`: decrypting that file (`vm-000/NAME`) must fail with
   a message containing this; it names the file and the chunk.
+- `unit`, `units` (integers), `unit_vms` (array of strings): given for a unit whose index
+  checks out; verification must report it as unit `unit` of `units` holding every file of
+  exactly the VMs `unit_vms` (their `vm-NNN` folders, in manifest order) and no VM only in
+  part. Absent: verification reports no unit (a job on one NAS, or a refused index).
+- `mount_with` (array of vector names): the other units of the same job. This directory and
+  those, opened together as the importer does, carry the same manifest bytes and distinct
+  units (unit numbers and `unit_id`s), leave no unit missing, and hold every VM of the job.
 
 | vector | expect | what it is |
 |---|---|---|

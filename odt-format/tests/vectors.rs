@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use odt_format::crypto::keys::{parse_key_text, Identity, VerifyingKey, SIGN_PUBLIC_PREFIX};
 use odt_format::crypto::stanza::Unlock;
 use odt_format::job::layout::Layout;
-use odt_format::job::reader::{data_key, open_manifest, unwrap_io, DecryptReader, TrustAnchor};
+use odt_format::job::mounted::Mounted;
+use odt_format::job::reader::{
+    data_key, open_manifest_bytes, unwrap_io, DecryptReader, TrustAnchor,
+};
+use odt_format::job::unit::UnitIndex;
 use odt_format::job::verify::{verify_job, VerifyReport};
 use odt_format::progress::NoProgress;
 use odt_format::FormatError;
@@ -38,6 +42,18 @@ const REQUIRED: &[&str] = &[
     "wrong-passphrase",
     "hostile-kdf-params",
     "unknown-format-version",
+    "ok-unit-1-of-2",
+    "ok-unit-2-of-2",
+    "unit-index-of-another-job",
+    "unit-index-beside-one-nas-job",
+    "unit-index-edited",
+    "unit-index-wrong-signer",
+    "unit-index-signed-as-manifest",
+    "unit-index-lists-unknown-file",
+    "unit-index-missing",
+    "unit-index-of-other-unit",
+    "unit-holds-unlisted-vm",
+    "unit-lacks-listed-vm",
 ];
 
 const EXPECTATIONS: &[&str] = &[
@@ -74,11 +90,23 @@ struct Vector {
     decrypt_file: Option<String>,
     decrypt_error_contains: Option<String>,
     plaintext_sha256: BTreeMap<String, String>,
+    unit: Option<u32>,
+    units: Option<u32>,
+    unit_vms: Option<Vec<String>>,
+    mount_with: Vec<String>,
+}
+
+/// A value in `vector.toml`.
+enum Value {
+    Str(String),
+    Int(u32),
+    List(Vec<String>),
 }
 
 /// Parses the subset of TOML the generator writes: comments, `[plaintext_sha256]`, and
-/// `key = "string"` lines (bare or quoted keys; `\"` and `\\` escapes). Strict: unknown keys
-/// and anything else are errors.
+/// `key = VALUE` lines (bare or quoted keys), VALUE a string (`\"` and `\\` escapes), a
+/// non-negative integer or an array of strings. Strict: unknown keys, a value of the wrong
+/// type and anything else are errors.
 fn parse_vector(text: &str) -> Result<Vector, String> {
     fn string(s: &str) -> Result<(String, &str), String> {
         let rest = s
@@ -97,6 +125,34 @@ fn parse_vector(text: &str) -> Result<Vector, String> {
             }
         }
         Err(format!("unterminated string {s:?}"))
+    }
+    fn value(s: &str) -> Result<(Value, &str), String> {
+        if s.starts_with('"') {
+            return string(s).map(|(v, rest)| (Value::Str(v), rest));
+        }
+        if let Some(mut rest) = s.strip_prefix('[') {
+            let mut items = vec![];
+            loop {
+                rest = rest.trim_start();
+                if let Some(r) = rest.strip_prefix(']') {
+                    return Ok((Value::List(items), r));
+                }
+                if !items.is_empty() {
+                    rest = rest
+                        .strip_prefix(',')
+                        .ok_or_else(|| format!("expected `,` or `]` at {rest:?}"))?
+                        .trim_start();
+                }
+                let (item, r) = string(rest)?;
+                items.push(item);
+                rest = r;
+            }
+        }
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n = s[..end]
+            .parse()
+            .map_err(|_| format!("expected a string, an integer or an array at {s:?}"))?;
+        Ok((Value::Int(n), &s[end..]))
     }
     let mut v = Vector::default();
     let mut seen = std::collections::HashSet::new();
@@ -124,28 +180,55 @@ fn parse_vector(text: &str) -> Result<Vector, String> {
             .trim_start()
             .strip_prefix('=')
             .ok_or(err("no `=`".into()))?;
-        let (value, tail) = string(rest.trim_start()).map_err(err)?;
+        let (value, tail) = value(rest.trim_start()).map_err(err)?;
         if !tail.trim().is_empty() {
             return Err(err(format!("trailing text {tail:?}")));
         }
         if !seen.insert(format!("{section}.{key}")) {
             return Err(err(format!("{key} given twice")));
         }
+        let wrong = |want: &str| err(format!("{key} must be {want}"));
         if section == "plaintext_sha256" {
+            let Value::Str(value) = value else {
+                return Err(wrong("a string"));
+            };
             v.plaintext_sha256.insert(key, value);
             continue;
         }
-        match key.as_str() {
-            "description" => {}
-            "expect" => v.expect = value,
-            "passphrase" => v.passphrase = Some(value),
-            "identity" => v.identity = Some(value),
-            "trusted_key" => v.trusted_key = value,
-            "error_contains" => v.error_contains = Some(value),
-            "decrypt_file" => v.decrypt_file = Some(value),
-            "decrypt_error_contains" => v.decrypt_error_contains = Some(value),
-            k => return Err(err(format!("unknown key {k:?}"))),
+        match (key.as_str(), value) {
+            ("description", Value::Str(_)) => {}
+            ("expect", Value::Str(s)) => v.expect = s,
+            ("passphrase", Value::Str(s)) => v.passphrase = Some(s),
+            ("identity", Value::Str(s)) => v.identity = Some(s),
+            ("trusted_key", Value::Str(s)) => v.trusted_key = s,
+            ("error_contains", Value::Str(s)) => v.error_contains = Some(s),
+            ("decrypt_file", Value::Str(s)) => v.decrypt_file = Some(s),
+            ("decrypt_error_contains", Value::Str(s)) => v.decrypt_error_contains = Some(s),
+            ("unit", Value::Int(n)) => v.unit = Some(n),
+            ("units", Value::Int(n)) => v.units = Some(n),
+            ("unit_vms", Value::List(l)) => v.unit_vms = Some(l),
+            ("mount_with", Value::List(l)) => v.mount_with = l,
+            (
+                "description"
+                | "expect"
+                | "passphrase"
+                | "identity"
+                | "trusted_key"
+                | "error_contains"
+                | "decrypt_file"
+                | "decrypt_error_contains",
+                _,
+            ) => return Err(wrong("a string")),
+            ("unit" | "units", _) => return Err(wrong("an integer")),
+            ("unit_vms" | "mount_with", _) => return Err(wrong("an array of strings")),
+            (k, _) => return Err(err(format!("unknown key {k:?}"))),
         }
+    }
+    if v.unit.is_some() != v.units.is_some() || v.unit.is_some() != v.unit_vms.is_some() {
+        return Err("unit, units and unit_vms go together".into());
+    }
+    if !v.mount_with.is_empty() && v.unit.is_none() {
+        return Err("mount_with needs unit".into());
     }
     if !EXPECTATIONS.contains(&v.expect.as_str()) {
         return Err(format!(
@@ -325,13 +408,20 @@ fn check_vector(dir: &Path) -> Result<(), String> {
                     }
                     _ => {}
                 }
+                check_unit(&v, &r).map_err(|e| format!("{what}: {e}"))?;
             }
         }
     }
 
     // Decryption through the reader.
     if v.expect == "ok" || v.decrypt_file.is_some() {
-        let m = open_manifest(&layout, &trusted).map_err(|e| e.to_string())?;
+        // As verification reads it: a unit's manifest cut down to what its index lists.
+        let (job_m, bytes) = open_manifest_bytes(&layout, &anchor).map_err(|e| e.to_string())?;
+        let m = match UnitIndex::open(&layout, &anchor, &job_m, &bytes) {
+            Ok(Some(index)) => index.view(&job_m),
+            Ok(None) => job_m,
+            Err(e) => return Err(format!("unit index: {e}")),
+        };
         for u in &unlocks {
             let key = data_key(&m, u).map_err(|e| format!("unwrap: {e}"))?;
             let mut seen = BTreeMap::new();
@@ -391,6 +481,64 @@ fn check_vector(dir: &Path) -> Result<(), String> {
         if !r.ok() {
             return Err(format!("embedded key: problems {:?}", problems_text(&r)));
         }
+    }
+    check_mount_with(&v, job.path(), &anchor)
+}
+
+/// The unit verification reported is the one `vector.toml` says (or none, when it says none).
+fn check_unit(v: &Vector, r: &VerifyReport) -> Result<(), String> {
+    let (u, unit, units) = match (&r.unit, v.unit, v.units) {
+        (None, None, _) => return Ok(()),
+        (Some(u), Some(unit), Some(units)) => (u, unit, units),
+        (got, _, _) => {
+            return Err(format!(
+                "reports unit {got:?}, vector.toml says unit {:?}",
+                v.unit
+            ))
+        }
+    };
+    let others: Vec<u32> = (1..=units).filter(|&k| k != unit).collect();
+    let want_vms = v.unit_vms.as_deref().unwrap_or_default();
+    if u.unit != unit
+        || u.units != units
+        || u.vms_here != want_vms
+        || !u.vms_partly_here.is_empty()
+        || u.other_units != others
+    {
+        return Err(format!(
+            "reports {u:?}, vector.toml says unit {unit} of {units} holding {want_vms:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// This unit (a copy at `job`) and the vectors `mount_with` names, opened together as the
+/// importer opens its `--nas` directories, are the whole job: one manifest, every unit once,
+/// every VM here.
+fn check_mount_with(v: &Vector, job: &Path, anchor: &TrustAnchor<'_>) -> Result<(), String> {
+    if v.mount_with.is_empty() {
+        return Ok(());
+    }
+    let mut roots = vec![job.to_owned()];
+    let mut copies = vec![];
+    for other in &v.mount_with {
+        let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+        copy_job(&vectors_dir().join(other), t.path())
+            .map_err(|e| format!("copy mount_with {other}: {e}"))?;
+        roots.push(t.path().to_owned());
+        copies.push(t);
+    }
+    let mounted = Mounted::open(&roots, anchor).map_err(|e| format!("mount_with: {e}"))?;
+    if mounted.units.len() as u32 != mounted.unit_count() || !mounted.missing_units().is_empty() {
+        return Err(format!(
+            "mount_with: {} directories of a job over {} units, units {:?} missing",
+            mounted.units.len(),
+            mounted.unit_count(),
+            mounted.missing_units()
+        ));
+    }
+    if let Some(vm) = mounted.manifest.vms.iter().find(|vm| !mounted.vm_here(vm)) {
+        return Err(format!("mount_with: {} is on none of the units", vm.dir));
     }
     Ok(())
 }

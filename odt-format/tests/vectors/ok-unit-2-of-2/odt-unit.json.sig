@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "f196576f7c824d5681c0d742ce8fb79e0052224c541f1020940bfe47d3f8b8fee57af97a4eba770a65f76433d385d84d448421dd8dfb907c6aaf091caa549d03"
+}

@@ -1,0 +1,6 @@
+{
+  "algorithm": "ed25519",
+  "key_id": "d207bb1d328967e1",
+  "public_key": "fe212a1357013bdb60e4dcc4ccf9125674d835866dad24bbfd9b307963d68cc6",
+  "signature": "cae863bd7b3ec488ab9b24ba0bb32db92d66ebf0e26543c2ca3df78d1bf20d306d31824e994c41d68e9efbfb251633f4b23d3f294320bb10393b123535002e03"
+}
