@@ -95,6 +95,8 @@ const VECTORS: &[&str] = &[
 ];
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+/// (stream name, plaintext) of each file of a package, in package order.
+type Plaintexts = Vec<(String, Vec<u8>)>;
 
 fn main() {
     let out = std::env::args_os()
@@ -241,7 +243,7 @@ struct Job {
     layout: Layout,
     manifest: JobManifest,
     /// (stream name `vm-000/NAME`, plaintext) in manifest order.
-    plaintexts: Vec<(String, Vec<u8>)>,
+    plaintexts: Plaintexts,
 }
 
 impl Job {
@@ -326,7 +328,7 @@ fn encrypt_package(
     key: &DataKey,
     disk: Vec<u8>,
     rng: &mut ChaCha20Rng,
-) -> Res<(Vec<FileEntry>, Vec<(String, Vec<u8>)>)> {
+) -> Res<(Vec<FileEntry>, Plaintexts)> {
     let mut files = vec![];
     let mut plaintexts = vec![];
     for (file, plain) in package(disk) {
@@ -751,7 +753,7 @@ struct UnitJob {
     /// Unit 1's and unit 2's indexes.
     indexes: Vec<UnitIndex>,
     /// Per unit, (stream name, plaintext) of the files it holds.
-    plaintexts: Vec<Vec<(String, Vec<u8>)>>,
+    plaintexts: Vec<Plaintexts>,
 }
 
 impl UnitJob {
