@@ -112,12 +112,21 @@ pub struct VmReport {
     pub name: String,
     /// `vm-NNN`.
     pub dir: String,
-    /// Files and sizes.
-    pub files: Vec<(String, u64)>,
+    /// Its files, in package order.
+    pub files: Vec<FileReport>,
     /// A job over several NAS units: the unit its files went to (the first, for a VM split
     /// over units).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<u32>,
+}
+
+/// One file of a VM in the report.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    /// The package file's name (`disk1.vmdk`).
+    pub name: String,
+    /// Its plaintext size.
+    pub size: u64,
 }
 
 /// The sources of a run, each with its target, in job order (the `vm-NNN` order).
@@ -423,7 +432,14 @@ fn vm_report(vm: &VmEntry, unit: Option<u32>) -> VmReport {
     VmReport {
         name: vm.name.clone(),
         dir: vm.dir.clone(),
-        files: vm.files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+        files: vm
+            .files
+            .iter()
+            .map(|f| FileReport {
+                name: f.name.clone(),
+                size: f.size,
+            })
+            .collect(),
         unit,
     }
 }

@@ -370,7 +370,14 @@ fn document(o: &Output, schema: &str, ok: bool) -> serde_json::Value {
         o.status
     );
     if !ok {
-        assert!(v["error"].is_string() || v["problems"].is_array(), "{v}");
+        // Says why: an error, verify's problems, or inspect's failed signature.
+        let sig_failed = v["signature"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("FAILED"));
+        assert!(
+            v["error"].is_string() || v["problems"].is_array() || sig_failed,
+            "{v}"
+        );
     }
     v
 }
@@ -409,9 +416,32 @@ fn every_command_prints_one_versioned_document_on_success_and_failure() {
         "odt.export.verify/1",
         false,
     );
-    // A clap usage error with --json is a document too.
+    // A clap usage error with --json is a document too, of the command named after the
+    // global options (not of an option's value), and `unknown` when no command that takes
+    // --json is named.
     let f = document(&s.export(&["run", "--json"]), "odt.export.run/1", false);
     assert_eq!(f["error_kind"], "usage");
+    let log = s.path("usage.log");
+    let f = document(
+        &s.import(&[
+            "--log-file",
+            log.to_str().unwrap(),
+            "run",
+            "--json",
+            "--bogus",
+        ]),
+        "odt.import.run/1",
+        false,
+    );
+    assert_eq!(f["error_kind"], "usage");
+    for args in [
+        &["rnu", "--json"][..],
+        &["--json"],
+        &["completions", "bash", "--json"],
+    ] {
+        let f = document(&s.export(args), "odt.export.unknown/1", false);
+        assert_eq!(f["error_kind"], "usage", "{args:?}: {f}");
+    }
     // No target: a usage error of run.
     let src = samples().join("single");
     let f = document(
@@ -480,6 +510,41 @@ fn every_command_prints_one_versioned_document_on_success_and_failure() {
         false,
     );
     assert_eq!(f["error_kind"], "failed");
+}
+
+#[test]
+fn inspect_of_a_nas_whose_signature_fails_says_so_and_exits_1() {
+    let s = Scratch::new();
+    let nas = s.nas();
+    let nas_s = nas.to_str().unwrap();
+    s.ok(&s.export_run(&[&samples().join("single")], &[]));
+    // A hostile courier edits the signed manifest (the VM's target org).
+    let manifest = nas.join("odt-job.json");
+    let edited = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"acme\"", "\"evil\"");
+    std::fs::write(&manifest, edited).unwrap();
+    let o = s.export(&["inspect", "--nas", nas_s]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("signature FAILED"),
+        "{}",
+        text(&o.stdout)
+    );
+    let v = document(
+        &s.export(&["inspect", "--nas", nas_s, "--json"]),
+        "odt.export.inspect/1",
+        false,
+    );
+    assert!(
+        v["signature"].as_str().unwrap().starts_with("FAILED"),
+        "{v}"
+    );
+    document(
+        &s.import(&["inspect", "--nas", nas_s, "--json"]),
+        "odt.import.inspect/1",
+        false,
+    );
 }
 
 #[test]

@@ -245,6 +245,22 @@ fn a_connection_cut_mid_upload_aborts_the_lease_leaves_no_vm_and_the_rerun_compl
         "{:?}",
         vc.leases()
     );
+    // Cut again under --json: one document, the run's report with the error, not two.
+    vc.fail_next_uploads(500_000, None, 1).unwrap();
+    let o = import(&s, &vc, "run", &["--json"], PASSWORD);
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one document: {stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON document");
+    assert_eq!(doc["schema"], "odt.import.run/1", "{doc}");
+    assert_eq!(doc["ok"], false, "{doc}");
+    assert_eq!(doc["error_kind"], "failed", "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("upload failed"),
+        "{doc}"
+    );
+    assert!(doc["failed"].as_str().unwrap().contains("multi"), "{doc}");
+    assert_eq!(doc["vms"], serde_json::json!([]), "{doc}");
     // The rerun completes.
     s.ok(&import(&s, &vc, "run", &[], PASSWORD));
     assert!(find_vm(&c, &p.vm_folder, "multi").unwrap().is_some());

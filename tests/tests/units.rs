@@ -199,6 +199,27 @@ fn four_vms_over_two_units_export_and_each_unit_verifies_alone() {
         assert_eq!(here, want);
         assert!(doc["unit"]["encrypted_bytes_here"].as_u64().unwrap() > 2 * 6 * MIB);
     }
+    // Both units verified in one run: one document, each unit's part with its own `ok`.
+    let kp = s.path("k.pub");
+    let both = s.ok(&s.cmd(
+        "odt-import",
+        &[
+            "verify",
+            "--nas",
+            nas[0].to_str().unwrap(),
+            "--nas",
+            nas[1].to_str().unwrap(),
+            "--trusted-key",
+            kp.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&both).unwrap();
+    assert_eq!(doc["schema"], "odt.import.verify/1", "{doc}");
+    let parts = doc["units"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{doc}");
+    assert!(parts.iter().all(|u| u["ok"] == true), "{doc}");
     // The same command again finds the job complete on both units.
     let again = s.ok(&export(&s, &run_args(&s, &nas, &sources, false)));
     assert!(again.contains("already complete"), "{again}");
@@ -213,6 +234,13 @@ fn four_vms_over_two_units_export_and_each_unit_verifies_alone() {
         1,
         &["odt-unit.json", "another job"],
     );
+    // inspect (which reads no data) says so too, rather than show the unit as whole.
+    let o = s.cmd(
+        "odt-export",
+        &["inspect", "--nas", nas[1].to_str().unwrap()],
+        None,
+    );
+    assert_fails(&o, 1, &["signature FAILED", "another job"]);
     // A unit without its index is not a whole unit.
     for f in ["odt-unit.json", "odt-unit.json.sig"] {
         std::fs::remove_file(nas[1].join(f)).unwrap();

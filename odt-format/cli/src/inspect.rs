@@ -28,8 +28,9 @@ pub struct Inspection {
     pub job_id: Option<String>,
     /// Key id of the customer's signing key.
     pub signer_key_id: Option<String>,
-    /// For a finished job: whether the signature verifies under the key it embeds (integrity;
-    /// who signed is proven by `verify --trusted-key`), or why not.
+    /// For a finished job: whether the signature (and a unit's index) verifies under the key
+    /// it embeds (integrity; who signed is proven by `verify --trusted-key`), or why not
+    /// (`FAILED: why`).
     pub signature: Option<String>,
     /// Who can open the job's key.
     pub stanzas: Vec<StanzaInfo>,
@@ -94,6 +95,17 @@ pub struct FileInfo {
     pub encrypted_size: u64,
 }
 
+impl Inspection {
+    /// Whether nothing read was wrong: a finished job's signature (and unit index) checks
+    /// out against the key it embeds. `inspect` exits 1 when not.
+    pub fn ok(&self) -> bool {
+        !self
+            .signature
+            .as_deref()
+            .is_some_and(|s| s.starts_with("FAILED"))
+    }
+}
+
 /// Reads what `nas` holds. Nothing is decrypted and nothing is written; a damaged job is
 /// described as far as it can be read (`verify` says what is wrong).
 pub fn inspect(nas: &Path) -> Result<Inspection, CliError> {
@@ -120,10 +132,13 @@ pub fn inspect(nas: &Path) -> Result<Inspection, CliError> {
     };
     if layout.manifest().exists() {
         let (m, signature) = match open_manifest_bytes(&layout, &TrustAnchor::Embedded) {
-            Ok((m, bytes)) => {
-                out.unit = unit_here(&layout, &m, &bytes);
-                (m, "consistent with its embedded key".to_owned())
-            }
+            Ok((m, bytes)) => match unit_here(&layout, &m, &bytes) {
+                Ok(unit) => {
+                    out.unit = unit;
+                    (m, "consistent with its embedded key".to_owned())
+                }
+                Err(e) => (m, format!("FAILED: {e}")),
+            },
             Err(e) => (read_manifest_unverified(&layout)?, format!("FAILED: {e}")),
         };
         complete(&mut out, &m, signature);
@@ -141,10 +156,17 @@ pub fn inspect(nas: &Path) -> Result<Inspection, CliError> {
     Ok(out)
 }
 
-/// What this unit holds, when the job spans several units and the unit index checks out
-/// (signed under the manifest's key and naming these manifest bytes; `verify` says why not).
-fn unit_here(layout: &Layout, m: &JobManifest, bytes: &[u8]) -> Option<UnitHere> {
-    let index = UnitIndex::open(layout, &TrustAnchor::Embedded, m, bytes).ok()??;
+/// What this unit holds, when the job spans several units: its unit index must check out
+/// (signed under the manifest's key, naming these manifest bytes and files the manifest
+/// lists), else the NAS is not what the customer signed and the error says why.
+fn unit_here(
+    layout: &Layout,
+    m: &JobManifest,
+    bytes: &[u8],
+) -> Result<Option<UnitHere>, odt_format::FormatError> {
+    let Some(index) = UnitIndex::open(layout, &TrustAnchor::Embedded, m, bytes)? else {
+        return Ok(None);
+    };
     let encrypted_bytes_here = index
         .view(m)
         .vms
@@ -152,10 +174,10 @@ fn unit_here(layout: &Layout, m: &JobManifest, bytes: &[u8]) -> Option<UnitHere>
         .flat_map(|v| &v.files)
         .map(|f| f.encrypted_size)
         .sum();
-    Some(UnitHere {
+    Ok(Some(UnitHere {
         report: UnitReport::new(&index, m),
         encrypted_bytes_here,
-    })
+    }))
 }
 
 fn complete(out: &mut Inspection, m: &JobManifest, signature: String) {

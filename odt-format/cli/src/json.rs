@@ -3,6 +3,9 @@
 //! too, so a script never reads an empty stdout. Keys are printed in one fixed (sorted)
 //! order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -43,9 +46,35 @@ pub fn document(schema: &str, ok: bool, body: impl Serialize) -> Value {
     Value::Object(map)
 }
 
+/// Whether this process printed its document: it prints one, never two.
+static PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// What a command that stopped part way did, for its failure document (see
+/// [`keep_for_failure`]).
+static KEPT: Mutex<Option<Value>> = Mutex::new(None);
+
 /// Prints [`document`] on stdout.
 pub fn print(schema: &str, ok: bool, body: impl Serialize) {
+    PRINTED.store(true, Ordering::SeqCst);
     println!("{}", document(schema, ok, body));
+}
+
+/// Keeps `body` (an object) as the report of a command that stopped part way with an error
+/// (`run` at a VM: what landed, what failed): instead of a second document, the one failure
+/// document [`print_failure`] prints then carries it, with `error` and `error_kind` added.
+pub fn keep_for_failure(body: impl Serialize) {
+    let body = serde_json::to_value(body).unwrap_or(Value::Null);
+    *KEPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+}
+
+/// Prints the failure document of the command being run (with what [`keep_for_failure`]
+/// kept), unless this process already printed its document: one document per process.
+pub fn print_failure(error: &str, kind: Kind) {
+    if PRINTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let kept = KEPT.lock().unwrap_or_else(|p| p.into_inner()).take();
+    println!("{}", failure_with(current(), kept, error, kind));
 }
 
 /// Why a command failed, as its failure document's `error_kind` says.
@@ -57,6 +86,8 @@ pub enum Kind {
     Failed,
     /// `interrupted`: Ctrl-C or SIGTERM stopped it; the same command resumes (exit 130).
     Interrupted,
+    /// `internal`: a bug in odt stopped it (a panic, exit 101).
+    Internal,
 }
 
 impl Kind {
@@ -66,6 +97,7 @@ impl Kind {
             Kind::Usage => "usage",
             Kind::Failed => "failed",
             Kind::Interrupted => "interrupted",
+            Kind::Internal => "internal",
         }
     }
 }
@@ -73,30 +105,50 @@ impl Kind {
 /// The document a failed command prints: the error (its whole chain, as stderr shows it)
 /// and its [`Kind`].
 pub fn failure(schema: &str, error: &str, kind: Kind) -> Value {
-    document(
-        schema,
-        false,
-        serde_json::json!({ "error": error, "error_kind": kind.as_str() }),
-    )
+    failure_with(schema, None, error, kind)
+}
+
+/// [`failure`], with the keys of `report` (what the command did before it stopped) too.
+fn failure_with(schema: &str, report: Option<Value>, error: &str, kind: Kind) -> Value {
+    let mut body = match report {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    body.insert("error".into(), error.into());
+    body.insert("error_kind".into(), kind.as_str().into());
+    document(schema, false, body)
 }
 
 /// For a command line clap refused (exit 2) that asked for `--json`: prints the failure
-/// document, with the schema of the subcommand named (`odt.export.run/1`) when there is one.
-/// Help and version output are not failures and print nothing here.
-pub fn clap_failure(program: &str, e: &clap::Error) {
+/// document, with the schema of the subcommand of `cli` it names when that subcommand takes
+/// `--json` (`odt.export.run/1`), and `odt.<program>.unknown/1` otherwise (no subcommand, a
+/// misspelt one, or one without `--json`). Help and version output are not failures and
+/// print nothing here.
+pub fn clap_failure(program: &str, cli: &clap::Command, e: &clap::Error) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !e.use_stderr() || !args.iter().any(|a| a == "--json") {
         return;
     }
-    let command = args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .map_or("unknown", String::as_str);
+    let command = json_subcommand(cli, &args).unwrap_or("unknown");
     let text = e.to_string();
     let first = text.lines().next().unwrap_or_default();
     let msg = first.strip_prefix("error: ").unwrap_or(first);
     let msg = odt_format::text::printable(msg);
-    println!("{}", failure(&schema(program, command), &msg, Kind::Usage));
+    print(
+        &schema(program, command),
+        false,
+        serde_json::json!({ "error": msg, "error_kind": Kind::Usage.as_str() }),
+    );
+}
+
+/// The first of `args` that names a subcommand of `cli` taking `--json` (the values of the
+/// global options before it, such as `--config FILE`, are not subcommand names).
+fn json_subcommand<'c>(cli: &'c clap::Command, args: &[String]) -> Option<&'c str> {
+    let named = args.iter().find_map(|a| cli.find_subcommand(a.as_str()))?;
+    named
+        .get_arguments()
+        .any(|a| a.get_long() == Some("json"))
+        .then(|| named.get_name())
 }
 
 #[cfg(test)]
@@ -117,5 +169,36 @@ mod tests {
         assert_eq!(f["ok"], false);
         assert_eq!(f["error_kind"], "usage");
         assert_eq!(document("x/1", true, 5)["result"], 5);
+    }
+
+    #[test]
+    fn a_failure_document_carries_the_report_of_what_was_done_before() {
+        let report = serde_json::json!({"vms": [1, 2], "failed": "vm-002", "ok": true});
+        let f = failure_with("odt.import.run/1", Some(report), "boom", Kind::Failed);
+        assert_eq!(f["ok"], false, "the report's own ok does not win");
+        assert_eq!(f["error"], "boom");
+        assert_eq!(f["error_kind"], "failed");
+        assert_eq!(f["vms"], serde_json::json!([1, 2]));
+        assert_eq!(f["schema"], "odt.import.run/1");
+    }
+
+    #[test]
+    fn a_clap_failure_names_only_a_subcommand_that_takes_json() {
+        let cli = clap::Command::new("odt-x")
+            .arg(clap::Arg::new("config").long("config").global(true))
+            .subcommand(
+                clap::Command::new("run").arg(
+                    clap::Arg::new("json")
+                        .long("json")
+                        .action(clap::ArgAction::SetTrue),
+                ),
+            )
+            .subcommand(clap::Command::new("man"));
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let run = args(&["--config", "/etc/x.toml", "run", "--json", "--bogus"]);
+        assert_eq!(json_subcommand(&cli, &run), Some("run"));
+        assert_eq!(json_subcommand(&cli, &args(&["rnu", "--json"])), None);
+        assert_eq!(json_subcommand(&cli, &args(&["man", "--json"])), None);
+        assert_eq!(json_subcommand(&cli, &args(&["--json"])), None);
     }
 }

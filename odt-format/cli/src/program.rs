@@ -22,7 +22,7 @@ pub struct Invocation<'a> {
 /// Runs `program` (`odt-export`, `odt-import`): parses its command line as `C`, reads what
 /// [`main`] needs with `describe`, sets up logging before any work (so a log file that cannot
 /// be made changes nothing), then `dispatch`es. `Ok(false)` is work that failed and said so.
-pub fn main<C: clap::Parser>(
+pub fn main<C: clap::Parser + clap::CommandFactory>(
     program: &'static str,
     describe: impl Fn(&C) -> Invocation<'_>,
     dispatch: impl FnOnce(C) -> anyhow::Result<bool>,
@@ -30,12 +30,15 @@ pub fn main<C: clap::Parser>(
     let cli = match C::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            crate::json::clap_failure(program, &e);
+            crate::json::clap_failure(program, &C::command(), &e);
             e.exit()
         }
     };
     let Invocation { command, json, log } = describe(&cli);
     crate::json::set_command(program, command);
+    if json {
+        report_panics_in_json();
+    }
     let _ = PROGRAM.set(program);
     let outcome = crate::log::init(program, command, log)
         .map_err(anyhow::Error::from)
@@ -52,6 +55,23 @@ pub fn main<C: clap::Parser>(
         }
         Err(e) => fail(program, json, &e),
     }
+}
+
+/// A panic (a bug) still ends a `--json` command with its one document (`error_kind`
+/// `internal`), after the usual panic message on stderr.
+fn report_panics_in_json() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let msg = format!("internal error (a bug in odt, please report it): {what}");
+        crate::json::print_failure(&odt_format::text::printable_lines(&msg), Kind::Internal);
+    }));
 }
 
 static PROGRAM: OnceLock<&'static str> = OnceLock::new();
@@ -71,8 +91,7 @@ fn fail(program: &str, json: bool, e: &anyhow::Error) -> ExitCode {
     // Whatever the loops stopped with after a signal is the interruption, not a fault.
     if crate::interrupt::requested() {
         if json {
-            let doc = crate::json::failure(crate::json::current(), MESSAGE, Kind::Interrupted);
-            println!("{doc}");
+            crate::json::print_failure(MESSAGE, Kind::Interrupted);
         }
         eprintln!("{program}: {MESSAGE}");
         return ExitCode::from(EXIT_INTERRUPTED);
@@ -80,8 +99,7 @@ fn fail(program: &str, json: bool, e: &anyhow::Error) -> ExitCode {
     let usage = e.chain().any(is_usage);
     if json {
         let kind = if usage { Kind::Usage } else { Kind::Failed };
-        let doc = crate::json::failure(crate::json::current(), &msg, kind);
-        println!("{doc}");
+        crate::json::print_failure(&msg, kind);
     }
     eprintln!("{program}: error: {msg}");
     ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })

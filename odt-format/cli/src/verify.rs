@@ -145,6 +145,8 @@ pub fn json(
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(report).expect("serialises");
     v["trusted_key"] = req.trusted_key.is_some().into();
+    // Set again by the envelope of a document of its own; kept in a unit's part of one.
+    v["ok"] = report.ok().into();
     for (k, x) in extra {
         v[k] = x;
     }

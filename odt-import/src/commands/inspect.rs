@@ -114,12 +114,13 @@ pub(super) fn inspect(o: InspectOptions) -> Result<bool> {
         overrides,
         units,
     };
+    let ok = i.nas.ok();
     if o.json {
-        odt_cli::json::emit(true, &i);
+        odt_cli::json::emit(ok, &i);
     } else {
         print_text(&i);
     }
-    Ok(true)
+    Ok(ok)
 }
 
 /// One unit's dock status: the status, the unit's directory, its kind, the unit number.

@@ -594,7 +594,12 @@ fn render(
         if let Some(r) = receipt {
             v["receipt_content"] = serde_json::to_value(r)?;
         }
-        odt_cli::json::emit(stats.ok, v);
+        // A run stopped at a VM bails after this: its one document is the failure document,
+        // carrying this report with the error.
+        match stats.ok {
+            true => odt_cli::json::emit(true, v),
+            false => odt_cli::json::keep_for_failure(v),
+        }
         return Ok(());
     }
     if !stats.ok {

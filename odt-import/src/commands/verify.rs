@@ -51,7 +51,7 @@ pub(super) fn verify(o: VerifyOptions) -> Result<bool> {
         }
     }
     if !docs.is_empty() {
-        odt_cli::json::emit(ok, serde_json::json!({ "ok": ok, "units": docs }));
+        odt_cli::json::emit(ok, serde_json::json!({ "units": docs }));
     }
     Ok(ok)
 }
