@@ -84,6 +84,8 @@ catalog = "acme-catalog"
 as_template = true
 TOML
 mkdir nas
+echo "(the NAS here is the folder $PWD/nas: each command warns that it is not a mount point," \
+    "as it would on a real node where the NAS was not mounted)"
 export ODT_PASSPHRASE="demo passphrase - use a long one"
 odt-export run --nas nas --signing-key customer.key --recipient provider.key.pub \
     --kdf-memory-mib 64 --job job.toml

@@ -19,20 +19,35 @@ pub enum KeyKind {
     Signing,
     /// The provider's X25519 recipient key (`odt-import keygen`).
     Recipient,
+    /// The provider's Ed25519 key that signs import receipts (`odt-import keygen
+    /// --receipt`): the same kind of key as the customer's, handed the other way.
+    Receipt,
 }
 
 /// Writes a new key pair to `out` and `out.pub` and prints a report (JSON with `json`).
 pub fn keygen(kind: KeyKind, out: &Path, json: bool) -> Result<()> {
     let (secret, public, prefixes, comment, hint) = match kind {
-        KeyKind::Signing => {
+        KeyKind::Signing | KeyKind::Receipt => {
             let sk = SigningKey::generate(&mut OsRng);
             let vk = sk.verifying_key().to_bytes();
+            let (comment, hint) = match kind {
+                KeyKind::Signing => (
+                    "odt customer signing key (Ed25519)",
+                    "give {pub} to your provider: it proves the NAS came from you unaltered",
+                ),
+                _ => (
+                    "odt provider receipt key (Ed25519)",
+                    "give {pub} to your customers: `odt-export verify-receipt --provider-key \
+                     {pub}` proves a receipt came from you unaltered; sign receipts with \
+                     `odt-import run --receipt-key`",
+                ),
+            };
             (
                 Zeroizing::new(sk.seed()),
                 vk,
                 (SIGN_SECRET_PREFIX, SIGN_PUBLIC_PREFIX),
-                "odt customer signing key (Ed25519)",
-                "give {pub} to your provider: it proves the NAS came from you unaltered",
+                comment,
+                hint,
             )
         }
         KeyKind::Recipient => {

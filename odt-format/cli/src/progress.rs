@@ -217,10 +217,12 @@ impl Tally {
         (self.before + self.run).min(self.total)
     }
 
-    /// This run's bytes per second, once there is something to measure.
+    /// This run's bytes per second, once there is something to measure: after half a second
+    /// (earlier figures swing wildly), or at the end, when it is the run's average.
     fn rate(&self) -> Option<f64> {
         let secs = self.started?.elapsed().as_secs_f64();
-        (secs > 0.5 && self.run > 0).then(|| self.run as f64 / secs)
+        let measurable = secs > 0.5 || (self.done() >= self.total && secs > 0.0);
+        (measurable && self.run > 0).then(|| self.run as f64 / secs)
     }
 
     /// `2/4 VMs, 1.2 GiB of 3.0 GiB (40%), 38.0 MiB/s, ETA 0:48`.
@@ -494,9 +496,18 @@ mod tests {
             "1/4 VMs, 1.1 GiB of 3.5 GiB (31%), 10.0 MiB/s, ETA 4:06"
         );
         assert_eq!(clock(3723.0), "1:02:03");
-        // All done within the first half second: no rate yet, and nothing left to wait for.
-        t.started = Some(Instant::now());
+        // All done within the first half second: the run's average, nothing left to wait for.
+        t.started = Some(Instant::now() - Duration::from_millis(250));
         t.run = 5 << 29;
+        let line = t.line();
+        assert!(
+            line.starts_with("1/4 VMs, 3.5 GiB of 3.5 GiB (100%), "),
+            "{line}"
+        );
+        assert!(line.ends_with(" GiB/s, ETA 0:00"), "{line}");
+        // Nothing moved by this run (all done before): no rate to show.
+        t.run = 0;
+        t.before = t.total;
         assert_eq!(
             t.line(),
             "1/4 VMs, 3.5 GiB of 3.5 GiB (100%), - B/s, ETA 0:00"

@@ -71,7 +71,7 @@ pub fn dispatch(cmd: Command) -> Result<bool> {
 fn keygen(o: KeygenOptions) -> Result<bool> {
     use odt_cli::keygen::KeyKind;
     let kind = if o.receipt {
-        KeyKind::Signing
+        KeyKind::Receipt
     } else {
         KeyKind::Recipient
     };
