@@ -167,13 +167,32 @@ fn the_man_page_renders_for_man() {
 }
 
 #[test]
+fn every_script_the_readme_runs_is_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace().join("scripts");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "sh") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert!(
+                mode & 0o111 != 0,
+                "{path:?} is not executable (mode {mode:o})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} scripts in {dir:?}");
+}
+
+#[test]
 fn the_install_script_installs_every_file_under_the_prefix() {
     let d = tempfile::tempdir().unwrap();
     let prefix = d.path().join("usr");
     let bin_dir = bin("odt-import").parent().unwrap().to_owned();
     let script = workspace().join("scripts/install-completions.sh");
-    let o = Command::new("bash")
-        .arg(&script)
+    // Run as the README runs it (so a script that lost its mode fails here).
+    let o = Command::new(&script)
         .args(["--prefix", prefix.to_str().unwrap()])
         .args(["--bin-dir", bin_dir.to_str().unwrap()])
         .output()
