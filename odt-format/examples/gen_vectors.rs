@@ -897,6 +897,30 @@ fn unit_2_with_index(dir: &Path, edit: impl FnOnce(&mut UnitIndex)) -> Res<UnitJ
     Ok(job)
 }
 
+/// A unit of the two-unit job, altered so that verification reads it as unit `read_as` (its
+/// index checks out) and reports a problem containing `error_contains`.
+fn damaged_unit(job: &UnitJob, read_as: u32, error_contains: String, what: &str) -> Vector {
+    Vector {
+        passphrase: Some(PASSPHRASE.to_owned()),
+        error_contains: Some(error_contains),
+        unit: Some(UnitExpect {
+            unit: read_as,
+            units: 2,
+            vms: vec![job.vm(read_as).dir.clone()],
+            mount_with: vec![],
+        }),
+        ..Vector::new(what, "damaged")
+    }
+}
+
+/// Copies the unit index and its signature of the unit in `from` into `to`.
+fn copy_index(from: &Path, to: &Layout) -> Res<()> {
+    let from = Layout::new(from);
+    std::fs::copy(from.unit_index(), to.unit_index())?;
+    std::fs::copy(from.unit_signature(), to.unit_signature())?;
+    Ok(())
+}
+
 /// The unit vectors (`build_vector`'s recipes for a job over several NAS units).
 fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
     let pass = Some(PASSPHRASE.to_owned());
@@ -908,9 +932,7 @@ fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
             let (job, _other) = unit_in(UNIT_JOB, dir, 2)?;
             let scratch = tempfile::tempdir()?;
             let (theirs, _) = unit_in(OTHER_UNIT_JOB, scratch.path(), 2)?;
-            let from = Layout::new(scratch.path());
-            std::fs::copy(from.unit_index(), layout.unit_index())?;
-            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
+            copy_index(scratch.path(), &layout)?;
             Vector {
                 passphrase: pass,
                 error_contains: Some(format!(
@@ -928,9 +950,7 @@ fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
             passphrase_job(name, dir, UNIT_DISK)?;
             let scratch = tempfile::tempdir()?;
             unit_in(UNIT_JOB, scratch.path(), 1)?;
-            let from = Layout::new(scratch.path());
-            std::fs::copy(from.unit_index(), layout.unit_index())?;
-            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
+            copy_index(scratch.path(), &layout)?;
             Vector {
                 passphrase: pass,
                 error_contains: Some(
@@ -1032,28 +1052,18 @@ fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
         }
         "unit-index-of-other-unit" => {
             let (job, other) = unit_in(UNIT_JOB, dir, 1)?;
-            let from = Layout::new(other.path());
-            std::fs::copy(from.unit_index(), layout.unit_index())?;
-            std::fs::copy(from.unit_signature(), layout.unit_signature())?;
-            Vector {
-                passphrase: pass,
-                error_contains: Some(format!(
+            copy_index(other.path(), &layout)?;
+            damaged_unit(
+                &job,
+                2,
+                format!(
                     "{}: missing",
                     Layout::rel_encrypted(&job.vm(2).dir, OVF_NAME)
-                )),
-                unit: Some(UnitExpect {
-                    unit: 2,
-                    units: 2,
-                    vms: vec![job.vm(2).dir.clone()],
-                    mount_with: vec![],
-                }),
-                ..Vector::new(
-                    "Unit 1 of the two-unit job carrying unit 2's index and signature (both \
-                     valid, of this job): it is read as unit 2, whose files are missing, and \
-                     unit 1's files are unexpected.",
-                    "damaged",
-                )
-            }
+                ),
+                "Unit 1 of the two-unit job carrying unit 2's index and signature (both \
+                 valid, of this job): it is read as unit 2, whose files are missing, and \
+                 unit 1's files are unexpected.",
+            )
         }
         "unit-holds-unlisted-vm" => {
             let (job, other) = unit_in(UNIT_JOB, dir, 1)?;
@@ -1062,47 +1072,30 @@ fn build_unit_vector(name: &str, dir: &Path) -> Res<Vector> {
                 &Layout::new(other.path()).data().join(vm),
                 &layout.data().join(vm),
             )?;
-            Vector {
-                passphrase: pass,
-                error_contains: Some(format!(
+            damaged_unit(
+                &job,
+                1,
+                format!(
                     "{}: unexpected file (not in the manifest)",
                     Layout::rel_encrypted(vm, OVF_NAME)
-                )),
-                unit: Some(UnitExpect {
-                    unit: 1,
-                    units: 2,
-                    vms: vec![job.vm(1).dir.clone()],
-                    mount_with: vec![],
-                }),
-                ..Vector::new(
-                    "Unit 1 of the two-unit job whose data/ also holds unit 2's VM folder \
-                     (intact), which unit 1's index does not list: reported as unexpected \
-                     files.",
-                    "damaged",
-                )
-            }
+                ),
+                "Unit 1 of the two-unit job whose data/ also holds unit 2's VM folder \
+                 (intact), which unit 1's index does not list: reported as unexpected files.",
+            )
         }
         "unit-lacks-listed-vm" => {
             let (job, _other) = unit_in(UNIT_JOB, dir, 2)?;
             std::fs::remove_dir_all(layout.data())?;
-            Vector {
-                passphrase: pass,
-                error_contains: Some(format!(
+            damaged_unit(
+                &job,
+                2,
+                format!(
                     "{}: missing",
                     Layout::rel_encrypted(&job.vm(2).dir, OVF_NAME)
-                )),
-                unit: Some(UnitExpect {
-                    unit: 2,
-                    units: 2,
-                    vms: vec![job.vm(2).dir.clone()],
-                    mount_with: vec![],
-                }),
-                ..Vector::new(
-                    "Unit 2 of the two-unit job without its data/ folder: its index lists \
-                     the files of vm-001, none of which is here.",
-                    "damaged",
-                )
-            }
+                ),
+                "Unit 2 of the two-unit job without its data/ folder: its index lists the \
+                 files of vm-001, none of which is here.",
+            )
         }
         other => return Err(format!("no recipe for vector {other:?}").into()),
     };
