@@ -180,6 +180,23 @@ impl Scratch {
     pub fn verify_at_dock(&self) -> Output {
         self.verify_import(&[])
     }
+    /// Rewrites the NAS's manifest through `edit` and signs it again with the customer's key,
+    /// as a modified exporter would: the signature checks out, the content is hostile.
+    pub fn resign_manifest(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mpath = self.nas().join("odt-job.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+        edit(&mut v);
+        let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
+        bytes.push(b'\n');
+        let key = odt_format::crypto::keys::SigningKey::read(&self.path("k")).unwrap();
+        std::fs::write(&mpath, &bytes).unwrap();
+        std::fs::write(
+            self.nas().join("odt-job.json.sig"),
+            odt_format::job::manifest::sign(&key, &bytes),
+        )
+        .unwrap();
+    }
     /// Asserts success and returns stdout.
     pub fn ok(&self, o: &Output) -> String {
         assert!(

@@ -120,23 +120,6 @@ fn chmod(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Rewrites the NAS's manifest through `edit` and signs it again with the customer's key, as
-/// a modified exporter would: the signature checks out, the content is hostile.
-fn resign(s: &Scratch, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mpath = s.nas().join("odt-job.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
-    edit(&mut v);
-    let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
-    bytes.push(b'\n');
-    let key = odt_format::crypto::keys::SigningKey::read(&s.path("k")).unwrap();
-    fs::write(&mpath, &bytes).unwrap();
-    fs::write(
-        s.nas().join("odt-job.json.sig"),
-        odt_format::job::manifest::sign(&key, &bytes),
-    )
-    .unwrap();
-}
-
 // ---------------------------------------------------------------- §S4: untrusted text
 
 /// docs/SECURITY.md §S4: untrusted text never reaches a terminal raw; names are validated. A
@@ -218,7 +201,7 @@ fn a_signed_manifest_with_hostile_names_is_refused_by_every_reader() {
     ];
     for (what, edit) in edits {
         let (s, _) = exported();
-        resign(&s, edit);
+        s.resign_manifest(edit);
         let (nas, kp) = (s.nas(), s.path("k.pub"));
         let (nas, kp) = (nas.to_str().unwrap(), kp.to_str().unwrap());
         for o in [

@@ -630,3 +630,38 @@ fn a_failure_in_one_of_three_parallel_deployments_aborts_only_it_and_the_rerun_f
         missing[0]
     );
 }
+
+/// A manifest re-signed with the customer's key under the job id of an import already in
+/// the state folder: its VMs would be taken for those already landed (by the job id in their
+/// marker), so run refuses before it touches vCenter, naming both manifests' digests.
+#[test]
+fn a_manifest_resigned_under_the_job_id_of_an_earlier_import_is_refused() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("single")]);
+    s.ok(&import(&s, &vc, "run", &[], PASSWORD));
+    s.resign_manifest(|v| {
+        v["vms"][0]["name"] = "single-swapped".into();
+        v["vms"][0]["target"]["power_on"] = true.into();
+    });
+    let o = import(&s, &vc, "run", &[], PASSWORD);
+    assert_fails(
+        &o,
+        1,
+        &[
+            "was started from a manifest with SHA-256",
+            "the same job id under another signed manifest",
+            "nothing was done",
+        ],
+    );
+    let stderr = odt_tests::text(&o.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("was started from"))
+        .unwrap();
+    assert!(!line.contains("  "), "a run of spaces in: {line}");
+    let c = client(&vc);
+    let p = Placement::resolve(&c, None, Some("DC0_C0"), None, None).unwrap();
+    assert!(find_vm(&c, &p.vm_folder, "single-swapped")
+        .unwrap()
+        .is_none());
+}

@@ -148,12 +148,18 @@ impl OpenJob {
     }
 
     /// Refuses a state folder whose import journal of this job id was started from other
-    /// manifest bytes: a unit of another export claiming the same job.
+    /// manifest bytes: a unit of another export claiming the same job, or a manifest
+    /// re-signed under the job id of an import under way (its VMs would be taken for the
+    /// ones already landed).
     fn check_journal(&self, journal: &Journal) -> Result<()> {
         let sha = self.manifest_sha();
         match &journal.manifest_sha256 {
             Some(then) if then != &sha => bail!(
-                "the import journal {} of job {} was started from a manifest with SHA-256                  {then}, but {} carries {sha}: it is not a unit of the job being imported;                  nothing was done (give the units of the job the journal began, or move the                  journal away)",
+                "the import journal {} of job {} was started from a manifest with SHA-256 {then}, \
+                 but {} carries {sha}: the same job id under another signed manifest is not \
+                 the job this import began; nothing was done (for a NAS unit, give the units \
+                 of the job the journal began; a changed job needs a new job id: the \
+                 customer exports it again)",
                 journal.path().display(),
                 self.manifest.job_id,
                 self.layout.root().display()
