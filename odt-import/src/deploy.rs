@@ -26,12 +26,15 @@ use odt_vmware::vsphere::FileItem;
 use serde::Serialize;
 
 use crate::journal::{SharedJournal, VmState};
-use crate::plan::{TargetFacts, VM_NETWORK};
+use crate::plan::{OtherManifest, TargetFacts, VM_NETWORK};
 
 /// extraConfig key holding the job id on every VM the importer finished.
 pub const MARK_JOB: &str = "odt.job";
 /// extraConfig key holding the VM's bundle dir.
 pub const MARK_VM: &str = "odt.vm";
+/// extraConfig key holding the SHA-256 of the signed manifest bytes the VM was deployed
+/// from: a manifest re-signed under the same job id is not the job that deployed it.
+pub const MARK_MANIFEST: &str = "odt.manifest";
 /// How long to wait for a lease to become ready.
 const LEASE_READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often the lease is renewed, independent of transfer progress (a real lease times out
@@ -67,11 +70,15 @@ pub fn gather_facts(
     client: &Client,
     placement: &Placement,
     m: &JobManifest,
+    manifest_sha256: &str,
 ) -> Result<TargetFacts> {
-    let marked = marked_vms(client, placement, &m.job_id)?;
+    let (marked, other_manifest): (Vec<Marked>, Vec<Marked>) =
+        marked_vms(client, placement, &m.job_id)?
+            .into_iter()
+            .partition(|v| v.same_manifest(manifest_sha256));
     let mut names = named_entities(client, placement)?;
     names.retain(|n| m.vms.iter().any(|v| &v.name == n));
-    let deployed: Vec<String> = marked.iter().map(|(dir, _, _)| dir.clone()).collect();
+    let deployed: Vec<String> = marked.iter().map(|v| v.dir.clone()).collect();
     let taken_names = names
         .into_iter()
         .filter(|n| {
@@ -91,16 +98,39 @@ pub fn gather_facts(
         datastore_accessible: placement.datastore.accessible,
         deployed,
         taken_names,
+        other_manifest: other_manifest
+            .into_iter()
+            .map(|v| OtherManifest {
+                dir: v.dir,
+                name: v.name,
+                manifest_sha256: v.manifest_sha256.unwrap_or_default(),
+            })
+            .collect(),
         vcd: None,
     })
 }
 
-/// VMs in the datacenter carrying this job's marker: (dir, name, moref).
-pub fn marked_vms(
-    client: &Client,
-    placement: &Placement,
-    job_id: &str,
-) -> Result<Vec<(String, String, MoRef)>> {
+/// A VM in the datacenter carrying a job's marker.
+pub struct Marked {
+    /// Its bundle dir (`vm-000`).
+    pub dir: String,
+    /// Its name in vCenter.
+    pub name: String,
+    /// It.
+    pub moref: MoRef,
+    /// The manifest it was deployed from; absent on VMs marked before the marker held it.
+    pub manifest_sha256: Option<String>,
+}
+
+impl Marked {
+    /// Deployed from the manifest of digest `sha`, or from one odt did not record.
+    pub fn same_manifest(&self, sha: &str) -> bool {
+        self.manifest_sha256.as_deref().is_none_or(|m| m == sha)
+    }
+}
+
+/// VMs in the datacenter carrying this job's marker, from whichever manifest.
+pub fn marked_vms(client: &Client, placement: &Placement, job_id: &str) -> Result<Vec<Marked>> {
     let vms = client
         .retrieve_in(
             &placement.datacenter.moref,
@@ -110,24 +140,26 @@ pub fn marked_vms(
         .context("list the VMs of the datacenter")?;
     let mut out = vec![];
     for o in vms {
-        let mut job = None;
-        let mut dir = None;
+        let (mut job, mut dir, mut manifest) = (None, None, None);
         if let Some(ec) = o.get("config.extraConfig") {
             for ov in ec.children("OptionValue") {
+                let value = ov.text_of("value").map(str::to_owned);
                 match ov.text_of("key") {
-                    Some(MARK_JOB) => job = ov.text_of("value").map(str::to_owned),
-                    Some(MARK_VM) => dir = ov.text_of("value").map(str::to_owned),
+                    Some(MARK_JOB) => job = value,
+                    Some(MARK_VM) => dir = value,
+                    Some(MARK_MANIFEST) => manifest = value,
                     _ => {}
                 }
             }
         }
         if let (Some(j), Some(d)) = (job, dir) {
             if j == job_id {
-                out.push((
-                    d,
-                    o.text("name").unwrap_or_default().to_owned(),
-                    o.obj.clone(),
-                ));
+                out.push(Marked {
+                    dir: d,
+                    name: o.text("name").unwrap_or_default().to_owned(),
+                    moref: o.obj.clone(),
+                    manifest_sha256: manifest,
+                });
             }
         }
     }
@@ -154,6 +186,8 @@ pub struct DeployContext<'a> {
     pub units: &'a Mounted,
     /// Its signed manifest.
     pub manifest: &'a JobManifest,
+    /// SHA-256 of the signed manifest bytes, for the marker.
+    pub manifest_sha256: &'a str,
     /// Its data key.
     pub key: &'a DataKey,
     /// Progress.
@@ -218,7 +252,7 @@ pub fn deploy_vm(
             verified.extend(uploaded);
             nfc.complete()
                 .with_context(|| format!("VM {}: HttpNfcLeaseComplete", vm.name))?;
-            mark(cx.client, &entity, &cx.manifest.job_id, &vm.dir)?;
+            mark(cx, &entity, &vm.dir)?;
             journal.set_deployed(&vm.dir, &vm.name, moref_text(&entity), verified.clone())?;
             Ok(DeployedVm {
                 name: vm.name.clone(),
@@ -244,12 +278,23 @@ fn already_deployed(
     vm: &VmEntry,
     journal: &SharedJournal<'_>,
 ) -> Result<Option<DeployedVm>> {
-    let Some((_, _, moref)) = marked_vms(cx.client, cx.placement, &cx.manifest.job_id)?
+    let Some(marked) = marked_vms(cx.client, cx.placement, &cx.manifest.job_id)?
         .into_iter()
-        .find(|(d, _, _)| d == &vm.dir)
+        .find(|m| m.dir == vm.dir)
     else {
         return Ok(None);
     };
+    // The plan refuses this before any deploy; checked again for a VM marked since.
+    if !marked.same_manifest(cx.manifest_sha256) {
+        bail!(
+            "VM {}: {} in vCenter carries this job's marker but was deployed from another \
+             manifest (SHA-256 {}): the NAS does not hold the job that deployed it",
+            vm.name,
+            marked.name,
+            marked.manifest_sha256.unwrap_or_default()
+        );
+    }
+    let moref = marked.moref;
     // For a vApp the marker is on its VMs: report the entity the journal recorded.
     let rec = journal.vm(&vm.dir);
     let entity = rec
@@ -526,10 +571,12 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn mark(client: &Client, entity: &MoRef, job_id: &str, dir: &str) -> Result<()> {
+fn mark(cx: &DeployContext<'_>, entity: &MoRef, dir: &str) -> Result<()> {
+    let client = cx.client;
     let entries = vec![
-        (MARK_JOB.to_owned(), job_id.to_owned()),
+        (MARK_JOB.to_owned(), cx.manifest.job_id.clone()),
         (MARK_VM.to_owned(), dir.to_owned()),
+        (MARK_MANIFEST.to_owned(), cx.manifest_sha256.to_owned()),
     ];
     let vms: Vec<MoRef> = if entity.kind == "VirtualApp" {
         client

@@ -41,8 +41,23 @@ pub struct TargetFacts {
     pub deployed: Vec<String>,
     /// Names in the datacenter taken by something odt did not deploy for this job.
     pub taken_names: Vec<String>,
+    /// VMs carrying this job's marker but deployed from another manifest (one re-signed
+    /// under the same job id): the NAS is not the job that deployed them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_manifest: Vec<OtherManifest>,
     /// What was read from vCloud Director, when `--vcd` is given.
     pub vcd: Option<VcdFacts>,
+}
+
+/// A VM of this job id deployed from another manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct OtherManifest {
+    /// Its bundle dir (`vm-000`).
+    pub dir: String,
+    /// Its name in vCenter.
+    pub name: String,
+    /// The SHA-256 of the manifest it was deployed from.
+    pub manifest_sha256: String,
 }
 
 /// What was read from vCloud Director.
@@ -217,6 +232,12 @@ pub fn plan(m: &JobManifest, facts: &TargetFacts) -> Plan {
     );
     let mut checks = vec![port_group_check(facts), datastore_check(facts, required)];
     checks.extend(
+        facts
+            .other_manifest
+            .iter()
+            .map(|o| other_manifest_check(facts, o)),
+    );
+    checks.extend(
         vms.iter()
             .filter(|v| v.action == "deploy")
             .map(|v| name_check(facts, v)),
@@ -301,6 +322,23 @@ fn datastore_check(facts: &TargetFacts, required: u64) -> Check {
                 }
             )
         },
+    }
+}
+
+/// A VM of this job id deployed from another manifest: this NAS is not the job that made it.
+fn other_manifest_check(facts: &TargetFacts, o: &OtherManifest) -> Check {
+    Check {
+        name: format!(
+            "VM \"{}\" in {} ({} of this job id) is from this manifest",
+            o.name, facts.datacenter, o.dir
+        ),
+        ok: false,
+        detail: format!(
+            "it was deployed from another manifest under the same job id (SHA-256 {}): \
+             the NAS does not hold the job that deployed it; a changed job needs a new \
+             job id (the customer exports it again)",
+            o.manifest_sha256
+        ),
     }
 }
 
@@ -510,6 +548,24 @@ mod tests {
         let p = plan(&manifest(), &facts());
         assert!(p.ok(), "{:?}", p.checks);
         assert_eq!(p.required_bytes, required_space(30 << 30));
+    }
+
+    #[test]
+    fn a_vm_of_this_job_id_from_another_manifest_fails_the_plan() {
+        let mut f = facts();
+        f.datacenter = "DC0".into();
+        f.other_manifest = vec![OtherManifest {
+            dir: "vm-001".into(),
+            name: "db".into(),
+            manifest_sha256: "ab".repeat(32),
+        }];
+        let p = plan(&manifest(), &f);
+        assert!(!p.ok());
+        let c = p.failures().next().unwrap();
+        assert!(c.name.contains("\"db\" in DC0 (vm-001"), "{c:?}");
+        assert!(c.detail.contains(&"ab".repeat(32)), "{c:?}");
+        // Not taken for deployed: the VM of this manifest is still to deploy.
+        assert!(p.vms.iter().all(|v| v.action == "deploy"));
     }
 
     #[test]

@@ -665,3 +665,37 @@ fn a_manifest_resigned_under_the_job_id_of_an_earlier_import_is_refused() {
         .unwrap()
         .is_none());
 }
+
+/// The same, with the earlier import's journal gone (another `--state`, or a journal moved
+/// away): the VM in vCenter carries the job id and the digest of the manifest it came from,
+/// so plan and run still refuse, rather than take it for this manifest's VM.
+#[test]
+fn without_the_journal_a_vm_from_another_manifest_of_the_job_id_fails_the_plan() {
+    let Some(vc) = vcsim(&[]) else { return };
+    let s = exported(&[&samples().join("single")]);
+    s.ok(&import(&s, &vc, "run", &[], PASSWORD));
+    std::fs::rename(s.path("state"), s.path("state-of-the-first-import")).unwrap();
+    let (m, sig) = (
+        s.nas().join("odt-job.json"),
+        s.nas().join("odt-job.json.sig"),
+    );
+    let original = (std::fs::read(&m).unwrap(), std::fs::read(&sig).unwrap());
+    s.resign_manifest(|v| v["vms"][0]["target"]["power_on"] = true.into());
+    for sub in ["plan", "run"] {
+        let o = import(&s, &vc, sub, &[], PASSWORD);
+        assert_fails(
+            &o,
+            1,
+            &[
+                "VM \"single\" in DC0 (vm-000 of this job id) is from this manifest",
+                "deployed from another manifest under the same job id",
+            ],
+        );
+    }
+    // The manifest as exported, with no journal either, recognises its VM by the marker.
+    std::fs::write(&m, original.0).unwrap();
+    std::fs::write(&sig, original.1).unwrap();
+    std::fs::remove_dir_all(s.path("state")).unwrap();
+    let out = s.ok(&import(&s, &vc, "run", &[], PASSWORD));
+    assert!(out.contains("skipped (already deployed)"), "{out}");
+}

@@ -78,7 +78,7 @@ fn plan_against_targets(o: &PlanOptions, job: &OpenJob, state: &std::path::Path)
         crate::register::client_request_id(&job.manifest.job_id, None, "plan"),
     )?;
     let placement = o.vcenter.placement(&client)?;
-    let mut facts = gather_facts(&client, &placement, &job.manifest)?;
+    let mut facts = gather_facts(&client, &placement, &job.manifest, &job.manifest_sha())?;
     if let Some(v) = &vcd {
         let journal = Journal::peek(state, &job.manifest.job_id)?;
         facts.vcd = Some(gather_vcd_facts(

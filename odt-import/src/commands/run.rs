@@ -175,7 +175,7 @@ impl RunPlan {
         let todo: Vec<usize> = (0..m.vms.len())
             .filter(|i| !waiting.iter().any(|(w, _)| w == i))
             .collect();
-        let mut facts = gather_facts(&client, &placement, m)?;
+        let mut facts = gather_facts(&client, &placement, m, &job.manifest_sha())?;
         if let Some(v) = &vcd {
             facts.vcd = Some(gather_vcd_facts(v, client.url(), m, Some(&journal))?);
         }
@@ -376,11 +376,13 @@ fn one_vm(
 ) -> VmResult {
     let vm = &job.manifest.vms[i];
     let journal = SharedJournal(&p.journal);
+    let manifest_sha256 = job.manifest_sha();
     let cx = DeployContext {
         client: &p.client,
         placement,
         units: &job.units,
         manifest: &job.manifest,
+        manifest_sha256: &manifest_sha256,
         key,
         progress,
     };
