@@ -217,7 +217,9 @@ pub struct RunArgs {
     /// sources) or refusing (other sources).
     #[arg(long)]
     pub restart: bool,
-    /// Skip the free-space check (for NAS servers that report free space wrongly).
+    /// Skip the free-space check (for NAS servers that report free space wrongly). A job
+    /// over several --nas units is still placed by each unit's reported free space: that is
+    /// the only measure of what goes where.
     #[arg(long)]
     pub no_space_check: bool,
     /// Run up to N transfers at once, each on its own thread: N VMs, or (with fewer VMs than
