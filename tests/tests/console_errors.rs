@@ -419,7 +419,7 @@ fn every_command_prints_one_versioned_document_on_success_and_failure() {
     // A clap usage error with --json is a document too, of the command named after the
     // global options (not of an option's value), and `unknown` when no command that takes
     // --json is named.
-    let f = document(&s.export(&["run", "--json"]), "odt.export.run/1", false);
+    let f = document(&s.export(&["run", "--json"]), "odt.export.run/2", false);
     assert_eq!(f["error_kind"], "usage");
     let log = s.path("usage.log");
     let f = document(
@@ -454,13 +454,13 @@ fn every_command_prints_one_versioned_document_on_success_and_failure() {
             "--json",
             src.to_str().unwrap(),
         ]),
-        "odt.export.run/1",
+        "odt.export.run/2",
         false,
     );
     assert_eq!(f["error_kind"], "usage");
     let v = document(
         &s.export_run(&[&src], &["--json"]),
-        "odt.export.run/1",
+        "odt.export.run/2",
         true,
     );
     assert!(v["job_id"].is_string());

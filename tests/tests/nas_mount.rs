@@ -54,7 +54,7 @@ fn a_nas_folder_on_this_machines_own_disk_is_warned_about_once_on_stderr() {
     // below it then, so it is warned about either way).
     let o = s.export_run(&[&samples().join("single")], &["--json"]);
     let v: serde_json::Value = serde_json::from_str(s.ok(&o).trim()).unwrap();
-    assert_eq!(v["schema"], "odt.export.run/1");
+    assert_eq!(v["schema"], "odt.export.run/2");
     assert_eq!(warnings(&o), 1, "{}", text(&o.stderr));
     let line = text(&o.stderr);
     let nas = s.nas();

@@ -184,7 +184,7 @@ fn sigint_mid_export_exits_130_and_the_same_command_resumes_to_a_whole_job() {
     let out = text(&o.stdout);
     assert_eq!(out.lines().count(), 1, "one document: {out}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["schema"], "odt.export.run/1");
+    assert_eq!(doc["schema"], "odt.export.run/2");
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["error_kind"], "interrupted");
     assert!(s.nas().join("odt-journal.json").exists());

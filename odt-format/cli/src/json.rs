@@ -3,17 +3,28 @@
 //! too, so a script never reads an empty stdout. Keys are printed in one fixed (sorted)
 //! order.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The schema id of `program`'s `command` (`odt.export.run/1`). Bump the version when a
-/// field changes meaning or goes away; adding a field keeps it.
+/// The schema id of `program`'s `command` (`odt.export.run/2`). Bump its version in
+/// [`version`] (and docs/JSON.md) when a field changes meaning, shape or goes away; adding a
+/// field keeps it.
 pub fn schema(program: &str, command: &str) -> String {
     let program = program.strip_prefix("odt-").unwrap_or(program);
-    format!("odt.{program}.{command}/1")
+    format!("odt.{program}.{command}/{}", version(program, command))
+}
+
+/// The current version of each document.
+fn version(program: &str, command: &str) -> u32 {
+    match (program, command) {
+        // 2: `vms[].files` entries are objects `{name, size}` (they were `[name, size]`).
+        ("export", "run") => 2,
+        _ => 1,
+    }
 }
 
 static CURRENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -53,10 +64,20 @@ static PRINTED: AtomicBool = AtomicBool::new(false);
 /// [`keep_for_failure`]).
 static KEPT: Mutex<Option<Value>> = Mutex::new(None);
 
-/// Prints [`document`] on stdout.
+/// Prints [`document`] on stdout, unless this process already printed its document.
 pub fn print(schema: &str, ok: bool, body: impl Serialize) {
-    PRINTED.store(true, Ordering::SeqCst);
-    println!("{}", document(schema, ok, body));
+    let doc = document(schema, ok, body);
+    print_once(&doc);
+}
+
+/// Prints `doc` as the one document of this process: built before the flag is taken (a
+/// panic while building it still leaves the panic's document to be printed), and a closed
+/// stdout ignored (this also runs in the panic hook, where a panic would abort).
+fn print_once(doc: &Value) {
+    if PRINTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let _ = writeln!(std::io::stdout().lock(), "{doc}");
 }
 
 /// Keeps `body` (an object) as the report of a command that stopped part way with an error
@@ -70,11 +91,11 @@ pub fn keep_for_failure(body: impl Serialize) {
 /// Prints the failure document of the command being run (with what [`keep_for_failure`]
 /// kept), unless this process already printed its document: one document per process.
 pub fn print_failure(error: &str, kind: Kind) {
-    if PRINTED.swap(true, Ordering::SeqCst) {
+    if PRINTED.load(Ordering::SeqCst) {
         return;
     }
     let kept = KEPT.lock().unwrap_or_else(|p| p.into_inner()).take();
-    println!("{}", failure_with(current(), kept, error, kind));
+    print_once(&failure_with(current(), kept, error, kind));
 }
 
 /// Why a command failed, as its failure document's `error_kind` says.
@@ -121,7 +142,7 @@ fn failure_with(schema: &str, report: Option<Value>, error: &str, kind: Kind) ->
 
 /// For a command line clap refused (exit 2) that asked for `--json`: prints the failure
 /// document, with the schema of the subcommand of `cli` it names when that subcommand takes
-/// `--json` (`odt.export.run/1`), and `odt.<program>.unknown/1` otherwise (no subcommand, a
+/// `--json` (`odt.export.run/2`), and `odt.<program>.unknown/1` otherwise (no subcommand, a
 /// misspelt one, or one without `--json`). Help and version output are not failures and
 /// print nothing here.
 pub fn clap_failure(program: &str, cli: &clap::Command, e: &clap::Error) {
@@ -141,10 +162,30 @@ pub fn clap_failure(program: &str, cli: &clap::Command, e: &clap::Error) {
     );
 }
 
-/// The first of `args` that names a subcommand of `cli` taking `--json` (the values of the
-/// global options before it, such as `--config FILE`, are not subcommand names).
+/// The subcommand of `cli` that `args` name, when it takes `--json`: the first argument
+/// that is neither an option nor the value of one of `cli`'s options (`--config FILE`,
+/// `--log-file=FILE`, `-c FILE`).
 fn json_subcommand<'c>(cli: &'c clap::Command, args: &[String]) -> Option<&'c str> {
-    let named = args.iter().find_map(|a| cli.find_subcommand(a.as_str()))?;
+    let takes_value = |a: &str| {
+        cli.get_arguments().any(|arg| {
+            let named = match a.strip_prefix("--") {
+                Some(long) => arg.get_long() == Some(long),
+                None => a.len() == 2 && arg.get_short() == a.chars().nth(1),
+            };
+            named && arg.get_action().takes_values()
+        })
+    };
+    let mut rest = args.iter();
+    let word = loop {
+        let a = rest.next()?;
+        if !a.starts_with('-') {
+            break a;
+        }
+        if !a.contains('=') && takes_value(a) {
+            rest.next();
+        }
+    };
+    let named = cli.find_subcommand(word.as_str())?;
     named
         .get_arguments()
         .any(|a| a.get_long() == Some("json"))
@@ -162,7 +203,8 @@ mod tests {
             true,
             serde_json::json!({"a": 1}),
         );
-        assert_eq!(d["schema"], "odt.export.run/1");
+        assert_eq!(d["schema"], "odt.export.run/2");
+        assert_eq!(schema("odt-import", "run"), "odt.import.run/1");
         assert_eq!(d["ok"], true);
         assert_eq!(d["a"], 1);
         let f = failure("odt.import.plan/1", "no", Kind::Usage);
@@ -197,6 +239,11 @@ mod tests {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let run = args(&["--config", "/etc/x.toml", "run", "--json", "--bogus"]);
         assert_eq!(json_subcommand(&cli, &run), Some("run"));
+        // An option's value that happens to be a command's name is still the value.
+        let man = args(&["--config", "run", "man", "--json"]);
+        assert_eq!(json_subcommand(&cli, &man), None);
+        let eq = args(&["--config=x", "run", "--json"]);
+        assert_eq!(json_subcommand(&cli, &eq), Some("run"));
         assert_eq!(json_subcommand(&cli, &args(&["rnu", "--json"])), None);
         assert_eq!(json_subcommand(&cli, &args(&["man", "--json"])), None);
         assert_eq!(json_subcommand(&cli, &args(&["--json"])), None);

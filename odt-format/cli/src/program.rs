@@ -63,6 +63,12 @@ fn report_panics_in_json() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
+        // Only the main thread's panic ends the command: a panic another thread's runtime
+        // catches (tokio's, under reqwest) comes back as an error, and a scoped worker's
+        // panic is raised again on the main thread.
+        if std::thread::current().name() != Some("main") {
+            return;
+        }
         let what = info
             .payload()
             .downcast_ref::<&str>()
