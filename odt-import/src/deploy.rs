@@ -295,11 +295,11 @@ fn already_deployed(
         );
     }
     let moref = marked.moref;
-    // For a vApp the marker is on its VMs: report the entity the journal recorded.
+    // For a vApp the marker is on its VMs: report the entity the journal recorded, also
+    // when the run that made it stopped between the upload and the journal's last word.
     let rec = journal.vm(&vm.dir);
     let entity = rec
         .as_ref()
-        .filter(|r| r.state == VmState::Deployed)
         .and_then(|r| r.entity.clone())
         .unwrap_or_else(|| moref_text(&moref));
     let verified = rec.map(|r| r.verified).unwrap_or_default();
