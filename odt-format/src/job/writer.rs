@@ -484,6 +484,14 @@ impl ActiveJob {
         vms: Vec<VmEntry>,
     ) -> Result<JobManifest, JobError> {
         let journal = self.journal.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A finish cut off after some units got their manifest is done again by the rerun:
+        // with the `created` those units carry it signs the same bytes, so a unit that has
+        // already left (verified alone, shipped) still belongs with the others.
+        let created = self
+            .others
+            .iter()
+            .find_map(|u| finished_at(u, &journal.job_id))
+            .unwrap_or(created);
         let m = JobManifest {
             format: FORMAT.to_owned(),
             job_id: journal.job_id.clone(),
@@ -520,6 +528,15 @@ impl ActiveJob {
         sync_dir(self.layout.root())?;
         Ok(m)
     }
+}
+
+/// When `unit` already holds a manifest of job `job_id` (an earlier finish of this job
+/// wrote it), its `created`.
+fn finished_at(unit: &Layout, job_id: &str) -> Option<String> {
+    let bytes =
+        crate::job::reader::read_bounded(&unit.manifest(), manifest::MAX_MANIFEST_BYTES).ok()?;
+    let m = JobManifest::parse(&bytes).ok()?;
+    (m.job_id == job_id).then_some(m.created)
 }
 
 /// Writes unit `unit`'s signed index (the files of `m` placed on it by `units`) into
@@ -643,6 +660,59 @@ mod tests {
             w.plan("p", true, |_| true).unwrap(),
             JobPlan::Refuse(Refusal::Unexpected { .. })
         ));
+    }
+
+    /// A finish cut off between units (unit 2 has its manifest, unit 1 not yet, the journal
+    /// still there) is finished again by the rerun with the very bytes unit 2 holds.
+    #[test]
+    fn a_finish_done_again_signs_the_bytes_the_finished_units_hold() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let roots = [d1.path().to_owned(), d2.path().to_owned()];
+        let signing = SigningKey::generate(&mut OsRng);
+        let recipient = crate::crypto::keys::Identity::generate(&mut OsRng).recipient();
+        let units = JournalUnits {
+            unit_ids: vec!["11".repeat(16), "22".repeat(16)],
+            placement: [("vm-000".to_owned(), 2)].into(),
+        };
+        let job = JobWriter::open_units(&roots)
+            .unwrap()
+            .create(NewJob {
+                recipients: std::slice::from_ref(&recipient),
+                units: Some(units),
+                ..new_job(&signing, "p")
+            })
+            .unwrap();
+        let vms = crate::job::manifest::tests_support::small_manifest().vms;
+        let (u1, u2) = (Layout::new(d1.path()), Layout::new(d2.path()));
+        let journal = std::fs::read(u1.journal()).unwrap();
+        job.finish(
+            &signing,
+            "t".into(),
+            "2026-01-01T00:00:00Z".into(),
+            vms.clone(),
+        )
+        .unwrap();
+        let shipped = std::fs::read(u2.manifest()).unwrap();
+        // As if cut off before unit 1's own index, signature and manifest.
+        for f in [
+            u1.manifest(),
+            u1.signature(),
+            u1.unit_index(),
+            u1.unit_signature(),
+        ] {
+            std::fs::remove_file(f).unwrap();
+        }
+        std::fs::write(u1.journal(), journal).unwrap();
+        let w = JobWriter::open_units(&roots).unwrap();
+        let JobPlan::Resume(j) = w.plan("p", false, |_| true).unwrap() else {
+            panic!("not resumed")
+        };
+        w.resume(*j, &signing)
+            .unwrap()
+            .finish(&signing, "t".into(), "2026-12-31T00:00:00Z".into(), vms)
+            .unwrap();
+        assert_eq!(std::fs::read(u2.manifest()).unwrap(), shipped);
+        assert_eq!(std::fs::read(u1.manifest()).unwrap(), shipped);
     }
 
     /// Only the key that started a job resumes it; a finished job is complete for its own
