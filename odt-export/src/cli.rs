@@ -20,14 +20,8 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         name: "ODT_VCENTER_PASSWORD",
         help: "its password (else --vcenter-password-file, else a prompt)",
     },
-    EnvVar {
-        name: "ODT_LOG",
-        help: odt_cli::log::ENV_HELP,
-    },
-    EnvVar {
-        name: "ODT_PROGRESS_INTERVAL_SECS",
-        help: "seconds between progress lines when stderr is not a terminal (default 30)",
-    },
+    odt_cli::log::ENV_VAR,
+    odt_cli::progress::INTERVAL_ENV_VAR,
 ];
 
 /// odt-export: the customer side of odt (offline VM migration by shipped NAS).

@@ -40,14 +40,8 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         help: "the state folder (dock records, journals, receipts) when --state is not given \
                (else $XDG_STATE_HOME/odt, else ~/.local/state/odt)",
     },
-    EnvVar {
-        name: "ODT_LOG",
-        help: odt_cli::log::ENV_HELP,
-    },
-    EnvVar {
-        name: "ODT_PROGRESS_INTERVAL_SECS",
-        help: "seconds between progress lines when stderr is not a terminal (default 30)",
-    },
+    odt_cli::log::ENV_VAR,
+    odt_cli::progress::INTERVAL_ENV_VAR,
 ];
 
 /// odt-import: the provider side of odt (offline VM migration by shipped NAS).

@@ -29,10 +29,13 @@ use crate::UsageError;
 /// The variable that sets the log level or directives.
 pub const ENV: &str = "ODT_LOG";
 
-/// What `ODT_LOG` (and `-v`) do, for both programs' `--help` and man pages.
-pub const ENV_HELP: &str = "log level (error, warn, info, debug, trace) or directives: to \
-                            --log-file if given, else to stderr (default: no log; -v, -vv, \
-                            -vvv raise it to info, debug, trace)";
+/// `ODT_LOG` in both programs' `--help` and man pages: what it (and `-v`) do.
+pub const ENV_VAR: crate::manual::EnvVar = crate::manual::EnvVar {
+    name: ENV,
+    help: "log level (error, warn, info, debug, trace) or directives: to --log-file if \
+           given, else to stderr (default: no log; -v, -vv, -vvv raise it to info, debug, \
+           trace)",
+};
 
 /// odt's own crates, which a bare `ODT_LOG` level applies to.
 const OWN_CRATES: [&str; 5] = [

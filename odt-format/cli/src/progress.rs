@@ -22,6 +22,12 @@ use crate::UsageError;
 /// seconds (30 when unset): tests make it short.
 pub const INTERVAL_ENV: &str = "ODT_PROGRESS_INTERVAL_SECS";
 
+/// [`INTERVAL_ENV`] in both programs' `--help` and man pages.
+pub const INTERVAL_ENV_VAR: crate::manual::EnvVar = crate::manual::EnvVar {
+    name: INTERVAL_ENV,
+    help: "seconds between progress lines when stderr is not a terminal (default 30)",
+};
+
 /// The default period of the plain progress lines.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
