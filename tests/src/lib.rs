@@ -119,6 +119,28 @@ impl Scratch {
         let args = self.export_run_args(sources, extra);
         self.export(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
+    /// The arguments of `odt-import run` of this job into cluster `DC0_C0` (vcsim's) of the
+    /// vCenter at `vcenter_url`: the customer's key `k.pub`, the identity `p`, the state
+    /// folder `state/`.
+    pub fn import_run_args(&self, vcenter_url: &str) -> Vec<String> {
+        let path = |name: &str| self.path(name).display().to_string();
+        [
+            "run".to_owned(),
+            "--nas".to_owned(),
+            self.nas().display().to_string(),
+            "--trusted-key".to_owned(),
+            path("k.pub"),
+            "--vcenter".to_owned(),
+            vcenter_url.to_owned(),
+            "--cluster".to_owned(),
+            "DC0_C0".to_owned(),
+            "--identity".to_owned(),
+            path("p"),
+            "--state".to_owned(),
+            path("state"),
+        ]
+        .into()
+    }
     /// The arguments [`Scratch::export_run`] passes to `odt-export`.
     pub fn export_run_args(&self, sources: &[&Path], extra: &[&str]) -> Vec<String> {
         let (nas, k, p) = (self.nas(), self.path("k"), self.path("p.pub"));

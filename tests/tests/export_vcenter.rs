@@ -33,27 +33,10 @@ fn deploy(vc: &Vcsim, names: &[&str]) -> Scratch {
     let srcs: Vec<_> = names.iter().map(|n| samples().join(n)).collect();
     let refs: Vec<&std::path::Path> = srcs.iter().map(|p| p.as_path()).collect();
     s.ok(&s.export_run(&refs, &[]));
-    let (nas, kp, id, st) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
     s.ok(&s.verify_at_dock());
-    s.ok(&cmd(
-        &s,
-        "odt-import",
-        &[
-            "run",
-            "--nas",
-            nas.to_str().unwrap(),
-            "--trusted-key",
-            kp.to_str().unwrap(),
-            "--vcenter",
-            &vc.url,
-            "--cluster",
-            "DC0_C0",
-            "--identity",
-            id.to_str().unwrap(),
-            "--state",
-            st.to_str().unwrap(),
-        ],
-    ));
+    let args = s.import_run_args(&vc.url);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.ok(&cmd(&s, "odt-import", &argv));
     s
 }
 

@@ -500,16 +500,8 @@ fn run_refuses_a_nas_that_verify_would_refuse_and_deploys_nothing() {
 
 /// `odt-import run` without the dock verification the `import` helper does first.
 fn run_unverified(s: &Scratch, vc: &Vcsim) -> std::process::Output {
-    let (nas, kp, id, state) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
     std::process::Command::new(odt_tests::bin("odt-import"))
-        .args(["run", "--nas"])
-        .arg(&nas)
-        .arg("--trusted-key")
-        .arg(&kp)
-        .args(["--vcenter", &vc.url, "--cluster", "DC0_C0", "--identity"])
-        .arg(&id)
-        .arg("--state")
-        .arg(&state)
+        .args(s.import_run_args(&vc.url))
         .env("ODT_VCENTER_USER", USER)
         .env("ODT_VCENTER_PASSWORD", PASSWORD)
         .output()

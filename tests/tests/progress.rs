@@ -230,23 +230,8 @@ fn vcsim() -> Option<Vcsim> {
 
 /// `odt-import run` of the scratch job into vcsim's cluster.
 fn import_command(s: &Scratch, vc: &Vcsim, extra: &[&str]) -> Command {
-    let (nas, kp, id, state) = (s.nas(), s.path("k.pub"), s.path("p"), s.path("state"));
-    let mut args = vec![
-        "run",
-        "--nas",
-        nas.to_str().unwrap(),
-        "--trusted-key",
-        kp.to_str().unwrap(),
-        "--vcenter",
-        &vc.url,
-        "--cluster",
-        "DC0_C0",
-        "--identity",
-        id.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    let mut args = s.import_run_args(&vc.url);
+    args.extend(extra.iter().map(|a| a.to_string()));
     let mut c = Command::new(bin("odt-import"));
     c.args(&args)
         .current_dir(s.dir.path())
